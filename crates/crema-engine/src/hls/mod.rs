@@ -1,0 +1,1 @@
+//! HLS packaging (being written).
