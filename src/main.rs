@@ -1,1 +1,569 @@
-fn main() {}
+//! `crema`: the command-line transport over Crema's engine.
+//!
+//! Parses arguments, runs the engine on a dedicated thread per input,
+//! renders its progress events (a progress bar on a terminal, JSON lines
+//! with `--json`) and maps engine errors to the documented exit codes:
+//! 0 success, 1 encode failed, 2 usage error, 3 input unsupported or
+//! corrupt, 4 output not writable or disk full, 130 canceled.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crema_engine::encoder::{self, Preference};
+use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
+use crema_engine::probe;
+use crema_engine::profile::{self, ProfileSet, VideoCodec};
+use crema_engine::progress::{CancelFlag, Event, Stage};
+use crema_engine::EngineError;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod bench;
+
+/// Exit codes (documented in the README).
+mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INPUT: u8 = 3;
+    pub const OUTPUT: u8 = 4;
+    pub const CANCELED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(name = "crema", version, about = "Encode camera files and masters to HEVC files and HLS ladders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode one or more files with a profile, to a file and/or an HLS ladder.
+    Encode(EncodeArgs),
+    /// Show what a file is: streams, color, HDR, rotation, timecode.
+    Probe {
+        /// Files to probe.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// One JSON object per input per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the profiles (built-in and from the user profile folder).
+    Profiles {
+        /// JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List encoder back-ends and whether each works on this machine.
+    Encoders {
+        /// JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// HLS package tools.
+    Hls {
+        #[command(subcommand)]
+        command: HlsCommand,
+    },
+    /// Benchmark Crema against the ffmpeg command line (see README "Benchmark").
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum HlsCommand {
+    /// Re-read a package and report every HLS rule it breaks (exit 1 if any).
+    Check {
+        /// Package folder (holding master.m3u8).
+        dir: PathBuf,
+        /// JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ContainerArg {
+    Mp4,
+    Mkv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HlsCodecArg {
+    H264,
+    Hevc,
+}
+
+#[derive(Args)]
+struct EncodeArgs {
+    /// Source files.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Profile ID (see `crema profiles`).
+    #[arg(long, short = 'p')]
+    profile: String,
+    /// Output file (one input only). With --hls, the package goes beside it as NAME.hls/.
+    #[arg(long, short = 'o', conflicts_with = "output_dir")]
+    output: Option<PathBuf>,
+    /// Folder for outputs (default: beside each input). Names are INPUT.PROFILE.EXT.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Container of the single file.
+    #[arg(long, value_enum, default_value = "mp4")]
+    container: ContainerArg,
+    /// Keep audio: every track in files (MKV as-is; MP4 converts what it cannot hold to AAC),
+    /// one AAC rendition in HLS.
+    #[arg(long)]
+    audio: bool,
+    /// Scale the single file down to this height in pixels (never up; 144..4320).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    target_height: Option<u32>,
+    /// Make an HLS ladder (instead of the single file, unless --file or -o is given too).
+    #[arg(long)]
+    hls: bool,
+    /// With --hls: also write the single file.
+    #[arg(long, requires = "hls")]
+    file: bool,
+    /// Rung heights in pixels, comma separated; rungs taller than the source are dropped.
+    #[arg(long, value_delimiter = ',', default_value = "1080,720,480,360", requires = "hls")]
+    renditions: Vec<u32>,
+    /// Video codec of the ladder: h264 plays everywhere, hevc on Apple devices and newer TVs.
+    #[arg(long, value_enum, default_value = "h264", requires = "hls")]
+    hls_codec: HlsCodecArg,
+    /// Target segment duration in seconds (1..=20).
+    #[arg(long, default_value_t = 6.0, requires = "hls")]
+    segment_seconds: f64,
+    /// Also write a progressive MP4 of the rung of this height.
+    #[arg(long, requires = "hls")]
+    keep_mp4: Option<u32>,
+    /// Encoder back-end: auto tries hardware first and falls back to software.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "software", "nvenc", "qsv", "vaapi", "videotoolbox", "amf"])]
+    encoder: String,
+    /// Replace existing outputs.
+    #[arg(long)]
+    overwrite: bool,
+    /// Progress and result as JSON lines on stdout (format in the README).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CREMA_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = crema_engine::init() {
+        eprintln!("crema: {e}");
+        return ExitCode::from(exit::FAILED);
+    }
+    let code = match cli.command {
+        Command::Encode(args) => encode(args),
+        Command::Probe { inputs, json } => probe_cmd(&inputs, json),
+        Command::Profiles { json } => profiles_cmd(json),
+        Command::Encoders { json } => encoders_cmd(json),
+        Command::Hls { command: HlsCommand::Check { dir, json } } => hls_check(&dir, json),
+        Command::Bench(args) => bench::run(args),
+    };
+    ExitCode::from(code)
+}
+
+/// The exit code for an engine error.
+fn exit_code(e: &EngineError) -> u8 {
+    match e {
+        EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => exit::INPUT,
+        EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
+        EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
+        EngineError::Canceled => exit::CANCELED,
+        EngineError::Encode { .. } | EngineError::Internal(_) => exit::FAILED,
+    }
+}
+
+fn load_profiles() -> Result<ProfileSet, EngineError> {
+    ProfileSet::load(profile::user_profile_dir().as_deref())
+}
+
+fn print_json_line(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn error_line(input: Option<&Path>, e: &EngineError) -> serde_json::Value {
+    serde_json::json!({
+        "event": "error",
+        "input": input,
+        "code": e.code(),
+        "message": e.to_string(),
+        "exit_code": exit_code(e),
+    })
+}
+
+/// Output paths for one input, from the flags.
+fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> EncodeRequest {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let dir = args
+        .output_dir
+        .clone()
+        .or_else(|| input.parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let container = match args.container {
+        ContainerArg::Mp4 => Container::Mp4,
+        ContainerArg::Mkv => Container::Mkv,
+    };
+    let file_path = args.output.clone().unwrap_or_else(|| dir.join(format!("{stem}.{}.{}", args.profile, container.extension())));
+    let want_file = !args.hls || args.file || args.output.is_some();
+    let hls = args.hls.then(|| {
+        let hls_base = match &args.output {
+            Some(o) => o.with_extension(""),
+            None => dir.join(format!("{stem}.{}", args.profile)),
+        };
+        let name = hls_base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        HlsRequest {
+            dir: hls_base.with_file_name(format!("{name}.hls")),
+            renditions: args.renditions.clone(),
+            codec: match args.hls_codec {
+                HlsCodecArg::H264 => VideoCodec::H264,
+                HlsCodecArg::Hevc => VideoCodec::Hevc,
+            },
+            segment_seconds: args.segment_seconds,
+            keep_mp4: args.keep_mp4.map(|h| (h, hls_base.with_file_name(format!("{name}.{h}p.mp4")))),
+        }
+    });
+    EncodeRequest {
+        input: input.to_path_buf(),
+        profile: args.profile.clone(),
+        file: want_file.then(|| FileRequest { path: file_path, container }),
+        hls,
+        audio: args.audio,
+        target_height: args.target_height,
+        encoder: preference,
+        overwrite: args.overwrite,
+    }
+}
+
+fn encode(args: EncodeArgs) -> u8 {
+    let usage = |msg: String| {
+        if args.json {
+            print_json_line(&error_line(None, &EngineError::Usage(msg.clone())));
+        }
+        eprintln!("crema: {msg}");
+        exit::USAGE
+    };
+    if args.output.is_some() && args.inputs.len() > 1 {
+        return usage("-o/--output takes one input; use --output-dir for several".into());
+    }
+    if !(1.0..=20.0).contains(&args.segment_seconds) {
+        return usage(format!("--segment-seconds {}: must be between 1 and 20", args.segment_seconds));
+    }
+    if let Some(bad) = args.renditions.iter().find(|h| !(144..=4320).contains(*h)) {
+        return usage(format!("--renditions: {bad} is outside 144..4320"));
+    }
+    if let Some(dir) = &args.output_dir {
+        if !dir.is_dir() {
+            let e = EngineError::OutputNotWritable { path: dir.clone(), cause: "folder does not exist".into() };
+            eprintln!("crema: {e}");
+            if args.json {
+                print_json_line(&error_line(None, &e));
+            }
+            return exit::OUTPUT;
+        }
+    }
+    let preference = Preference::parse(&args.encoder).expect("clap restricts the values");
+    let profiles = match load_profiles() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("crema: {e}");
+            return exit_code(&e);
+        }
+    };
+    if let Err(e) = profiles.get(&args.profile) {
+        return usage(e.to_string());
+    }
+    let cancel = CancelFlag::new();
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || cancel.cancel());
+    }
+    let mut first_failure = None;
+    for input in &args.inputs {
+        if cancel.is_canceled() {
+            break;
+        }
+        let req = build_request(&args, input, preference);
+        let code = encode_one(&req, &profiles, &cancel, args.json);
+        if code != exit::OK && first_failure.is_none() {
+            first_failure = Some(code);
+        }
+        if code == exit::CANCELED {
+            break;
+        }
+    }
+    if cancel.is_canceled() {
+        return exit::CANCELED;
+    }
+    first_failure.unwrap_or(exit::OK)
+}
+
+fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, json: bool) -> u8 {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let worker = {
+        let (req, profiles, cancel) = (req.clone(), profiles.clone(), cancel.clone());
+        std::thread::Builder::new()
+            .name("crema-encode".into())
+            .spawn(move || pipeline::run(&req, &profiles, &cancel, &mut |e| drop(tx.send(e))))
+            .expect("spawn encode thread")
+    };
+    let name = req.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bar = (!json).then(|| {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    for event in rx {
+        if json {
+            let mut v = serde_json::to_value(&event).unwrap_or_default();
+            v["input"] = serde_json::json!(req.input);
+            print_json_line(&v);
+            continue;
+        }
+        let Some(bar) = &bar else { continue };
+        match event {
+            Event::Stage { stage } => bar.set_message(stage_name(stage).to_string()),
+            Event::Progress { stage, percent, fps, eta_seconds, .. } => {
+                bar.set_position((percent * 10.0) as u64);
+                let eta = eta_seconds.map_or(String::new(), |s| format!(" ETA {}", format_eta(s)));
+                bar.set_message(format!("{} {fps:.1} fps{eta}", stage_name(stage)));
+            }
+            Event::Encoder { output, encoder, reason } => bar.println(format!("  {name}: {output}: {encoder} ({reason})")),
+            Event::Notice { message } => bar.println(format!("  {name}: {message}")),
+        }
+    }
+    let result = worker.join().unwrap_or_else(|_| Err(EngineError::Internal("the encode thread panicked".into())));
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(res) => {
+            if json {
+                let mut v = serde_json::to_value(&res).unwrap_or_default();
+                v["event"] = "result".into();
+                v["input"] = serde_json::json!(req.input);
+                print_json_line(&v);
+            } else {
+                print_result(&name, &res);
+            }
+            exit::OK
+        }
+        Err(e) => {
+            if json {
+                print_json_line(&error_line(Some(&req.input), &e));
+            }
+            if matches!(e, EngineError::Canceled) {
+                eprintln!("crema: {name}: canceled, partial outputs removed");
+            } else {
+                eprintln!("crema: {e}");
+            }
+            exit_code(&e)
+        }
+    }
+}
+
+fn stage_name(s: Stage) -> &'static str {
+    match s {
+        Stage::Probing => "probing",
+        Stage::Analyzing => "analyzing",
+        Stage::Encoding => "encoding",
+        Stage::Muxing => "muxing",
+    }
+}
+
+fn format_eta(s: u64) -> String {
+    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
+}
+
+fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
+}
+
+fn print_result(name: &str, res: &EncodeResult) {
+    println!(
+        "{name}: {} → {} in {:.1} s",
+        res.profile,
+        if res.effective_profile_id != res.profile { res.effective_profile_id.as_str() } else { "done" },
+        res.elapsed_seconds
+    );
+    if let Some(r) = &res.profile_reason {
+        println!("  profile: {r}");
+    }
+    if res.final_artifact == pipeline::FinalArtifact::Original {
+        println!("  kept the original ({}): encoding would not make it smaller", human_bytes(res.source.bytes));
+        return;
+    }
+    for o in &res.outputs {
+        let enc = o.encoder.as_ref().map_or(String::new(), |e| format!(", {}", e.name));
+        println!(
+            "  {}: {} ({}, {}x{}, {:.2} s{enc})",
+            o.kind,
+            o.path.display(),
+            human_bytes(o.bytes),
+            o.width,
+            o.height,
+            o.duration_seconds
+        );
+        for r in &o.renditions {
+            println!(
+                "    {}p: {}x{} {} kbit/s peak, {} kbit/s average, {}",
+                r.height,
+                r.width,
+                r.height,
+                r.bandwidth / 1000,
+                r.average_bandwidth / 1000,
+                r.codecs
+            );
+        }
+    }
+    println!("  source {} → saved {:.1}%", human_bytes(res.source.bytes), res.saved_percent);
+}
+
+fn probe_cmd(inputs: &[PathBuf], json: bool) -> u8 {
+    let mut code = exit::OK;
+    for input in inputs {
+        match probe::probe(input) {
+            Ok(info) => {
+                if json {
+                    print_json_line(&serde_json::to_value(&info).unwrap_or_default());
+                } else {
+                    print_probe(&info);
+                }
+            }
+            Err(e) => {
+                if json {
+                    print_json_line(&error_line(Some(input), &e));
+                }
+                eprintln!("crema: {e}");
+                if code == exit::OK {
+                    code = exit_code(&e);
+                }
+            }
+        }
+    }
+    code
+}
+
+fn print_probe(i: &probe::MediaInfo) {
+    println!("{}: {} ({}), {:.2} s, {}", i.name, i.container, human_bytes(i.bytes), i.duration_seconds, i.sha256);
+    if let Some(v) = &i.video {
+        println!(
+            "  video #{}: {} {} {} {}-bit, {} @ {} fps{}{}, rotation {}°, field order {}",
+            v.index,
+            v.codec,
+            v.profile.as_deref().unwrap_or(""),
+            v.pix_fmt,
+            v.bit_depth,
+            i.resolution.as_deref().unwrap_or("?"),
+            i.frame_rate.as_deref().unwrap_or("?"),
+            if v.variable_frame_rate { " (variable)" } else { "" },
+            v.hdr.as_deref().map_or(String::new(), |h| format!(", HDR {}", h.to_uppercase())),
+            v.rotation,
+            v.field_order
+        );
+        println!(
+            "    color: primaries {}, transfer {}, matrix {}, range {}",
+            v.color_primaries.as_deref().unwrap_or("unspecified"),
+            v.color_transfer.as_deref().unwrap_or("unspecified"),
+            v.color_matrix.as_deref().unwrap_or("unspecified"),
+            v.color_range.as_deref().unwrap_or("unspecified")
+        );
+    } else {
+        println!("  no video stream");
+    }
+    for a in &i.audio {
+        println!(
+            "  audio #{}: {} {} ch ({}) {} Hz{}",
+            a.index,
+            a.codec,
+            a.channels,
+            a.layout.as_deref().unwrap_or("?"),
+            a.sample_rate,
+            a.language.as_deref().map_or(String::new(), |l| format!(", {l}"))
+        );
+    }
+    for s in i.subtitles.iter().chain(&i.data) {
+        println!("  other #{}: {}", s.index, s.codec);
+    }
+    if let Some(tc) = &i.timecode {
+        println!("  timecode {tc}");
+    }
+}
+
+fn profiles_cmd(json: bool) -> u8 {
+    let set = match load_profiles() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("crema: {e}");
+            return exit_code(&e);
+        }
+    };
+    if json {
+        let list: Vec<_> = set.iter().collect();
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else {
+        for p in set.iter() {
+            println!("{:<28} {:<9} {}", p.id, serde_json::to_value(p.group).unwrap_or_default().as_str().unwrap_or(""), p.description);
+        }
+    }
+    exit::OK
+}
+
+fn encoders_cmd(json: bool) -> u8 {
+    let list = encoder::detect_all(VideoCodec::Hevc);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else {
+        for d in &list {
+            println!("{:<13} {:<4} {}", d.backend.cli_name(), if d.available { "yes" } else { "no" }, d.reason);
+        }
+    }
+    exit::OK
+}
+
+fn hls_check(dir: &Path, json: bool) -> u8 {
+    match crema_engine::hls::check_package(dir) {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{report}");
+            }
+            if report.violations.is_empty() { exit::OK } else { exit::FAILED }
+        }
+        Err(e) => {
+            eprintln!("crema: {e}");
+            exit_code(&e)
+        }
+    }
+}

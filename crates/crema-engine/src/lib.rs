@@ -11,9 +11,13 @@
 //! [`CancelFlag`] and receive typed [`progress::Event`]s through a callback;
 //! they only render those events.
 
+pub mod auto;
+pub mod encoder;
 pub mod error;
 pub mod ffutil;
+pub mod pipeline;
 pub mod hls;
+pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
@@ -21,13 +25,24 @@ pub mod progress;
 pub use error::{EngineError, Result};
 pub use progress::{CancelFlag, Event};
 
-/// Initialises FFmpeg once per process (idempotent) and quiets its log to
-/// errors only, so that FFmpeg's own chatter never reaches a user's terminal.
+/// Initialises FFmpeg once per process (idempotent) and silences its log
+/// (see `CREMA_FFMPEG_LOG`), so FFmpeg's chatter never reaches a user's terminal.
 pub fn init() -> Result<()> {
     static INIT: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| {
         ffmpeg_next::init().map_err(|e| e.to_string())?;
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+        // FFmpeg's own log goes to stderr unfiltered; keep it quiet unless asked
+        // (CREMA_FFMPEG_LOG=error|warning|info|debug). Every failure reaches
+        // callers as a typed EngineError instead.
+        use ffmpeg_next::util::log::Level;
+        let level = match std::env::var("CREMA_FFMPEG_LOG").as_deref() {
+            Ok("error") => Level::Error,
+            Ok("warning") => Level::Warning,
+            Ok("info") => Level::Info,
+            Ok("debug") => Level::Debug,
+            _ => Level::Quiet,
+        };
+        ffmpeg_next::util::log::set_level(level);
         Ok(())
     })
     .clone()

@@ -1,0 +1,173 @@
+//! `sophon-auto`: pick a concrete profile from the probe, then measure a
+//! short sample encode to decide whether encoding saves anything.
+//!
+//! The rule (thresholds in `profiles/sophon-auto.toml`):
+//! 1. bits per pixel per frame (bpp) = video bit rate ÷ (width × height × fps);
+//! 2. HEVC/VP9/AV1 sources or bpp below `efficient_bits_per_pixel` get
+//!    `efficient_profile` (they are already efficiently coded: only the
+//!    slowest settings can still save); bpp at or above
+//!    `mezzanine_bits_per_pixel` (ProRes, DNxHR, intra-only camera
+//!    masters) gets `mezzanine_profile`; everything else `default_profile`;
+//! 3. the chosen profile encodes `sample_seconds` from the middle of the
+//!    source; the sample's size over the source's video bytes in the same
+//!    span predicts the output size. When the predicted saving is below
+//!    `min_saving_percent` the result is `final_artifact: original` and no
+//!    file is written. With an HLS request the ladder is always made (the
+//!    original is no ladder).
+//!
+//! Output is always HEVC Main 8-bit; HDR sources are tone-mapped to SDR by
+//! the pipeline because every candidate profile is 8-bit.
+
+use ffmpeg_next as ff;
+use std::path::Path;
+
+use crate::error::{EngineError, Result};
+use crate::pipeline::{self, EncodeRequest, FileRequest};
+use crate::probe::{MediaInfo, VideoStream};
+use crate::profile::{AutoRules, Profile};
+use crate::progress::CancelFlag;
+
+/// Bits per pixel per frame of the video stream, when its bit rate is known
+/// (stream bit rate, else container bit rate less audio).
+pub fn bits_per_pixel(info: &MediaInfo, video: &VideoStream) -> Option<f64> {
+    let fps = if video.frame_rate.1 > 0 { f64::from(video.frame_rate.0) / f64::from(video.frame_rate.1) } else { 0.0 };
+    let audio: u64 = info.audio.iter().filter_map(|a| a.bit_rate).sum();
+    let rate = video.bit_rate.or_else(|| info.bit_rate.map(|b| b.saturating_sub(audio)))?;
+    let pixels = f64::from(video.width) * f64::from(video.height) * fps;
+    (pixels > 0.0).then(|| rate as f64 / pixels)
+}
+
+/// Chooses the concrete profile for a source. Returns (profile ID, reason).
+pub fn choose(info: &MediaInfo, video: &VideoStream, rules: &AutoRules) -> (String, String) {
+    let bpp = bits_per_pixel(info, video);
+    let bpp_text = bpp.map_or("unknown bits/pixel".to_string(), |b| format!("{b:.3} bits/pixel/frame"));
+    if matches!(video.codec.as_str(), "hevc" | "vp9" | "av1") {
+        return (rules.efficient_profile.clone(), format!("{} source is already efficiently coded ({bpp_text})", video.codec));
+    }
+    match bpp {
+        Some(b) if b >= rules.mezzanine_bits_per_pixel => {
+            (rules.mezzanine_profile.clone(), format!("mezzanine/camera master ({} at {bpp_text})", video.codec))
+        }
+        Some(b) if b < rules.efficient_bits_per_pixel => {
+            (rules.efficient_profile.clone(), format!("low bit rate source ({bpp_text})"))
+        }
+        _ => (rules.default_profile.clone(), format!("typical camera/phone source ({} at {bpp_text})", video.codec)),
+    }
+}
+
+/// The outcome of the sample measurement.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Whether to run the full encode.
+    pub encode: bool,
+    /// One line: what was measured.
+    pub reason: String,
+    /// Something to show the user, when any.
+    pub notice: Option<String>,
+}
+
+/// Sum of the video packet sizes of stream `index` between `start` and `end`
+/// seconds (whole file when `None`), in bytes.
+fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>) -> Result<u64> {
+    let mut ictx = ff::format::input(&path)
+        .map_err(|e| EngineError::InputUnsupported { path: path.into(), cause: format!("cannot open: {e}") })?;
+    let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
+    // SAFETY: plain field read on an open input context.
+    let start_us = unsafe { (*ictx.as_ptr()).start_time };
+    let start_us = if start_us == ff::ffi::AV_NOPTS_VALUE { 0 } else { start_us };
+    let origin = start_us as f64 / 1e6;
+    if let Some((s, _)) = range {
+        let ts = start_us + (s * 1e6) as i64;
+        let _ = ictx.seek(ts, ..ts);
+    }
+    let mut total = 0u64;
+    for (stream, packet) in ictx.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        let t = packet.pts().or(packet.dts()).map(|p| p as f64 * tb - origin);
+        if let (Some((s, e)), Some(t)) = (range, t) {
+            if t < s {
+                continue;
+            }
+            if t >= e {
+                break;
+            }
+        }
+        total += packet.size() as u64;
+    }
+    Ok(total)
+}
+
+/// Encodes a sample with `profile` and predicts the saving; see the module docs.
+///
+/// Errors: those of the sample encode ([`pipeline::run`]'s), and
+/// [`EngineError::OutputNotWritable`] when no temporary file can be made.
+pub fn predict_saving(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    video: &VideoStream,
+    profile: &Profile,
+    rules: &AutoRules,
+    cancel: &CancelFlag,
+) -> Result<Decision> {
+    if req.hls.is_some() {
+        return Ok(Decision { encode: true, reason: "an HLS ladder was asked for, so it is always made".into(), notice: None });
+    }
+    let duration = info.duration_seconds;
+    let len = rules.sample_seconds.min(duration);
+    let start = ((duration - len) / 2.0).max(0.0);
+    let range = (start, start + len);
+    let tmpdir = tempfile_dir(&req.input)?;
+    let sample_path = tmpdir.join("sample.mp4");
+    let sample_req = EncodeRequest {
+        input: req.input.clone(),
+        profile: profile.id.clone(),
+        file: Some(FileRequest { path: sample_path.clone(), container: pipeline::Container::Mp4 }),
+        hls: None,
+        audio: false,
+        target_height: req.target_height,
+        encoder: req.encoder,
+        overwrite: true,
+    };
+    let mut notices = Vec::new();
+    let result = pipeline::transcode(&sample_req, info, video, profile, Some(range), cancel, &mut |_| {}, &mut notices);
+    let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
+    let _ = std::fs::remove_dir_all(&tmpdir);
+    result?;
+    let sample_bytes = sample_bytes.unwrap_or(0);
+    let src_range = video_bytes(&req.input, video.index, Some(range))?;
+    let src_total = video_bytes(&req.input, video.index, None)?;
+    if src_range == 0 || src_total == 0 {
+        return Ok(Decision { encode: true, reason: "source video size could not be measured; encoding".into(), notice: None });
+    }
+    let ratio = sample_bytes as f64 / src_range as f64;
+    let other = if req.audio { info.bytes.saturating_sub(src_total) } else { 0 };
+    let predicted = ratio * src_total as f64 + other as f64;
+    let saving = (1.0 - predicted / info.bytes as f64) * 100.0;
+    let reason = format!(
+        "a {len:.1} s sample encoded to {:.0}% of the source's video bytes; predicted saving {saving:.1}%",
+        ratio * 100.0
+    );
+    if saving < rules.min_saving_percent {
+        Ok(Decision {
+            encode: false,
+            notice: Some(format!("keeping the original: {reason} (below {}%)", rules.min_saving_percent)),
+            reason,
+        })
+    } else {
+        Ok(Decision { encode: true, reason, notice: None })
+    }
+}
+
+/// A private temporary folder for sample encodes (system temp dir).
+fn tempfile_dir(input: &Path) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "crema-sample-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| EngineError::OutputNotWritable { path: dir.clone(), cause: e.to_string() })?;
+    let _ = input;
+    Ok(dir)
+}

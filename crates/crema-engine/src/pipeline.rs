@@ -1,0 +1,1635 @@
+//! Decode once → filter → encode every output → mux.
+//!
+//! [`run`] takes an [`EncodeRequest`] and produces a single file (MP4/MKV)
+//! and/or an HLS ladder from one decode of the source. It blocks; callers
+//! run it on a thread of their own, raise the [`CancelFlag`] to stop it
+//! (checked between packets) and receive [`Event`]s through a callback.
+//!
+//! Outputs are written under temporary names beside their final place
+//! (`.NAME.crema-partial…`) and renamed only when everything succeeded, so a
+//! failed or canceled run leaves nothing behind and never replaces an
+//! existing file with a broken one.
+
+use ffmpeg_next as ff;
+use ff::ffi;
+use ff::{Rational, Rescale};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::encoder::{self, Backend, HwDevice, Preference};
+use crate::error::{EngineError, Result};
+use crate::ffutil::{self, Options};
+use crate::plan::{self, VideoFilters};
+use crate::probe::{self, MediaInfo, VideoStream};
+use crate::profile::{Profile, ProfileSet, VideoCodec};
+use crate::progress::{CancelFlag, Event, Stage};
+
+/// Single-file container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// MP4 (ISO BMFF), with faststart and the `hvc1` sample entry for HEVC.
+    #[default]
+    Mp4,
+    /// Matroska.
+    Mkv,
+}
+
+impl Container {
+    /// File extension without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mkv => "mkv",
+        }
+    }
+}
+
+/// A single-file output.
+#[derive(Clone, Debug)]
+pub struct FileRequest {
+    /// Final path of the file.
+    pub path: PathBuf,
+    /// Container.
+    pub container: Container,
+}
+
+/// An HLS ladder output (the `/v1` contract's `output.hls`).
+#[derive(Clone, Debug)]
+pub struct HlsRequest {
+    /// Final folder of the package (`master.m3u8` inside).
+    pub dir: PathBuf,
+    /// Rung heights in pixels; rungs taller than the source are dropped.
+    pub renditions: Vec<u32>,
+    /// Video codec of every rung.
+    pub codec: VideoCodec,
+    /// Target segment duration in seconds (Apple HLS Authoring Spec §7: 6 s).
+    pub segment_seconds: f64,
+    /// Also write a progressive MP4 of the rung of this height, at this path.
+    pub keep_mp4: Option<(u32, PathBuf)>,
+}
+
+/// Everything one encode needs.
+#[derive(Clone, Debug)]
+pub struct EncodeRequest {
+    /// The source file.
+    pub input: PathBuf,
+    /// Profile ID as asked (may be `sophon-auto`).
+    pub profile: String,
+    /// Single-file output, if any.
+    pub file: Option<FileRequest>,
+    /// HLS output, if any.
+    pub hls: Option<HlsRequest>,
+    /// Include audio (every track in files; one AAC rendition in HLS).
+    pub audio: bool,
+    /// Scale the single file down to this height in pixels (never up).
+    pub target_height: Option<u32>,
+    /// Encoder back-end preference.
+    pub encoder: Preference,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+}
+
+/// Which artifact a client should keep (the `/v1` `final_artifact` extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinalArtifact {
+    /// The new encode.
+    Encoded,
+    /// The source: encoding would not have made it smaller (`sophon-auto`).
+    Original,
+}
+
+/// The encoder that produced an output, and exactly how it was set up.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncoderReport {
+    /// FFmpeg encoder name (`libx265`, `hevc_nvenc`).
+    pub name: String,
+    /// Back-end family.
+    pub backend: Backend,
+    /// Why it was used (requested, detected hardware, or the fallback reason).
+    pub reason: String,
+    /// Every option set, as `ffmpeg -c:v NAME -KEY VALUE` pairs, so the run
+    /// can be reproduced with the `ffmpeg` command line.
+    pub options: Vec<Option2>,
+}
+
+/// One name/value encoder option.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Option2 {
+    /// Option name as the `ffmpeg` command line takes it (`crf`, `x265-params`).
+    pub name: String,
+    /// Value as a string.
+    pub value: String,
+}
+
+/// One HLS rung in the result.
+#[derive(Clone, Debug, Serialize)]
+pub struct RungReport {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Media playlist path.
+    pub playlist: PathBuf,
+    /// Measured peak bit rate (video + audio), bits/s, as in the master's BANDWIDTH.
+    pub bandwidth: u64,
+    /// Measured average bit rate, bits/s (AVERAGE-BANDWIDTH).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// VBV cap the encoder was given, kbit/s.
+    pub peak_kbps_cap: u32,
+    /// The encoder used for the rung.
+    pub encoder: EncoderReport,
+}
+
+/// One output in the result.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputReport {
+    /// `file`, `hls` or `hls_mp4` (the `keep_mp4` file).
+    pub kind: String,
+    /// File path (for `hls`, the master playlist).
+    pub path: PathBuf,
+    /// Size in bytes (for `hls`, the whole folder).
+    pub bytes: u64,
+    /// Duration in seconds, measured from the written output.
+    pub duration_seconds: f64,
+    /// Width in pixels (for `hls`, the top rung).
+    pub width: u32,
+    /// Height in pixels (for `hls`, the top rung).
+    pub height: u32,
+    /// Audio tracks in the output.
+    pub audio_tracks: usize,
+    /// The video encoder (for `hls`, the top rung's; each rung in `renditions`).
+    pub encoder: Option<EncoderReport>,
+    /// HLS rungs, tallest first (only for `hls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<RungReport>,
+}
+
+/// The result of one encode.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncodeResult {
+    /// The source as probed.
+    pub source: MediaInfo,
+    /// Profile as asked.
+    pub profile: String,
+    /// The concrete profile that ran (for `sophon-auto`, the one chosen).
+    pub effective_profile_id: String,
+    /// Why that profile (for `sophon-auto`), else `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_reason: Option<String>,
+    /// Which artifact to keep.
+    pub final_artifact: FinalArtifact,
+    /// 0..100: how much smaller the main output is than the source (0 when `original`).
+    pub saved_percent: f64,
+    /// Outputs written (empty when `final_artifact` is `original`).
+    pub outputs: Vec<OutputReport>,
+    /// Wall time of the whole run, seconds.
+    pub elapsed_seconds: f64,
+    /// Notices that were also sent as events (fallbacks, dropped rungs).
+    pub notices: Vec<String>,
+}
+
+/// Runs one encode. See the module docs.
+///
+/// Errors: [`EngineError::InputUnreadable`]/[`EngineError::InputUnsupported`]
+/// for bad sources (also: no video stream, truncated data);
+/// [`EngineError::OutputNotWritable`] when an output exists without
+/// `overwrite` or its folder cannot be written; [`EngineError::DiskFull`];
+/// [`EngineError::Usage`] for an unknown profile or an unavailable explicit
+/// encoder; [`EngineError::Canceled`]; [`EngineError::Encode`] for FFmpeg failures.
+pub fn run(
+    req: &EncodeRequest,
+    profiles: &ProfileSet,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<EncodeResult> {
+    crate::init()?;
+    let started = Instant::now();
+    let profile = profiles.get(&req.profile)?.clone();
+    if req.file.is_none() && req.hls.is_none() {
+        return Err(EngineError::Usage("nothing to write: ask for a file and/or an HLS package".into()));
+    }
+    check_outputs_free(req)?;
+    on_event(Event::Stage { stage: Stage::Probing });
+    let info = probe::probe(&req.input)?;
+    let Some(video) = info.video.clone() else {
+        return Err(EngineError::InputUnsupported {
+            path: req.input.clone(),
+            cause: if info.audio.is_empty() {
+                "no video stream".into()
+            } else {
+                "no video stream: audio-only files are not encoded (yet)".into()
+            },
+        });
+    };
+    let mut notices = Vec::new();
+    let (concrete, reason) = if let Some(rules) = &profile.auto {
+        let (id, why) = crate::auto::choose(&info, &video, rules);
+        (profiles.get(&id)?.clone(), Some(why))
+    } else {
+        (profile.clone(), None)
+    };
+    if profile.is_auto() {
+        on_event(Event::Stage { stage: Stage::Analyzing });
+        let rules = profile.auto.as_ref().expect("auto profile has rules");
+        let decision = crate::auto::predict_saving(req, &info, &video, &concrete, rules, cancel)?;
+        if let Some(n) = &decision.notice {
+            notices.push(n.clone());
+            on_event(Event::Notice { message: n.clone() });
+        }
+        if !decision.encode {
+            return Ok(EncodeResult {
+                source: info,
+                profile: req.profile.clone(),
+                effective_profile_id: concrete.id.clone(),
+                profile_reason: reason.map(|r| format!("{r}; {}", decision.reason)),
+                final_artifact: FinalArtifact::Original,
+                saved_percent: 0.0,
+                outputs: vec![],
+                elapsed_seconds: started.elapsed().as_secs_f64(),
+                notices,
+            });
+        }
+    }
+    let mut outputs = transcode(req, &info, &video, &concrete, None, cancel, on_event, &mut notices)?;
+    let main_bytes = outputs.first().map_or(0, |o| o.bytes);
+    let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
+    let mut final_artifact = FinalArtifact::Encoded;
+    let mut reason = reason;
+    if profile.is_auto() && req.hls.is_none() && saved <= 0.0 {
+        // The measured sample promised a saving that the whole file did not keep.
+        for o in &outputs {
+            let _ = std::fs::remove_file(&o.path);
+        }
+        outputs.clear();
+        final_artifact = FinalArtifact::Original;
+        reason = reason.map(|r| format!("{r}; the full encode was not smaller than the source, original kept"));
+    }
+    Ok(EncodeResult {
+        source: info,
+        profile: req.profile.clone(),
+        effective_profile_id: concrete.id.clone(),
+        profile_reason: reason,
+        final_artifact,
+        saved_percent: if final_artifact == FinalArtifact::Encoded { (saved.max(0.0) * 10.0).round() / 10.0 } else { 0.0 },
+        outputs,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        notices,
+    })
+}
+
+fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
+    let mut paths: Vec<&Path> = Vec::new();
+    if let Some(f) = &req.file {
+        paths.push(&f.path);
+    }
+    if let Some(h) = &req.hls {
+        paths.push(&h.dir);
+        if let Some((_, p)) = &h.keep_mp4 {
+            paths.push(p);
+        }
+    }
+    for p in paths {
+        if p == req.input {
+            return Err(EngineError::OutputNotWritable { path: p.into(), cause: "output would replace the input".into() });
+        }
+        if p.exists() && !req.overwrite {
+            return Err(EngineError::OutputNotWritable {
+                path: p.into(),
+                cause: "already exists (use --overwrite to replace it)".into(),
+            });
+        }
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(EngineError::OutputNotWritable { path: p.into(), cause: "folder does not exist".into() });
+        }
+    }
+    Ok(())
+}
+
+/// Temporary outputs that become final only on [`Staging::commit`];
+/// dropped uncommitted, they are removed.
+struct Staging {
+    entries: Vec<(PathBuf, PathBuf, bool)>,
+    committed: bool,
+}
+
+impl Staging {
+    fn new() -> Self {
+        Self { entries: Vec::new(), committed: false }
+    }
+
+    /// A temporary path beside `final_path` (same folder, so rename is atomic).
+    fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
+        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp_name = match final_path.extension() {
+            Some(ext) if !is_dir => format!(".{name}.crema-partial.{}", ext.to_string_lossy()),
+            _ => format!(".{name}.crema-partial"),
+        };
+        let tmp = final_path.with_file_name(tmp_name);
+        let _ = if is_dir { std::fs::remove_dir_all(&tmp) } else { std::fs::remove_file(&tmp) };
+        if is_dir {
+            std::fs::create_dir(&tmp).map_err(|e| io_out_err(final_path, e))?;
+        } else {
+            std::fs::File::create(&tmp).map_err(|e| io_out_err(final_path, e))?;
+        }
+        self.entries.push((tmp.clone(), final_path.to_path_buf(), is_dir));
+        Ok(tmp)
+    }
+
+    fn commit(mut self) -> Result<()> {
+        for (tmp, fin, is_dir) in &self.entries {
+            if fin.exists() {
+                let r = if *is_dir { std::fs::remove_dir_all(fin) } else { std::fs::remove_file(fin) };
+                r.map_err(|e| io_out_err(fin, e))?;
+            }
+            std::fs::rename(tmp, fin).map_err(|e| io_out_err(fin, e))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            for (tmp, _, is_dir) in &self.entries {
+                let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
+            }
+        }
+    }
+}
+
+fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        EngineError::DiskFull { path: path.into() }
+    } else {
+        EngineError::OutputNotWritable { path: path.into(), cause: e.to_string() }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MuxKind {
+    File,
+    HlsRung(usize),
+    HlsAudio,
+    KeepMp4,
+}
+
+struct Mux {
+    ctx: ff::format::context::Output,
+    kind: MuxKind,
+    /// Path that errors name (the final output path).
+    report_path: PathBuf,
+    /// Temporary path actually written (file) or playlist path (HLS).
+    written: PathBuf,
+    header: Options,
+    stream_tbs: Vec<Rational>,
+    /// Origin (first timestamp of the source) per stream in the stream's time base.
+    origins: Vec<i64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Keyframing {
+    /// Profile policy: keyframe at most every `max` seconds, scene cuts as the profile says.
+    File { max_seconds: f64, scenecut: bool },
+    /// HLS: a forced IDR every `segment` seconds, no scene cuts, closed GOPs.
+    Hls { segment_seconds: f64 },
+}
+
+struct VideoSink {
+    label: String,
+    width: u32,
+    height: u32,
+    encoder: ff::codec::encoder::video::Encoder,
+    report: EncoderReport,
+    tb: Rational,
+    /// (mux index, stream index) fed by this encoder.
+    outputs: Vec<(usize, usize)>,
+    /// Frame durations by PTS, to give encoded packets a duration.
+    durations: HashMap<i64, i64>,
+    default_duration: i64,
+    keyframing: Keyframing,
+    next_forced: u64,
+    upload: Option<HwUpload>,
+    peak_kbps: Option<u32>,
+}
+
+impl VideoSink {
+    /// The software pixel format the filter graph must deliver.
+    fn report_pixel(&self) -> ff::format::Pixel {
+        let name = self.report.options.iter().find(|o| o.name == "pix_fmt").map(|o| o.value.as_str()).unwrap_or("yuv420p");
+        name.parse().unwrap_or(ff::format::Pixel::YUV420P)
+    }
+}
+
+/// System-memory → device-surface upload for back-ends that need it (VAAPI).
+struct HwUpload {
+    frames: *mut ffi::AVBufferRef,
+    _device: HwDevice,
+}
+
+// SAFETY: used only from the encode thread that owns it.
+unsafe impl Send for HwUpload {}
+
+impl HwUpload {
+    fn new(device: HwDevice, sw: ff::format::Pixel, hw: ffi::AVPixelFormat, w: u32, h: u32) -> std::result::Result<Self, String> {
+        // SAFETY: standard FFmpeg frames-context set-up; every pointer is checked.
+        unsafe {
+            let frames = ffi::av_hwframe_ctx_alloc(device.as_ptr());
+            if frames.is_null() {
+                return Err("cannot allocate hardware frames".into());
+            }
+            let fc = (*frames).data as *mut ffi::AVHWFramesContext;
+            (*fc).format = hw;
+            (*fc).sw_format = sw.into();
+            (*fc).width = w as i32;
+            (*fc).height = h as i32;
+            (*fc).initial_pool_size = 20;
+            let r = ffi::av_hwframe_ctx_init(frames);
+            if r < 0 {
+                let mut f = frames;
+                ffi::av_buffer_unref(&mut f);
+                return Err(ff::Error::from(r).to_string());
+            }
+            Ok(Self { frames, _device: device })
+        }
+    }
+
+    fn upload(&self, src: &ff::frame::Video) -> std::result::Result<ff::frame::Video, ff::Error> {
+        // SAFETY: `dst` is a fresh frame; av_hwframe_get_buffer fills it from our pool.
+        unsafe {
+            let mut dst = ff::frame::Video::empty();
+            let r = ffi::av_hwframe_get_buffer(self.frames, dst.as_mut_ptr(), 0);
+            if r < 0 {
+                return Err(ff::Error::from(r));
+            }
+            let r = ffi::av_hwframe_transfer_data(dst.as_mut_ptr(), src.as_ptr(), 0);
+            if r < 0 {
+                return Err(ff::Error::from(r));
+            }
+            let r = ffi::av_frame_copy_props(dst.as_mut_ptr(), src.as_ptr());
+            if r < 0 {
+                return Err(ff::Error::from(r));
+            }
+            Ok(dst)
+        }
+    }
+}
+
+impl Drop for HwUpload {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { ffi::av_buffer_unref(&mut self.frames) }
+    }
+}
+
+enum AudioWork {
+    Copy,
+    Transcode {
+        decoder: ff::codec::decoder::Audio,
+        graph: ff::filter::Graph,
+        encoder: ff::codec::encoder::audio::Encoder,
+    },
+}
+
+struct AudioPath {
+    /// True for the HLS audio rendition.
+    hls: bool,
+    source_index: usize,
+    source_tb: Rational,
+    work: AudioWork,
+    outputs: Vec<(usize, usize)>,
+}
+
+/// AAC sampling frequencies (ISO/IEC 14496-3 §1.6.3.4, Table 1.18).
+const AAC_RATES: &[u32] = &[96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000];
+
+/// Audio codecs an MP4 keeps as they are (ISO/IEC 14496-14 and the
+/// registered MP4 sample entries: `mp4a`, `alac`, `ac-3`, `ec-3`, `Opus`).
+const MP4_AUDIO_COPY: &[&str] = &["aac", "alac", "ac3", "eac3", "opus"];
+
+fn fferr<'a>(input: &'a Path, what: &str) -> impl Fn(ff::Error) -> EngineError + 'a {
+    let what = what.to_string();
+    move |e| EngineError::from_ffmpeg(input, None, &what, e)
+}
+
+fn rat(p: (i32, i32)) -> Rational {
+    Rational::new(p.0, p.1)
+}
+
+/// Range to encode in seconds from the start (sample encodes), else everything.
+pub(crate) type TimeRange = Option<(f64, f64)>;
+
+/// The real work: one decode feeding every output. Returns the output
+/// reports, the main output first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transcode(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    video: &VideoStream,
+    profile: &Profile,
+    range: TimeRange,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+    notices: &mut Vec<String>,
+) -> Result<Vec<OutputReport>> {
+    let input = req.input.as_path();
+    let mut ictx = ff::format::input(&input).map_err(|e| EngineError::InputUnsupported {
+        path: input.into(),
+        cause: format!("cannot open: {e}"),
+    })?;
+    let vindex = video.index;
+    let in_stream = ictx.stream(vindex).ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
+    let in_tb = in_stream.time_base();
+    let mut decoder = {
+        let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters()).map_err(fferr(input, "video decoder"))?;
+        // SAFETY: setting the thread count (0 = one per core) before open.
+        unsafe {
+            (*ctx.as_mut_ptr()).thread_count = 0;
+            (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
+        }
+        ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
+            path: input.into(),
+            cause: format!("cannot decode {} video: {e}", video.codec),
+        })?
+    };
+    let sar = decoder.aspect_ratio();
+    let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
+    let frame_rate = if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 { rat(video.frame_rate) } else { Rational::new(25, 1) };
+    let fps = f64::from(frame_rate);
+    // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
+    let origin_us: i64 = match range {
+        Some((start, _)) => (start * 1e6) as i64,
+        None => {
+            // SAFETY: plain field read on an open input context.
+            let st = unsafe { (*ictx.as_ptr()).start_time };
+            if st == ffi::AV_NOPTS_VALUE { 0 } else { st }
+        }
+    };
+    if let Some((start, _)) = range {
+        let ts = (start * 1e6) as i64;
+        ictx.seek(ts, ..ts).map_err(fferr(input, "seek"))?;
+    }
+
+    let mut staging = Staging::new();
+    let mut muxes: Vec<Mux> = Vec::new();
+    let mut sinks: Vec<VideoSink> = Vec::new();
+
+    // ---- Video sinks and their muxers -------------------------------------------------
+    let bit_depth = profile.bit_depth;
+    let filters = VideoFilters::for_source(video, bit_depth);
+    let kf = profile.keyframes.clone().ok_or_else(|| EngineError::Internal(format!("profile {} has no keyframes", profile.id)))?;
+    let tc = info.timecode.clone();
+
+    if let Some(f) = &req.file {
+        let (w, h) = plan::output_size(display, req.target_height);
+        let tmp = staging.add(&f.path, false)?;
+        let (fmt, header) = match f.container {
+            Container::Mp4 => ("mp4", vec![("movflags".to_string(), "+faststart".to_string())]),
+            Container::Mkv => ("matroska", vec![]),
+        };
+        let ctx = ff::format::output_as(&tmp, fmt).map_err(|e| EngineError::from_ffmpeg(input, Some(&f.path), "create output", e))?;
+        muxes.push(Mux { ctx, kind: MuxKind::File, report_path: f.path.clone(), written: tmp, header, stream_tbs: vec![], origins: vec![] });
+        let sink = open_sink(
+            "file",
+            profile,
+            profile.codec,
+            bit_depth,
+            (w, h),
+            in_tb,
+            frame_rate,
+            Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
+            None,
+            video,
+            req.encoder,
+            on_event,
+            notices,
+        )?;
+        sinks.push(sink);
+        let si = sinks.len() - 1;
+        add_video_stream(&mut muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;
+    }
+
+    let mut rung_sizes = Vec::new();
+    let mut hls_dir_tmp = None;
+    if let Some(h) = &req.hls {
+        let (rungs, dropped) = plan::ladder(display, &h.renditions);
+        if !dropped.is_empty() {
+            let n = format!(
+                "HLS rungs taller than the source ({}p) dropped: {}",
+                display.1,
+                dropped.iter().map(|d| format!("{d}p")).collect::<Vec<_>>().join(", ")
+            );
+            notices.push(n.clone());
+            on_event(Event::Notice { message: n });
+        }
+        let hls_depth = if h.codec == VideoCodec::H264 { 8 } else { bit_depth };
+        let dir = staging.add(&h.dir, true)?;
+        for (ri, &(w, hh)) in rungs.iter().enumerate() {
+            let rung_dir = dir.join(format!("{hh}p"));
+            std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
+            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung(ri), h.segment_seconds, &h.dir, input)?;
+            let peak = plan::rung_peak_kbps(h.codec, hh);
+            let mut sink = open_sink(
+                &format!("hls {hh}p"),
+                profile,
+                h.codec,
+                hls_depth,
+                (w, hh),
+                in_tb,
+                frame_rate,
+                Keyframing::Hls { segment_seconds: h.segment_seconds },
+                Some(peak),
+                video,
+                req.encoder,
+                on_event,
+                notices,
+            )?;
+            add_video_stream(&mut muxes, mi, &mut sink, None)?;
+            if let Some((keep_h, keep_path)) = &h.keep_mp4 {
+                if *keep_h == hh {
+                    let tmp = staging.add(keep_path, false)?;
+                    let ctx = ff::format::output_as(&tmp, "mp4").map_err(|e| EngineError::from_ffmpeg(input, Some(keep_path), "create output", e))?;
+                    muxes.push(Mux {
+                        ctx,
+                        kind: MuxKind::KeepMp4,
+                        report_path: keep_path.clone(),
+                        written: tmp,
+                        header: vec![("movflags".into(), "+faststart".into())],
+                        stream_tbs: vec![],
+                        origins: vec![],
+                    });
+                    let ki = muxes.len() - 1;
+                    add_video_stream(&mut muxes, ki, &mut sink, tc.as_deref())?;
+                }
+            }
+            sinks.push(sink);
+            rung_sizes.push((w, hh));
+        }
+        if let Some((keep_h, _)) = &h.keep_mp4 {
+            if !rung_sizes.iter().any(|r| r.1 == *keep_h) {
+                return Err(EngineError::Usage(format!(
+                    "--keep-mp4 {keep_h}: no such rung (rungs: {})",
+                    rung_sizes.iter().map(|r| format!("{}", r.1)).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        hls_dir_tmp = Some(dir);
+    }
+
+    // ---- Audio paths -------------------------------------------------------------------
+    let mut audio_paths: Vec<AudioPath> = Vec::new();
+    if req.audio && range.is_none() {
+        if let Some(f) = &req.file {
+            for a in &info.audio {
+                let copy = f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
+                let stream = ictx.stream(a.index).expect("probed stream exists");
+                let path = if copy {
+                    AudioPath { hls: false, source_index: a.index, source_tb: stream.time_base(), work: AudioWork::Copy, outputs: vec![] }
+                } else {
+                    open_audio_transcode(input, &stream, None)?
+                };
+                audio_paths.push(path);
+                let pi = audio_paths.len() - 1;
+                let (lang, disp) = (a.language.clone(), stream.disposition().bits());
+                add_audio_stream(&mut muxes, 0, &mut audio_paths[pi], &ictx, lang.as_deref(), disp)?;
+            }
+        }
+        if let (Some(_), Some(dir)) = (&req.hls, &hls_dir_tmp) {
+            let chosen = info.audio.iter().find(|a| a.default).or(info.audio.first());
+            if let Some(a) = chosen {
+                let stream = ictx.stream(a.index).expect("probed stream exists");
+                let mut path = open_audio_transcode(input, &stream, Some(2))?;
+                let adir = dir.join("audio");
+                std::fs::create_dir(&adir).map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
+                let hls = req.hls.as_ref().unwrap();
+                let mi = push_hls_mux(&mut muxes, &adir, MuxKind::HlsAudio, hls.segment_seconds, &hls.dir, input)?;
+                add_audio_stream(&mut muxes, mi, &mut path, &ictx, a.language.as_deref(), 1)?;
+                if let Some(ki) = muxes.iter().position(|m| m.kind == MuxKind::KeepMp4) {
+                    add_audio_stream(&mut muxes, ki, &mut path, &ictx, a.language.as_deref(), 1)?;
+                }
+                audio_paths.push(path);
+            }
+        }
+    }
+
+    // ---- Headers -------------------------------------------------------------------------
+    for m in &mut muxes {
+        let header = m.header.clone();
+        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e.contains("unknown muxer option") {
+            true => EngineError::Internal(e),
+            false => EngineError::Encode { path: input.into(), cause: format!("{}: {e}", m.report_path.display()) },
+        })?;
+        m.stream_tbs = m.ctx.streams().map(|s| s.time_base()).collect();
+        m.origins = m.stream_tbs.iter().map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb)).collect();
+    }
+
+    // ---- Filter graph --------------------------------------------------------------------
+    let mut graph = ff::filter::Graph::new();
+    let src_args = format!(
+        "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
+        video.width,
+        video.height,
+        ffi::AVPixelFormat::from(decoder.format()) as i32,
+        in_tb.numerator(),
+        in_tb.denominator(),
+        sar.numerator().max(1),
+        sar.denominator().max(1),
+    );
+    graph.add(&ff::filter::find("buffer").expect("buffer filter"), "in", &src_args).map_err(fferr(input, "filter source"))?;
+    for i in 0..sinks.len() {
+        graph.add(&ff::filter::find("buffersink").expect("buffersink filter"), &format!("out{i}"), "").map_err(fferr(input, "filter sink"))?;
+    }
+    let sink_specs: Vec<(u32, u32, String)> = sinks
+        .iter()
+        .map(|s| {
+            (s.width, s.height, pixel_name(s.report_pixel()))
+        })
+        .collect();
+    let spec = plan::graph_spec(&filters.chain(), &sink_specs.iter().map(|(w, h, p)| (*w, *h, p.as_str())).collect::<Vec<_>>());
+    {
+        let mut parser = graph.output("in", 0).map_err(fferr(input, "filter graph"))?;
+        for i in 0..sinks.len() {
+            parser = parser.input(&format!("out{i}"), 0).map_err(fferr(input, "filter graph"))?;
+        }
+        parser.parse(&spec).map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+    }
+    graph.validate().map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+
+    // ---- Main loop -----------------------------------------------------------------------
+    on_event(Event::Stage { stage: Stage::Encoding });
+    let total_seconds = match range {
+        Some((s, e)) => e - s,
+        None => info.duration_seconds,
+    };
+    let frames_total = (total_seconds > 0.0).then(|| (total_seconds * fps).round() as u64);
+    let mut progress = Progress::new(total_seconds, frames_total);
+    let origin_in = origin_us.rescale(Rational::new(1, 1_000_000), in_tb);
+    let end_in = range.map(|(_, e)| ((e * 1e6) as i64).rescale(Rational::new(1, 1_000_000), in_tb));
+    let mut decoded = ff::frame::Video::empty();
+    let mut filtered = ff::frame::Video::empty();
+    let mut last_video_seconds = 0.0f64;
+    let mut decode_errors = 0u32;
+    let mut read_errors = 0u32;
+    let mut video_done = false;
+    let mut packet = ff::Packet::empty();
+    let mut ctx = LoopCtx { input, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
+
+    loop {
+        if cancel.is_canceled() {
+            return Err(EngineError::Canceled);
+        }
+        match packet.read(&mut ictx) {
+            Ok(()) => read_errors = 0,
+            Err(ff::Error::Eof) => break,
+            Err(e) => {
+                read_errors += 1;
+                if read_errors > 100 {
+                    return Err(EngineError::InputUnsupported { path: input.into(), cause: format!("unreadable data: {e}") });
+                }
+                continue;
+            }
+        }
+        let si = packet.stream();
+        if si == vindex {
+            if video_done {
+                continue;
+            }
+            if decoder.send_packet(&packet).is_err() {
+                decode_errors += 1;
+                continue;
+            }
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                let ts = decoded.timestamp().or(decoded.pts());
+                let Some(ts) = ts else { continue };
+                if let Some(end) = end_in {
+                    if ts >= end {
+                        video_done = true;
+                        break;
+                    }
+                }
+                if ts < origin_in && range.is_some() {
+                    continue;
+                }
+                decoded.set_pts(Some(ts));
+                let t = (ts - origin_in) as f64 * f64::from(in_tb);
+                last_video_seconds = last_video_seconds.max(t + 1.0 / fps);
+                ctx.push_video(&decoded, &mut filtered, origin_in)?;
+                progress.frame(t, on_event);
+            }
+        } else {
+            // The same source stream may feed several paths (file track and HLS rendition).
+            for p in audio_paths.iter_mut().filter(|p| p.source_index == si) {
+                ctx.push_audio(p, &packet)?;
+            }
+        }
+    }
+
+    // ---- Flush ---------------------------------------------------------------------------
+    let _ = decoder.send_eof();
+    while decoder.receive_frame(&mut decoded).is_ok() {
+        let Some(ts) = decoded.timestamp().or(decoded.pts()) else { continue };
+        if end_in.is_some_and(|end| ts >= end) || (ts < origin_in && range.is_some()) {
+            continue;
+        }
+        decoded.set_pts(Some(ts));
+        let t = (ts - origin_in) as f64 * f64::from(in_tb);
+        last_video_seconds = last_video_seconds.max(t + 1.0 / fps);
+        ctx.push_video(&decoded, &mut filtered, origin_in)?;
+        progress.frame(t, on_event);
+    }
+    if progress.frames == 0 {
+        return Err(EngineError::InputUnsupported {
+            path: input.into(),
+            cause: format!("no decodable video frames ({decode_errors} packets failed to decode)"),
+        });
+    }
+    if range.is_none() && info.duration_seconds > 0.0 {
+        let missing = info.duration_seconds - last_video_seconds;
+        if missing > (info.duration_seconds * 0.05).max(1.0) {
+            return Err(EngineError::InputUnsupported {
+                path: input.into(),
+                cause: format!(
+                    "truncated or corrupt: video data ends at {last_video_seconds:.1} s of {:.1} s",
+                    info.duration_seconds
+                ),
+            });
+        }
+    }
+    ctx.graph.get("in").expect("source").source().flush().map_err(fferr(input, "filter flush"))?;
+    ctx.drain_filters(&mut filtered, origin_in)?;
+    for i in 0..ctx.sinks.len() {
+        ctx.sinks[i].encoder.send_eof().map_err(fferr(input, "encoder flush"))?;
+        ctx.drain_encoder(i)?;
+    }
+    for p in audio_paths.iter_mut() {
+        ctx.flush_audio(p)?;
+    }
+    if cancel.is_canceled() {
+        return Err(EngineError::Canceled);
+    }
+
+    on_event(Event::Stage { stage: Stage::Muxing });
+    for m in ctx.muxes.iter_mut() {
+        m.ctx.write_trailer().map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e))?;
+    }
+    drop(ctx);
+
+    // ---- HLS master playlist ---------------------------------------------------------------
+    let mut hls_summary = None;
+    if let (Some(h), Some(dir)) = (&req.hls, &hls_dir_tmp) {
+        hls_summary = Some(finish_hls(req.file.is_some(), dir, &sinks, &audio_paths, info, frame_rate, h.codec, bit_depth, video)?);
+    }
+
+    // ---- Reports -------------------------------------------------------------------------------
+    let mut reports = Vec::new();
+    let audio_tracks_in = |kind: MuxKind| muxes.iter().find(|m| m.kind == kind).map_or(0, |m| m.ctx.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).count());
+    let file_audio = audio_tracks_in(MuxKind::File);
+    let hls_audio = audio_tracks_in(MuxKind::HlsAudio);
+    let keep_audio = audio_tracks_in(MuxKind::KeepMp4);
+    let staged: Vec<(PathBuf, PathBuf)> = staging.entries.iter().map(|(t, f, _)| (t.clone(), f.clone())).collect();
+    let tmp_of = |fin: &Path| staged.iter().find(|(_, f)| f == fin).map(|(t, _)| t.clone()).unwrap_or_else(|| fin.to_path_buf());
+    if let Some(f) = &req.file {
+        let s = &sinks[0];
+        reports.push(OutputReport {
+            kind: "file".into(),
+            path: f.path.clone(),
+            bytes: std::fs::metadata(tmp_of(&f.path)).map(|m| m.len()).unwrap_or(0),
+            duration_seconds: measured_duration(&tmp_of(&f.path)),
+            width: s.width,
+            height: s.height,
+            audio_tracks: file_audio,
+            encoder: Some(s.report.clone()),
+            renditions: vec![],
+        });
+    }
+    if let (Some(h), Some(dir), Some(summary)) = (&req.hls, &hls_dir_tmp, hls_summary) {
+        let first = if req.file.is_some() { 1 } else { 0 };
+        let rungs: Vec<RungReport> = summary
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = &sinks[first + i];
+                RungReport {
+                    width: s.width,
+                    height: s.height,
+                    playlist: h.dir.join(format!("{}p", s.height)).join("index.m3u8"),
+                    bandwidth: r.0,
+                    average_bandwidth: r.1,
+                    codecs: r.2,
+                    peak_kbps_cap: s.peak_kbps.unwrap_or(0),
+                    encoder: s.report.clone(),
+                }
+            })
+            .collect();
+        reports.push(OutputReport {
+            kind: "hls".into(),
+            path: h.dir.join("master.m3u8"),
+            bytes: dir_size(dir),
+            duration_seconds: measured_duration(&dir.join("master.m3u8")),
+            width: rungs.first().map_or(0, |r| r.width),
+            height: rungs.first().map_or(0, |r| r.height),
+            audio_tracks: hls_audio,
+            encoder: rungs.first().map(|r| r.encoder.clone()),
+            renditions: rungs,
+        });
+        if let Some((kh, kp)) = &h.keep_mp4 {
+            let s = sinks.iter().find(|s| s.height == *kh && s.label.starts_with("hls")).expect("keep rung exists");
+            reports.push(OutputReport {
+                kind: "hls_mp4".into(),
+                path: kp.clone(),
+                bytes: std::fs::metadata(tmp_of(kp)).map(|m| m.len()).unwrap_or(0),
+                duration_seconds: measured_duration(&tmp_of(kp)),
+                width: s.width,
+                height: s.height,
+                audio_tracks: keep_audio,
+                encoder: Some(s.report.clone()),
+                renditions: vec![],
+            });
+        }
+    }
+    drop(muxes);
+    staging.commit()?;
+    Ok(reports)
+}
+
+/// Writes the master playlist of an HLS package from the rungs' measured
+/// segments. Returns (BANDWIDTH, AVERAGE-BANDWIDTH, CODECS) per rung, in
+/// rung order.
+#[allow(clippy::too_many_arguments)]
+fn finish_hls(
+    has_file: bool,
+    dir: &Path,
+    sinks: &[VideoSink],
+    audio_paths: &[AudioPath],
+    info: &MediaInfo,
+    frame_rate: Rational,
+    codec: VideoCodec,
+    bit_depth: u8,
+    video: &VideoStream,
+) -> Result<Vec<(u64, u64, String)>> {
+    use crate::hls::{self, AudioRenditionSpec, VariantSpec, VideoRange};
+    let rungs = &sinks[usize::from(has_file)..];
+    let range = match (bit_depth, codec, video.hdr.as_deref()) {
+        (10, VideoCodec::Hevc, Some("pq")) => VideoRange::Pq,
+        (10, VideoCodec::Hevc, Some("hlg")) => VideoRange::Hlg,
+        _ => VideoRange::Sdr,
+    };
+    let mut variants = Vec::new();
+    for s in rungs {
+        let extradata = encoder_extradata(&s.encoder);
+        let codecs = match codec {
+            VideoCodec::H264 => hls::avc_codec_string(&extradata),
+            VideoCodec::Hevc => hls::hevc_codec_string(&extradata),
+        }
+        .ok_or_else(|| EngineError::Internal(format!("cannot read the {} parameter sets for CODECS", s.label)))?;
+        variants.push(VariantSpec {
+            dir_name: format!("{}p", s.height),
+            width: s.width,
+            height: s.height,
+            frame_rate: f64::from(frame_rate),
+            video_codec: codecs,
+            video_range: Some(range),
+        });
+    }
+    // The HLS audio rendition is the transcoding path whose outputs include an HLS mux.
+    let audio = audio_paths.iter().find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls).map(|p| {
+        let src = info.audio.iter().find(|a| a.index == p.source_index);
+        let channels = match &p.work {
+            AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
+            AudioWork::Copy => 2,
+        };
+        AudioRenditionSpec {
+            dir_name: "audio".into(),
+            codec: hls::aac_codec_string(1),
+            language: src.and_then(|a| a.language.clone()),
+            name: src.and_then(|a| a.language.clone()).map_or_else(|| "Audio".to_string(), |l| format!("Audio ({l})")),
+            channels,
+        }
+    });
+    let summary = hls::write_master(dir, &variants, audio.as_ref())?;
+    Ok(variants
+        .iter()
+        .map(|v| {
+            let s = summary.variants.iter().find(|x| x.dir_name == v.dir_name);
+            (s.map_or(0, |s| s.bandwidth), s.map_or(0, |s| s.average_bandwidth), {
+                let mut c = v.video_codec.clone();
+                if let Some(a) = &audio {
+                    c.push(',');
+                    c.push_str(&a.codec);
+                }
+                c
+            })
+        })
+        .collect())
+}
+
+/// The encoder's global header (SPS/PPS/VPS), for codec strings.
+fn encoder_extradata(enc: &ff::codec::encoder::video::Encoder) -> Vec<u8> {
+    // SAFETY: extradata/extradata_size describe one buffer owned by the open encoder.
+    unsafe {
+        let ctx = enc.as_ptr();
+        if (*ctx).extradata.is_null() || (*ctx).extradata_size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec()
+    }
+}
+
+fn pixel_name(p: ff::format::Pixel) -> String {
+    let d = p.descriptor().map(|d| d.name().to_string());
+    d.unwrap_or_else(|| "yuv420p".into())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            total += if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
+        }
+    }
+    total
+}
+
+/// Duration of a written output as libavformat reads it, seconds (0 on failure).
+pub fn measured_duration(path: &Path) -> f64 {
+    match ff::format::input(&path) {
+        Ok(ctx) if ctx.duration() > 0 => ctx.duration() as f64 / 1e6,
+        _ => 0.0,
+    }
+}
+
+fn push_hls_mux(muxes: &mut Vec<Mux>, dir: &Path, kind: MuxKind, segment_seconds: f64, report: &Path, input: &Path) -> Result<usize> {
+    let playlist = dir.join("index.m3u8");
+    let ctx = ff::format::output_as(&playlist, "hls").map_err(|e| EngineError::from_ffmpeg(input, Some(report), "create HLS output", e))?;
+    let header = vec![
+        ("hls_time".to_string(), format!("{segment_seconds}")),
+        ("hls_playlist_type".into(), "vod".into()),
+        ("hls_segment_type".into(), "fmp4".into()),
+        ("hls_fmp4_init_filename".into(), "init.mp4".into()),
+        ("hls_segment_filename".into(), dir.join("seg_%05d.m4s").to_string_lossy().into_owned()),
+        ("hls_flags".into(), "independent_segments".into()),
+    ];
+    muxes.push(Mux { ctx, kind, report_path: report.to_path_buf(), written: playlist, header, stream_tbs: vec![], origins: vec![] });
+    Ok(muxes.len() - 1)
+}
+
+fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode: Option<&str>) -> Result<()> {
+    let mux = &mut muxes[mi];
+    let is_mkv = mux.ctx.format().name() == "matroska";
+    let mut st = mux.ctx.add_stream_with(&sink.encoder).map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
+    st.set_time_base(sink.tb);
+    st.set_avg_frame_rate(sink.encoder.frame_rate());
+    if sink.encoder.id() == ff::codec::Id::HEVC && !is_mkv {
+        ffutil::set_hvc1_tag(&mut st);
+    }
+    if let Some(tc) = timecode {
+        let mut md = ff::Dictionary::new();
+        md.set("timecode", tc);
+        st.set_metadata(md);
+    }
+    let idx = st.index();
+    sink.outputs.push((mi, idx));
+    Ok(())
+}
+
+fn add_audio_stream(
+    muxes: &mut [Mux],
+    mi: usize,
+    path: &mut AudioPath,
+    ictx: &ff::format::context::Input,
+    language: Option<&str>,
+    disposition: i32,
+) -> Result<()> {
+    let mux = &mut muxes[mi];
+    let mut st = match &path.work {
+        AudioWork::Copy => {
+            let src = ictx.stream(path.source_index).expect("audio stream");
+            let mut st = mux.ctx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
+            st.set_parameters(src.parameters());
+            // SAFETY: clear the source's codec tag so the muxer picks its own.
+            unsafe { (*(*st.as_mut_ptr()).codecpar).codec_tag = 0 };
+            st.set_time_base(path.source_tb);
+            st
+        }
+        AudioWork::Transcode { encoder, .. } => {
+            let mut st = mux.ctx.add_stream_with(encoder).map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
+            st.set_time_base(encoder.time_base());
+            st
+        }
+    };
+    if let Some(l) = language {
+        let mut md = ff::Dictionary::new();
+        md.set("language", l);
+        st.set_metadata(md);
+    }
+    // SAFETY: plain field store on a valid stream.
+    unsafe { (*st.as_mut_ptr()).disposition = disposition };
+    let idx = st.index();
+    path.outputs.push((mi, idx));
+    Ok(())
+}
+
+fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, channels: Option<u16>) -> Result<AudioPath> {
+    let in_tb = stream.time_base();
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(fferr(input, "audio decoder"))?;
+    // SAFETY: set before open.
+    unsafe { (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into() };
+    let decoder = ctx.decoder().audio().map_err(|e| EngineError::InputUnsupported { path: input.into(), cause: format!("cannot decode audio: {e}") })?;
+    let in_layout = if decoder.channel_layout().bits() == 0 {
+        ff::ChannelLayout::default(i32::from(decoder.channels()))
+    } else {
+        decoder.channel_layout()
+    };
+    let out_channels = channels.unwrap_or_else(|| decoder.channels().min(8));
+    let out_layout = if channels.is_none() && out_channels == decoder.channels() { in_layout } else { ff::ChannelLayout::default(i32::from(out_channels)) };
+    let rate = if AAC_RATES.contains(&decoder.rate()) && channels.is_none() { decoder.rate() } else if decoder.rate() == 44100 { 44100 } else { 48000 };
+    let aac = ff::encoder::find_by_name("aac").ok_or_else(|| EngineError::Internal("FFmpeg has no aac encoder".into()))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(aac).encoder().audio().map_err(fferr(input, "aac encoder"))?;
+    enc.set_rate(rate as i32);
+    enc.set_channel_layout(out_layout);
+    enc.set_channels(i32::from(out_channels));
+    enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+    enc.set_time_base(Rational::new(1, rate as i32));
+    let kbps = if out_channels <= 2 { 128 * u32::from(out_channels.max(1)) / 2 + 32 } else { (64 * u32::from(out_channels)).min(512) };
+    enc.set_bit_rate(kbps as usize * 1000);
+    enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    let encoder = ffutil::open_audio_encoder(enc, aac, &[]).map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
+    let mut graph = ff::filter::Graph::new();
+    let args = format!(
+        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
+        in_tb.numerator(),
+        in_tb.denominator(),
+        decoder.rate(),
+        decoder.format().name(),
+        in_layout.bits()
+    );
+    graph.add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args).map_err(fferr(input, "audio filter source"))?;
+    graph.add(&ff::filter::find("abuffersink").expect("abuffersink"), "out", "").map_err(fferr(input, "audio filter sink"))?;
+    let spec = format!(
+        "aresample={rate},aformat=sample_fmts=fltp:channel_layouts=0x{:x},asetnsamples=n={}:p=0",
+        out_layout.bits(),
+        encoder.frame_size().max(1024)
+    );
+    graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    Ok(AudioPath {
+        hls: channels.is_some(),
+        source_index: stream.index(),
+        source_tb: in_tb,
+        work: AudioWork::Transcode { decoder, graph, encoder },
+        outputs: vec![],
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_sink(
+    label: &str,
+    profile: &Profile,
+    codec: VideoCodec,
+    bit_depth: u8,
+    (width, height): (u32, u32),
+    tb: Rational,
+    frame_rate: Rational,
+    keyframing: Keyframing,
+    peak_kbps: Option<u32>,
+    video: &VideoStream,
+    pref: Preference,
+    on_event: &mut dyn FnMut(Event),
+    notices: &mut Vec<String>,
+) -> Result<VideoSink> {
+    let (cands, _skipped) = encoder::candidates(pref, codec)?;
+    let mut failures: Vec<String> = Vec::new();
+    for (backend, why) in cands {
+        let name = backend.encoder_name(codec);
+        let reason = if failures.is_empty() { why.clone() } else { format!("{why}; {}", failures.join("; ")) };
+        match try_open(profile, backend, codec, bit_depth, (width, height), tb, frame_rate, keyframing, peak_kbps, video) {
+            Ok((enc, options, upload)) => {
+                on_event(Event::Encoder { output: label.into(), encoder: name.into(), reason: reason.clone() });
+                // One frame at the nominal rate, in the encoder time base.
+                let default_duration = (f64::from(tb).recip() / f64::from(frame_rate)).round().max(1.0) as i64;
+                return Ok(VideoSink {
+                    label: label.into(),
+                    width,
+                    height,
+                    encoder: enc,
+                    report: EncoderReport {
+                        name: name.into(),
+                        backend,
+                        reason,
+                        options: options.into_iter().map(|(name, value)| Option2 { name, value }).collect(),
+                    },
+                    tb,
+                    outputs: vec![],
+                    durations: HashMap::new(),
+                    default_duration,
+                    keyframing,
+                    next_forced: 0,
+                    upload,
+                    peak_kbps,
+                });
+            }
+            Err(e) => {
+                if pref != Preference::Auto {
+                    return Err(EngineError::Usage(format!("{name} failed to open: {e}")));
+                }
+                let msg = format!("{name} failed to open ({e}), falling back");
+                notices.push(msg.clone());
+                on_event(Event::Notice { message: msg.clone() });
+                failures.push(msg);
+            }
+        }
+    }
+    Err(EngineError::Internal(format!("no encoder could be opened: {}", failures.join("; "))))
+}
+
+type Opened = (ff::codec::encoder::video::Encoder, Vec<(String, String)>, Option<HwUpload>);
+
+/// Builds the encoder options for `backend` from the profile and the
+/// output's needs, and opens it. Returns the options as set (for the report).
+#[allow(clippy::too_many_arguments)]
+fn try_open(
+    profile: &Profile,
+    backend: Backend,
+    codec: VideoCodec,
+    bit_depth: u8,
+    (width, height): (u32, u32),
+    tb: Rational,
+    frame_rate: Rational,
+    keyframing: Keyframing,
+    peak_kbps: Option<u32>,
+    video: &VideoStream,
+) -> std::result::Result<Opened, String> {
+    let name = backend.encoder_name(codec);
+    let ffcodec = ff::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
+    let mut opts = profile.options_for(name).ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
+    let fps = f64::from(frame_rate);
+    let (gop, scenecut, hls) = match keyframing {
+        Keyframing::File { max_seconds, scenecut } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
+        Keyframing::Hls { segment_seconds } => ((segment_seconds * fps).round().max(1.0) as u32, false, true),
+    };
+    let pix = backend.input_pixel(bit_depth);
+    let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec).encoder().video().map_err(|e| e.to_string())?;
+    ctx.set_width(width);
+    ctx.set_height(height);
+    ctx.set_format(if backend.needs_upload() { ff::format::Pixel::VAAPI } else { pix });
+    ctx.set_time_base(tb);
+    ctx.set_frame_rate(Some(frame_rate));
+    ctx.set_aspect_ratio(Rational::new(1, 1));
+    ctx.set_gop(gop);
+    ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    // Color description: SDR outputs of HDR sources are BT.709; otherwise the source's.
+    let tone_mapped = video.hdr.is_some() && bit_depth == 8;
+    if tone_mapped {
+        ctx.set_color_primaries(ff::color::Primaries::BT709);
+        ctx.set_color_transfer_characteristic(ff::color::TransferCharacteristic::BT709);
+        ctx.set_colorspace(ff::color::Space::BT709);
+    } else {
+        if let Some(p) = video.color_primaries.as_deref().and_then(primaries) {
+            ctx.set_color_primaries(p);
+        }
+        if let Some(t) = video.color_transfer.as_deref().and_then(transfer) {
+            ctx.set_color_transfer_characteristic(t);
+        }
+        if let Some(m) = video.color_matrix.as_deref().and_then(matrix) {
+            ctx.set_colorspace(m);
+        }
+    }
+    ctx.set_color_range(ff::color::Range::MPEG);
+    let mut x_params: Vec<String> = Vec::new();
+    match name {
+        "libx265" => {
+            x_params.push("log-level=error".into());
+            x_params.push(format!("keyint={gop}"));
+            if hls {
+                x_params.extend([format!("min-keyint={gop}"), "scenecut=0".into(), "open-gop=0".into()]);
+                opts.push(("forced-idr".into(), "1".into()));
+            } else if !scenecut {
+                x_params.push("scenecut=0".into());
+            }
+            if bit_depth == 10 && video.hdr.is_some() {
+                if let Some(md) = &video.mastering_display {
+                    // x265 units: chromaticity 0.00002, luminance 0.0001 cd/m² (SMPTE ST 2086 as in HEVC SEI D.2.28).
+                    let c = |v: f64| (v / 0.00002).round() as u32;
+                    let l = |v: f64| (v / 0.0001).round() as u64;
+                    x_params.push(format!(
+                        "master-display=G({},{})B({},{})R({},{})WP({},{})L({},{})",
+                        c(md.green.0), c(md.green.1), c(md.blue.0), c(md.blue.1), c(md.red.0), c(md.red.1),
+                        c(md.white_point.0), c(md.white_point.1), l(md.max_luminance), l(md.min_luminance)
+                    ));
+                }
+                if let Some(cll) = &video.content_light_level {
+                    x_params.push(format!("max-cll={},{}", cll.max_cll, cll.max_fall));
+                }
+                if video.hdr.as_deref() == Some("pq") {
+                    x_params.push("hdr10=1".into());
+                }
+                x_params.push("repeat-headers=1".into());
+            }
+        }
+        "libx264" => {
+            if hls {
+                x_params.extend([format!("keyint={gop}"), format!("min-keyint={gop}"), "scenecut=0".into()]);
+                opts.push(("forced-idr".into(), "1".into()));
+            } else if !scenecut {
+                x_params.push("scenecut=0".into());
+            }
+        }
+        n if n.ends_with("_nvenc") && hls => {
+            opts.push(("forced-idr".into(), "1".into()));
+            opts.push(("no-scenecut".into(), "1".into()));
+        }
+        _ => {}
+    }
+    if !x_params.is_empty() {
+        let key = if name == "libx265" { "x265-params" } else { "x264-params" };
+        if let Some(existing) = opts.iter_mut().find(|(k, _)| k == key) {
+            existing.1 = format!("{}:{}", existing.1, x_params.join(":"));
+        } else {
+            opts.push((key.into(), x_params.join(":")));
+        }
+    }
+    if let Some(k) = peak_kbps {
+        opts.push(("maxrate".into(), format!("{k}k")));
+        opts.push(("bufsize".into(), format!("{}k", k * 2)));
+    }
+    let upload = if backend.needs_upload() {
+        let kind = backend.device_type().expect("hardware backend has a device type");
+        let device = HwDevice::open(kind)?;
+        let up = HwUpload::new(device, pix, ffi::AVPixelFormat::AV_PIX_FMT_VAAPI, width, height)?;
+        // SAFETY: the encoder takes its own reference to the frames context.
+        unsafe { (*ctx.as_mut_ptr()).hw_frames_ctx = ffi::av_buffer_ref(up.frames) };
+        Some(up)
+    } else {
+        None
+    };
+    let enc = ffutil::open_video_encoder(ctx, ffcodec, &opts)?;
+    let mut report = opts;
+    report.insert(0, ("pix_fmt".into(), pixel_name(pix)));
+    report.insert(1, ("g".into(), gop.to_string()));
+    if hls {
+        report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{})", segment_of(keyframing))));
+    }
+    if tone_mapped {
+        report.push(("color_primaries".into(), "bt709".into()));
+        report.push(("color_trc".into(), "bt709".into()));
+        report.push(("colorspace".into(), "bt709".into()));
+    }
+    Ok((enc, report, upload))
+}
+
+fn segment_of(k: Keyframing) -> f64 {
+    match k {
+        Keyframing::Hls { segment_seconds } => segment_seconds,
+        Keyframing::File { max_seconds, .. } => max_seconds,
+    }
+}
+
+fn primaries(n: &str) -> Option<ff::color::Primaries> {
+    use ff::color::Primaries as P;
+    Some(match n {
+        "bt709" => P::BT709,
+        "bt2020" => P::BT2020,
+        "bt470bg" => P::BT470BG,
+        "smpte170m" => P::SMPTE170M,
+        "smpte432" => P::SMPTE432,
+        _ => return None,
+    })
+}
+
+fn transfer(n: &str) -> Option<ff::color::TransferCharacteristic> {
+    use ff::color::TransferCharacteristic as T;
+    Some(match n {
+        "bt709" => T::BT709,
+        "smpte2084" => T::SMPTE2084,
+        "arib-std-b67" => T::ARIB_STD_B67,
+        "smpte170m" => T::SMPTE170M,
+        "bt2020-10" => T::BT2020_10,
+        "iec61966-2-1" => T::IEC61966_2_1,
+        _ => return None,
+    })
+}
+
+fn matrix(n: &str) -> Option<ff::color::Space> {
+    use ff::color::Space as S;
+    Some(match n {
+        "bt709" => S::BT709,
+        "bt2020nc" => S::BT2020NCL,
+        "bt470bg" => S::BT470BG,
+        "smpte170m" => S::SMPTE170M,
+        _ => return None,
+    })
+}
+
+/// Progress accounting and throttled events (~10 per second).
+struct Progress {
+    started: Instant,
+    last_emit: Option<Instant>,
+    total_seconds: f64,
+    frames_total: Option<u64>,
+    frames: u64,
+}
+
+impl Progress {
+    fn new(total_seconds: f64, frames_total: Option<u64>) -> Self {
+        Self { started: Instant::now(), last_emit: None, total_seconds, frames_total, frames: 0 }
+    }
+
+    fn frame(&mut self, t: f64, on_event: &mut dyn FnMut(Event)) {
+        self.frames += 1;
+        let now = Instant::now();
+        if self.last_emit.is_some_and(|l| now.duration_since(l).as_millis() < 100) {
+            return;
+        }
+        self.last_emit = Some(now);
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        let percent = if self.total_seconds > 0.0 { (t / self.total_seconds * 100.0).clamp(0.0, 100.0) } else { 0.0 };
+        let fps = if elapsed > 0.0 { self.frames as f64 / elapsed } else { 0.0 };
+        let eta = (percent > 1.0 && elapsed > 0.5).then(|| (elapsed * (100.0 - percent) / percent).round() as u64);
+        on_event(Event::Progress {
+            stage: Stage::Encoding,
+            percent: (percent * 10.0).round() / 10.0,
+            fps: (fps * 10.0).round() / 10.0,
+            eta_seconds: eta,
+            frames_done: self.frames,
+            frames_total: self.frames_total,
+        });
+    }
+}
+
+/// Mutable state of the main loop, so that pushing a frame through filters,
+/// encoders and muxers is one method call.
+struct LoopCtx<'a> {
+    input: &'a Path,
+    muxes: &'a mut Vec<Mux>,
+    sinks: &'a mut Vec<VideoSink>,
+    graph: &'a mut ff::filter::Graph,
+}
+
+impl LoopCtx<'_> {
+    fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+        self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"))?;
+        self.drain_filters(filtered, origin_in)
+    }
+
+    fn drain_filters(&mut self, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+        for i in 0..self.sinks.len() {
+            loop {
+                let got = self.graph.get(&format!("out{i}")).expect("sink").sink().frame(filtered);
+                match got {
+                    Ok(()) => {}
+                    Err(ff::Error::Eof) => break,
+                    Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => break,
+                    Err(e) => return Err(EngineError::from_ffmpeg(self.input, None, "filter", e)),
+                }
+                self.encode_frame(i, filtered, origin_in)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+        let sink = &mut self.sinks[i];
+        let Some(pts) = frame.pts() else { return Ok(()) };
+        let dur = frame.packet().duration;
+        sink.durations.insert(pts, if dur > 0 { dur } else { sink.default_duration });
+        // Never pass the decoder's picture types on (the source's I-frames would
+        // become keyframes); force IDRs only where HLS segments must start.
+        frame.set_kind(ff::picture::Type::None);
+        if let Keyframing::Hls { segment_seconds } = sink.keyframing {
+            let t = (pts - origin_in) as f64 * f64::from(sink.tb);
+            if t + 1e-6 >= sink.next_forced as f64 * segment_seconds {
+                frame.set_kind(ff::picture::Type::I);
+                while t + 1e-6 >= sink.next_forced as f64 * segment_seconds {
+                    sink.next_forced += 1;
+                }
+            }
+        }
+        let sent = match &sink.upload {
+            Some(up) => {
+                let hw = up.upload(frame).map_err(fferr(self.input, "hardware upload"))?;
+                sink.encoder.send_frame(&hw)
+            }
+            None => sink.encoder.send_frame(frame),
+        };
+        sent.map_err(fferr(self.input, "encode"))?;
+        self.drain_encoder(i)
+    }
+
+    fn drain_encoder(&mut self, i: usize) -> Result<()> {
+        let mut pkt = ff::Packet::empty();
+        loop {
+            let sink = &mut self.sinks[i];
+            match sink.encoder.receive_packet(&mut pkt) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
+                Err(e) => return Err(EngineError::from_ffmpeg(self.input, None, "encode", e)),
+            }
+            if pkt.duration() <= 0 {
+                let d = pkt.pts().and_then(|p| sink.durations.remove(&p)).unwrap_or(sink.default_duration);
+                pkt.set_duration(d);
+            } else if let Some(p) = pkt.pts() {
+                sink.durations.remove(&p);
+            }
+            let tb = sink.tb;
+            let outs = sink.outputs.clone();
+            write_to(self.muxes, &outs, &pkt, tb, self.input)?;
+        }
+    }
+
+    fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
+        match &mut path.work {
+            AudioWork::Copy => write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input),
+            AudioWork::Transcode { decoder, .. } => {
+                if decoder.send_packet(packet).is_err() {
+                    return Ok(()); // a damaged audio packet is skipped, as ffmpeg does
+                }
+                self.drain_audio(path)
+            }
+        }
+    }
+
+    fn drain_audio(&mut self, path: &mut AudioPath) -> Result<()> {
+        let AudioWork::Transcode { decoder, graph, .. } = &mut path.work else { return Ok(()) };
+        let mut frame = ff::frame::Audio::empty();
+        while decoder.receive_frame(&mut frame).is_ok() {
+            let ts = frame.timestamp().or(frame.pts());
+            frame.set_pts(ts);
+            graph.get("in").expect("abuffer").source().add(&frame).map_err(fferr(self.input, "audio filter"))?;
+        }
+        self.drain_audio_graph(path)
+    }
+
+    fn drain_audio_graph(&mut self, path: &mut AudioPath) -> Result<()> {
+        let AudioWork::Transcode { graph, encoder, .. } = &mut path.work else { return Ok(()) };
+        let mut out = ff::frame::Audio::empty();
+        let mut pkt = ff::Packet::empty();
+        loop {
+            let mut sink = graph.get("out").expect("abuffersink");
+            let sink_tb = sink.sink().time_base();
+            match sink.sink().frame(&mut out) {
+                Ok(()) => {}
+                Err(_) => break,
+            }
+            if let Some(p) = out.pts() {
+                out.set_pts(Some(p.rescale(sink_tb, encoder.time_base())));
+            }
+            encoder.send_frame(&out).map_err(fferr(self.input, "audio encode"))?;
+            while encoder.receive_packet(&mut pkt).is_ok() {
+                write_to(self.muxes, &path.outputs, &pkt, encoder.time_base(), self.input)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_audio(&mut self, path: &mut AudioPath) -> Result<()> {
+        if let AudioWork::Transcode { decoder, .. } = &mut path.work {
+            let _ = decoder.send_eof();
+        } else {
+            return Ok(());
+        }
+        self.drain_audio(path)?;
+        if let AudioWork::Transcode { graph, .. } = &mut path.work {
+            let _ = graph.get("in").expect("abuffer").source().flush();
+        }
+        self.drain_audio_graph(path)?;
+        if let AudioWork::Transcode { encoder, .. } = &mut path.work {
+            let _ = encoder.send_eof();
+            let mut pkt = ff::Packet::empty();
+            let tb = encoder.time_base();
+            while encoder.receive_packet(&mut pkt).is_ok() {
+                write_to(self.muxes, &path.outputs, &pkt, tb, self.input)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes one packet (time base `tb`) to every (mux, stream) in `outs`,
+/// cloning for all but the last, shifting timestamps to the output origin.
+fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Rational, input: &Path) -> Result<()> {
+    for &(mi, si) in outs {
+        let m = &mut muxes[mi];
+        let mut p = pkt.clone();
+        p.set_stream(si);
+        p.set_position(-1);
+        p.rescale_ts(tb, m.stream_tbs[si]);
+        let o = m.origins[si];
+        if let Some(v) = p.pts() {
+            p.set_pts(Some(v - o));
+        }
+        if let Some(v) = p.dts() {
+            p.set_dts(Some(v - o));
+        }
+        p.write_interleaved(&mut m.ctx).map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "write", e))?;
+    }
+    Ok(())
+}

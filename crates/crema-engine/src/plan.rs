@@ -1,0 +1,240 @@
+//! Pure planning: output dimensions, the HLS ladder and its bit-rate caps,
+//! and the filter graph description. No FFmpeg calls, so all of it is unit
+//! tested without media.
+
+use crate::probe::VideoStream;
+use crate::profile::VideoCodec;
+
+/// Display size of a video stream after rotation and with square pixels:
+/// the coded size, widened by the sample aspect ratio, swapped for 90°/270°.
+/// `sar` is (num, den); (0, x) or (x, 0) mean square pixels.
+pub fn display_size(width: u32, height: u32, sar: (i32, i32), rotation: i32) -> (u32, u32) {
+    let w = if sar.0 > 0 && sar.1 > 0 && sar.0 != sar.1 {
+        (f64::from(width) * f64::from(sar.0) / f64::from(sar.1)).round() as u32
+    } else {
+        width
+    };
+    if rotation.rem_euclid(180) == 90 { (height, w) } else { (w, height) }
+}
+
+/// Output size for a display size and an optional target height (pixels):
+/// scale down only (a larger target keeps the source height), keep the
+/// aspect ratio, both dimensions even (4:2:0 chroma needs it).
+pub fn output_size(display: (u32, u32), target_height: Option<u32>) -> (u32, u32) {
+    let (dw, dh) = display;
+    let h = target_height.map_or(dh, |t| t.min(dh));
+    let h = (h & !1).max(2);
+    let w = (f64::from(dw) * f64::from(h) / f64::from(dh) / 2.0).round() as u32 * 2;
+    (w.max(2), h)
+}
+
+/// Peak bit rate for an H.264 HLS rung of `height` pixels, in kbit/s: the
+/// `/v1` contract's default ladder (1080: 5000, 720: 2500, 480: 1000,
+/// 360: 600) extended with the Apple HLS Authoring Specification's
+/// example ladder values for other heights (§2.3), linear in between.
+pub fn h264_rung_peak_kbps(height: u32) -> u32 {
+    const TABLE: &[(u32, u32)] =
+        &[(144, 200), (240, 400), (360, 600), (480, 1000), (540, 1600), (720, 2500), (1080, 5000), (1440, 9000), (2160, 16000), (4320, 48000)];
+    let h = height.clamp(TABLE[0].0, TABLE[TABLE.len() - 1].0);
+    for pair in TABLE.windows(2) {
+        let ((h0, k0), (h1, k1)) = (pair[0], pair[1]);
+        if h <= h1 {
+            let f = f64::from(h - h0) / f64::from(h1 - h0);
+            return (f64::from(k0) + f * f64::from(k1 - k0)).round() as u32;
+        }
+    }
+    TABLE[TABLE.len() - 1].1
+}
+
+/// Peak bit rate for a rung in kbit/s: H.264 as [`h264_rung_peak_kbps`],
+/// HEVC 35% lower (the `/v1` contract: "HEVC rungs may use about 35% less").
+pub fn rung_peak_kbps(codec: VideoCodec, height: u32) -> u32 {
+    let k = h264_rung_peak_kbps(height);
+    match codec {
+        VideoCodec::H264 => k,
+        VideoCodec::Hevc => (f64::from(k) * 0.65).round() as u32,
+    }
+}
+
+/// The rungs to encode: requested heights that are not taller than the
+/// source's display height, deduplicated, tallest first, each with its even
+/// width. When every requested rung is taller than the source, one rung at
+/// the source height is kept so the package is never empty. Returns the
+/// rungs and the heights dropped.
+pub fn ladder(display: (u32, u32), requested: &[u32]) -> (Vec<(u32, u32)>, Vec<u32>) {
+    let mut heights: Vec<u32> = requested.to_vec();
+    heights.sort_unstable_by(|a, b| b.cmp(a));
+    heights.dedup();
+    let (keep, dropped): (Vec<u32>, Vec<u32>) = heights.into_iter().partition(|h| *h <= display.1);
+    let mut rungs: Vec<(u32, u32)> = keep.into_iter().map(|h| output_size(display, Some(h))).collect();
+    rungs.dedup_by_key(|r| r.1);
+    if rungs.is_empty() {
+        rungs.push(output_size(display, None));
+    }
+    (rungs, dropped)
+}
+
+/// What the common part of the video filter chain must do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoFilters {
+    /// Deinterlace (source field order is not progressive).
+    pub deinterlace: bool,
+    /// Clockwise rotation to apply (0, 90, 180, 270).
+    pub rotation: i32,
+    /// Tone-map PQ/HLG to BT.709 SDR (8-bit output of an HDR source).
+    pub tone_map: bool,
+}
+
+impl VideoFilters {
+    /// Decides the common filters for `video` encoded at `bit_depth`.
+    pub fn for_source(video: &VideoStream, bit_depth: u8) -> Self {
+        let deinterlace = !matches!(video.field_order.as_str(), "progressive" | "unknown");
+        Self { deinterlace, rotation: video.rotation.rem_euclid(360), tone_map: video.hdr.is_some() && bit_depth == 8 }
+    }
+
+    /// The common chain as FFmpeg filter descriptions, in order.
+    ///
+    /// - Deinterlacing: `bwdif` in `send_frame` mode (one frame per frame,
+    ///   frame rate and timing unchanged).
+    /// - Rotation: `transpose=clock` for 90°, `transpose=cclock` for 270°,
+    ///   `hflip,vflip` for 180°, as the `ffmpeg` command line's autorotate.
+    /// - Tone mapping: linearise with zscale (100 cd/m² nominal peak),
+    ///   convert primaries to BT.709 in linear light, Hable curve, then
+    ///   BT.709 transfer and matrix, limited range.
+    pub fn chain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.deinterlace {
+            out.push("bwdif=mode=send_frame:parity=auto:deint=all".to_string());
+        }
+        match self.rotation {
+            90 => out.push("transpose=clock".into()),
+            180 => out.extend(["hflip".to_string(), "vflip".to_string()]),
+            270 => out.push("transpose=cclock".into()),
+            _ => {}
+        }
+        if self.tone_map {
+            out.extend(
+                [
+                    "zscale=t=linear:npl=100",
+                    "format=gbrpf32le",
+                    "zscale=p=bt709",
+                    "tonemap=tonemap=hable:desat=0",
+                    "zscale=t=bt709:m=bt709:r=tv",
+                ]
+                .map(String::from),
+            );
+        }
+        out
+    }
+}
+
+/// The whole video filter graph for one input and `sinks` outputs, each
+/// (width, height, pixel format name). Input pad `in`, output pads
+/// `out0..outN`. Scaling uses bicubic swscale and forces square pixels.
+pub fn graph_spec(common: &[String], sinks: &[(u32, u32, &str)]) -> String {
+    let tail = |(w, h, pix): &(u32, u32, &str)| format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}");
+    let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
+    if sinks.len() == 1 {
+        return format!("[in]{head},{}[out0]", tail(&sinks[0]));
+    }
+    let split_labels: String = (0..sinks.len()).map(|i| format!("[s{i}]")).collect();
+    let mut spec = format!("[in]{head},split={}{split_labels}", sinks.len());
+    for (i, s) in sinks.iter().enumerate() {
+        spec.push_str(&format!(";[s{i}]{}[out{i}]", tail(s)));
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_size_applies_rotation_and_sar() {
+        assert_eq!(display_size(1280, 720, (1, 1), 90), (720, 1280));
+        assert_eq!(display_size(1280, 720, (0, 1), 180), (1280, 720));
+        assert_eq!(display_size(720, 576, (64, 45), 0), (1024, 576));
+        assert_eq!(display_size(1920, 1080, (1, 1), 270), (1080, 1920));
+    }
+
+    #[test]
+    fn output_size_never_upscales_and_stays_even() {
+        assert_eq!(output_size((1920, 1080), Some(720)), (1280, 720));
+        assert_eq!(output_size((854, 480), Some(1080)), (854, 480));
+        assert_eq!(output_size((720, 1280), Some(480)), (270, 480));
+        assert_eq!(output_size((768, 432), Some(360)), (640, 360));
+        assert_eq!(output_size((853, 481), None), (852, 480));
+        let (w, h) = output_size((1024, 576), Some(361));
+        assert!(w % 2 == 0 && h == 360);
+    }
+
+    #[test]
+    fn ladder_drops_rungs_taller_than_the_source() {
+        let (r, dropped) = ladder((1280, 720), &[1080, 720, 480, 360]);
+        assert_eq!(r, vec![(1280, 720), (854, 480), (640, 360)]);
+        assert_eq!(dropped, vec![1080]);
+        let (r, dropped) = ladder((320, 240), &[1080, 720]);
+        assert_eq!(r, vec![(320, 240)]);
+        assert_eq!(dropped, vec![1080, 720]);
+        let (r, _) = ladder((720, 1280), &[360, 720, 360]);
+        assert_eq!(r, vec![(406, 720), (202, 360)]);
+    }
+
+    #[test]
+    fn rung_bitrates_follow_the_contract() {
+        for (h, k) in [(1080, 5000), (720, 2500), (480, 1000), (360, 600)] {
+            assert_eq!(rung_peak_kbps(VideoCodec::H264, h), k);
+        }
+        assert_eq!(rung_peak_kbps(VideoCodec::Hevc, 1080), 3250);
+        let mid = h264_rung_peak_kbps(900);
+        assert!(mid > 2500 && mid < 5000);
+        assert_eq!(h264_rung_peak_kbps(100), 200);
+    }
+
+    fn video(field_order: &str, rotation: i32, hdr: Option<&str>) -> VideoStream {
+        VideoStream {
+            index: 0,
+            codec: "h264".into(),
+            profile: None,
+            width: 1920,
+            height: 1080,
+            pix_fmt: "yuv420p".into(),
+            bit_depth: 8,
+            frame_rate: (25, 1),
+            variable_frame_rate: false,
+            frames: None,
+            time_base: (1, 25),
+            color_primaries: None,
+            color_transfer: None,
+            color_matrix: None,
+            color_range: None,
+            hdr: hdr.map(String::from),
+            mastering_display: None,
+            content_light_level: None,
+            rotation,
+            field_order: field_order.into(),
+            bit_rate: None,
+        }
+    }
+
+    #[test]
+    fn filter_chain_covers_deinterlace_rotation_and_tone_mapping() {
+        let f = VideoFilters::for_source(&video("tt", 90, None), 8);
+        assert_eq!(f.chain(), vec!["bwdif=mode=send_frame:parity=auto:deint=all", "transpose=clock"]);
+        assert_eq!(VideoFilters::for_source(&video("progressive", 270, None), 8).chain(), vec!["transpose=cclock"]);
+        assert_eq!(VideoFilters::for_source(&video("progressive", 180, None), 8).chain(), vec!["hflip", "vflip"]);
+        let hdr8 = VideoFilters::for_source(&video("progressive", 0, Some("pq")), 8);
+        assert!(hdr8.tone_map && hdr8.chain().iter().any(|s| s.starts_with("tonemap=")));
+        let hdr10 = VideoFilters::for_source(&video("progressive", 0, Some("hlg")), 10);
+        assert!(!hdr10.tone_map && hdr10.chain().is_empty());
+    }
+
+    #[test]
+    fn graph_spec_splits_once_for_many_outputs() {
+        let one = graph_spec(&[], &[(1280, 720, "yuv420p")]);
+        assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]");
+        let two = graph_spec(&["transpose=clock".into()], &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")]);
+        assert!(two.starts_with("[in]transpose=clock,split=2[s0][s1];[s0]scale=720:1280"));
+        assert!(two.ends_with("[out1]"));
+    }
+}
