@@ -584,6 +584,10 @@ pub(crate) fn transcode(
     // ---- Video sinks and their muxers -------------------------------------------------
     let bit_depth = profile.bit_depth;
     let filters = VideoFilters::for_source(video, bit_depth);
+    // The time base leaving the filter graph: bwdif (like yadif) halves it so
+    // that field-rate output stays representable; the other filters keep it.
+    // Checked against the configured graph below.
+    let out_tb = if filters.deinterlace { in_tb * Rational::new(1, 2) } else { in_tb };
     let kf = profile.keyframes.clone().ok_or_else(|| EngineError::Internal(format!("profile {} has no keyframes", profile.id)))?;
     let tc = info.timecode.clone();
 
@@ -602,7 +606,7 @@ pub(crate) fn transcode(
             profile.codec,
             bit_depth,
             (w, h),
-            in_tb,
+            out_tb,
             frame_rate,
             Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
             None,
@@ -642,7 +646,7 @@ pub(crate) fn transcode(
                 h.codec,
                 hls_depth,
                 (w, hh),
-                in_tb,
+                out_tb,
                 frame_rate,
                 Keyframing::Hls { segment_seconds: h.segment_seconds },
                 Some(peak),
@@ -761,6 +765,12 @@ pub(crate) fn transcode(
         parser.parse(&spec).map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
     }
     graph.validate().map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+    for i in 0..sinks.len() {
+        let tb = graph.get(&format!("out{i}")).expect("sink").sink().time_base();
+        if tb != out_tb {
+            return Err(EngineError::Internal(format!("filter graph time base {tb} differs from the expected {out_tb}")));
+        }
+    }
 
     // ---- Main loop -----------------------------------------------------------------------
     on_event(Event::Stage { stage: Stage::Encoding });
@@ -779,7 +789,7 @@ pub(crate) fn transcode(
     let mut read_errors = 0u32;
     let mut video_done = false;
     let mut packet = ff::Packet::empty();
-    let mut ctx = LoopCtx { input, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
+    let mut ctx = LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
 
     loop {
         if cancel.is_canceled() {
@@ -1468,6 +1478,8 @@ impl Progress {
 /// encoders and muxers is one method call.
 struct LoopCtx<'a> {
     input: &'a Path,
+    /// Time base of decoded frames (and of their `pkt_duration`).
+    in_tb: Rational,
     muxes: &'a mut Vec<Mux>,
     sinks: &'a mut Vec<VideoSink>,
     graph: &'a mut ff::filter::Graph,
@@ -1498,7 +1510,8 @@ impl LoopCtx<'_> {
     fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
         let sink = &mut self.sinks[i];
         let Some(pts) = frame.pts() else { return Ok(()) };
-        let dur = frame.packet().duration;
+        // pkt_duration is not rescaled by the filters: it is still in the input time base.
+        let dur = frame.packet().duration.rescale(self.in_tb, sink.tb);
         sink.durations.insert(pts, if dur > 0 { dur } else { sink.default_duration });
         // Never pass the decoder's picture types on (the source's I-frames would
         // become keyframes); force IDRs only where HLS segments must start.
