@@ -10,9 +10,9 @@
 //! failed or canceled run leaves nothing behind and never replaces an
 //! existing file with a broken one.
 
-use ffmpeg_next as ff;
 use ff::ffi;
 use ff::{Rational, Rescale};
+use ffmpeg_next as ff;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -212,10 +212,14 @@ pub fn run(
     let started = Instant::now();
     let profile = profiles.get(&req.profile)?.clone();
     if req.file.is_none() && req.hls.is_none() {
-        return Err(EngineError::Usage("nothing to write: ask for a file and/or an HLS package".into()));
+        return Err(EngineError::Usage(
+            "nothing to write: ask for a file and/or an HLS package".into(),
+        ));
     }
     check_outputs_free(req)?;
-    on_event(Event::Stage { stage: Stage::Probing });
+    on_event(Event::Stage {
+        stage: Stage::Probing,
+    });
     let info = probe::probe(&req.input)?;
     let Some(video) = info.video.clone() else {
         return Err(EngineError::InputUnsupported {
@@ -235,7 +239,9 @@ pub fn run(
         (profile.clone(), None)
     };
     if profile.is_auto() {
-        on_event(Event::Stage { stage: Stage::Analyzing });
+        on_event(Event::Stage {
+            stage: Stage::Analyzing,
+        });
         let rules = profile.auto.as_ref().expect("auto profile has rules");
         let decision = crate::auto::predict_saving(req, &info, &video, &concrete, rules, cancel)?;
         if let Some(n) = &decision.notice {
@@ -256,19 +262,38 @@ pub fn run(
             });
         }
     }
-    let mut outputs = transcode(req, &info, &video, &concrete, None, cancel, on_event, &mut notices)?;
+    let mut outputs = transcode(
+        req,
+        &info,
+        &video,
+        &concrete,
+        None,
+        cancel,
+        on_event,
+        &mut notices,
+    )?;
     let main_bytes = outputs.first().map_or(0, |o| o.bytes);
-    let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
+    let saved = if info.bytes > 0 {
+        (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0
+    } else {
+        0.0
+    };
     let mut final_artifact = FinalArtifact::Encoded;
     let mut reason = reason;
-    if profile.is_auto() && req.hls.is_none() && saved <= 0.0 {
+    let min_saving = profile.auto.as_ref().map_or(0.0, |r| r.min_saving_percent);
+    if profile.is_auto() && req.hls.is_none() && saved < min_saving {
         // The measured sample promised a saving that the whole file did not keep.
         for o in &outputs {
             let _ = std::fs::remove_file(&o.path);
         }
         outputs.clear();
         final_artifact = FinalArtifact::Original;
-        reason = reason.map(|r| format!("{r}; the full encode was not smaller than the source, original kept"));
+        let why = format!("the encode saved only {saved:.1}% (below {min_saving}%), original kept");
+        notices.push(why.clone());
+        on_event(Event::Notice {
+            message: why.clone(),
+        });
+        reason = reason.map(|r| format!("{r}; {why}"));
     }
     Ok(EncodeResult {
         source: info,
@@ -276,7 +301,11 @@ pub fn run(
         effective_profile_id: concrete.id.clone(),
         profile_reason: reason,
         final_artifact,
-        saved_percent: if final_artifact == FinalArtifact::Encoded { (saved.max(0.0) * 10.0).round() / 10.0 } else { 0.0 },
+        saved_percent: if final_artifact == FinalArtifact::Encoded {
+            (saved.max(0.0) * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
         outputs,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         notices,
@@ -296,7 +325,10 @@ fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
     }
     for p in paths {
         if p == req.input {
-            return Err(EngineError::OutputNotWritable { path: p.into(), cause: "output would replace the input".into() });
+            return Err(EngineError::OutputNotWritable {
+                path: p.into(),
+                cause: "output would replace the input".into(),
+            });
         }
         if p.exists() && !req.overwrite {
             return Err(EngineError::OutputNotWritable {
@@ -304,9 +336,15 @@ fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
                 cause: "already exists (use --overwrite to replace it)".into(),
             });
         }
-        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !parent.is_dir() {
-            return Err(EngineError::OutputNotWritable { path: p.into(), cause: "folder does not exist".into() });
+            return Err(EngineError::OutputNotWritable {
+                path: p.into(),
+                cause: "folder does not exist".into(),
+            });
         }
     }
     Ok(())
@@ -321,31 +359,46 @@ struct Staging {
 
 impl Staging {
     fn new() -> Self {
-        Self { entries: Vec::new(), committed: false }
+        Self {
+            entries: Vec::new(),
+            committed: false,
+        }
     }
 
     /// A temporary path beside `final_path` (same folder, so rename is atomic).
     fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
-        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp_name = match final_path.extension() {
             Some(ext) if !is_dir => format!(".{name}.crema-partial.{}", ext.to_string_lossy()),
             _ => format!(".{name}.crema-partial"),
         };
         let tmp = final_path.with_file_name(tmp_name);
-        let _ = if is_dir { std::fs::remove_dir_all(&tmp) } else { std::fs::remove_file(&tmp) };
+        let _ = if is_dir {
+            std::fs::remove_dir_all(&tmp)
+        } else {
+            std::fs::remove_file(&tmp)
+        };
         if is_dir {
             std::fs::create_dir(&tmp).map_err(|e| io_out_err(final_path, e))?;
         } else {
             std::fs::File::create(&tmp).map_err(|e| io_out_err(final_path, e))?;
         }
-        self.entries.push((tmp.clone(), final_path.to_path_buf(), is_dir));
+        self.entries
+            .push((tmp.clone(), final_path.to_path_buf(), is_dir));
         Ok(tmp)
     }
 
     fn commit(mut self) -> Result<()> {
         for (tmp, fin, is_dir) in &self.entries {
             if fin.exists() {
-                let r = if *is_dir { std::fs::remove_dir_all(fin) } else { std::fs::remove_file(fin) };
+                let r = if *is_dir {
+                    std::fs::remove_dir_all(fin)
+                } else {
+                    std::fs::remove_file(fin)
+                };
                 r.map_err(|e| io_out_err(fin, e))?;
             }
             std::fs::rename(tmp, fin).map_err(|e| io_out_err(fin, e))?;
@@ -359,7 +412,11 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             for (tmp, _, is_dir) in &self.entries {
-                let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
+                let _ = if *is_dir {
+                    std::fs::remove_dir_all(tmp)
+                } else {
+                    std::fs::remove_file(tmp)
+                };
             }
         }
     }
@@ -369,7 +426,10 @@ fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         EngineError::DiskFull { path: path.into() }
     } else {
-        EngineError::OutputNotWritable { path: path.into(), cause: e.to_string() }
+        EngineError::OutputNotWritable {
+            path: path.into(),
+            cause: e.to_string(),
+        }
     }
 }
 
@@ -386,8 +446,6 @@ struct Mux {
     kind: MuxKind,
     /// Path that errors name (the final output path).
     report_path: PathBuf,
-    /// Temporary path actually written (file) or playlist path (HLS).
-    written: PathBuf,
     header: Options,
     stream_tbs: Vec<Rational>,
     /// Origin (first timestamp of the source) per stream in the stream's time base.
@@ -423,7 +481,13 @@ struct VideoSink {
 impl VideoSink {
     /// The software pixel format the filter graph must deliver.
     fn report_pixel(&self) -> ff::format::Pixel {
-        let name = self.report.options.iter().find(|o| o.name == "pix_fmt").map(|o| o.value.as_str()).unwrap_or("yuv420p");
+        let name = self
+            .report
+            .options
+            .iter()
+            .find(|o| o.name == "pix_fmt")
+            .map(|o| o.value.as_str())
+            .unwrap_or("yuv420p");
         name.parse().unwrap_or(ff::format::Pixel::YUV420P)
     }
 }
@@ -438,7 +502,13 @@ struct HwUpload {
 unsafe impl Send for HwUpload {}
 
 impl HwUpload {
-    fn new(device: HwDevice, sw: ff::format::Pixel, hw: ffi::AVPixelFormat, w: u32, h: u32) -> std::result::Result<Self, String> {
+    fn new(
+        device: HwDevice,
+        sw: ff::format::Pixel,
+        hw: ffi::AVPixelFormat,
+        w: u32,
+        h: u32,
+    ) -> std::result::Result<Self, String> {
         // SAFETY: standard FFmpeg frames-context set-up; every pointer is checked.
         unsafe {
             let frames = ffi::av_hwframe_ctx_alloc(device.as_ptr());
@@ -457,7 +527,10 @@ impl HwUpload {
                 ffi::av_buffer_unref(&mut f);
                 return Err(ff::Error::from(r).to_string());
             }
-            Ok(Self { frames, _device: device })
+            Ok(Self {
+                frames,
+                _device: device,
+            })
         }
     }
 
@@ -508,7 +581,9 @@ struct AudioPath {
 }
 
 /// AAC sampling frequencies (ISO/IEC 14496-3 §1.6.3.4, Table 1.18).
-const AAC_RATES: &[u32] = &[96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000];
+const AAC_RATES: &[u32] = &[
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
+];
 
 /// Audio codecs an MP4 keeps as they are (ISO/IEC 14496-14 and the
 /// registered MP4 sample entries: `mp4a`, `alac`, `ac-3`, `ec-3`, `Opus`).
@@ -545,23 +620,37 @@ pub(crate) fn transcode(
         cause: format!("cannot open: {e}"),
     })?;
     let vindex = video.index;
-    let in_stream = ictx.stream(vindex).ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
+    let in_stream = ictx
+        .stream(vindex)
+        .ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
     let in_tb = in_stream.time_base();
     let mut decoder = {
-        let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters()).map_err(fferr(input, "video decoder"))?;
+        let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters())
+            .map_err(fferr(input, "video decoder"))?;
         // SAFETY: setting the thread count (0 = one per core) before open.
         unsafe {
             (*ctx.as_mut_ptr()).thread_count = 0;
             (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
         }
-        ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
-            path: input.into(),
-            cause: format!("cannot decode {} video: {e}", video.codec),
-        })?
+        ctx.decoder()
+            .video()
+            .map_err(|e| EngineError::InputUnsupported {
+                path: input.into(),
+                cause: format!("cannot decode {} video: {e}", video.codec),
+            })?
     };
     let sar = decoder.aspect_ratio();
-    let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
-    let frame_rate = if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 { rat(video.frame_rate) } else { Rational::new(25, 1) };
+    let display = plan::display_size(
+        video.width,
+        video.height,
+        (sar.numerator(), sar.denominator()),
+        video.rotation,
+    );
+    let frame_rate = if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 {
+        rat(video.frame_rate)
+    } else {
+        Rational::new(25, 1)
+    };
     let fps = f64::from(frame_rate);
     // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
     let origin_us: i64 = match range {
@@ -587,19 +676,37 @@ pub(crate) fn transcode(
     // The time base leaving the filter graph: bwdif (like yadif) halves it so
     // that field-rate output stays representable; the other filters keep it.
     // Checked against the configured graph below.
-    let out_tb = if filters.deinterlace { in_tb * Rational::new(1, 2) } else { in_tb };
-    let kf = profile.keyframes.clone().ok_or_else(|| EngineError::Internal(format!("profile {} has no keyframes", profile.id)))?;
+    let out_tb = if filters.deinterlace {
+        in_tb * Rational::new(1, 2)
+    } else {
+        in_tb
+    };
+    let kf = profile
+        .keyframes
+        .clone()
+        .ok_or_else(|| EngineError::Internal(format!("profile {} has no keyframes", profile.id)))?;
     let tc = info.timecode.clone();
 
     if let Some(f) = &req.file {
         let (w, h) = plan::output_size(display, req.target_height);
         let tmp = staging.add(&f.path, false)?;
         let (fmt, header) = match f.container {
-            Container::Mp4 => ("mp4", vec![("movflags".to_string(), "+faststart".to_string())]),
+            Container::Mp4 => (
+                "mp4",
+                vec![("movflags".to_string(), "+faststart".to_string())],
+            ),
             Container::Mkv => ("matroska", vec![]),
         };
-        let ctx = ff::format::output_as(&tmp, fmt).map_err(|e| EngineError::from_ffmpeg(input, Some(&f.path), "create output", e))?;
-        muxes.push(Mux { ctx, kind: MuxKind::File, report_path: f.path.clone(), written: tmp, header, stream_tbs: vec![], origins: vec![] });
+        let ctx = ff::format::output_as(&tmp, fmt)
+            .map_err(|e| EngineError::from_ffmpeg(input, Some(&f.path), "create output", e))?;
+        muxes.push(Mux {
+            ctx,
+            kind: MuxKind::File,
+            report_path: f.path.clone(),
+            header,
+            stream_tbs: vec![],
+            origins: vec![],
+        });
         let sink = open_sink(
             "file",
             profile,
@@ -608,7 +715,10 @@ pub(crate) fn transcode(
             (w, h),
             out_tb,
             frame_rate,
-            Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
+            Keyframing::File {
+                max_seconds: kf.max_interval_seconds,
+                scenecut: kf.scenecut,
+            },
             None,
             video,
             req.encoder,
@@ -617,7 +727,12 @@ pub(crate) fn transcode(
         )?;
         sinks.push(sink);
         let si = sinks.len() - 1;
-        add_video_stream(&mut muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;
+        add_video_stream(
+            &mut muxes,
+            0,
+            &mut sinks[si],
+            tc.as_deref().filter(|_| f.container == Container::Mp4),
+        )?;
     }
 
     let mut rung_sizes = Vec::new();
@@ -628,17 +743,32 @@ pub(crate) fn transcode(
             let n = format!(
                 "HLS rungs taller than the source ({}p) dropped: {}",
                 display.1,
-                dropped.iter().map(|d| format!("{d}p")).collect::<Vec<_>>().join(", ")
+                dropped
+                    .iter()
+                    .map(|d| format!("{d}p"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             notices.push(n.clone());
             on_event(Event::Notice { message: n });
         }
-        let hls_depth = if h.codec == VideoCodec::H264 { 8 } else { bit_depth };
+        let hls_depth = if h.codec == VideoCodec::H264 {
+            8
+        } else {
+            bit_depth
+        };
         let dir = staging.add(&h.dir, true)?;
         for (ri, &(w, hh)) in rungs.iter().enumerate() {
             let rung_dir = dir.join(format!("{hh}p"));
             std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
-            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung(ri), h.segment_seconds, &h.dir, input)?;
+            let mi = push_hls_mux(
+                &mut muxes,
+                &rung_dir,
+                MuxKind::HlsRung(ri),
+                h.segment_seconds,
+                &h.dir,
+                input,
+            )?;
             let peak = plan::rung_peak_kbps(h.codec, hh);
             let mut sink = open_sink(
                 &format!("hls {hh}p"),
@@ -648,7 +778,9 @@ pub(crate) fn transcode(
                 (w, hh),
                 out_tb,
                 frame_rate,
-                Keyframing::Hls { segment_seconds: h.segment_seconds },
+                Keyframing::Hls {
+                    segment_seconds: h.segment_seconds,
+                },
                 Some(peak),
                 video,
                 req.encoder,
@@ -656,33 +788,38 @@ pub(crate) fn transcode(
                 notices,
             )?;
             add_video_stream(&mut muxes, mi, &mut sink, None)?;
-            if let Some((keep_h, keep_path)) = &h.keep_mp4 {
-                if *keep_h == hh {
-                    let tmp = staging.add(keep_path, false)?;
-                    let ctx = ff::format::output_as(&tmp, "mp4").map_err(|e| EngineError::from_ffmpeg(input, Some(keep_path), "create output", e))?;
-                    muxes.push(Mux {
-                        ctx,
-                        kind: MuxKind::KeepMp4,
-                        report_path: keep_path.clone(),
-                        written: tmp,
-                        header: vec![("movflags".into(), "+faststart".into())],
-                        stream_tbs: vec![],
-                        origins: vec![],
-                    });
-                    let ki = muxes.len() - 1;
-                    add_video_stream(&mut muxes, ki, &mut sink, tc.as_deref())?;
-                }
+            if let Some((keep_h, keep_path)) = &h.keep_mp4
+                && *keep_h == hh
+            {
+                let tmp = staging.add(keep_path, false)?;
+                let ctx = ff::format::output_as(&tmp, "mp4").map_err(|e| {
+                    EngineError::from_ffmpeg(input, Some(keep_path), "create output", e)
+                })?;
+                muxes.push(Mux {
+                    ctx,
+                    kind: MuxKind::KeepMp4,
+                    report_path: keep_path.clone(),
+                    header: vec![("movflags".into(), "+faststart".into())],
+                    stream_tbs: vec![],
+                    origins: vec![],
+                });
+                let ki = muxes.len() - 1;
+                add_video_stream(&mut muxes, ki, &mut sink, tc.as_deref())?;
             }
             sinks.push(sink);
             rung_sizes.push((w, hh));
         }
-        if let Some((keep_h, _)) = &h.keep_mp4 {
-            if !rung_sizes.iter().any(|r| r.1 == *keep_h) {
-                return Err(EngineError::Usage(format!(
-                    "--keep-mp4 {keep_h}: no such rung (rungs: {})",
-                    rung_sizes.iter().map(|r| format!("{}", r.1)).collect::<Vec<_>>().join(", ")
-                )));
-            }
+        if let Some((keep_h, _)) = &h.keep_mp4
+            && !rung_sizes.iter().any(|r| r.1 == *keep_h)
+        {
+            return Err(EngineError::Usage(format!(
+                "--keep-mp4 {keep_h}: no such rung (rungs: {})",
+                rung_sizes
+                    .iter()
+                    .map(|r| format!("{}", r.1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         hls_dir_tmp = Some(dir);
     }
@@ -692,17 +829,31 @@ pub(crate) fn transcode(
     if req.audio && range.is_none() {
         if let Some(f) = &req.file {
             for a in &info.audio {
-                let copy = f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
+                let copy =
+                    f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
                 let stream = ictx.stream(a.index).expect("probed stream exists");
                 let path = if copy {
-                    AudioPath { hls: false, source_index: a.index, source_tb: stream.time_base(), work: AudioWork::Copy, outputs: vec![] }
+                    AudioPath {
+                        hls: false,
+                        source_index: a.index,
+                        source_tb: stream.time_base(),
+                        work: AudioWork::Copy,
+                        outputs: vec![],
+                    }
                 } else {
                     open_audio_transcode(input, &stream, None)?
                 };
                 audio_paths.push(path);
                 let pi = audio_paths.len() - 1;
                 let (lang, disp) = (a.language.clone(), stream.disposition().bits());
-                add_audio_stream(&mut muxes, 0, &mut audio_paths[pi], &ictx, lang.as_deref(), disp)?;
+                add_audio_stream(
+                    &mut muxes,
+                    0,
+                    &mut audio_paths[pi],
+                    &ictx,
+                    lang.as_deref(),
+                    disp,
+                )?;
             }
         }
         if let (Some(_), Some(dir)) = (&req.hls, &hls_dir_tmp) {
@@ -711,9 +862,17 @@ pub(crate) fn transcode(
                 let stream = ictx.stream(a.index).expect("probed stream exists");
                 let mut path = open_audio_transcode(input, &stream, Some(2))?;
                 let adir = dir.join("audio");
-                std::fs::create_dir(&adir).map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
+                std::fs::create_dir(&adir)
+                    .map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
                 let hls = req.hls.as_ref().unwrap();
-                let mi = push_hls_mux(&mut muxes, &adir, MuxKind::HlsAudio, hls.segment_seconds, &hls.dir, input)?;
+                let mi = push_hls_mux(
+                    &mut muxes,
+                    &adir,
+                    MuxKind::HlsAudio,
+                    hls.segment_seconds,
+                    &hls.dir,
+                    input,
+                )?;
                 add_audio_stream(&mut muxes, mi, &mut path, &ictx, a.language.as_deref(), 1)?;
                 if let Some(ki) = muxes.iter().position(|m| m.kind == MuxKind::KeepMp4) {
                     add_audio_stream(&mut muxes, ki, &mut path, &ictx, a.language.as_deref(), 1)?;
@@ -726,12 +885,21 @@ pub(crate) fn transcode(
     // ---- Headers -------------------------------------------------------------------------
     for m in &mut muxes {
         let header = m.header.clone();
-        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e.contains("unknown muxer option") {
-            true => EngineError::Internal(e),
-            false => EngineError::Encode { path: input.into(), cause: format!("{}: {e}", m.report_path.display()) },
+        ffutil::write_header(&mut m.ctx, &header).map_err(|e| {
+            match e.contains("unknown muxer option") {
+                true => EngineError::Internal(e),
+                false => EngineError::Encode {
+                    path: input.into(),
+                    cause: format!("{}: {e}", m.report_path.display()),
+                },
+            }
         })?;
         m.stream_tbs = m.ctx.streams().map(|s| s.time_base()).collect();
-        m.origins = m.stream_tbs.iter().map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb)).collect();
+        m.origins = m
+            .stream_tbs
+            .iter()
+            .map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb))
+            .collect();
     }
 
     // ---- Filter graph --------------------------------------------------------------------
@@ -746,34 +914,66 @@ pub(crate) fn transcode(
         sar.numerator().max(1),
         sar.denominator().max(1),
     );
-    graph.add(&ff::filter::find("buffer").expect("buffer filter"), "in", &src_args).map_err(fferr(input, "filter source"))?;
+    graph
+        .add(
+            &ff::filter::find("buffer").expect("buffer filter"),
+            "in",
+            &src_args,
+        )
+        .map_err(fferr(input, "filter source"))?;
     for i in 0..sinks.len() {
-        graph.add(&ff::filter::find("buffersink").expect("buffersink filter"), &format!("out{i}"), "").map_err(fferr(input, "filter sink"))?;
+        graph
+            .add(
+                &ff::filter::find("buffersink").expect("buffersink filter"),
+                &format!("out{i}"),
+                "",
+            )
+            .map_err(fferr(input, "filter sink"))?;
     }
     let sink_specs: Vec<(u32, u32, String)> = sinks
         .iter()
-        .map(|s| {
-            (s.width, s.height, pixel_name(s.report_pixel()))
-        })
+        .map(|s| (s.width, s.height, pixel_name(s.report_pixel())))
         .collect();
-    let spec = plan::graph_spec(&filters.chain(), &sink_specs.iter().map(|(w, h, p)| (*w, *h, p.as_str())).collect::<Vec<_>>());
+    let spec = plan::graph_spec(
+        &filters.chain(),
+        &sink_specs
+            .iter()
+            .map(|(w, h, p)| (*w, *h, p.as_str()))
+            .collect::<Vec<_>>(),
+    );
     {
-        let mut parser = graph.output("in", 0).map_err(fferr(input, "filter graph"))?;
+        let mut parser = graph
+            .output("in", 0)
+            .map_err(fferr(input, "filter graph"))?;
         for i in 0..sinks.len() {
-            parser = parser.input(&format!("out{i}"), 0).map_err(fferr(input, "filter graph"))?;
+            parser = parser
+                .input(&format!("out{i}"), 0)
+                .map_err(fferr(input, "filter graph"))?;
         }
-        parser.parse(&spec).map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+        parser
+            .parse(&spec)
+            .map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
     }
-    graph.validate().map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+    graph
+        .validate()
+        .map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
     for i in 0..sinks.len() {
-        let tb = graph.get(&format!("out{i}")).expect("sink").sink().time_base();
+        let tb = graph
+            .get(&format!("out{i}"))
+            .expect("sink")
+            .sink()
+            .time_base();
         if tb != out_tb {
-            return Err(EngineError::Internal(format!("filter graph time base {tb} differs from the expected {out_tb}")));
+            return Err(EngineError::Internal(format!(
+                "filter graph time base {tb} differs from the expected {out_tb}"
+            )));
         }
     }
 
     // ---- Main loop -----------------------------------------------------------------------
-    on_event(Event::Stage { stage: Stage::Encoding });
+    on_event(Event::Stage {
+        stage: Stage::Encoding,
+    });
     let total_seconds = match range {
         Some((s, e)) => e - s,
         None => info.duration_seconds,
@@ -789,7 +989,13 @@ pub(crate) fn transcode(
     let mut read_errors = 0u32;
     let mut video_done = false;
     let mut packet = ff::Packet::empty();
-    let mut ctx = LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
+    let mut ctx = LoopCtx {
+        input,
+        in_tb,
+        muxes: &mut muxes,
+        sinks: &mut sinks,
+        graph: &mut graph,
+    };
 
     loop {
         if cancel.is_canceled() {
@@ -801,7 +1007,10 @@ pub(crate) fn transcode(
             Err(e) => {
                 read_errors += 1;
                 if read_errors > 100 {
-                    return Err(EngineError::InputUnsupported { path: input.into(), cause: format!("unreadable data: {e}") });
+                    return Err(EngineError::InputUnsupported {
+                        path: input.into(),
+                        cause: format!("unreadable data: {e}"),
+                    });
                 }
                 continue;
             }
@@ -818,11 +1027,11 @@ pub(crate) fn transcode(
             while decoder.receive_frame(&mut decoded).is_ok() {
                 let ts = decoded.timestamp().or(decoded.pts());
                 let Some(ts) = ts else { continue };
-                if let Some(end) = end_in {
-                    if ts >= end {
-                        video_done = true;
-                        break;
-                    }
+                if let Some(end) = end_in
+                    && ts >= end
+                {
+                    video_done = true;
+                    break;
                 }
                 if ts < origin_in && range.is_some() {
                     continue;
@@ -844,7 +1053,9 @@ pub(crate) fn transcode(
     // ---- Flush ---------------------------------------------------------------------------
     let _ = decoder.send_eof();
     while decoder.receive_frame(&mut decoded).is_ok() {
-        let Some(ts) = decoded.timestamp().or(decoded.pts()) else { continue };
+        let Some(ts) = decoded.timestamp().or(decoded.pts()) else {
+            continue;
+        };
         if end_in.is_some_and(|end| ts >= end) || (ts < origin_in && range.is_some()) {
             continue;
         }
@@ -872,10 +1083,18 @@ pub(crate) fn transcode(
             });
         }
     }
-    ctx.graph.get("in").expect("source").source().flush().map_err(fferr(input, "filter flush"))?;
+    ctx.graph
+        .get("in")
+        .expect("source")
+        .source()
+        .flush()
+        .map_err(fferr(input, "filter flush"))?;
     ctx.drain_filters(&mut filtered, origin_in)?;
     for i in 0..ctx.sinks.len() {
-        ctx.sinks[i].encoder.send_eof().map_err(fferr(input, "encoder flush"))?;
+        ctx.sinks[i]
+            .encoder
+            .send_eof()
+            .map_err(fferr(input, "encoder flush"))?;
         ctx.drain_encoder(i)?;
     }
     for p in audio_paths.iter_mut() {
@@ -885,32 +1104,64 @@ pub(crate) fn transcode(
         return Err(EngineError::Canceled);
     }
 
-    on_event(Event::Stage { stage: Stage::Muxing });
+    on_event(Event::Stage {
+        stage: Stage::Muxing,
+    });
     for m in ctx.muxes.iter_mut() {
-        m.ctx.write_trailer().map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e))?;
+        m.ctx.write_trailer().map_err(|e| {
+            EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e)
+        })?;
     }
-    drop(ctx);
 
     // ---- HLS master playlist ---------------------------------------------------------------
     let mut hls_summary = None;
     if let (Some(h), Some(dir)) = (&req.hls, &hls_dir_tmp) {
-        hls_summary = Some(finish_hls(req.file.is_some(), dir, &sinks, &audio_paths, info, frame_rate, h.codec, bit_depth, video)?);
+        hls_summary = Some(finish_hls(
+            req.file.is_some(),
+            dir,
+            &sinks,
+            &audio_paths,
+            info,
+            frame_rate,
+            h.codec,
+            bit_depth,
+            video,
+        )?);
     }
 
     // ---- Reports -------------------------------------------------------------------------------
     let mut reports = Vec::new();
-    let audio_tracks_in = |kind: MuxKind| muxes.iter().find(|m| m.kind == kind).map_or(0, |m| m.ctx.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).count());
+    let audio_tracks_in = |kind: MuxKind| {
+        muxes.iter().find(|m| m.kind == kind).map_or(0, |m| {
+            m.ctx
+                .streams()
+                .filter(|s| s.parameters().medium() == ff::media::Type::Audio)
+                .count()
+        })
+    };
     let file_audio = audio_tracks_in(MuxKind::File);
     let hls_audio = audio_tracks_in(MuxKind::HlsAudio);
     let keep_audio = audio_tracks_in(MuxKind::KeepMp4);
-    let staged: Vec<(PathBuf, PathBuf)> = staging.entries.iter().map(|(t, f, _)| (t.clone(), f.clone())).collect();
-    let tmp_of = |fin: &Path| staged.iter().find(|(_, f)| f == fin).map(|(t, _)| t.clone()).unwrap_or_else(|| fin.to_path_buf());
+    let staged: Vec<(PathBuf, PathBuf)> = staging
+        .entries
+        .iter()
+        .map(|(t, f, _)| (t.clone(), f.clone()))
+        .collect();
+    let tmp_of = |fin: &Path| {
+        staged
+            .iter()
+            .find(|(_, f)| f == fin)
+            .map(|(t, _)| t.clone())
+            .unwrap_or_else(|| fin.to_path_buf())
+    };
     if let Some(f) = &req.file {
         let s = &sinks[0];
         reports.push(OutputReport {
             kind: "file".into(),
             path: f.path.clone(),
-            bytes: std::fs::metadata(tmp_of(&f.path)).map(|m| m.len()).unwrap_or(0),
+            bytes: std::fs::metadata(tmp_of(&f.path))
+                .map(|m| m.len())
+                .unwrap_or(0),
             duration_seconds: measured_duration(&tmp_of(&f.path)),
             width: s.width,
             height: s.height,
@@ -950,7 +1201,10 @@ pub(crate) fn transcode(
             renditions: rungs,
         });
         if let Some((kh, kp)) = &h.keep_mp4 {
-            let s = sinks.iter().find(|s| s.height == *kh && s.label.starts_with("hls")).expect("keep rung exists");
+            let s = sinks
+                .iter()
+                .find(|s| s.height == *kh && s.label.starts_with("hls"))
+                .expect("keep rung exists");
             reports.push(OutputReport {
                 kind: "hls_mp4".into(),
                 path: kp.clone(),
@@ -998,7 +1252,12 @@ fn finish_hls(
             VideoCodec::H264 => hls::avc_codec_string(&extradata),
             VideoCodec::Hevc => hls::hevc_codec_string(&extradata),
         }
-        .ok_or_else(|| EngineError::Internal(format!("cannot read the {} parameter sets for CODECS", s.label)))?;
+        .ok_or_else(|| {
+            EngineError::Internal(format!(
+                "cannot read the {} parameter sets for CODECS",
+                s.label
+            ))
+        })?;
         variants.push(VariantSpec {
             dir_name: format!("{}p", s.height),
             width: s.width,
@@ -1009,33 +1268,42 @@ fn finish_hls(
         });
     }
     // The HLS audio rendition is the transcoding path whose outputs include an HLS mux.
-    let audio = audio_paths.iter().find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls).map(|p| {
-        let src = info.audio.iter().find(|a| a.index == p.source_index);
-        let channels = match &p.work {
-            AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
-            AudioWork::Copy => 2,
-        };
-        AudioRenditionSpec {
-            dir_name: "audio".into(),
-            codec: hls::aac_codec_string(1),
-            language: src.and_then(|a| a.language.clone()),
-            name: src.and_then(|a| a.language.clone()).map_or_else(|| "Audio".to_string(), |l| format!("Audio ({l})")),
-            channels,
-        }
-    });
+    let audio = audio_paths
+        .iter()
+        .find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls)
+        .map(|p| {
+            let src = info.audio.iter().find(|a| a.index == p.source_index);
+            let channels = match &p.work {
+                AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
+                AudioWork::Copy => 2,
+            };
+            AudioRenditionSpec {
+                dir_name: "audio".into(),
+                codec: hls::aac_codec_string(1),
+                language: src.and_then(|a| a.language.clone()),
+                name: src
+                    .and_then(|a| a.language.clone())
+                    .map_or_else(|| "Audio".to_string(), |l| format!("Audio ({l})")),
+                channels,
+            }
+        });
     let summary = hls::write_master(dir, &variants, audio.as_ref())?;
     Ok(variants
         .iter()
         .map(|v| {
             let s = summary.variants.iter().find(|x| x.dir_name == v.dir_name);
-            (s.map_or(0, |s| s.bandwidth), s.map_or(0, |s| s.average_bandwidth), {
-                let mut c = v.video_codec.clone();
-                if let Some(a) = &audio {
-                    c.push(',');
-                    c.push_str(&a.codec);
-                }
-                c
-            })
+            (
+                s.map_or(0, |s| s.bandwidth),
+                s.map_or(0, |s| s.average_bandwidth),
+                {
+                    let mut c = v.video_codec.clone();
+                    if let Some(a) = &audio {
+                        c.push(',');
+                        c.push_str(&a.codec);
+                    }
+                    c
+                },
+            )
         })
         .collect())
 }
@@ -1062,7 +1330,11 @@ fn dir_size(dir: &Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            total += if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
+            total += if p.is_dir() {
+                dir_size(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            };
         }
     }
     total
@@ -1076,25 +1348,51 @@ pub fn measured_duration(path: &Path) -> f64 {
     }
 }
 
-fn push_hls_mux(muxes: &mut Vec<Mux>, dir: &Path, kind: MuxKind, segment_seconds: f64, report: &Path, input: &Path) -> Result<usize> {
+fn push_hls_mux(
+    muxes: &mut Vec<Mux>,
+    dir: &Path,
+    kind: MuxKind,
+    segment_seconds: f64,
+    report: &Path,
+    input: &Path,
+) -> Result<usize> {
     let playlist = dir.join("index.m3u8");
-    let ctx = ff::format::output_as(&playlist, "hls").map_err(|e| EngineError::from_ffmpeg(input, Some(report), "create HLS output", e))?;
+    let ctx = ff::format::output_as(&playlist, "hls")
+        .map_err(|e| EngineError::from_ffmpeg(input, Some(report), "create HLS output", e))?;
     let header = vec![
         ("hls_time".to_string(), format!("{segment_seconds}")),
         ("hls_playlist_type".into(), "vod".into()),
         ("hls_segment_type".into(), "fmp4".into()),
         ("hls_fmp4_init_filename".into(), "init.mp4".into()),
-        ("hls_segment_filename".into(), dir.join("seg_%05d.m4s").to_string_lossy().into_owned()),
+        (
+            "hls_segment_filename".into(),
+            dir.join("seg_%05d.m4s").to_string_lossy().into_owned(),
+        ),
         ("hls_flags".into(), "independent_segments".into()),
     ];
-    muxes.push(Mux { ctx, kind, report_path: report.to_path_buf(), written: playlist, header, stream_tbs: vec![], origins: vec![] });
+    muxes.push(Mux {
+        ctx,
+        kind,
+        report_path: report.to_path_buf(),
+        header,
+        stream_tbs: vec![],
+        origins: vec![],
+    });
     Ok(muxes.len() - 1)
 }
 
-fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode: Option<&str>) -> Result<()> {
+fn add_video_stream(
+    muxes: &mut [Mux],
+    mi: usize,
+    sink: &mut VideoSink,
+    timecode: Option<&str>,
+) -> Result<()> {
     let mux = &mut muxes[mi];
     let is_mkv = mux.ctx.format().name() == "matroska";
-    let mut st = mux.ctx.add_stream_with(&sink.encoder).map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
+    let mut st = mux
+        .ctx
+        .add_stream_with(&sink.encoder)
+        .map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
     st.set_time_base(sink.tb);
     st.set_avg_frame_rate(sink.encoder.frame_rate());
     if sink.encoder.id() == ff::codec::Id::HEVC && !is_mkv {
@@ -1122,7 +1420,10 @@ fn add_audio_stream(
     let mut st = match &path.work {
         AudioWork::Copy => {
             let src = ictx.stream(path.source_index).expect("audio stream");
-            let mut st = mux.ctx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
+            let mut st = mux
+                .ctx
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
             st.set_parameters(src.parameters());
             // SAFETY: clear the source's codec tag so the muxer picks its own.
             unsafe { (*(*st.as_mut_ptr()).codecpar).codec_tag = 0 };
@@ -1130,7 +1431,10 @@ fn add_audio_stream(
             st
         }
         AudioWork::Transcode { encoder, .. } => {
-            let mut st = mux.ctx.add_stream_with(encoder).map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
+            let mut st = mux
+                .ctx
+                .add_stream_with(encoder)
+                .map_err(|e| EngineError::Internal(format!("add audio stream: {e}")))?;
             st.set_time_base(encoder.time_base());
             st
         }
@@ -1147,31 +1451,61 @@ fn add_audio_stream(
     Ok(())
 }
 
-fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, channels: Option<u16>) -> Result<AudioPath> {
+fn open_audio_transcode(
+    input: &Path,
+    stream: &ff::format::stream::Stream,
+    channels: Option<u16>,
+) -> Result<AudioPath> {
     let in_tb = stream.time_base();
-    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(fferr(input, "audio decoder"))?;
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(fferr(input, "audio decoder"))?;
     // SAFETY: set before open.
     unsafe { (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into() };
-    let decoder = ctx.decoder().audio().map_err(|e| EngineError::InputUnsupported { path: input.into(), cause: format!("cannot decode audio: {e}") })?;
+    let decoder = ctx
+        .decoder()
+        .audio()
+        .map_err(|e| EngineError::InputUnsupported {
+            path: input.into(),
+            cause: format!("cannot decode audio: {e}"),
+        })?;
     let in_layout = if decoder.channel_layout().bits() == 0 {
         ff::ChannelLayout::default(i32::from(decoder.channels()))
     } else {
         decoder.channel_layout()
     };
     let out_channels = channels.unwrap_or_else(|| decoder.channels().min(8));
-    let out_layout = if channels.is_none() && out_channels == decoder.channels() { in_layout } else { ff::ChannelLayout::default(i32::from(out_channels)) };
-    let rate = if AAC_RATES.contains(&decoder.rate()) && channels.is_none() { decoder.rate() } else if decoder.rate() == 44100 { 44100 } else { 48000 };
-    let aac = ff::encoder::find_by_name("aac").ok_or_else(|| EngineError::Internal("FFmpeg has no aac encoder".into()))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(aac).encoder().audio().map_err(fferr(input, "aac encoder"))?;
+    let out_layout = if channels.is_none() && out_channels == decoder.channels() {
+        in_layout
+    } else {
+        ff::ChannelLayout::default(i32::from(out_channels))
+    };
+    let rate = if AAC_RATES.contains(&decoder.rate()) && channels.is_none() {
+        decoder.rate()
+    } else if decoder.rate() == 44100 {
+        44100
+    } else {
+        48000
+    };
+    let aac = ff::encoder::find_by_name("aac")
+        .ok_or_else(|| EngineError::Internal("FFmpeg has no aac encoder".into()))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(aac)
+        .encoder()
+        .audio()
+        .map_err(fferr(input, "aac encoder"))?;
     enc.set_rate(rate as i32);
     enc.set_channel_layout(out_layout);
     enc.set_channels(i32::from(out_channels));
     enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
     enc.set_time_base(Rational::new(1, rate as i32));
-    let kbps = if out_channels <= 2 { 128 * u32::from(out_channels.max(1)) / 2 + 32 } else { (64 * u32::from(out_channels)).min(512) };
+    let kbps = if out_channels <= 2 {
+        128 * u32::from(out_channels.max(1)) / 2 + 32
+    } else {
+        (64 * u32::from(out_channels)).min(512)
+    };
     enc.set_bit_rate(kbps as usize * 1000);
     enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-    let encoder = ffutil::open_audio_encoder(enc, aac, &[]).map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
+    let encoder = ffutil::open_audio_encoder(enc, aac, &[])
+        .map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
     let mut graph = ff::filter::Graph::new();
     let args = format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
@@ -1181,20 +1515,38 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
         decoder.format().name(),
         in_layout.bits()
     );
-    graph.add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args).map_err(fferr(input, "audio filter source"))?;
-    graph.add(&ff::filter::find("abuffersink").expect("abuffersink"), "out", "").map_err(fferr(input, "audio filter sink"))?;
+    graph
+        .add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args)
+        .map_err(fferr(input, "audio filter source"))?;
+    graph
+        .add(
+            &ff::filter::find("abuffersink").expect("abuffersink"),
+            "out",
+            "",
+        )
+        .map_err(fferr(input, "audio filter sink"))?;
     let spec = format!(
         "aresample={rate},aformat=sample_fmts=fltp:channel_layouts=0x{:x},asetnsamples=n={}:p=0",
         out_layout.bits(),
         encoder.frame_size().max(1024)
     );
-    graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
-    graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(&spec))
+        .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    graph
+        .validate()
+        .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
     Ok(AudioPath {
         hls: channels.is_some(),
         source_index: stream.index(),
         source_tb: in_tb,
-        work: AudioWork::Transcode { decoder, graph, encoder },
+        work: AudioWork::Transcode {
+            decoder,
+            graph,
+            encoder,
+        },
         outputs: vec![],
     })
 }
@@ -1219,12 +1571,33 @@ fn open_sink(
     let mut failures: Vec<String> = Vec::new();
     for (backend, why) in cands {
         let name = backend.encoder_name(codec);
-        let reason = if failures.is_empty() { why.clone() } else { format!("{why}; {}", failures.join("; ")) };
-        match try_open(profile, backend, codec, bit_depth, (width, height), tb, frame_rate, keyframing, peak_kbps, video) {
+        let reason = if failures.is_empty() {
+            why.clone()
+        } else {
+            format!("{why}; {}", failures.join("; "))
+        };
+        match try_open(
+            profile,
+            backend,
+            codec,
+            bit_depth,
+            (width, height),
+            tb,
+            frame_rate,
+            keyframing,
+            peak_kbps,
+            video,
+        ) {
             Ok((enc, options, upload)) => {
-                on_event(Event::Encoder { output: label.into(), encoder: name.into(), reason: reason.clone() });
+                on_event(Event::Encoder {
+                    output: label.into(),
+                    encoder: name.into(),
+                    reason: reason.clone(),
+                });
                 // One frame at the nominal rate, in the encoder time base.
-                let default_duration = (f64::from(tb).recip() / f64::from(frame_rate)).round().max(1.0) as i64;
+                let default_duration = (f64::from(tb).recip() / f64::from(frame_rate))
+                    .round()
+                    .max(1.0) as i64;
                 return Ok(VideoSink {
                     label: label.into(),
                     width,
@@ -1234,7 +1607,10 @@ fn open_sink(
                         name: name.into(),
                         backend,
                         reason,
-                        options: options.into_iter().map(|(name, value)| Option2 { name, value }).collect(),
+                        options: options
+                            .into_iter()
+                            .map(|(name, value)| Option2 { name, value })
+                            .collect(),
                     },
                     tb,
                     outputs: vec![],
@@ -1252,15 +1628,24 @@ fn open_sink(
                 }
                 let msg = format!("{name} failed to open ({e}), falling back");
                 notices.push(msg.clone());
-                on_event(Event::Notice { message: msg.clone() });
+                on_event(Event::Notice {
+                    message: msg.clone(),
+                });
                 failures.push(msg);
             }
         }
     }
-    Err(EngineError::Internal(format!("no encoder could be opened: {}", failures.join("; "))))
+    Err(EngineError::Internal(format!(
+        "no encoder could be opened: {}",
+        failures.join("; ")
+    )))
 }
 
-type Opened = (ff::codec::encoder::video::Encoder, Vec<(String, String)>, Option<HwUpload>);
+type Opened = (
+    ff::codec::encoder::video::Encoder,
+    Vec<(String, String)>,
+    Option<HwUpload>,
+);
 
 /// Builds the encoder options for `backend` from the profile and the
 /// output's needs, and opens it. Returns the options as set (for the report).
@@ -1278,18 +1663,33 @@ fn try_open(
     video: &VideoStream,
 ) -> std::result::Result<Opened, String> {
     let name = backend.encoder_name(codec);
-    let ffcodec = ff::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
-    let mut opts = profile.options_for(name).ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
+    let ffcodec = ff::encoder::find_by_name(name)
+        .ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
+    let mut opts = profile
+        .options_for(name)
+        .ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
     let fps = f64::from(frame_rate);
     let (gop, scenecut, hls) = match keyframing {
-        Keyframing::File { max_seconds, scenecut } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
-        Keyframing::Hls { segment_seconds } => ((segment_seconds * fps).round().max(1.0) as u32, false, true),
+        Keyframing::File {
+            max_seconds,
+            scenecut,
+        } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
+        Keyframing::Hls { segment_seconds } => {
+            ((segment_seconds * fps).round().max(1.0) as u32, false, true)
+        }
     };
     let pix = backend.input_pixel(bit_depth);
-    let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec).encoder().video().map_err(|e| e.to_string())?;
+    let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec)
+        .encoder()
+        .video()
+        .map_err(|e| e.to_string())?;
     ctx.set_width(width);
     ctx.set_height(height);
-    ctx.set_format(if backend.needs_upload() { ff::format::Pixel::VAAPI } else { pix });
+    ctx.set_format(if backend.needs_upload() {
+        ff::format::Pixel::VAAPI
+    } else {
+        pix
+    });
     ctx.set_time_base(tb);
     ctx.set_frame_rate(Some(frame_rate));
     ctx.set_aspect_ratio(Rational::new(1, 1));
@@ -1319,7 +1719,11 @@ fn try_open(
             x_params.push("log-level=error".into());
             x_params.push(format!("keyint={gop}"));
             if hls {
-                x_params.extend([format!("min-keyint={gop}"), "scenecut=0".into(), "open-gop=0".into()]);
+                x_params.extend([
+                    format!("min-keyint={gop}"),
+                    "scenecut=0".into(),
+                    "open-gop=0".into(),
+                ]);
                 opts.push(("forced-idr".into(), "1".into()));
             } else if !scenecut {
                 x_params.push("scenecut=0".into());
@@ -1331,8 +1735,16 @@ fn try_open(
                     let l = |v: f64| (v / 0.0001).round() as u64;
                     x_params.push(format!(
                         "master-display=G({},{})B({},{})R({},{})WP({},{})L({},{})",
-                        c(md.green.0), c(md.green.1), c(md.blue.0), c(md.blue.1), c(md.red.0), c(md.red.1),
-                        c(md.white_point.0), c(md.white_point.1), l(md.max_luminance), l(md.min_luminance)
+                        c(md.green.0),
+                        c(md.green.1),
+                        c(md.blue.0),
+                        c(md.blue.1),
+                        c(md.red.0),
+                        c(md.red.1),
+                        c(md.white_point.0),
+                        c(md.white_point.1),
+                        l(md.max_luminance),
+                        l(md.min_luminance)
                     ));
                 }
                 if let Some(cll) = &video.content_light_level {
@@ -1346,7 +1758,11 @@ fn try_open(
         }
         "libx264" => {
             if hls {
-                x_params.extend([format!("keyint={gop}"), format!("min-keyint={gop}"), "scenecut=0".into()]);
+                x_params.extend([
+                    format!("keyint={gop}"),
+                    format!("min-keyint={gop}"),
+                    "scenecut=0".into(),
+                ]);
                 opts.push(("forced-idr".into(), "1".into()));
             } else if !scenecut {
                 x_params.push("scenecut=0".into());
@@ -1359,7 +1775,11 @@ fn try_open(
         _ => {}
     }
     if !x_params.is_empty() {
-        let key = if name == "libx265" { "x265-params" } else { "x264-params" };
+        let key = if name == "libx265" {
+            "x265-params"
+        } else {
+            "x264-params"
+        };
         if let Some(existing) = opts.iter_mut().find(|(k, _)| k == key) {
             existing.1 = format!("{}:{}", existing.1, x_params.join(":"));
         } else {
@@ -1371,9 +1791,17 @@ fn try_open(
         opts.push(("bufsize".into(), format!("{}k", k * 2)));
     }
     let upload = if backend.needs_upload() {
-        let kind = backend.device_type().expect("hardware backend has a device type");
+        let kind = backend
+            .device_type()
+            .expect("hardware backend has a device type");
         let device = HwDevice::open(kind)?;
-        let up = HwUpload::new(device, pix, ffi::AVPixelFormat::AV_PIX_FMT_VAAPI, width, height)?;
+        let up = HwUpload::new(
+            device,
+            pix,
+            ffi::AVPixelFormat::AV_PIX_FMT_VAAPI,
+            width,
+            height,
+        )?;
         // SAFETY: the encoder takes its own reference to the frames context.
         unsafe { (*ctx.as_mut_ptr()).hw_frames_ctx = ffi::av_buffer_ref(up.frames) };
         Some(up)
@@ -1385,7 +1813,13 @@ fn try_open(
     report.insert(0, ("pix_fmt".into(), pixel_name(pix)));
     report.insert(1, ("g".into(), gop.to_string()));
     if hls {
-        report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{})", segment_of(keyframing))));
+        report.insert(
+            2,
+            (
+                "force_key_frames".into(),
+                format!("expr:gte(t,n_forced*{})", segment_of(keyframing)),
+            ),
+        );
     }
     if tone_mapped {
         report.push(("color_primaries".into(), "bt709".into()));
@@ -1449,20 +1883,38 @@ struct Progress {
 
 impl Progress {
     fn new(total_seconds: f64, frames_total: Option<u64>) -> Self {
-        Self { started: Instant::now(), last_emit: None, total_seconds, frames_total, frames: 0 }
+        Self {
+            started: Instant::now(),
+            last_emit: None,
+            total_seconds,
+            frames_total,
+            frames: 0,
+        }
     }
 
     fn frame(&mut self, t: f64, on_event: &mut dyn FnMut(Event)) {
         self.frames += 1;
         let now = Instant::now();
-        if self.last_emit.is_some_and(|l| now.duration_since(l).as_millis() < 100) {
+        if self
+            .last_emit
+            .is_some_and(|l| now.duration_since(l).as_millis() < 100)
+        {
             return;
         }
         self.last_emit = Some(now);
         let elapsed = now.duration_since(self.started).as_secs_f64();
-        let percent = if self.total_seconds > 0.0 { (t / self.total_seconds * 100.0).clamp(0.0, 100.0) } else { 0.0 };
-        let fps = if elapsed > 0.0 { self.frames as f64 / elapsed } else { 0.0 };
-        let eta = (percent > 1.0 && elapsed > 0.5).then(|| (elapsed * (100.0 - percent) / percent).round() as u64);
+        let percent = if self.total_seconds > 0.0 {
+            (t / self.total_seconds * 100.0).clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        let fps = if elapsed > 0.0 {
+            self.frames as f64 / elapsed
+        } else {
+            0.0
+        };
+        let eta = (percent > 1.0 && elapsed > 0.5)
+            .then(|| (elapsed * (100.0 - percent) / percent).round() as u64);
         on_event(Event::Progress {
             stage: Stage::Encoding,
             percent: (percent * 10.0).round() / 10.0,
@@ -1486,15 +1938,30 @@ struct LoopCtx<'a> {
 }
 
 impl LoopCtx<'_> {
-    fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
-        self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"))?;
+    fn push_video(
+        &mut self,
+        frame: &ff::frame::Video,
+        filtered: &mut ff::frame::Video,
+        origin_in: i64,
+    ) -> Result<()> {
+        self.graph
+            .get("in")
+            .expect("source")
+            .source()
+            .add(frame)
+            .map_err(fferr(self.input, "filter"))?;
         self.drain_filters(filtered, origin_in)
     }
 
     fn drain_filters(&mut self, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
         for i in 0..self.sinks.len() {
             loop {
-                let got = self.graph.get(&format!("out{i}")).expect("sink").sink().frame(filtered);
+                let got = self
+                    .graph
+                    .get(&format!("out{i}"))
+                    .expect("sink")
+                    .sink()
+                    .frame(filtered);
                 match got {
                     Ok(()) => {}
                     Err(ff::Error::Eof) => break,
@@ -1507,12 +1974,20 @@ impl LoopCtx<'_> {
         Ok(())
     }
 
-    fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+    fn encode_frame(
+        &mut self,
+        i: usize,
+        frame: &mut ff::frame::Video,
+        origin_in: i64,
+    ) -> Result<()> {
         let sink = &mut self.sinks[i];
-        let Some(pts) = frame.pts() else { return Ok(()) };
+        let Some(pts) = frame.pts() else {
+            return Ok(());
+        };
         // pkt_duration is not rescaled by the filters: it is still in the input time base.
         let dur = frame.packet().duration.rescale(self.in_tb, sink.tb);
-        sink.durations.insert(pts, if dur > 0 { dur } else { sink.default_duration });
+        sink.durations
+            .insert(pts, if dur > 0 { dur } else { sink.default_duration });
         // Never pass the decoder's picture types on (the source's I-frames would
         // become keyframes); force IDRs only where HLS segments must start.
         frame.set_kind(ff::picture::Type::None);
@@ -1527,7 +2002,9 @@ impl LoopCtx<'_> {
         }
         let sent = match &sink.upload {
             Some(up) => {
-                let hw = up.upload(frame).map_err(fferr(self.input, "hardware upload"))?;
+                let hw = up
+                    .upload(frame)
+                    .map_err(fferr(self.input, "hardware upload"))?;
                 sink.encoder.send_frame(&hw)
             }
             None => sink.encoder.send_frame(frame),
@@ -1547,7 +2024,10 @@ impl LoopCtx<'_> {
                 Err(e) => return Err(EngineError::from_ffmpeg(self.input, None, "encode", e)),
             }
             if pkt.duration() <= 0 {
-                let d = pkt.pts().and_then(|p| sink.durations.remove(&p)).unwrap_or(sink.default_duration);
+                let d = pkt
+                    .pts()
+                    .and_then(|p| sink.durations.remove(&p))
+                    .unwrap_or(sink.default_duration);
                 pkt.set_duration(d);
             } else if let Some(p) = pkt.pts() {
                 sink.durations.remove(&p);
@@ -1560,7 +2040,13 @@ impl LoopCtx<'_> {
 
     fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
         match &mut path.work {
-            AudioWork::Copy => write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input),
+            AudioWork::Copy => write_to(
+                self.muxes,
+                &path.outputs,
+                packet,
+                path.source_tb,
+                self.input,
+            ),
             AudioWork::Transcode { decoder, .. } => {
                 if decoder.send_packet(packet).is_err() {
                     return Ok(()); // a damaged audio packet is skipped, as ffmpeg does
@@ -1571,18 +2057,27 @@ impl LoopCtx<'_> {
     }
 
     fn drain_audio(&mut self, path: &mut AudioPath) -> Result<()> {
-        let AudioWork::Transcode { decoder, graph, .. } = &mut path.work else { return Ok(()) };
+        let AudioWork::Transcode { decoder, graph, .. } = &mut path.work else {
+            return Ok(());
+        };
         let mut frame = ff::frame::Audio::empty();
         while decoder.receive_frame(&mut frame).is_ok() {
             let ts = frame.timestamp().or(frame.pts());
             frame.set_pts(ts);
-            graph.get("in").expect("abuffer").source().add(&frame).map_err(fferr(self.input, "audio filter"))?;
+            graph
+                .get("in")
+                .expect("abuffer")
+                .source()
+                .add(&frame)
+                .map_err(fferr(self.input, "audio filter"))?;
         }
         self.drain_audio_graph(path)
     }
 
     fn drain_audio_graph(&mut self, path: &mut AudioPath) -> Result<()> {
-        let AudioWork::Transcode { graph, encoder, .. } = &mut path.work else { return Ok(()) };
+        let AudioWork::Transcode { graph, encoder, .. } = &mut path.work else {
+            return Ok(());
+        };
         let mut out = ff::frame::Audio::empty();
         let mut pkt = ff::Packet::empty();
         loop {
@@ -1595,9 +2090,17 @@ impl LoopCtx<'_> {
             if let Some(p) = out.pts() {
                 out.set_pts(Some(p.rescale(sink_tb, encoder.time_base())));
             }
-            encoder.send_frame(&out).map_err(fferr(self.input, "audio encode"))?;
+            encoder
+                .send_frame(&out)
+                .map_err(fferr(self.input, "audio encode"))?;
             while encoder.receive_packet(&mut pkt).is_ok() {
-                write_to(self.muxes, &path.outputs, &pkt, encoder.time_base(), self.input)?;
+                write_to(
+                    self.muxes,
+                    &path.outputs,
+                    &pkt,
+                    encoder.time_base(),
+                    self.input,
+                )?;
             }
         }
         Ok(())
@@ -1628,7 +2131,13 @@ impl LoopCtx<'_> {
 
 /// Writes one packet (time base `tb`) to every (mux, stream) in `outs`,
 /// cloning for all but the last, shifting timestamps to the output origin.
-fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Rational, input: &Path) -> Result<()> {
+fn write_to(
+    muxes: &mut [Mux],
+    outs: &[(usize, usize)],
+    pkt: &ff::Packet,
+    tb: Rational,
+    input: &Path,
+) -> Result<()> {
     for &(mi, si) in outs {
         let m = &mut muxes[mi];
         let mut p = pkt.clone();
@@ -1642,7 +2151,8 @@ fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Ra
         if let Some(v) = p.dts() {
             p.set_dts(Some(v - o));
         }
-        p.write_interleaved(&mut m.ctx).map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "write", e))?;
+        p.write_interleaved(&mut m.ctx)
+            .map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "write", e))?;
     }
     Ok(())
 }

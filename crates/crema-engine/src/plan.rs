@@ -14,7 +14,11 @@ pub fn display_size(width: u32, height: u32, sar: (i32, i32), rotation: i32) -> 
     } else {
         width
     };
-    if rotation.rem_euclid(180) == 90 { (height, w) } else { (w, height) }
+    if rotation.rem_euclid(180) == 90 {
+        (height, w)
+    } else {
+        (w, height)
+    }
 }
 
 /// Output size for a display size and an optional target height (pixels):
@@ -33,8 +37,18 @@ pub fn output_size(display: (u32, u32), target_height: Option<u32>) -> (u32, u32
 /// 360: 600) extended with the Apple HLS Authoring Specification's
 /// example ladder values for other heights (§2.3), linear in between.
 pub fn h264_rung_peak_kbps(height: u32) -> u32 {
-    const TABLE: &[(u32, u32)] =
-        &[(144, 200), (240, 400), (360, 600), (480, 1000), (540, 1600), (720, 2500), (1080, 5000), (1440, 9000), (2160, 16000), (4320, 48000)];
+    const TABLE: &[(u32, u32)] = &[
+        (144, 200),
+        (240, 400),
+        (360, 600),
+        (480, 1000),
+        (540, 1600),
+        (720, 2500),
+        (1080, 5000),
+        (1440, 9000),
+        (2160, 16000),
+        (4320, 48000),
+    ];
     let h = height.clamp(TABLE[0].0, TABLE[TABLE.len() - 1].0);
     for pair in TABLE.windows(2) {
         let ((h0, k0), (h1, k1)) = (pair[0], pair[1]);
@@ -58,18 +72,26 @@ pub fn rung_peak_kbps(codec: VideoCodec, height: u32) -> u32 {
 
 /// The rungs to encode: requested heights that are not taller than the
 /// source's display height, deduplicated, tallest first, each with its even
-/// width. When every requested rung is taller than the source, one rung at
-/// the source height is kept so the package is never empty. Returns the
+/// width. When every requested rung is taller than the source, or only one
+/// of several is left, a rung at the source height is added on top so the
+/// package is never empty and stays adaptive. Returns the
 /// rungs and the heights dropped.
 pub fn ladder(display: (u32, u32), requested: &[u32]) -> (Vec<(u32, u32)>, Vec<u32>) {
     let mut heights: Vec<u32> = requested.to_vec();
     heights.sort_unstable_by(|a, b| b.cmp(a));
     heights.dedup();
     let (keep, dropped): (Vec<u32>, Vec<u32>) = heights.into_iter().partition(|h| *h <= display.1);
-    let mut rungs: Vec<(u32, u32)> = keep.into_iter().map(|h| output_size(display, Some(h))).collect();
+    let mut rungs: Vec<(u32, u32)> = keep
+        .into_iter()
+        .map(|h| output_size(display, Some(h)))
+        .collect();
     rungs.dedup_by_key(|r| r.1);
-    if rungs.is_empty() {
-        rungs.push(output_size(display, None));
+    // An adaptive ladder needs at least two variants (Apple HLS Authoring
+    // Spec §9.9): when dropping taller rungs leaves fewer than two of a
+    // multi-rung request, the source height becomes the top rung.
+    let source = output_size(display, None);
+    if rungs.is_empty() || (requested.len() > 1 && rungs.len() < 2 && rungs[0].1 < source.1) {
+        rungs.insert(0, source);
     }
     (rungs, dropped)
 }
@@ -89,7 +111,11 @@ impl VideoFilters {
     /// Decides the common filters for `video` encoded at `bit_depth`.
     pub fn for_source(video: &VideoStream, bit_depth: u8) -> Self {
         let deinterlace = !matches!(video.field_order.as_str(), "progressive" | "unknown");
-        Self { deinterlace, rotation: video.rotation.rem_euclid(360), tone_map: video.hdr.is_some() && bit_depth == 8 }
+        Self {
+            deinterlace,
+            rotation: video.rotation.rem_euclid(360),
+            tone_map: video.hdr.is_some() && bit_depth == 8,
+        }
     }
 
     /// The common chain as FFmpeg filter descriptions, in order.
@@ -132,8 +158,14 @@ impl VideoFilters {
 /// (width, height, pixel format name). Input pad `in`, output pads
 /// `out0..outN`. Scaling uses bicubic swscale and forces square pixels.
 pub fn graph_spec(common: &[String], sinks: &[(u32, u32, &str)]) -> String {
-    let tail = |(w, h, pix): &(u32, u32, &str)| format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}");
-    let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
+    let tail = |(w, h, pix): &(u32, u32, &str)| {
+        format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}")
+    };
+    let head = if common.is_empty() {
+        "null".to_string()
+    } else {
+        common.join(",")
+    };
     if sinks.len() == 1 {
         return format!("[in]{head},{}[out0]", tail(&sinks[0]));
     }
@@ -176,6 +208,10 @@ mod tests {
         let (r, dropped) = ladder((320, 240), &[1080, 720]);
         assert_eq!(r, vec![(320, 240)]);
         assert_eq!(dropped, vec![1080, 720]);
+        let (r, _) = ladder((768, 432), &[1080, 720, 480, 360]);
+        assert_eq!(r, vec![(768, 432), (640, 360)]);
+        let (r, _) = ladder((1920, 1080), &[720]);
+        assert_eq!(r, vec![(1280, 720)]);
         let (r, _) = ladder((720, 1280), &[360, 720, 360]);
         assert_eq!(r, vec![(406, 720), (202, 360)]);
     }
@@ -220,9 +256,21 @@ mod tests {
     #[test]
     fn filter_chain_covers_deinterlace_rotation_and_tone_mapping() {
         let f = VideoFilters::for_source(&video("tt", 90, None), 8);
-        assert_eq!(f.chain(), vec!["bwdif=mode=send_frame:parity=auto:deint=all", "transpose=clock"]);
-        assert_eq!(VideoFilters::for_source(&video("progressive", 270, None), 8).chain(), vec!["transpose=cclock"]);
-        assert_eq!(VideoFilters::for_source(&video("progressive", 180, None), 8).chain(), vec!["hflip", "vflip"]);
+        assert_eq!(
+            f.chain(),
+            vec![
+                "bwdif=mode=send_frame:parity=auto:deint=all",
+                "transpose=clock"
+            ]
+        );
+        assert_eq!(
+            VideoFilters::for_source(&video("progressive", 270, None), 8).chain(),
+            vec!["transpose=cclock"]
+        );
+        assert_eq!(
+            VideoFilters::for_source(&video("progressive", 180, None), 8).chain(),
+            vec!["hflip", "vflip"]
+        );
         let hdr8 = VideoFilters::for_source(&video("progressive", 0, Some("pq")), 8);
         assert!(hdr8.tone_map && hdr8.chain().iter().any(|s| s.starts_with("tonemap=")));
         let hdr10 = VideoFilters::for_source(&video("progressive", 0, Some("hlg")), 10);
@@ -232,8 +280,14 @@ mod tests {
     #[test]
     fn graph_spec_splits_once_for_many_outputs() {
         let one = graph_spec(&[], &[(1280, 720, "yuv420p")]);
-        assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]");
-        let two = graph_spec(&["transpose=clock".into()], &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")]);
+        assert_eq!(
+            one,
+            "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]"
+        );
+        let two = graph_spec(
+            &["transpose=clock".into()],
+            &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")],
+        );
         assert!(two.starts_with("[in]transpose=clock,split=2[s0][s1];[s0]scale=720:1280"));
         assert!(two.ends_with("[out1]"));
     }

@@ -1,1 +1,39 @@
-//! HLS packaging (being written).
+//! HLS packaging helpers: codec strings, the master playlist and the
+//! package checker.
+//!
+//! The pipeline runs libavformat's `hls` muxer once per rung (and once for
+//! the audio rendition) with `hls_playlist_type=vod`; this module finishes
+//! and verifies the package it leaves behind:
+//!
+//! ```text
+//! OUT/master.m3u8                     written by master::write_master
+//! OUT/{height}p/index.m3u8            one video media playlist per rung
+//! OUT/{height}p/init.mp4              fMP4 initialization section (EXT-X-MAP)
+//! OUT/{height}p/seg_00000.m4s ...     segments (.m4s for fMP4, .ts for MPEG-TS)
+//! OUT/audio/index.m3u8, init.mp4, seg_*.m4s   the shared AAC rendition (optional)
+//! ```
+//!
+//! - [`codecs`]: RFC 6381 `CODECS` strings read from the real parameter sets.
+//! - [`master`]: measures segments and writes `master.m3u8` with m3u8-rs.
+//! - [`check`]: re-reads a package and lists every rule of RFC 8216 and
+//!   Apple's HLS Authoring Specification it breaks.
+
+pub mod check;
+pub mod codecs;
+pub mod master;
+
+pub use check::{CheckReport, Violation, check_package};
+pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
+pub use master::{
+    AudioRenditionSpec, MasterSummary, PlaylistStats, VariantSpec, VariantSummary, VideoRange,
+    measure_media_playlist, write_master,
+};
+
+/// File name of the master (multivariant) playlist at the package root.
+pub const MASTER_PLAYLIST: &str = "master.m3u8";
+
+/// File name of every media playlist, inside its rung's or rendition's folder.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+
+/// `GROUP-ID` of the audio rendition group every variant references.
+pub const AUDIO_GROUP_ID: &str = "audio";

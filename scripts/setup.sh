@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Crema needs on Debian/Ubuntu, only
+# when it is missing: FFmpeg's libraries and headers (ffmpeg-next links
+# them), clang/libclang (bindgen), pkg-config, the ffmpeg/ffprobe command
+# line (fixtures, tests and the benchmark's reference runs) and pip (the
+# fixtures script fetches real footage from PyPI). Rust itself comes from
+# rustup (https://rustup.rs); this script does not install it.
+set -euo pipefail
+
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev \
+         libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip; do
+  have_pkg "$p" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust >= 1.94 with rustup first" >&2
+  exit 1
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, prepare the test
+# media, then run every check CI runs: formatting, clippy with warnings as
+# errors, and the whole test suite (unit and integration, real FFmpeg on
+# real media).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+bash fixtures/prepare.sh >/dev/null
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
