@@ -113,12 +113,12 @@ pub struct EncoderReport {
     pub reason: String,
     /// Every option set, as `ffmpeg -c:v NAME -KEY VALUE` pairs, so the run
     /// can be reproduced with the `ffmpeg` command line.
-    pub options: Vec<Option2>,
+    pub options: Vec<EncoderOption>,
 }
 
 /// One name/value encoder option.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Option2 {
+pub struct EncoderOption {
     /// Option name as the `ffmpeg` command line takes it (`crf`, `x265-params`).
     pub name: String,
     /// Value as a string.
@@ -1609,7 +1609,7 @@ fn open_sink(
                         reason,
                         options: options
                             .into_iter()
-                            .map(|(name, value)| Option2 { name, value })
+                            .map(|(name, value)| EncoderOption { name, value })
                             .collect(),
                     },
                     tb,
