@@ -9,9 +9,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crema_engine::EngineError;
 use crema_engine::encoder::{self, Preference};
-use crema_engine::pipeline::{
-    self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest,
-};
+use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
 use crema_engine::probe;
 use crema_engine::profile::{self, ProfileSet, VideoCodec};
 use crema_engine::progress::{CancelFlag, Event, Stage};
@@ -34,11 +32,7 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(
-    name = "crema",
-    version,
-    about = "Encode camera files and masters to HEVC files and HLS ladders"
-)]
+#[command(name = "crema", version, about = "Encode camera files and masters to HEVC files and HLS ladders")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,12 +127,7 @@ struct EncodeArgs {
     #[arg(long, requires = "hls")]
     file: bool,
     /// Rung heights in pixels, comma separated; rungs taller than the source are dropped.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1080,720,480,360",
-        requires = "hls"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "1080,720,480,360", requires = "hls")]
     renditions: Vec<u32>,
     /// Video codec of the ladder: h264 plays everywhere, hevc on Apple devices and newer TVs.
     #[arg(long, value_enum, default_value = "h264", requires = "hls")]
@@ -164,11 +153,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -186,9 +171,7 @@ fn main() -> ExitCode {
         Command::Probe { inputs, json } => probe_cmd(&inputs, json),
         Command::Profiles { json } => profiles_cmd(json),
         Command::Encoders { json } => encoders_cmd(json),
-        Command::Hls {
-            command: HlsCommand::Check { dir, json },
-        } => hls_check(&dir, json),
+        Command::Hls { command: HlsCommand::Check { dir, json } } => hls_check(&dir, json),
         Command::Bench(args) => bench::run(args),
     };
     ExitCode::from(code)
@@ -227,10 +210,7 @@ fn error_line(input: Option<&Path>, e: &EngineError) -> serde_json::Value {
 
 /// Output paths for one input, from the flags.
 fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> EncodeRequest {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
     let dir = args
         .output_dir
         .clone()
@@ -241,20 +221,15 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         ContainerArg::Mp4 => Container::Mp4,
         ContainerArg::Mkv => Container::Mkv,
     };
-    let file_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| dir.join(format!("{stem}.{}.{}", args.profile, container.extension())));
+    let file_path =
+        args.output.clone().unwrap_or_else(|| dir.join(format!("{stem}.{}.{}", args.profile, container.extension())));
     let want_file = !args.hls || args.file || args.output.is_some();
     let hls = args.hls.then(|| {
         let hls_base = match &args.output {
             Some(o) => o.with_extension(""),
             None => dir.join(format!("{stem}.{}", args.profile)),
         };
-        let name = hls_base
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = hls_base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         HlsRequest {
             dir: hls_base.with_file_name(format!("{name}.hls")),
             renditions: args.renditions.clone(),
@@ -263,18 +238,13 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
                 HlsCodecArg::Hevc => VideoCodec::Hevc,
             },
             segment_seconds: args.segment_seconds,
-            keep_mp4: args
-                .keep_mp4
-                .map(|h| (h, hls_base.with_file_name(format!("{name}.{h}p.mp4")))),
+            keep_mp4: args.keep_mp4.map(|h| (h, hls_base.with_file_name(format!("{name}.{h}p.mp4")))),
         }
     });
     EncodeRequest {
         input: input.to_path_buf(),
         profile: args.profile.clone(),
-        file: want_file.then_some(FileRequest {
-            path: file_path,
-            container,
-        }),
+        file: want_file.then_some(FileRequest { path: file_path, container }),
         hls,
         audio: args.audio,
         target_height: args.target_height,
@@ -295,19 +265,13 @@ fn encode(args: EncodeArgs) -> u8 {
         return usage("-o/--output takes one input; use --output-dir for several".into());
     }
     if !(1.0..=20.0).contains(&args.segment_seconds) {
-        return usage(format!(
-            "--segment-seconds {}: must be between 1 and 20",
-            args.segment_seconds
-        ));
+        return usage(format!("--segment-seconds {}: must be between 1 and 20", args.segment_seconds));
     }
     if let Some(bad) = args.renditions.iter().find(|h| !(144..=4320).contains(*h)) {
         return usage(format!("--renditions: {bad} is outside 144..4320"));
     }
     if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
-        let e = EngineError::OutputNotWritable {
-            path: dir.clone(),
-            cause: "folder does not exist".into(),
-        };
+        let e = EngineError::OutputNotWritable { path: dir.clone(), cause: "folder does not exist".into() };
         eprintln!("crema: {e}");
         if args.json {
             print_json_line(&error_line(None, &e));
@@ -359,11 +323,7 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
             .spawn(move || pipeline::run(&req, &profiles, &cancel, &mut |e| drop(tx.send(e))))
             .expect("spawn encode thread")
     };
-    let name = req
-        .input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = req.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let bar = (!json).then(|| {
         let bar = ProgressBar::new(1000);
         bar.set_style(
@@ -385,28 +345,18 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
         let Some(bar) = &bar else { continue };
         match event {
             Event::Stage { stage } => bar.set_message(stage_name(stage).to_string()),
-            Event::Progress {
-                stage,
-                percent,
-                fps,
-                eta_seconds,
-                ..
-            } => {
+            Event::Progress { stage, percent, fps, eta_seconds, .. } => {
                 bar.set_position((percent * 10.0) as u64);
                 let eta = eta_seconds.map_or(String::new(), |s| format!(" ETA {}", format_eta(s)));
                 bar.set_message(format!("{} {fps:.1} fps{eta}", stage_name(stage)));
             }
-            Event::Encoder {
-                output,
-                encoder,
-                reason,
-            } => bar.println(format!("  {name}: {output}: {encoder} ({reason})")),
+            Event::Encoder { output, encoder, reason } => {
+                bar.println(format!("  {name}: {output}: {encoder} ({reason})"))
+            }
             Event::Notice { message } => bar.println(format!("  {name}: {message}")),
         }
     }
-    let result = worker
-        .join()
-        .unwrap_or_else(|_| Err(EngineError::Internal("the encode thread panicked".into())));
+    let result = worker.join().unwrap_or_else(|_| Err(EngineError::Internal("the encode thread panicked".into())));
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -468,28 +418,18 @@ fn print_result(name: &str, res: &EncodeResult) {
     println!(
         "{name}: {} → {} in {:.1} s",
         res.profile,
-        if res.effective_profile_id != res.profile {
-            res.effective_profile_id.as_str()
-        } else {
-            "done"
-        },
+        if res.effective_profile_id != res.profile { res.effective_profile_id.as_str() } else { "done" },
         res.elapsed_seconds
     );
     if let Some(r) = &res.profile_reason {
         println!("  profile: {r}");
     }
     if res.final_artifact == pipeline::FinalArtifact::Original {
-        println!(
-            "  kept the original ({}): encoding would not make it smaller",
-            human_bytes(res.source.bytes)
-        );
+        println!("  kept the original ({}): encoding would not make it smaller", human_bytes(res.source.bytes));
         return;
     }
     for o in &res.outputs {
-        let enc = o
-            .encoder
-            .as_ref()
-            .map_or(String::new(), |e| format!(", {}", e.name));
+        let enc = o.encoder.as_ref().map_or(String::new(), |e| format!(", {}", e.name));
         println!(
             "  {}: {} ({}, {}x{}, {:.2} s{enc})",
             o.kind,
@@ -511,11 +451,7 @@ fn print_result(name: &str, res: &EncodeResult) {
             );
         }
     }
-    println!(
-        "  source {} → saved {:.1}%",
-        human_bytes(res.source.bytes),
-        res.saved_percent
-    );
+    println!("  source {} → saved {:.1}%", human_bytes(res.source.bytes), res.saved_percent);
 }
 
 fn probe_cmd(inputs: &[PathBuf], json: bool) -> u8 {
@@ -544,14 +480,7 @@ fn probe_cmd(inputs: &[PathBuf], json: bool) -> u8 {
 }
 
 fn print_probe(i: &probe::MediaInfo) {
-    println!(
-        "{}: {} ({}), {:.2} s, {}",
-        i.name,
-        i.container,
-        human_bytes(i.bytes),
-        i.duration_seconds,
-        i.sha256
-    );
+    println!("{}: {} ({}), {:.2} s, {}", i.name, i.container, human_bytes(i.bytes), i.duration_seconds, i.sha256);
     if let Some(v) = &i.video {
         println!(
             "  video #{}: {} {} {} {}-bit, {} @ {} fps{}{}, rotation {}°, field order {}",
@@ -562,14 +491,8 @@ fn print_probe(i: &probe::MediaInfo) {
             v.bit_depth,
             i.resolution.as_deref().unwrap_or("?"),
             i.frame_rate.as_deref().unwrap_or("?"),
-            if v.variable_frame_rate {
-                " (variable)"
-            } else {
-                ""
-            },
-            v.hdr
-                .as_deref()
-                .map_or(String::new(), |h| format!(", HDR {}", h.to_uppercase())),
+            if v.variable_frame_rate { " (variable)" } else { "" },
+            v.hdr.as_deref().map_or(String::new(), |h| format!(", HDR {}", h.to_uppercase())),
             v.rotation,
             v.field_order
         );
@@ -591,9 +514,7 @@ fn print_probe(i: &probe::MediaInfo) {
             a.channels,
             a.layout.as_deref().unwrap_or("?"),
             a.sample_rate,
-            a.language
-                .as_deref()
-                .map_or(String::new(), |l| format!(", {l}"))
+            a.language.as_deref().map_or(String::new(), |l| format!(", {l}"))
         );
     }
     for s in i.subtitles.iter().chain(&i.data) {
@@ -614,19 +535,13 @@ fn profiles_cmd(json: bool) -> u8 {
     };
     if json {
         let list: Vec<_> = set.iter().collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
     } else {
         for p in set.iter() {
             println!(
                 "{:<28} {:<9} {}",
                 p.id,
-                serde_json::to_value(p.group)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or(""),
+                serde_json::to_value(p.group).unwrap_or_default().as_str().unwrap_or(""),
                 p.description
             );
         }
@@ -637,18 +552,10 @@ fn profiles_cmd(json: bool) -> u8 {
 fn encoders_cmd(json: bool) -> u8 {
     let list = encoder::detect_all(VideoCodec::Hevc);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
     } else {
         for d in &list {
-            println!(
-                "{:<13} {:<4} {}",
-                d.backend.cli_name(),
-                if d.available { "yes" } else { "no" },
-                d.reason
-            );
+            println!("{:<13} {:<4} {}", d.backend.cli_name(), if d.available { "yes" } else { "no" }, d.reason);
         }
     }
     exit::OK
@@ -674,11 +581,7 @@ fn hls_check(dir: &Path, json: bool) -> u8 {
             } else {
                 print!("{report}");
             }
-            if report.violations.is_empty() {
-                exit::OK
-            } else {
-                exit::FAILED
-            }
+            if report.violations.is_empty() { exit::OK } else { exit::FAILED }
         }
         Err(e) => {
             eprintln!("crema: {e}");

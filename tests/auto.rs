@@ -11,16 +11,7 @@ fn profile_depths() -> Vec<(String, u64)> {
     let r = crema(&["profiles", "--json"]);
     assert_eq!(r.code, 0, "{}", r.describe());
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                s(&p["id"]).to_string(),
-                p["bit_depth"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
+    v.as_array().unwrap().iter().map(|p| (s(&p["id"]).to_string(), p["bit_depth"].as_u64().unwrap_or(0))).collect()
 }
 
 fn assert_concrete_8bit(result: &Value) {
@@ -28,24 +19,14 @@ fn assert_concrete_8bit(result: &Value) {
     assert_ne!(eff, "sophon-auto", "{result:#}");
     let depths = profile_depths();
     let depth = depths.iter().find(|(id, _)| *id == eff).map(|d| d.1);
-    assert_eq!(
-        depth,
-        Some(8),
-        "effective profile {eff} is not a concrete 8-bit profile ({depths:?})"
-    );
+    assert_eq!(depth, Some(8), "effective profile {eff} is not a concrete 8-bit profile ({depths:?})");
     assert_eq!(result["profile"], "sophon-auto");
-    assert!(
-        !s(&result["profile_reason"]).is_empty(),
-        "no profile_reason: {result:#}"
-    );
+    assert!(!s(&result["profile_reason"]).is_empty(), "no profile_reason: {result:#}");
 }
 
 /// Temporary sample folders of one crema process left in the system temp dir.
 fn sample_dirs_of(pid_hint: &str) -> Vec<String> {
-    list_dir(&std::env::temp_dir())
-        .into_iter()
-        .filter(|n| n.starts_with(&format!("crema-sample-{pid_hint}")))
-        .collect()
+    list_dir(&std::env::temp_dir()).into_iter().filter(|n| n.starts_with(&format!("crema-sample-{pid_hint}"))).collect()
 }
 
 #[test]
@@ -62,10 +43,7 @@ fn auto_on_prores_master_encodes_with_a_concrete_8bit_profile() {
     let src_bytes = std::fs::metadata(&src).unwrap().len() as f64;
     let out_bytes = std::fs::metadata(&out).unwrap().len() as f64;
     let expect = (1.0 - out_bytes / src_bytes) * 100.0;
-    assert!(
-        (saved - expect).abs() < 0.2,
-        "saved_percent {saved} but the files say {expect:.2}"
-    );
+    assert!((saved - expect).abs() < 0.2, "saved_percent {saved} but the files say {expect:.2}");
     assert_hevc(&out, "Main", "yuv420p");
     assert_eq!(list_dir(dir.path()), vec!["auto.mp4", "master.mov"]);
 }
@@ -107,47 +85,20 @@ fn auto_keeps_the_original_of_an_already_tiny_hevc_file() {
         let out_dir = dir.path().join("out");
         std::fs::create_dir_all(&out_dir).unwrap();
         let out = out_dir.join("tiny.auto.mp4");
-        let r = crema(&args![
-            "encode",
-            &src,
-            "-p",
-            "sophon-auto",
-            "-o",
-            &out,
-            "--json"
-        ]);
+        let r = crema(&args!["encode", &src, "-p", "sophon-auto", "-o", &out, "--json"]);
         let res = r.ok();
         assert_concrete_8bit(&res);
-        assert_eq!(
-            res["final_artifact"],
-            "original",
-            "{}: {res:#}",
-            src.display()
-        );
+        assert_eq!(res["final_artifact"], "original", "{}: {res:#}", src.display());
         // Decided by measuring an encode (sample or whole), not by a guess.
         let why = s(&res["profile_reason"]);
-        assert!(
-            why.contains("sample") || why.contains("saved"),
-            "not a measured decision: {why}"
-        );
+        assert!(why.contains("sample") || why.contains("saved"), "not a measured decision: {why}");
         assert_eq!(num(&res["saved_percent"]), Some(0.0), "{res:#}");
         assert_eq!(res["outputs"].as_array().map(Vec::len), Some(0), "{res:#}");
-        assert!(
-            !out.exists(),
-            "an output was written although the original is kept"
-        );
-        assert!(
-            list_dir(&out_dir).is_empty(),
-            "left in the output folder: {:?}",
-            list_dir(&out_dir)
-        );
+        assert!(!out.exists(), "an output was written although the original is kept");
+        assert!(list_dir(&out_dir).is_empty(), "left in the output folder: {:?}", list_dir(&out_dir));
         // The sample encode's temporary folder (named after crema's pid) is gone too.
         let left = sample_dirs_of(&format!("{}-", r.pid));
-        assert!(
-            left.is_empty(),
-            "sample folders left in {}: {left:?}",
-            std::env::temp_dir().display()
-        );
+        assert!(left.is_empty(), "sample folders left in {}: {left:?}", std::env::temp_dir().display());
     }
 }
 
@@ -164,12 +115,6 @@ fn auto_tone_maps_hdr_pq_to_8bit_bt709() {
     assert_eq!(s(&v["color_primaries"]), "bt709", "{v:#}");
     assert_eq!(s(&v["color_space"]), "bt709", "{v:#}");
     let f = first_frame(&out, "v:0");
-    assert!(
-        side_data(&f, "Mastering display metadata").is_none(),
-        "HDR mastering metadata left on SDR output: {f:#}"
-    );
-    assert!(
-        side_data(&f, "Content light level metadata").is_none(),
-        "HDR CLL metadata left on SDR output: {f:#}"
-    );
+    assert!(side_data(&f, "Mastering display metadata").is_none(), "HDR mastering metadata left on SDR output: {f:#}");
+    assert!(side_data(&f, "Content light level metadata").is_none(), "HDR CLL metadata left on SDR output: {f:#}");
 }

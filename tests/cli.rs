@@ -25,39 +25,18 @@ fn stderr_lines(r: &Run) -> Vec<&str> {
 /// nothing left in the output folder.
 fn expect_failure(input: &Path, code: i32, extra: &[&str]) -> Run {
     let dir = tempdir();
-    let mut a = args![
-        "encode",
-        input,
-        "-p",
-        "sophon-espresso",
-        "--output-dir",
-        dir.path(),
-        "--json"
-    ];
+    let mut a = args!["encode", input, "-p", "sophon-espresso", "--output-dir", dir.path(), "--json"];
     a.extend(extra.iter().map(std::ffi::OsString::from));
     let r = crema(&a);
     assert_eq!(r.code, code, "{}", r.describe());
     let lines = stderr_lines(&r);
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected a one-line error\n{}",
-        r.describe()
-    );
+    assert_eq!(lines.len(), 1, "expected a one-line error\n{}", r.describe());
     let name = input.file_name().unwrap().to_string_lossy();
-    assert!(
-        lines[0].contains(&*name),
-        "the message does not name {name}: {}",
-        lines[0]
-    );
+    assert!(lines[0].contains(&*name), "the message does not name {name}: {}", lines[0]);
     let e = r.error();
     assert_eq!(e["exit_code"].as_i64(), Some(i64::from(code)), "{e}");
     assert!(s(&e["message"]).contains(&*name), "{e}");
-    assert!(
-        list_dir(dir.path()).is_empty(),
-        "left in the output folder: {:?}",
-        list_dir(dir.path())
-    );
+    assert!(list_dir(dir.path()).is_empty(), "left in the output folder: {:?}", list_dir(dir.path()));
     r
 }
 
@@ -68,11 +47,7 @@ fn expect_failure(input: &Path, code: i32, extra: &[&str]) -> Run {
 #[test]
 fn zero_byte_file_exits_3() {
     let r = expect_failure(&fixture("zero.mov"), 3, &[]);
-    assert!(
-        r.stderr.to_lowercase().contains("empty") || r.stderr.contains("0 bytes"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.to_lowercase().contains("empty") || r.stderr.contains("0 bytes"), "{}", r.stderr);
 }
 
 #[test]
@@ -83,21 +58,13 @@ fn text_file_named_mov_exits_3() {
 #[test]
 fn truncated_mp4_without_moov_exits_3() {
     let r = expect_failure(&fixture("truncated.mp4"), 3, &[]);
-    assert!(
-        r.stderr.contains("truncated") || r.stderr.contains("damaged"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("truncated") || r.stderr.contains("damaged"), "{}", r.stderr);
 }
 
 #[test]
 fn truncated_mp4_with_moov_in_front_exits_3() {
     let r = expect_failure(&fixture("truncated_moov_front.mp4"), 3, &[]);
-    assert!(
-        r.stderr.contains("truncated") || r.stderr.contains("damaged"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("truncated") || r.stderr.contains("damaged"), "{}", r.stderr);
 }
 
 #[test]
@@ -108,10 +75,7 @@ fn jpeg_image_exits_3() {
 
 #[test]
 fn audio_only_files_exit_3_saying_so() {
-    for f in [
-        fixture("audio_only.m4a"),
-        shared_media("audio_2tracks_aac5.1.mp4"),
-    ] {
+    for f in [fixture("audio_only.m4a"), shared_media("audio_2tracks_aac5.1.mp4")] {
         let r = expect_failure(&f, 3, &["--audio"]);
         assert!(r.stderr.contains("no video stream"), "{}", r.stderr);
     }
@@ -130,14 +94,7 @@ fn missing_input_exits_3() {
 #[test]
 fn unknown_profile_exits_2() {
     let dir = tempdir();
-    let r = crema(&args![
-        "encode",
-        fixture("h264_720p_2s.mp4"),
-        "-p",
-        "sophon-ristretto",
-        "--output-dir",
-        dir.path()
-    ]);
+    let r = crema(&args!["encode", fixture("h264_720p_2s.mp4"), "-p", "sophon-ristretto", "--output-dir", dir.path()]);
     assert_eq!(r.code, 2, "{}", r.describe());
     assert!(r.stderr.contains("sophon-ristretto"), "{}", r.stderr);
     assert!(list_dir(dir.path()).is_empty());
@@ -170,24 +127,12 @@ fn bad_ladder_options_exit_2_and_leave_nothing() {
         vec!["--hls", "--renditions", "720,360", "--keep-mp4", "1000"],
     ] {
         let dir = tempdir();
-        let mut a = args![
-            "encode",
-            &src,
-            "-p",
-            "sophon-espresso",
-            "--output-dir",
-            dir.path(),
-            "--json"
-        ];
+        let mut a = args!["encode", &src, "-p", "sophon-espresso", "--output-dir", dir.path(), "--json"];
         a.extend(extra.iter().map(std::ffi::OsString::from));
         let r = crema(&a);
         assert_eq!(r.code, 2, "{extra:?}\n{}", r.describe());
         assert_eq!(stderr_lines(&r).len(), 1, "{}", r.describe());
-        assert!(
-            list_dir(dir.path()).is_empty(),
-            "{extra:?}: left {:?}",
-            walk(dir.path())
-        );
+        assert!(list_dir(dir.path()).is_empty(), "{extra:?}: left {:?}", walk(dir.path()));
     }
 }
 
@@ -212,13 +157,7 @@ fn several_inputs_one_bad_encodes_the_others_and_exits_3() {
     assert_eq!(r.code, 3, "{}", r.describe());
     assert_eq!(r.events("result").len(), 2, "{}", r.describe());
     assert_eq!(r.events("error").len(), 1, "{}", r.describe());
-    assert_eq!(
-        list_dir(dir.path()),
-        vec![
-            "h264_720p_2s.sophon-espresso.mp4",
-            "sd_480p_2s.sophon-espresso.mp4"
-        ]
-    );
+    assert_eq!(list_dir(dir.path()), vec!["h264_720p_2s.sophon-espresso.mp4", "sd_480p_2s.sophon-espresso.mp4"]);
     for f in list_dir(dir.path()) {
         assert_hevc(&dir.path().join(f), "Main", "yuv420p");
     }
@@ -230,23 +169,10 @@ fn output_that_would_replace_the_input_exits_4() {
     let src = dir.path().join("same.mp4");
     std::fs::copy(fixture("sd_480p_2s.mp4"), &src).unwrap();
     let before = std::fs::read(&src).unwrap();
-    let r = crema(&args![
-        "encode",
-        &src,
-        "-p",
-        "sophon-espresso",
-        "-o",
-        &src,
-        "--overwrite",
-        "--json"
-    ]);
+    let r = crema(&args!["encode", &src, "-p", "sophon-espresso", "-o", &src, "--overwrite", "--json"]);
     assert_eq!(r.code, 4, "{}", r.describe());
     assert_eq!(stderr_lines(&r).len(), 1, "{}", r.describe());
-    assert_eq!(
-        std::fs::read(&src).unwrap(),
-        before,
-        "the input was changed"
-    );
+    assert_eq!(std::fs::read(&src).unwrap(), before, "the input was changed");
     assert_eq!(list_dir(dir.path()), vec!["same.mp4"]);
 }
 
@@ -261,10 +187,7 @@ fn output_that_names_the_input_another_way_exits_4_and_keeps_the_input() {
     std::fs::copy(fixture("sd_480p_2s.mp4"), &src).unwrap();
     std::os::unix::fs::symlink("same.mp4", dir.path().join("link.mp4")).unwrap();
     let before = std::fs::read(&src).unwrap();
-    let spellings = [
-        dir.path().join("sub").join("..").join("same.mp4"),
-        dir.path().join("link.mp4"),
-    ];
+    let spellings = [dir.path().join("sub").join("..").join("same.mp4"), dir.path().join("link.mp4")];
     for input in &spellings {
         let r = crema(&args![
             "encode",
@@ -301,29 +224,11 @@ fn existing_output_is_not_overwritten_without_flag() {
     let before = b"an existing file that must survive".to_vec();
     std::fs::write(&out, &before).unwrap();
     let src = fixture("h264_720p_2s.mp4");
-    let r = crema(&args![
-        "encode",
-        &src,
-        "-p",
-        "sophon-espresso",
-        "-o",
-        &out,
-        "--target-height",
-        "144",
-        "--json"
-    ]);
+    let r = crema(&args!["encode", &src, "-p", "sophon-espresso", "-o", &out, "--target-height", "144", "--json"]);
     assert_eq!(r.code, 4, "{}", r.describe());
     assert_eq!(stderr_lines(&r).len(), 1, "{}", r.describe());
-    assert!(
-        r.stderr.contains("taken.mp4") && r.stderr.contains("--overwrite"),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        before,
-        "the existing file was changed"
-    );
+    assert!(r.stderr.contains("taken.mp4") && r.stderr.contains("--overwrite"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), before, "the existing file was changed");
     assert_eq!(list_dir(dir.path()), vec!["taken.mp4"]);
     // With --overwrite it is replaced by a real encode.
     let r = crema(&args![
@@ -348,15 +253,8 @@ fn output_dir_that_is_a_regular_file_exits_4() {
     let dir = tempdir();
     let file = dir.path().join("not-a-folder");
     std::fs::write(&file, b"x").unwrap();
-    let r = crema(&args![
-        "encode",
-        fixture("h264_720p_2s.mp4"),
-        "-p",
-        "sophon-espresso",
-        "--output-dir",
-        &file,
-        "--json"
-    ]);
+    let r =
+        crema(&args!["encode", fixture("h264_720p_2s.mp4"), "-p", "sophon-espresso", "--output-dir", &file, "--json"]);
     assert_eq!(r.code, 4, "{}", r.describe());
     assert_eq!(stderr_lines(&r).len(), 1, "{}", r.describe());
     assert!(r.stderr.contains("not-a-folder"), "{}", r.stderr);
@@ -395,15 +293,9 @@ fn disk_full_exits_4_and_leaves_nothing() {
     let dir = tempdir();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    let m = run_program(
-        "mount",
-        &args!["-t", "tmpfs", "-o", "size=300k", "tmpfs", &mnt],
-    );
+    let m = run_program("mount", &args!["-t", "tmpfs", "-o", "size=300k", "tmpfs", &mnt]);
     if m.code != 0 {
-        eprintln!(
-            "SKIPPED disk_full_exits_4_and_leaves_nothing: cannot mount a 300k tmpfs here: {}",
-            m.stderr.trim()
-        );
+        eprintln!("SKIPPED disk_full_exits_4_and_leaves_nothing: cannot mount a 300k tmpfs here: {}", m.stderr.trim());
         return;
     }
     let _guard = Mount(mnt.clone());
@@ -423,17 +315,9 @@ fn disk_full_exits_4_and_leaves_nothing() {
     assert_eq!(lines.len(), 1, "{}", r.describe());
     let e = r.error();
     assert_eq!(e["code"], "disk_full", "{e}");
-    assert!(
-        lines[0].contains("h264_720p_2s.sophon-espresso-hq.mp4"),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].contains("h264_720p_2s.sophon-espresso-hq.mp4"), "{}", lines[0]);
     assert_no_partials(&mnt);
-    assert!(
-        list_dir(&mnt).is_empty(),
-        "left on the full disk: {:?}",
-        list_dir(&mnt)
-    );
+    assert!(list_dir(&mnt).is_empty(), "left on the full disk: {:?}", list_dir(&mnt));
 }
 
 // ---------------------------------------------------------------------------
@@ -484,9 +368,8 @@ fn interrupt(args: &[std::ffi::OsString]) -> (i32, f64, Vec<Value>) {
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("no progress line from crema");
+        let l =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no progress line from crema");
         let v: Value = serde_json::from_str(&l).unwrap();
         let is_progress = v["event"] == "progress";
         lines.push(v);
@@ -527,17 +410,10 @@ fn ctrl_c_cancels_within_a_second_and_removes_partial_outputs() {
     ]);
     assert_eq!(code, 130, "exit code after SIGINT; lines: {lines:?}");
     assert!(took <= 1.0, "took {took:.2} s from SIGINT to exit");
-    let e = lines
-        .iter()
-        .find(|l| l["event"] == "error")
-        .expect("an error line");
+    let e = lines.iter().find(|l| l["event"] == "error").expect("an error line");
     assert_eq!(e["exit_code"], 130, "{e}");
     assert_no_partials(dir.path());
-    assert!(
-        list_dir(dir.path()).is_empty(),
-        "left behind: {:?}",
-        list_dir(dir.path())
-    );
+    assert!(list_dir(dir.path()).is_empty(), "left behind: {:?}", list_dir(dir.path()));
 }
 
 #[test]
@@ -562,11 +438,7 @@ fn ctrl_c_during_hls_ladder_removes_the_package() {
     assert_eq!(code, 130, "exit code after SIGINT; lines: {lines:?}");
     assert!(took <= 1.0, "took {took:.2} s from SIGINT to exit");
     assert_no_partials(dir.path());
-    assert!(
-        list_dir(dir.path()).is_empty(),
-        "left behind: {:?}",
-        walk(dir.path())
-    );
+    assert!(list_dir(dir.path()).is_empty(), "left behind: {:?}", walk(dir.path()));
 }
 
 // ---------------------------------------------------------------------------
@@ -601,26 +473,11 @@ fn explicit_hardware_encoders_fail_cleanly_or_work() {
             2 => {
                 let lines = stderr_lines(&r);
                 assert_eq!(lines.len(), 1, "{}", r.describe());
-                assert!(
-                    lines[0].contains("not available on this machine"),
-                    "{}",
-                    r.describe()
-                );
-                assert!(
-                    lines[0].to_lowercase().contains(backend),
-                    "message does not name {backend}: {}",
-                    lines[0]
-                );
-                assert!(
-                    list_dir(dir.path()).is_empty(),
-                    "{:?}",
-                    list_dir(dir.path())
-                );
+                assert!(lines[0].contains("not available on this machine"), "{}", r.describe());
+                assert!(lines[0].to_lowercase().contains(backend), "message does not name {backend}: {}", lines[0]);
+                assert!(list_dir(dir.path()).is_empty(), "{:?}", list_dir(dir.path()));
             }
-            _ => panic!(
-                "--encoder {backend}: neither success nor a clean usage error\n{}",
-                r.describe()
-            ),
+            _ => panic!("--encoder {backend}: neither success nor a clean usage error\n{}", r.describe()),
         }
     }
 }
@@ -646,11 +503,7 @@ fn encoder_auto_falls_back_to_libx265_and_says_why() {
     let enc = &res["outputs"][0]["encoder"];
     let detected = crema(&["encoders", "--json"]);
     let list: Value = serde_json::from_str(&detected.stdout).unwrap();
-    let hw_available = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["backend"] != "software" && d["available"] == true);
+    let hw_available = list.as_array().unwrap().iter().any(|d| d["backend"] != "software" && d["available"] == true);
     if hw_available {
         eprintln!("hardware encoder present: {enc}");
         return;
@@ -659,9 +512,7 @@ fn encoder_auto_falls_back_to_libx265_and_says_why() {
     assert_eq!(enc["backend"], "software", "{enc}");
     let reason = s(&enc["reason"]).to_lowercase();
     assert!(
-        reason.contains("fallback")
-            || reason.contains("falling back")
-            || reason.contains("no usable hardware"),
+        reason.contains("fallback") || reason.contains("falling back") || reason.contains("no usable hardware"),
         "the reason does not explain the fallback: {reason}"
     );
     let ev = r.events("encoder");
@@ -693,43 +544,20 @@ fn json_progress_and_result_lines_have_the_documented_fields() {
     ]);
     let res = r.ok();
     let lines = r.json_lines();
-    assert_eq!(
-        lines.last().unwrap()["event"],
-        "result",
-        "the result is not the last line"
-    );
-    let stages: Vec<&str> = lines
-        .iter()
-        .filter(|l| l["event"] == "stage")
-        .map(|l| s(&l["stage"]))
-        .collect();
-    assert_eq!(
-        stages,
-        vec!["probing", "encoding", "muxing"],
-        "{}",
-        r.describe()
-    );
+    assert_eq!(lines.last().unwrap()["event"], "result", "the result is not the last line");
+    let stages: Vec<&str> = lines.iter().filter(|l| l["event"] == "stage").map(|l| s(&l["stage"])).collect();
+    assert_eq!(stages, vec!["probing", "encoding", "muxing"], "{}", r.describe());
     let progress = r.events("progress");
     assert!(!progress.is_empty(), "no progress lines\n{}", r.describe());
     let mut last_frames = 0;
     for p in &progress {
-        for k in [
-            "stage",
-            "percent",
-            "fps",
-            "eta_seconds",
-            "frames_done",
-            "frames_total",
-        ] {
+        for k in ["stage", "percent", "fps", "eta_seconds", "frames_done", "frames_total"] {
             assert!(p.get(k).is_some(), "progress line lacks {k}: {p}");
         }
         let pct = p["percent"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&pct), "{p}");
         assert!(p["fps"].as_f64().unwrap() >= 0.0, "{p}");
-        assert!(
-            p["eta_seconds"].is_null() || p["eta_seconds"].as_u64().is_some(),
-            "{p}"
-        );
+        assert!(p["eta_seconds"].is_null() || p["eta_seconds"].as_u64().is_some(), "{p}");
         assert_eq!(p["frames_total"].as_u64(), Some(50), "{p}");
         let f = p["frames_done"].as_u64().unwrap();
         assert!(f >= last_frames && f <= 50, "{p}");
@@ -740,36 +568,17 @@ fn json_progress_and_result_lines_have_the_documented_fields() {
     assert_eq!(outs.len(), 1);
     let o = &outs[0];
     assert_eq!(Path::new(s(&o["path"])), out.as_path());
-    assert_eq!(
-        o["bytes"].as_u64(),
-        Some(std::fs::metadata(&out).unwrap().len())
-    );
+    assert_eq!(o["bytes"].as_u64(), Some(std::fs::metadata(&out).unwrap().len()));
     let d = num(&o["duration_seconds"]).unwrap();
-    assert!(
-        (d - format_duration(&out)).abs() < 0.01,
-        "duration_seconds {d} vs ffprobe {}",
-        format_duration(&out)
-    );
+    assert!((d - format_duration(&out)).abs() < 0.01, "duration_seconds {d} vs ffprobe {}", format_duration(&out));
     let enc = &o["encoder"];
     assert_eq!(enc["name"], "libx265");
     assert!(!s(&enc["reason"]).is_empty());
-    let names: Vec<&str> = enc["options"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| s(&o["name"]))
-        .collect();
+    let names: Vec<&str> = enc["options"].as_array().unwrap().iter().map(|o| s(&o["name"])).collect();
     for k in ["preset", "crf", "x265-params"] {
         assert!(names.contains(&k), "options lack {k}: {names:?}");
     }
-    assert!(
-        enc["options"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["value"].is_string()),
-        "{enc}"
-    );
+    assert!(enc["options"].as_array().unwrap().iter().all(|o| o["value"].is_string()), "{enc}");
     assert_eq!(res["final_artifact"], "encoded");
     assert_eq!(res["effective_profile_id"], "sophon-espresso");
     let saved = num(&res["saved_percent"]).unwrap();
@@ -786,23 +595,12 @@ fn default_output_names_are_input_stem_dot_profile() {
     // Beside the input, whatever the working directory.
     let r = Command::new(crema_bin())
         .env("CREMA_PROFILE_DIR", empty_profile_dir())
-        .args(args![
-            "encode",
-            &src,
-            "-p",
-            "sophon-espresso",
-            "--target-height",
-            "144",
-            "--json"
-        ])
+        .args(args!["encode", &src, "-p", "sophon-espresso", "--target-height", "144", "--json"])
         .current_dir(elsewhere.path())
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert_eq!(
-        list_dir(dir.path()),
-        vec!["clip.mp4", "clip.sophon-espresso.mp4"]
-    );
+    assert_eq!(list_dir(dir.path()), vec!["clip.mp4", "clip.sophon-espresso.mp4"]);
     assert!(list_dir(elsewhere.path()).is_empty());
     // In --output-dir, MKV.
     let outdir = tempdir();
@@ -821,14 +619,8 @@ fn default_output_names_are_input_stem_dot_profile() {
     ]);
     let res = r.ok();
     assert_eq!(list_dir(outdir.path()), vec!["clip.sophon-espresso.mkv"]);
-    assert_eq!(
-        Path::new(s(&res["outputs"][0]["path"])),
-        outdir.path().join("clip.sophon-espresso.mkv").as_path()
-    );
-    assert!(
-        s(&probe(&outdir.path().join("clip.sophon-espresso.mkv"))["format"]["format_name"])
-            .contains("matroska")
-    );
+    assert_eq!(Path::new(s(&res["outputs"][0]["path"])), outdir.path().join("clip.sophon-espresso.mkv").as_path());
+    assert!(s(&probe(&outdir.path().join("clip.sophon-espresso.mkv"))["format"]["format_name"]).contains("matroska"));
 }
 
 // ---------------------------------------------------------------------------
@@ -851,10 +643,7 @@ fn probe_one(file: &Path) -> Value {
 #[test]
 fn probe_json_gives_source_fields() {
     // Several inputs: one line each.
-    let files = [
-        fixture("h264_720p_2s.mp4"),
-        shared_media("gopro_karma_480p_tmcd_gpmf.mp4"),
-    ];
+    let files = [fixture("h264_720p_2s.mp4"), shared_media("gopro_karma_480p_tmcd_gpmf.mp4")];
     let r = crema(&args!["probe", "--json", &files[0], &files[1]]);
     assert_eq!(r.code, 0, "{}", r.describe());
     assert_eq!(r.json_lines().len(), 2);
@@ -863,21 +652,12 @@ fn probe_json_gives_source_fields() {
         let p = probe_one(f);
         let ff = probe(f);
         assert_eq!(s(&p["name"]), f.file_name().unwrap().to_string_lossy());
-        assert_eq!(
-            p["bytes"].as_u64(),
-            Some(std::fs::metadata(f).unwrap().len())
-        );
+        assert_eq!(p["bytes"].as_u64(), Some(std::fs::metadata(f).unwrap().len()));
         assert_eq!(s(&p["sha256"]), sha256sum(f));
         let d = num(&p["duration_seconds"]).unwrap();
-        assert!(
-            (d - num(&ff["format"]["duration"]).unwrap()).abs() < 0.01,
-            "{d}"
-        );
+        assert!((d - num(&ff["format"]["duration"]).unwrap()).abs() < 0.01, "{d}");
         let v = &streams_of(&ff, "video")[0];
-        assert_eq!(
-            s(&p["resolution"]),
-            format!("{}x{}", v["width"], v["height"])
-        );
+        assert_eq!(s(&p["resolution"]), format!("{}x{}", v["width"], v["height"]));
         assert!(
             (ratio(s(&p["frame_rate"])) - ratio(s(&v["r_frame_rate"]))).abs() < 0.01,
             "{} vs {}",
@@ -899,19 +679,10 @@ fn probe_json_gives_source_fields() {
         assert_eq!(audio.len(), 1);
         assert_eq!(audio[0]["codec"], "aac");
         assert_eq!(audio[0]["channels"], 2);
-        assert!(
-            audio[0].get("layout").is_some() && audio[0].get("language").is_some(),
-            "{}",
-            audio[0]
-        );
+        assert!(audio[0].get("layout").is_some() && audio[0].get("language").is_some(), "{}", audio[0]);
     }
     let gopro = probe_one(&files[1]);
-    let data: Vec<&str> = gopro["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| s(&d["codec"]))
-        .collect();
+    let data: Vec<&str> = gopro["data"].as_array().unwrap().iter().map(|d| s(&d["codec"])).collect();
     assert!(data.contains(&"tmcd"), "{data:?}");
     assert_eq!(gopro["timecode"], "19:26:48:04");
     assert_eq!(gopro["audio"][0]["language"], "eng");
@@ -920,9 +691,7 @@ fn probe_json_gives_source_fields() {
 
 #[test]
 fn probe_json_reports_hdr_rotation_and_field_order() {
-    let pq = probe_one(&shared_media(
-        "hdr10plus_1080p30_hevc-main10_pq_mdcv_cll.mp4",
-    ));
+    let pq = probe_one(&shared_media("hdr10plus_1080p30_hevc-main10_pq_mdcv_cll.mp4"));
     let v = &pq["video"];
     assert_eq!(v["codec"], "hevc");
     assert_eq!(v["profile"], "Main 10");
@@ -936,14 +705,8 @@ fn probe_json_reports_hdr_rotation_and_field_order() {
     // As ffprobe reads this file's SEI: max 1000/10000, min 50/10000 cd/m²
     // (an odd master, but that is what the file says).
     let md = &v["mastering_display"];
-    assert!(
-        (num(&md["max_luminance"]).unwrap() - 0.1).abs() < 1e-6,
-        "{md}"
-    );
-    assert!(
-        (num(&md["min_luminance"]).unwrap() - 0.005).abs() < 1e-6,
-        "{md}"
-    );
+    assert!((num(&md["max_luminance"]).unwrap() - 0.1).abs() < 1e-6, "{md}");
+    assert!((num(&md["min_luminance"]).unwrap() - 0.005).abs() < 1e-6, "{md}");
     assert!((num(&md["red"][0]).unwrap() - 0.15).abs() < 1e-6, "{md}");
 
     let hlg = probe_one(&shared_media("hlg_1080p_hevc-main10_videoonly.mp4"));
@@ -952,37 +715,18 @@ fn probe_json_reports_hdr_rotation_and_field_order() {
 
     let phone = probe_one(&shared_media("phone_720p30_h264_rot90_5s.mp4"));
     let rot = phone["video"]["rotation"].as_i64().unwrap();
-    assert!(
-        rot.rem_euclid(360) == 90 || rot.rem_euclid(360) == 270,
-        "rotation {rot}"
-    );
-    let r90 = probe_one(&fixture("rotated_90.mp4"))["video"]["rotation"]
-        .as_i64()
-        .unwrap();
-    let r270 = probe_one(&fixture("rotated_270.mp4"))["video"]["rotation"]
-        .as_i64()
-        .unwrap();
-    assert_ne!(
-        r90.rem_euclid(360),
-        r270.rem_euclid(360),
-        "90 and 270 read the same"
-    );
-    assert!(
-        [90, 270].contains(&r90.rem_euclid(360)) && [90, 270].contains(&r270.rem_euclid(360)),
-        "{r90} {r270}"
-    );
+    assert!(rot.rem_euclid(360) == 90 || rot.rem_euclid(360) == 270, "rotation {rot}");
+    let r90 = probe_one(&fixture("rotated_90.mp4"))["video"]["rotation"].as_i64().unwrap();
+    let r270 = probe_one(&fixture("rotated_270.mp4"))["video"]["rotation"].as_i64().unwrap();
+    assert_ne!(r90.rem_euclid(360), r270.rem_euclid(360), "90 and 270 read the same");
+    assert!([90, 270].contains(&r90.rem_euclid(360)) && [90, 270].contains(&r270.rem_euclid(360)), "{r90} {r270}");
 
     let dvb = probe_one(&shared_media("dvb_576i25_mpeg2_mp2.ts"));
     assert_eq!(dvb["video"]["field_order"], "tt");
     assert_eq!(dvb["audio"][0]["codec"], "mp2");
 
     let ma = probe_one(&fixture("multi_audio.mkv"));
-    let langs: Vec<&str> = ma["audio"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| s(&a["language"]))
-        .collect();
+    let langs: Vec<&str> = ma["audio"].as_array().unwrap().iter().map(|a| s(&a["language"])).collect();
     assert_eq!(langs, vec!["eng", "fra", "deu"]);
     let tc = probe_one(&fixture("timecode.mov"));
     assert_eq!(tc["timecode"], "01:00:00:00");
@@ -1019,9 +763,7 @@ fn profiles_json_lists_the_13_builtin_ids() {
 /// A TOML file in the user profile folder: a copy of a built-in profile with
 /// its `id` (equal to the file stem) and CRF changed.
 fn write_profile(dir: &Path, base: &str, id: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("profiles")
-        .join(format!("{base}.toml"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles").join(format!("{base}.toml"));
     let mut text = std::fs::read_to_string(&src).unwrap();
     text = text.replacen(&format!("id = \"{base}\""), &format!("id = \"{id}\""), 1);
     for (from, to) in edits {
@@ -1036,34 +778,16 @@ fn write_profile(dir: &Path, base: &str, id: &str, edits: &[(&str, &str)]) -> Pa
 #[test]
 fn user_profile_folder_adds_and_overrides_profiles() {
     let dir = tempdir();
-    write_profile(
-        dir.path(),
-        "sophon-espresso",
-        "my-espresso",
-        &[("crf = \"25\"", "crf = \"30\"")],
-    );
-    write_profile(
-        dir.path(),
-        "sophon-espresso",
-        "sophon-espresso",
-        &[("crf = \"25\"", "crf = \"31\"")],
-    );
+    write_profile(dir.path(), "sophon-espresso", "my-espresso", &[("crf = \"25\"", "crf = \"30\"")]);
+    write_profile(dir.path(), "sophon-espresso", "sophon-espresso", &[("crf = \"25\"", "crf = \"31\"")]);
     let r = crema_with_profiles(&["profiles", "--json"], dir.path());
     assert_eq!(r.code, 0, "{}", r.describe());
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     let list = v.as_array().unwrap();
     assert_eq!(list.len(), 14, "13 built-in + 1 added");
-    let crf = |id: &str| {
-        list.iter()
-            .find(|p| p["id"] == id)
-            .map(|p| s(&p["encoders"]["libx265"]["crf"]).to_string())
-    };
+    let crf = |id: &str| list.iter().find(|p| p["id"] == id).map(|p| s(&p["encoders"]["libx265"]["crf"]).to_string());
     assert_eq!(crf("my-espresso").as_deref(), Some("30"));
-    assert_eq!(
-        crf("sophon-espresso").as_deref(),
-        Some("31"),
-        "the user file overrides the built-in one"
-    );
+    assert_eq!(crf("sophon-espresso").as_deref(), Some("31"), "the user file overrides the built-in one");
     let out = dir.path().join("mine.mp4");
     let res = crema_with_profiles(
         &args![
@@ -1080,26 +804,15 @@ fn user_profile_folder_adds_and_overrides_profiles() {
         dir.path(),
     )
     .ok();
-    let opts = res["outputs"][0]["encoder"]["options"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(
-        opts.iter()
-            .any(|o| o["name"] == "crf" && o["value"] == "30"),
-        "{opts:?}"
-    );
+    let opts = res["outputs"][0]["encoder"]["options"].as_array().unwrap().clone();
+    assert!(opts.iter().any(|o| o["name"] == "crf" && o["value"] == "30"), "{opts:?}");
     assert_eq!(res["effective_profile_id"], "my-espresso");
 }
 
 #[test]
 fn invalid_user_profiles_are_rejected_naming_file_field_and_allowed_values() {
     let cases: [(&str, &str, &str); 2] = [
-        (
-            "x265-params = \"aq-mode=2\"",
-            "x265-params = \"aq-mode=2\"\nbogus-option = \"1\"",
-            "bogus-option",
-        ),
+        ("x265-params = \"aq-mode=2\"", "x265-params = \"aq-mode=2\"\nbogus-option = \"1\"", "bogus-option"),
         ("bit_depth = 8", "bit_depth = 12", "bit_depth"),
     ];
     for (from, to, field) in cases {
@@ -1107,30 +820,15 @@ fn invalid_user_profiles_are_rejected_naming_file_field_and_allowed_values() {
         write_profile(dir.path(), "sophon-espresso", "broken", &[(from, to)]);
         for cmd in [
             args!["profiles"],
-            args![
-                "encode",
-                fixture("sd_480p_2s.mp4"),
-                "-p",
-                "sophon-espresso",
-                "--output-dir",
-                dir.path()
-            ],
+            args!["encode", fixture("sd_480p_2s.mp4"), "-p", "sophon-espresso", "--output-dir", dir.path()],
         ] {
             let r = crema_with_profiles(&cmd, dir.path());
             assert_eq!(r.code, 2, "{}", r.describe());
             let lines = stderr_lines(&r);
             assert_eq!(lines.len(), 1, "{}", r.describe());
-            assert!(
-                lines[0].contains("broken.toml") && lines[0].contains(field),
-                "{}",
-                lines[0]
-            );
+            assert!(lines[0].contains("broken.toml") && lines[0].contains(field), "{}", lines[0]);
             if field == "bit_depth" {
-                assert!(
-                    lines[0].contains('8') && lines[0].contains("10"),
-                    "allowed values not named: {}",
-                    lines[0]
-                );
+                assert!(lines[0].contains('8') && lines[0].contains("10"), "allowed values not named: {}", lines[0]);
             }
             assert_eq!(list_dir(dir.path()), vec!["broken.toml"]);
         }
@@ -1148,12 +846,7 @@ fn result_encoder_options_reproduce_the_run_with_ffmpeg() {
     let dir = tempdir();
     let src = fixture("sd_480p_2s.mp4");
     let out = dir.path().join("crema.mp4");
-    let res = encode_ok(
-        &src,
-        "sophon-cortado-10bit",
-        &out,
-        &["--target-height", "360"],
-    );
+    let res = encode_ok(&src, "sophon-cortado-10bit", &out, &["--target-height", "360"]);
     let o = &res["outputs"][0];
     let enc = &o["encoder"];
     let (w, h) = (o["width"].as_u64().unwrap(), o["height"].as_u64().unwrap());
@@ -1177,24 +870,11 @@ fn result_encoder_options_reproduce_the_run_with_ffmpeg() {
     a.push(again.clone().into());
     ffmpeg(&a);
     let (x, y) = (video_stream(&out), video_stream(&again));
-    for k in [
-        "codec_name",
-        "profile",
-        "pix_fmt",
-        "width",
-        "height",
-        "level",
-    ] {
+    for k in ["codec_name", "profile", "pix_fmt", "width", "height", "level"] {
         assert_eq!(x[k], y[k], "{k} differs: crema {} vs ffmpeg {}", x[k], y[k]);
     }
-    let (bx, by) = (
-        std::fs::metadata(&out).unwrap().len() as f64,
-        std::fs::metadata(&again).unwrap().len() as f64,
-    );
-    assert!(
-        (bx / by - 1.0).abs() < 0.10,
-        "sizes differ by more than 10%: crema {bx} B, ffmpeg {by} B"
-    );
+    let (bx, by) = (std::fs::metadata(&out).unwrap().len() as f64, std::fs::metadata(&again).unwrap().len() as f64);
+    assert!((bx / by - 1.0).abs() < 0.10, "sizes differ by more than 10%: crema {bx} B, ffmpeg {by} B");
     let frames = |f: &Path| video_packets(f).len();
     assert_eq!(frames(&out), frames(&again));
 }

@@ -22,9 +22,7 @@ struct Encoded {
 
 /// 1.2 s (30 frames) of the ProRes fixture, stream-copied.
 fn source() -> PathBuf {
-    derived("prores_1080p_1.2s.mov", |p| {
-        trim_copy(&fixture("prores_hq_1080p25_10bit.mov"), 1.2, p)
-    })
+    derived("prores_1080p_1.2s.mov", |p| trim_copy(&fixture("prores_hq_1080p25_10bit.mov"), 1.2, p))
 }
 
 /// `sophon-{id}` encoded at 480p (once per process).
@@ -32,43 +30,28 @@ fn encoded(id: &str) -> Arc<Encoded> {
     type Cell = Arc<OnceLock<Arc<Encoded>>>;
     static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
     let cell = {
-        let mut m = CACHE
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut m = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         m.entry(id.to_string()).or_default().clone()
     };
     cell.get_or_init(|| {
         let src = source();
         let path = scratch_dir().join(format!("profile_{id}.mp4"));
         let _ = std::fs::remove_file(&path);
-        let result = encode_ok(
-            &src,
-            &format!("sophon-{id}"),
-            &path,
-            &["--target-height", "480"],
-        );
+        let result = encode_ok(&src, &format!("sophon-{id}"), &path, &["--target-height", "480"]);
         let bytes = std::fs::metadata(&path).unwrap().len();
         assert_eq!(
             result["outputs"][0]["bytes"].as_u64(),
             Some(bytes),
             "result bytes differ from the file: {result:#}"
         );
-        Arc::new(Encoded {
-            path,
-            bytes,
-            result,
-        })
+        Arc::new(Encoded { path, bytes, result })
     })
     .clone()
 }
 
 fn all_ids(ten_bit: bool) -> Vec<String> {
     let suffix = if ten_bit { "-10bit" } else { "" };
-    TIERS
-        .iter()
-        .flat_map(|t| [format!("{t}{suffix}"), format!("{t}-hq{suffix}")])
-        .collect()
+    TIERS.iter().flat_map(|t| [format!("{t}{suffix}"), format!("{t}-hq{suffix}")]).collect()
 }
 
 #[test]
@@ -76,11 +59,7 @@ fn eight_bit_profiles_give_hevc_main_yuv420p() {
     for id in all_ids(false) {
         let e = encoded(&id);
         let v = assert_hevc(&e.path, "Main", "yuv420p");
-        assert_eq!(
-            (v["width"].as_u64(), v["height"].as_u64()),
-            (Some(854), Some(480)),
-            "sophon-{id}: {v:#}"
-        );
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(854), Some(480)), "sophon-{id}: {v:#}");
         assert_eq!(v["codec_tag_string"], "hvc1", "sophon-{id}");
         assert_eq!(e.result["effective_profile_id"], format!("sophon-{id}"));
         assert_duration_close(&e.path, 1.2, 0.04);
@@ -92,17 +71,10 @@ fn ten_bit_profiles_give_hevc_main10_yuv420p10le() {
     for id in all_ids(true) {
         let e = encoded(&id);
         let v = assert_hevc(&e.path, "Main 10", "yuv420p10le");
-        assert_eq!(
-            (v["width"].as_u64(), v["height"].as_u64()),
-            (Some(854), Some(480)),
-            "sophon-{id}: {v:#}"
-        );
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(854), Some(480)), "sophon-{id}: {v:#}");
         let opts = &e.result["outputs"][0]["encoder"]["options"];
         assert!(
-            opts.as_array()
-                .unwrap()
-                .iter()
-                .any(|o| o["name"] == "pix_fmt" && o["value"] == "yuv420p10le"),
+            opts.as_array().unwrap().iter().any(|o| o["name"] == "pix_fmt" && o["value"] == "yuv420p10le"),
             "sophon-{id} options: {opts}"
         );
         assert_duration_close(&e.path, 1.2, 0.04);
@@ -134,11 +106,7 @@ fn hq_profiles_are_larger_and_closer_to_the_source() {
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert!(
-        failures.is_empty(),
-        "-hq not larger and closer to the source:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "-hq not larger and closer to the source:\n{}", failures.join("\n"));
 }
 
 /// Americano (slowest tier) gives a smaller file than espresso at similar
@@ -153,10 +121,7 @@ fn americano_is_smaller_than_espresso_at_similar_quality() {
     let src = source();
     let mut failures = Vec::new();
     for suffix in ["", "-10bit"] {
-        let (e, a) = (
-            encoded(&format!("espresso{suffix}")),
-            encoded(&format!("americano{suffix}")),
-        );
+        let (e, a) = (encoded(&format!("espresso{suffix}")), encoded(&format!("americano{suffix}")));
         let (se, sa) = (ssim(&e.path, &src), ssim(&a.path, &src));
         let line = format!(
             "espresso{suffix}: {} B ssim {se:.5} | americano{suffix}: {} B ssim {sa:.5} ({:+.1}% size)",
@@ -169,22 +134,14 @@ fn americano_is_smaller_than_espresso_at_similar_quality() {
             failures.push(line);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "americano is not smaller than espresso at similar quality:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "americano is not smaller than espresso at similar quality:\n{}", failures.join("\n"));
 }
 
 /// The profile's encoder settings are the ones the result reports: the x265
 /// preset grows slower with the tier, and -hq lowers CRF.
 #[test]
 fn result_reports_each_profiles_x265_settings() {
-    let presets = [
-        ("espresso", "fast"),
-        ("cortado", "medium"),
-        ("americano", "slow"),
-    ];
+    let presets = [("espresso", "fast"), ("cortado", "medium"), ("americano", "slow")];
     for (tier, preset) in presets {
         for suffix in ["", "-hq", "-10bit", "-hq-10bit"] {
             let id = format!("{tier}{suffix}");
@@ -192,18 +149,9 @@ fn result_reports_each_profiles_x265_settings() {
             let enc = &e.result["outputs"][0]["encoder"];
             assert_eq!(enc["name"], "libx265", "sophon-{id}: {enc:#}");
             let opt = |n: &str| {
-                enc["options"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|o| o["name"] == n)
-                    .map(|o| s(&o["value"]).to_string())
+                enc["options"].as_array().unwrap().iter().find(|o| o["name"] == n).map(|o| s(&o["value"]).to_string())
             };
-            assert_eq!(
-                opt("preset").as_deref(),
-                Some(preset),
-                "sophon-{id}: {enc:#}"
-            );
+            assert_eq!(opt("preset").as_deref(), Some(preset), "sophon-{id}: {enc:#}");
             let crf: f64 = opt("crf").expect("crf option").parse().unwrap();
             let std_crf: f64 = encoded(tier).result["outputs"][0]["encoder"]["options"]
                 .as_array()
@@ -213,15 +161,9 @@ fn result_reports_each_profiles_x265_settings() {
                 .map(|o| s(&o["value"]).parse().unwrap())
                 .unwrap();
             if suffix.contains("hq") {
-                assert!(
-                    crf < std_crf,
-                    "sophon-{id}: crf {crf} not below {tier}'s {std_crf}"
-                );
+                assert!(crf < std_crf, "sophon-{id}: crf {crf} not below {tier}'s {std_crf}");
             }
-            assert!(
-                opt("x265-params").is_some(),
-                "sophon-{id}: no x265-params: {enc:#}"
-            );
+            assert!(opt("x265-params").is_some(), "sophon-{id}: no x265-params: {enc:#}");
         }
     }
 }

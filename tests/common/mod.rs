@@ -26,9 +26,7 @@ pub fn crema_bin() -> &'static str {
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("CREMA_FIXTURES") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join("cache"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("cache"),
     }
 }
 
@@ -51,13 +49,7 @@ pub fn shared_media(name: &str) -> PathBuf {
     if let Some(d) = std::env::var_os("CREMA_SHARED_MEDIA") {
         candidates.push(PathBuf::from(d).join(name));
     }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("shared")
-            .join("media")
-            .join(name),
-    );
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("media").join(name));
     candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
         panic!("missing real test media {name}: run fixtures/prepare.sh (it links ../shared/media into the cache) or set CREMA_SHARED_MEDIA")
     })
@@ -65,10 +57,7 @@ pub fn shared_media(name: &str) -> PathBuf {
 
 /// A fresh temporary folder (removed when dropped).
 pub fn tempdir() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("crema-test-")
-        .tempdir()
-        .expect("create a temporary folder")
+    tempfile::Builder::new().prefix("crema-test-").tempdir().expect("create a temporary folder")
 }
 
 /// A folder shared by the tests of one test binary for derived clips
@@ -107,42 +96,28 @@ impl Run {
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap_or_else(|e| {
-                    panic!("stdout line is not JSON ({e}): {l}\n{}", self.describe())
-                })
+                serde_json::from_str::<Value>(l)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n{}", self.describe()))
             })
             .collect()
     }
 
     /// The lines whose `event` is `kind`.
     pub fn events(&self, kind: &str) -> Vec<Value> {
-        self.json_lines()
-            .into_iter()
-            .filter(|v| v["event"] == kind)
-            .collect()
+        self.json_lines().into_iter().filter(|v| v["event"] == kind).collect()
     }
 
     /// The one `result` line (panics with the run's output otherwise).
     pub fn result(&self) -> Value {
         let mut r = self.events("result");
-        assert_eq!(
-            r.len(),
-            1,
-            "expected exactly one result line\n{}",
-            self.describe()
-        );
+        assert_eq!(r.len(), 1, "expected exactly one result line\n{}", self.describe());
         r.remove(0)
     }
 
     /// The one `error` line.
     pub fn error(&self) -> Value {
         let mut r = self.events("error");
-        assert_eq!(
-            r.len(),
-            1,
-            "expected exactly one error line\n{}",
-            self.describe()
-        );
+        assert_eq!(r.len(), 1, "expected exactly one error line\n{}", self.describe());
         r.remove(0)
     }
 
@@ -177,9 +152,7 @@ impl Run {
 }
 
 fn quote(a: &str) -> String {
-    if a.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./,:=+%".contains(c))
-    {
+    if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,:=+%".contains(c)) {
         a.to_string()
     } else {
         format!("'{a}'")
@@ -198,15 +171,9 @@ pub fn wait4(pid: u32) -> (i32, Duration) {
             break;
         }
         let err = std::io::Error::last_os_error();
-        assert_eq!(
-            err.raw_os_error(),
-            Some(libc::EINTR),
-            "wait4({pid}) failed: {err}"
-        );
+        assert_eq!(err.raw_os_error(), Some(libc::EINTR), "wait4({pid}) failed: {err}");
     }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     let cpu = tv(ru.ru_utime) + tv(ru.ru_stime);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -224,11 +191,7 @@ pub fn run_program<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) -> Run 
 }
 
 /// [`run_program`] with extra environment variables.
-pub fn run_program_env<S: AsRef<std::ffi::OsStr>>(
-    program: &str,
-    args: &[S],
-    envs: &[(&str, &std::ffi::OsStr)],
-) -> Run {
+pub fn run_program_env<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S], envs: &[(&str, &std::ffi::OsStr)]) -> Run {
     let cmdline = std::iter::once(program.to_string())
         .chain(args.iter().map(|a| quote(&a.as_ref().to_string_lossy())))
         .collect::<Vec<_>>()
@@ -249,26 +212,13 @@ pub fn run_program_env<S: AsRef<std::ffi::OsStr>>(
         String::from_utf8_lossy(&s).into_owned()
     });
     let mut out = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout pipe")
-        .read_to_end(&mut out)
-        .expect("read stdout");
+    child.stdout.take().expect("stdout pipe").read_to_end(&mut out).expect("read stdout");
     let stderr = err_reader.join().expect("stderr reader");
     let pid = child.id();
     let (code, cpu) = wait4(pid);
     // The child is reaped: make sure std never waits for it again.
     std::mem::forget(child);
-    Run {
-        code,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
-        stderr,
-        cpu,
-        wall: started.elapsed(),
-        cmdline,
-        pid,
-    }
+    Run { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr, cpu, wall: started.elapsed(), cmdline, pid }
 }
 
 /// Runs `crema ARGS...`.
@@ -306,12 +256,7 @@ pub fn encode_ok(input: &Path, profile: &str, out: &Path, extra: &[&str]) -> Val
     a.extend(extra.iter().map(std::ffi::OsString::from));
     let run = crema(&a);
     let res = run.ok();
-    assert!(
-        out.is_file(),
-        "crema reported success but {} is missing\n{}",
-        out.display(),
-        run.describe()
-    );
+    assert!(out.is_file(), "crema reported success but {} is missing\n{}", out.display(), run.describe());
     res
 }
 
@@ -327,19 +272,7 @@ pub fn ffmpeg<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
 /// Stream-copies the first `seconds` of `src` (every stream) into `dst`:
 /// a short clip of a real fixture, made in well under a second.
 pub fn trim_copy(src: &Path, seconds: f64, dst: &Path) {
-    ffmpeg(&args![
-        "-v",
-        "error",
-        "-i",
-        src,
-        "-t",
-        format!("{seconds}"),
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        dst
-    ]);
+    ffmpeg(&args!["-v", "error", "-i", src, "-t", format!("{seconds}"), "-map", "0", "-c", "copy", dst]);
 }
 
 /// A derived clip shared by the tests of one binary: made once per process
@@ -368,8 +301,7 @@ pub fn ffprobe_json<S: AsRef<std::ffi::OsStr>>(file: &Path, args: &[S]) -> Value
     a.push(file.into());
     let r = run_program("ffprobe", &a);
     assert_eq!(r.code, 0, "ffprobe failed\n{}", r.describe());
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("ffprobe JSON: {e}\n{}", r.describe()))
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("ffprobe JSON: {e}\n{}", r.describe()))
 }
 
 /// `-show_format -show_streams`.
@@ -381,12 +313,7 @@ pub fn probe(file: &Path) -> Value {
 pub fn streams_of(info: &Value, codec_type: &str) -> Vec<Value> {
     info["streams"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|s| s["codec_type"] == codec_type)
-                .cloned()
-                .collect()
-        })
+        .map(|a| a.iter().filter(|s| s["codec_type"] == codec_type).cloned().collect())
         .unwrap_or_default()
 }
 
@@ -426,37 +353,20 @@ pub fn ratio(v: &str) -> f64 {
 
 /// Format duration in seconds.
 pub fn format_duration(file: &Path) -> f64 {
-    num(&probe(file)["format"]["duration"])
-        .unwrap_or_else(|| panic!("{} has no duration", file.display()))
+    num(&probe(file)["format"]["duration"]).unwrap_or_else(|| panic!("{} has no duration", file.display()))
 }
 
 /// Presentation times (seconds, sorted) of every packet of stream `spec` (e.g. `v:0`).
 pub fn packet_times(file: &Path, spec: &str) -> Vec<f64> {
-    let v = ffprobe_json(
-        file,
-        &["-select_streams", spec, "-show_entries", "packet=pts_time"],
-    );
-    let mut t: Vec<f64> = v["packets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| num(&p["pts_time"]))
-        .collect();
+    let v = ffprobe_json(file, &["-select_streams", spec, "-show_entries", "packet=pts_time"]);
+    let mut t: Vec<f64> = v["packets"].as_array().into_iter().flatten().filter_map(|p| num(&p["pts_time"])).collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
     t
 }
 
 /// (pts seconds, is keyframe) of every video packet, sorted by pts.
 pub fn video_packets(file: &Path) -> Vec<(f64, bool)> {
-    let v = ffprobe_json(
-        file,
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,flags",
-        ],
-    );
+    let v = ffprobe_json(file, &["-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]);
     let mut t: Vec<(f64, bool)> = v["packets"]
         .as_array()
         .into_iter()
@@ -469,16 +379,7 @@ pub fn video_packets(file: &Path) -> Vec<(f64, bool)> {
 
 /// The first decoded frame of stream `spec`, with its side data.
 pub fn first_frame(file: &Path, spec: &str) -> Value {
-    let v = ffprobe_json(
-        file,
-        &[
-            "-select_streams",
-            spec,
-            "-show_frames",
-            "-read_intervals",
-            "%+#1",
-        ],
-    );
+    let v = ffprobe_json(file, &["-select_streams", spec, "-show_frames", "-read_intervals", "%+#1"]);
     v["frames"]
         .as_array()
         .and_then(|a| a.first())
@@ -488,15 +389,7 @@ pub fn first_frame(file: &Path, spec: &str) -> Value {
 
 /// Timestamp (seconds) of the first frame of `spec` that decodes.
 pub fn first_decoded_time(file: &Path, spec: &str) -> f64 {
-    let v = ffprobe_json(
-        file,
-        &[
-            "-select_streams",
-            spec,
-            "-show_entries",
-            "frame=best_effort_timestamp_time",
-        ],
-    );
+    let v = ffprobe_json(file, &["-select_streams", spec, "-show_entries", "frame=best_effort_timestamp_time"]);
     v["frames"]
         .as_array()
         .into_iter()
@@ -507,10 +400,7 @@ pub fn first_decoded_time(file: &Path, spec: &str) -> f64 {
 
 /// Side data entries of a frame, by `side_data_type`.
 pub fn side_data<'a>(frame: &'a Value, kind: &str) -> Option<&'a Value> {
-    frame["side_data_list"]
-        .as_array()?
-        .iter()
-        .find(|d| d["side_data_type"] == kind)
+    frame["side_data_list"].as_array()?.iter().find(|d| d["side_data_type"] == kind)
 }
 
 /// The top-level box types of an MP4 file, in order.
@@ -522,9 +412,7 @@ pub fn mp4_top_boxes(file: &Path) -> Vec<String> {
         let size32 = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as u64;
         let kind = String::from_utf8_lossy(&data[pos + 4..pos + 8]).into_owned();
         let size = match size32 {
-            1 if pos + 16 <= data.len() => {
-                u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap())
-            }
+            1 if pos + 16 <= data.len() => u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap()),
             0 => (data.len() - pos) as u64,
             n => n,
         };
@@ -563,11 +451,7 @@ fn run_metric(metric: &str, distorted: &Path, reference: &Path) -> String {
 fn run_metric_pre(metric: &str, distorted: &Path, reference: &Path, pre: &str) -> String {
     let v = video_stream(distorted);
     let (w, h) = (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap());
-    let pix = if s(&v["pix_fmt"]).contains("10") {
-        "yuv420p10le"
-    } else {
-        "yuv420p"
-    };
+    let pix = if s(&v["pix_fmt"]).contains("10") { "yuv420p10le" } else { "yuv420p" };
     let r = ffmpeg(&args![
         "-i",
         distorted,
@@ -590,15 +474,8 @@ pub fn ssim(distorted: &Path, reference: &Path) -> f64 {
         .rev()
         .find(|l| l.contains("SSIM") && l.contains("All:"))
         .unwrap_or_else(|| panic!("no SSIM in:\n{log}"));
-    let v = line
-        .split("All:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    v.parse()
-        .unwrap_or_else(|_| panic!("bad SSIM line: {line}"))
+    let v = line.split("All:").nth(1).unwrap().split_whitespace().next().unwrap();
+    v.parse().unwrap_or_else(|_| panic!("bad SSIM line: {line}"))
 }
 
 /// SSIM (All) of `distorted` against `reference` passed through the filters
@@ -610,15 +487,8 @@ pub fn ssim_pre(distorted: &Path, reference: &Path, pre: &str) -> f64 {
         .rev()
         .find(|l| l.contains("SSIM") && l.contains("All:"))
         .unwrap_or_else(|| panic!("no SSIM in:\n{log}"));
-    let v = line
-        .split("All:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    v.parse()
-        .unwrap_or_else(|_| panic!("bad SSIM line: {line}"))
+    let v = line.split("All:").nth(1).unwrap().split_whitespace().next().unwrap();
+    v.parse().unwrap_or_else(|_| panic!("bad SSIM line: {line}"))
 }
 
 /// PSNR (average, dB) of `distorted` against `reference` scaled to the same size.
@@ -629,19 +499,8 @@ pub fn psnr(distorted: &Path, reference: &Path) -> f64 {
         .rev()
         .find(|l| l.contains("PSNR") && l.contains("average:"))
         .unwrap_or_else(|| panic!("no PSNR in:\n{log}"));
-    let v = line
-        .split("average:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    if v == "inf" {
-        100.0
-    } else {
-        v.parse()
-            .unwrap_or_else(|_| panic!("bad PSNR line: {line}"))
-    }
+    let v = line.split("average:").nth(1).unwrap().split_whitespace().next().unwrap();
+    if v == "inf" { 100.0 } else { v.parse().unwrap_or_else(|_| panic!("bad PSNR line: {line}")) }
 }
 
 // ---------------------------------------------------------------------------
@@ -665,25 +524,14 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Asserts that nothing named `*.crema-partial*` is left under `dir`.
 pub fn assert_no_partials(dir: &Path) {
-    let left: Vec<_> = walk(dir)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".crema-partial"))
-        .collect();
-    assert!(
-        left.is_empty(),
-        "partial outputs left behind in {}: {left:?}",
-        dir.display()
-    );
+    let left: Vec<_> = walk(dir).into_iter().filter(|p| p.to_string_lossy().contains(".crema-partial")).collect();
+    assert!(left.is_empty(), "partial outputs left behind in {}: {left:?}", dir.display());
 }
 
 /// Names of the entries of `dir`, sorted.
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     v.sort();
     v
@@ -692,19 +540,10 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
 /// `crema hls check --json DIR`: asserts exit 0 and no violations; returns the report.
 pub fn hls_check_ok(dir: &Path) -> Value {
     let r = crema(&args!["hls", "check", "--json", dir]);
-    let report: Value = serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("hls check --json output ({e})\n{}", r.describe()));
-    assert_eq!(
-        r.code,
-        0,
-        "crema hls check reported violations on a package Crema made\n{}",
-        r.describe()
-    );
-    assert_eq!(
-        report["violations"].as_array().map(Vec::len),
-        Some(0),
-        "{report:#}"
-    );
+    let report: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("hls check --json output ({e})\n{}", r.describe()));
+    assert_eq!(r.code, 0, "crema hls check reported violations on a package Crema made\n{}", r.describe());
+    assert_eq!(report["violations"].as_array().map(Vec::len), Some(0), "{report:#}");
     assert_eq!(report["ok"], true, "{report:#}");
     report
 }
@@ -714,11 +553,7 @@ pub fn hls_check_violations(dir: &Path) -> (i32, Vec<String>, Run) {
     let r = crema(&args!["hls", "check", "--json", dir]);
     let rules = serde_json::from_str::<Value>(&r.stdout)
         .ok()
-        .and_then(|v| {
-            v["violations"]
-                .as_array()
-                .map(|a| a.iter().map(|x| s(&x["rule"]).to_string()).collect())
-        })
+        .and_then(|v| v["violations"].as_array().map(|a| a.iter().map(|x| s(&x["rule"]).to_string()).collect()))
         .unwrap_or_default();
     (r.code, rules, r)
 }

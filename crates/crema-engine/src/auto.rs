@@ -32,15 +32,9 @@ use crate::progress::CancelFlag;
 /// Bits per pixel per frame of the video stream, when its bit rate is known
 /// (stream bit rate, else container bit rate less audio).
 pub fn bits_per_pixel(info: &MediaInfo, video: &VideoStream) -> Option<f64> {
-    let fps = if video.frame_rate.1 > 0 {
-        f64::from(video.frame_rate.0) / f64::from(video.frame_rate.1)
-    } else {
-        0.0
-    };
+    let fps = if video.frame_rate.1 > 0 { f64::from(video.frame_rate.0) / f64::from(video.frame_rate.1) } else { 0.0 };
     let audio: u64 = info.audio.iter().filter_map(|a| a.bit_rate).sum();
-    let rate = video
-        .bit_rate
-        .or_else(|| info.bit_rate.map(|b| b.saturating_sub(audio)))?;
+    let rate = video.bit_rate.or_else(|| info.bit_rate.map(|b| b.saturating_sub(audio)))?;
     let pixels = f64::from(video.width) * f64::from(video.height) * fps;
     (pixels > 0.0).then(|| rate as f64 / pixels)
 }
@@ -48,34 +42,21 @@ pub fn bits_per_pixel(info: &MediaInfo, video: &VideoStream) -> Option<f64> {
 /// Chooses the concrete profile for a source. Returns (profile ID, reason).
 pub fn choose(info: &MediaInfo, video: &VideoStream, rules: &AutoRules) -> (String, String) {
     let bpp = bits_per_pixel(info, video);
-    let bpp_text = bpp.map_or("unknown bits/pixel".to_string(), |b| {
-        format!("{b:.3} bits/pixel/frame")
-    });
+    let bpp_text = bpp.map_or("unknown bits/pixel".to_string(), |b| format!("{b:.3} bits/pixel/frame"));
     if matches!(video.codec.as_str(), "hevc" | "vp9" | "av1") {
         return (
             rules.efficient_profile.clone(),
-            format!(
-                "{} source is already efficiently coded ({bpp_text})",
-                video.codec
-            ),
+            format!("{} source is already efficiently coded ({bpp_text})", video.codec),
         );
     }
     match bpp {
-        Some(b) if b >= rules.mezzanine_bits_per_pixel => (
-            rules.mezzanine_profile.clone(),
-            format!("mezzanine/camera master ({} at {bpp_text})", video.codec),
-        ),
-        Some(b) if b < rules.efficient_bits_per_pixel => (
-            rules.efficient_profile.clone(),
-            format!("low bit rate source ({bpp_text})"),
-        ),
-        _ => (
-            rules.default_profile.clone(),
-            format!(
-                "typical camera/phone source ({} at {bpp_text})",
-                video.codec
-            ),
-        ),
+        Some(b) if b >= rules.mezzanine_bits_per_pixel => {
+            (rules.mezzanine_profile.clone(), format!("mezzanine/camera master ({} at {bpp_text})", video.codec))
+        }
+        Some(b) if b < rules.efficient_bits_per_pixel => {
+            (rules.efficient_profile.clone(), format!("low bit rate source ({bpp_text})"))
+        }
+        _ => (rules.default_profile.clone(), format!("typical camera/phone source ({} at {bpp_text})", video.codec)),
     }
 }
 
@@ -93,21 +74,12 @@ pub struct Decision {
 /// Sum of the video packet sizes of stream `index` between `start` and `end`
 /// seconds (whole file when `None`), in bytes.
 fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>) -> Result<u64> {
-    let mut ictx = ff::format::input(&path).map_err(|e| EngineError::InputUnsupported {
-        path: path.into(),
-        cause: format!("cannot open: {e}"),
-    })?;
-    let tb = ictx
-        .stream(index)
-        .map(|s| f64::from(s.time_base()))
-        .unwrap_or(0.0);
+    let mut ictx = ff::format::input(&path)
+        .map_err(|e| EngineError::InputUnsupported { path: path.into(), cause: format!("cannot open: {e}") })?;
+    let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
     // SAFETY: plain field read on an open input context.
     let start_us = unsafe { (*ictx.as_ptr()).start_time };
-    let start_us = if start_us == ff::ffi::AV_NOPTS_VALUE {
-        0
-    } else {
-        start_us
-    };
+    let start_us = if start_us == ff::ffi::AV_NOPTS_VALUE { 0 } else { start_us };
     let origin = start_us as f64 / 1e6;
     if let Some((s, _)) = range {
         let ts = start_us + (s * 1e6) as i64;
@@ -118,10 +90,7 @@ fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>) -> Result<u
         if stream.index() != index {
             continue;
         }
-        let t = packet
-            .pts()
-            .or(packet.dts())
-            .map(|p| p as f64 * tb - origin);
+        let t = packet.pts().or(packet.dts()).map(|p| p as f64 * tb - origin);
         if let (Some((s, e)), Some(t)) = (range, t) {
             if t < s {
                 continue;
@@ -160,9 +129,7 @@ pub fn predict_saving(
         // check on the real output decide (see `pipeline::run`).
         return Ok(Decision {
             encode: true,
-            reason: format!(
-                "source is short ({duration:.1} s): the full encode is measured instead of a sample"
-            ),
+            reason: format!("source is short ({duration:.1} s): the full encode is measured instead of a sample"),
             notice: None,
         });
     }
@@ -174,10 +141,7 @@ pub fn predict_saving(
     let sample_req = EncodeRequest {
         input: req.input.clone(),
         profile: profile.id.clone(),
-        file: Some(FileRequest {
-            path: sample_path.clone(),
-            container: pipeline::Container::Mp4,
-        }),
+        file: Some(FileRequest { path: sample_path.clone(), container: pipeline::Container::Mp4 }),
         hls: None,
         audio: false,
         target_height: req.target_height,
@@ -185,16 +149,7 @@ pub fn predict_saving(
         overwrite: true,
     };
     let mut notices = Vec::new();
-    let result = pipeline::transcode(
-        &sample_req,
-        info,
-        video,
-        profile,
-        Some(range),
-        cancel,
-        &mut |_| {},
-        &mut notices,
-    );
+    let result = pipeline::transcode(&sample_req, info, video, profile, Some(range), cancel, &mut |_| {}, &mut notices);
     let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
     let _ = std::fs::remove_dir_all(&tmpdir);
     result?;
@@ -209,11 +164,7 @@ pub fn predict_saving(
         });
     }
     let ratio = sample_bytes as f64 / src_range as f64;
-    let other = if req.audio {
-        info.bytes.saturating_sub(src_total)
-    } else {
-        0
-    };
+    let other = if req.audio { info.bytes.saturating_sub(src_total) } else { 0 };
     let predicted = ratio * src_total as f64 + other as f64;
     let saving = (1.0 - predicted / info.bytes as f64) * 100.0;
     let reason = format!(
@@ -223,18 +174,11 @@ pub fn predict_saving(
     if saving < rules.min_saving_percent {
         Ok(Decision {
             encode: false,
-            notice: Some(format!(
-                "keeping the original: {reason} (below {}%)",
-                rules.min_saving_percent
-            )),
+            notice: Some(format!("keeping the original: {reason} (below {}%)", rules.min_saving_percent)),
             reason,
         })
     } else {
-        Ok(Decision {
-            encode: true,
-            reason,
-            notice: None,
-        })
+        Ok(Decision { encode: true, reason, notice: None })
     }
 }
 
@@ -243,15 +187,10 @@ fn tempfile_dir(input: &Path) -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "crema-sample-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| EngineError::OutputNotWritable {
-        path: dir.clone(),
-        cause: e.to_string(),
-    })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| EngineError::OutputNotWritable { path: dir.clone(), cause: e.to_string() })?;
     let _ = input;
     Ok(dir)
 }

@@ -48,14 +48,8 @@ impl Backend {
     }
 
     /// All back-ends, software first.
-    pub const ALL: [Backend; 6] = [
-        Backend::Software,
-        Backend::Nvenc,
-        Backend::Qsv,
-        Backend::Vaapi,
-        Backend::Videotoolbox,
-        Backend::Amf,
-    ];
+    pub const ALL: [Backend; 6] =
+        [Backend::Software, Backend::Nvenc, Backend::Qsv, Backend::Vaapi, Backend::Videotoolbox, Backend::Amf];
 
     /// The FFmpeg encoder name for `codec` on this back-end.
     pub fn encoder_name(self, codec: VideoCodec) -> &'static str {
@@ -153,11 +147,7 @@ pub enum Preference {
 impl Preference {
     /// Parses `auto|software|nvenc|qsv|vaapi|videotoolbox|amf`.
     pub fn parse(s: &str) -> Option<Self> {
-        if s == "auto" {
-            Some(Self::Auto)
-        } else {
-            Backend::from_cli(s).map(Self::Only)
-        }
+        if s == "auto" { Some(Self::Auto) } else { Backend::from_cli(s).map(Self::Only) }
     }
 }
 
@@ -189,14 +179,8 @@ impl HwDevice {
     pub fn open(kind: ffi::AVHWDeviceType) -> std::result::Result<Self, String> {
         let mut ptr = std::ptr::null_mut();
         // SAFETY: valid out-pointer; null device string and options mean "default device".
-        let r = unsafe {
-            ffi::av_hwdevice_ctx_create(&mut ptr, kind, std::ptr::null(), std::ptr::null_mut(), 0)
-        };
-        if r < 0 || ptr.is_null() {
-            Err(ff::Error::from(r).to_string())
-        } else {
-            Ok(Self(ptr))
-        }
+        let r = unsafe { ffi::av_hwdevice_ctx_create(&mut ptr, kind, std::ptr::null(), std::ptr::null_mut(), 0) };
+        if r < 0 || ptr.is_null() { Err(ff::Error::from(r).to_string()) } else { Ok(Self(ptr)) }
     }
 
     /// The raw reference (still owned by `self`).
@@ -231,24 +215,13 @@ pub fn detect(backend: Backend, codec: VideoCodec) -> Detection {
         (false, format!("{encoder} is not in this FFmpeg build"))
     } else if let Some(kind) = backend.device_type() {
         match HwDevice::open(kind) {
-            Ok(_) => (
-                true,
-                format!("{encoder}: {} device opened", device_label(kind)),
-            ),
-            Err(e) => (
-                false,
-                format!("{encoder}: no {} device ({e})", device_label(kind)),
-            ),
+            Ok(_) => (true, format!("{encoder}: {} device opened", device_label(kind))),
+            Err(e) => (false, format!("{encoder}: no {} device ({e})", device_label(kind))),
         }
     } else {
         (true, format!("{encoder} is always available"))
     };
-    Detection {
-        backend,
-        encoder,
-        available,
-        reason,
-    }
+    Detection { backend, encoder, available, reason }
 }
 
 /// Detection results for every back-end, software first.
@@ -267,20 +240,13 @@ pub type Candidates = (Vec<(Backend, String)>, Vec<String>);
 /// usable here, with the detection's reason.
 pub fn candidates(pref: Preference, codec: VideoCodec) -> Result<Candidates> {
     match pref {
-        Preference::Only(Backend::Software) => Ok((
-            vec![(
-                Backend::Software,
-                "software encoder requested (--encoder software)".into(),
-            )],
-            vec![],
-        )),
+        Preference::Only(Backend::Software) => {
+            Ok((vec![(Backend::Software, "software encoder requested (--encoder software)".into())], vec![]))
+        }
         Preference::Only(b) => {
             let d = detect(b, codec);
             if d.available {
-                Ok((
-                    vec![(b, format!("{b} requested (--encoder {})", b.cli_name()))],
-                    vec![],
-                ))
+                Ok((vec![(b, format!("{b} requested (--encoder {})", b.cli_name()))], vec![]))
             } else {
                 Err(EngineError::Usage(format!(
                     "{b} encoding is not available on this machine: {}; use --encoder auto or software",
@@ -319,10 +285,7 @@ mod tests {
     fn encoder_names_and_pixel_formats() {
         assert_eq!(Backend::Software.encoder_name(VideoCodec::Hevc), "libx265");
         assert_eq!(Backend::Nvenc.encoder_name(VideoCodec::H264), "h264_nvenc");
-        assert_eq!(
-            Backend::Software.input_pixel(10),
-            ff::format::Pixel::YUV420P10LE
-        );
+        assert_eq!(Backend::Software.input_pixel(10), ff::format::Pixel::YUV420P10LE);
         assert_eq!(Backend::Qsv.input_pixel(10), ff::format::Pixel::P010LE);
         assert_eq!(Backend::Vaapi.input_pixel(8), ff::format::Pixel::NV12);
         for b in Backend::ALL {
@@ -343,21 +306,11 @@ mod tests {
             for b in Backend::ALL {
                 for c in [VideoCodec::Hevc, VideoCodec::H264] {
                     let name = b.encoder_name(c);
-                    assert!(
-                        p.options_for(name).is_some(),
-                        "{} lacks [encoders.{name}]",
-                        p.id
-                    );
+                    assert!(p.options_for(name).is_some(), "{} lacks [encoders.{name}]", p.id);
                 }
             }
             if p.bit_depth == 10 {
-                for enc in [
-                    "hevc_nvenc",
-                    "hevc_qsv",
-                    "hevc_vaapi",
-                    "hevc_videotoolbox",
-                    "hevc_amf",
-                ] {
+                for enc in ["hevc_nvenc", "hevc_qsv", "hevc_vaapi", "hevc_videotoolbox", "hevc_amf"] {
                     assert_eq!(p.encoders[enc]["profile"], "main10", "{} {enc}", p.id);
                 }
             }
@@ -366,10 +319,7 @@ mod tests {
             ["espresso", "cortado", "americano"]
                 .map(|t| {
                     let v = &set.get(&format!("sophon-{t}")).unwrap().encoders[enc][key];
-                    order
-                        .iter()
-                        .position(|o| o == v)
-                        .unwrap_or_else(|| panic!("{enc}.{key}={v}"))
+                    order.iter().position(|o| o == v).unwrap_or_else(|| panic!("{enc}.{key}={v}"))
                 })
                 .to_vec()
         };
@@ -377,62 +327,22 @@ mod tests {
             (
                 "libx265",
                 "preset",
-                &[
-                    "ultrafast",
-                    "superfast",
-                    "veryfast",
-                    "faster",
-                    "fast",
-                    "medium",
-                    "slow",
-                    "slower",
-                    "veryslow",
-                ][..],
+                &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"][..],
             ),
             (
                 "libx264",
                 "preset",
-                &[
-                    "ultrafast",
-                    "superfast",
-                    "veryfast",
-                    "faster",
-                    "fast",
-                    "medium",
-                    "slow",
-                    "slower",
-                    "veryslow",
-                ][..],
+                &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"][..],
             ),
-            (
-                "hevc_nvenc",
-                "preset",
-                &["p1", "p2", "p3", "p4", "p5", "p6", "p7"][..],
-            ),
-            (
-                "hevc_qsv",
-                "preset",
-                &[
-                    "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                ][..],
-            ),
+            ("hevc_nvenc", "preset", &["p1", "p2", "p3", "p4", "p5", "p6", "p7"][..]),
+            ("hevc_qsv", "preset", &["veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"][..]),
             ("hevc_amf", "quality", &["speed", "balanced", "quality"][..]),
         ] {
             let r = rank(enc, key, order);
-            assert!(
-                r[0] < r[1] && r[1] < r[2],
-                "{enc}.{key} not ordered by tier: {r:?}"
-            );
+            assert!(r[0] < r[1] && r[1] < r[2], "{enc}.{key} not ordered by tier: {r:?}");
         }
-        let levels = rank(
-            "hevc_vaapi",
-            "compression_level",
-            &["7", "6", "5", "4", "3", "2", "1"],
-        );
-        assert!(
-            levels[0] <= levels[1] && levels[1] < levels[2],
-            "vaapi compression_level: {levels:?}"
-        );
+        let levels = rank("hevc_vaapi", "compression_level", &["7", "6", "5", "4", "3", "2", "1"]);
+        assert!(levels[0] <= levels[1] && levels[1] < levels[2], "vaapi compression_level: {levels:?}");
     }
 
     /// This machine has no GPU: asking for each hardware back-end must fail
@@ -451,16 +361,9 @@ mod tests {
                 Err(e) => {
                     assert!(!d.available);
                     let msg = e.to_string();
-                    assert!(
-                        msg.contains("not available on this machine") && msg.contains(d.encoder),
-                        "{msg}"
-                    );
+                    assert!(msg.contains("not available on this machine") && msg.contains(d.encoder), "{msg}");
                     if Backend::hardware_order().contains(&b) {
-                        assert!(
-                            skipped.iter().any(|s| s == &d.reason),
-                            "{skipped:?} lacks {}",
-                            d.reason
-                        );
+                        assert!(skipped.iter().any(|s| s == &d.reason), "{skipped:?} lacks {}", d.reason);
                     }
                 }
             }

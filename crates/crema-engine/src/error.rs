@@ -96,9 +96,7 @@ impl EngineError {
     ) -> Self {
         if let (Some(out), ffmpeg_next::Error::Other { errno }) = (output, err) {
             if errno == libc::ENOSPC {
-                return Self::DiskFull {
-                    path: out.to_path_buf(),
-                };
+                return Self::DiskFull { path: out.to_path_buf() };
             }
             if errno == libc::EACCES || errno == libc::EROFS || errno == libc::ENOENT {
                 return Self::OutputNotWritable {
@@ -107,9 +105,6 @@ impl EngineError {
                 };
             }
         }
-        Self::Encode {
-            path: input.to_path_buf(),
-            cause: format!("{what}: {err}"),
-        }
+        Self::Encode { path: input.to_path_buf(), cause: format!("{what}: {err}") }
     }
 }

@@ -43,11 +43,7 @@ pub fn open_video_encoder(
         }
         let left = leftover_keys(&left);
         if !left.is_empty() {
-            return Err(format!(
-                "unknown option(s) for {}: {}",
-                codec.name(),
-                left.join(", ")
-            ));
+            return Err(format!("unknown option(s) for {}: {}", codec.name(), left.join(", ")));
         }
     }
     Ok(ff::codec::encoder::video::Encoder(ctx))
@@ -69,11 +65,7 @@ pub fn open_audio_encoder(
         }
         let left = leftover_keys(&left);
         if !left.is_empty() {
-            return Err(format!(
-                "unknown option(s) for {}: {}",
-                codec.name(),
-                left.join(", ")
-            ));
+            return Err(format!("unknown option(s) for {}: {}", codec.name(), left.join(", ")));
         }
     }
     Ok(ff::codec::encoder::audio::Encoder(ctx))
@@ -82,19 +74,12 @@ pub fn open_audio_encoder(
 /// Writes a muxer header with `options`, failing on options the muxer did
 /// not consume. The leftovers are copied out at once because the returned
 /// dictionary borrows the context.
-pub fn write_header(
-    octx: &mut ff::format::context::Output,
-    options: &[(String, String)],
-) -> Result<(), String> {
+pub fn write_header(octx: &mut ff::format::context::Output, options: &[(String, String)]) -> Result<(), String> {
     let left = match octx.write_header_with(to_dictionary(options)) {
         Ok(left) => leftover_keys(&left),
         Err(e) => return Err(e.to_string()),
     };
-    if left.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("unknown muxer option(s): {}", left.join(", ")))
-    }
+    if left.is_empty() { Ok(()) } else { Err(format!("unknown muxer option(s): {}", left.join(", "))) }
 }
 
 /// Checks that encoder `encoder` (an FFmpeg encoder name) accepts option
@@ -125,22 +110,13 @@ pub fn check_encoder_option(encoder: &str, name: &str, value: &str) -> Result<bo
         let result = if found.is_null() {
             Err(format!("`{name}` is not an option of {encoder}"))
         } else {
-            let r = ffi::av_opt_set(
-                ctx as *mut libc::c_void,
-                cname.as_ptr(),
-                cvalue.as_ptr(),
-                ffi::AV_OPT_SEARCH_CHILDREN,
-            );
+            let r =
+                ffi::av_opt_set(ctx as *mut libc::c_void, cname.as_ptr(), cvalue.as_ptr(), ffi::AV_OPT_SEARCH_CHILDREN);
             if r < 0 {
                 let help = CStr::from_ptr((*found).help);
-                let help = if (*found).help.is_null() {
-                    String::new()
-                } else {
-                    format!(" ({})", help.to_string_lossy())
-                };
-                Err(format!(
-                    "`{value}` is not a valid value for {encoder} option `{name}`{help}"
-                ))
+                let help =
+                    if (*found).help.is_null() { String::new() } else { format!(" ({})", help.to_string_lossy()) };
+                Err(format!("`{value}` is not a valid value for {encoder} option `{name}`{help}"))
             } else {
                 Ok(true)
             }
@@ -164,7 +140,5 @@ pub fn set_hvc1_tag(stream: &mut ff::format::stream::StreamMut) {
 
 /// Copies an FFmpeg metadata dictionary into owned pairs.
 pub fn dict_pairs(dict: &ff::DictionaryRef) -> Vec<(String, String)> {
-    dict.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    dict.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

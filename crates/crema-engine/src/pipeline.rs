@@ -212,14 +212,10 @@ pub fn run(
     let started = Instant::now();
     let profile = profiles.get(&req.profile)?.clone();
     if req.file.is_none() && req.hls.is_none() {
-        return Err(EngineError::Usage(
-            "nothing to write: ask for a file and/or an HLS package".into(),
-        ));
+        return Err(EngineError::Usage("nothing to write: ask for a file and/or an HLS package".into()));
     }
     check_outputs_free(req)?;
-    on_event(Event::Stage {
-        stage: Stage::Probing,
-    });
+    on_event(Event::Stage { stage: Stage::Probing });
     let info = probe::probe(&req.input)?;
     let Some(video) = info.video.clone() else {
         return Err(EngineError::InputUnsupported {
@@ -239,9 +235,7 @@ pub fn run(
         (profile.clone(), None)
     };
     if profile.is_auto() {
-        on_event(Event::Stage {
-            stage: Stage::Analyzing,
-        });
+        on_event(Event::Stage { stage: Stage::Analyzing });
         let rules = profile.auto.as_ref().expect("auto profile has rules");
         let decision = crate::auto::predict_saving(req, &info, &video, &concrete, rules, cancel)?;
         if let Some(n) = &decision.notice {
@@ -262,22 +256,9 @@ pub fn run(
             });
         }
     }
-    let mut outputs = transcode(
-        req,
-        &info,
-        &video,
-        &concrete,
-        None,
-        cancel,
-        on_event,
-        &mut notices,
-    )?;
+    let mut outputs = transcode(req, &info, &video, &concrete, None, cancel, on_event, &mut notices)?;
     let main_bytes = outputs.first().map_or(0, |o| o.bytes);
-    let saved = if info.bytes > 0 {
-        (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0
-    } else {
-        0.0
-    };
+    let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
     let mut final_artifact = FinalArtifact::Encoded;
     let mut reason = reason;
     let min_saving = profile.auto.as_ref().map_or(0.0, |r| r.min_saving_percent);
@@ -290,9 +271,7 @@ pub fn run(
         final_artifact = FinalArtifact::Original;
         let why = format!("the encode saved only {saved:.1}% (below {min_saving}%), original kept");
         notices.push(why.clone());
-        on_event(Event::Notice {
-            message: why.clone(),
-        });
+        on_event(Event::Notice { message: why.clone() });
         reason = reason.map(|r| format!("{r}; {why}"));
     }
     Ok(EncodeResult {
@@ -336,15 +315,9 @@ fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
                 cause: "already exists (use --overwrite to replace it)".into(),
             });
         }
-        let parent = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !parent.is_dir() {
-            return Err(EngineError::OutputNotWritable {
-                path: p.into(),
-                cause: "folder does not exist".into(),
-            });
+            return Err(EngineError::OutputNotWritable { path: p.into(), cause: "folder does not exist".into() });
         }
     }
     Ok(())
@@ -359,46 +332,31 @@ struct Staging {
 
 impl Staging {
     fn new() -> Self {
-        Self {
-            entries: Vec::new(),
-            committed: false,
-        }
+        Self { entries: Vec::new(), committed: false }
     }
 
     /// A temporary path beside `final_path` (same folder, so rename is atomic).
     fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
-        let name = final_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp_name = match final_path.extension() {
             Some(ext) if !is_dir => format!(".{name}.crema-partial.{}", ext.to_string_lossy()),
             _ => format!(".{name}.crema-partial"),
         };
         let tmp = final_path.with_file_name(tmp_name);
-        let _ = if is_dir {
-            std::fs::remove_dir_all(&tmp)
-        } else {
-            std::fs::remove_file(&tmp)
-        };
+        let _ = if is_dir { std::fs::remove_dir_all(&tmp) } else { std::fs::remove_file(&tmp) };
         if is_dir {
             std::fs::create_dir(&tmp).map_err(|e| io_out_err(final_path, e))?;
         } else {
             std::fs::File::create(&tmp).map_err(|e| io_out_err(final_path, e))?;
         }
-        self.entries
-            .push((tmp.clone(), final_path.to_path_buf(), is_dir));
+        self.entries.push((tmp.clone(), final_path.to_path_buf(), is_dir));
         Ok(tmp)
     }
 
     fn commit(mut self) -> Result<()> {
         for (tmp, fin, is_dir) in &self.entries {
             if fin.exists() {
-                let r = if *is_dir {
-                    std::fs::remove_dir_all(fin)
-                } else {
-                    std::fs::remove_file(fin)
-                };
+                let r = if *is_dir { std::fs::remove_dir_all(fin) } else { std::fs::remove_file(fin) };
                 r.map_err(|e| io_out_err(fin, e))?;
             }
             std::fs::rename(tmp, fin).map_err(|e| io_out_err(fin, e))?;
@@ -412,11 +370,7 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             for (tmp, _, is_dir) in &self.entries {
-                let _ = if *is_dir {
-                    std::fs::remove_dir_all(tmp)
-                } else {
-                    std::fs::remove_file(tmp)
-                };
+                let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
             }
         }
     }
@@ -426,10 +380,7 @@ fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         EngineError::DiskFull { path: path.into() }
     } else {
-        EngineError::OutputNotWritable {
-            path: path.into(),
-            cause: e.to_string(),
-        }
+        EngineError::OutputNotWritable { path: path.into(), cause: e.to_string() }
     }
 }
 
@@ -481,13 +432,8 @@ struct VideoSink {
 impl VideoSink {
     /// The software pixel format the filter graph must deliver.
     fn report_pixel(&self) -> ff::format::Pixel {
-        let name = self
-            .report
-            .options
-            .iter()
-            .find(|o| o.name == "pix_fmt")
-            .map(|o| o.value.as_str())
-            .unwrap_or("yuv420p");
+        let name =
+            self.report.options.iter().find(|o| o.name == "pix_fmt").map(|o| o.value.as_str()).unwrap_or("yuv420p");
         name.parse().unwrap_or(ff::format::Pixel::YUV420P)
     }
 }
@@ -527,10 +473,7 @@ impl HwUpload {
                 ffi::av_buffer_unref(&mut f);
                 return Err(ff::Error::from(r).to_string());
             }
-            Ok(Self {
-                frames,
-                _device: device,
-            })
+            Ok(Self { frames, _device: device })
         }
     }
 
@@ -581,9 +524,7 @@ struct AudioPath {
 }
 
 /// AAC sampling frequencies (ISO/IEC 14496-3 §1.6.3.4, Table 1.18).
-const AAC_RATES: &[u32] = &[
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
-];
+const AAC_RATES: &[u32] = &[96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000];
 
 /// Audio codecs an MP4 keeps as they are (ISO/IEC 14496-14 and the
 /// registered MP4 sample entries: `mp4a`, `alac`, `ac-3`, `ec-3`, `Opus`).
@@ -615,14 +556,10 @@ pub(crate) fn transcode(
     notices: &mut Vec<String>,
 ) -> Result<Vec<OutputReport>> {
     let input = req.input.as_path();
-    let mut ictx = ff::format::input(&input).map_err(|e| EngineError::InputUnsupported {
-        path: input.into(),
-        cause: format!("cannot open: {e}"),
-    })?;
+    let mut ictx = ff::format::input(&input)
+        .map_err(|e| EngineError::InputUnsupported { path: input.into(), cause: format!("cannot open: {e}") })?;
     let vindex = video.index;
-    let in_stream = ictx
-        .stream(vindex)
-        .ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
+    let in_stream = ictx.stream(vindex).ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
     let in_tb = in_stream.time_base();
     let mut decoder = {
         let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters())
@@ -632,25 +569,15 @@ pub(crate) fn transcode(
             (*ctx.as_mut_ptr()).thread_count = 0;
             (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
         }
-        ctx.decoder()
-            .video()
-            .map_err(|e| EngineError::InputUnsupported {
-                path: input.into(),
-                cause: format!("cannot decode {} video: {e}", video.codec),
-            })?
+        ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
+            path: input.into(),
+            cause: format!("cannot decode {} video: {e}", video.codec),
+        })?
     };
     let sar = decoder.aspect_ratio();
-    let display = plan::display_size(
-        video.width,
-        video.height,
-        (sar.numerator(), sar.denominator()),
-        video.rotation,
-    );
-    let frame_rate = if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 {
-        rat(video.frame_rate)
-    } else {
-        Rational::new(25, 1)
-    };
+    let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
+    let frame_rate =
+        if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 { rat(video.frame_rate) } else { Rational::new(25, 1) };
     let fps = f64::from(frame_rate);
     // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
     let origin_us: i64 = match range {
@@ -676,11 +603,7 @@ pub(crate) fn transcode(
     // The time base leaving the filter graph: bwdif (like yadif) halves it so
     // that field-rate output stays representable; the other filters keep it.
     // Checked against the configured graph below.
-    let out_tb = if filters.deinterlace {
-        in_tb * Rational::new(1, 2)
-    } else {
-        in_tb
-    };
+    let out_tb = if filters.deinterlace { in_tb * Rational::new(1, 2) } else { in_tb };
     let kf = profile
         .keyframes
         .clone()
@@ -691,10 +614,7 @@ pub(crate) fn transcode(
         let (w, h) = plan::output_size(display, req.target_height);
         let tmp = staging.add(&f.path, false)?;
         let (fmt, header) = match f.container {
-            Container::Mp4 => (
-                "mp4",
-                vec![("movflags".to_string(), "+faststart".to_string())],
-            ),
+            Container::Mp4 => ("mp4", vec![("movflags".to_string(), "+faststart".to_string())]),
             Container::Mkv => ("matroska", vec![]),
         };
         let ctx = ff::format::output_as(&tmp, fmt)
@@ -715,10 +635,7 @@ pub(crate) fn transcode(
             (w, h),
             out_tb,
             frame_rate,
-            Keyframing::File {
-                max_seconds: kf.max_interval_seconds,
-                scenecut: kf.scenecut,
-            },
+            Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
             None,
             video,
             req.encoder,
@@ -727,12 +644,7 @@ pub(crate) fn transcode(
         )?;
         sinks.push(sink);
         let si = sinks.len() - 1;
-        add_video_stream(
-            &mut muxes,
-            0,
-            &mut sinks[si],
-            tc.as_deref().filter(|_| f.container == Container::Mp4),
-        )?;
+        add_video_stream(&mut muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;
     }
 
     let mut rung_sizes = Vec::new();
@@ -743,32 +655,17 @@ pub(crate) fn transcode(
             let n = format!(
                 "HLS rungs taller than the source ({}p) dropped: {}",
                 display.1,
-                dropped
-                    .iter()
-                    .map(|d| format!("{d}p"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                dropped.iter().map(|d| format!("{d}p")).collect::<Vec<_>>().join(", ")
             );
             notices.push(n.clone());
             on_event(Event::Notice { message: n });
         }
-        let hls_depth = if h.codec == VideoCodec::H264 {
-            8
-        } else {
-            bit_depth
-        };
+        let hls_depth = if h.codec == VideoCodec::H264 { 8 } else { bit_depth };
         let dir = staging.add(&h.dir, true)?;
         for (ri, &(w, hh)) in rungs.iter().enumerate() {
             let rung_dir = dir.join(format!("{hh}p"));
             std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
-            let mi = push_hls_mux(
-                &mut muxes,
-                &rung_dir,
-                MuxKind::HlsRung(ri),
-                h.segment_seconds,
-                &h.dir,
-                input,
-            )?;
+            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung(ri), h.segment_seconds, &h.dir, input)?;
             let peak = plan::rung_peak_kbps(h.codec, hh);
             let mut sink = open_sink(
                 &format!("hls {hh}p"),
@@ -778,9 +675,7 @@ pub(crate) fn transcode(
                 (w, hh),
                 out_tb,
                 frame_rate,
-                Keyframing::Hls {
-                    segment_seconds: h.segment_seconds,
-                },
+                Keyframing::Hls { segment_seconds: h.segment_seconds },
                 Some(peak),
                 video,
                 req.encoder,
@@ -792,9 +687,8 @@ pub(crate) fn transcode(
                 && *keep_h == hh
             {
                 let tmp = staging.add(keep_path, false)?;
-                let ctx = ff::format::output_as(&tmp, "mp4").map_err(|e| {
-                    EngineError::from_ffmpeg(input, Some(keep_path), "create output", e)
-                })?;
+                let ctx = ff::format::output_as(&tmp, "mp4")
+                    .map_err(|e| EngineError::from_ffmpeg(input, Some(keep_path), "create output", e))?;
                 muxes.push(Mux {
                     ctx,
                     kind: MuxKind::KeepMp4,
@@ -814,11 +708,7 @@ pub(crate) fn transcode(
         {
             return Err(EngineError::Usage(format!(
                 "--keep-mp4 {keep_h}: no such rung (rungs: {})",
-                rung_sizes
-                    .iter()
-                    .map(|r| format!("{}", r.1))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                rung_sizes.iter().map(|r| format!("{}", r.1)).collect::<Vec<_>>().join(", ")
             )));
         }
         hls_dir_tmp = Some(dir);
@@ -829,8 +719,7 @@ pub(crate) fn transcode(
     if req.audio && range.is_none() {
         if let Some(f) = &req.file {
             for a in &info.audio {
-                let copy =
-                    f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
+                let copy = f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
                 let stream = ictx.stream(a.index).expect("probed stream exists");
                 let path = if copy {
                     AudioPath {
@@ -846,14 +735,7 @@ pub(crate) fn transcode(
                 audio_paths.push(path);
                 let pi = audio_paths.len() - 1;
                 let (lang, disp) = (a.language.clone(), stream.disposition().bits());
-                add_audio_stream(
-                    &mut muxes,
-                    0,
-                    &mut audio_paths[pi],
-                    &ictx,
-                    lang.as_deref(),
-                    disp,
-                )?;
+                add_audio_stream(&mut muxes, 0, &mut audio_paths[pi], &ictx, lang.as_deref(), disp)?;
             }
         }
         if let (Some(_), Some(dir)) = (&req.hls, &hls_dir_tmp) {
@@ -862,17 +744,9 @@ pub(crate) fn transcode(
                 let stream = ictx.stream(a.index).expect("probed stream exists");
                 let mut path = open_audio_transcode(input, &stream, Some(2))?;
                 let adir = dir.join("audio");
-                std::fs::create_dir(&adir)
-                    .map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
+                std::fs::create_dir(&adir).map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
                 let hls = req.hls.as_ref().unwrap();
-                let mi = push_hls_mux(
-                    &mut muxes,
-                    &adir,
-                    MuxKind::HlsAudio,
-                    hls.segment_seconds,
-                    &hls.dir,
-                    input,
-                )?;
+                let mi = push_hls_mux(&mut muxes, &adir, MuxKind::HlsAudio, hls.segment_seconds, &hls.dir, input)?;
                 add_audio_stream(&mut muxes, mi, &mut path, &ictx, a.language.as_deref(), 1)?;
                 if let Some(ki) = muxes.iter().position(|m| m.kind == MuxKind::KeepMp4) {
                     add_audio_stream(&mut muxes, ki, &mut path, &ictx, a.language.as_deref(), 1)?;
@@ -885,21 +759,12 @@ pub(crate) fn transcode(
     // ---- Headers -------------------------------------------------------------------------
     for m in &mut muxes {
         let header = m.header.clone();
-        ffutil::write_header(&mut m.ctx, &header).map_err(|e| {
-            match e.contains("unknown muxer option") {
-                true => EngineError::Internal(e),
-                false => EngineError::Encode {
-                    path: input.into(),
-                    cause: format!("{}: {e}", m.report_path.display()),
-                },
-            }
+        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e.contains("unknown muxer option") {
+            true => EngineError::Internal(e),
+            false => EngineError::Encode { path: input.into(), cause: format!("{}: {e}", m.report_path.display()) },
         })?;
         m.stream_tbs = m.ctx.streams().map(|s| s.time_base()).collect();
-        m.origins = m
-            .stream_tbs
-            .iter()
-            .map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb))
-            .collect();
+        m.origins = m.stream_tbs.iter().map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb)).collect();
     }
 
     // ---- Filter graph --------------------------------------------------------------------
@@ -915,54 +780,29 @@ pub(crate) fn transcode(
         sar.denominator().max(1),
     );
     graph
-        .add(
-            &ff::filter::find("buffer").expect("buffer filter"),
-            "in",
-            &src_args,
-        )
+        .add(&ff::filter::find("buffer").expect("buffer filter"), "in", &src_args)
         .map_err(fferr(input, "filter source"))?;
     for i in 0..sinks.len() {
         graph
-            .add(
-                &ff::filter::find("buffersink").expect("buffersink filter"),
-                &format!("out{i}"),
-                "",
-            )
+            .add(&ff::filter::find("buffersink").expect("buffersink filter"), &format!("out{i}"), "")
             .map_err(fferr(input, "filter sink"))?;
     }
-    let sink_specs: Vec<(u32, u32, String)> = sinks
-        .iter()
-        .map(|s| (s.width, s.height, pixel_name(s.report_pixel())))
-        .collect();
+    let sink_specs: Vec<(u32, u32, String)> =
+        sinks.iter().map(|s| (s.width, s.height, pixel_name(s.report_pixel()))).collect();
     let spec = plan::graph_spec(
         &filters.chain(),
-        &sink_specs
-            .iter()
-            .map(|(w, h, p)| (*w, *h, p.as_str()))
-            .collect::<Vec<_>>(),
+        &sink_specs.iter().map(|(w, h, p)| (*w, *h, p.as_str())).collect::<Vec<_>>(),
     );
     {
-        let mut parser = graph
-            .output("in", 0)
-            .map_err(fferr(input, "filter graph"))?;
+        let mut parser = graph.output("in", 0).map_err(fferr(input, "filter graph"))?;
         for i in 0..sinks.len() {
-            parser = parser
-                .input(&format!("out{i}"), 0)
-                .map_err(fferr(input, "filter graph"))?;
+            parser = parser.input(&format!("out{i}"), 0).map_err(fferr(input, "filter graph"))?;
         }
-        parser
-            .parse(&spec)
-            .map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+        parser.parse(&spec).map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
     }
-    graph
-        .validate()
-        .map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
+    graph.validate().map_err(|e| EngineError::Internal(format!("filter graph `{spec}`: {e}")))?;
     for i in 0..sinks.len() {
-        let tb = graph
-            .get(&format!("out{i}"))
-            .expect("sink")
-            .sink()
-            .time_base();
+        let tb = graph.get(&format!("out{i}")).expect("sink").sink().time_base();
         if tb != out_tb {
             return Err(EngineError::Internal(format!(
                 "filter graph time base {tb} differs from the expected {out_tb}"
@@ -971,9 +811,7 @@ pub(crate) fn transcode(
     }
 
     // ---- Main loop -----------------------------------------------------------------------
-    on_event(Event::Stage {
-        stage: Stage::Encoding,
-    });
+    on_event(Event::Stage { stage: Stage::Encoding });
     let total_seconds = match range {
         Some((s, e)) => e - s,
         None => info.duration_seconds,
@@ -989,13 +827,7 @@ pub(crate) fn transcode(
     let mut read_errors = 0u32;
     let mut video_done = false;
     let mut packet = ff::Packet::empty();
-    let mut ctx = LoopCtx {
-        input,
-        in_tb,
-        muxes: &mut muxes,
-        sinks: &mut sinks,
-        graph: &mut graph,
-    };
+    let mut ctx = LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
 
     loop {
         if cancel.is_canceled() {
@@ -1083,18 +915,10 @@ pub(crate) fn transcode(
             });
         }
     }
-    ctx.graph
-        .get("in")
-        .expect("source")
-        .source()
-        .flush()
-        .map_err(fferr(input, "filter flush"))?;
+    ctx.graph.get("in").expect("source").source().flush().map_err(fferr(input, "filter flush"))?;
     ctx.drain_filters(&mut filtered, origin_in)?;
     for i in 0..ctx.sinks.len() {
-        ctx.sinks[i]
-            .encoder
-            .send_eof()
-            .map_err(fferr(input, "encoder flush"))?;
+        ctx.sinks[i].encoder.send_eof().map_err(fferr(input, "encoder flush"))?;
         ctx.drain_encoder(i)?;
     }
     for p in audio_paths.iter_mut() {
@@ -1104,13 +928,9 @@ pub(crate) fn transcode(
         return Err(EngineError::Canceled);
     }
 
-    on_event(Event::Stage {
-        stage: Stage::Muxing,
-    });
+    on_event(Event::Stage { stage: Stage::Muxing });
     for m in ctx.muxes.iter_mut() {
-        m.ctx.write_trailer().map_err(|e| {
-            EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e)
-        })?;
+        m.ctx.write_trailer().map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e))?;
     }
 
     // ---- HLS master playlist ---------------------------------------------------------------
@@ -1132,36 +952,23 @@ pub(crate) fn transcode(
     // ---- Reports -------------------------------------------------------------------------------
     let mut reports = Vec::new();
     let audio_tracks_in = |kind: MuxKind| {
-        muxes.iter().find(|m| m.kind == kind).map_or(0, |m| {
-            m.ctx
-                .streams()
-                .filter(|s| s.parameters().medium() == ff::media::Type::Audio)
-                .count()
-        })
+        muxes
+            .iter()
+            .find(|m| m.kind == kind)
+            .map_or(0, |m| m.ctx.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).count())
     };
     let file_audio = audio_tracks_in(MuxKind::File);
     let hls_audio = audio_tracks_in(MuxKind::HlsAudio);
     let keep_audio = audio_tracks_in(MuxKind::KeepMp4);
-    let staged: Vec<(PathBuf, PathBuf)> = staging
-        .entries
-        .iter()
-        .map(|(t, f, _)| (t.clone(), f.clone()))
-        .collect();
-    let tmp_of = |fin: &Path| {
-        staged
-            .iter()
-            .find(|(_, f)| f == fin)
-            .map(|(t, _)| t.clone())
-            .unwrap_or_else(|| fin.to_path_buf())
-    };
+    let staged: Vec<(PathBuf, PathBuf)> = staging.entries.iter().map(|(t, f, _)| (t.clone(), f.clone())).collect();
+    let tmp_of =
+        |fin: &Path| staged.iter().find(|(_, f)| f == fin).map(|(t, _)| t.clone()).unwrap_or_else(|| fin.to_path_buf());
     if let Some(f) = &req.file {
         let s = &sinks[0];
         reports.push(OutputReport {
             kind: "file".into(),
             path: f.path.clone(),
-            bytes: std::fs::metadata(tmp_of(&f.path))
-                .map(|m| m.len())
-                .unwrap_or(0),
+            bytes: std::fs::metadata(tmp_of(&f.path)).map(|m| m.len()).unwrap_or(0),
             duration_seconds: measured_duration(&tmp_of(&f.path)),
             width: s.width,
             height: s.height,
@@ -1201,10 +1008,7 @@ pub(crate) fn transcode(
             renditions: rungs,
         });
         if let Some((kh, kp)) = &h.keep_mp4 {
-            let s = sinks
-                .iter()
-                .find(|s| s.height == *kh && s.label.starts_with("hls"))
-                .expect("keep rung exists");
+            let s = sinks.iter().find(|s| s.height == *kh && s.label.starts_with("hls")).expect("keep rung exists");
             reports.push(OutputReport {
                 kind: "hls_mp4".into(),
                 path: kp.clone(),
@@ -1252,12 +1056,7 @@ fn finish_hls(
             VideoCodec::H264 => hls::avc_codec_string(&extradata),
             VideoCodec::Hevc => hls::hevc_codec_string(&extradata),
         }
-        .ok_or_else(|| {
-            EngineError::Internal(format!(
-                "cannot read the {} parameter sets for CODECS",
-                s.label
-            ))
-        })?;
+        .ok_or_else(|| EngineError::Internal(format!("cannot read the {} parameter sets for CODECS", s.label)))?;
         variants.push(VariantSpec {
             dir_name: format!("{}p", s.height),
             width: s.width,
@@ -1268,42 +1067,33 @@ fn finish_hls(
         });
     }
     // The HLS audio rendition is the transcoding path whose outputs include an HLS mux.
-    let audio = audio_paths
-        .iter()
-        .find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls)
-        .map(|p| {
-            let src = info.audio.iter().find(|a| a.index == p.source_index);
-            let channels = match &p.work {
-                AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
-                AudioWork::Copy => 2,
-            };
-            AudioRenditionSpec {
-                dir_name: "audio".into(),
-                codec: hls::aac_codec_string(1),
-                language: src.and_then(|a| a.language.clone()),
-                name: src
-                    .and_then(|a| a.language.clone())
-                    .map_or_else(|| "Audio".to_string(), |l| format!("Audio ({l})")),
-                channels,
-            }
-        });
+    let audio = audio_paths.iter().find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls).map(|p| {
+        let src = info.audio.iter().find(|a| a.index == p.source_index);
+        let channels = match &p.work {
+            AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
+            AudioWork::Copy => 2,
+        };
+        AudioRenditionSpec {
+            dir_name: "audio".into(),
+            codec: hls::aac_codec_string(1),
+            language: src.and_then(|a| a.language.clone()),
+            name: src.and_then(|a| a.language.clone()).map_or_else(|| "Audio".to_string(), |l| format!("Audio ({l})")),
+            channels,
+        }
+    });
     let summary = hls::write_master(dir, &variants, audio.as_ref())?;
     Ok(variants
         .iter()
         .map(|v| {
             let s = summary.variants.iter().find(|x| x.dir_name == v.dir_name);
-            (
-                s.map_or(0, |s| s.bandwidth),
-                s.map_or(0, |s| s.average_bandwidth),
-                {
-                    let mut c = v.video_codec.clone();
-                    if let Some(a) = &audio {
-                        c.push(',');
-                        c.push_str(&a.codec);
-                    }
-                    c
-                },
-            )
+            (s.map_or(0, |s| s.bandwidth), s.map_or(0, |s| s.average_bandwidth), {
+                let mut c = v.video_codec.clone();
+                if let Some(a) = &audio {
+                    c.push(',');
+                    c.push_str(&a.codec);
+                }
+                c
+            })
         })
         .collect())
 }
@@ -1330,11 +1120,7 @@ fn dir_size(dir: &Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            total += if p.is_dir() {
-                dir_size(&p)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            };
+            total += if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
         }
     }
     total
@@ -1364,35 +1150,18 @@ fn push_hls_mux(
         ("hls_playlist_type".into(), "vod".into()),
         ("hls_segment_type".into(), "fmp4".into()),
         ("hls_fmp4_init_filename".into(), "init.mp4".into()),
-        (
-            "hls_segment_filename".into(),
-            dir.join("seg_%05d.m4s").to_string_lossy().into_owned(),
-        ),
+        ("hls_segment_filename".into(), dir.join("seg_%05d.m4s").to_string_lossy().into_owned()),
         ("hls_flags".into(), "independent_segments".into()),
     ];
-    muxes.push(Mux {
-        ctx,
-        kind,
-        report_path: report.to_path_buf(),
-        header,
-        stream_tbs: vec![],
-        origins: vec![],
-    });
+    muxes.push(Mux { ctx, kind, report_path: report.to_path_buf(), header, stream_tbs: vec![], origins: vec![] });
     Ok(muxes.len() - 1)
 }
 
-fn add_video_stream(
-    muxes: &mut [Mux],
-    mi: usize,
-    sink: &mut VideoSink,
-    timecode: Option<&str>,
-) -> Result<()> {
+fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode: Option<&str>) -> Result<()> {
     let mux = &mut muxes[mi];
     let is_mkv = mux.ctx.format().name() == "matroska";
-    let mut st = mux
-        .ctx
-        .add_stream_with(&sink.encoder)
-        .map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
+    let mut st =
+        mux.ctx.add_stream_with(&sink.encoder).map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
     st.set_time_base(sink.tb);
     st.set_avg_frame_rate(sink.encoder.frame_rate());
     if sink.encoder.id() == ff::codec::Id::HEVC && !is_mkv {
@@ -1451,23 +1220,16 @@ fn add_audio_stream(
     Ok(())
 }
 
-fn open_audio_transcode(
-    input: &Path,
-    stream: &ff::format::stream::Stream,
-    channels: Option<u16>,
-) -> Result<AudioPath> {
+fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, channels: Option<u16>) -> Result<AudioPath> {
     let in_tb = stream.time_base();
-    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(fferr(input, "audio decoder"))?;
+    let mut ctx =
+        ff::codec::context::Context::from_parameters(stream.parameters()).map_err(fferr(input, "audio decoder"))?;
     // SAFETY: set before open.
     unsafe { (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into() };
-    let decoder = ctx
-        .decoder()
-        .audio()
-        .map_err(|e| EngineError::InputUnsupported {
-            path: input.into(),
-            cause: format!("cannot decode audio: {e}"),
-        })?;
+    let decoder = ctx.decoder().audio().map_err(|e| EngineError::InputUnsupported {
+        path: input.into(),
+        cause: format!("cannot decode audio: {e}"),
+    })?;
     let in_layout = if decoder.channel_layout().bits() == 0 {
         ff::ChannelLayout::default(i32::from(decoder.channels()))
     } else {
@@ -1486,12 +1248,10 @@ fn open_audio_transcode(
     } else {
         48000
     };
-    let aac = ff::encoder::find_by_name("aac")
-        .ok_or_else(|| EngineError::Internal("FFmpeg has no aac encoder".into()))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(aac)
-        .encoder()
-        .audio()
-        .map_err(fferr(input, "aac encoder"))?;
+    let aac =
+        ff::encoder::find_by_name("aac").ok_or_else(|| EngineError::Internal("FFmpeg has no aac encoder".into()))?;
+    let mut enc =
+        ff::codec::context::Context::new_with_codec(aac).encoder().audio().map_err(fferr(input, "aac encoder"))?;
     enc.set_rate(rate as i32);
     enc.set_channel_layout(out_layout);
     enc.set_channels(i32::from(out_channels));
@@ -1504,8 +1264,8 @@ fn open_audio_transcode(
     };
     enc.set_bit_rate(kbps as usize * 1000);
     enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-    let encoder = ffutil::open_audio_encoder(enc, aac, &[])
-        .map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
+    let encoder =
+        ffutil::open_audio_encoder(enc, aac, &[]).map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
     let mut graph = ff::filter::Graph::new();
     let args = format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
@@ -1519,11 +1279,7 @@ fn open_audio_transcode(
         .add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args)
         .map_err(fferr(input, "audio filter source"))?;
     graph
-        .add(
-            &ff::filter::find("abuffersink").expect("abuffersink"),
-            "out",
-            "",
-        )
+        .add(&ff::filter::find("abuffersink").expect("abuffersink"), "out", "")
         .map_err(fferr(input, "audio filter sink"))?;
     let spec = format!(
         "aresample={rate},aformat=sample_fmts=fltp:channel_layouts=0x{:x},asetnsamples=n={}:p=0",
@@ -1535,18 +1291,12 @@ fn open_audio_transcode(
         .and_then(|p| p.input("out", 0))
         .and_then(|p| p.parse(&spec))
         .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
-    graph
-        .validate()
-        .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
     Ok(AudioPath {
         hls: channels.is_some(),
         source_index: stream.index(),
         source_tb: in_tb,
-        work: AudioWork::Transcode {
-            decoder,
-            graph,
-            encoder,
-        },
+        work: AudioWork::Transcode { decoder, graph, encoder },
         outputs: vec![],
     })
 }
@@ -1571,11 +1321,7 @@ fn open_sink(
     let mut failures: Vec<String> = Vec::new();
     for (backend, why) in cands {
         let name = backend.encoder_name(codec);
-        let reason = if failures.is_empty() {
-            why.clone()
-        } else {
-            format!("{why}; {}", failures.join("; "))
-        };
+        let reason = if failures.is_empty() { why.clone() } else { format!("{why}; {}", failures.join("; ")) };
         match try_open(
             profile,
             backend,
@@ -1589,15 +1335,9 @@ fn open_sink(
             video,
         ) {
             Ok((enc, options, upload)) => {
-                on_event(Event::Encoder {
-                    output: label.into(),
-                    encoder: name.into(),
-                    reason: reason.clone(),
-                });
+                on_event(Event::Encoder { output: label.into(), encoder: name.into(), reason: reason.clone() });
                 // One frame at the nominal rate, in the encoder time base.
-                let default_duration = (f64::from(tb).recip() / f64::from(frame_rate))
-                    .round()
-                    .max(1.0) as i64;
+                let default_duration = (f64::from(tb).recip() / f64::from(frame_rate)).round().max(1.0) as i64;
                 return Ok(VideoSink {
                     label: label.into(),
                     width,
@@ -1607,10 +1347,7 @@ fn open_sink(
                         name: name.into(),
                         backend,
                         reason,
-                        options: options
-                            .into_iter()
-                            .map(|(name, value)| EncoderOption { name, value })
-                            .collect(),
+                        options: options.into_iter().map(|(name, value)| EncoderOption { name, value }).collect(),
                     },
                     tb,
                     outputs: vec![],
@@ -1628,24 +1365,15 @@ fn open_sink(
                 }
                 let msg = format!("{name} failed to open ({e}), falling back");
                 notices.push(msg.clone());
-                on_event(Event::Notice {
-                    message: msg.clone(),
-                });
+                on_event(Event::Notice { message: msg.clone() });
                 failures.push(msg);
             }
         }
     }
-    Err(EngineError::Internal(format!(
-        "no encoder could be opened: {}",
-        failures.join("; ")
-    )))
+    Err(EngineError::Internal(format!("no encoder could be opened: {}", failures.join("; "))))
 }
 
-type Opened = (
-    ff::codec::encoder::video::Encoder,
-    Vec<(String, String)>,
-    Option<HwUpload>,
-);
+type Opened = (ff::codec::encoder::video::Encoder, Vec<(String, String)>, Option<HwUpload>);
 
 /// Builds the encoder options for `backend` from the profile and the
 /// output's needs, and opens it. Returns the options as set (for the report).
@@ -1663,33 +1391,19 @@ fn try_open(
     video: &VideoStream,
 ) -> std::result::Result<Opened, String> {
     let name = backend.encoder_name(codec);
-    let ffcodec = ff::encoder::find_by_name(name)
-        .ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
-    let mut opts = profile
-        .options_for(name)
-        .ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
+    let ffcodec = ff::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
+    let mut opts =
+        profile.options_for(name).ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
     let fps = f64::from(frame_rate);
     let (gop, scenecut, hls) = match keyframing {
-        Keyframing::File {
-            max_seconds,
-            scenecut,
-        } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
-        Keyframing::Hls { segment_seconds } => {
-            ((segment_seconds * fps).round().max(1.0) as u32, false, true)
-        }
+        Keyframing::File { max_seconds, scenecut } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
+        Keyframing::Hls { segment_seconds } => ((segment_seconds * fps).round().max(1.0) as u32, false, true),
     };
     let pix = backend.input_pixel(bit_depth);
-    let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec)
-        .encoder()
-        .video()
-        .map_err(|e| e.to_string())?;
+    let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec).encoder().video().map_err(|e| e.to_string())?;
     ctx.set_width(width);
     ctx.set_height(height);
-    ctx.set_format(if backend.needs_upload() {
-        ff::format::Pixel::VAAPI
-    } else {
-        pix
-    });
+    ctx.set_format(if backend.needs_upload() { ff::format::Pixel::VAAPI } else { pix });
     ctx.set_time_base(tb);
     ctx.set_frame_rate(Some(frame_rate));
     ctx.set_aspect_ratio(Rational::new(1, 1));
@@ -1719,11 +1433,7 @@ fn try_open(
             x_params.push("log-level=error".into());
             x_params.push(format!("keyint={gop}"));
             if hls {
-                x_params.extend([
-                    format!("min-keyint={gop}"),
-                    "scenecut=0".into(),
-                    "open-gop=0".into(),
-                ]);
+                x_params.extend([format!("min-keyint={gop}"), "scenecut=0".into(), "open-gop=0".into()]);
                 opts.push(("forced-idr".into(), "1".into()));
             } else if !scenecut {
                 x_params.push("scenecut=0".into());
@@ -1758,11 +1468,7 @@ fn try_open(
         }
         "libx264" => {
             if hls {
-                x_params.extend([
-                    format!("keyint={gop}"),
-                    format!("min-keyint={gop}"),
-                    "scenecut=0".into(),
-                ]);
+                x_params.extend([format!("keyint={gop}"), format!("min-keyint={gop}"), "scenecut=0".into()]);
                 opts.push(("forced-idr".into(), "1".into()));
             } else if !scenecut {
                 x_params.push("scenecut=0".into());
@@ -1775,11 +1481,7 @@ fn try_open(
         _ => {}
     }
     if !x_params.is_empty() {
-        let key = if name == "libx265" {
-            "x265-params"
-        } else {
-            "x264-params"
-        };
+        let key = if name == "libx265" { "x265-params" } else { "x264-params" };
         if let Some(existing) = opts.iter_mut().find(|(k, _)| k == key) {
             existing.1 = format!("{}:{}", existing.1, x_params.join(":"));
         } else {
@@ -1791,17 +1493,9 @@ fn try_open(
         opts.push(("bufsize".into(), format!("{}k", k * 2)));
     }
     let upload = if backend.needs_upload() {
-        let kind = backend
-            .device_type()
-            .expect("hardware backend has a device type");
+        let kind = backend.device_type().expect("hardware backend has a device type");
         let device = HwDevice::open(kind)?;
-        let up = HwUpload::new(
-            device,
-            pix,
-            ffi::AVPixelFormat::AV_PIX_FMT_VAAPI,
-            width,
-            height,
-        )?;
+        let up = HwUpload::new(device, pix, ffi::AVPixelFormat::AV_PIX_FMT_VAAPI, width, height)?;
         // SAFETY: the encoder takes its own reference to the frames context.
         unsafe { (*ctx.as_mut_ptr()).hw_frames_ctx = ffi::av_buffer_ref(up.frames) };
         Some(up)
@@ -1813,13 +1507,7 @@ fn try_open(
     report.insert(0, ("pix_fmt".into(), pixel_name(pix)));
     report.insert(1, ("g".into(), gop.to_string()));
     if hls {
-        report.insert(
-            2,
-            (
-                "force_key_frames".into(),
-                format!("expr:gte(t,n_forced*{})", segment_of(keyframing)),
-            ),
-        );
+        report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{})", segment_of(keyframing))));
     }
     if tone_mapped {
         report.push(("color_primaries".into(), "bt709".into()));
@@ -1883,38 +1571,20 @@ struct Progress {
 
 impl Progress {
     fn new(total_seconds: f64, frames_total: Option<u64>) -> Self {
-        Self {
-            started: Instant::now(),
-            last_emit: None,
-            total_seconds,
-            frames_total,
-            frames: 0,
-        }
+        Self { started: Instant::now(), last_emit: None, total_seconds, frames_total, frames: 0 }
     }
 
     fn frame(&mut self, t: f64, on_event: &mut dyn FnMut(Event)) {
         self.frames += 1;
         let now = Instant::now();
-        if self
-            .last_emit
-            .is_some_and(|l| now.duration_since(l).as_millis() < 100)
-        {
+        if self.last_emit.is_some_and(|l| now.duration_since(l).as_millis() < 100) {
             return;
         }
         self.last_emit = Some(now);
         let elapsed = now.duration_since(self.started).as_secs_f64();
-        let percent = if self.total_seconds > 0.0 {
-            (t / self.total_seconds * 100.0).clamp(0.0, 100.0)
-        } else {
-            0.0
-        };
-        let fps = if elapsed > 0.0 {
-            self.frames as f64 / elapsed
-        } else {
-            0.0
-        };
-        let eta = (percent > 1.0 && elapsed > 0.5)
-            .then(|| (elapsed * (100.0 - percent) / percent).round() as u64);
+        let percent = if self.total_seconds > 0.0 { (t / self.total_seconds * 100.0).clamp(0.0, 100.0) } else { 0.0 };
+        let fps = if elapsed > 0.0 { self.frames as f64 / elapsed } else { 0.0 };
+        let eta = (percent > 1.0 && elapsed > 0.5).then(|| (elapsed * (100.0 - percent) / percent).round() as u64);
         on_event(Event::Progress {
             stage: Stage::Encoding,
             percent: (percent * 10.0).round() / 10.0,
@@ -1938,30 +1608,15 @@ struct LoopCtx<'a> {
 }
 
 impl LoopCtx<'_> {
-    fn push_video(
-        &mut self,
-        frame: &ff::frame::Video,
-        filtered: &mut ff::frame::Video,
-        origin_in: i64,
-    ) -> Result<()> {
-        self.graph
-            .get("in")
-            .expect("source")
-            .source()
-            .add(frame)
-            .map_err(fferr(self.input, "filter"))?;
+    fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+        self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"))?;
         self.drain_filters(filtered, origin_in)
     }
 
     fn drain_filters(&mut self, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
         for i in 0..self.sinks.len() {
             loop {
-                let got = self
-                    .graph
-                    .get(&format!("out{i}"))
-                    .expect("sink")
-                    .sink()
-                    .frame(filtered);
+                let got = self.graph.get(&format!("out{i}")).expect("sink").sink().frame(filtered);
                 match got {
                     Ok(()) => {}
                     Err(ff::Error::Eof) => break,
@@ -1974,20 +1629,14 @@ impl LoopCtx<'_> {
         Ok(())
     }
 
-    fn encode_frame(
-        &mut self,
-        i: usize,
-        frame: &mut ff::frame::Video,
-        origin_in: i64,
-    ) -> Result<()> {
+    fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
         let sink = &mut self.sinks[i];
         let Some(pts) = frame.pts() else {
             return Ok(());
         };
         // pkt_duration is not rescaled by the filters: it is still in the input time base.
         let dur = frame.packet().duration.rescale(self.in_tb, sink.tb);
-        sink.durations
-            .insert(pts, if dur > 0 { dur } else { sink.default_duration });
+        sink.durations.insert(pts, if dur > 0 { dur } else { sink.default_duration });
         // Never pass the decoder's picture types on (the source's I-frames would
         // become keyframes); force IDRs only where HLS segments must start.
         frame.set_kind(ff::picture::Type::None);
@@ -2002,9 +1651,7 @@ impl LoopCtx<'_> {
         }
         let sent = match &sink.upload {
             Some(up) => {
-                let hw = up
-                    .upload(frame)
-                    .map_err(fferr(self.input, "hardware upload"))?;
+                let hw = up.upload(frame).map_err(fferr(self.input, "hardware upload"))?;
                 sink.encoder.send_frame(&hw)
             }
             None => sink.encoder.send_frame(frame),
@@ -2024,10 +1671,7 @@ impl LoopCtx<'_> {
                 Err(e) => return Err(EngineError::from_ffmpeg(self.input, None, "encode", e)),
             }
             if pkt.duration() <= 0 {
-                let d = pkt
-                    .pts()
-                    .and_then(|p| sink.durations.remove(&p))
-                    .unwrap_or(sink.default_duration);
+                let d = pkt.pts().and_then(|p| sink.durations.remove(&p)).unwrap_or(sink.default_duration);
                 pkt.set_duration(d);
             } else if let Some(p) = pkt.pts() {
                 sink.durations.remove(&p);
@@ -2040,13 +1684,7 @@ impl LoopCtx<'_> {
 
     fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
         match &mut path.work {
-            AudioWork::Copy => write_to(
-                self.muxes,
-                &path.outputs,
-                packet,
-                path.source_tb,
-                self.input,
-            ),
+            AudioWork::Copy => write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input),
             AudioWork::Transcode { decoder, .. } => {
                 if decoder.send_packet(packet).is_err() {
                     return Ok(()); // a damaged audio packet is skipped, as ffmpeg does
@@ -2064,12 +1702,7 @@ impl LoopCtx<'_> {
         while decoder.receive_frame(&mut frame).is_ok() {
             let ts = frame.timestamp().or(frame.pts());
             frame.set_pts(ts);
-            graph
-                .get("in")
-                .expect("abuffer")
-                .source()
-                .add(&frame)
-                .map_err(fferr(self.input, "audio filter"))?;
+            graph.get("in").expect("abuffer").source().add(&frame).map_err(fferr(self.input, "audio filter"))?;
         }
         self.drain_audio_graph(path)
     }
@@ -2090,17 +1723,9 @@ impl LoopCtx<'_> {
             if let Some(p) = out.pts() {
                 out.set_pts(Some(p.rescale(sink_tb, encoder.time_base())));
             }
-            encoder
-                .send_frame(&out)
-                .map_err(fferr(self.input, "audio encode"))?;
+            encoder.send_frame(&out).map_err(fferr(self.input, "audio encode"))?;
             while encoder.receive_packet(&mut pkt).is_ok() {
-                write_to(
-                    self.muxes,
-                    &path.outputs,
-                    &pkt,
-                    encoder.time_base(),
-                    self.input,
-                )?;
+                write_to(self.muxes, &path.outputs, &pkt, encoder.time_base(), self.input)?;
             }
         }
         Ok(())
@@ -2131,13 +1756,7 @@ impl LoopCtx<'_> {
 
 /// Writes one packet (time base `tb`) to every (mux, stream) in `outs`,
 /// cloning for all but the last, shifting timestamps to the output origin.
-fn write_to(
-    muxes: &mut [Mux],
-    outs: &[(usize, usize)],
-    pkt: &ff::Packet,
-    tb: Rational,
-    input: &Path,
-) -> Result<()> {
+fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Rational, input: &Path) -> Result<()> {
     for &(mi, si) in outs {
         let m = &mut muxes[mi];
         let mut p = pkt.clone();

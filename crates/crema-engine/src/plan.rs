@@ -14,11 +14,7 @@ pub fn display_size(width: u32, height: u32, sar: (i32, i32), rotation: i32) -> 
     } else {
         width
     };
-    if rotation.rem_euclid(180) == 90 {
-        (height, w)
-    } else {
-        (w, height)
-    }
+    if rotation.rem_euclid(180) == 90 { (height, w) } else { (w, height) }
 }
 
 /// Output size for a display size and an optional target height (pixels):
@@ -81,10 +77,7 @@ pub fn ladder(display: (u32, u32), requested: &[u32]) -> (Vec<(u32, u32)>, Vec<u
     heights.sort_unstable_by(|a, b| b.cmp(a));
     heights.dedup();
     let (keep, dropped): (Vec<u32>, Vec<u32>) = heights.into_iter().partition(|h| *h <= display.1);
-    let mut rungs: Vec<(u32, u32)> = keep
-        .into_iter()
-        .map(|h| output_size(display, Some(h)))
-        .collect();
+    let mut rungs: Vec<(u32, u32)> = keep.into_iter().map(|h| output_size(display, Some(h))).collect();
     rungs.dedup_by_key(|r| r.1);
     // An adaptive ladder needs at least two variants (Apple HLS Authoring
     // Spec §9.9): when dropping taller rungs leaves fewer than two of a
@@ -111,11 +104,7 @@ impl VideoFilters {
     /// Decides the common filters for `video` encoded at `bit_depth`.
     pub fn for_source(video: &VideoStream, bit_depth: u8) -> Self {
         let deinterlace = !matches!(video.field_order.as_str(), "progressive" | "unknown");
-        Self {
-            deinterlace,
-            rotation: video.rotation.rem_euclid(360),
-            tone_map: video.hdr.is_some() && bit_depth == 8,
-        }
+        Self { deinterlace, rotation: video.rotation.rem_euclid(360), tone_map: video.hdr.is_some() && bit_depth == 8 }
     }
 
     /// The common chain as FFmpeg filter descriptions, in order.
@@ -158,14 +147,8 @@ impl VideoFilters {
 /// (width, height, pixel format name). Input pad `in`, output pads
 /// `out0..outN`. Scaling uses bicubic swscale and forces square pixels.
 pub fn graph_spec(common: &[String], sinks: &[(u32, u32, &str)]) -> String {
-    let tail = |(w, h, pix): &(u32, u32, &str)| {
-        format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}")
-    };
-    let head = if common.is_empty() {
-        "null".to_string()
-    } else {
-        common.join(",")
-    };
+    let tail = |(w, h, pix): &(u32, u32, &str)| format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}");
+    let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
     if sinks.len() == 1 {
         return format!("[in]{head},{}[out0]", tail(&sinks[0]));
     }
@@ -256,21 +239,9 @@ mod tests {
     #[test]
     fn filter_chain_covers_deinterlace_rotation_and_tone_mapping() {
         let f = VideoFilters::for_source(&video("tt", 90, None), 8);
-        assert_eq!(
-            f.chain(),
-            vec![
-                "bwdif=mode=send_frame:parity=auto:deint=all",
-                "transpose=clock"
-            ]
-        );
-        assert_eq!(
-            VideoFilters::for_source(&video("progressive", 270, None), 8).chain(),
-            vec!["transpose=cclock"]
-        );
-        assert_eq!(
-            VideoFilters::for_source(&video("progressive", 180, None), 8).chain(),
-            vec!["hflip", "vflip"]
-        );
+        assert_eq!(f.chain(), vec!["bwdif=mode=send_frame:parity=auto:deint=all", "transpose=clock"]);
+        assert_eq!(VideoFilters::for_source(&video("progressive", 270, None), 8).chain(), vec!["transpose=cclock"]);
+        assert_eq!(VideoFilters::for_source(&video("progressive", 180, None), 8).chain(), vec!["hflip", "vflip"]);
         let hdr8 = VideoFilters::for_source(&video("progressive", 0, Some("pq")), 8);
         assert!(hdr8.tone_map && hdr8.chain().iter().any(|s| s.starts_with("tonemap=")));
         let hdr10 = VideoFilters::for_source(&video("progressive", 0, Some("hlg")), 10);
@@ -280,14 +251,8 @@ mod tests {
     #[test]
     fn graph_spec_splits_once_for_many_outputs() {
         let one = graph_spec(&[], &[(1280, 720, "yuv420p")]);
-        assert_eq!(
-            one,
-            "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]"
-        );
-        let two = graph_spec(
-            &["transpose=clock".into()],
-            &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")],
-        );
+        assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]");
+        let two = graph_spec(&["transpose=clock".into()], &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")]);
         assert!(two.starts_with("[in]transpose=clock,split=2[s0][s1];[s0]scale=720:1280"));
         assert!(two.ends_with("[out1]"));
     }

@@ -196,10 +196,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         return Err(unreadable(path, "it is a folder, not a file".into()));
     }
     if !meta.is_file() {
-        return Err(unreadable(
-            path,
-            "not a regular file (a device, pipe or socket)".into(),
-        ));
+        return Err(unreadable(path, "not a regular file (a device, pipe or socket)".into()));
     }
     let file = File::open(path).map_err(|e| unreadable(path, os_reason(&e)))?;
     let bytes = meta.len();
@@ -323,11 +320,7 @@ fn dict_get(dict: *const sys::AVDictionary, key: &CStr) -> Option<String> {
 }
 
 fn rational_f64(r: sys::AVRational) -> f64 {
-    if r.den == 0 {
-        0.0
-    } else {
-        f64::from(r.num) / f64::from(r.den)
-    }
+    if r.den == 0 { 0.0 } else { f64::from(r.num) / f64::from(r.den) }
 }
 
 /// `ticks` in time base `tb` as seconds (multiply first: 480000 x 1/1200000 is 0.4 exactly).
@@ -351,11 +344,7 @@ fn reduce(num: i64, den: i64) -> (i64, i64) {
 }
 
 fn rate_string((num, den): (i64, i64)) -> String {
-    if den == 1 {
-        num.to_string()
-    } else {
-        format!("{num}/{den}")
-    }
+    if den == 1 { num.to_string() } else { format!("{num}/{den}") }
 }
 
 fn rate_f64((num, den): (i64, i64)) -> f64 {
@@ -388,11 +377,7 @@ fn nominal_rate(r: Option<(i64, i64)>, avg: Option<(i64, i64)>) -> Option<(i64, 
     let chosen = match (r, avg) {
         (Some(r), Some(a)) => {
             let (rf, af) = (rate_f64(r), rate_f64(a));
-            if (rf - af).abs() <= af * 0.01 || (rf > af && rf <= af * 1.25) {
-                r
-            } else {
-                a
-            }
+            if (rf - af).abs() <= af * 0.01 || (rf > af && rf <= af * 1.25) { r } else { a }
         }
         (r, a) => a.or(r)?,
     };
@@ -400,13 +385,7 @@ fn nominal_rate(r: Option<(i64, i64)>, avg: Option<(i64, i64)>) -> Option<(i64, 
         return Some(chosen);
     }
     let f = rate_f64(chosen);
-    Some(
-        STANDARD_RATES
-            .iter()
-            .copied()
-            .find(|&s| (rate_f64(s) - f).abs() <= f * 0.01)
-            .unwrap_or(chosen),
-    )
+    Some(STANDARD_RATES.iter().copied().find(|&s| (rate_f64(s) - f).abs() <= f * 0.01).unwrap_or(chosen))
 }
 
 fn to_i32_pair((num, den): (i64, i64)) -> (i32, i32) {
@@ -441,11 +420,7 @@ fn profile_name(id: c_int, profile: c_int) -> Option<String> {
 }
 
 /// A color property's FFmpeg name, `None` for unspecified, reserved or unknown values.
-fn color_name(
-    value: c_int,
-    unspecified: c_int,
-    f: unsafe extern "C" fn(c_int) -> *const c_char,
-) -> Option<String> {
+fn color_name(value: c_int, unspecified: c_int, f: unsafe extern "C" fn(c_int) -> *const c_char) -> Option<String> {
     if value == unspecified {
         return None;
     }
@@ -459,17 +434,11 @@ fn color_name(
 // ---------------------------------------------------------------------------
 
 fn unreadable(path: &Path, cause: String) -> EngineError {
-    EngineError::InputUnreadable {
-        path: path.to_path_buf(),
-        cause,
-    }
+    EngineError::InputUnreadable { path: path.to_path_buf(), cause }
 }
 
 fn unsupported(path: &Path, cause: impl Into<String>) -> EngineError {
-    EngineError::InputUnsupported {
-        path: path.to_path_buf(),
-        cause: cause.into(),
-    }
+    EngineError::InputUnsupported { path: path.to_path_buf(), cause: cause.into() }
 }
 
 /// The OS's words for an I/O error, without Rust's "(os error N)" suffix.
@@ -501,10 +470,7 @@ fn open_error(path: &Path, mut file: File, e: OpenError) -> EngineError {
         ),
         OpenError::Open(err) => {
             if let ffmpeg::Error::Other { errno } = err
-                && matches!(
-                    errno,
-                    libc::ENOENT | libc::EACCES | libc::EPERM | libc::EISDIR | libc::EIO
-                )
+                && matches!(errno, libc::ENOENT | libc::EACCES | libc::EPERM | libc::EISDIR | libc::EIO)
             {
                 return unreadable(path, os_reason(&std::io::Error::from_raw_os_error(errno)));
             }
@@ -520,10 +486,7 @@ fn open_error(path: &Path, mut file: File, e: OpenError) -> EngineError {
                 None if matches!(err, ffmpeg::Error::InvalidData | ffmpeg::Error::Eof) => {
                     unsupported(path, "not a video or audio file FFmpeg can read")
                 }
-                None => unsupported(
-                    path,
-                    format!("not a video or audio file FFmpeg can read ({err})"),
-                ),
+                None => unsupported(path, format!("not a video or audio file FFmpeg can read ({err})")),
             }
         }
     }
@@ -569,12 +532,7 @@ fn open_input(path: &Path) -> std::result::Result<Input, OpenError> {
     // SAFETY: plain FFmpeg calls with valid, NUL-terminated strings; `ctx`
     // is owned by `Input` as soon as the open succeeds.
     unsafe {
-        sys::av_dict_set(
-            &mut opts,
-            c"protocol_whitelist".as_ptr(),
-            c"file".as_ptr(),
-            0,
-        );
+        sys::av_dict_set(&mut opts, c"protocol_whitelist".as_ptr(), c"file".as_ptr(), 0);
         let r = sys::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), &mut opts);
         sys::av_dict_free(&mut opts);
         if r < 0 || ctx.is_null() {
@@ -597,11 +555,8 @@ fn file_url(path: &Path) -> std::result::Result<CString, OpenError> {
         path.as_os_str().as_bytes().to_vec()
     };
     #[cfg(not(unix))]
-    let bytes = path
-        .to_str()
-        .ok_or_else(|| OpenError::Path("the file name is not valid Unicode".into()))?
-        .as_bytes()
-        .to_vec();
+    let bytes =
+        path.to_str().ok_or_else(|| OpenError::Path("the file name is not valid Unicode".into()))?.as_bytes().to_vec();
     let mut url = b"file:".to_vec();
     url.extend_from_slice(&bytes);
     CString::new(url).map_err(|_| OpenError::Path("the file name contains a NUL byte".into()))
@@ -611,11 +566,7 @@ fn demuxer_name(ctx: *const sys::AVFormatContext) -> Option<String> {
     // SAFETY: `ctx` is an open format context; `iformat` is static.
     unsafe {
         let iformat = (*ctx).iformat;
-        if iformat.is_null() {
-            None
-        } else {
-            c_str((*iformat).name)
-        }
+        if iformat.is_null() { None } else { c_str((*iformat).name) }
     }
 }
 
@@ -663,9 +614,7 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
         match raw_enum!(par, codec_type) {
             // The first video stream that is not cover art and has a picture
             // size (FFmpeg could parse its headers); later ones are ignored.
-            MEDIA_VIDEO
-                if video_st.is_none() && disposition & sys::AV_DISPOSITION_ATTACHED_PIC == 0 =>
-            {
+            MEDIA_VIDEO if video_st.is_none() && disposition & sys::AV_DISPOSITION_ATTACHED_PIC == 0 => {
                 if sized {
                     video_st = Some(st);
                 } else {
@@ -710,23 +659,19 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
     let mut duration = if fmt_duration > 0 && fmt_duration != NOPTS {
         fmt_duration as f64 / f64::from(sys::AV_TIME_BASE)
     } else {
-        all.iter()
-            .filter_map(|&st| stream_seconds(st))
-            .fold(0.0, f64::max)
+        all.iter().filter_map(|&st| stream_seconds(st)).fold(0.0, f64::max)
     };
 
     // One pass over the packets when the headers leave something open.
     let need_count = duration <= 0.0;
     let need_frame = video.as_ref().is_some_and(|v| {
         v.field_order == "unknown"
-            || (v.hdr.is_some()
-                && (v.mastering_display.is_none() || v.content_light_level.is_none()))
+            || (v.hdr.is_some() && (v.mastering_display.is_none() || v.content_light_level.is_none()))
     });
     if need_count || need_frame {
         let video_index = video.as_ref().map(|v| v.index);
-        let fps = video.as_ref().map_or(0.0, |v| {
-            rate_f64((i64::from(v.frame_rate.0), i64::from(v.frame_rate.1).max(1)))
-        });
+        let fps =
+            video.as_ref().map_or(0.0, |v| rate_f64((i64::from(v.frame_rate.0), i64::from(v.frame_rate.1).max(1))));
         let pass = read_packets(input, video_st, video_index, need_frame, need_count, fps);
         if need_count {
             duration = pass.counted_seconds;
@@ -747,11 +692,8 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
 
     // SAFETY: `ctx` is open.
     let fmt_bit_rate = unsafe { (*ctx).bit_rate };
-    let bit_rate = positive_u64(fmt_bit_rate).or_else(|| {
-        (duration > 0.0)
-            .then(|| (bytes as f64 * 8.0 / duration).round() as u64)
-            .filter(|&b| b > 0)
-    });
+    let bit_rate = positive_u64(fmt_bit_rate)
+        .or_else(|| (duration > 0.0).then(|| (bytes as f64 * 8.0 / duration).round() as u64).filter(|&b| b > 0));
 
     // Timecode: any stream's tag (tmcd tracks carry it), else the container's.
     // SAFETY: metadata dictionaries of live streams / the open context.
@@ -762,25 +704,15 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
 
     let (resolution, frame_rate) = match (&video, video_st) {
         (Some(v), Some(st)) => {
-            let (w, h) = if v.rotation % 180 == 90 {
-                (v.height, v.width)
-            } else {
-                (v.width, v.height)
-            };
+            let (w, h) = if v.rotation % 180 == 90 { (v.height, v.width) } else { (v.width, v.height) };
             // SAFETY: live stream.
             let (r, avg) = unsafe { ((*st).r_frame_rate, (*st).avg_frame_rate) };
-            (
-                Some(format!("{w}x{h}")),
-                nominal_rate(valid_rate(r), valid_rate(avg)).map(rate_string),
-            )
+            (Some(format!("{w}x{h}")), nominal_rate(valid_rate(r), valid_rate(avg)).map(rate_string))
         }
         _ => (None, None),
     };
 
-    let name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
 
     Ok(MediaInfo {
         name,
@@ -802,26 +734,12 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
 fn video_stream(st: *mut sys::AVStream) -> VideoStream {
     // SAFETY: `st` and its codecpar are live for the context's lifetime.
     let (par, index, tb, r, avg, nb_frames) = unsafe {
-        (
-            (*st).codecpar,
-            (*st).index,
-            (*st).time_base,
-            (*st).r_frame_rate,
-            (*st).avg_frame_rate,
-            (*st).nb_frames,
-        )
+        ((*st).codecpar, (*st).index, (*st).time_base, (*st).r_frame_rate, (*st).avg_frame_rate, (*st).nb_frames)
     };
     let codec_id = raw_enum!(par, codec_id);
     // SAFETY: plain reads of codecpar fields.
     let (profile, width, height, pix_fmt, raw_bits, bit_rate) = unsafe {
-        (
-            (*par).profile,
-            (*par).width,
-            (*par).height,
-            (*par).format,
-            (*par).bits_per_raw_sample,
-            (*par).bit_rate,
-        )
+        ((*par).profile, (*par).width, (*par).height, (*par).format, (*par).bits_per_raw_sample, (*par).bit_rate)
     };
 
     // SAFETY: both lookups bound-check the value and return null when invalid.
@@ -861,32 +779,12 @@ fn video_stream(st: *mut sys::AVStream) -> VideoStream {
         variable_frame_rate,
         frames: positive_u64(nb_frames),
         time_base: (tb.num, tb.den),
-        color_primaries: color_name(
-            raw_enum!(par, color_primaries),
-            PRI_UNSPECIFIED,
-            raw::av_color_primaries_name,
-        ),
+        color_primaries: color_name(raw_enum!(par, color_primaries), PRI_UNSPECIFIED, raw::av_color_primaries_name),
         color_transfer: color_name(transfer, TRC_UNSPECIFIED, raw::av_color_transfer_name),
-        color_matrix: color_name(
-            raw_enum!(par, color_space),
-            SPC_UNSPECIFIED,
-            raw::av_color_space_name,
-        ),
-        color_range: color_name(
-            raw_enum!(par, color_range),
-            RANGE_UNSPECIFIED,
-            raw::av_color_range_name,
-        ),
-        mastering_display: if hdr.is_some() {
-            stream_mastering_display(st)
-        } else {
-            None
-        },
-        content_light_level: if hdr.is_some() {
-            stream_content_light(st)
-        } else {
-            None
-        },
+        color_matrix: color_name(raw_enum!(par, color_space), SPC_UNSPECIFIED, raw::av_color_space_name),
+        color_range: color_name(raw_enum!(par, color_range), RANGE_UNSPECIFIED, raw::av_color_range_name),
+        mastering_display: if hdr.is_some() { stream_mastering_display(st) } else { None },
+        content_light_level: if hdr.is_some() { stream_content_light(st) } else { None },
         hdr,
         rotation: rotation(st),
         field_order: field_order_name(raw_enum!(par, field_order)).into(),
@@ -907,10 +805,7 @@ fn field_order_name(v: c_int) -> &'static str {
 }
 
 /// Stream side data of `kind` as a `T`, when present and large enough.
-fn stream_side_data<T: Copy>(
-    st: *const sys::AVStream,
-    kind: sys::AVPacketSideDataType,
-) -> Option<T> {
+fn stream_side_data<T: Copy>(st: *const sys::AVStream, kind: sys::AVPacketSideDataType) -> Option<T> {
     let mut size: usize = 0;
     // SAFETY: `st` is live; the returned buffer has `size` bytes.
     let p = unsafe { sys::av_stream_get_side_data(st, kind, &mut size) };
@@ -919,10 +814,7 @@ fn stream_side_data<T: Copy>(
 }
 
 /// Frame side data of `kind` as a `T`, when present and large enough.
-fn frame_side_data<T: Copy>(
-    frame: *const sys::AVFrame,
-    kind: sys::AVFrameSideDataType,
-) -> Option<T> {
+fn frame_side_data<T: Copy>(frame: *const sys::AVFrame, kind: sys::AVFrameSideDataType) -> Option<T> {
     // SAFETY: `frame` holds a decoded picture; side data entries are valid.
     unsafe {
         let sd = sys::av_frame_get_side_data(frame, kind);
@@ -935,9 +827,7 @@ fn frame_side_data<T: Copy>(
 
 /// Clockwise rotation a player applies; see [`VideoStream::rotation`].
 fn rotation(st: *const sys::AVStream) -> i32 {
-    let Some(matrix) =
-        stream_side_data::<[i32; 9]>(st, sys::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX)
-    else {
+    let Some(matrix) = stream_side_data::<[i32; 9]>(st, sys::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX) else {
         return 0;
     };
     // SAFETY: `matrix` is a local 3x3 fixed-point matrix.
@@ -965,26 +855,15 @@ fn mastering_from_raw(m: RawMasteringDisplay) -> Option<MasteringDisplay> {
 }
 
 fn light_from_raw(c: RawContentLight) -> Option<ContentLightLevel> {
-    (c.max_cll > 0 || c.max_fall > 0).then_some(ContentLightLevel {
-        max_cll: c.max_cll,
-        max_fall: c.max_fall,
-    })
+    (c.max_cll > 0 || c.max_fall > 0).then_some(ContentLightLevel { max_cll: c.max_cll, max_fall: c.max_fall })
 }
 
 fn stream_mastering_display(st: *const sys::AVStream) -> Option<MasteringDisplay> {
-    stream_side_data(
-        st,
-        sys::AVPacketSideDataType::AV_PKT_DATA_MASTERING_DISPLAY_METADATA,
-    )
-    .and_then(mastering_from_raw)
+    stream_side_data(st, sys::AVPacketSideDataType::AV_PKT_DATA_MASTERING_DISPLAY_METADATA).and_then(mastering_from_raw)
 }
 
 fn stream_content_light(st: *const sys::AVStream) -> Option<ContentLightLevel> {
-    stream_side_data(
-        st,
-        sys::AVPacketSideDataType::AV_PKT_DATA_CONTENT_LIGHT_LEVEL,
-    )
-    .and_then(light_from_raw)
+    stream_side_data(st, sys::AVPacketSideDataType::AV_PKT_DATA_CONTENT_LIGHT_LEVEL).and_then(light_from_raw)
 }
 
 /// A single picture opened as "video": image demuxers (`image2`,
@@ -995,10 +874,8 @@ fn is_still_image(container: &str, v: &VideoStream, st: *const sys::AVStream) ->
     }
     // SAFETY: live stream.
     let frames = unsafe { (*st).nb_frames };
-    matches!(
-        v.codec.as_str(),
-        "gif" | "apng" | "png" | "mjpeg" | "webp" | "bmp" | "tiff"
-    ) && frames == 1
+    matches!(v.codec.as_str(), "gif" | "apng" | "png" | "mjpeg" | "webp" | "bmp" | "tiff")
+        && frames == 1
         && (container == "gif" || container == "apng")
 }
 
@@ -1031,36 +908,21 @@ fn check_mov_index(path: &Path, all: &[*mut sys::AVStream], bytes: u64) -> Resul
 
 fn audio_stream(st: *mut sys::AVStream) -> AudioStream {
     // SAFETY: `st` and its codecpar are live.
-    let (par, index, disposition, metadata) = unsafe {
-        (
-            (*st).codecpar,
-            (*st).index,
-            (*st).disposition,
-            (*st).metadata,
-        )
-    };
+    let (par, index, disposition, metadata) =
+        unsafe { ((*st).codecpar, (*st).index, (*st).disposition, (*st).metadata) };
     let codec_id = raw_enum!(par, codec_id);
     let order = raw_enum!(par, ch_layout.order);
     // SAFETY: plain reads of codecpar fields (`channels` is the deprecated
     // mirror of `ch_layout.nb_channels`, a fallback for old demuxers).
     #[allow(deprecated)]
-    let (profile, nb_channels, old_channels, sample_rate, bit_rate) = unsafe {
-        (
-            (*par).profile,
-            (*par).ch_layout.nb_channels,
-            (*par).channels,
-            (*par).sample_rate,
-            (*par).bit_rate,
-        )
-    };
+    let (profile, nb_channels, old_channels, sample_rate, bit_rate) =
+        unsafe { ((*par).profile, (*par).ch_layout.nb_channels, (*par).channels, (*par).sample_rate, (*par).bit_rate) };
     let layout = if order == ORDER_UNSPEC || nb_channels <= 0 {
         None
     } else {
         let mut buf = [0 as c_char; 128];
         // SAFETY: `ch_layout` is a valid layout; `buf` is writable for its length.
-        let r = unsafe {
-            sys::av_channel_layout_describe(&(*par).ch_layout, buf.as_mut_ptr(), buf.len())
-        };
+        let r = unsafe { sys::av_channel_layout_describe(&(*par).ch_layout, buf.as_mut_ptr(), buf.len()) };
         buf[buf.len() - 1] = 0;
         if r > 0 { c_str(buf.as_ptr()) } else { None }
     };
@@ -1068,12 +930,7 @@ fn audio_stream(st: *mut sys::AVStream) -> AudioStream {
         index: usize::try_from(index).unwrap_or_default(),
         codec: codec_name(codec_id),
         profile: profile_name(codec_id, profile),
-        channels: u32::try_from(if nb_channels > 0 {
-            nb_channels
-        } else {
-            old_channels
-        })
-        .unwrap_or_default(),
+        channels: u32::try_from(if nb_channels > 0 { nb_channels } else { old_channels }).unwrap_or_default(),
         layout,
         sample_rate: u32::try_from(sample_rate).unwrap_or_default(),
         language: language(metadata),
@@ -1137,11 +994,7 @@ fn read_packets(
     count: bool,
     fps: f64,
 ) -> Pass {
-    let mut decoder = if want_frame {
-        video_st.and_then(open_decoder)
-    } else {
-        None
-    };
+    let mut decoder = if want_frame { video_st.and_then(open_decoder) } else { None };
     let mut frame = None;
     let mut sent = 0usize;
     let all = streams(
@@ -1208,19 +1061,12 @@ fn read_packets(
         .map(|(&st, (&t, &n))| {
             // SAFETY: live stream.
             let tb = unsafe { (*st).time_base };
-            let timed = if tb.num > 0 && tb.den > 0 {
-                ticks_seconds(t, tb)
-            } else {
-                0.0
-            };
+            let timed = if tb.num > 0 && tb.den > 0 { ticks_seconds(t, tb) } else { 0.0 };
             let untimed = if fps > 0.0 { f64::from(n) / fps } else { 0.0 };
             timed + untimed
         })
         .fold(0.0, f64::max);
-    Pass {
-        frame,
-        counted_seconds,
-    }
+    Pass { frame, counted_seconds }
 }
 
 fn open_decoder(st: *mut sys::AVStream) -> Option<ffmpeg::decoder::Video> {
@@ -1248,16 +1094,10 @@ fn receive_first(dec: &mut ffmpeg::decoder::Video) -> Option<FrameFacts> {
     };
     Some(FrameFacts {
         field_order,
-        mastering_display: frame_side_data(
-            f,
-            sys::AVFrameSideDataType::AV_FRAME_DATA_MASTERING_DISPLAY_METADATA,
-        )
-        .and_then(mastering_from_raw),
-        content_light_level: frame_side_data(
-            f,
-            sys::AVFrameSideDataType::AV_FRAME_DATA_CONTENT_LIGHT_LEVEL,
-        )
-        .and_then(light_from_raw),
+        mastering_display: frame_side_data(f, sys::AVFrameSideDataType::AV_FRAME_DATA_MASTERING_DISPLAY_METADATA)
+            .and_then(mastering_from_raw),
+        content_light_level: frame_side_data(f, sys::AVFrameSideDataType::AV_FRAME_DATA_CONTENT_LIGHT_LEVEL)
+            .and_then(light_from_raw),
     })
 }
 
@@ -1266,8 +1106,7 @@ fn receive_first(dec: &mut ffmpeg::decoder::Video) -> Option<FrameFacts> {
 // ---------------------------------------------------------------------------
 
 fn sha256_of(path: &Path, mut file: File) -> Result<String> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| unreadable(path, os_reason(&e)))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| unreadable(path, os_reason(&e)))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

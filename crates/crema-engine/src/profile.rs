@@ -39,12 +39,7 @@ macro_rules! builtin {
     ($id:literal) => {
         (
             concat!("profiles/", $id, ".toml"),
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../profiles/",
-                $id,
-                ".toml"
-            )),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/", $id, ".toml")),
         )
     };
 }
@@ -184,14 +179,12 @@ impl Profile {
     /// The options for `encoder` in file order-independent (sorted) order,
     /// or `None` when the profile does not configure that encoder.
     pub fn options_for(&self, encoder: &str) -> Option<Vec<(String, String)>> {
-        self.encoders
-            .get(encoder)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        self.encoders.get(encoder).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn parse(file: &str, text: &str) -> Result<Self> {
-        let mut p: Profile = toml::from_str(text)
-            .map_err(|e| EngineError::Profile(format!("{file}: {}", e.to_string().trim_end())))?;
+        let mut p: Profile =
+            toml::from_str(text).map_err(|e| EngineError::Profile(format!("{file}: {}", e.to_string().trim_end())))?;
         p.source = file.to_string();
         p.validate_alone()?;
         Ok(p)
@@ -201,54 +194,30 @@ impl Profile {
     fn validate_alone(&self) -> Result<()> {
         let f = &self.source;
         let err = |msg: String| Err(EngineError::Profile(format!("{f}: {msg}")));
-        let stem = Path::new(f)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        let stem = Path::new(f).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         if self.id != stem {
-            return err(format!(
-                "field `id`: `{}` must equal the file name `{stem}`",
-                self.id
-            ));
+            return err(format!("field `id`: `{}` must equal the file name `{stem}`", self.id));
         }
-        if !self
-            .id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            || self.id.is_empty()
-        {
-            return err(format!(
-                "field `id`: `{}` may use only a-z, 0-9 and `-`",
-                self.id
-            ));
+        if !self.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || self.id.is_empty() {
+            return err(format!("field `id`: `{}` may use only a-z, 0-9 and `-`", self.id));
         }
         if self.bit_depth != 8 && self.bit_depth != 10 {
-            return err(format!(
-                "field `bit_depth`: {} is not one of 8, 10",
-                self.bit_depth
-            ));
+            return err(format!("field `bit_depth`: {} is not one of 8, 10", self.bit_depth));
         }
         if let Some(auto) = &self.auto {
             if self.bit_depth != 8 || self.codec != VideoCodec::Hevc {
-                return err(
-                    "an `auto` profile is always HEVC 8-bit (codec = \"hevc\", bit_depth = 8)"
-                        .into(),
-                );
+                return err("an `auto` profile is always HEVC 8-bit (codec = \"hevc\", bit_depth = 8)".into());
             }
             if !(0.0..=100.0).contains(&auto.min_saving_percent) {
-                return err(format!(
-                    "field `auto.min_saving_percent`: {} is outside 0..100",
-                    auto.min_saving_percent
-                ));
+                return err(format!("field `auto.min_saving_percent`: {} is outside 0..100", auto.min_saving_percent));
             }
             if !(1.0..=30.0).contains(&auto.sample_seconds) {
-                return err(format!(
-                    "field `auto.sample_seconds`: {} is outside 1..30",
-                    auto.sample_seconds
-                ));
+                return err(format!("field `auto.sample_seconds`: {} is outside 1..30", auto.sample_seconds));
             }
             if !self.encoders.is_empty() || self.speed.is_some() || self.keyframes.is_some() {
-                return err("an `auto` profile takes no `speed`, `keyframes` or `encoders`: it runs other profiles".into());
+                return err(
+                    "an `auto` profile takes no `speed`, `keyframes` or `encoders`: it runs other profiles".into()
+                );
             }
             return Ok(());
         }
@@ -274,10 +243,7 @@ impl Profile {
         }
         for (enc, opts) in &self.encoders {
             if !KNOWN_ENCODERS.contains(&enc.as_str()) {
-                return err(format!(
-                    "table `encoders.{enc}`: unknown encoder; allowed: {}",
-                    KNOWN_ENCODERS.join(", ")
-                ));
+                return err(format!("table `encoders.{enc}`: unknown encoder; allowed: {}", KNOWN_ENCODERS.join(", ")));
             }
             for (name, value) in opts {
                 if matches!(name.as_str(), "pix_fmt" | "g" | "keyint_min" | "forced-idr") {
@@ -321,12 +287,7 @@ impl ProfileSet {
         }
         if let Some(dir) = user_dir.filter(|d| d.is_dir()) {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| {
-                    EngineError::Profile(format!(
-                        "{}: cannot read profile folder: {e}",
-                        dir.display()
-                    ))
-                })?
+                .map_err(|e| EngineError::Profile(format!("{}: cannot read profile folder: {e}", dir.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
@@ -411,11 +372,7 @@ mod tests {
             for suffix in ["", "-hq", "-10bit", "-hq-10bit"] {
                 let id = format!("sophon-{tier}{suffix}");
                 let p = set.get(&id).unwrap();
-                assert_eq!(
-                    p.bit_depth,
-                    if suffix.contains("10bit") { 10 } else { 8 },
-                    "{id}"
-                );
+                assert_eq!(p.bit_depth, if suffix.contains("10bit") { 10 } else { 8 }, "{id}");
             }
         }
         assert!(set.get("sophon-auto").unwrap().is_auto());
@@ -441,14 +398,10 @@ mod tests {
         let set = ProfileSet::builtin().unwrap();
         for tier in ["espresso", "cortado", "americano"] {
             for ten in ["", "-10bit"] {
-                let std: f64 = set.get(&format!("sophon-{tier}{ten}")).unwrap().encoders["libx265"]
-                    ["crf"]
-                    .parse()
-                    .unwrap();
+                let std: f64 =
+                    set.get(&format!("sophon-{tier}{ten}")).unwrap().encoders["libx265"]["crf"].parse().unwrap();
                 let hq: f64 =
-                    set.get(&format!("sophon-{tier}-hq{ten}")).unwrap().encoders["libx265"]["crf"]
-                        .parse()
-                        .unwrap();
+                    set.get(&format!("sophon-{tier}-hq{ten}")).unwrap().encoders["libx265"]["crf"].parse().unwrap();
                 assert!(hq < std, "{tier}{ten}: hq crf {hq} vs {std}");
             }
         }
@@ -461,40 +414,22 @@ mod tests {
     }
 
     fn cortado_with(edit: impl Fn(String) -> String, id: &str) -> String {
-        let text = BUILTIN
-            .iter()
-            .find(|(f, _)| f.ends_with("/sophon-cortado.toml"))
-            .unwrap()
-            .1;
+        let text = BUILTIN.iter().find(|(f, _)| f.ends_with("/sophon-cortado.toml")).unwrap().1;
         edit(text.replace("id = \"sophon-cortado\"", &format!("id = \"{id}\"")))
     }
 
     #[test]
     fn user_profiles_add_and_override() {
-        let dir = user_dir_with(
-            "mine.toml",
-            &cortado_with(|t| t.replace("crf = \"24\"", "crf = \"30\""), "mine"),
-        );
+        let dir = user_dir_with("mine.toml", &cortado_with(|t| t.replace("crf = \"24\"", "crf = \"30\""), "mine"));
         std::fs::write(
             dir.path().join("sophon-cortado.toml"),
-            cortado_with(
-                |t| t.replace("crf = \"24\"", "crf = \"19\""),
-                "sophon-cortado",
-            ),
+            cortado_with(|t| t.replace("crf = \"24\"", "crf = \"19\""), "sophon-cortado"),
         )
         .unwrap();
         let set = ProfileSet::load(Some(dir.path())).unwrap();
         assert_eq!(set.get("mine").unwrap().encoders["libx265"]["crf"], "30");
-        assert_eq!(
-            set.get("sophon-cortado").unwrap().encoders["libx265"]["crf"],
-            "19"
-        );
-        assert!(
-            set.get("sophon-cortado")
-                .unwrap()
-                .source
-                .ends_with("sophon-cortado.toml")
-        );
+        assert_eq!(set.get("sophon-cortado").unwrap().encoders["libx265"]["crf"], "19");
+        assert!(set.get("sophon-cortado").unwrap().source.ends_with("sophon-cortado.toml"));
     }
 
     fn load_err(text: &str) -> String {
@@ -504,62 +439,24 @@ mod tests {
 
     #[test]
     fn errors_name_file_field_and_allowed_values() {
-        let e = load_err(&cortado_with(
-            |t| t.replace("speed = \"medium\"", "speed = \"quick\""),
-            "bad",
-        ));
-        assert!(
-            e.contains("bad.toml")
-                && e.contains("quick")
-                && e.contains("fast")
-                && e.contains("slow"),
-            "{e}"
-        );
+        let e = load_err(&cortado_with(|t| t.replace("speed = \"medium\"", "speed = \"quick\""), "bad"));
+        assert!(e.contains("bad.toml") && e.contains("quick") && e.contains("fast") && e.contains("slow"), "{e}");
 
-        let e = load_err(&cortado_with(
-            |t| t.replace("bit_depth = 8", "bit_depth = 12"),
-            "bad",
-        ));
-        assert!(
-            e.contains("bad.toml") && e.contains("bit_depth") && e.contains("8, 10"),
-            "{e}"
-        );
+        let e = load_err(&cortado_with(|t| t.replace("bit_depth = 8", "bit_depth = 12"), "bad"));
+        assert!(e.contains("bad.toml") && e.contains("bit_depth") && e.contains("8, 10"), "{e}");
 
-        let e = load_err(&cortado_with(
-            |t| t.replace("crf = \"24\"", "crf = \"24\"\ncrff = \"1\""),
-            "bad",
-        ));
-        assert!(
-            e.contains("encoders.libx265.crff") && e.contains("not an option of libx265"),
-            "{e}"
-        );
+        let e = load_err(&cortado_with(|t| t.replace("crf = \"24\"", "crf = \"24\"\ncrff = \"1\""), "bad"));
+        assert!(e.contains("encoders.libx265.crff") && e.contains("not an option of libx265"), "{e}");
 
-        let e = load_err(&cortado_with(
-            |t| t.replace("crf = \"24\"", "crf = \"banana\""),
-            "bad",
-        ));
-        assert!(
-            e.contains("encoders.libx265.crf") && e.contains("banana"),
-            "{e}"
-        );
+        let e = load_err(&cortado_with(|t| t.replace("crf = \"24\"", "crf = \"banana\""), "bad"));
+        assert!(e.contains("encoders.libx265.crf") && e.contains("banana"), "{e}");
 
-        let e = load_err(&cortado_with(
-            |t| t.replace("[encoders.hevc_amf]", "[encoders.hevc_foo]"),
-            "bad",
-        ));
-        assert!(
-            e.contains("encoders.hevc_foo") && e.contains("libx265, libx264"),
-            "{e}"
-        );
+        let e = load_err(&cortado_with(|t| t.replace("[encoders.hevc_amf]", "[encoders.hevc_foo]"), "bad"));
+        assert!(e.contains("encoders.hevc_foo") && e.contains("libx265, libx264"), "{e}");
 
-        let e = load_err(&cortado_with(
-            |t| t.replace("group = \"standard\"", "group = \"standard\"\ncolour = 1"),
-            "bad",
-        ));
-        assert!(
-            e.contains("unknown field `colour`") && e.contains("bit_depth"),
-            "{e}"
-        );
+        let e =
+            load_err(&cortado_with(|t| t.replace("group = \"standard\"", "group = \"standard\"\ncolour = 1"), "bad"));
+        assert!(e.contains("unknown field `colour`") && e.contains("bit_depth"), "{e}");
 
         let e = load_err(&cortado_with(|t| t, "wrong-name"));
         assert!(e.contains("must equal the file name `bad`"), "{e}");
@@ -567,22 +464,12 @@ mod tests {
 
     #[test]
     fn auto_must_point_at_concrete_8bit_profiles() {
-        let auto = BUILTIN
-            .iter()
-            .find(|(f, _)| f.ends_with("/sophon-auto.toml"))
-            .unwrap()
-            .1;
+        let auto = BUILTIN.iter().find(|(f, _)| f.ends_with("/sophon-auto.toml")).unwrap().1;
         let e = load_err(
             &auto
                 .replace("id = \"sophon-auto\"", "id = \"bad\"")
-                .replace(
-                    "default_profile = \"sophon-cortado\"",
-                    "default_profile = \"sophon-cortado-10bit\"",
-                ),
+                .replace("default_profile = \"sophon-cortado\"", "default_profile = \"sophon-cortado-10bit\""),
         );
-        assert!(
-            e.contains("auto.default_profile") && e.contains("sophon-cortado-10bit"),
-            "{e}"
-        );
+        assert!(e.contains("auto.default_profile") && e.contains("sophon-cortado-10bit"), "{e}");
     }
 }

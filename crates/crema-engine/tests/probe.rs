@@ -23,11 +23,7 @@ fn media(name: &str) -> Option<PathBuf> {
         return None;
     };
     let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing from the media folder",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing from the media folder", path.display());
     Some(path)
 }
 
@@ -44,10 +40,7 @@ fn unsupported_cause(path: &Path) -> String {
             assert_eq!(p, path);
             cause
         }
-        other => panic!(
-            "{}: expected InputUnsupported, got {other:?}",
-            path.display()
-        ),
+        other => panic!("{}: expected InputUnsupported, got {other:?}", path.display()),
     }
 }
 
@@ -57,10 +50,7 @@ fn unreadable_cause(path: &Path) -> String {
             assert_eq!(p, path);
             cause
         }
-        other => panic!(
-            "{}: expected InputUnreadable, got {other:?}",
-            path.display()
-        ),
+        other => panic!("{}: expected InputUnreadable, got {other:?}", path.display()),
     }
 }
 
@@ -206,11 +196,7 @@ fn raw_h264_stream_gets_a_counted_duration() {
     };
     let info = probe_ok(&path);
     // No duration anywhere in the headers: 10 frames at 25 fps.
-    assert!(
-        (info.duration_seconds - 0.4).abs() < 1e-9,
-        "{}",
-        info.duration_seconds
-    );
+    assert!((info.duration_seconds - 0.4).abs() < 1e-9, "{}", info.duration_seconds);
     let v = info.video.as_ref().expect("video stream");
     assert_eq!(v.profile.as_deref(), Some("High 10 Intra"));
     assert_eq!(v.bit_depth, 10);
@@ -250,20 +236,14 @@ fn sha256_and_size_match_sha256sum() {
     };
     let info = probe_ok(&path);
     // `sha256sum phone_720p30_h264_rot90_5s.mp4`
-    assert_eq!(
-        info.sha256,
-        "67a837d708d0e8742bf1693bbc85f767d1d82e1b084bd9726dbaef3921f9201d"
-    );
+    assert_eq!(info.sha256, "67a837d708d0e8742bf1693bbc85f767d1d82e1b084bd9726dbaef3921f9201d");
     assert_eq!(info.bytes, 2_540_705);
     assert_eq!(info.name, "phone_720p30_h264_rot90_5s.mp4");
     let Some(path) = media("music_muldjord_chaos-god_song.ogg") else {
         return;
     };
     // More than one 1 MiB read buffer.
-    assert_eq!(
-        probe_ok(&path).sha256,
-        "e3ea47b66cfcacc853aa03e4dd5aa3262a73468b4a8aab240de9e00b13373127"
-    );
+    assert_eq!(probe_ok(&path).sha256, "e3ea47b66cfcacc853aa03e4dd5aa3262a73468b4a8aab240de9e00b13373127");
 }
 
 #[test]
@@ -301,10 +281,7 @@ fn text_file_named_mov_is_not_media() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("x.mov");
     std::fs::write(&path, "This is a shopping list, not a movie.\nmilk\neggs\n").expect("write");
-    assert_eq!(
-        unsupported_cause(&path),
-        "not a video or audio file FFmpeg can read"
-    );
+    assert_eq!(unsupported_cause(&path), "not a video or audio file FFmpeg can read");
 }
 
 /// A 16x16 grey baseline JPEG (made with `ffmpeg -f lavfi -i color=gray:s=16x16`).
@@ -343,10 +320,7 @@ fn truncated_copies_are_unsupported() {
     let path = dir.path().join("street_cut.mp4");
     std::fs::write(&path, head).expect("write");
     let cause = unsupported_cause(&path);
-    assert!(
-        cause.starts_with("truncated or damaged: the file is 65536 bytes"),
-        "{cause}"
-    );
+    assert!(cause.starts_with("truncated or damaged: the file is 65536 bytes"), "{cause}");
 }
 
 #[test]

@@ -34,8 +34,8 @@ use m3u8_rs::{AlternativeMediaType, MasterPlaylist, MediaPlaylistType, VariantSt
 
 use super::codecs::codec_string_from_parameters;
 use super::master::{
-    SegmentFile, VideoRange, max_rounded_extinf, peak_and_average_bps, read_media_playlist,
-    required_version, resolve_segments, resolve_uri, segment_size,
+    SegmentFile, VideoRange, max_rounded_extinf, peak_and_average_bps, read_media_playlist, required_version,
+    resolve_segments, resolve_uri, segment_size,
 };
 use super::{MASTER_PLAYLIST, PlaylistStats};
 use crate::error::{EngineError, Result};
@@ -268,11 +268,7 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} [{}; {}]",
-            self.location, self.message, self.rule, self.spec
-        )
+        write!(f, "{}: {} [{}; {}]", self.location, self.message, self.rule, self.spec)
     }
 }
 
@@ -337,10 +333,8 @@ impl fmt::Display for CheckReport {
 /// broken master playlist is a violation (`master.parse`), not an error.
 pub fn check_package(dir: &Path) -> Result<CheckReport> {
     crate::init()?;
-    std::fs::read_dir(dir).map_err(|e| EngineError::InputUnreadable {
-        path: dir.to_path_buf(),
-        cause: e.to_string(),
-    })?;
+    std::fs::read_dir(dir)
+        .map_err(|e| EngineError::InputUnreadable { path: dir.to_path_buf(), cause: e.to_string() })?;
     let mut report = CheckReport::default();
 
     let master_path = dir.join(MASTER_PLAYLIST);
@@ -352,11 +346,7 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
         }
     };
     if !master.independent_segments {
-        report.push(
-            MASTER_INDEPENDENT,
-            MASTER_PLAYLIST,
-            "EXT-X-INDEPENDENT-SEGMENTS is missing",
-        );
+        report.push(MASTER_INDEPENDENT, MASTER_PLAYLIST, "EXT-X-INDEPENDENT-SEGMENTS is missing");
     }
     let variants: Vec<&VariantStream> = master.variants.iter().filter(|v| !v.is_i_frame).collect();
     report.variants = variants.len();
@@ -364,47 +354,23 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
         report.push(
             MASTER_VARIANTS,
             MASTER_PLAYLIST,
-            format!(
-                "{} video variant(s); at least two bit rates are required",
-                variants.len()
-            ),
+            format!("{} video variant(s); at least two bit rates are required", variants.len()),
         );
     }
 
-    let mut checker = Checker {
-        root: dir.to_path_buf(),
-        cache: HashMap::new(),
-    };
+    let mut checker = Checker { root: dir.to_path_buf(), cache: HashMap::new() };
 
     // Audio renditions.
-    let audio: Vec<_> = master
-        .alternatives
-        .iter()
-        .filter(|a| a.media_type == AlternativeMediaType::Audio)
-        .collect();
+    let audio: Vec<_> = master.alternatives.iter().filter(|a| a.media_type == AlternativeMediaType::Audio).collect();
     report.audio_renditions = audio.len();
     let mut audio_groups: HashMap<&str, Vec<Option<PathBuf>>> = HashMap::new();
     for rendition in &audio {
         let location = format!("{MASTER_PLAYLIST} (audio {:?})", rendition.name);
-        if rendition
-            .language
-            .as_deref()
-            .is_none_or(|l| l.trim().is_empty())
-        {
-            report.push(
-                AUDIO_LANGUAGE,
-                location.clone(),
-                "EXT-X-MEDIA TYPE=AUDIO has no LANGUAGE",
-            );
+        if rendition.language.as_deref().is_none_or(|l| l.trim().is_empty()) {
+            report.push(AUDIO_LANGUAGE, location.clone(), "EXT-X-MEDIA TYPE=AUDIO has no LANGUAGE");
         }
-        let key = rendition
-            .uri
-            .as_deref()
-            .and_then(|uri| checker.media(uri, Kind::Audio, &mut report));
-        audio_groups
-            .entry(rendition.group_id.as_str())
-            .or_default()
-            .push(key);
+        let key = rendition.uri.as_deref().and_then(|uri| checker.media(uri, Kind::Audio, &mut report));
+        audio_groups.entry(rendition.group_id.as_str()).or_default().push(key);
     }
 
     // Variants.
@@ -413,25 +379,13 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
         let location = format!("{MASTER_PLAYLIST} ({})", variant.uri);
         let codecs = variant.codecs.as_deref().filter(|c| !c.trim().is_empty());
         if codecs.is_none() {
-            report.push(
-                VARIANT_CODECS_MISSING,
-                location.clone(),
-                "EXT-X-STREAM-INF has no CODECS",
-            );
+            report.push(VARIANT_CODECS_MISSING, location.clone(), "EXT-X-STREAM-INF has no CODECS");
         }
         if variant.resolution.is_none() {
-            report.push(
-                VARIANT_RESOLUTION_MISSING,
-                location.clone(),
-                "EXT-X-STREAM-INF has no RESOLUTION",
-            );
+            report.push(VARIANT_RESOLUTION_MISSING, location.clone(), "EXT-X-STREAM-INF has no RESOLUTION");
         }
         if variant.frame_rate.is_none() {
-            report.push(
-                VARIANT_FRAME_RATE_MISSING,
-                location.clone(),
-                "EXT-X-STREAM-INF has no FRAME-RATE",
-            );
+            report.push(VARIANT_FRAME_RATE_MISSING, location.clone(), "EXT-X-STREAM-INF has no FRAME-RATE");
         }
         if variant.average_bandwidth.is_none() {
             report.push(
@@ -444,15 +398,9 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
         // The audio renditions this variant plays with.
         let group: Vec<&MediaCheck> = match &variant.audio {
             Some(group_id) => match audio_groups.get(group_id.as_str()) {
-                Some(keys) => keys
-                    .iter()
-                    .flatten()
-                    .filter_map(|k| checker.cache.get(k)?.as_ref())
-                    .collect(),
+                Some(keys) => keys.iter().flatten().filter_map(|k| checker.cache.get(k)?.as_ref()).collect(),
                 None => {
-                    let message = format!(
-                        "AUDIO=\"{group_id}\" but no EXT-X-MEDIA TYPE=AUDIO has that GROUP-ID"
-                    );
+                    let message = format!("AUDIO=\"{group_id}\" but no EXT-X-MEDIA TYPE=AUDIO has that GROUP-ID");
                     report.push(VARIANT_AUDIO_GROUP, location.clone(), message);
                     Vec::new()
                 }
@@ -469,10 +417,8 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
             }
         };
         let group_stats: Vec<PlaylistStats> = group.iter().map(|m| m.stats.clone()).collect();
-        let group_codecs: Vec<Option<String>> = group
-            .iter()
-            .map(|m| m.facts.as_ref().and_then(|f| f.codec_string.clone()))
-            .collect();
+        let group_codecs: Vec<Option<String>> =
+            group.iter().map(|m| m.facts.as_ref().and_then(|f| f.codec_string.clone())).collect();
 
         let Some(key) = checker.media(&variant.uri, Kind::Video, &mut report) else {
             continue;
@@ -491,19 +437,13 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
             report.push(
                 VARIANT_BANDWIDTH_PEAK,
                 location.clone(),
-                format!(
-                    "BANDWIDTH={} but the measured peak segment bit rate is {peak} bit/s",
-                    variant.bandwidth
-                ),
+                format!("BANDWIDTH={} but the measured peak segment bit rate is {peak} bit/s", variant.bandwidth),
             );
         } else if variant.bandwidth as f64 > peak as f64 * 1.10 {
             report.push(
                 VARIANT_BANDWIDTH_OVERSTATED,
                 location.clone(),
-                format!(
-                    "BANDWIDTH={} is more than 10% above the measured peak of {peak} bit/s",
-                    variant.bandwidth
-                ),
+                format!("BANDWIDTH={} is more than 10% above the measured peak of {peak} bit/s", variant.bandwidth),
             );
         }
         if let Some(declared) = variant.average_bandwidth
@@ -517,14 +457,7 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
         }
 
         if let Some(facts) = &video.facts {
-            check_variant_against_stream(
-                &mut report,
-                &location,
-                variant,
-                codecs,
-                facts,
-                &group_codecs,
-            );
+            check_variant_against_stream(&mut report, &location, variant, codecs, facts, &group_codecs);
         }
     }
 
@@ -532,24 +465,15 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
     let checked: Vec<&MediaCheck> = checker.cache.values().flatten().collect();
     let targets: HashSet<u64> = checked.iter().map(|m| m.target).collect();
     if targets.len() > 1 {
-        let mut listed: Vec<String> = checked
-            .iter()
-            .map(|m| format!("{} has {} s", m.location, m.target))
-            .collect();
+        let mut listed: Vec<String> = checked.iter().map(|m| format!("{} has {} s", m.location, m.target)).collect();
         listed.sort();
         report.push(
             MEDIA_TARGET_MISMATCH,
             MASTER_PLAYLIST,
-            format!(
-                "EXT-X-TARGETDURATION differs between media playlists: {}",
-                listed.join(", ")
-            ),
+            format!("EXT-X-TARGETDURATION differs between media playlists: {}", listed.join(", ")),
         );
     }
-    let videos: Vec<&MediaCheck> = unique(&video_keys)
-        .iter()
-        .filter_map(|k| checker.cache.get(*k)?.as_ref())
-        .collect();
+    let videos: Vec<&MediaCheck> = unique(&video_keys).iter().filter_map(|k| checker.cache.get(*k)?.as_ref()).collect();
     check_durations(&mut report, &videos, &checked);
     check_alignment(&mut report, &videos);
 
@@ -569,9 +493,7 @@ fn read_master(path: &Path) -> std::result::Result<MasterPlaylist, String> {
     }
     match m3u8_rs::parse_playlist_res(&bytes) {
         Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => Ok(m),
-        Ok(m3u8_rs::Playlist::MediaPlaylist(_)) => {
-            Err("is a media playlist, not a master playlist".into())
-        }
+        Ok(m3u8_rs::Playlist::MediaPlaylist(_)) => Err("is a media playlist, not a master playlist".into()),
         Err(e) => Err(format!("cannot parse the master playlist: {e:?}")),
     }
 }
@@ -592,21 +514,14 @@ fn check_variant_against_stream(
                 expected.push(c.clone());
             }
         }
-        let declared_set: HashSet<String> = declared
-            .split(',')
-            .map(|c| c.trim().to_ascii_lowercase())
-            .filter(|c| !c.is_empty())
-            .collect();
-        let expected_set: HashSet<String> =
-            expected.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let declared_set: HashSet<String> =
+            declared.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
+        let expected_set: HashSet<String> = expected.iter().map(|c| c.to_ascii_lowercase()).collect();
         if declared_set != expected_set {
             report.push(
                 VARIANT_CODECS,
                 location,
-                format!(
-                    "CODECS=\"{declared}\" but the segments contain \"{}\"",
-                    expected.join(",")
-                ),
+                format!("CODECS=\"{declared}\" but the segments contain \"{}\"", expected.join(",")),
             );
         }
     }
@@ -614,11 +529,7 @@ fn check_variant_against_stream(
         && (tag == "avc3" || tag == "hev1")
     {
         let wanted = if tag == "avc3" { "avc1" } else { "hvc1" };
-        report.push(
-            VARIANT_SAMPLE_ENTRY,
-            location,
-            format!("the video uses the '{tag}' sample entry; use '{wanted}'"),
-        );
+        report.push(VARIANT_SAMPLE_ENTRY, location, format!("the video uses the '{tag}' sample entry; use '{wanted}'"));
     }
     if let Some(res) = &variant.resolution
         && (res.width != u64::from(facts.width) || res.height != u64::from(facts.height))
@@ -626,43 +537,27 @@ fn check_variant_against_stream(
         report.push(
             VARIANT_RESOLUTION,
             location,
-            format!(
-                "RESOLUTION={}x{} but the video is {}x{}",
-                res.width, res.height, facts.width, facts.height
-            ),
+            format!("RESOLUTION={}x{} but the video is {}x{}", res.width, res.height, facts.width, facts.height),
         );
     }
     if let (Some(declared), Some(real)) = (variant.frame_rate, facts.frame_rate)
         && (declared - real).abs() > 0.01 + real * 0.001
     {
-        report.push(
-            VARIANT_FRAME_RATE,
-            location,
-            format!("FRAME-RATE={declared} but the video runs at {real:.3} fps"),
-        );
+        report.push(VARIANT_FRAME_RATE, location, format!("FRAME-RATE={declared} but the video runs at {real:.3} fps"));
     }
-    let declared_range = variant
-        .other_attributes
-        .as_ref()
-        .and_then(|a| a.get("VIDEO-RANGE"))
-        .map(|v| v.as_str().to_string());
+    let declared_range =
+        variant.other_attributes.as_ref().and_then(|a| a.get("VIDEO-RANGE")).map(|v| v.as_str().to_string());
     match (declared_range.as_deref(), facts.range) {
         (None, VideoRange::Sdr) => {}
         (None, real) => report.push(
             VARIANT_VIDEO_RANGE,
             location,
-            format!(
-                "the video is {} but EXT-X-STREAM-INF has no VIDEO-RANGE",
-                real.as_str()
-            ),
+            format!("the video is {} but EXT-X-STREAM-INF has no VIDEO-RANGE", real.as_str()),
         ),
         (Some(declared), real) if VideoRange::parse(declared) != Some(real) => report.push(
             VARIANT_VIDEO_RANGE,
             location,
-            format!(
-                "VIDEO-RANGE={declared} but the video's transfer characteristics are {}",
-                real.as_str()
-            ),
+            format!("VIDEO-RANGE={declared} but the video's transfer characteristics are {}", real.as_str()),
         ),
         _ => {}
     }
@@ -679,10 +574,7 @@ fn check_durations(report: &mut CheckReport, videos: &[&MediaCheck], all: &[&Med
             report.push(
                 MEDIA_DURATION_MISMATCH,
                 other.location.clone(),
-                format!(
-                    "lasts {:.3} s but {} lasts {:.3} s",
-                    other.total_s, reference.location, reference.total_s
-                ),
+                format!("lasts {:.3} s but {} lasts {:.3} s", other.total_s, reference.location, reference.total_s),
             );
         }
     }
@@ -722,11 +614,8 @@ fn check_alignment(report: &mut CheckReport, videos: &[&MediaCheck]) {
         let tolerance = reference.frame_duration.max(other.frame_duration) + 0.001;
         let starts = other.relative_starts();
         let mut bad = Vec::new();
-        for (n, ((start, duration), (ref_start, ref_duration))) in starts
-            .iter()
-            .zip(&other.durations)
-            .zip(ref_starts.iter().zip(&reference.durations))
-            .enumerate()
+        for (n, ((start, duration), (ref_start, ref_duration))) in
+            starts.iter().zip(&other.durations).zip(ref_starts.iter().zip(&reference.durations)).enumerate()
         {
             let is_last = n + 1 == other.durations.len() || n + 1 == reference.durations.len();
             let duration_off = !is_last && (duration - ref_duration).abs() > tolerance;
@@ -823,11 +712,7 @@ impl Checker {
         let path = match resolve_uri(&self.root, uri) {
             Ok(p) => p,
             Err(cause) => {
-                report.push(
-                    VARIANT_PLAYLIST,
-                    format!("{MASTER_PLAYLIST} ({uri})"),
-                    cause,
-                );
+                report.push(VARIANT_PLAYLIST, format!("{MASTER_PLAYLIST} ({uri})"), cause);
                 return None;
             }
         };
@@ -850,15 +735,8 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
         }
     };
     if playlist.playlist_type != Some(MediaPlaylistType::Vod) {
-        let found = playlist
-            .playlist_type
-            .as_ref()
-            .map_or("absent".to_string(), |t| t.to_string());
-        report.push(
-            MEDIA_PLAYLIST_TYPE,
-            location.clone(),
-            format!("EXT-X-PLAYLIST-TYPE is {found}, not VOD"),
-        );
+        let found = playlist.playlist_type.as_ref().map_or("absent".to_string(), |t| t.to_string());
+        report.push(MEDIA_PLAYLIST_TYPE, location.clone(), format!("EXT-X-PLAYLIST-TYPE is {found}, not VOD"));
     }
     if !playlist.end_list {
         report.push(MEDIA_ENDLIST, location.clone(), "EXT-X-ENDLIST is missing");
@@ -880,11 +758,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
     }
     let target = playlist.target_duration;
     if max_rounded_extinf(&playlist) > target {
-        let over: Vec<_> = playlist
-            .segments
-            .iter()
-            .filter(|s| f64::from(s.duration).round() as u64 > target)
-            .collect();
+        let over: Vec<_> = playlist.segments.iter().filter(|s| f64::from(s.duration).round() as u64 > target).collect();
         report.push(
             MEDIA_TARGET_DURATION,
             location.clone(),
@@ -914,11 +788,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
     for segment in &segments {
         let ok = match segment_size(segment) {
             Ok(0) => {
-                report.push(
-                    SEGMENT_EMPTY,
-                    seg_location(segment),
-                    "the segment file is empty",
-                );
+                report.push(SEGMENT_EMPTY, seg_location(segment), "the segment file is empty");
                 sizes.push((0, segment.duration_s));
                 false
             }
@@ -944,12 +814,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
     }
     // Bit rates over the segments that exist, so that a missing one is
     // reported once rather than again as a bandwidth mismatch.
-    let measurable: Vec<(u64, f64)> = sizes
-        .iter()
-        .zip(&present)
-        .filter(|(_, ok)| **ok)
-        .map(|(s, _)| *s)
-        .collect();
+    let measurable: Vec<(u64, f64)> = sizes.iter().zip(&present).filter(|(_, ok)| **ok).map(|(s, _)| *s).collect();
     let (peak, average) = peak_and_average_bps(&measurable, target as f64);
     let durations: Vec<f64> = segments.iter().map(|s| s.duration_s).collect();
     let total_s: f64 = durations.iter().sum();
@@ -963,10 +828,8 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
     };
 
     // Apple 7.6: segments nominally the target duration.
-    let short: Vec<&SegmentFile> = segments[..segments.len() - 1]
-        .iter()
-        .filter(|s| s.duration_s < 0.5 * target as f64)
-        .collect();
+    let short: Vec<&SegmentFile> =
+        segments[..segments.len() - 1].iter().filter(|s| s.duration_s < 0.5 * target as f64).collect();
     if let Some(first) = short.first() {
         report.push(
             SEGMENT_DURATION,
@@ -980,11 +843,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
     }
 
     // Container: fMP4 segments need EXT-X-MAP.
-    let first_present = segments
-        .iter()
-        .zip(&present)
-        .find(|(_, ok)| **ok)
-        .map(|(s, _)| s);
+    let first_present = segments.iter().zip(&present).find(|(_, ok)| **ok).map(|(s, _)| s);
     let container = first_present.map_or(Container::Unknown, sniff_container);
     if container == Container::Fmp4 && segments.iter().any(|s| s.init.is_none()) {
         let count = segments.iter().filter(|s| s.init.is_none()).count();
@@ -1006,11 +865,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
         if kind == Kind::Audio && probed {
             break;
         }
-        let result = if probed {
-            read_first_video_packet(segment)
-        } else {
-            probe_segment(segment, kind)
-        };
+        let result = if probed { read_first_video_packet(segment) } else { probe_segment(segment, kind) };
         probed = true;
         match result {
             Ok((segment_facts, packet)) => {
@@ -1024,11 +879,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
                         first_pts[i] = p.pts;
                     }
                     if !p.key {
-                        report.push(
-                            SEGMENT_IDR,
-                            seg_location(segment),
-                            "the first video frame is not a key frame",
-                        );
+                        report.push(SEGMENT_IDR, seg_location(segment), "the first video frame is not a key frame");
                     } else if p.idr == Some(false) {
                         report.push(
                             SEGMENT_IDR,
@@ -1045,32 +896,16 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
         }
     }
     if let Some(f) = &facts {
-        if kind == Kind::Audio
-            && f.codec_string
-                .as_deref()
-                .is_none_or(|c| !c.starts_with("mp4a.40."))
-        {
-            report.push(
-                AUDIO_CODEC,
-                location.clone(),
-                "the audio rendition is not AAC",
-            );
+        if kind == Kind::Audio && f.codec_string.as_deref().is_none_or(|c| !c.starts_with("mp4a.40.")) {
+            report.push(AUDIO_CODEC, location.clone(), "the audio rendition is not AAC");
         }
         if f.is_hevc && container == Container::Ts {
-            report.push(
-                SEGMENT_HEVC_CONTAINER,
-                location.clone(),
-                "HEVC video in MPEG-TS segments",
-            );
+            report.push(SEGMENT_HEVC_CONTAINER, location.clone(), "HEVC video in MPEG-TS segments");
         }
     }
     let frame_duration = match kind {
         Kind::Audio => 0.0,
-        Kind::Video => facts
-            .as_ref()
-            .and_then(|f| f.frame_rate)
-            .filter(|r| *r > 0.0)
-            .map_or(1.0 / 25.0, |r| 1.0 / r),
+        Kind::Video => facts.as_ref().and_then(|f| f.frame_rate).filter(|r| *r > 0.0).map_or(1.0 / 25.0, |r| 1.0 / r),
     };
 
     // Apple 8.1: EXTINF sums track the real media time within a frame.
@@ -1100,17 +935,7 @@ fn check_media(path: &Path, uri: &str, kind: Kind, report: &mut CheckReport) -> 
         }
     }
 
-    Some(MediaCheck {
-        kind,
-        location,
-        target,
-        durations,
-        total_s,
-        stats,
-        first_pts,
-        facts,
-        frame_duration,
-    })
+    Some(MediaCheck { kind, location, target, durations, total_s, stats, first_pts, facts, frame_duration })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1154,57 +979,35 @@ impl SegmentInput {
             let s = abs.to_str()?.to_string();
             (!s.contains('|')).then_some(s)
         };
-        let uses_ranges =
-            segment.range.is_some() || segment.init.as_ref().is_some_and(|i| i.range.is_some());
+        let uses_ranges = segment.range.is_some() || segment.init.as_ref().is_some_and(|i| i.range.is_some());
         if !uses_ranges {
             match &segment.init {
                 None => {
                     if let Some(seg) = plain(&segment.path) {
-                        return Ok(Self {
-                            url: format!("file:{seg}"),
-                            _temp: None,
-                        });
+                        return Ok(Self { url: format!("file:{seg}"), _temp: None });
                     }
                 }
                 Some(init) => {
                     if let (Some(init), Some(seg)) = (plain(&init.path), plain(&segment.path)) {
-                        return Ok(Self {
-                            url: format!("concat:{init}|{seg}"),
-                            _temp: None,
-                        });
+                        return Ok(Self { url: format!("concat:{init}|{seg}"), _temp: None });
                     }
                 }
             }
         }
         let temp = TempFile::create()?;
         {
-            let mut out =
-                std::fs::File::create(&temp.0).map_err(|e| format!("temporary file: {e}"))?;
+            let mut out = std::fs::File::create(&temp.0).map_err(|e| format!("temporary file: {e}"))?;
             if let Some(init) = &segment.init {
-                copy_range(&init.path, init.range, &mut out)
-                    .map_err(|e| format!("{}: {e}", init.uri))?;
+                copy_range(&init.path, init.range, &mut out).map_err(|e| format!("{}: {e}", init.uri))?;
             }
-            copy_range(&segment.path, segment.range, &mut out)
-                .map_err(|e| format!("{}: {e}", segment.uri))?;
+            copy_range(&segment.path, segment.range, &mut out).map_err(|e| format!("{}: {e}", segment.uri))?;
         }
-        let url = format!(
-            "file:{}",
-            temp.0
-                .to_str()
-                .ok_or("temporary folder path is not UTF-8")?
-        );
-        Ok(Self {
-            url,
-            _temp: Some(temp),
-        })
+        let url = format!("file:{}", temp.0.to_str().ok_or("temporary folder path is not UTF-8")?);
+        Ok(Self { url, _temp: Some(temp) })
     }
 }
 
-fn copy_range(
-    path: &Path,
-    range: Option<(u64, u64)>,
-    out: &mut std::fs::File,
-) -> std::io::Result<()> {
+fn copy_range(path: &Path, range: Option<(u64, u64)>, out: &mut std::fs::File) -> std::io::Result<()> {
     let mut file = std::fs::File::open(path)?;
     match range {
         None => {
@@ -1225,8 +1028,7 @@ impl TempFile {
     fn create() -> std::result::Result<Self, String> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("crema-hls-check-{}-{n}.seg", std::process::id()));
+        let path = std::env::temp_dir().join(format!("crema-hls-check-{}-{n}.seg", std::process::id()));
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -1263,21 +1065,13 @@ fn probe_segment(
     kind: Kind,
 ) -> std::result::Result<(Option<StreamFacts>, Option<FirstPacket>), String> {
     let input = SegmentInput::new(segment)?;
-    let mut ictx = ffmpeg::format::input(&input.url)
-        .map_err(|e| format!("FFmpeg cannot open the segment: {e}"))?;
+    let mut ictx = ffmpeg::format::input(&input.url).map_err(|e| format!("FFmpeg cannot open the segment: {e}"))?;
     let medium = match kind {
         Kind::Video => ffmpeg::media::Type::Video,
         Kind::Audio => ffmpeg::media::Type::Audio,
     };
     let Some(stream) = ictx.streams().find(|s| s.parameters().medium() == medium) else {
-        return Err(format!(
-            "no {} stream in the segment",
-            if kind == Kind::Video {
-                "video"
-            } else {
-                "audio"
-            }
-        ));
+        return Err(format!("no {} stream in the segment", if kind == Kind::Video { "video" } else { "audio" }));
     };
     let index = stream.index();
     let facts = stream_facts(&stream);
@@ -1311,19 +1105,10 @@ fn open_without_probing(url: &str) -> std::result::Result<ffmpeg::format::contex
     // SAFETY: `ctx` is a valid out-pointer initialised to null and `c_url`
     // outlives the call; on failure libavformat frees what it allocated and
     // leaves `ctx` null.
-    let ret = unsafe {
-        ffmpeg::ffi::avformat_open_input(
-            &mut ctx,
-            c_url.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null_mut(),
-        )
-    };
+    let ret =
+        unsafe { ffmpeg::ffi::avformat_open_input(&mut ctx, c_url.as_ptr(), std::ptr::null(), std::ptr::null_mut()) };
     if ret < 0 || ctx.is_null() {
-        return Err(format!(
-            "FFmpeg cannot open the segment: {}",
-            ffmpeg::Error::from(ret)
-        ));
+        return Err(format!("FFmpeg cannot open the segment: {}", ffmpeg::Error::from(ret)));
     }
     // SAFETY: `ctx` is an opened input context that nothing else owns;
     // `Input` closes it with `avformat_close_input` when dropped.
@@ -1349,28 +1134,19 @@ fn first_packet(
         match packet.read(ictx) {
             Ok(()) if packet.stream() == index => {
                 let pts = packet.pts().or(packet.dts()).map(|t| t as f64 * time_base);
-                let nal_type = packet
-                    .data()
-                    .and_then(|d| first_vcl_nal_type(d, annex_b, codec));
+                let nal_type = packet.data().and_then(|d| first_vcl_nal_type(d, annex_b, codec));
                 let idr = nal_type.map(|t| match codec {
                     ffmpeg::codec::Id::HEVC => t == 19 || t == 20,
                     _ => t == 5,
                 });
-                return Ok(FirstPacket {
-                    key: packet.is_key(),
-                    idr,
-                    nal_type,
-                    pts,
-                });
+                return Ok(FirstPacket { key: packet.is_key(), idr, nal_type, pts });
             }
             Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
             Err(ffmpeg::Error::Eof) => return Err("the segment holds no video packet".into()),
             Err(e) => return Err(format!("FFmpeg cannot read the segment: {e}")),
         }
     }
-    Err(format!(
-        "no video packet among the first {MAX_PACKETS} packets"
-    ))
+    Err(format!("no video packet among the first {MAX_PACKETS} packets"))
 }
 
 /// The NAL unit type of the first VCL (coded slice) NAL unit of an access
@@ -1408,8 +1184,7 @@ fn stream_facts(stream: &ffmpeg::format::stream::Stream) -> StreamFacts {
         let p = &*params.as_ptr();
         (p.width, p.height, p.color_trc, p.codec_tag)
     };
-    let rate =
-        |r: ffmpeg::Rational| (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r));
+    let rate = |r: ffmpeg::Rational| (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r));
     StreamFacts {
         codec_string: codec_string_from_parameters(&params),
         sample_entry: (tag != 0).then(|| String::from_utf8_lossy(&tag.to_le_bytes()).into_owned()),

@@ -38,8 +38,7 @@ pub fn avc_codec_string(extradata: &[u8]) -> Option<String> {
         }
         (extradata[1], extradata[2], extradata[3])
     } else {
-        let sps =
-            annex_b_nal_units(extradata).find(|nal| nal.first().is_some_and(|h| h & 0x1f == 7))?;
+        let sps = annex_b_nal_units(extradata).find(|nal| nal.first().is_some_and(|h| h & 0x1f == 7))?;
         let rbsp = unescape_rbsp(&sps[1..]);
         if rbsp.len() < 3 {
             return None;
@@ -81,8 +80,7 @@ pub fn hevc_codec_string(extradata: &[u8]) -> Option<String> {
         // general_profile_space..general_level_idc.
         extradata.get(1..13)?.try_into().ok()?
     } else {
-        let sps = annex_b_nal_units(extradata)
-            .find(|nal| nal.first().is_some_and(|h| (h >> 1) & 0x3f == 33))?;
+        let sps = annex_b_nal_units(extradata).find(|nal| nal.first().is_some_and(|h| (h >> 1) & 0x3f == 33))?;
         // Two-byte NAL unit header, then sps_video_parameter_set_id (4 bits),
         // sps_max_sub_layers_minus1 (3), sps_temporal_id_nesting_flag (1),
         // then profile_tier_level(): 12 bytes of general_* fields.
@@ -107,10 +105,7 @@ fn hevc_string_from_ptl(sample_entry: &str, ptl: &[u8; 12]) -> String {
     let level_idc = ptl[11];
     let mut out = format!("{sample_entry}.{space}{profile_idc}.{compat:X}.{tier}{level_idc}");
     let constraints = &ptl[5..11];
-    let used = constraints
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |i| i + 1);
+    let used = constraints.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     for byte in &constraints[..used] {
         out.push_str(&format!(".{byte:X}"));
     }
@@ -173,24 +168,14 @@ pub fn codec_string_from_parameters(params: &ffmpeg_next::codec::Parameters) -> 
     };
     use ffmpeg_next::codec::Id;
     match params.id() {
-        Id::H264 => avc_codec_string(extradata).map(|s| {
-            if &tag == b"avc3" {
-                s.replacen("avc1", "avc3", 1)
-            } else {
-                s
-            }
-        }),
-        Id::HEVC => hevc_codec_string(extradata).map(|s| {
-            if &tag == b"hev1" {
-                s.replacen("hvc1", "hev1", 1)
-            } else {
-                s
-            }
-        }),
+        Id::H264 => {
+            avc_codec_string(extradata).map(|s| if &tag == b"avc3" { s.replacen("avc1", "avc3", 1) } else { s })
+        }
+        Id::HEVC => {
+            hevc_codec_string(extradata).map(|s| if &tag == b"hev1" { s.replacen("hvc1", "hev1", 1) } else { s })
+        }
         Id::AAC if profile >= 0 => Some(aac_codec_string(profile)),
-        Id::AAC => Some(
-            aac_codec_string_from_config(extradata).unwrap_or_else(|| aac_codec_string(profile)),
-        ),
+        Id::AAC => Some(aac_codec_string_from_config(extradata).unwrap_or_else(|| aac_codec_string(profile))),
         _ => None,
     }
 }
@@ -209,12 +194,7 @@ pub(crate) fn annex_b_nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
             i += 1;
         }
     }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|s| s - 3)
-        .chain(std::iter::once(data.len()))
-        .collect();
+    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s - 3).chain(std::iter::once(data.len())).collect();
     starts.into_iter().zip(ends).filter_map(move |(s, e)| {
         let mut nal = &data[s..e.max(s)];
         while let [rest @ .., 0] = nal {
@@ -247,44 +227,38 @@ mod tests {
     /// `avcC` from `ffmpeg -f lavfi -i testsrc2=s=1280x720:d=0.2 -c:v libx264
     /// -profile:v high -level 4.0 x.mp4` (libx264, FFmpeg 5.1).
     const X264_AVCC_HIGH_40: [u8; 47] = [
-        0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40,
-        0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20,
-        0xf1, 0x83, 0x19, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8,
-        0xf8, 0x00,
+        0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb,
+        0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19, 0x60, 0x01, 0x00,
+        0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
     ];
 
     /// The first 13 bytes of the `hvcC` libx265 3.5 writes for a 1280x720
     /// 25 fps Main encode (`-c:v libx265 -tag:v hvc1`), level 3.1 (93).
-    const X265_HVCC_MAIN_HEAD: [u8; 13] = [
-        0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d,
-    ];
+    const X265_HVCC_MAIN_HEAD: [u8; 13] =
+        [0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d];
 
     /// The same for `-pix_fmt yuv420p10le -profile:v main10`.
-    const X265_HVCC_MAIN10_HEAD: [u8; 13] = [
-        0x01, 0x02, 0x20, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d,
-    ];
+    const X265_HVCC_MAIN10_HEAD: [u8; 13] =
+        [0x01, 0x02, 0x20, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d];
 
     /// libx265's Main-profile VPS, SPS and PPS from that `hvcC`, as Annex-B
     /// with start codes; the SPS carries emulation-prevention bytes inside
     /// profile_tier_level (`00 00 03 00 90 00 00 03 00 00 03 00 5d`).
     const X265_ANNEX_B_MAIN: &[u8] = &[
         0x00, 0x00, 0x00, 0x01, // VPS
-        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
-        0x03, 0x00, 0x00, 0x03, 0x00, 0x5d, 0x95, 0x98, 0x09, //
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x5d, 0x95, 0x98, 0x09, //
         0x00, 0x00, 0x00, 0x01, // SPS
-        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
-        0x03, 0x00, 0x5d, 0xa0, 0x02, 0x80, 0x80, 0x2d, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0,
-        0x5a, 0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10, //
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x5d,
+        0xa0, 0x02, 0x80, 0x80, 0x2d, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10, //
         0x00, 0x00, 0x01, // PPS (three-byte start code)
         0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40,
     ];
 
     #[test]
     fn avc_from_real_x264_avcc() {
-        assert_eq!(
-            avc_codec_string(&X264_AVCC_HIGH_40).as_deref(),
-            Some("avc1.640028")
-        );
+        assert_eq!(avc_codec_string(&X264_AVCC_HIGH_40).as_deref(), Some("avc1.640028"));
     }
 
     #[test]
@@ -296,9 +270,7 @@ mod tests {
         annex_b.extend_from_slice(&X264_AVCC_HIGH_40[37..43]);
         assert_eq!(avc_codec_string(&annex_b).as_deref(), Some("avc1.640028"));
         // Constrained Baseline level 3.1 (constraint_set0+1 flags: 0xC0).
-        let baseline = [
-            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01,
-        ];
+        let baseline = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01];
         assert_eq!(avc_codec_string(&baseline).as_deref(), Some("avc1.42C01F"));
     }
 
@@ -312,22 +284,13 @@ mod tests {
 
     #[test]
     fn hevc_from_real_x265_hvcc() {
-        assert_eq!(
-            hevc_codec_string(&X265_HVCC_MAIN_HEAD).as_deref(),
-            Some("hvc1.1.6.L93.90")
-        );
-        assert_eq!(
-            hevc_codec_string(&X265_HVCC_MAIN10_HEAD).as_deref(),
-            Some("hvc1.2.4.L93.90")
-        );
+        assert_eq!(hevc_codec_string(&X265_HVCC_MAIN_HEAD).as_deref(), Some("hvc1.1.6.L93.90"));
+        assert_eq!(hevc_codec_string(&X265_HVCC_MAIN10_HEAD).as_deref(), Some("hvc1.2.4.L93.90"));
     }
 
     #[test]
     fn hevc_from_annex_b_with_emulation_prevention() {
-        assert_eq!(
-            hevc_codec_string(X265_ANNEX_B_MAIN).as_deref(),
-            Some("hvc1.1.6.L93.90")
-        );
+        assert_eq!(hevc_codec_string(X265_ANNEX_B_MAIN).as_deref(), Some("hvc1.1.6.L93.90"));
     }
 
     #[test]
@@ -338,10 +301,7 @@ mod tests {
         // Profile space 1 ("A"), several constraint bytes with an inner zero,
         // trailing zero bytes dropped.
         let ptl = [0x44, 0x08, 0, 0, 0, 0x90, 0, 0x23, 0, 0, 0, 120];
-        assert_eq!(
-            hevc_string_from_ptl("hev1", &ptl),
-            "hev1.A4.10.L120.90.0.23"
-        );
+        assert_eq!(hevc_string_from_ptl("hev1", &ptl), "hev1.A4.10.L120.90.0.23");
         // No constraint flags at all: the constraint part is omitted.
         let ptl = [0x01, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 93];
         assert_eq!(hevc_string_from_ptl("hvc1", &ptl), "hvc1.1.6.L93");
@@ -362,18 +322,9 @@ mod tests {
         assert_eq!(aac_codec_string(-99), "mp4a.40.2"); // FF_PROFILE_UNKNOWN
         assert_eq!(aac_codec_string(128), "mp4a.40.2"); // FF_PROFILE_MPEG2_AAC_LOW
         // AudioSpecificConfig: LC 48 kHz stereo (0x11 0x90), HE-AAC, escape.
-        assert_eq!(
-            aac_codec_string_from_config(&[0x11, 0x90]).as_deref(),
-            Some("mp4a.40.2")
-        );
-        assert_eq!(
-            aac_codec_string_from_config(&[0x2b, 0x92]).as_deref(),
-            Some("mp4a.40.5")
-        );
-        assert_eq!(
-            aac_codec_string_from_config(&[0xf8, 0x20]).as_deref(),
-            Some("mp4a.40.33")
-        );
+        assert_eq!(aac_codec_string_from_config(&[0x11, 0x90]).as_deref(), Some("mp4a.40.2"));
+        assert_eq!(aac_codec_string_from_config(&[0x2b, 0x92]).as_deref(), Some("mp4a.40.5"));
+        assert_eq!(aac_codec_string_from_config(&[0xf8, 0x20]).as_deref(), Some("mp4a.40.33"));
         assert_eq!(aac_codec_string_from_config(&[]), None);
     }
 }

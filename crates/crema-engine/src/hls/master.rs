@@ -27,8 +27,8 @@
 use std::path::{Path, PathBuf};
 
 use m3u8_rs::{
-    AlternativeMedia, AlternativeMediaType, MasterPlaylist, MediaPlaylist, MediaPlaylistType,
-    QuotedOrUnquoted, Resolution, VariantStream,
+    AlternativeMedia, AlternativeMediaType, MasterPlaylist, MediaPlaylist, MediaPlaylistType, QuotedOrUnquoted,
+    Resolution, VariantStream,
 };
 
 use super::{AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST};
@@ -222,12 +222,8 @@ pub fn write_master(
     }
 
     // One target duration for all (RFC 8216 §6.2.4), covering every EXTINF.
-    let target = playlists
-        .iter()
-        .map(|(_, pl)| pl.target_duration.max(max_rounded_extinf(pl)))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let target =
+        playlists.iter().map(|(_, pl)| pl.target_duration.max(max_rounded_extinf(pl))).max().unwrap_or(1).max(1);
     for (path, playlist) in &mut playlists {
         if normalize_media_playlist(playlist, target) {
             if playlist.unknown_tags.is_empty() {
@@ -248,9 +244,7 @@ pub fn write_master(
     let audio_stats = audio.map(|_| stats.pop().expect("audio playlist was loaded"));
 
     // Build the variant streams.
-    let (audio_peak, audio_avg) = audio_stats
-        .as_ref()
-        .map_or((0, 0), |s| (s.peak_bps, s.average_bps));
+    let (audio_peak, audio_avg) = audio_stats.as_ref().map_or((0, 0), |s| (s.peak_bps, s.average_bps));
     let mut entries: Vec<(VariantStream, VariantSummary)> = variants
         .iter()
         .zip(stats)
@@ -262,33 +256,22 @@ pub fn write_master(
                 None => spec.video_codec.clone(),
             };
             let other_attributes = spec.video_range.map(|range| {
-                [(
-                    "VIDEO-RANGE".to_string(),
-                    QuotedOrUnquoted::Unquoted(range.as_str().to_string()),
-                )]
-                .into_iter()
-                .collect()
+                [("VIDEO-RANGE".to_string(), QuotedOrUnquoted::Unquoted(range.as_str().to_string()))]
+                    .into_iter()
+                    .collect()
             });
             let stream = VariantStream {
                 uri: format!("{}/{}", spec.dir_name, MEDIA_PLAYLIST),
                 bandwidth,
                 average_bandwidth: Some(average_bandwidth),
                 codecs: Some(codecs),
-                resolution: Some(Resolution {
-                    width: u64::from(spec.width),
-                    height: u64::from(spec.height),
-                }),
+                resolution: Some(Resolution { width: u64::from(spec.width), height: u64::from(spec.height) }),
                 frame_rate: Some(round_frame_rate(spec.frame_rate)),
                 audio: audio.map(|_| AUDIO_GROUP_ID.to_string()),
                 other_attributes,
                 ..VariantStream::default()
             };
-            let summary = VariantSummary {
-                dir_name: spec.dir_name.clone(),
-                video,
-                bandwidth,
-                average_bandwidth,
-            };
+            let summary = VariantSummary { dir_name: spec.dir_name.clone(), video, bandwidth, average_bandwidth };
             (stream, summary)
         })
         .collect();
@@ -310,12 +293,7 @@ pub fn write_master(
         })
         .unwrap_or_default();
 
-    let version = playlists
-        .iter()
-        .filter_map(|(_, pl)| pl.version)
-        .max()
-        .unwrap_or(3)
-        .max(3);
+    let version = playlists.iter().filter_map(|(_, pl)| pl.version).max().unwrap_or(3).max(3);
     let (streams, summaries): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
     let master = MasterPlaylist {
         version: Some(version),
@@ -327,12 +305,7 @@ pub fn write_master(
     let master_path = package_dir.join(MASTER_PLAYLIST);
     write_playlist_atomically(&master_path, |w| master.write_to(w))?;
 
-    Ok(MasterSummary {
-        master_path,
-        variants: summaries,
-        audio: audio_stats,
-        target_duration_s: target,
-    })
+    Ok(MasterSummary { master_path, variants: summaries, audio: audio_stats, target_duration_s: target })
 }
 
 /// Reads and measures one media playlist: segment count, total `EXTINF`
@@ -433,41 +406,24 @@ const ISO639_2_TO_1: &[(&str, &str)] = &[
 
 fn validate_request(variants: &[VariantSpec], audio: Option<&AudioRenditionSpec>) -> Result<()> {
     if variants.is_empty() {
-        return Err(EngineError::Usage(
-            "an HLS package needs at least one video variant".into(),
-        ));
+        return Err(EngineError::Usage("an HLS package needs at least one video variant".into()));
     }
     let mut seen = std::collections::HashSet::new();
     for v in variants {
         if !valid_dir_name(&v.dir_name) {
-            return Err(EngineError::Usage(format!(
-                "HLS variant folder {:?} is not a plain folder name",
-                v.dir_name
-            )));
+            return Err(EngineError::Usage(format!("HLS variant folder {:?} is not a plain folder name", v.dir_name)));
         }
         if !seen.insert(v.dir_name.as_str()) {
-            return Err(EngineError::Usage(format!(
-                "HLS variant folder {:?} is listed twice",
-                v.dir_name
-            )));
+            return Err(EngineError::Usage(format!("HLS variant folder {:?} is listed twice", v.dir_name)));
         }
         if v.width == 0 || v.height == 0 {
-            return Err(EngineError::Usage(format!(
-                "HLS variant {}: resolution must not be zero",
-                v.dir_name
-            )));
+            return Err(EngineError::Usage(format!("HLS variant {}: resolution must not be zero", v.dir_name)));
         }
         if !(v.frame_rate.is_finite() && v.frame_rate > 0.0) {
-            return Err(EngineError::Usage(format!(
-                "HLS variant {}: frame rate must be positive",
-                v.dir_name
-            )));
+            return Err(EngineError::Usage(format!("HLS variant {}: frame rate must be positive", v.dir_name)));
         }
         if v.video_codec.trim().is_empty() {
-            return Err(EngineError::Usage(format!(
-                "HLS variant {}: video codec string is empty",
-                v.dir_name
-            )));
+            return Err(EngineError::Usage(format!("HLS variant {}: video codec string is empty", v.dir_name)));
         }
     }
     if let Some(a) = audio {
@@ -478,9 +434,7 @@ fn validate_request(variants: &[VariantSpec], audio: Option<&AudioRenditionSpec>
             )));
         }
         if a.name.trim().is_empty() || a.codec.trim().is_empty() {
-            return Err(EngineError::Usage(
-                "HLS audio rendition needs a NAME and a codec string".into(),
-            ));
+            return Err(EngineError::Usage("HLS audio rendition needs a NAME and a codec string".into()));
         }
     }
     Ok(())
@@ -499,12 +453,9 @@ fn round_frame_rate(fps: f64) -> f64 {
 /// Authoring Spec 1.32), the rest by `BANDWIDTH`, highest first.
 fn order_variants(entries: &mut [(VariantStream, VariantSummary)]) {
     entries.sort_by_key(|e| std::cmp::Reverse(e.0.bandwidth));
-    let distance = |e: &(VariantStream, VariantSummary)| {
-        (e.1.average_bandwidth as f64 - DEFAULT_VARIANT_AVERAGE_BPS).abs()
-    };
-    if let Some(best) =
-        (0..entries.len()).min_by(|&a, &b| distance(&entries[a]).total_cmp(&distance(&entries[b])))
-    {
+    let distance =
+        |e: &(VariantStream, VariantSummary)| (e.1.average_bandwidth as f64 - DEFAULT_VARIANT_AVERAGE_BPS).abs();
+    if let Some(best) = (0..entries.len()).min_by(|&a, &b| distance(&entries[a]).total_cmp(&distance(&entries[b]))) {
         entries[..=best].rotate_right(1);
     }
 }
@@ -553,12 +504,7 @@ pub(crate) fn required_version(playlist: &MediaPlaylist) -> usize {
 
 /// The largest `EXTINF` rounded to the nearest integer, seconds.
 pub(crate) fn max_rounded_extinf(playlist: &MediaPlaylist) -> u64 {
-    playlist
-        .segments
-        .iter()
-        .map(|s| f64::from(s.duration).round().max(0.0) as u64)
-        .max()
-        .unwrap_or(0)
+    playlist.segments.iter().map(|s| f64::from(s.duration).round().max(0.0) as u64).max().unwrap_or(0)
 }
 
 /// Reads and parses a media playlist; the error is a human cause.
@@ -569,9 +515,7 @@ pub(crate) fn read_media_playlist(path: &Path) -> std::result::Result<MediaPlayl
     }
     match m3u8_rs::parse_playlist_res(&bytes) {
         Ok(m3u8_rs::Playlist::MediaPlaylist(pl)) => Ok(pl),
-        Ok(m3u8_rs::Playlist::MasterPlaylist(_)) => {
-            Err("is a master playlist, not a media playlist".into())
-        }
+        Ok(m3u8_rs::Playlist::MasterPlaylist(_)) => Err("is a master playlist, not a media playlist".into()),
         Err(e) => Err(format!("cannot parse media playlist: {e:?}")),
     }
 }
@@ -621,10 +565,7 @@ pub(crate) fn resolve_segments(
             map = Some(InitSection {
                 uri: m.uri.clone(),
                 path: resolve_uri(playlist_dir, &m.uri)?,
-                range: m
-                    .byte_range
-                    .as_ref()
-                    .map(|r| (r.offset.unwrap_or(0), r.length)),
+                range: m.byte_range.as_ref().map(|r| (r.offset.unwrap_or(0), r.length)),
             });
         }
         let range = match &segment.byte_range {
@@ -673,16 +614,13 @@ pub(crate) fn resolve_uri(base_dir: &Path, uri: &str) -> std::result::Result<Pat
 /// Size of a segment in bytes: its byte range, or the whole file. Errors
 /// with a human cause when the file is missing or too short for the range.
 pub(crate) fn segment_size(segment: &SegmentFile) -> std::result::Result<u64, String> {
-    let len = std::fs::metadata(&segment.path)
-        .map_err(|e| format!("{}: {e}", segment.uri))?
-        .len();
+    let len = std::fs::metadata(&segment.path).map_err(|e| format!("{}: {e}", segment.uri))?.len();
     match segment.range {
         None => Ok(len),
         Some((offset, length)) if offset + length <= len => Ok(length),
-        Some((offset, length)) => Err(format!(
-            "{}: EXT-X-BYTERANGE {length}@{offset} runs past the end of the {len}-byte file",
-            segment.uri
-        )),
+        Some((offset, length)) => {
+            Err(format!("{}: EXT-X-BYTERANGE {length}@{offset} runs past the end of the {len}-byte file", segment.uri))
+        }
     }
 }
 
@@ -695,11 +633,7 @@ pub(crate) fn segment_size(segment: &SegmentFile) -> std::result::Result<u64, St
 pub(crate) fn peak_and_average_bps(segments: &[(u64, f64)], target_s: f64) -> (f64, f64) {
     let total_bits: f64 = segments.iter().map(|(b, _)| *b as f64 * 8.0).sum();
     let total_s: f64 = segments.iter().map(|(_, d)| *d).sum();
-    let average = if total_s > 0.0 {
-        total_bits / total_s
-    } else {
-        0.0
-    };
+    let average = if total_s > 0.0 { total_bits / total_s } else { 0.0 };
     let (low, high) = (0.5 * target_s - 1e-6, 1.5 * target_s + 1e-6);
     let mut peak: Option<f64> = None;
     for start in 0..segments.len() {
@@ -742,36 +676,21 @@ fn measure_parsed(path: &Path, playlist: &MediaPlaylist) -> Result<PlaylistStats
 }
 
 fn encode_error(path: &Path, cause: String) -> EngineError {
-    EngineError::Encode {
-        path: path.to_path_buf(),
-        cause: format!("HLS packaging: {cause}"),
-    }
+    EngineError::Encode { path: path.to_path_buf(), cause: format!("HLS packaging: {cause}") }
 }
 
 /// Writes a playlist next to `path` and renames it into place, so that a
 /// reader never sees half a playlist.
-fn write_playlist_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
-) -> Result<()> {
+fn write_playlist_atomically(path: &Path, write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<()> {
     let mut text = Vec::new();
-    write(&mut text)
-        .map_err(|e| EngineError::Internal(format!("serializing {}: {e}", path.display())))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    write(&mut text).map_err(|e| EngineError::Internal(format!("serializing {}: {e}", path.display())))?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp"));
     let io_error = |e: std::io::Error| {
         if e.raw_os_error() == Some(libc::ENOSPC) {
-            EngineError::DiskFull {
-                path: path.to_path_buf(),
-            }
+            EngineError::DiskFull { path: path.to_path_buf() }
         } else {
-            EngineError::OutputNotWritable {
-                path: path.to_path_buf(),
-                cause: e.to_string(),
-            }
+            EngineError::OutputNotWritable { path: path.to_path_buf(), cause: e.to_string() }
         }
     };
     std::fs::write(&tmp, &text).map_err(io_error)?;
@@ -789,12 +708,7 @@ mod tests {
     fn peak_uses_rfc_windows() {
         // Three 2 s segments and a tiny tail: the tail alone is shorter than
         // half the target, so it only counts together with its neighbour.
-        let segs = [
-            (250_000, 2.0),
-            (500_000, 2.0),
-            (250_000, 2.0),
-            (20_000, 0.02),
-        ];
+        let segs = [(250_000, 2.0), (500_000, 2.0), (250_000, 2.0), (20_000, 0.02)];
         let (peak, avg) = peak_and_average_bps(&segs, 2.0);
         assert_eq!(peak, 2_000_000.0);
         assert!((avg - (1_020_000.0 * 8.0 / 6.02)).abs() < 1e-6);
@@ -831,10 +745,7 @@ mod tests {
     fn default_variant_first_then_descending() {
         let entry = |bw: u64, avg: u64| {
             (
-                VariantStream {
-                    bandwidth: bw,
-                    ..VariantStream::default()
-                },
+                VariantStream { bandwidth: bw, ..VariantStream::default() },
                 VariantSummary {
                     dir_name: bw.to_string(),
                     video: PlaylistStats {
@@ -850,12 +761,8 @@ mod tests {
                 },
             )
         };
-        let mut e = vec![
-            entry(600, 400),
-            entry(5_000_000, 3_600_000),
-            entry(2_500_000, 1_800_000),
-            entry(1_000_000, 700_000),
-        ];
+        let mut e =
+            vec![entry(600, 400), entry(5_000_000, 3_600_000), entry(2_500_000, 1_800_000), entry(1_000_000, 700_000)];
         order_variants(&mut e);
         let order: Vec<u64> = e.iter().map(|x| x.0.bandwidth).collect();
         assert_eq!(order, [2_500_000, 5_000_000, 1_000_000, 600]);

@@ -25,8 +25,8 @@ pub mod master;
 pub use check::{CheckReport, Violation, check_package};
 pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
 pub use master::{
-    AudioRenditionSpec, MasterSummary, PlaylistStats, VariantSpec, VariantSummary, VideoRange,
-    measure_media_playlist, write_master,
+    AudioRenditionSpec, MasterSummary, PlaylistStats, VariantSpec, VariantSummary, VideoRange, measure_media_playlist,
+    write_master,
 };
 
 /// File name of the master (multivariant) playlist at the package root.
