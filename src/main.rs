@@ -271,7 +271,8 @@ fn encode(args: EncodeArgs) -> u8 {
         return usage(format!("--renditions: {bad} is outside 144..4320"));
     }
     if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
-        let e = EngineError::OutputNotWritable { path: dir.clone(), cause: "folder does not exist".into() };
+        let cause = if dir.exists() { "not a folder" } else { "folder does not exist" };
+        let e = EngineError::OutputNotWritable { path: dir.clone(), cause: cause.into() };
         eprintln!("crema: {e}");
         if args.json {
             print_json_line(&error_line(None, &e));
@@ -336,6 +337,19 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
         bar
     });
     for event in rx {
+        if let Event::Canceled = event {
+            // Partial outputs are gone already; the engine is only releasing
+            // FFmpeg resources now, which can take a moment with x265. Ctrl-C
+            // must end the process within a second, so exit here.
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            if json {
+                print_json_line(&error_line(Some(&req.input), &EngineError::Canceled));
+            }
+            eprintln!("crema: {name}: canceled, partial outputs removed");
+            std::process::exit(i32::from(exit::CANCELED));
+        }
         if json {
             let mut v = serde_json::to_value(&event).unwrap_or_default();
             v["input"] = serde_json::json!(req.input);
@@ -354,6 +368,7 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
                 bar.println(format!("  {name}: {output}: {encoder} ({reason})"))
             }
             Event::Notice { message } => bar.println(format!("  {name}: {message}")),
+            Event::Canceled => {}
         }
     }
     let result = worker.join().unwrap_or_else(|_| Err(EngineError::Internal("the encode thread panicked".into())));

@@ -291,6 +291,20 @@ pub fn run(
     })
 }
 
+/// Whether `output` names the same file as `input`, however spelled
+/// (`..`, symlinks, hard links).
+fn same_file(output: &Path, input: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(output), std::fs::metadata(input)) {
+        return a.dev() == b.dev() && a.ino() == b.ino();
+    }
+    let resolve = |p: &Path| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+    };
+    resolve(output).is_some_and(|o| Some(o) == input.canonicalize().ok())
+}
+
 fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
     let mut paths: Vec<&Path> = Vec::new();
     if let Some(f) = &req.file {
@@ -303,7 +317,7 @@ fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
         }
     }
     for p in paths {
-        if p == req.input {
+        if same_file(p, &req.input) {
             return Err(EngineError::OutputNotWritable {
                 path: p.into(),
                 cause: "output would replace the input".into(),
@@ -353,6 +367,14 @@ impl Staging {
         Ok(tmp)
     }
 
+    /// Removes every temporary output now (files still open in a muxer are
+    /// unlinked; the muxer's later writes go nowhere).
+    fn discard(&mut self) {
+        for (tmp, _, is_dir) in &self.entries {
+            let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
+        }
+    }
+
     fn commit(mut self) -> Result<()> {
         for (tmp, fin, is_dir) in &self.entries {
             if fin.exists() {
@@ -369,10 +391,65 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
-            for (tmp, _, is_dir) in &self.entries {
-                let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
-            }
+            self.discard();
         }
+    }
+}
+
+/// Cancellation: partial outputs go first, before encoders are closed (x265
+/// may take a while to drain its frame threads), then callers are told.
+fn canceled(staging: &mut Staging, on_event: &mut dyn FnMut(Event)) -> EngineError {
+    staging.discard();
+    on_event(Event::Canceled);
+    EngineError::Canceled
+}
+
+/// Parses a probe frame rate string (`"25"`, `"30000/1001"`).
+fn parse_rate(s: &str) -> Option<Rational> {
+    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+    let (n, d) = (n.trim().parse::<i32>().ok()?, d.trim().parse::<i32>().ok()?);
+    (n > 0 && d > 0).then(|| Rational::new(n, d))
+}
+
+/// What to do with a decoded frame.
+enum Admit {
+    /// Encode it: (PTS in the input time base, seconds since the origin).
+    Use(i64, f64),
+    /// Before the sample range.
+    Skip,
+    /// At or past the end of the sample range.
+    End,
+}
+
+/// Decoded-frame timestamps: fills in missing ones (raw elementary streams
+/// carry none) one nominal frame after the previous frame, and applies the
+/// sample range.
+struct FrameClock {
+    origin: i64,
+    end: Option<i64>,
+    ranged: bool,
+    /// One nominal frame in the input time base.
+    step: i64,
+    next: Option<i64>,
+    /// End of the last admitted frame, seconds since the origin.
+    last_seconds: f64,
+    tb: f64,
+    fps: f64,
+}
+
+impl FrameClock {
+    fn admit(&mut self, ts: Option<i64>) -> Admit {
+        let ts = ts.unwrap_or_else(|| self.next.unwrap_or(self.origin));
+        self.next = Some(ts + self.step);
+        if self.end.is_some_and(|end| ts >= end) {
+            return Admit::End;
+        }
+        if self.ranged && ts < self.origin {
+            return Admit::Skip;
+        }
+        let t = (ts - self.origin) as f64 * self.tb;
+        self.last_seconds = self.last_seconds.max(t + 1.0 / self.fps);
+        Admit::Use(ts, t)
     }
 }
 
@@ -427,6 +504,8 @@ struct VideoSink {
     next_forced: u64,
     upload: Option<HwUpload>,
     peak_kbps: Option<u32>,
+    /// Output bit depth (8 or 10).
+    bit_depth: u8,
 }
 
 impl VideoSink {
@@ -576,9 +655,14 @@ pub(crate) fn transcode(
     };
     let sar = decoder.aspect_ratio();
     let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
-    let frame_rate =
-        if video.frame_rate.0 > 0 && video.frame_rate.1 > 0 { rat(video.frame_rate) } else { Rational::new(25, 1) };
+    // The nominal rate (the probe's `frame_rate`, libavformat's r_frame_rate)
+    // is the rate the encoders are told and HLS declares: for variable frame
+    // rate sources it is the highest rate that occurs (RFC 8216 §4.3.4.2
+    // FRAME-RATE). The average rate only estimates the frame count.
+    let average = (video.frame_rate.0 > 0 && video.frame_rate.1 > 0).then(|| rat(video.frame_rate));
+    let frame_rate = info.frame_rate.as_deref().and_then(parse_rate).or(average).unwrap_or(Rational::new(25, 1));
     let fps = f64::from(frame_rate);
+    let average_fps = average.map_or(fps, f64::from);
     // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
     let origin_us: i64 = match range {
         Some((start, _)) => (start * 1e6) as i64,
@@ -599,7 +683,7 @@ pub(crate) fn transcode(
 
     // ---- Video sinks and their muxers -------------------------------------------------
     let bit_depth = profile.bit_depth;
-    let filters = VideoFilters::for_source(video, bit_depth);
+    let filters = VideoFilters::for_source(video);
     // The time base leaving the filter graph: bwdif (like yadif) halves it so
     // that field-rate output stays representable; the other filters keep it.
     // Checked against the configured graph below.
@@ -787,12 +871,18 @@ pub(crate) fn transcode(
             .add(&ff::filter::find("buffersink").expect("buffersink filter"), &format!("out{i}"), "")
             .map_err(fferr(input, "filter sink"))?;
     }
-    let sink_specs: Vec<(u32, u32, String)> =
-        sinks.iter().map(|s| (s.width, s.height, pixel_name(s.report_pixel()))).collect();
-    let spec = plan::graph_spec(
-        &filters.chain(),
-        &sink_specs.iter().map(|(w, h, p)| (*w, *h, p.as_str())).collect::<Vec<_>>(),
-    );
+    let pix_names: Vec<String> = sinks.iter().map(|s| pixel_name(s.report_pixel())).collect();
+    let sink_filters: Vec<plan::SinkFilter> = sinks
+        .iter()
+        .zip(&pix_names)
+        .map(|(s, pix_fmt)| plan::SinkFilter {
+            width: s.width,
+            height: s.height,
+            pix_fmt,
+            tone_map: video.hdr.is_some() && s.bit_depth == 8,
+        })
+        .collect();
+    let spec = plan::graph_spec(&filters.chain(), &sink_filters);
     {
         let mut parser = graph.output("in", 0).map_err(fferr(input, "filter graph"))?;
         for i in 0..sinks.len() {
@@ -816,13 +906,22 @@ pub(crate) fn transcode(
         Some((s, e)) => e - s,
         None => info.duration_seconds,
     };
-    let frames_total = (total_seconds > 0.0).then(|| (total_seconds * fps).round() as u64);
+    let frames_total = (total_seconds > 0.0).then(|| (total_seconds * average_fps).round() as u64);
     let mut progress = Progress::new(total_seconds, frames_total);
     let origin_in = origin_us.rescale(Rational::new(1, 1_000_000), in_tb);
     let end_in = range.map(|(_, e)| ((e * 1e6) as i64).rescale(Rational::new(1, 1_000_000), in_tb));
+    let mut clock = FrameClock {
+        origin: origin_in,
+        end: end_in,
+        ranged: range.is_some(),
+        step: (1.0 / (fps * f64::from(in_tb))).round().max(1.0) as i64,
+        next: None,
+        last_seconds: 0.0,
+        tb: f64::from(in_tb),
+        fps,
+    };
     let mut decoded = ff::frame::Video::empty();
     let mut filtered = ff::frame::Video::empty();
-    let mut last_video_seconds = 0.0f64;
     let mut decode_errors = 0u32;
     let mut read_errors = 0u32;
     let mut video_done = false;
@@ -831,7 +930,7 @@ pub(crate) fn transcode(
 
     loop {
         if cancel.is_canceled() {
-            return Err(EngineError::Canceled);
+            return Err(canceled(&mut staging, on_event));
         }
         match packet.read(&mut ictx) {
             Ok(()) => read_errors = 0,
@@ -857,22 +956,18 @@ pub(crate) fn transcode(
                 continue;
             }
             while decoder.receive_frame(&mut decoded).is_ok() {
-                let ts = decoded.timestamp().or(decoded.pts());
-                let Some(ts) = ts else { continue };
-                if let Some(end) = end_in
-                    && ts >= end
-                {
-                    video_done = true;
-                    break;
+                match clock.admit(decoded.timestamp().or(decoded.pts())) {
+                    Admit::End => {
+                        video_done = true;
+                        break;
+                    }
+                    Admit::Skip => {}
+                    Admit::Use(ts, t) => {
+                        decoded.set_pts(Some(ts));
+                        ctx.push_video(&decoded, &mut filtered, origin_in)?;
+                        progress.frame(t, on_event);
+                    }
                 }
-                if ts < origin_in && range.is_some() {
-                    continue;
-                }
-                decoded.set_pts(Some(ts));
-                let t = (ts - origin_in) as f64 * f64::from(in_tb);
-                last_video_seconds = last_video_seconds.max(t + 1.0 / fps);
-                ctx.push_video(&decoded, &mut filtered, origin_in)?;
-                progress.frame(t, on_event);
             }
         } else {
             // The same source stream may feed several paths (file track and HLS rendition).
@@ -884,19 +979,18 @@ pub(crate) fn transcode(
 
     // ---- Flush ---------------------------------------------------------------------------
     let _ = decoder.send_eof();
-    while decoder.receive_frame(&mut decoded).is_ok() {
-        let Some(ts) = decoded.timestamp().or(decoded.pts()) else {
-            continue;
-        };
-        if end_in.is_some_and(|end| ts >= end) || (ts < origin_in && range.is_some()) {
-            continue;
+    while !video_done && decoder.receive_frame(&mut decoded).is_ok() {
+        match clock.admit(decoded.timestamp().or(decoded.pts())) {
+            Admit::End => break,
+            Admit::Skip => {}
+            Admit::Use(ts, t) => {
+                decoded.set_pts(Some(ts));
+                ctx.push_video(&decoded, &mut filtered, origin_in)?;
+                progress.frame(t, on_event);
+            }
         }
-        decoded.set_pts(Some(ts));
-        let t = (ts - origin_in) as f64 * f64::from(in_tb);
-        last_video_seconds = last_video_seconds.max(t + 1.0 / fps);
-        ctx.push_video(&decoded, &mut filtered, origin_in)?;
-        progress.frame(t, on_event);
     }
+    let last_video_seconds = clock.last_seconds;
     if progress.frames == 0 {
         return Err(EngineError::InputUnsupported {
             path: input.into(),
@@ -925,7 +1019,7 @@ pub(crate) fn transcode(
         ctx.flush_audio(p)?;
     }
     if cancel.is_canceled() {
-        return Err(EngineError::Canceled);
+        return Err(canceled(&mut staging, on_event));
     }
 
     on_event(Event::Stage { stage: Stage::Muxing });
@@ -1164,6 +1258,9 @@ fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode
         mux.ctx.add_stream_with(&sink.encoder).map_err(|e| EngineError::Internal(format!("add video stream: {e}")))?;
     st.set_time_base(sink.tb);
     st.set_avg_frame_rate(sink.encoder.frame_rate());
+    // SAFETY: plain field store on a valid stream. The one video track is the
+    // default track (Matroska players otherwise may not select it).
+    unsafe { (*st.as_mut_ptr()).disposition = ffi::AV_DISPOSITION_DEFAULT as i32 };
     if sink.encoder.id() == ff::codec::Id::HEVC && !is_mkv {
         ffutil::set_hvc1_tag(&mut st);
     }
@@ -1357,6 +1454,7 @@ fn open_sink(
                     next_forced: 0,
                     upload,
                     peak_kbps,
+                    bit_depth,
                 });
             }
             Err(e) => {

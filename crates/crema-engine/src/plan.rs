@@ -89,22 +89,21 @@ pub fn ladder(display: (u32, u32), requested: &[u32]) -> (Vec<(u32, u32)>, Vec<u
     (rungs, dropped)
 }
 
-/// What the common part of the video filter chain must do.
+/// What the common part of the video filter chain (before the per-output
+/// split) must do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoFilters {
     /// Deinterlace (source field order is not progressive).
     pub deinterlace: bool,
     /// Clockwise rotation to apply (0, 90, 180, 270).
     pub rotation: i32,
-    /// Tone-map PQ/HLG to BT.709 SDR (8-bit output of an HDR source).
-    pub tone_map: bool,
 }
 
 impl VideoFilters {
-    /// Decides the common filters for `video` encoded at `bit_depth`.
-    pub fn for_source(video: &VideoStream, bit_depth: u8) -> Self {
+    /// Decides the common filters for `video`.
+    pub fn for_source(video: &VideoStream) -> Self {
         let deinterlace = !matches!(video.field_order.as_str(), "progressive" | "unknown");
-        Self { deinterlace, rotation: video.rotation.rem_euclid(360), tone_map: video.hdr.is_some() && bit_depth == 8 }
+        Self { deinterlace, rotation: video.rotation.rem_euclid(360) }
     }
 
     /// The common chain as FFmpeg filter descriptions, in order.
@@ -113,9 +112,6 @@ impl VideoFilters {
     ///   frame rate and timing unchanged).
     /// - Rotation: `transpose=clock` for 90°, `transpose=cclock` for 270°,
     ///   `hflip,vflip` for 180°, as the `ffmpeg` command line's autorotate.
-    /// - Tone mapping: linearise with zscale (100 cd/m² nominal peak),
-    ///   convert primaries to BT.709 in linear light, Hable curve, then
-    ///   BT.709 transfer and matrix, limited range.
     pub fn chain(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.deinterlace {
@@ -127,27 +123,44 @@ impl VideoFilters {
             270 => out.push("transpose=cclock".into()),
             _ => {}
         }
-        if self.tone_map {
-            out.extend(
-                [
-                    "zscale=t=linear:npl=100",
-                    "format=gbrpf32le",
-                    "zscale=p=bt709",
-                    "tonemap=tonemap=hable:desat=0",
-                    "zscale=t=bt709:m=bt709:r=tv",
-                ]
-                .map(String::from),
-            );
-        }
         out
     }
 }
 
-/// The whole video filter graph for one input and `sinks` outputs, each
-/// (width, height, pixel format name). Input pad `in`, output pads
-/// `out0..outN`. Scaling uses bicubic swscale and forces square pixels.
-pub fn graph_spec(common: &[String], sinks: &[(u32, u32, &str)]) -> String {
-    let tail = |(w, h, pix): &(u32, u32, &str)| format!("scale={w}:{h}:flags=bicubic,setsar=1,format={pix}");
+/// PQ/HLG → BT.709 SDR tone mapping: linearise with zscale (100 cd/m²
+/// nominal peak), convert primaries to BT.709 in linear light, Hable curve,
+/// then BT.709 transfer and matrix, limited range. Applied per output, after
+/// scaling, so that 10-bit HDR outputs of the same source stay untouched.
+pub const TONE_MAP: &[&str] = &[
+    "zscale=t=linear:npl=100",
+    "format=gbrpf32le",
+    "zscale=p=bt709",
+    "tonemap=tonemap=hable:desat=0",
+    "zscale=t=bt709:m=bt709:r=tv",
+];
+
+/// One output branch of the video filter graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkFilter<'a> {
+    /// Output width in pixels.
+    pub width: u32,
+    /// Output height in pixels.
+    pub height: u32,
+    /// Pixel format name the encoder takes (`yuv420p`, `p010le`).
+    pub pix_fmt: &'a str,
+    /// Tone-map this output to SDR (8-bit output of an HDR source).
+    pub tone_map: bool,
+}
+
+/// The whole video filter graph for one input and `sinks` outputs. Input
+/// pad `in`, output pads `out0..outN`; one `split` after the common chain.
+/// Each branch scales with bicubic swscale to square pixels, tone-maps when
+/// asked, and converts to the encoder's pixel format.
+pub fn graph_spec(common: &[String], sinks: &[SinkFilter]) -> String {
+    let tail = |s: &SinkFilter| {
+        let tone = if s.tone_map { format!(",{}", TONE_MAP.join(",")) } else { String::new() };
+        format!("scale={}:{}:flags=bicubic,setsar=1{tone},format={}", s.width, s.height, s.pix_fmt)
+    };
     let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
     if sinks.len() == 1 {
         return format!("[in]{head},{}[out0]", tail(&sinks[0]));
@@ -237,23 +250,30 @@ mod tests {
     }
 
     #[test]
-    fn filter_chain_covers_deinterlace_rotation_and_tone_mapping() {
-        let f = VideoFilters::for_source(&video("tt", 90, None), 8);
+    fn filter_chain_covers_deinterlace_and_rotation() {
+        let f = VideoFilters::for_source(&video("tt", 90, None));
         assert_eq!(f.chain(), vec!["bwdif=mode=send_frame:parity=auto:deint=all", "transpose=clock"]);
-        assert_eq!(VideoFilters::for_source(&video("progressive", 270, None), 8).chain(), vec!["transpose=cclock"]);
-        assert_eq!(VideoFilters::for_source(&video("progressive", 180, None), 8).chain(), vec!["hflip", "vflip"]);
-        let hdr8 = VideoFilters::for_source(&video("progressive", 0, Some("pq")), 8);
-        assert!(hdr8.tone_map && hdr8.chain().iter().any(|s| s.starts_with("tonemap=")));
-        let hdr10 = VideoFilters::for_source(&video("progressive", 0, Some("hlg")), 10);
-        assert!(!hdr10.tone_map && hdr10.chain().is_empty());
+        assert_eq!(VideoFilters::for_source(&video("progressive", 270, None)).chain(), vec!["transpose=cclock"]);
+        assert_eq!(VideoFilters::for_source(&video("progressive", 180, None)).chain(), vec!["hflip", "vflip"]);
+        assert!(VideoFilters::for_source(&video("progressive", 0, Some("pq"))).chain().is_empty());
+    }
+
+    fn sink(width: u32, height: u32, pix_fmt: &str, tone_map: bool) -> SinkFilter<'_> {
+        SinkFilter { width, height, pix_fmt, tone_map }
     }
 
     #[test]
-    fn graph_spec_splits_once_for_many_outputs() {
-        let one = graph_spec(&[], &[(1280, 720, "yuv420p")]);
+    fn graph_spec_splits_once_and_tone_maps_only_the_sdr_branches() {
+        let one = graph_spec(&[], &[sink(1280, 720, "yuv420p", false)]);
         assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]");
-        let two = graph_spec(&["transpose=clock".into()], &[(720, 1280, "yuv420p"), (360, 640, "yuv420p")]);
+        let two = graph_spec(
+            &["transpose=clock".into()],
+            &[sink(720, 1280, "yuv420p10le", false), sink(360, 640, "yuv420p", true)],
+        );
         assert!(two.starts_with("[in]transpose=clock,split=2[s0][s1];[s0]scale=720:1280"));
-        assert!(two.ends_with("[out1]"));
+        let (hdr, sdr) = two.split_once(";[s1]").unwrap();
+        assert!(!hdr.contains("tonemap"));
+        assert!(sdr.contains("setsar=1,zscale=t=linear") && sdr.contains("tonemap=tonemap=hable"));
+        assert!(sdr.ends_with("format=yuv420p[out1]"));
     }
 }

@@ -75,6 +75,11 @@ pub enum Event {
         /// Why this encoder was used: the choice, or the fallback reason.
         reason: String,
     },
+    /// The run stopped because the [`CancelFlag`] was raised. Partial outputs
+    /// are already removed when this is sent; the engine is still releasing
+    /// FFmpeg resources (x265 drains its frame threads) and returns
+    /// [`crate::EngineError::Canceled`] after that. A CLI may exit at once.
+    Canceled,
     /// A non-fatal note a user should see (a fallback, a dropped rung).
     Notice {
         /// The message, one line.

@@ -133,7 +133,7 @@ rules! {
     VARIANT_FRAME_RATE = (
         "variant.frame-rate-mismatch",
         "RFC 8216 §4.3.4.2",
-        "FRAME-RATE equals the video's frame rate, rounded to three decimals"
+        "FRAME-RATE is the video's maximum frame rate: its rate, or for variable rates between the average and the base rate"
     );
     VARIANT_VIDEO_RANGE = (
         "variant.video-range",
@@ -540,10 +540,20 @@ fn check_variant_against_stream(
             format!("RESOLUTION={}x{} but the video is {}x{}", res.width, res.height, facts.width, facts.height),
         );
     }
-    if let (Some(declared), Some(real)) = (variant.frame_rate, facts.frame_rate)
-        && (declared - real).abs() > 0.01 + real * 0.001
-    {
-        report.push(VARIANT_FRAME_RATE, location, format!("FRAME-RATE={declared} but the video runs at {real:.3} fps"));
+    // FRAME-RATE is the maximum frame rate of the variant (RFC 8216
+    // §4.3.4.2): for a constant rate it equals the average; for a variable
+    // one it lies between the average and the base rate every timestamp fits.
+    if let (Some(declared), Some(average)) = (variant.frame_rate, facts.frame_rate) {
+        let max = facts.nominal_frame_rate.unwrap_or(average).max(average);
+        let tolerance = |r: f64| 0.01 + r * 0.001;
+        if declared < average - tolerance(average) || declared > max + tolerance(max) {
+            let range = if (max - average).abs() > tolerance(max) {
+                format!("between its average {average:.3} and maximum {max:.3} fps")
+            } else {
+                format!("{average:.3} fps")
+            };
+            report.push(VARIANT_FRAME_RATE, location, format!("FRAME-RATE={declared} but the video runs at {range}"));
+        }
     }
     let declared_range =
         variant.other_attributes.as_ref().and_then(|a| a.get("VIDEO-RANGE")).map(|v| v.as_str().to_string());
@@ -694,7 +704,11 @@ struct StreamFacts {
     is_hevc: bool,
     width: u32,
     height: u32,
+    /// Average frame rate of the first segment.
     frame_rate: Option<f64>,
+    /// libavformat's base rate guess (`r_frame_rate`): the rate every
+    /// timestamp fits, the highest rate of a variable-rate stream.
+    nominal_frame_rate: Option<f64>,
     range: VideoRange,
 }
 
@@ -1192,6 +1206,7 @@ fn stream_facts(stream: &ffmpeg::format::stream::Stream) -> StreamFacts {
         width: width.max(0) as u32,
         height: height.max(0) as u32,
         frame_rate: rate(stream.avg_frame_rate()).or_else(|| rate(stream.rate())),
+        nominal_frame_rate: rate(stream.rate()),
         range: VideoRange::from_transfer(transfer.into()),
     }
 }
