@@ -1260,7 +1260,7 @@ fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode
     st.set_avg_frame_rate(sink.encoder.frame_rate());
     // SAFETY: plain field store on a valid stream. The one video track is the
     // default track (Matroska players otherwise may not select it).
-    unsafe { (*st.as_mut_ptr()).disposition = ffi::AV_DISPOSITION_DEFAULT as i32 };
+    unsafe { (*st.as_mut_ptr()).disposition = ffi::AV_DISPOSITION_DEFAULT };
     if sink.encoder.id() == ff::codec::Id::HEVC && !is_mkv {
         ffutil::set_hvc1_tag(&mut st);
     }
