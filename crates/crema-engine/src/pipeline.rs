@@ -711,21 +711,17 @@ pub(crate) fn transcode(
             stream_tbs: vec![],
             origins: vec![],
         });
-        let sink = open_sink(
-            "file",
-            profile,
-            profile.codec,
+        let spec = SinkSpec {
+            label: "file".into(),
+            codec: profile.codec,
             bit_depth,
-            (w, h),
-            out_tb,
+            size: (w, h),
+            tb: out_tb,
             frame_rate,
-            Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
-            None,
-            video,
-            req.encoder,
-            on_event,
-            notices,
-        )?;
+            keyframing: Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
+            peak_kbps: None,
+        };
+        let sink = open_sink(spec, profile, video, req.encoder, on_event, notices)?;
         sinks.push(sink);
         let si = sinks.len() - 1;
         add_video_stream(&mut muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;
@@ -751,21 +747,17 @@ pub(crate) fn transcode(
             std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
             let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung(ri), h.segment_seconds, &h.dir, input)?;
             let peak = plan::rung_peak_kbps(h.codec, hh);
-            let mut sink = open_sink(
-                &format!("hls {hh}p"),
-                profile,
-                h.codec,
-                hls_depth,
-                (w, hh),
-                out_tb,
+            let spec = SinkSpec {
+                label: format!("hls {hh}p"),
+                codec: h.codec,
+                bit_depth: hls_depth,
+                size: (w, hh),
+                tb: out_tb,
                 frame_rate,
-                Keyframing::Hls { segment_seconds: h.segment_seconds },
-                Some(peak),
-                video,
-                req.encoder,
-                on_event,
-                notices,
-            )?;
+                keyframing: Keyframing::Hls { segment_seconds: h.segment_seconds },
+                peak_kbps: Some(peak),
+            };
+            let mut sink = open_sink(spec, profile, video, req.encoder, on_event, notices)?;
             add_video_stream(&mut muxes, mi, &mut sink, None)?;
             if let Some((keep_h, keep_path)) = &h.keep_mp4
                 && *keep_h == hh
@@ -1398,45 +1390,47 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn open_sink(
-    label: &str,
-    profile: &Profile,
+/// What one video output needs from its encoder.
+struct SinkSpec {
+    /// Which output ("file", "hls 720p"), for events.
+    label: String,
     codec: VideoCodec,
+    /// 8 or 10.
     bit_depth: u8,
-    (width, height): (u32, u32),
+    /// (width, height) in pixels.
+    size: (u32, u32),
+    /// Encoder time base (the filter graph's output time base).
     tb: Rational,
+    /// Nominal frame rate.
     frame_rate: Rational,
     keyframing: Keyframing,
+    /// VBV peak cap, kbit/s (HLS rungs).
     peak_kbps: Option<u32>,
+}
+
+/// Opens the first encoder candidate that works for `spec`, falling back
+/// (with `auto`) and reporting why.
+fn open_sink(
+    spec: SinkSpec,
+    profile: &Profile,
     video: &VideoStream,
     pref: Preference,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
 ) -> Result<VideoSink> {
+    let SinkSpec { ref label, codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps } = spec;
     let (cands, _skipped) = encoder::candidates(pref, codec)?;
     let mut failures: Vec<String> = Vec::new();
     for (backend, why) in cands {
         let name = backend.encoder_name(codec);
         let reason = if failures.is_empty() { why.clone() } else { format!("{why}; {}", failures.join("; ")) };
-        match try_open(
-            profile,
-            backend,
-            codec,
-            bit_depth,
-            (width, height),
-            tb,
-            frame_rate,
-            keyframing,
-            peak_kbps,
-            video,
-        ) {
+        match try_open(&spec, profile, backend, video) {
             Ok((enc, options, upload)) => {
                 on_event(Event::Encoder { output: label.into(), encoder: name.into(), reason: reason.clone() });
                 // One frame at the nominal rate, in the encoder time base.
                 let default_duration = (f64::from(tb).recip() / f64::from(frame_rate)).round().max(1.0) as i64;
                 return Ok(VideoSink {
-                    label: label.into(),
+                    label: label.clone(),
                     width,
                     height,
                     encoder: enc,
@@ -1475,19 +1469,13 @@ type Opened = (ff::codec::encoder::video::Encoder, Vec<(String, String)>, Option
 
 /// Builds the encoder options for `backend` from the profile and the
 /// output's needs, and opens it. Returns the options as set (for the report).
-#[allow(clippy::too_many_arguments)]
 fn try_open(
+    spec: &SinkSpec,
     profile: &Profile,
     backend: Backend,
-    codec: VideoCodec,
-    bit_depth: u8,
-    (width, height): (u32, u32),
-    tb: Rational,
-    frame_rate: Rational,
-    keyframing: Keyframing,
-    peak_kbps: Option<u32>,
     video: &VideoStream,
 ) -> std::result::Result<Opened, String> {
+    let &SinkSpec { codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps, .. } = spec;
     let name = backend.encoder_name(codec);
     let ffcodec = ff::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
     let mut opts =
