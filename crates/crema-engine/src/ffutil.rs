@@ -83,8 +83,15 @@ pub fn write_header(octx: &mut ff::format::context::Output, options: &[(String, 
 }
 
 /// Checks that encoder `encoder` (an FFmpeg encoder name) accepts option
-/// `name` with `value`, without opening it: the option must exist among the
-/// encoder's private or generic AVOptions and the value must parse.
+/// `name` with `value`, without opening it.
+///
+/// The name must be one of the encoder's private AVOptions or a generic
+/// AVCodecContext option; it is looked up in the AVClass tables without
+/// allocating anything (`AV_OPT_SEARCH_FAKE_OBJ`). The value is parsed on a
+/// real (unopened) context for the software encoders (libx264, libx265),
+/// which every run may use; hardware encoders' private contexts can be large
+/// (hevc_vaapi's is about 8 MB), so their values are checked when they are
+/// opened, by [`open_video_encoder`], whose failure makes `auto` fall back.
 ///
 /// Returns `Ok(false)` when the encoder is not in the linked FFmpeg (nothing
 /// can be checked), `Ok(true)` when the option is valid, `Err(reason)` otherwise.
@@ -95,35 +102,52 @@ pub fn check_encoder_option(encoder: &str, name: &str, value: &str) -> Result<bo
     let (Ok(cname), Ok(cvalue)) = (CString::new(name), CString::new(value)) else {
         return Err(format!("option `{name}` contains a NUL byte"));
     };
+    // SAFETY: a "fake object" for av_opt_find is a pointer to a pointer to
+    // an AVClass; both classes are static and outlive the calls.
+    let found = unsafe {
+        let find = |class: *const ffi::AVClass| {
+            if class.is_null() {
+                return std::ptr::null();
+            }
+            let fake = &class as *const *const ffi::AVClass as *mut libc::c_void;
+            ffi::av_opt_find(fake, cname.as_ptr(), std::ptr::null(), 0, ffi::AV_OPT_SEARCH_FAKE_OBJ)
+        };
+        let private = find((*codec.as_ptr()).priv_class);
+        if private.is_null() { find(ffi::avcodec_get_class()) } else { private }
+    };
+    if found.is_null() {
+        return Err(format!("`{name}` is not an option of {encoder}"));
+    }
+    if !encoder.starts_with("lib") {
+        return Ok(true);
+    }
+    // SAFETY: the context is allocated, used for one av_opt_set and freed here.
     unsafe {
         let mut ctx = ffi::avcodec_alloc_context3(codec.as_ptr());
         if ctx.is_null() {
             return Err("out of memory".into());
         }
-        let found = ffi::av_opt_find(
-            ctx as *mut libc::c_void,
-            cname.as_ptr(),
-            std::ptr::null(),
-            0,
-            ffi::AV_OPT_SEARCH_CHILDREN,
-        );
-        let result = if found.is_null() {
-            Err(format!("`{name}` is not an option of {encoder}"))
-        } else {
-            let r =
-                ffi::av_opt_set(ctx as *mut libc::c_void, cname.as_ptr(), cvalue.as_ptr(), ffi::AV_OPT_SEARCH_CHILDREN);
-            if r < 0 {
-                let help = CStr::from_ptr((*found).help);
-                let help =
-                    if (*found).help.is_null() { String::new() } else { format!(" ({})", help.to_string_lossy()) };
-                Err(format!("`{value}` is not a valid value for {encoder} option `{name}`{help}"))
-            } else {
-                Ok(true)
-            }
-        };
+        let r = ffi::av_opt_set(ctx as *mut libc::c_void, cname.as_ptr(), cvalue.as_ptr(), ffi::AV_OPT_SEARCH_CHILDREN);
         ffi::avcodec_free_context(&mut ctx);
-        result
+        if r < 0 {
+            let help = if (*found).help.is_null() {
+                String::new()
+            } else {
+                format!(" ({})", CStr::from_ptr((*found).help).to_string_lossy())
+            };
+            return Err(format!("`{value}` is not a valid value for {encoder} option `{name}`{help}"));
+        }
     }
+    Ok(true)
+}
+
+/// Adds `GLOBAL_HEADER` to an encoder context's flags (MP4 and fMP4 need
+/// the parameter sets in extradata), keeping the flags the encoder already
+/// has: libx264's defaults include `+cgop` (closed GOPs), which ffmpeg-next's
+/// `set_flags` would wipe.
+pub fn add_global_header(ctx: &mut ff::codec::Context) {
+    // SAFETY: plain field update on a valid, not yet opened context.
+    unsafe { (*ctx.as_mut_ptr()).flags |= ffi::AV_CODEC_FLAG_GLOBAL_HEADER as i32 };
 }
 
 /// Sets the `hvc1` sample entry on an HEVC output stream (Apple players need

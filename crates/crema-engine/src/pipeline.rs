@@ -917,13 +917,16 @@ pub(crate) fn transcode(
     let mut decode_errors = 0u32;
     let mut read_errors = 0u32;
     let mut video_done = false;
-    let mut packet = ff::Packet::empty();
     let mut ctx = LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
 
     loop {
         if cancel.is_canceled() {
             return Err(canceled(&mut staging, on_event));
         }
+        // A fresh packet per read: ffmpeg-next's `Packet::read` does not
+        // unreference the previous packet, so reusing one would keep every
+        // packet of the source in memory (libavcodec 59).
+        let mut packet = ff::Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) => read_errors = 0,
             Err(ff::Error::Eof) => break,
@@ -1352,7 +1355,7 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
         (64 * u32::from(out_channels)).min(512)
     };
     enc.set_bit_rate(kbps as usize * 1000);
-    enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    ffutil::add_global_header(&mut enc);
     let encoder =
         ffutil::open_audio_encoder(enc, aac, &[]).map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
     let mut graph = ff::filter::Graph::new();
@@ -1494,7 +1497,8 @@ fn try_open(
     ctx.set_frame_rate(Some(frame_rate));
     ctx.set_aspect_ratio(Rational::new(1, 1));
     ctx.set_gop(gop);
-    ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    // Add to the encoder's default flags (libx264's include +cgop: closed GOPs).
+    ffutil::add_global_header(&mut ctx);
     // Color description: SDR outputs of HDR sources are BT.709; otherwise the source's.
     let tone_mapped = video.hdr.is_some() && bit_depth == 8;
     if tone_mapped {
