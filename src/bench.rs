@@ -955,12 +955,12 @@ mod tests {
     #[test]
     fn graph_binds_the_first_input() {
         let g = ffmpeg_graph(&[], &[(1920, 1080, "yuv420p"), (1280, 720, "yuv420p")]);
-        assert!(
-            g.starts_with("[0:v]null,split=2[s0][s1];[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p[out0]")
-        );
+        assert!(g.starts_with(
+            "[0:v]null,split=2[s0][s1];[s0]scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]"
+        ));
         assert_eq!(
             ffmpeg_graph(&[], &[(640, 360, "yuv420p")]),
-            "[0:v]null,scale=640:360:flags=bicubic,setsar=1,format=yuv420p[out0]"
+            "[0:v]null,scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]"
         );
     }
 

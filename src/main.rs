@@ -110,9 +110,9 @@ struct EncodeArgs {
     /// Folder for outputs (default: beside each input). Names are INPUT.PROFILE.EXT.
     #[arg(long)]
     output_dir: Option<PathBuf>,
-    /// Container of the single file.
-    #[arg(long, value_enum, default_value = "mp4")]
-    container: ContainerArg,
+    /// Container of the single file (default: from the -o extension, else mp4).
+    #[arg(long, value_enum)]
+    container: Option<ContainerArg>,
     /// Keep audio: every track in files (MKV as-is; MP4 converts what it cannot hold to AAC),
     /// one AAC rendition in HLS.
     #[arg(long)]
@@ -217,10 +217,7 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         .or_else(|| input.parent().map(Path::to_path_buf))
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let container = match args.container {
-        ContainerArg::Mp4 => Container::Mp4,
-        ContainerArg::Mkv => Container::Mkv,
-    };
+    let container = container_of(args);
     let file_path =
         args.output.clone().unwrap_or_else(|| dir.join(format!("{stem}.{}.{}", args.profile, container.extension())));
     let want_file = !args.hls || args.file || args.output.is_some();
@@ -253,6 +250,23 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
     }
 }
 
+/// The single file's container: `--container`, else the `-o` extension, else MP4.
+fn container_of(args: &EncodeArgs) -> Container {
+    match (args.container, output_extension_container(args)) {
+        (Some(ContainerArg::Mkv), _) | (None, Some(Container::Mkv)) => Container::Mkv,
+        _ => Container::Mp4,
+    }
+}
+
+fn output_extension_container(args: &EncodeArgs) -> Option<Container> {
+    let ext = args.output.as_ref()?.extension()?.to_string_lossy().to_ascii_lowercase();
+    match ext.as_str() {
+        "mkv" => Some(Container::Mkv),
+        "mp4" | "m4v" | "mov" => Some(Container::Mp4),
+        _ => None,
+    }
+}
+
 fn encode(args: EncodeArgs) -> u8 {
     let usage = |msg: String| {
         if args.json {
@@ -263,6 +277,19 @@ fn encode(args: EncodeArgs) -> u8 {
     };
     if args.output.is_some() && args.inputs.len() > 1 {
         return usage("-o/--output takes one input; use --output-dir for several".into());
+    }
+    if let (Some(asked), Some(by_name)) = (args.container, output_extension_container(&args)) {
+        let asked = match asked {
+            ContainerArg::Mp4 => Container::Mp4,
+            ContainerArg::Mkv => Container::Mkv,
+        };
+        if asked != by_name {
+            return usage(format!(
+                "--container {} contradicts the output name {}",
+                asked.extension(),
+                args.output.as_ref().map(|o| o.display().to_string()).unwrap_or_default()
+            ));
+        }
     }
     if !(1.0..=20.0).contains(&args.segment_seconds) {
         return usage(format!("--segment-seconds {}: must be between 1 and 20", args.segment_seconds));

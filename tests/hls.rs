@@ -577,3 +577,50 @@ fn h264_ladder_of_hdr_source_with_10bit_profile_is_tone_mapped() {
     let (ck, rules, run) = hls_check_violations(&hls);
     assert!(ck == 0 && rules.is_empty(), "crema hls check fails on a package Crema made:\n{}\n{}", run.stdout, m.text);
 }
+
+/// A broadcast capture: interlaced MPEG-2 whose video starts 0.8 s after
+/// its audio and 19207 s into the transport stream's clock. Segments must
+/// still be cut on the requested duration (the keyframe grid starts at the
+/// first frame, in the deinterlacer's time base), the audio rendition must
+/// start with the video, and the package must pass the checker.
+#[test]
+fn broadcast_ts_ladder_keeps_the_segment_duration_and_starts_audio_with_video() {
+    let dir = tempdir();
+    let src = shared_media("dvb_576i25_mpeg2_mp2.ts");
+    let out = dir.path().join("dvb.mp4");
+    crema(&args![
+        "encode",
+        &src,
+        "-p",
+        "sophon-espresso",
+        "-o",
+        &out,
+        "--hls",
+        "--audio",
+        "--renditions",
+        "576,360",
+        "--segment-seconds",
+        "1",
+        "--json"
+    ])
+    .ok();
+    let hls = dir.path().join("dvb.hls");
+    hls_check_ok(&hls);
+    let playlist = std::fs::read_to_string(hls.join("576p/index.m3u8")).unwrap();
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:1\n"), "{playlist}");
+    let durations: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| l.trim_end_matches(',').split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(durations.len() >= 3, "{playlist}");
+    for d in &durations[..durations.len() - 1] {
+        assert!((d - 1.0).abs() < 0.05, "segment of {d} s with --segment-seconds 1: {playlist}");
+    }
+    let video_start = first_decoded_time(&hls.join("576p/index.m3u8"), "v:0");
+    let audio_start = first_decoded_time(&hls.join("audio/index.m3u8"), "a:0");
+    assert!(
+        audio_start >= video_start - 0.05,
+        "audio rendition starts at {audio_start} s, before the video at {video_start} s"
+    );
+}

@@ -13,8 +13,10 @@
 //!    span predicts the output size. When the predicted saving is below
 //!    `min_saving_percent` the result is `final_artifact: original` and no
 //!    file is written. Sources shorter than 1.5 samples are encoded whole
-//!    and the real output is measured instead; an output that is not
-//!    smaller than the source is always discarded the same way. With an HLS request the ladder is always made (the
+//!    and the real output is measured instead: before anything is
+//!    committed, an output that saves less than `min_saving_percent` of
+//!    what it would replace (the whole source with `--audio`, its video
+//!    bytes without) is discarded the same way. With an HLS request the ladder is always made (the
 //!    original is no ladder).
 //!
 //! Output is always HEVC Main 8-bit; HDR sources are tone-mapped to SDR by
@@ -73,9 +75,11 @@ pub struct Decision {
 
 /// Sum of the video packet sizes of stream `index` between `start` and `end`
 /// seconds (whole file when `None`), in bytes.
-fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>) -> Result<u64> {
-    let mut ictx = ff::format::input(&path)
-        .map_err(|e| EngineError::InputUnsupported { path: path.into(), cause: format!("cannot open: {e}") })?;
+///
+/// Errors: [`EngineError::InputUnsupported`] when the file cannot be opened,
+/// [`EngineError::Canceled`] when `cancel` is raised.
+pub(crate) fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>, cancel: &CancelFlag) -> Result<u64> {
+    let mut ictx = crate::probe::open_input(path)?;
     let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
     // SAFETY: plain field read on an open input context.
     let start_us = unsafe { (*ictx.as_ptr()).start_time };
@@ -87,6 +91,9 @@ fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>) -> Result<u
     }
     let mut total = 0u64;
     for (stream, packet) in ictx.packets() {
+        if cancel.is_canceled() {
+            return Err(EngineError::Canceled);
+        }
         if stream.index() != index {
             continue;
         }
@@ -115,6 +122,7 @@ pub fn predict_saving(
     profile: &Profile,
     rules: &AutoRules,
     cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(crate::Event),
 ) -> Result<Decision> {
     if req.hls.is_some() {
         return Ok(Decision {
@@ -149,13 +157,20 @@ pub fn predict_saving(
         overwrite: true,
     };
     let mut notices = Vec::new();
-    let result = pipeline::transcode(&sample_req, info, video, profile, Some(range), cancel, &mut |_| {}, &mut notices);
+    // The sample's own progress is not the job's; only a cancellation is passed on.
+    let mut forward = |e: crate::Event| {
+        if matches!(e, crate::Event::Canceled) {
+            on_event(e);
+        }
+    };
+    let result =
+        pipeline::transcode(&sample_req, info, video, profile, Some(range), None, cancel, &mut forward, &mut notices);
     let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
     let _ = std::fs::remove_dir_all(&tmpdir);
     result?;
     let sample_bytes = sample_bytes.unwrap_or(0);
-    let src_range = video_bytes(&req.input, video.index, Some(range))?;
-    let src_total = video_bytes(&req.input, video.index, None)?;
+    let src_range = video_bytes(&req.input, video.index, Some(range), cancel)?;
+    let src_total = video_bytes(&req.input, video.index, None, cancel)?;
     if src_range == 0 || src_total == 0 {
         return Ok(Decision {
             encode: true,

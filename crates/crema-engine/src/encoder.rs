@@ -89,13 +89,15 @@ impl Backend {
     }
 
     /// The pixel format this back-end's encoder is fed for `bit_depth` (8 or 10):
-    /// planar yuv420p/yuv420p10le for software and NVENC, semi-planar
-    /// nv12/p010le for the others (their native surface layouts).
+    /// planar yuv420p/yuv420p10le for software, yuv420p/p010le for NVENC
+    /// (it takes no planar 10-bit), semi-planar nv12/p010le for the others
+    /// (their native surface layouts). A unit test checks each against the
+    /// linked encoder's supported formats.
     pub fn input_pixel(self, bit_depth: u8) -> ff::format::Pixel {
         use ff::format::Pixel;
         match (self, bit_depth) {
-            (Backend::Software | Backend::Nvenc, 10) => Pixel::YUV420P10LE,
-            (Backend::Software | Backend::Nvenc, _) => Pixel::YUV420P,
+            (Backend::Software, 10) => Pixel::YUV420P10LE,
+            (Backend::Software | Backend::Nvenc, _) if bit_depth != 10 => Pixel::YUV420P,
             (_, 10) => Pixel::P010LE,
             (_, _) => Pixel::NV12,
         }
@@ -288,11 +290,36 @@ mod tests {
         assert_eq!(Backend::Software.input_pixel(10), ff::format::Pixel::YUV420P10LE);
         assert_eq!(Backend::Qsv.input_pixel(10), ff::format::Pixel::P010LE);
         assert_eq!(Backend::Vaapi.input_pixel(8), ff::format::Pixel::NV12);
+        assert_eq!(Backend::Nvenc.input_pixel(10), ff::format::Pixel::P010LE);
+        assert_eq!(Backend::Nvenc.input_pixel(8), ff::format::Pixel::YUV420P);
         for b in Backend::ALL {
             assert_eq!(Preference::parse(b.cli_name()), Some(Preference::Only(b)));
         }
         assert_eq!(Preference::parse("auto"), Some(Preference::Auto));
         assert_eq!(Preference::parse("cuda"), None);
+    }
+
+    /// The pixel format each back-end is fed is one its encoder accepts, for
+    /// every encoder in the linked FFmpeg (VAAPI takes device surfaces, so
+    /// its software format is checked against the upload path instead).
+    #[test]
+    fn input_pixel_formats_are_supported_by_the_linked_encoders() {
+        crate::init().unwrap();
+        for b in Backend::ALL.into_iter().filter(|b| !b.needs_upload()) {
+            for codec in [VideoCodec::Hevc, VideoCodec::H264] {
+                let Some(enc) = ff::encoder::find_by_name(b.encoder_name(codec)) else { continue };
+                let Ok(video) = enc.video() else { continue };
+                let Some(formats) = video.formats() else { continue };
+                let formats: Vec<_> = formats.collect();
+                for depth in [8, 10] {
+                    if codec == VideoCodec::H264 && depth == 10 {
+                        continue; // H.264 outputs are always 8-bit
+                    }
+                    let pix = b.input_pixel(depth);
+                    assert!(formats.contains(&pix), "{} does not take {pix:?}: {formats:?}", b.encoder_name(codec));
+                }
+            }
+        }
     }
 
     /// Every built-in concrete profile configures every back-end for both

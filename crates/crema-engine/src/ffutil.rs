@@ -74,12 +74,21 @@ pub fn open_audio_encoder(
 /// Writes a muxer header with `options`, failing on options the muxer did
 /// not consume. The leftovers are copied out at once because the returned
 /// dictionary borrows the context.
-pub fn write_header(octx: &mut ff::format::context::Output, options: &[(String, String)]) -> Result<(), String> {
+pub fn write_header(octx: &mut ff::format::context::Output, options: &[(String, String)]) -> Result<(), HeaderError> {
     let left = match octx.write_header_with(to_dictionary(options)) {
         Ok(left) => leftover_keys(&left),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(HeaderError::Ffmpeg(e)),
     };
-    if left.is_empty() { Ok(()) } else { Err(format!("unknown muxer option(s): {}", left.join(", "))) }
+    if left.is_empty() { Ok(()) } else { Err(HeaderError::UnknownOptions(left)) }
+}
+
+/// Why [`write_header`] failed.
+#[derive(Debug)]
+pub enum HeaderError {
+    /// FFmpeg's own error (I/O errors such as ENOSPC/EACCES included).
+    Ffmpeg(ff::Error),
+    /// Options the muxer did not consume (a bug in Crema's muxer options).
+    UnknownOptions(Vec<String>),
 }
 
 /// Checks that encoder `encoder` (an FFmpeg encoder name) accepts option

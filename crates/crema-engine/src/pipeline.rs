@@ -216,7 +216,7 @@ pub fn run(
     }
     check_outputs_free(req)?;
     on_event(Event::Stage { stage: Stage::Probing });
-    let info = probe::probe(&req.input)?;
+    let info = probe::probe_with(&req.input, cancel)?;
     let Some(video) = info.video.clone() else {
         return Err(EngineError::InputUnsupported {
             path: req.input.clone(),
@@ -228,52 +228,61 @@ pub fn run(
         });
     };
     let mut notices = Vec::new();
-    let (concrete, reason) = if let Some(rules) = &profile.auto {
-        let (id, why) = crate::auto::choose(&info, &video, rules);
-        (profiles.get(&id)?.clone(), Some(why))
-    } else {
-        (profile.clone(), None)
+    let mut reason = None;
+    let mut keep_rule = None;
+    let concrete = match &profile.auto {
+        None => profile.clone(),
+        Some(rules) => {
+            let (id, why) = crate::auto::choose(&info, &video, rules);
+            let concrete = profiles.get(&id)?.clone();
+            on_event(Event::Stage { stage: Stage::Analyzing });
+            let decision = crate::auto::predict_saving(req, &info, &video, &concrete, rules, cancel, on_event)?;
+            if let Some(n) = &decision.notice {
+                notices.push(n.clone());
+                on_event(Event::Notice { message: n.clone() });
+            }
+            if !decision.encode {
+                return Ok(EncodeResult {
+                    source: info,
+                    profile: req.profile.clone(),
+                    effective_profile_id: concrete.id.clone(),
+                    profile_reason: Some(format!("{why}; {}", decision.reason)),
+                    final_artifact: FinalArtifact::Original,
+                    saved_percent: 0.0,
+                    outputs: vec![],
+                    elapsed_seconds: started.elapsed().as_secs_f64(),
+                    notices,
+                });
+            }
+            reason = Some(format!("{why}; {}", decision.reason));
+            if req.hls.is_none() {
+                // Decided before anything is committed: the real output must
+                // save enough against what it replaces (the whole source with
+                // audio, its video alone without).
+                let reference = if req.audio {
+                    info.bytes
+                } else {
+                    crate::auto::video_bytes(&req.input, video.index, None, cancel)?
+                };
+                keep_rule = Some(KeepRule { min_saving_percent: rules.min_saving_percent, reference_bytes: reference });
+            }
+            concrete
+        }
     };
-    if profile.is_auto() {
-        on_event(Event::Stage { stage: Stage::Analyzing });
-        let rules = profile.auto.as_ref().expect("auto profile has rules");
-        let decision = crate::auto::predict_saving(req, &info, &video, &concrete, rules, cancel)?;
-        if let Some(n) = &decision.notice {
-            notices.push(n.clone());
-            on_event(Event::Notice { message: n.clone() });
-        }
-        if !decision.encode {
-            return Ok(EncodeResult {
-                source: info,
-                profile: req.profile.clone(),
-                effective_profile_id: concrete.id.clone(),
-                profile_reason: reason.map(|r| format!("{r}; {}", decision.reason)),
-                final_artifact: FinalArtifact::Original,
-                saved_percent: 0.0,
-                outputs: vec![],
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-                notices,
-            });
-        }
-    }
-    let mut outputs = transcode(req, &info, &video, &concrete, None, cancel, on_event, &mut notices)?;
+    let (outputs, final_artifact) =
+        match transcode(req, &info, &video, &concrete, None, keep_rule, cancel, on_event, &mut notices)? {
+            Transcoded::Written(outputs) => (outputs, FinalArtifact::Encoded),
+            Transcoded::NotSmaller { saved_percent } => {
+                let why =
+                    format!("the encode saved only {saved_percent:.1}% (below the profile's minimum), original kept");
+                notices.push(why.clone());
+                on_event(Event::Notice { message: why.clone() });
+                reason = reason.map(|r| format!("{r}; {why}"));
+                (vec![], FinalArtifact::Original)
+            }
+        };
     let main_bytes = outputs.first().map_or(0, |o| o.bytes);
     let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
-    let mut final_artifact = FinalArtifact::Encoded;
-    let mut reason = reason;
-    let min_saving = profile.auto.as_ref().map_or(0.0, |r| r.min_saving_percent);
-    if profile.is_auto() && req.hls.is_none() && saved < min_saving {
-        // The measured sample promised a saving that the whole file did not keep.
-        for o in &outputs {
-            let _ = std::fs::remove_file(&o.path);
-        }
-        outputs.clear();
-        final_artifact = FinalArtifact::Original;
-        let why = format!("the encode saved only {saved:.1}% (below {min_saving}%), original kept");
-        notices.push(why.clone());
-        on_event(Event::Notice { message: why.clone() });
-        reason = reason.map(|r| format!("{r}; {why}"));
-    }
     Ok(EncodeResult {
         source: info,
         profile: req.profile.clone(),
@@ -352,12 +361,14 @@ impl Staging {
     /// A temporary path beside `final_path` (same folder, so rename is atomic).
     fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
         let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Unique per process and call, so concurrent jobs writing the same
+        // output never touch each other's temporary files.
+        let tag = unique_tag();
         let tmp_name = match final_path.extension() {
-            Some(ext) if !is_dir => format!(".{name}.crema-partial.{}", ext.to_string_lossy()),
-            _ => format!(".{name}.crema-partial"),
+            Some(ext) if !is_dir => format!(".{name}.crema-partial-{tag}.{}", ext.to_string_lossy()),
+            _ => format!(".{name}.crema-partial-{tag}"),
         };
         let tmp = final_path.with_file_name(tmp_name);
-        let _ = if is_dir { std::fs::remove_dir_all(&tmp) } else { std::fs::remove_file(&tmp) };
         if is_dir {
             std::fs::create_dir(&tmp).map_err(|e| io_out_err(final_path, e))?;
         } else {
@@ -375,13 +386,24 @@ impl Staging {
         }
     }
 
+    /// Moves every temporary output to its final place. A file replaces an
+    /// existing one atomically (`rename`); an existing folder is first moved
+    /// aside and removed only once the new one is in place, so a failure
+    /// never leaves neither.
     fn commit(mut self) -> Result<()> {
         for (tmp, fin, is_dir) in &self.entries {
-            if fin.exists() {
-                let r = if *is_dir { std::fs::remove_dir_all(fin) } else { std::fs::remove_file(fin) };
-                r.map_err(|e| io_out_err(fin, e))?;
+            if *is_dir && fin.exists() {
+                let name = fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let old = fin.with_file_name(format!(".{name}.crema-old-{}", unique_tag()));
+                std::fs::rename(fin, &old).map_err(|e| io_out_err(fin, e))?;
+                if let Err(e) = std::fs::rename(tmp, fin) {
+                    let _ = std::fs::rename(&old, fin);
+                    return Err(io_out_err(fin, e));
+                }
+                let _ = std::fs::remove_dir_all(&old);
+            } else {
+                std::fs::rename(tmp, fin).map_err(|e| io_out_err(fin, e))?;
             }
-            std::fs::rename(tmp, fin).map_err(|e| io_out_err(fin, e))?;
         }
         self.committed = true;
         Ok(())
@@ -433,6 +455,10 @@ struct FrameClock {
     next: Option<i64>,
     /// End of the last admitted frame, seconds since the origin.
     last_seconds: f64,
+    /// PTS of the last admitted frame.
+    last: Option<i64>,
+    /// Frames dropped for non-increasing timestamps.
+    dropped: u64,
     tb: f64,
     fps: f64,
 }
@@ -440,6 +466,13 @@ struct FrameClock {
 impl FrameClock {
     fn admit(&mut self, ts: Option<i64>) -> Admit {
         let ts = ts.unwrap_or_else(|| self.next.unwrap_or(self.origin));
+        // A timestamp that does not increase (a transport stream
+        // discontinuity, a duplicated frame) would make the muxers fail on
+        // non-monotonic DTS: drop the frame, as ffmpeg's vfr mode does.
+        if self.last.is_some_and(|last| ts <= last) {
+            self.dropped += 1;
+            return Admit::Skip;
+        }
         self.next = Some(ts + self.step);
         if self.end.is_some_and(|end| ts >= end) {
             return Admit::End;
@@ -449,8 +482,15 @@ impl FrameClock {
         }
         let t = (ts - self.origin) as f64 * self.tb;
         self.last_seconds = self.last_seconds.max(t + 1.0 / self.fps);
+        self.last = Some(ts);
         Admit::Use(ts, t)
     }
+}
+
+/// `PID-N`, unique within this machine's running processes.
+fn unique_tag() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
@@ -502,6 +542,8 @@ struct VideoSink {
     default_duration: i64,
     keyframing: Keyframing,
     next_forced: u64,
+    /// PTS of this output's first frame: the origin of the HLS keyframe grid.
+    grid_origin: Option<i64>,
     upload: Option<HwUpload>,
     peak_kbps: Option<u32>,
     /// Output bit depth (8 or 10).
@@ -596,6 +638,8 @@ enum AudioWork {
 struct AudioPath {
     /// True for the HLS audio rendition.
     hls: bool,
+    /// HLS only: packets read before the first video frame, waiting for it.
+    pending: Vec<ff::Packet>,
     source_index: usize,
     source_tb: Rational,
     work: AudioWork,
@@ -630,16 +674,19 @@ pub(crate) fn transcode(
     video: &VideoStream,
     profile: &Profile,
     range: TimeRange,
+    keep: Option<KeepRule>,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
-) -> Result<Vec<OutputReport>> {
+) -> Result<Transcoded> {
     let input = req.input.as_path();
-    let mut ictx = ff::format::input(&input)
-        .map_err(|e| EngineError::InputUnsupported { path: input.into(), cause: format!("cannot open: {e}") })?;
+    let mut ictx = probe::open_input(input)?;
     let vindex = video.index;
     let in_stream = ictx.stream(vindex).ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
     let in_tb = in_stream.time_base();
+    let (in_stream_start, in_stream_duration) = (in_stream.start_time(), in_stream.duration());
+    // SAFETY: the stream pointer stays valid while `ictx` lives (used once, below).
+    let in_stream_ptr = unsafe { *(*ictx.as_ptr()).streams.add(vindex) };
     let mut decoder = {
         let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters())
             .map_err(fferr(input, "video decoder"))?;
@@ -653,7 +700,12 @@ pub(crate) fn transcode(
             cause: format!("cannot decode {} video: {e}", video.codec),
         })?
     };
-    let sar = decoder.aspect_ratio();
+    // The container's pixel aspect ratio (MOV `pasp`, MKV display size) wins
+    // over the bitstream's, as players do.
+    // SAFETY: pointers from an open input context and its stream.
+    let sar = Rational::from(unsafe {
+        ffi::av_guess_sample_aspect_ratio(ictx.as_mut_ptr(), in_stream_ptr, std::ptr::null_mut())
+    });
     let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
     // The nominal rate (the probe's `frame_rate`, libavformat's r_frame_rate)
     // is the rate the encoders are told and HLS declares: for variable frame
@@ -664,18 +716,35 @@ pub(crate) fn transcode(
     let fps = f64::from(frame_rate);
     let average_fps = average.map_or(fps, f64::from);
     // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
-    let origin_us: i64 = match range {
-        Some((start, _)) => (start * 1e6) as i64,
-        None => {
+    // A sample range is in seconds from that start (a broadcast capture may
+    // start at 19207 s).
+    // SAFETY: plain field read on an open input context.
+    let container_start = match unsafe { (*ictx.as_ptr()).start_time } {
+        ffi::AV_NOPTS_VALUE => 0,
+        st => st,
+    };
+    let origin_us = container_start + range.map_or(0, |(start, _)| (start * 1e6) as i64);
+    if range.is_some() {
+        ictx.seek(origin_us, ..origin_us).map_err(fferr(input, "seek"))?;
+    }
+    // Where the video should end, seconds after the origin, to tell a
+    // truncated file from a short one: the video stream's own start and
+    // duration, else the container's duration unless libavformat only
+    // estimated it from the bit rate.
+    let expected_video_end = {
+        let tb = f64::from(in_tb);
+        let (start, duration) = (in_stream_start, in_stream_duration);
+        if duration > 0 {
+            let start_s =
+                if start == ffi::AV_NOPTS_VALUE { 0.0 } else { start as f64 * tb - container_start as f64 / 1e6 };
+            Some(start_s + duration as f64 * tb)
+        } else {
             // SAFETY: plain field read on an open input context.
-            let st = unsafe { (*ictx.as_ptr()).start_time };
-            if st == ffi::AV_NOPTS_VALUE { 0 } else { st }
+            let method = unsafe { (*ictx.as_ptr()).duration_estimation_method };
+            (method != ffi::AVDurationEstimationMethod::AVFMT_DURATION_FROM_BITRATE && info.duration_seconds > 0.0)
+                .then_some(info.duration_seconds)
         }
     };
-    if let Some((start, _)) = range {
-        let ts = (start * 1e6) as i64;
-        ictx.seek(ts, ..ts).map_err(fferr(input, "seek"))?;
-    }
 
     let mut staging = Staging::new();
     let mut muxes: Vec<Mux> = Vec::new();
@@ -796,10 +865,13 @@ pub(crate) fn transcode(
         if let Some(f) = &req.file {
             for a in &info.audio {
                 let copy = f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
-                let stream = ictx.stream(a.index).expect("probed stream exists");
+                let stream = ictx
+                    .stream(a.index)
+                    .ok_or_else(|| EngineError::Internal(format!("audio stream {} vanished", a.index)))?;
                 let path = if copy {
                     AudioPath {
                         hls: false,
+                        pending: vec![],
                         source_index: a.index,
                         source_tb: stream.time_base(),
                         work: AudioWork::Copy,
@@ -817,7 +889,9 @@ pub(crate) fn transcode(
         if let (Some(_), Some(dir)) = (&req.hls, &hls_dir_tmp) {
             let chosen = info.audio.iter().find(|a| a.default).or(info.audio.first());
             if let Some(a) = chosen {
-                let stream = ictx.stream(a.index).expect("probed stream exists");
+                let stream = ictx
+                    .stream(a.index)
+                    .ok_or_else(|| EngineError::Internal(format!("audio stream {} vanished", a.index)))?;
                 let mut path = open_audio_transcode(input, &stream, Some(2))?;
                 let adir = dir.join("audio");
                 std::fs::create_dir(&adir).map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
@@ -835,9 +909,11 @@ pub(crate) fn transcode(
     // ---- Headers -------------------------------------------------------------------------
     for m in &mut muxes {
         let header = m.header.clone();
-        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e.contains("unknown muxer option") {
-            true => EngineError::Internal(e),
-            false => EngineError::Encode { path: input.into(), cause: format!("{}: {e}", m.report_path.display()) },
+        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e {
+            ffutil::HeaderError::UnknownOptions(keys) => {
+                EngineError::Internal(format!("unknown muxer option(s): {}", keys.join(", ")))
+            }
+            ffutil::HeaderError::Ffmpeg(e) => EngineError::from_ffmpeg(input, Some(&m.report_path), "write header", e),
         })?;
         m.stream_tbs = m.ctx.streams().map(|s| s.time_base()).collect();
         m.origins = m.stream_tbs.iter().map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb)).collect();
@@ -901,7 +977,7 @@ pub(crate) fn transcode(
     let frames_total = (total_seconds > 0.0).then(|| (total_seconds * average_fps).round() as u64);
     let mut progress = Progress::new(total_seconds, frames_total);
     let origin_in = origin_us.rescale(Rational::new(1, 1_000_000), in_tb);
-    let end_in = range.map(|(_, e)| ((e * 1e6) as i64).rescale(Rational::new(1, 1_000_000), in_tb));
+    let end_in = range.map(|(s, e)| (origin_us + ((e - s) * 1e6) as i64).rescale(Rational::new(1, 1_000_000), in_tb));
     let mut clock = FrameClock {
         origin: origin_in,
         end: end_in,
@@ -909,6 +985,8 @@ pub(crate) fn transcode(
         step: (1.0 / (fps * f64::from(in_tb))).round().max(1.0) as i64,
         next: None,
         last_seconds: 0.0,
+        last: None,
+        dropped: 0,
         tb: f64::from(in_tb),
         fps,
     };
@@ -917,7 +995,8 @@ pub(crate) fn transcode(
     let mut decode_errors = 0u32;
     let mut read_errors = 0u32;
     let mut video_done = false;
-    let mut ctx = LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph };
+    let mut ctx =
+        LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph, video_start_us: None };
 
     loop {
         if cancel.is_canceled() {
@@ -958,8 +1037,9 @@ pub(crate) fn transcode(
                     }
                     Admit::Skip => {}
                     Admit::Use(ts, t) => {
+                        ctx.video_start_us.get_or_insert(ts.rescale(in_tb, Rational::new(1, 1_000_000)));
                         decoded.set_pts(Some(ts));
-                        ctx.push_video(&decoded, &mut filtered, origin_in)?;
+                        ctx.push_video(&decoded, &mut filtered)?;
                         progress.frame(t, on_event);
                     }
                 }
@@ -980,32 +1060,34 @@ pub(crate) fn transcode(
             Admit::Skip => {}
             Admit::Use(ts, t) => {
                 decoded.set_pts(Some(ts));
-                ctx.push_video(&decoded, &mut filtered, origin_in)?;
+                ctx.push_video(&decoded, &mut filtered)?;
                 progress.frame(t, on_event);
             }
         }
     }
     let last_video_seconds = clock.last_seconds;
+    if clock.dropped > 0 {
+        let n = format!("{} video frame(s) with repeated or backward timestamps were dropped", clock.dropped);
+        notices.push(n.clone());
+        on_event(Event::Notice { message: n });
+    }
     if progress.frames == 0 {
         return Err(EngineError::InputUnsupported {
             path: input.into(),
             cause: format!("no decodable video frames ({decode_errors} packets failed to decode)"),
         });
     }
-    if range.is_none() && info.duration_seconds > 0.0 {
-        let missing = info.duration_seconds - last_video_seconds;
-        if missing > (info.duration_seconds * 0.05).max(1.0) {
+    if let (None, Some(expected)) = (range, expected_video_end) {
+        let missing = expected - last_video_seconds;
+        if missing > (expected * 0.05).max(1.0) {
             return Err(EngineError::InputUnsupported {
                 path: input.into(),
-                cause: format!(
-                    "truncated or corrupt: video data ends at {last_video_seconds:.1} s of {:.1} s",
-                    info.duration_seconds
-                ),
+                cause: format!("truncated or corrupt: video data ends at {last_video_seconds:.1} s of {expected:.1} s"),
             });
         }
     }
     ctx.graph.get("in").expect("source").source().flush().map_err(fferr(input, "filter flush"))?;
-    ctx.drain_filters(&mut filtered, origin_in)?;
+    ctx.drain_filters(&mut filtered)?;
     for i in 0..ctx.sinks.len() {
         ctx.sinks[i].encoder.send_eof().map_err(fferr(input, "encoder flush"))?;
         ctx.drain_encoder(i)?;
@@ -1112,8 +1194,35 @@ pub(crate) fn transcode(
         }
     }
     drop(muxes);
+    if let (Some(rule), Some(main)) = (keep, reports.first()) {
+        let saved_percent = (1.0 - main.bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
+        if saved_percent < rule.min_saving_percent {
+            staging.discard();
+            return Ok(Transcoded::NotSmaller { saved_percent });
+        }
+    }
     staging.commit()?;
-    Ok(reports)
+    Ok(Transcoded::Written(reports))
+}
+
+/// `sophon-auto`'s last check, made before outputs are committed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeepRule {
+    /// Keep the encode only if it saves at least this much, 0..100.
+    pub min_saving_percent: f64,
+    /// Bytes the main output is compared with.
+    pub reference_bytes: u64,
+}
+
+/// What [`transcode`] did.
+pub(crate) enum Transcoded {
+    /// Outputs written, the main one first.
+    Written(Vec<OutputReport>),
+    /// The [`KeepRule`] failed: nothing was written.
+    NotSmaller {
+        /// The saving the encode would have made, percent.
+        saved_percent: f64,
+    },
 }
 
 /// Writes the master playlist of an HLS package from the rungs' measured
@@ -1386,6 +1495,7 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
     graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
     Ok(AudioPath {
         hls: channels.is_some(),
+        pending: vec![],
         source_index: stream.index(),
         source_tb: in_tb,
         work: AudioWork::Transcode { decoder, graph, encoder },
@@ -1449,12 +1559,19 @@ fn open_sink(
                     default_duration,
                     keyframing,
                     next_forced: 0,
+                    grid_origin: None,
                     upload,
                     peak_kbps,
                     bit_depth,
                 });
             }
             Err(e) => {
+                if backend == Backend::Software {
+                    return Err(EngineError::Encode {
+                        path: PathBuf::from(&spec.label),
+                        cause: format!("{name}: {e}"),
+                    });
+                }
                 if pref != Preference::Auto {
                     return Err(EngineError::Usage(format!("{name} failed to open: {e}")));
                 }
@@ -1563,6 +1680,9 @@ fn try_open(
             } else if !scenecut {
                 x_params.push("scenecut=0".into());
             }
+        }
+        n if n.ends_with("_qsv") && hls => {
+            opts.push(("forced_idr".into(), "1".into()));
         }
         n if n.ends_with("_nvenc") && hls => {
             opts.push(("forced-idr".into(), "1".into()));
@@ -1695,15 +1815,18 @@ struct LoopCtx<'a> {
     muxes: &'a mut Vec<Mux>,
     sinks: &'a mut Vec<VideoSink>,
     graph: &'a mut ff::filter::Graph,
+    /// Time of the first encoded video frame, µs on the source's clock; the
+    /// HLS audio rendition starts there.
+    video_start_us: Option<i64>,
 }
 
 impl LoopCtx<'_> {
-    fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+    fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video) -> Result<()> {
         self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"))?;
-        self.drain_filters(filtered, origin_in)
+        self.drain_filters(filtered)
     }
 
-    fn drain_filters(&mut self, filtered: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+    fn drain_filters(&mut self, filtered: &mut ff::frame::Video) -> Result<()> {
         for i in 0..self.sinks.len() {
             loop {
                 let got = self.graph.get(&format!("out{i}")).expect("sink").sink().frame(filtered);
@@ -1713,13 +1836,13 @@ impl LoopCtx<'_> {
                     Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => break,
                     Err(e) => return Err(EngineError::from_ffmpeg(self.input, None, "filter", e)),
                 }
-                self.encode_frame(i, filtered, origin_in)?;
+                self.encode_frame(i, filtered)?;
             }
         }
         Ok(())
     }
 
-    fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video, origin_in: i64) -> Result<()> {
+    fn encode_frame(&mut self, i: usize, frame: &mut ff::frame::Video) -> Result<()> {
         let sink = &mut self.sinks[i];
         let Some(pts) = frame.pts() else {
             return Ok(());
@@ -1731,7 +1854,12 @@ impl LoopCtx<'_> {
         // become keyframes); force IDRs only where HLS segments must start.
         frame.set_kind(ff::picture::Type::None);
         if let Keyframing::Hls { segment_seconds } = sink.keyframing {
-            let t = (pts - origin_in) as f64 * f64::from(sink.tb);
+            // The grid starts at this output's first frame, in its own time
+            // base: the HLS muxer measures segment durations from its first
+            // packet, and the graph's time base may differ from the input's
+            // (bwdif halves it).
+            let first = *sink.grid_origin.get_or_insert(pts);
+            let t = (pts - first) as f64 * f64::from(sink.tb);
             if t + 1e-6 >= sink.next_forced as f64 * segment_seconds {
                 frame.set_kind(ff::picture::Type::I);
                 while t + 1e-6 >= sink.next_forced as f64 * segment_seconds {
@@ -1773,6 +1901,29 @@ impl LoopCtx<'_> {
     }
 
     fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
+        if path.hls {
+            // The HLS audio rendition starts with the video (broadcast captures
+            // often carry audio from well before the first decodable picture,
+            // which would make the rendition longer than every video rung).
+            // Until the first video frame is known, packets wait here.
+            let Some(start) = self.video_start_us else {
+                path.pending.push(packet.clone());
+                return Ok(());
+            };
+            let tb = path.source_tb;
+            let us = |t: i64| t.rescale(tb, Rational::new(1, 1_000_000));
+            for p in std::mem::take(&mut path.pending).iter().chain(std::iter::once(packet)) {
+                let ends_before = p.pts().is_some_and(|pts| us(pts + p.duration().max(0)) <= start);
+                if !ends_before {
+                    self.decode_audio(path, p)?;
+                }
+            }
+            return Ok(());
+        }
+        self.decode_audio(path, packet)
+    }
+
+    fn decode_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
         match &mut path.work {
             AudioWork::Copy => write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input),
             AudioWork::Transcode { decoder, .. } => {
@@ -1822,6 +1973,9 @@ impl LoopCtx<'_> {
     }
 
     fn flush_audio(&mut self, path: &mut AudioPath) -> Result<()> {
+        for p in std::mem::take(&mut path.pending) {
+            self.decode_audio(path, &p)?;
+        }
         if let AudioWork::Transcode { decoder, .. } = &mut path.work {
             let _ = decoder.send_eof();
         } else {

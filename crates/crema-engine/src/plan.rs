@@ -154,12 +154,13 @@ pub struct SinkFilter<'a> {
 
 /// The whole video filter graph for one input and `sinks` outputs. Input
 /// pad `in`, output pads `out0..outN`; one `split` after the common chain.
-/// Each branch scales with bicubic swscale to square pixels, tone-maps when
-/// asked, and converts to the encoder's pixel format.
+/// Each branch scales with bicubic swscale to square pixels and limited
+/// (TV) range, the range every output is tagged with, tone-maps when asked,
+/// and converts to the encoder's pixel format.
 pub fn graph_spec(common: &[String], sinks: &[SinkFilter]) -> String {
     let tail = |s: &SinkFilter| {
         let tone = if s.tone_map { format!(",{}", TONE_MAP.join(",")) } else { String::new() };
-        format!("scale={}:{}:flags=bicubic,setsar=1{tone},format={}", s.width, s.height, s.pix_fmt)
+        format!("scale={}:{}:flags=bicubic:out_range=tv,setsar=1{tone},format={}", s.width, s.height, s.pix_fmt)
     };
     let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
     if sinks.len() == 1 {
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn graph_spec_splits_once_and_tone_maps_only_the_sdr_branches() {
         let one = graph_spec(&[], &[sink(1280, 720, "yuv420p", false)]);
-        assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[out0]");
+        assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]");
         let two = graph_spec(
             &["transpose=clock".into()],
             &[sink(720, 1280, "yuv420p10le", false), sink(360, 640, "yuv420p", true)],

@@ -2,7 +2,13 @@
 //!
 //! [`probe`] opens a file with libavformat, reads the stream headers (and the
 //! first video frame's side data where the container does not carry HDR
-//! metadata), hashes the file with SHA-256 and returns a [`MediaInfo`].
+//! metadata), hashes the file with SHA-256 and returns a [`MediaInfo`];
+//! [`probe_with`] does the same and can be canceled.
+//!
+//! [`open_input`] is how the whole engine opens a source: as a file (never
+//! a protocol), and never as a playlist or concat list that would make
+//! libavformat read other files.
+//!
 //! The JSON form of [`MediaInfo`] is what `crema probe --json` prints; its
 //! first six fields are the `/v1` contract's `source` object.
 
@@ -11,6 +17,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::ptr;
+use std::sync::OnceLock;
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::format::context::Input;
@@ -19,6 +26,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
+use crate::progress::CancelFlag;
 
 /// Everything Crema needs to know about a source.
 #[derive(Clone, Debug, Serialize)]
@@ -176,42 +184,89 @@ pub struct OtherStream {
     pub handler: Option<String>,
 }
 
-/// Probes `path`.
+/// Probes `path`: [`probe_with`] with a flag nobody raises.
 ///
 /// Errors: [`EngineError::InputUnreadable`] when the file cannot be opened
 /// for reading; [`EngineError::InputUnsupported`] when it is empty, not a
-/// media container, a still image, truncated, or has no video or audio
-/// stream. A file with audio but no video probes fine (`video: None`);
-/// encoding it is refused later.
+/// media container, a playlist or concat list, a still image, truncated, or
+/// has no video or audio stream. A file with audio but no video probes fine
+/// (`video: None`); encoding it is refused later.
 ///
-/// Reads the stream headers; decodes at most a few video packets when the
-/// field order or (for PQ/HLG) the HDR metadata is only in the bitstream;
-/// reads every packet only when neither container nor streams declare a
-/// duration (raw elementary streams). Then hashes the whole file.
+/// Opens the file with [`open_input`] and reads the stream headers; decodes
+/// at most a few video packets when the field order or (for PQ/HLG) the HDR
+/// metadata is only in the bitstream; reads every packet only when neither
+/// container nor streams declare a duration (raw elementary streams). Then
+/// hashes the whole file.
 pub fn probe(path: &Path) -> Result<MediaInfo> {
-    crate::init()?;
+    probe_with(path, &CancelFlag::new())
+}
 
-    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, os_reason(&e)))?;
-    if meta.is_dir() {
-        return Err(unreadable(path, "it is a folder, not a file".into()));
-    }
-    if !meta.is_file() {
-        return Err(unreadable(path, "not a regular file (a device, pipe or socket)".into()));
-    }
-    let file = File::open(path).map_err(|e| unreadable(path, os_reason(&e)))?;
-    let bytes = meta.len();
-    if bytes == 0 {
-        return Err(unsupported(path, "empty file (0 bytes)"));
-    }
-
-    let mut input = match open_input(path) {
-        Ok(input) => input,
-        Err(e) => return Err(open_error(path, file, e)),
-    };
-    let mut info = describe(path, &mut input, bytes)?;
+/// [`probe`], stopping with [`EngineError::Canceled`] when `cancel` is
+/// raised: checked before opening, between packets of the packet pass, and
+/// between the 1 MiB reads of the SHA-256 (so a multi-gigabyte source stops
+/// within one read, not after hashing all of it).
+///
+/// Errors: those of [`probe`], and [`EngineError::Canceled`].
+pub fn probe_with(path: &Path, cancel: &CancelFlag) -> Result<MediaInfo> {
+    check_canceled(cancel)?;
+    let Source { mut input, file, bytes } = open_source(path)?;
+    let mut info = describe(path, &mut input, bytes, cancel)?;
     drop(input);
-    info.sha256 = sha256_of(path, file)?;
+    info.sha256 = sha256_file_from(path, file, cancel)?;
     Ok(info)
+}
+
+/// Lower-case hex SHA-256 of the file at `path` (the [`MediaInfo::sha256`]
+/// that [`probe_with`] computes), read in 1 MiB blocks with `cancel` checked
+/// between reads.
+///
+/// Errors: [`EngineError::InputUnreadable`] when the file cannot be opened or
+/// read; [`EngineError::Canceled`] when `cancel` is raised.
+pub fn sha256_file(path: &Path, cancel: &CancelFlag) -> Result<String> {
+    check_canceled(cancel)?;
+    let file = File::open(path).map_err(|e| unreadable(path, os_reason(&e)))?;
+    sha256_file_from(path, file, cancel)
+}
+
+/// Opens a source file for demuxing: the one way every part of the engine
+/// (probe, the encode pipeline, `sophon-auto`'s sample encode) opens a
+/// user's file, so all of them accept and refuse the same files.
+///
+/// The context is open with its stream information read
+/// (`avformat_find_stream_info` done), like `ffmpeg_next::format::input`.
+///
+/// Why not `ffmpeg_next::format::input`: the LAN server opens files that
+/// users name or upload, and libavformat picks what to do from the name and
+/// the contents, not the extension. Left to itself it would follow an
+/// `.m3u8` playlist or an `ffconcat` list (even one named `x.mov`) that names
+/// `/etc/passwd`, another user's upload or a URL. So:
+///
+/// - the path is passed as `file:<path>`, so a name such as `12:30.mov`,
+///   `concat:a.mp4|b.mp4` or `http:x` is always a file name and never a
+///   protocol;
+/// - `protocol_whitelist` is `file` only: no network, no `concat:`,
+///   `subfile:`, `crypto:`, `data:` or `tee:` protocols, for this context or
+///   any it would open;
+/// - `format_whitelist` names every demuxer of the linked FFmpeg except
+///   those that read other files or URLs named inside the file: `hls`
+///   (`applehttp`), `dash`, `concat` (`ffconcat`), `imf`, `sdp`, `rtp`,
+///   `rtsp`, `sap`, and the script inputs `lavfi`, `avisynth` and
+///   `vapoursynth`. libavformat checks it after detecting the format and
+///   before the demuxer reads a byte of the list, so nothing it names is
+///   opened;
+/// - `image2` gets `pattern_type=none`, so a name like `img%03d.jpg` is that
+///   one file and never a numbered sequence of other files; `mov` gets
+///   `enable_drefs=0` (FFmpeg's default) so external data references stay
+///   unfollowed.
+///
+/// Errors, the same as [`probe`]'s for the same file:
+/// [`EngineError::InputUnreadable`] when it is missing, a folder, not a
+/// regular file, or cannot be read; [`EngineError::InputUnsupported`] when it
+/// is empty, a playlist or concat list (cause `"playlists and concat lists
+/// are not accepted as sources"`), not a media file FFmpeg can read, or
+/// truncated so that its streams cannot be read.
+pub fn open_input(path: &Path) -> Result<Input> {
+    Ok(open_source(path)?.input)
 }
 
 // ---------------------------------------------------------------------------
@@ -455,6 +510,9 @@ enum OpenError {
     Path(String),
     /// `avformat_open_input` failed.
     Open(ffmpeg::Error),
+    /// The file is a playlist, concat list or other file that names other
+    /// files (a demuxer in [`REFUSED_DEMUXERS`]).
+    Refused,
     /// `avformat_find_stream_info` failed; carries the demuxer's name.
     StreamInfo(String, ffmpeg::Error),
 }
@@ -462,6 +520,7 @@ enum OpenError {
 fn open_error(path: &Path, mut file: File, e: OpenError) -> EngineError {
     match e {
         OpenError::Path(cause) => unreadable(path, cause),
+        OpenError::Refused => unsupported(path, REFUSED_CAUSE),
         OpenError::StreamInfo(format, err) => unsupported(
             path,
             format!(
@@ -522,29 +581,150 @@ fn sniff_format(head: &[u8]) -> Option<String> {
 // Opening
 // ---------------------------------------------------------------------------
 
-/// Opens `path` with libavformat through the `file:` protocol only (so a
-/// name such as `concat:x` or `http:y` is never read as a protocol and no
-/// playlist can reach the network), then reads the stream headers.
-fn open_input(path: &Path) -> std::result::Result<Input, OpenError> {
+/// An open source and what [`probe_with`] needs besides.
+struct Source {
+    input: Input,
+    /// The file, open for hashing (and, on errors, sniffing).
+    file: File,
+    /// Its size in bytes.
+    bytes: u64,
+}
+
+/// [`open_input`], keeping the file handle and size for [`probe_with`].
+fn open_source(path: &Path) -> Result<Source> {
+    crate::init()?;
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, os_reason(&e)))?;
+    if meta.is_dir() {
+        return Err(unreadable(path, "it is a folder, not a file".into()));
+    }
+    if !meta.is_file() {
+        return Err(unreadable(path, "not a regular file (a device, pipe or socket)".into()));
+    }
+    let file = File::open(path).map_err(|e| unreadable(path, os_reason(&e)))?;
+    let bytes = meta.len();
+    if bytes == 0 {
+        return Err(unsupported(path, "empty file (0 bytes)"));
+    }
+    match open_demuxer(path) {
+        Ok(input) => Ok(Source { input, file, bytes }),
+        Err(e) => Err(open_error(path, file, e)),
+    }
+}
+
+/// The cause of [`EngineError::InputUnsupported`] for a refused demuxer.
+const REFUSED_CAUSE: &str = "playlists and concat lists are not accepted as sources";
+
+/// Demuxers that open other files or URLs named inside the file they read
+/// (playlists, manifests, concat lists, session descriptions) or run a
+/// script; see [`open_input`]. Names as libavformat spells them, old
+/// aliases included.
+const REFUSED_DEMUXERS: &[&str] = &[
+    "hls",
+    "applehttp",
+    "dash",
+    "concat",
+    "imf",
+    "sdp",
+    "rtp",
+    "rtsp",
+    "sap",
+    "lavfi",
+    "avisynth",
+    "vapoursynth",
+    "vobsub",
+];
+
+/// Whether a demuxer name (possibly a comma list such as `mov,mp4,...`)
+/// names a refused demuxer.
+fn is_refused(name: &str) -> bool {
+    name.split(',').any(|n| REFUSED_DEMUXERS.contains(&n))
+}
+
+/// `format_whitelist` value: every name of every demuxer of the linked
+/// FFmpeg except the refused ones (libavformat matches each comma-separated
+/// part of a demuxer's name against each entry).
+fn format_whitelist() -> &'static CStr {
+    static LIST: OnceLock<CString> = OnceLock::new();
+    LIST.get_or_init(|| {
+        let mut names: Vec<String> = Vec::new();
+        let mut opaque: *mut std::ffi::c_void = ptr::null_mut();
+        loop {
+            // SAFETY: iterates FFmpeg's static demuxer table; `opaque` is the
+            // iteration state FFmpeg owns.
+            let fmt = unsafe { sys::av_demuxer_iterate(&mut opaque) };
+            if fmt.is_null() {
+                break;
+            }
+            // SAFETY: a non-null AVInputFormat is a static descriptor.
+            let Some(name) = c_str(unsafe { (*fmt).name }) else { continue };
+            if is_refused(&name) {
+                continue;
+            }
+            names.extend(name.split(',').filter(|n| !n.is_empty() && !is_refused(n)).map(str::to_string));
+        }
+        names.sort();
+        names.dedup();
+        // Demuxer names never contain NUL; an empty list would allow nothing.
+        CString::new(names.join(",")).unwrap_or_else(|_| c"none".to_owned())
+    })
+}
+
+/// Opens `path` with libavformat under the rules of [`open_input`], then
+/// reads the stream headers.
+fn open_demuxer(path: &Path) -> std::result::Result<Input, OpenError> {
     let url = file_url(path)?;
     let mut opts: *mut sys::AVDictionary = ptr::null_mut();
     let mut ctx: *mut sys::AVFormatContext = ptr::null_mut();
     // SAFETY: plain FFmpeg calls with valid, NUL-terminated strings; `ctx`
-    // is owned by `Input` as soon as the open succeeds.
+    // is owned by `Input` as soon as the open succeeds (on failure
+    // avformat_open_input frees it and sets it to null).
     unsafe {
         sys::av_dict_set(&mut opts, c"protocol_whitelist".as_ptr(), c"file".as_ptr(), 0);
+        sys::av_dict_set(&mut opts, c"format_whitelist".as_ptr(), format_whitelist().as_ptr(), 0);
+        sys::av_dict_set(&mut opts, c"pattern_type".as_ptr(), c"none".as_ptr(), 0);
+        sys::av_dict_set(&mut opts, c"enable_drefs".as_ptr(), c"0".as_ptr(), 0);
         let r = sys::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), &mut opts);
         sys::av_dict_free(&mut opts);
         if r < 0 || ctx.is_null() {
+            // The whitelist refusal is a bare EINVAL: probe the format again
+            // (as avformat_open_input did) to tell it apart.
+            if detected_demuxer(&url).is_some_and(|name| is_refused(&name)) {
+                return Err(OpenError::Refused);
+            }
             return Err(OpenError::Open(ffmpeg::Error::from(r.min(-1))));
         }
         let input = Input::wrap(ctx);
+        // Cannot happen with the whitelist in force; checked all the same.
+        if demuxer_name(ctx).is_some_and(|name| is_refused(&name)) {
+            return Err(OpenError::Refused);
+        }
         let r = sys::avformat_find_stream_info(ctx, ptr::null_mut());
         if r < 0 {
             let name = demuxer_name(ctx).unwrap_or_else(|| "media".into());
             return Err(OpenError::StreamInfo(name, ffmpeg::Error::from(r)));
         }
         Ok(input)
+    }
+}
+
+/// The demuxer libavformat picks for `url` by content and name (what
+/// `avformat_open_input` probes), reading through the `file` protocol only.
+fn detected_demuxer(url: &CStr) -> Option<String> {
+    let mut opts: *mut sys::AVDictionary = ptr::null_mut();
+    let mut pb: *mut sys::AVIOContext = ptr::null_mut();
+    let mut fmt: *const sys::AVInputFormat = ptr::null();
+    // SAFETY: plain FFmpeg calls; `pb` is closed before returning and `fmt`
+    // points at a static descriptor.
+    unsafe {
+        sys::av_dict_set(&mut opts, c"protocol_whitelist".as_ptr(), c"file".as_ptr(), 0);
+        let r = sys::avio_open2(&mut pb, url.as_ptr(), sys::AVIO_FLAG_READ, ptr::null(), &mut opts);
+        sys::av_dict_free(&mut opts);
+        if r < 0 || pb.is_null() {
+            return None;
+        }
+        let r = sys::av_probe_input_buffer2(pb, &mut fmt, url.as_ptr(), ptr::null_mut(), 0, 0);
+        sys::avio_closep(&mut pb);
+        if r < 0 || fmt.is_null() { None } else { c_str((*fmt).name) }
     }
 }
 
@@ -595,7 +775,7 @@ fn stream_seconds(st: *const sys::AVStream) -> Option<f64> {
     (dur > 0 && dur != NOPTS && tb.den > 0 && tb.num > 0).then(|| ticks_seconds(dur, tb))
 }
 
-fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
+fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> Result<MediaInfo> {
     // SAFETY: the context stays open for the whole function.
     let ctx = unsafe { input.as_mut_ptr() };
     let container = demuxer_name(ctx).unwrap_or_else(|| "unknown".into());
@@ -672,7 +852,7 @@ fn describe(path: &Path, input: &mut Input, bytes: u64) -> Result<MediaInfo> {
         let video_index = video.as_ref().map(|v| v.index);
         let fps =
             video.as_ref().map_or(0.0, |v| rate_f64((i64::from(v.frame_rate.0), i64::from(v.frame_rate.1).max(1))));
-        let pass = read_packets(input, video_st, video_index, need_frame, need_count, fps);
+        let pass = read_packets(input, video_st, video_index, need_frame, need_count, fps, cancel)?;
         if need_count {
             duration = pass.counted_seconds;
         }
@@ -993,7 +1173,8 @@ fn read_packets(
     want_frame: bool,
     count: bool,
     fps: f64,
-) -> Pass {
+    cancel: &CancelFlag,
+) -> Result<Pass> {
     let mut decoder = if want_frame { video_st.and_then(open_decoder) } else { None };
     let mut frame = None;
     let mut sent = 0usize;
@@ -1012,6 +1193,7 @@ fn read_packets(
         if done_decoding && !count {
             break;
         }
+        check_canceled(cancel)?;
         // A fresh packet each time: av_read_frame does not unref the old one.
         let mut packet = ffmpeg::Packet::empty();
         match packet.read(input) {
@@ -1066,7 +1248,7 @@ fn read_packets(
             timed + untimed
         })
         .fold(0.0, f64::max);
-    Pass { frame, counted_seconds }
+    Ok(Pass { frame, counted_seconds })
 }
 
 fn open_decoder(st: *mut sys::AVStream) -> Option<ffmpeg::decoder::Video> {
@@ -1105,11 +1287,18 @@ fn receive_first(dec: &mut ffmpeg::decoder::Video) -> Option<FrameFacts> {
 // Hashing
 // ---------------------------------------------------------------------------
 
-fn sha256_of(path: &Path, mut file: File) -> Result<String> {
+/// [`EngineError::Canceled`] when `cancel` is raised.
+fn check_canceled(cancel: &CancelFlag) -> Result<()> {
+    if cancel.is_canceled() { Err(EngineError::Canceled) } else { Ok(()) }
+}
+
+/// SHA-256 of `file` from its start, 1 MiB per read, `cancel` checked before each.
+fn sha256_file_from(path: &Path, mut file: File, cancel: &CancelFlag) -> Result<String> {
     file.seek(SeekFrom::Start(0)).map_err(|e| unreadable(path, os_reason(&e)))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        check_canceled(cancel)?;
         match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),

@@ -4,9 +4,24 @@
 //! folder is absent; the error-case tests build their own files.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use crema_engine::EngineError;
-use crema_engine::probe::{MediaInfo, probe};
+use crema_engine::probe::{MediaInfo, open_input, probe, probe_with, sha256_file};
+use crema_engine::{CancelFlag, EngineError};
+
+/// Held by the tests that change the working folder (process-wide), so two
+/// of them never run at once; every other test uses absolute paths.
+static CWD: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with the working folder set to `dir`, then restores it.
+fn in_dir<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
+    let _guard = CWD.lock().unwrap_or_else(|e| e.into_inner());
+    let cwd = std::env::current_dir().expect("cwd");
+    std::env::set_current_dir(dir).expect("chdir");
+    let result = f();
+    std::env::set_current_dir(cwd).expect("chdir back");
+    result
+}
 
 /// The shared media folder, when present.
 fn media_dir() -> Option<PathBuf> {
@@ -340,13 +355,153 @@ fn file_names_are_never_protocols() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(&src, dir.path().join("concat:clip.mp4")).expect("copy");
-    // Every other test uses absolute paths, so changing the working folder
-    // for this one does not disturb them.
-    let cwd = std::env::current_dir().expect("cwd");
-    std::env::set_current_dir(dir.path()).expect("chdir");
-    let result = probe(Path::new("concat:clip.mp4"));
-    std::env::set_current_dir(cwd).expect("chdir back");
-    let info = result.expect("probe concat:clip.mp4");
+    let info = in_dir(dir.path(), || probe(Path::new("concat:clip.mp4"))).expect("probe concat:clip.mp4");
     assert_eq!(info.name, "concat:clip.mp4");
     assert_eq!(info.frame_rate.as_deref(), Some("25/2"));
+}
+
+#[test]
+fn a_time_of_day_file_name_is_a_file() {
+    // Unprefixed, FFmpeg would look for a protocol named "12".
+    let Some(src) = media("street_432p12_h264_aac_30s.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("tmp")).expect("mkdir");
+    std::fs::copy(&src, dir.path().join("tmp/12:30.mov")).expect("copy");
+    std::fs::copy(&src, dir.path().join("12:30.mov")).expect("copy");
+    let (nested, bare, opened) = in_dir(dir.path(), || {
+        (
+            probe(Path::new("tmp/12:30.mov")),
+            probe(Path::new("12:30.mov")),
+            open_input(Path::new("12:30.mov")).map(|ictx| ictx.streams().count()),
+        )
+    });
+    for info in [nested.expect("probe tmp/12:30.mov"), bare.expect("probe 12:30.mov")] {
+        assert_eq!(info.name, "12:30.mov");
+        assert_eq!(info.frame_rate.as_deref(), Some("25/2"));
+    }
+    assert_eq!(opened.expect("open_input 12:30.mov"), 2);
+    // And by absolute path.
+    assert_eq!(probe_ok(&dir.path().join("tmp/12:30.mov")).name, "12:30.mov");
+}
+
+/// The cause `open_input` refuses `path` with; it must be InputUnsupported.
+fn open_unsupported_cause(path: &Path) -> String {
+    match open_input(path) {
+        Err(EngineError::InputUnsupported { path: p, cause }) => {
+            assert_eq!(p, path);
+            cause
+        }
+        Err(e) => panic!("{}: expected InputUnsupported, got {e:?}", path.display()),
+        Ok(_) => panic!("{}: expected InputUnsupported, it opened", path.display()),
+    }
+}
+
+const REFUSED: &str = "playlists and concat lists are not accepted as sources";
+
+#[test]
+fn hls_playlists_are_refused() {
+    let Some(clip) = media("dvb_576i25_mpeg2_mp2.ts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:3.336,\n{}\n#EXT-X-ENDLIST\n",
+        clip.display()
+    );
+    // By extension and by content alone; a bare EXTM3U header also counts.
+    for name in ["index.m3u8", "index.mp4", "index.mov"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &playlist).expect("write");
+        assert_eq!(unsupported_cause(&path), REFUSED, "{name}");
+        assert_eq!(open_unsupported_cause(&path), REFUSED, "{name}");
+    }
+    // A playlist naming a file that is not media at all is refused the same
+    // way (nothing it names is ever opened).
+    let path = dir.path().join("passwd.m3u8");
+    std::fs::write(&path, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/passwd\n#EXT-X-ENDLIST\n")
+        .expect("write");
+    assert_eq!(unsupported_cause(&path), REFUSED);
+}
+
+#[test]
+fn ffconcat_lists_are_refused() {
+    let Some(clip) = media("street_432p12_h264_aac_30s.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A relative entry: the concat demuxer's own `safe` mode allows those
+    // (plain ffprobe reads this list as a 60 s clip), an absolute one it refuses.
+    std::fs::copy(&clip, dir.path().join("clip.mp4")).expect("copy");
+    let list = format!("ffconcat version 1.0\nfile 'clip.mp4'\nfile '{}'\n", clip.display());
+    for name in ["list.ffconcat", "list.txt", "holiday.mov"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &list).expect("write");
+        assert_eq!(unsupported_cause(&path), REFUSED, "{name}");
+        assert_eq!(open_unsupported_cause(&path), REFUSED, "{name}");
+    }
+}
+
+#[test]
+fn dash_manifests_are_refused() {
+    let Some(clip) = media("street_432p12_h264_aac_30s.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mpd = format!(
+        r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT30S" minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">
+ <Period><AdaptationSet mimeType="video/mp4"><Representation id="0" bandwidth="1000000"><BaseURL>{}</BaseURL></Representation></AdaptationSet></Period>
+</MPD>
+"#,
+        clip.display()
+    );
+    let path = dir.path().join("manifest.mpd");
+    std::fs::write(&path, mpd).expect("write");
+    assert_eq!(unsupported_cause(&path), REFUSED);
+}
+
+#[test]
+fn open_input_reads_stream_info() {
+    let Some(path) = media("phone_720p30_h264_rot90_5s.mp4") else {
+        return;
+    };
+    let ictx = open_input(&path).expect("open_input");
+    assert_eq!(ictx.format().name(), "mov,mp4,m4a,3gp,3g2,mj2");
+    assert_eq!(ictx.streams().count(), 2);
+    let v = ictx.streams().best(ffmpeg_next::media::Type::Video).expect("video");
+    assert_eq!(v.parameters().id(), ffmpeg_next::codec::Id::H264);
+}
+
+#[test]
+fn open_input_errors_match_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.mp4");
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").expect("write");
+    let text = dir.path().join("x.mov");
+    std::fs::write(&text, "not a movie\n").expect("write");
+    for path in [missing.as_path(), dir.path(), empty.as_path(), text.as_path()] {
+        let (Err(a), Err(b)) = (open_input(path), probe(path)) else {
+            panic!("{}: expected both to fail", path.display());
+        };
+        assert_eq!(a.to_string(), b.to_string());
+        assert_eq!(a.code(), b.code());
+    }
+}
+
+#[test]
+fn probe_with_a_raised_flag_is_canceled() {
+    let Some(path) = media("music_muldjord_chaos-god_song.ogg") else {
+        return;
+    };
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    assert!(matches!(probe_with(&path, &cancel), Err(EngineError::Canceled)));
+    assert!(matches!(sha256_file(&path, &cancel), Err(EngineError::Canceled)));
+    // A lowered flag changes nothing.
+    let info = probe_with(&path, &CancelFlag::new()).expect("probe_with");
+    assert_eq!(info.sha256, "e3ea47b66cfcacc853aa03e4dd5aa3262a73468b4a8aab240de9e00b13373127");
+    assert_eq!(sha256_file(&path, &CancelFlag::new()).expect("sha256_file"), info.sha256);
 }
