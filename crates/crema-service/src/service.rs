@@ -1,0 +1,512 @@
+//! The [`Service`] API: submit, get, list, cancel, retry, subscribe, shutdown.
+
+use crate::config::Config;
+use crate::error::{Result, ServiceError};
+use crate::store;
+use crate::types::{Job, JobSpec, JobStatus, OutputInfo, Page, Progress, ServiceEvent, SourceInfo, SourceSpec};
+use base64::Engine as _;
+use crema_engine::CancelFlag;
+use crema_engine::profile::ProfileSet;
+use sqlx::sqlite::SqlitePool;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// Largest accepted `metadata`, in bytes of its JSON serialization (16 KiB).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Why a running job's cancel flag was raised.
+pub(crate) const INTENT_NONE: u8 = 0;
+/// A caller canceled the job.
+pub(crate) const INTENT_CANCEL: u8 = 1;
+/// The service is shutting down: requeue the job.
+pub(crate) const INTENT_SHUTDOWN: u8 = 2;
+
+/// What the service keeps about a job a worker is running.
+#[derive(Clone)]
+pub(crate) struct RunHandle {
+    pub cancel: CancelFlag,
+    /// Becomes true once the engine stopped (outputs removed) or returned.
+    pub stopped: watch::Receiver<bool>,
+    /// One of the `INTENT_*` values.
+    pub intent: Arc<AtomicU8>,
+}
+
+/// State shared by the service handle and its workers.
+pub(crate) struct Inner {
+    pub pool: SqlitePool,
+    pub config: Config,
+    pub output_dir: PathBuf,
+    /// Canonical source roots.
+    pub source_roots: Vec<PathBuf>,
+    pub profiles: Arc<ProfileSet>,
+    pub events: broadcast::Sender<ServiceEvent>,
+    pub running: Mutex<HashMap<String, RunHandle>>,
+    /// Wakes idle workers when work may be available.
+    pub wake: Notify,
+    pub draining: AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn emit(&self, ev: ServiceEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(ev);
+    }
+
+    pub(crate) async fn emit_state(&self, id: &str) {
+        match store::get(&self.pool, id).await {
+            Ok(Some(row)) => self.emit(ServiceEvent::JobStateChanged { job: Box::new(row.job) }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("job {id}: cannot read back for an event: {e}"),
+        }
+    }
+
+    pub(crate) fn running_handle(&self, id: &str) -> Option<RunHandle> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+}
+
+/// The service: a persistent job queue with a worker pool. Cheap to share
+/// behind an `Arc`; every method takes `&self`.
+pub struct Service {
+    inner: Arc<Inner>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Service {
+    /// Opens the store in `config.data_dir` (creating it and running
+    /// migrations), recovers jobs a dead process left running, loads profiles
+    /// and starts `config.workers` workers. Must be called inside a tokio runtime.
+    ///
+    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0),
+    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened.
+    pub async fn open(config: Config) -> Result<Service> {
+        if config.max_attempts == 0 {
+            return Err(ServiceError::validation("max_attempts", "must be at least 1"));
+        }
+        let output_dir = config.resolved_output_dir();
+        for dir in [&config.data_dir, &output_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServiceError::Internal(format!("{}: cannot create folder: {e}", dir.display())))?;
+        }
+        let profile_dir = config.profile_dir.clone();
+        let profiles = tokio::task::spawn_blocking(move || ProfileSet::load(profile_dir.as_deref()))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?
+            .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?;
+        let source_roots =
+            config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
+        let pool = store::open(&config.data_dir).await?;
+        let (requeued, failed) = store::recover(&pool).await?;
+        if requeued + failed > 0 {
+            tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
+        }
+        let (events, _) = broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            pool,
+            output_dir,
+            source_roots,
+            profiles: Arc::new(profiles),
+            events,
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            draining: AtomicBool::new(false),
+            config,
+        });
+        let workers =
+            (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
+        Ok(Service { inner, workers: Mutex::new(workers) })
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The loaded profiles (built-ins plus the user folder, if configured).
+    pub fn profiles(&self) -> &ProfileSet {
+        &self.inner.profiles
+    }
+
+    /// Whether [`Service::shutdown`] was called (`/readyz` `draining`).
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// Validates and queues a job; returns it with status `queued`.
+    ///
+    /// Errors: [`ServiceError::Validation`] naming the field (unknown
+    /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
+    /// object or over 16 KiB, a relative or unreadable `source.path`, upload
+    /// sources); [`ServiceError::Forbidden`] for a path outside the source
+    /// roots; [`ServiceError::CapacityExceeded`] while shutting down.
+    pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
+        if self.is_draining() {
+            return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
+        }
+        let metadata = validate_metadata(spec.metadata.clone())?;
+        if self.inner.profiles.get(&spec.profile).is_err() {
+            let known: Vec<&str> = self.inner.profiles.iter().map(|p| p.id.as_str()).collect();
+            return Err(ServiceError::validation(
+                "profile",
+                format!("unknown profile {:?}; known profiles: {}", spec.profile, known.join(", ")),
+            ));
+        }
+        validate_output(&spec.output)?;
+        let path = match &spec.source {
+            SourceSpec::Path { path } => self.check_source_path(path)?,
+            SourceSpec::Upload { .. } => {
+                return Err(ServiceError::validation(
+                    "source.type",
+                    "upload sources are not supported by this server yet; use {\"type\": \"path\"}",
+                ));
+            }
+        };
+        let source = tokio::task::spawn_blocking(move || describe_source(&path))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??;
+        let job = Job {
+            id: new_id("job"),
+            status: JobStatus::Queued,
+            status_reason: None,
+            attempt: 1,
+            max_attempts: self.inner.config.max_attempts,
+            retryable: false,
+            profile: spec.profile.clone(),
+            effective_profile_id: None,
+            source,
+            progress: Progress::queued(),
+            output: pending_output(&spec.output),
+            metadata,
+            created_at: store::now(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            final_artifact: None,
+            saved_percent: None,
+        };
+        store::insert(&self.inner.pool, &job, &spec.output).await?;
+        self.inner.wake.notify_one();
+        self.inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
+        Ok(job)
+    }
+
+    /// One job. Errors: [`ServiceError::NotFound`].
+    pub async fn get(&self, id: &str) -> Result<Job> {
+        store::must_get(&self.inner.pool, id).await
+    }
+
+    /// Jobs newest first, optionally only those in `status`. `limit` is
+    /// 1..=100 (default 20); `cursor` is a page's `next_cursor`. Pages are
+    /// stable under concurrent inserts: the cursor marks a position in
+    /// insertion order, so new jobs never shift later pages.
+    ///
+    /// Errors: [`ServiceError::Validation`] for a bad `limit` or `cursor`.
+    pub async fn list(&self, status: Option<JobStatus>, limit: Option<u32>, cursor: Option<&str>) -> Result<Page> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(ServiceError::validation("limit", format!("must be 1..100, got {limit}")));
+        }
+        let before = cursor.map(decode_cursor).transpose()?;
+        let mut rows = store::list(&self.inner.pool, status, before, limit + 1).await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if has_more { rows.last().map(|r| encode_cursor(r.seq)) } else { None };
+        Ok(Page { jobs: rows.into_iter().map(|r| r.job).collect(), next_cursor, has_more })
+    }
+
+    /// Cancels a job: a queued one at once; a running one by raising its
+    /// cancel flag and waiting (up to about 1 s) until the engine stopped and
+    /// removed its partial outputs. Returns the job, status `canceled`.
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
+    /// for a terminal job.
+    pub async fn cancel(&self, id: &str) -> Result<Job> {
+        let pool = &self.inner.pool;
+        let job = store::must_get(pool, id).await?;
+        if job.status.is_terminal() {
+            return Err(ServiceError::InvalidTransition(format!(
+                "job {id} is {}; only queued or running jobs can be canceled",
+                job.status
+            )));
+        }
+        let none = ended_output(&job.output);
+        if job.status == JobStatus::Queued && store::cancel(pool, id, true, &none).await? {
+            self.inner.emit_state(id).await;
+            return store::must_get(pool, id).await;
+        }
+        // Running (or claimed since we looked).
+        let handle = self.inner.running_handle(id);
+        if let Some(h) = &handle {
+            h.intent.store(INTENT_CANCEL, Ordering::SeqCst);
+            h.cancel.cancel();
+        }
+        if !store::cancel(pool, id, false, &none).await? {
+            let job = store::must_get(pool, id).await?;
+            return if job.status == JobStatus::Canceled {
+                Ok(job)
+            } else {
+                Err(ServiceError::InvalidTransition(format!(
+                    "job {id} is {}; it can no longer be canceled",
+                    job.status
+                )))
+            };
+        }
+        if let Some(mut h) = handle {
+            let _ = tokio::time::timeout(Duration::from_millis(900), h.stopped.wait_for(|stopped| *stopped)).await;
+        }
+        self.inner.emit_state(id).await;
+        store::must_get(pool, id).await
+    }
+
+    /// Requeues a failed job that has attempts left (`attempt < max_attempts`),
+    /// with `attempt + 1`.
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
+    /// for any other state or when attempts are used up.
+    pub async fn retry(&self, id: &str) -> Result<Job> {
+        let pool = &self.inner.pool;
+        let job = store::must_get(pool, id).await?;
+        let Some(requeued) = store::retry(pool, id, &pending_output_from(&job.output)).await? else {
+            let job = store::must_get(pool, id).await?;
+            let why = if job.status != JobStatus::Failed {
+                format!("job {id} is {}; only failed jobs can be retried", job.status)
+            } else {
+                format!("job {id} used all its {} attempts", job.max_attempts)
+            };
+            return Err(ServiceError::InvalidTransition(why));
+        };
+        self.inner.emit(ServiceEvent::JobStateChanged { job: Box::new(requeued.clone()) });
+        self.inner.wake.notify_one();
+        Ok(requeued)
+    }
+
+    /// A receiver of every job event from now on. A slow receiver that falls
+    /// more than 1024 events behind gets `RecvError::Lagged` and continues.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Graceful stop: no new jobs are claimed or accepted; running jobs get
+    /// `grace` to finish, then are canceled and requeued (same attempt).
+    /// Returns once the workers stopped (or after a further 10 s at most).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_waiters();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !self.running_ids().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for id in self.running_ids() {
+            if let Some(h) = self.inner.running_handle(&id) {
+                let _ = h.intent.compare_exchange(INTENT_NONE, INTENT_SHUTDOWN, Ordering::SeqCst, Ordering::SeqCst);
+                h.cancel.cancel();
+            }
+        }
+        let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in workers {
+            if tokio::time::timeout(Duration::from_secs(10), w).await.is_err() {
+                tracing::warn!("a worker did not stop within 10 s");
+            }
+        }
+        self.inner.pool.close().await;
+    }
+
+    /// IDs of the jobs being run right now.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// Checks a `path` source: absolute, under a source root (also after
+    /// resolving symlinks), and readable. Returns the canonical path.
+    fn check_source_path(&self, path: &Path) -> Result<PathBuf> {
+        if !path.is_absolute() {
+            return Err(ServiceError::validation("source.path", format!("{} is not an absolute path", path.display())));
+        }
+        let outside = || ServiceError::Forbidden(format!("{} is outside the server's source roots", path.display()));
+        let roots = &self.inner.source_roots;
+        if !roots.iter().any(|r| normalize(path).starts_with(r)) {
+            return Err(outside());
+        }
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
+        if !roots.iter().any(|r| canonical.starts_with(r)) {
+            return Err(outside());
+        }
+        if !canonical.is_file() {
+            return Err(ServiceError::validation("source.path", format!("{} is not a file", path.display())));
+        }
+        Ok(canonical)
+    }
+}
+
+/// `prefix_` + 128 random bits in lower-case hex.
+pub(crate) fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness is a broken machine; still never reuse an ID.
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+fn encode_cursor(seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64> {
+    let bad = || ServiceError::validation("cursor", "not a cursor returned by this server");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix("seq:").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n > 0).ok_or_else(bad)
+}
+
+/// Lexical normalization: drops `.`, resolves `..` against earlier parts.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn validate_metadata(metadata: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    let value = match metadata {
+        None | Some(serde_json::Value::Null) => return Ok(serde_json::json!({})),
+        Some(v @ serde_json::Value::Object(_)) => v,
+        Some(_) => return Err(ServiceError::validation("metadata", "must be a JSON object")),
+    };
+    let size = serde_json::to_vec(&value)?.len();
+    if size > MAX_METADATA_BYTES {
+        return Err(ServiceError::validation(
+            "metadata",
+            format!("is {size} bytes serialized; at most {MAX_METADATA_BYTES} (16 KiB) are allowed"),
+        ));
+    }
+    Ok(value)
+}
+
+fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
+    let heights = 144..=4320;
+    if let Some(h) = output.target_height
+        && !heights.contains(&h)
+    {
+        return Err(ServiceError::validation("output.target_height", format!("must be 144..4320, got {h}")));
+    }
+    if let Some(hls) = &output.hls {
+        if hls.renditions.is_empty() {
+            return Err(ServiceError::validation("output.hls.renditions", "must list at least one height"));
+        }
+        if let Some(h) = hls.renditions.iter().find(|h| !heights.contains(*h)) {
+            return Err(ServiceError::validation(
+                "output.hls.renditions",
+                format!("heights must be 144..4320, got {h}"),
+            ));
+        }
+        if !(hls.segment_seconds.is_finite() && (1.0..=60.0).contains(&hls.segment_seconds)) {
+            return Err(ServiceError::validation(
+                "output.hls.segment_seconds",
+                format!("must be 1..60 seconds, got {}", hls.segment_seconds),
+            ));
+        }
+        if let Some(k) = hls.keep_mp4
+            && !hls.renditions.contains(&k)
+        {
+            return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
+        }
+    }
+    Ok(())
+}
+
+/// The `source` object at submission: probed when the file is media, else
+/// only name, size and hash (the run will then fail with `unsupported_media`).
+fn describe_source(path: &Path) -> Result<SourceInfo> {
+    if let Ok(info) = crema_engine::probe::probe(path) {
+        return Ok(source_from_probe(path, &info));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?
+        .len();
+    let sha256 = crate::worker::sha256_file(path)
+        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
+    Ok(SourceInfo {
+        kind: "path".into(),
+        path: Some(path.display().to_string()),
+        name,
+        bytes,
+        sha256,
+        duration_seconds: None,
+        resolution: None,
+        frame_rate: None,
+    })
+}
+
+pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaInfo) -> SourceInfo {
+    SourceInfo {
+        kind: "path".into(),
+        path: Some(path.display().to_string()),
+        name: info.name.clone(),
+        bytes: info.bytes,
+        sha256: info.sha256.clone(),
+        duration_seconds: Some(info.duration_seconds),
+        resolution: info.resolution.clone(),
+        frame_rate: info.frame_rate.clone(),
+    }
+}
+
+fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
+    let container = if spec.hls.is_some() {
+        "hls"
+    } else {
+        match spec.container {
+            crate::types::ContainerSpec::Mp4 => "mp4",
+            crate::types::ContainerSpec::Mkv => "mkv",
+        }
+    };
+    OutputInfo {
+        state: "pending".into(),
+        container: container.into(),
+        audio: false,
+        target_height: spec.target_height,
+        width: None,
+        height: None,
+        bytes: None,
+        sha256: None,
+        retention_expires_at: None,
+        path: None,
+        hls: None,
+    }
+}
+
+/// The output of a job about to run again: pending, nothing written.
+fn pending_output_from(o: &OutputInfo) -> OutputInfo {
+    OutputInfo {
+        state: "pending".into(),
+        audio: false,
+        width: None,
+        height: None,
+        bytes: None,
+        sha256: None,
+        retention_expires_at: None,
+        path: None,
+        hls: None,
+        ..o.clone()
+    }
+}
+
+/// The output of a job that ended without one.
+pub(crate) fn ended_output(o: &OutputInfo) -> OutputInfo {
+    OutputInfo { state: "none".into(), ..pending_output_from(o) }
+}

@@ -1,0 +1,383 @@
+//! The service's data types: job status, the submission ([`JobSpec`]) and
+//! the job as the `/v1` contract's JobResponse ([`Job`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// A job's state, exactly the contract's JobStatus values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Reading the source (and, for `sophon-auto`, measuring a sample).
+    Probing,
+    /// Decoding, filtering and encoding.
+    Encoding,
+    /// Finishing outputs.
+    Muxing,
+    /// Sending the output elsewhere (unused by Crema so far: outputs stay local).
+    UploadingOutput,
+    /// Done; the output is ready (terminal).
+    Completed,
+    /// Stopped by an error; see `error` and `status_reason` (terminal).
+    Failed,
+    /// Canceled by a caller (terminal).
+    Canceled,
+}
+
+impl JobStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [JobStatus; 8] = [
+        Self::Queued,
+        Self::Probing,
+        Self::Encoding,
+        Self::Muxing,
+        Self::UploadingOutput,
+        Self::Completed,
+        Self::Failed,
+        Self::Canceled,
+    ];
+
+    /// The wire name (`"uploading_output"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Probing => "probing",
+            Self::Encoding => "encoding",
+            Self::Muxing => "muxing",
+            Self::UploadingOutput => "uploading_output",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Parses a wire name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Completed, failed or canceled: nothing more will happen to the job.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
+    }
+
+    /// A worker holds the job (probing, encoding, muxing, uploading_output).
+    pub fn is_running(self) -> bool {
+        !self.is_terminal() && self != Self::Queued
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a job's source comes from (`source` of `POST /v1/jobs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// Extension: a file on the server's own disk, allowed only under the
+    /// configured source roots.
+    Path {
+        /// Absolute path of the file.
+        path: PathBuf,
+    },
+    /// A completed chunked upload (the SOPHON contract's source). Not
+    /// supported by this service version yet: submitting one is a validation error.
+    Upload {
+        /// The upload's ID (`upl_…`).
+        upload_id: String,
+    },
+}
+
+/// Single-file container (`output.container`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerSpec {
+    /// MP4 (the default).
+    #[default]
+    Mp4,
+    /// Matroska.
+    Mkv,
+}
+
+/// HLS rendition codec (`output.hls.codec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HlsCodec {
+    /// H.264 (the default: plays everywhere).
+    #[default]
+    H264,
+    /// HEVC in fMP4 segments.
+    Hevc,
+}
+
+/// Extension `output.hls`: an HLS ladder instead of the single file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HlsSpec {
+    /// Rung heights in pixels (each 144..=4320); default 1080, 720, 480, 360.
+    #[serde(default = "default_renditions")]
+    pub renditions: Vec<u32>,
+    /// Video codec of the rungs.
+    #[serde(default)]
+    pub codec: HlsCodec,
+    /// Target segment duration in seconds (1..=60, default 6).
+    #[serde(default = "default_segment_seconds")]
+    pub segment_seconds: f64,
+    /// Also write a progressive MP4 of this rung height (one of `renditions`).
+    #[serde(default)]
+    pub keep_mp4: Option<u32>,
+}
+
+fn default_renditions() -> Vec<u32> {
+    vec![1080, 720, 480, 360]
+}
+
+fn default_segment_seconds() -> f64 {
+    6.0
+}
+
+/// The `output` object of `POST /v1/jobs`.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// Single-file container (default MP4).
+    #[serde(default)]
+    pub container: ContainerSpec,
+    /// Include audio (default false).
+    #[serde(default)]
+    pub audio: bool,
+    /// Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
+    #[serde(default)]
+    pub target_height: Option<u32>,
+    /// Extension: an HLS ladder instead of the single file.
+    #[serde(default)]
+    pub hls: Option<HlsSpec>,
+}
+
+/// A job submission: the body of `POST /v1/jobs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Where the source is.
+    pub source: SourceSpec,
+    /// Profile ID (validated against the loaded profile set).
+    pub profile: String,
+    /// What to write.
+    #[serde(default)]
+    pub output: OutputSpec,
+    /// Webhooks to notify (accepted, not used yet: webhooks come with the HTTP layer).
+    #[serde(default)]
+    pub webhook_ids: Vec<String>,
+    /// Caller's JSON object, at most 16 KiB serialized; `None`/`null` is `{}`.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+impl JobSpec {
+    /// A spec for a file on the server's disk with default output settings.
+    pub fn path(path: impl Into<PathBuf>, profile: impl Into<String>) -> Self {
+        Self {
+            source: SourceSpec::Path { path: path.into() },
+            profile: profile.into(),
+            output: OutputSpec::default(),
+            webhook_ids: Vec::new(),
+            metadata: None,
+        }
+    }
+}
+
+/// The job's `source` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Extension: how the source was given (`"path"`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Extension: the server-side path, for `path` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// File name without folders.
+    pub name: String,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: String,
+    /// Duration in seconds; `null` until probed (or when it cannot be).
+    pub duration_seconds: Option<f64>,
+    /// `"1920x1080"` after rotation; `null` until probed.
+    pub resolution: Option<String>,
+    /// `"25"` or `"24000/1001"`; `null` until probed.
+    pub frame_rate: Option<String>,
+}
+
+/// The job's `progress` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The engine's stage (`probing`, `analyzing`, `encoding`, `muxing`); `null` before the run.
+    pub stage: Option<String>,
+    /// The job status this report belongs to.
+    pub phase: JobStatus,
+    /// Whole-job progress, 0..=100, never decreasing within an attempt.
+    pub percent: f64,
+    /// Progress of the current stage, 0..=100; `null` when not measured.
+    pub phase_percent: Option<f64>,
+    /// Source frames decoded per second of wall time.
+    pub fps: Option<f64>,
+    /// Estimated seconds left.
+    pub eta_seconds: Option<u64>,
+    /// Source frames decoded so far.
+    pub frames_done: Option<u64>,
+    /// Source frames expected.
+    pub frames_total: Option<u64>,
+}
+
+impl Progress {
+    /// The empty report of a job that has not started.
+    pub fn queued() -> Self {
+        Self {
+            stage: None,
+            phase: JobStatus::Queued,
+            percent: 0.0,
+            phase_percent: None,
+            fps: None,
+            eta_seconds: None,
+            frames_done: None,
+            frames_total: None,
+        }
+    }
+}
+
+/// Extension `output.hls`: where the package is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HlsOutputInfo {
+    /// Server-side path of `master.m3u8`.
+    pub master_playlist: String,
+    /// Rungs actually written.
+    pub renditions: Vec<HlsRendition>,
+}
+
+/// One written HLS rung.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HlsRendition {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Measured peak bit rate in bits per second.
+    pub bandwidth: u64,
+    /// RFC 6381 codec string.
+    pub codecs: String,
+}
+
+/// The job's `output` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputInfo {
+    /// `pending` (not written yet), `ready` (written) or `none` (failed,
+    /// canceled, or the original was kept).
+    pub state: String,
+    /// `mp4` or `mkv` as requested (`hls` for an HLS package).
+    pub container: String,
+    /// Whether the written output really has audio.
+    pub audio: bool,
+    /// The requested height in pixels, `null` when none was asked.
+    pub target_height: Option<u32>,
+    /// Width of the written video in pixels.
+    pub width: Option<u32>,
+    /// Height of the written video in pixels.
+    pub height: Option<u32>,
+    /// Size in bytes (the whole folder for HLS).
+    pub bytes: Option<u64>,
+    /// Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS).
+    pub sha256: Option<String>,
+    /// When the output will be deleted; `null`: kept (retention comes later).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retention_expires_at: Option<OffsetDateTime>,
+    /// Extension: server-side path of the file (or master playlist), for transports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Extension: the HLS package, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hls: Option<HlsOutputInfo>,
+}
+
+/// A job: the contract's JobResponse. Field names and nullability exactly as
+/// the contract; extensions are marked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// `job_` + 128 random bits in hex.
+    pub id: String,
+    /// Current state.
+    pub status: JobStatus,
+    /// Why the job is in this state, in words or as a code; `null` when nothing to say.
+    pub status_reason: Option<String>,
+    /// 1-based run number.
+    pub attempt: u32,
+    /// Extension: how many attempts the job may use.
+    pub max_attempts: u32,
+    /// Whether `retry` would be accepted now (failed and `attempt < max_attempts`).
+    pub retryable: bool,
+    /// Profile ID as submitted.
+    pub profile: String,
+    /// The concrete profile that ran (for `sophon-auto` the variant chosen).
+    pub effective_profile_id: Option<String>,
+    /// The source.
+    pub source: SourceInfo,
+    /// Last progress report.
+    pub progress: Progress,
+    /// The output.
+    pub output: OutputInfo,
+    /// As submitted; `{}` when none.
+    pub metadata: Value,
+    /// When the job was submitted (RFC 3339 UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the current attempt started.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When the job reached a terminal state.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    /// Human message of the failure; `null` unless failed.
+    pub error: Option<String>,
+    /// Extension: `"encoded"` or `"original"` once completed.
+    pub final_artifact: Option<String>,
+    /// Extension: percent saved against the source once completed.
+    pub saved_percent: Option<f64>,
+}
+
+/// One page of [`crate::Service::list`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// Jobs, newest first.
+    pub jobs: Vec<Job>,
+    /// Pass to the next call for the following page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// Whether more jobs follow.
+    pub has_more: bool,
+}
+
+/// What the service announces on [`crate::Service::subscribe`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServiceEvent {
+    /// A job was submitted.
+    JobCreated {
+        /// The job as stored.
+        job: Box<Job>,
+    },
+    /// A job changed status (also after retry, cancel and requeue).
+    JobStateChanged {
+        /// The job after the change.
+        job: Box<Job>,
+    },
+    /// Progress of a running job; at most 4 per second per job.
+    JobProgress {
+        /// The job's ID.
+        job_id: String,
+        /// The report.
+        progress: Progress,
+    },
+}

@@ -1,0 +1,397 @@
+//! Workers: claim the oldest queued job, run the engine on a blocking thread,
+//! turn its events into job state, record the outcome.
+
+use crate::service::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, Inner, RunHandle, ended_output, source_from_probe};
+use crate::store::{self, Finish, JobRow};
+use crate::types::{HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
+use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
+use crema_engine::progress::Stage;
+use crema_engine::{CancelFlag, EngineError, Event};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Fewest milliseconds between two progress events (and progress writes) of one job: ≤ 4 per second.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// One worker: claims and runs jobs until the service drains.
+pub(crate) async fn worker_loop(inner: Arc<Inner>, n: usize) {
+    loop {
+        if inner.draining.load(Ordering::SeqCst) {
+            break;
+        }
+        match store::claim(&inner.pool).await {
+            Ok(Some(row)) => {
+                let id = row.job.id.clone();
+                // Its own task: a panic in the job's async part cannot take the worker down.
+                let task = tokio::spawn(run_job(inner.clone(), row));
+                if let Err(e) = task.await {
+                    tracing::error!("worker {n}: job {id} task failed: {e}");
+                    inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    fail_internal(&inner, &id, &format!("internal error: the job's task failed: {e}")).await;
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = inner.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!("worker {n}: cannot claim a job: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn fail_internal(inner: &Inner, id: &str, message: &str) {
+    let Ok(job) = store::must_get(&inner.pool, id).await else { return };
+    let progress = Progress { phase: JobStatus::Failed, ..job.progress.clone() };
+    let f = Finish {
+        status: JobStatus::Failed,
+        status_reason: Some("internal_error"),
+        error: Some(message),
+        progress: &progress,
+        source: &job.source,
+        output: &ended_output(&job.output),
+        effective_profile_id: None,
+        final_artifact: None,
+        saved_percent: None,
+    };
+    if let Err(e) = store::finish(&inner.pool, id, &f).await {
+        tracing::error!("job {id}: cannot record the failure: {e}");
+    }
+    remove_dir(&inner.output_dir.join(id));
+    inner.emit_state(id).await;
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("{}: cannot remove: {e}", dir.display());
+    }
+}
+
+fn status_of(stage: Stage) -> JobStatus {
+    match stage {
+        Stage::Probing | Stage::Analyzing => JobStatus::Probing,
+        Stage::Encoding => JobStatus::Encoding,
+        Stage::Muxing => JobStatus::Muxing,
+    }
+}
+
+fn stage_name(stage: Stage) -> String {
+    match stage {
+        Stage::Probing => "probing",
+        Stage::Analyzing => "analyzing",
+        Stage::Encoding => "encoding",
+        Stage::Muxing => "muxing",
+    }
+    .to_string()
+}
+
+fn build_request(row: &JobRow, job_dir: &Path) -> EncodeRequest {
+    let out = &row.output_request;
+    let input = row.job.source.path.clone().unwrap_or_default().into();
+    let (file, hls) = match &out.hls {
+        None => {
+            let container = match out.container {
+                crate::types::ContainerSpec::Mp4 => Container::Mp4,
+                crate::types::ContainerSpec::Mkv => Container::Mkv,
+            };
+            let path = job_dir.join(format!("output.{}", container.extension()));
+            (Some(FileRequest { path, container }), None)
+        }
+        Some(h) => (
+            None,
+            Some(HlsRequest {
+                dir: job_dir.join("hls"),
+                renditions: h.renditions.clone(),
+                codec: match h.codec {
+                    HlsCodec::H264 => crema_engine::profile::VideoCodec::H264,
+                    HlsCodec::Hevc => crema_engine::profile::VideoCodec::Hevc,
+                },
+                segment_seconds: h.segment_seconds,
+                keep_mp4: h.keep_mp4.map(|k| (k, job_dir.join(format!("{k}p.mp4")))),
+            }),
+        ),
+    };
+    EncodeRequest {
+        input,
+        profile: row.job.profile.clone(),
+        file,
+        hls,
+        audio: out.audio,
+        target_height: out.target_height,
+        encoder: crema_engine::encoder::Preference::Auto,
+        overwrite: true,
+    }
+}
+
+type Outcome = Result<std::thread::Result<crema_engine::Result<EncodeResult>>, tokio::task::JoinError>;
+
+/// Runs one claimed job to its end state.
+async fn run_job(inner: Arc<Inner>, row: JobRow) {
+    let id = row.job.id.clone();
+    let job_dir = inner.output_dir.join(&id);
+    remove_dir(&job_dir);
+    if let Err(e) = std::fs::create_dir_all(&job_dir) {
+        fail_internal(&inner, &id, &format!("{}: cannot create the output folder: {e}", job_dir.display())).await;
+        return;
+    }
+    let req = build_request(&row, &job_dir);
+    let cancel = CancelFlag::new();
+    let (stopped_tx, stopped_rx) = watch::channel(false);
+    let intent = Arc::new(AtomicU8::new(INTENT_NONE));
+    let handle = RunHandle { cancel: cancel.clone(), stopped: stopped_rx, intent: intent.clone() };
+    inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
+    inner.emit_state(&id).await;
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let profiles = inner.profiles.clone();
+    let flag = cancel.clone();
+    let engine = tokio::task::spawn_blocking(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline::run(&req, &profiles, &flag, &mut |ev| {
+                if matches!(ev, Event::Canceled) {
+                    let _ = stopped_tx.send(true);
+                }
+                let _ = tx.send(ev);
+            })
+        }));
+        let _ = stopped_tx.send(true);
+        r
+    });
+
+    let mut status = JobStatus::Probing;
+    let mut progress = Progress { stage: Some("probing".into()), phase: JobStatus::Probing, ..Progress::queued() };
+    let mut last_write: Option<Instant> = None;
+    while let Some(ev) = rx.recv().await {
+        let (stage, forced) = match ev {
+            Event::Stage { stage } => {
+                progress.phase_percent = None;
+                (stage, true)
+            }
+            Event::Progress { stage, percent, fps, eta_seconds, frames_done, frames_total } => {
+                let percent = percent.clamp(0.0, 100.0);
+                progress.phase_percent = Some(percent);
+                progress.fps = Some(fps);
+                progress.eta_seconds = eta_seconds;
+                progress.frames_done = Some(frames_done);
+                progress.frames_total = frames_total;
+                let overall = match stage {
+                    Stage::Probing | Stage::Analyzing => 0.0,
+                    Stage::Encoding => percent * 0.99,
+                    Stage::Muxing => 99.0,
+                };
+                progress.percent = progress.percent.max(overall);
+                (stage, false)
+            }
+            _ => continue,
+        };
+        progress.stage = Some(stage_name(stage));
+        let new_status = status_of(stage);
+        progress.phase = new_status;
+        let changed = new_status != status;
+        status = new_status;
+        if !(changed || forced || last_write.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL)) {
+            continue;
+        }
+        last_write = Some(Instant::now());
+        match store::set_running_state(&inner.pool, &id, status, &progress).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Canceled (or otherwise ended) behind our back: stop the engine.
+                let _ = intent.compare_exchange(INTENT_NONE, INTENT_CANCEL, Ordering::SeqCst, Ordering::SeqCst);
+                cancel.cancel();
+                continue;
+            }
+            Err(e) => tracing::warn!("job {id}: cannot record progress: {e}"),
+        }
+        if changed {
+            inner.emit_state(&id).await;
+        } else {
+            inner.emit(ServiceEvent::JobProgress { job_id: id.clone(), progress: progress.clone() });
+        }
+    }
+    let outcome: Outcome = engine.await;
+    inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    finish_job(&inner, &row, &job_dir, progress, outcome, intent.load(Ordering::SeqCst)).await;
+    inner.emit_state(&id).await;
+}
+
+async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progress, outcome: Outcome, intent: u8) {
+    let id = &row.job.id;
+    let pool = &inner.pool;
+    if intent == INTENT_SHUTDOWN {
+        remove_dir(job_dir);
+        if let Err(e) = store::requeue_running(pool, id, "requeued at shutdown").await {
+            tracing::error!("job {id}: cannot requeue: {e}");
+        }
+        return;
+    }
+    if intent == INTENT_CANCEL {
+        remove_dir(job_dir);
+        if let Err(e) = store::cancel(pool, id, false, &ended_output(&row.job.output)).await {
+            tracing::error!("job {id}: cannot record the cancel: {e}");
+        }
+        return;
+    }
+    let result = match outcome {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(EngineError::Internal(format!("the encode panicked: {what}")))
+        }
+        Err(e) => Err(EngineError::Internal(format!("the encode thread failed: {e}"))),
+    };
+    let finished = match result {
+        Ok(result) => complete(inner, row, job_dir, progress, result).await,
+        Err(EngineError::Canceled) => {
+            remove_dir(job_dir);
+            store::cancel(pool, id, false, &ended_output(&row.job.output)).await
+        }
+        Err(e) => {
+            remove_dir(job_dir);
+            let reason = match &e {
+                EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => "unsupported_media",
+                other => other.code(),
+            };
+            let message = e.to_string();
+            let progress = Progress { phase: JobStatus::Failed, ..progress };
+            let f = Finish {
+                status: JobStatus::Failed,
+                status_reason: Some(reason),
+                error: Some(&message),
+                progress: &progress,
+                source: &row.job.source,
+                output: &ended_output(&row.job.output),
+                effective_profile_id: None,
+                final_artifact: None,
+                saved_percent: None,
+            };
+            store::finish(pool, id, &f).await
+        }
+    };
+    match finished {
+        Ok(true) => {}
+        Ok(false) => {
+            // The job was canceled while the engine finished: keep nothing.
+            remove_dir(job_dir);
+        }
+        Err(e) => tracing::error!("job {id}: cannot record the outcome: {e}"),
+    }
+}
+
+async fn complete(
+    inner: &Inner,
+    row: &JobRow,
+    job_dir: &Path,
+    progress: Progress,
+    result: EncodeResult,
+) -> crate::Result<bool> {
+    let id = &row.job.id;
+    let main = result.outputs.first().cloned();
+    let hashed = match main.clone() {
+        Some(m) => {
+            let path = m.path.clone();
+            Some(
+                tokio::task::spawn_blocking(move || sha256_file(&path))
+                    .await
+                    .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let sha256 = match hashed {
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            tracing::warn!("job {id}: cannot hash the output: {e}");
+            None
+        }
+        None => None,
+    };
+    let output = match &main {
+        Some(m) => written_output(&row.job.output, m, sha256),
+        None => {
+            remove_dir(job_dir);
+            ended_output(&row.job.output)
+        }
+    };
+    let source_path = row.job.source.path.clone().unwrap_or_default();
+    let source = source_from_probe(Path::new(&source_path), &result.source);
+    let final_artifact = serde_json::to_value(result.final_artifact)?.as_str().map(str::to_string);
+    let progress = Progress {
+        phase: JobStatus::Completed,
+        percent: 100.0,
+        phase_percent: Some(100.0),
+        eta_seconds: Some(0),
+        ..progress
+    };
+    let f = Finish {
+        status: JobStatus::Completed,
+        status_reason: None,
+        error: None,
+        progress: &progress,
+        source: &source,
+        output: &output,
+        effective_profile_id: Some(&result.effective_profile_id),
+        final_artifact: final_artifact.as_deref(),
+        saved_percent: Some(result.saved_percent),
+    };
+    store::finish(&inner.pool, id, &f).await
+}
+
+fn written_output(pending: &OutputInfo, m: &OutputReport, sha256: Option<String>) -> OutputInfo {
+    let hls = (m.kind == "hls").then(|| HlsOutputInfo {
+        master_playlist: m.path.display().to_string(),
+        renditions: m
+            .renditions
+            .iter()
+            .map(|r| HlsRendition {
+                width: r.width,
+                height: r.height,
+                bandwidth: r.bandwidth,
+                codecs: r.codecs.clone(),
+            })
+            .collect(),
+    });
+    OutputInfo {
+        state: "ready".into(),
+        container: pending.container.clone(),
+        audio: m.audio_tracks > 0,
+        target_height: pending.target_height,
+        width: Some(m.width),
+        height: Some(m.height),
+        bytes: Some(m.bytes),
+        sha256,
+        retention_expires_at: None,
+        path: Some(m.path.display().to_string()),
+        hls,
+    }
+}
+
+/// Lower-case hex SHA-256 of a file, read in 1 MiB blocks.
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

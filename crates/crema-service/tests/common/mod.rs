@@ -1,0 +1,73 @@
+//! Shared helpers for the service tests: fixtures, a service in a temp dir, waiting.
+
+#![allow(dead_code)]
+
+use crema_service::{Config, Job, JobSpec, JobStatus, Service};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `fixtures/cache/`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache").canonicalize().unwrap_or_else(|_| {
+        panic!("fixtures/cache is missing: run fixtures/prepare.sh (scripts/test.sh does) before these tests")
+    })
+}
+
+/// A fixture file, failing clearly when it is missing.
+pub fn fixture(name: &str) -> PathBuf {
+    let p = fixtures_dir().join(name);
+    assert!(p.is_file(), "fixture {} is missing: run fixtures/prepare.sh (scripts/test.sh does)", p.display());
+    p
+}
+
+/// A config around `data_dir` with the fixtures folder as the only source root.
+pub fn config(data_dir: &Path, workers: usize) -> Config {
+    let mut c = Config::new(data_dir);
+    c.workers = workers;
+    c.source_roots = vec![fixtures_dir()];
+    c
+}
+
+/// Opens a service on `data_dir`.
+pub async fn open(data_dir: &Path, workers: usize) -> Service {
+    Service::open(config(data_dir, workers)).await.expect("open service")
+}
+
+/// The short H.264 clip scaled to 360p with sophon-espresso.
+pub fn quick_spec() -> JobSpec {
+    let mut spec = JobSpec::path(fixture("h264_720p_2s.mp4"), "sophon-espresso");
+    spec.output.target_height = Some(360);
+    spec
+}
+
+/// Polls until the job satisfies `pred`, panicking after `timeout`.
+pub async fn wait_until(svc: &Service, id: &str, timeout: Duration, pred: impl Fn(&Job) -> bool) -> Job {
+    let start = Instant::now();
+    loop {
+        let job = svc.get(id).await.expect("get");
+        if pred(&job) {
+            return job;
+        }
+        assert!(start.elapsed() < timeout, "job {id} did not reach the expected state in {timeout:?}: {job:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for a terminal status.
+pub async fn wait_terminal(svc: &Service, id: &str) -> Job {
+    wait_until(svc, id, Duration::from_secs(180), |j| j.status.is_terminal()).await
+}
+
+/// Whether a folder holds any file (recursively); false when it does not exist.
+pub fn has_files(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() { has_files(&p) } else { true }
+    })
+}
+
+/// Status shortcut.
+pub fn is(status: JobStatus) -> impl Fn(&Job) -> bool {
+    move |j| j.status == status
+}
