@@ -491,3 +491,155 @@ fn prores_422_hq_input_encodes() {
 fn dnxhr_hqx_input_encodes() {
     check_mezzanine("dnxhr_hqx_1080p25.mov", "dnxhd");
 }
+
+// ---------------------------------------------------------------------------
+// mid-stream format changes (broadcast transport streams)
+// ---------------------------------------------------------------------------
+
+/// Two 1 s transport streams made from fixture `src`, one after the other on
+/// one timeline (`ffmpeg ARGS` per piece; the second starts at 1 s), their
+/// bytes concatenated as a capture across a programme change would be.
+fn joined_ts(name: &str, src: &str, first: &[&str], second: &[&str]) -> PathBuf {
+    derived(name, |dst| {
+        let src = fixture(src);
+        let dir = tempdir();
+        let mut bytes = Vec::new();
+        for (i, extra) in [first, second].iter().enumerate() {
+            let piece = dir.path().join(format!("{i}.ts"));
+            let start = format!("{i}");
+            let mut a: Vec<std::ffi::OsString> = vec!["-v".into(), "error".into(), "-ss".into(), start.clone().into()];
+            a.extend(["-i".into(), src.clone().into_os_string(), "-t".into(), "1".into()]);
+            a.extend(["-c:v", "libx264", "-preset", "ultrafast"].iter().map(std::ffi::OsString::from));
+            a.extend(extra.iter().map(std::ffi::OsString::from));
+            a.extend(["-output_ts_offset".into(), start.into(), "-f".into(), "mpegts".into(), piece.clone().into()]);
+            ffmpeg(&a);
+            bytes.extend(std::fs::read(&piece).expect("read a piece"));
+        }
+        std::fs::write(dst, bytes).expect("write the joined stream");
+    })
+}
+
+#[test]
+fn audio_that_changes_rate_and_layout_mid_stream_is_reencoded() {
+    // MPEG-1 Layer II, as broadcast carries it (AC-3 would be copied into
+    // the MP4, not decoded).
+    let src = joined_ts(
+        "audio_switch_48k_stereo_44k_mono.ts",
+        "h264_720p_2s.mp4",
+        &["-c:a", "mp2", "-ar", "48000", "-ac", "2"],
+        &["-c:a", "mp2", "-ar", "44100", "-ac", "1"],
+    );
+    // The fixture really switches: stereo at 48 kHz, then mono at 44.1 kHz.
+    let frames = ffprobe_json(&src, &args!["-select_streams", "a", "-show_frames", "-show_entries", "frame=channels"]);
+    let mut channels: Vec<u64> =
+        frames["frames"].as_array().unwrap().iter().filter_map(|f| f["channels"].as_u64()).collect();
+    channels.dedup();
+    assert_eq!(channels, vec![2, 1], "fixture audio layouts");
+    let packets =
+        ffprobe_json(&src, &args!["-select_streams", "a", "-show_packets", "-show_entries", "packet=duration_time"]);
+    let mut durations: Vec<String> =
+        packets["packets"].as_array().unwrap().iter().map(|p| s(&p["duration_time"]).to_string()).collect();
+    durations.dedup();
+    assert_eq!(durations, vec!["0.024000", "0.026122"], "fixture audio rates (1152-sample frames)");
+
+    let dir = tempdir();
+    let out = dir.path().join("out.mp4");
+    encode_ok(&src, "sophon-espresso", &out, &["--target-height", "360", "--audio"]);
+    let audio = streams_of(&probe(&out), "audio");
+    assert_eq!(audio.len(), 1, "{audio:#?}");
+    assert_eq!(s(&audio[0]["codec_name"]), "aac");
+    let v = num(&video_stream(&out)["duration"]).expect("video duration");
+    let a = num(&audio[0]["duration"]).expect("audio duration");
+    assert!((a - v).abs() <= 0.1, "audio {a:.3} s, video {v:.3} s");
+    // In file order: no negative, repeated or backward timestamps across the switch.
+    let packets = ffprobe_json(&out, &args!["-select_streams", "a", "-show_entries", "packet=pts_time,dts_time"]);
+    let times: Vec<(f64, f64)> = packets["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (num(&p["pts_time"]).unwrap_or(-1.0), num(&p["dts_time"]).unwrap_or(-1.0)))
+        .collect();
+    // The first packet is the AAC encoder's priming frame (1024 samples),
+    // before zero and trimmed by the edit list; everything else is at or after zero.
+    assert!(times.len() > 50 && times[0].0 >= -0.025 && times[1].0 >= 0.0 && times[1].1 >= 0.0, "{times:?}");
+    assert!(times.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1), "audio timestamps must increase: {times:?}");
+    let check = run_program("ffmpeg", &args!["-hide_banner", "-nostdin", "-v", "error", "-i", &out, "-f", "null", "-"]);
+    assert_eq!(check.code, 0, "{}", check.describe());
+    assert!(check.stderr.trim().is_empty() && check.stdout.trim().is_empty(), "{}", check.describe());
+}
+
+#[test]
+fn video_that_changes_size_mid_stream_is_scaled_to_one_size() {
+    let src = joined_ts("video_switch_720p_360p.ts", "h264_720p_2s.mp4", &["-an"], &["-an", "-vf", "scale=640:360"]);
+    let dir = tempdir();
+    let out = dir.path().join("out.mp4");
+    encode_ok(&src, "sophon-espresso", &out, &["--target-height", "720"]);
+    let v = assert_hevc(&out, "Main", "yuv420p");
+    assert_eq!(dims(&v), (1280, 720));
+    assert_eq!(v["nb_frames"].as_str(), Some("50"), "{v:#}");
+    assert_duration_close(&out, 2.0, 0.04);
+}
+
+#[test]
+fn interlaced_video_that_changes_size_mid_stream_is_refused_in_words() {
+    // The deinterlacer cannot follow a size change (FFmpeg answers EPERM).
+    let interlaced = ["-an", "-flags", "+ildct+ilme", "-x264opts", "tff=1"];
+    let mut smaller = interlaced.to_vec();
+    smaller.extend(["-vf", "scale=720:576:interl=1"]);
+    let src = joined_ts("video_switch_1080i_576i.ts", "interlaced_1080i25.mp4", &interlaced, &smaller);
+    let dir = tempdir();
+    let out = dir.path().join("out.mp4");
+    let run = crema(&args!["encode", &src, "-p", "sophon-espresso", "--target-height", "360", "--json", "-o", &out]);
+    assert_eq!(run.code, 3, "{}", run.describe());
+    let err = run.error();
+    assert_eq!(err["code"], "unsupported_media", "{}", run.describe());
+    let message = s(&err["message"]);
+    assert!(
+        message.contains("the video changes size or format mid-stream (1920x1080 yuv420p → 720x576 yuv420p)"),
+        "{}",
+        run.describe()
+    );
+    assert!(!out.exists(), "no output on failure");
+}
+
+#[test]
+fn ac3_that_switches_from_stereo_to_5_1_mid_stream_gives_a_clean_hls_audio_rendition() {
+    // MP4 files keep AC-3 as it is; the HLS rendition is always AAC stereo,
+    // so the decoder's switch reaches the audio graph there.
+    let src = joined_ts(
+        "audio_switch_ac3_48k_stereo_44k_51.ts",
+        "h264_720p_2s.mp4",
+        &["-c:a", "ac3", "-ar", "48000", "-ac", "2"],
+        &["-c:a", "ac3", "-ar", "44100", "-ac", "6"],
+    );
+    let frames = ffprobe_json(&src, &args!["-select_streams", "a", "-show_frames", "-show_entries", "frame=channels"]);
+    let mut channels: Vec<u64> =
+        frames["frames"].as_array().unwrap().iter().filter_map(|f| f["channels"].as_u64()).collect();
+    channels.dedup();
+    assert_eq!(channels, vec![2, 6], "fixture audio layouts");
+
+    let dir = tempdir();
+    let run = crema(&args![
+        "encode",
+        &src,
+        "-p",
+        "sophon-espresso",
+        "--audio",
+        "--hls",
+        "--output-dir",
+        dir.path(),
+        "--json"
+    ]);
+    run.ok();
+    let files = walk(dir.path());
+    let audio = files.iter().find(|p| p.ends_with("audio/index.m3u8")).expect("audio playlist");
+    let video = files.iter().find(|p| p.ends_with("360p/index.m3u8")).expect("360p playlist");
+    let st = streams_of(&probe(audio), "audio");
+    assert_eq!((s(&st[0]["codec_name"]), st[0]["channels"].as_u64()), ("aac", Some(2)));
+    let (a, v) = (format_duration(audio), format_duration(video));
+    assert!((a - v).abs() <= 0.1, "audio {a:.3} s, video {v:.3} s");
+    let check =
+        run_program("ffmpeg", &args!["-hide_banner", "-nostdin", "-v", "error", "-i", audio, "-f", "null", "-"]);
+    assert_eq!(check.code, 0, "{}", check.describe());
+    assert!(check.stderr.trim().is_empty() && check.stdout.trim().is_empty(), "{}", check.describe());
+}

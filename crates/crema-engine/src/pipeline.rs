@@ -632,7 +632,79 @@ enum AudioWork {
         decoder: ff::codec::decoder::Audio,
         graph: ff::filter::Graph,
         encoder: ff::codec::encoder::audio::Encoder,
+        /// What the graph's `abuffer` was configured with.
+        graph_in: AudioInput,
+        /// The encoder's side of the graph (the same for every rebuild).
+        graph_out: AudioOutput,
+        /// End of the last frame sent to the encoder, in its time base (1/rate).
+        next_pts: Option<i64>,
     },
+}
+
+/// Decoded audio as an `abuffer` sees it. Broadcast sources change it
+/// mid-stream (AC-3 switching between 2.0 and 5.1, a new sample rate).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct AudioInput {
+    format: ff::format::Sample,
+    rate: u32,
+    /// Never empty: an unspecified layout becomes the default for the channel count.
+    layout: ff::ChannelLayout,
+}
+
+impl AudioInput {
+    fn of_frame(frame: &ff::frame::Audio) -> Self {
+        AudioInput {
+            format: frame.format(),
+            rate: frame.rate(),
+            layout: known_layout(frame.channel_layout(), frame.channels()),
+        }
+    }
+}
+
+fn known_layout(layout: ff::ChannelLayout, channels: u16) -> ff::ChannelLayout {
+    if layout.bits() == 0 { ff::ChannelLayout::default(i32::from(channels)) } else { layout }
+}
+
+/// The encoder's side of an audio graph: fltp at the encoder's rate and layout, in frames of its size.
+#[derive(Clone, Copy, Debug)]
+struct AudioOutput {
+    rate: u32,
+    layout: ff::ChannelLayout,
+    frame_size: u32,
+}
+
+/// `abuffer` (decoded audio, timestamps in `in_tb`) → resample, convert and
+/// cut into encoder frames → `abuffersink`. Used at open and whenever the
+/// decoded format changes.
+fn audio_graph(input: &Path, in_tb: Rational, src: AudioInput, out: AudioOutput) -> Result<ff::filter::Graph> {
+    let mut graph = ff::filter::Graph::new();
+    let args = format!(
+        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
+        in_tb.numerator(),
+        in_tb.denominator(),
+        src.rate,
+        src.format.name(),
+        src.layout.bits()
+    );
+    graph
+        .add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args)
+        .map_err(fferr(input, "audio filter source"))?;
+    graph
+        .add(&ff::filter::find("abuffersink").expect("abuffersink"), "out", "")
+        .map_err(fferr(input, "audio filter sink"))?;
+    let spec = format!(
+        "aresample={},aformat=sample_fmts=fltp:channel_layouts=0x{:x},asetnsamples=n={}:p=0",
+        out.rate,
+        out.layout.bits(),
+        out.frame_size
+    );
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(&spec))
+        .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    Ok(graph)
 }
 
 struct AudioPath {
@@ -995,8 +1067,15 @@ pub(crate) fn transcode(
     let mut decode_errors = 0u32;
     let mut read_errors = 0u32;
     let mut video_done = false;
-    let mut ctx =
-        LoopCtx { input, in_tb, muxes: &mut muxes, sinks: &mut sinks, graph: &mut graph, video_start_us: None };
+    let mut ctx = LoopCtx {
+        input,
+        in_tb,
+        muxes: &mut muxes,
+        sinks: &mut sinks,
+        graph: &mut graph,
+        video_start_us: None,
+        video_in: None,
+    };
 
     loop {
         if cancel.is_canceled() {
@@ -1431,11 +1510,7 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
         path: input.into(),
         cause: format!("cannot decode audio: {e}"),
     })?;
-    let in_layout = if decoder.channel_layout().bits() == 0 {
-        ff::ChannelLayout::default(i32::from(decoder.channels()))
-    } else {
-        decoder.channel_layout()
-    };
+    let in_layout = known_layout(decoder.channel_layout(), decoder.channels());
     let out_channels = channels.unwrap_or_else(|| decoder.channels().min(8));
     let out_layout = if channels.is_none() && out_channels == decoder.channels() {
         in_layout
@@ -1467,38 +1542,15 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
     ffutil::add_global_header(&mut enc);
     let encoder =
         ffutil::open_audio_encoder(enc, aac, &[]).map_err(|e| EngineError::Internal(format!("aac encoder: {e}")))?;
-    let mut graph = ff::filter::Graph::new();
-    let args = format!(
-        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
-        in_tb.numerator(),
-        in_tb.denominator(),
-        decoder.rate(),
-        decoder.format().name(),
-        in_layout.bits()
-    );
-    graph
-        .add(&ff::filter::find("abuffer").expect("abuffer"), "in", &args)
-        .map_err(fferr(input, "audio filter source"))?;
-    graph
-        .add(&ff::filter::find("abuffersink").expect("abuffersink"), "out", "")
-        .map_err(fferr(input, "audio filter sink"))?;
-    let spec = format!(
-        "aresample={rate},aformat=sample_fmts=fltp:channel_layouts=0x{:x},asetnsamples=n={}:p=0",
-        out_layout.bits(),
-        encoder.frame_size().max(1024)
-    );
-    graph
-        .output("in", 0)
-        .and_then(|p| p.input("out", 0))
-        .and_then(|p| p.parse(&spec))
-        .map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
-    graph.validate().map_err(|e| EngineError::Internal(format!("audio filter `{spec}`: {e}")))?;
+    let graph_in = AudioInput { format: decoder.format(), rate: decoder.rate(), layout: in_layout };
+    let graph_out = AudioOutput { rate, layout: out_layout, frame_size: encoder.frame_size().max(1024) };
+    let graph = audio_graph(input, in_tb, graph_in, graph_out)?;
     Ok(AudioPath {
         hls: channels.is_some(),
         pending: vec![],
         source_index: stream.index(),
         source_tb: in_tb,
-        work: AudioWork::Transcode { decoder, graph, encoder },
+        work: AudioWork::Transcode { decoder, graph, encoder, graph_in, graph_out, next_pts: None },
         outputs: vec![],
     })
 }
@@ -1818,12 +1870,35 @@ struct LoopCtx<'a> {
     /// Time of the first encoded video frame, µs on the source's clock; the
     /// HLS audio rendition starts there.
     video_start_us: Option<i64>,
+    /// Size and pixel format of the first frame given to the video graph.
+    video_in: Option<(u32, u32, ff::format::Pixel)>,
 }
 
 impl LoopCtx<'_> {
     fn push_video(&mut self, frame: &ff::frame::Video, filtered: &mut ff::frame::Video) -> Result<()> {
-        self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"))?;
-        self.drain_filters(filtered)
+        // The video graph is built once. Most of it follows pictures that
+        // change size or format mid-stream (a broadcast capture across a
+        // programme change), but not every filter does (the deinterlacers
+        // fail with EPERM): such a failure is told in words, not as a
+        // generic filter error.
+        let now = (frame.width(), frame.height(), frame.format());
+        let first = *self.video_in.get_or_insert(now);
+        let pushed = self.graph.get("in").expect("source").source().add(frame).map_err(fferr(self.input, "filter"));
+        let done = pushed.and_then(|()| self.drain_filters(filtered));
+        match done {
+            Err(EngineError::Encode { .. }) if now != first => {
+                let show = |(w, h, p): (u32, u32, ff::format::Pixel)| format!("{w}x{h} {}", pixel_name(p));
+                Err(EngineError::InputUnsupported {
+                    path: self.input.into(),
+                    cause: format!(
+                        "the video changes size or format mid-stream ({} → {}), which Crema does not handle yet",
+                        show(first),
+                        show(now)
+                    ),
+                })
+            }
+            other => other,
+        }
     }
 
     fn drain_filters(&mut self, filtered: &mut ff::frame::Video) -> Result<()> {
@@ -1936,20 +2011,48 @@ impl LoopCtx<'_> {
     }
 
     fn drain_audio(&mut self, path: &mut AudioPath) -> Result<()> {
-        let AudioWork::Transcode { decoder, graph, .. } = &mut path.work else {
-            return Ok(());
-        };
         let mut frame = ff::frame::Audio::empty();
-        while decoder.receive_frame(&mut frame).is_ok() {
+        loop {
+            let AudioWork::Transcode { decoder, graph_in, .. } = &mut path.work else {
+                return Ok(());
+            };
+            if decoder.receive_frame(&mut frame).is_err() {
+                break;
+            }
             let ts = frame.timestamp().or(frame.pts());
             frame.set_pts(ts);
+            let now = AudioInput::of_frame(&frame);
+            if now != *graph_in {
+                self.rebuild_audio_graph(path, now)?;
+            }
+            let AudioWork::Transcode { graph, .. } = &mut path.work else {
+                return Ok(());
+            };
             graph.get("in").expect("abuffer").source().add(&frame).map_err(fferr(self.input, "audio filter"))?;
         }
         self.drain_audio_graph(path)
     }
 
+    /// The decoded audio changed format, rate or layout mid-stream (as
+    /// ffmpeg does): ends the current graph, sending what it still holds to
+    /// the encoder, and continues with a graph for the new input. The
+    /// encoder side is unchanged, and the pts stay the source's, so the
+    /// output timeline runs on.
+    fn rebuild_audio_graph(&mut self, path: &mut AudioPath, now: AudioInput) -> Result<()> {
+        if let AudioWork::Transcode { graph, .. } = &mut path.work {
+            graph.get("in").expect("abuffer").source().flush().map_err(fferr(self.input, "audio filter flush"))?;
+        }
+        self.drain_audio_graph(path)?;
+        let tb = path.source_tb;
+        if let AudioWork::Transcode { graph, graph_in, graph_out, .. } = &mut path.work {
+            *graph = audio_graph(self.input, tb, now, *graph_out)?;
+            *graph_in = now;
+        }
+        Ok(())
+    }
+
     fn drain_audio_graph(&mut self, path: &mut AudioPath) -> Result<()> {
-        let AudioWork::Transcode { graph, encoder, .. } = &mut path.work else {
+        let AudioWork::Transcode { graph, encoder, next_pts, .. } = &mut path.work else {
             return Ok(());
         };
         let mut out = ff::frame::Audio::empty();
@@ -1962,7 +2065,14 @@ impl LoopCtx<'_> {
                 Err(_) => break,
             }
             if let Some(p) = out.pts() {
-                out.set_pts(Some(p.rescale(sink_tb, encoder.time_base())));
+                // Never backwards: source audio that overlaps itself (a
+                // splice, the first frames of a rebuilt graph after the old
+                // one's tail) would give the muxers non-increasing DTS.
+                let p = p.rescale(sink_tb, encoder.time_base());
+                let p = next_pts.map_or(p, |n| p.max(n));
+                out.set_pts(Some(p));
+                // The encoder's time base is 1/rate: one tick per sample.
+                *next_pts = Some(p + out.samples() as i64);
             }
             encoder.send_frame(&out).map_err(fferr(self.input, "audio encode"))?;
             while encoder.receive_packet(&mut pkt).is_ok() {
