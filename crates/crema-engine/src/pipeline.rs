@@ -1670,21 +1670,28 @@ fn try_open(
     ffutil::add_global_header(&mut ctx);
     // Color description: SDR outputs of HDR sources are BT.709; otherwise the source's.
     let tone_mapped = video.hdr.is_some() && bit_depth == 8;
+    // What is set here is also reported, as `ffmpeg` options.
+    let mut color_opts: Vec<(&str, String)> = Vec::new();
     if tone_mapped {
+        color_opts.extend(["color_primaries", "color_trc", "colorspace"].map(|k| (k, "bt709".to_string())));
         ctx.set_color_primaries(ff::color::Primaries::BT709);
         ctx.set_color_transfer_characteristic(ff::color::TransferCharacteristic::BT709);
         ctx.set_colorspace(ff::color::Space::BT709);
     } else {
-        if let Some(p) = video.color_primaries.as_deref().and_then(primaries) {
+        if let Some((name, p)) = video.color_primaries.as_deref().and_then(|n| Some((n, primaries(n)?))) {
             ctx.set_color_primaries(p);
+            color_opts.push(("color_primaries", name.to_string()));
         }
-        if let Some(t) = video.color_transfer.as_deref().and_then(transfer) {
+        if let Some((name, t)) = video.color_transfer.as_deref().and_then(|n| Some((n, transfer(n)?))) {
             ctx.set_color_transfer_characteristic(t);
+            color_opts.push(("color_trc", name.to_string()));
         }
-        if let Some(m) = video.color_matrix.as_deref().and_then(matrix) {
+        if let Some((name, m)) = video.color_matrix.as_deref().and_then(|n| Some((n, matrix(n)?))) {
             ctx.set_colorspace(m);
+            color_opts.push(("colorspace", name.to_string()));
         }
     }
+    color_opts.push(("color_range", "tv".to_string()));
     ctx.set_color_range(ff::color::Range::MPEG);
     let mut x_params: Vec<String> = Vec::new();
     match name {
@@ -1771,11 +1778,7 @@ fn try_open(
     if hls {
         report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{})", segment_of(keyframing))));
     }
-    if tone_mapped {
-        report.push(("color_primaries".into(), "bt709".into()));
-        report.push(("color_trc".into(), "bt709".into()));
-        report.push(("colorspace".into(), "bt709".into()));
-    }
+    report.extend(color_opts.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok((enc, report, upload))
 }
 
