@@ -144,7 +144,7 @@ pub fn predict_saving(
     let len = rules.sample_seconds.min(duration);
     let start = ((duration - len) / 2.0).max(0.0);
     let range = (start, start + len);
-    let tmpdir = tempfile_dir(&req.input)?;
+    let tmpdir = tempfile_dir()?;
     let sample_path = tmpdir.join("sample.mp4");
     let sample_req = EncodeRequest {
         input: req.input.clone(),
@@ -198,7 +198,7 @@ pub fn predict_saving(
 }
 
 /// A private temporary folder for sample encodes (system temp dir).
-fn tempfile_dir(input: &Path) -> Result<std::path::PathBuf> {
+fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "crema-sample-{}-{}",
         std::process::id(),
@@ -206,6 +206,5 @@ fn tempfile_dir(input: &Path) -> Result<std::path::PathBuf> {
     ));
     std::fs::create_dir_all(&dir)
         .map_err(|e| EngineError::OutputNotWritable { path: dir.clone(), cause: e.to_string() })?;
-    let _ = input;
     Ok(dir)
 }

@@ -504,7 +504,7 @@ fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum MuxKind {
     File,
-    HlsRung(usize),
+    HlsRung,
     HlsAudio,
     KeepMp4,
 }
@@ -545,18 +545,11 @@ struct VideoSink {
     /// PTS of this output's first frame: the origin of the HLS keyframe grid.
     grid_origin: Option<i64>,
     upload: Option<HwUpload>,
+    /// The software pixel format the filter graph delivers to this encoder.
+    pix: ff::format::Pixel,
     peak_kbps: Option<u32>,
     /// Output bit depth (8 or 10).
     bit_depth: u8,
-}
-
-impl VideoSink {
-    /// The software pixel format the filter graph must deliver.
-    fn report_pixel(&self) -> ff::format::Pixel {
-        let name =
-            self.report.options.iter().find(|o| o.name == "pix_fmt").map(|o| o.value.as_str()).unwrap_or("yuv420p");
-        name.parse().unwrap_or(ff::format::Pixel::YUV420P)
-    }
 }
 
 /// System-memory → device-surface upload for back-ends that need it (VAAPI).
@@ -564,9 +557,6 @@ struct HwUpload {
     frames: *mut ffi::AVBufferRef,
     _device: HwDevice,
 }
-
-// SAFETY: used only from the encode thread that owns it.
-unsafe impl Send for HwUpload {}
 
 impl HwUpload {
     fn new(
@@ -862,13 +852,13 @@ pub(crate) fn transcode(
             keyframing: Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
             peak_kbps: None,
         };
-        let sink = open_sink(spec, profile, video, req.encoder, on_event, notices)?;
+        let candidates = encoder::candidates(req.encoder, profile.codec)?.0;
+        let sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
         sinks.push(sink);
         let si = sinks.len() - 1;
         add_video_stream(&mut muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;
     }
 
-    let mut rung_sizes = Vec::new();
     let mut hls_dir_tmp = None;
     if let Some(h) = &req.hls {
         let (rungs, dropped) = plan::ladder(display, &h.renditions);
@@ -881,12 +871,22 @@ pub(crate) fn transcode(
             notices.push(n.clone());
             on_event(Event::Notice { message: n });
         }
+        if let Some((keep_h, _)) = &h.keep_mp4
+            && !rungs.iter().any(|r| r.1 == *keep_h)
+        {
+            return Err(EngineError::Usage(format!(
+                "--keep-mp4 {keep_h}: no such rung (rungs: {})",
+                rungs.iter().map(|r| r.1.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         let hls_depth = if h.codec == VideoCodec::H264 { 8 } else { bit_depth };
+        // Hardware detection opens devices: once per ladder, not per rung.
+        let candidates = encoder::candidates(req.encoder, h.codec)?.0;
         let dir = staging.add(&h.dir, true)?;
-        for (ri, &(w, hh)) in rungs.iter().enumerate() {
+        for &(w, hh) in &rungs {
             let rung_dir = dir.join(format!("{hh}p"));
             std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
-            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung(ri), h.segment_seconds, &h.dir, input)?;
+            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsRung, h.segment_seconds, &h.dir, input)?;
             let peak = plan::rung_peak_kbps(h.codec, hh);
             let spec = SinkSpec {
                 label: format!("hls {hh}p"),
@@ -898,7 +898,7 @@ pub(crate) fn transcode(
                 keyframing: Keyframing::Hls { segment_seconds: h.segment_seconds },
                 peak_kbps: Some(peak),
             };
-            let mut sink = open_sink(spec, profile, video, req.encoder, on_event, notices)?;
+            let mut sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
             add_video_stream(&mut muxes, mi, &mut sink, None)?;
             if let Some((keep_h, keep_path)) = &h.keep_mp4
                 && *keep_h == hh
@@ -918,15 +918,6 @@ pub(crate) fn transcode(
                 add_video_stream(&mut muxes, ki, &mut sink, tc.as_deref())?;
             }
             sinks.push(sink);
-            rung_sizes.push((w, hh));
-        }
-        if let Some((keep_h, _)) = &h.keep_mp4
-            && !rung_sizes.iter().any(|r| r.1 == *keep_h)
-        {
-            return Err(EngineError::Usage(format!(
-                "--keep-mp4 {keep_h}: no such rung (rungs: {})",
-                rung_sizes.iter().map(|r| format!("{}", r.1)).collect::<Vec<_>>().join(", ")
-            )));
         }
         hls_dir_tmp = Some(dir);
     }
@@ -1011,7 +1002,7 @@ pub(crate) fn transcode(
             .add(&ff::filter::find("buffersink").expect("buffersink filter"), &format!("out{i}"), "")
             .map_err(fferr(input, "filter sink"))?;
     }
-    let pix_names: Vec<String> = sinks.iter().map(|s| pixel_name(s.report_pixel())).collect();
+    let pix_names: Vec<String> = sinks.iter().map(|s| pixel_name(s.pix)).collect();
     let sink_filters: Vec<plan::SinkFilter> = sinks
         .iter()
         .zip(&pix_names)
@@ -1344,12 +1335,13 @@ fn finish_hls(
         });
     }
     // The HLS audio rendition is the transcoding path whose outputs include an HLS mux.
-    let audio = audio_paths.iter().find(|p| matches!(p.work, AudioWork::Transcode { .. }) && p.hls).map(|p| {
-        let src = info.audio.iter().find(|a| a.index == p.source_index);
-        let channels = match &p.work {
-            AudioWork::Transcode { encoder, .. } => u32::from(encoder.channels()),
-            AudioWork::Copy => 2,
-        };
+    // The HLS rendition is the (always transcoded) path marked `hls`.
+    let hls_audio = audio_paths.iter().find_map(|p| match &p.work {
+        AudioWork::Transcode { encoder, .. } if p.hls => Some((p.source_index, u32::from(encoder.channels()))),
+        _ => None,
+    });
+    let audio = hls_audio.map(|(source_index, channels)| {
+        let src = info.audio.iter().find(|a| a.index == source_index);
         AudioRenditionSpec {
             dir_name: "audio".into(),
             codec: hls::aac_codec_string(1),
@@ -1573,24 +1565,24 @@ struct SinkSpec {
     peak_kbps: Option<u32>,
 }
 
-/// Opens the first encoder candidate that works for `spec`, falling back
-/// (with `auto`) and reporting why.
+/// Opens the first of `candidates` (from [`encoder::candidates`]) that works
+/// for `spec`, falling back (with `auto`) and reporting why.
 fn open_sink(
     spec: SinkSpec,
     profile: &Profile,
     video: &VideoStream,
+    candidates: &[(Backend, String)],
     pref: Preference,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
 ) -> Result<VideoSink> {
     let SinkSpec { ref label, codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps } = spec;
-    let (cands, _skipped) = encoder::candidates(pref, codec)?;
     let mut failures: Vec<String> = Vec::new();
-    for (backend, why) in cands {
+    for &(backend, ref why) in candidates {
         let name = backend.encoder_name(codec);
         let reason = if failures.is_empty() { why.clone() } else { format!("{why}; {}", failures.join("; ")) };
         match try_open(&spec, profile, backend, video) {
-            Ok((enc, options, upload)) => {
+            Ok(Opened { encoder: enc, options, upload, pix }) => {
                 on_event(Event::Encoder { output: label.into(), encoder: name.into(), reason: reason.clone() });
                 // One frame at the nominal rate, in the encoder time base.
                 let default_duration = (f64::from(tb).recip() / f64::from(frame_rate)).round().max(1.0) as i64;
@@ -1613,6 +1605,7 @@ fn open_sink(
                     next_forced: 0,
                     grid_origin: None,
                     upload,
+                    pix,
                     peak_kbps,
                     bit_depth,
                 });
@@ -1637,7 +1630,15 @@ fn open_sink(
     Err(EngineError::Internal(format!("no encoder could be opened: {}", failures.join("; "))))
 }
 
-type Opened = (ff::codec::encoder::video::Encoder, Vec<(String, String)>, Option<HwUpload>);
+/// An opened encoder with what was set on it.
+struct Opened {
+    encoder: ff::codec::encoder::video::Encoder,
+    /// Every option set, for the report.
+    options: Vec<(String, String)>,
+    upload: Option<HwUpload>,
+    /// The software pixel format it is fed.
+    pix: ff::format::Pixel,
+}
 
 /// Builds the encoder options for `backend` from the profile and the
 /// output's needs, and opens it. Returns the options as set (for the report).
@@ -1775,18 +1776,11 @@ fn try_open(
     let mut report = opts;
     report.insert(0, ("pix_fmt".into(), pixel_name(pix)));
     report.insert(1, ("g".into(), gop.to_string()));
-    if hls {
-        report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{})", segment_of(keyframing))));
+    if let Keyframing::Hls { segment_seconds } = keyframing {
+        report.insert(2, ("force_key_frames".into(), format!("expr:gte(t,n_forced*{segment_seconds})")));
     }
     report.extend(color_opts.into_iter().map(|(k, v)| (k.to_string(), v)));
-    Ok((enc, report, upload))
-}
-
-fn segment_of(k: Keyframing) -> f64 {
-    match k {
-        Keyframing::Hls { segment_seconds } => segment_seconds,
-        Keyframing::File { max_seconds, .. } => max_seconds,
-    }
+    Ok(Opened { encoder: enc, options: report, upload, pix })
 }
 
 fn primaries(n: &str) -> Option<ff::color::Primaries> {
