@@ -71,25 +71,29 @@ pub struct Decision {
     pub reason: String,
     /// Something to show the user, when any.
     pub notice: Option<String>,
+    /// What the encode replaces, bytes, when the sample measured it: the
+    /// whole source with audio, its video stream alone without.
+    pub reference_bytes: Option<u64>,
 }
 
-/// Sum of the video packet sizes of stream `index` between `start` and `end`
-/// seconds (whole file when `None`), in bytes.
+/// Video bytes of stream `index`, in one pass over the file's packet
+/// headers: (bytes between `range` seconds from the start, when given;
+/// bytes of the whole stream).
 ///
 /// Errors: [`EngineError::InputUnsupported`] when the file cannot be opened,
 /// [`EngineError::Canceled`] when `cancel` is raised.
-pub(crate) fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>, cancel: &CancelFlag) -> Result<u64> {
+pub(crate) fn video_bytes(
+    path: &Path,
+    index: usize,
+    range: Option<(f64, f64)>,
+    cancel: &CancelFlag,
+) -> Result<(u64, u64)> {
     let mut ictx = crate::probe::open_input(path)?;
     let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
     // SAFETY: plain field read on an open input context.
     let start_us = unsafe { (*ictx.as_ptr()).start_time };
-    let start_us = if start_us == ff::ffi::AV_NOPTS_VALUE { 0 } else { start_us };
-    let origin = start_us as f64 / 1e6;
-    if let Some((s, _)) = range {
-        let ts = start_us + (s * 1e6) as i64;
-        let _ = ictx.seek(ts, ..ts);
-    }
-    let mut total = 0u64;
+    let origin = if start_us == ff::ffi::AV_NOPTS_VALUE { 0.0 } else { start_us as f64 / 1e6 };
+    let (mut in_range, mut total) = (0u64, 0u64);
     for (stream, packet) in ictx.packets() {
         if cancel.is_canceled() {
             return Err(EngineError::Canceled);
@@ -97,18 +101,17 @@ pub(crate) fn video_bytes(path: &Path, index: usize, range: Option<(f64, f64)>, 
         if stream.index() != index {
             continue;
         }
+        let size = packet.size() as u64;
+        total += size;
         let t = packet.pts().or(packet.dts()).map(|p| p as f64 * tb - origin);
-        if let (Some((s, e)), Some(t)) = (range, t) {
-            if t < s {
-                continue;
-            }
-            if t >= e {
-                break;
-            }
+        if let (Some((s, e)), Some(t)) = (range, t)
+            && t >= s
+            && t < e
+        {
+            in_range += size;
         }
-        total += packet.size() as u64;
     }
-    Ok(total)
+    Ok((in_range, total))
 }
 
 /// Encodes a sample with `profile` and predicts the saving; see the module docs.
@@ -129,6 +132,7 @@ pub fn predict_saving(
             encode: true,
             reason: "an HLS ladder was asked for, so it is always made".into(),
             notice: None,
+            reference_bytes: None,
         });
     }
     let duration = info.duration_seconds;
@@ -139,6 +143,7 @@ pub fn predict_saving(
             encode: true,
             reason: format!("source is short ({duration:.1} s): the full encode is measured instead of a sample"),
             notice: None,
+            reference_bytes: None,
         });
     }
     let len = rules.sample_seconds.min(duration);
@@ -169,19 +174,24 @@ pub fn predict_saving(
     let _ = std::fs::remove_dir_all(&tmpdir);
     result?;
     let sample_bytes = sample_bytes.unwrap_or(0);
-    let src_range = video_bytes(&req.input, video.index, Some(range), cancel)?;
-    let src_total = video_bytes(&req.input, video.index, None, cancel)?;
+    let (src_range, src_total) = video_bytes(&req.input, video.index, Some(range), cancel)?;
     if src_range == 0 || src_total == 0 {
         return Ok(Decision {
             encode: true,
             reason: "source video size could not be measured; encoding".into(),
             notice: None,
+            reference_bytes: None,
         });
     }
     let ratio = sample_bytes as f64 / src_range as f64;
-    let other = if req.audio { info.bytes.saturating_sub(src_total) } else { 0 };
-    let predicted = ratio * src_total as f64 + other as f64;
-    let saving = (1.0 - predicted / info.bytes as f64) * 100.0;
+    // With audio the output replaces the whole file (audio kept as it is);
+    // without, only the video stream is compared.
+    let (predicted, reference) = if req.audio {
+        (ratio * src_total as f64 + info.bytes.saturating_sub(src_total) as f64, info.bytes)
+    } else {
+        (ratio * src_total as f64, src_total)
+    };
+    let saving = (1.0 - predicted / reference as f64) * 100.0;
     let reason = format!(
         "a {len:.1} s sample encoded to {:.0}% of the source's video bytes; predicted saving {saving:.1}%",
         ratio * 100.0
@@ -191,9 +201,10 @@ pub fn predict_saving(
             encode: false,
             notice: Some(format!("keeping the original: {reason} (below {}%)", rules.min_saving_percent)),
             reason,
+            reference_bytes: Some(reference),
         })
     } else {
-        Ok(Decision { encode: true, reason, notice: None })
+        Ok(Decision { encode: true, reason, notice: None, reference_bytes: Some(reference) })
     }
 }
 

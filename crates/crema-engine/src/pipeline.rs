@@ -259,10 +259,10 @@ pub fn run(
                 // Decided before anything is committed: the real output must
                 // save enough against what it replaces (the whole source with
                 // audio, its video alone without).
-                let reference = if req.audio {
-                    info.bytes
-                } else {
-                    crate::auto::video_bytes(&req.input, video.index, None, cancel)?
+                let reference = match decision.reference_bytes {
+                    Some(bytes) => bytes,
+                    None if req.audio => info.bytes,
+                    None => crate::auto::video_bytes(&req.input, video.index, None, cancel)?.1,
                 };
                 keep_rule = Some(KeepRule { min_saving_percent: rules.min_saving_percent, reference_bytes: reference });
             }
