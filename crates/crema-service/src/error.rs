@@ -36,6 +36,27 @@ pub enum ServiceError {
     /// The source is not a decodable video file (`unsupported_media`, 422).
     #[error("{0}")]
     UnsupportedMedia(String),
+    /// An upload is missing parts (`upload_incomplete`, 409); the message lists them.
+    #[error("{0}")]
+    UploadIncomplete(String),
+    /// A body is larger than the route allows (`payload_too_large`, 413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// No valid credential (`unauthorized`, 401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A `POST` without an `Idempotency-Key` header (`idempotency_key_required`, 400).
+    #[error("every POST needs an Idempotency-Key header")]
+    IdempotencyKeyRequired,
+    /// An `Idempotency-Key` reused with a different body (`idempotency_key_reused`, 422).
+    #[error("Idempotency-Key {0:?} was already used with a different request body")]
+    IdempotencyKeyReused(String),
+    /// A request under the same `Idempotency-Key` is still running (`request_in_progress`, 409, retryable).
+    #[error("a request with Idempotency-Key {0:?} is still in progress; retry later")]
+    RequestInProgress(String),
+    /// Too many requests (`rate_limited`, 429, retryable).
+    #[error("{0}")]
+    RateLimited(String),
     /// A fault that is not the caller's (database, I/O, a bug) (`internal_error`, 500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -51,14 +72,25 @@ impl ServiceError {
             Self::Forbidden(_) => "forbidden",
             Self::CapacityExceeded(_) => "capacity_exceeded",
             Self::UnsupportedMedia(_) => "unsupported_media",
+            Self::UploadIncomplete(_) => "upload_incomplete",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::IdempotencyKeyRequired => "idempotency_key_required",
+            Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
+            Self::RequestInProgress(_) => "request_in_progress",
+            Self::RateLimited(_) => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
     }
 
     /// Whether the same request may succeed later (the envelope's `retryable`):
-    /// true for `capacity_exceeded` and `internal_error`, as the contract says.
+    /// true for `rate_limited`, `capacity_exceeded` and `internal_error`, as the
+    /// contract says, and for `request_in_progress` (the same key may be sent again).
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::CapacityExceeded(_) | Self::Internal(_))
+        matches!(
+            self,
+            Self::RateLimited(_) | Self::CapacityExceeded(_) | Self::Internal(_) | Self::RequestInProgress(_)
+        )
     }
 
     /// A [`ServiceError::Validation`] for `field`.
