@@ -1,6 +1,7 @@
 //! Service configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a [`crate::Service`] is set up. Build with [`Config::new`] and adjust fields.
 #[derive(Clone, Debug)]
@@ -17,6 +18,14 @@ pub struct Config {
     pub output_dir: Option<PathBuf>,
     /// Folder of user profile files loaded beside the built-ins; `None`: built-ins only.
     pub profile_dir: Option<PathBuf>,
+    /// How long a completed job's output (and its uploaded source) is kept
+    /// before the cleanup task deletes it (`output.retention_expires_at`);
+    /// `None` keeps outputs forever. Default 7 days.
+    pub output_retention: Option<Duration>,
+    /// Free space on the data directory's file system below which `/readyz`
+    /// reports `disk_critical` and the queue takes no new encodes, in bytes.
+    /// Default 2 GiB.
+    pub disk_min_free_bytes: u64,
 }
 
 impl Config {
@@ -30,6 +39,8 @@ impl Config {
             source_roots: Vec::new(),
             output_dir: None,
             profile_dir: None,
+            output_retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            disk_min_free_bytes: 2 << 30,
         }
     }
 

@@ -12,6 +12,7 @@
 
 mod config;
 mod error;
+mod maintenance;
 mod service;
 mod store;
 mod types;
@@ -19,6 +20,7 @@ mod worker;
 
 pub use config::Config;
 pub use error::{Result, ServiceError};
+pub use maintenance::ReadinessReport;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use types::{
     ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     /// Wakes idle workers when work may be available.
     pub wake: Notify,
     pub draining: AtomicBool,
+    /// Free disk space is under `config.disk_min_free_bytes` (set by the maintenance task).
+    pub disk_critical: AtomicBool,
 }
 
 impl Inner {
@@ -73,8 +75,8 @@ impl Inner {
 /// The service: a persistent job queue with a worker pool. Cheap to share
 /// behind an `Arc`; every method takes `&self`.
 pub struct Service {
-    inner: Arc<Inner>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Service {
@@ -115,10 +117,13 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             draining: AtomicBool::new(false),
+            disk_critical: AtomicBool::new(false),
             config,
         });
         let workers =
             (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
+        crate::maintenance::check_disk(&inner);
+        tokio::spawn(crate::maintenance::run(Arc::downgrade(&inner)));
         Ok(Service { inner, workers: Mutex::new(workers) })
     }
 
@@ -147,6 +152,11 @@ impl Service {
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
         if self.is_draining() {
             return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
+        }
+        if self.inner.disk_critical.load(Ordering::SeqCst) {
+            return Err(ServiceError::CapacityExceeded(
+                "the server's disk is almost full; it takes no new jobs until space is freed".into(),
+            ));
         }
         let metadata = validate_metadata(spec.metadata.clone())?;
         if self.inner.profiles.get(&spec.profile).is_err() {

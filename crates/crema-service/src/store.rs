@@ -197,7 +197,7 @@ pub(crate) async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Resul
     let q = concat!(
         "UPDATE jobs SET status = ?, status_reason = ?, error = ?, progress_json = ?, source_json = ?,
                          output_json = ?, effective_profile_id = ?, final_artifact = ?, saved_percent = ?,
-                         completed_at = ?
+                         completed_at = ?, output_expires_unix = ?
          WHERE id = ? AND status IN ",
         running!()
     );
@@ -212,6 +212,7 @@ pub(crate) async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Resul
         .bind(f.final_artifact)
         .bind(f.saved_percent)
         .bind(ts(now()))
+        .bind(f.output.retention_expires_at.map(|t| t.unix_timestamp()))
         .bind(id)
         .execute(pool)
         .await?;

@@ -2,12 +2,13 @@
 //! the job as the `/v1` contract's JobResponse ([`Job`]).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use serde_json::Value;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
 /// A job's state, exactly the contract's JobStatus values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Waiting for a worker.
@@ -78,13 +79,14 @@ impl std::fmt::Display for JobStatus {
 }
 
 /// Where a job's source comes from (`source` of `POST /v1/jobs`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceSpec {
     /// Extension: a file on the server's own disk, allowed only under the
     /// configured source roots.
     Path {
         /// Absolute path of the file.
+        #[schema(value_type = String)]
         path: PathBuf,
     },
     /// A completed chunked upload (the SOPHON contract's source). Not
@@ -96,7 +98,7 @@ pub enum SourceSpec {
 }
 
 /// Single-file container (`output.container`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerSpec {
     /// MP4 (the default).
@@ -107,7 +109,7 @@ pub enum ContainerSpec {
 }
 
 /// HLS rendition codec (`output.hls.codec`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HlsCodec {
     /// H.264 (the default: plays everywhere).
@@ -118,7 +120,7 @@ pub enum HlsCodec {
 }
 
 /// Extension `output.hls`: an HLS ladder instead of the single file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HlsSpec {
     /// Rung heights in pixels (each 144..=4320); default 1080, 720, 480, 360.
     #[serde(default = "default_renditions")]
@@ -143,7 +145,7 @@ fn default_segment_seconds() -> f64 {
 }
 
 /// The `output` object of `POST /v1/jobs`.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct OutputSpec {
     /// Single-file container (default MP4).
     #[serde(default)]
@@ -160,7 +162,7 @@ pub struct OutputSpec {
 }
 
 /// A job submission: the body of `POST /v1/jobs`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobSpec {
     /// Where the source is.
     pub source: SourceSpec,
@@ -174,6 +176,7 @@ pub struct JobSpec {
     pub webhook_ids: Vec<String>,
     /// Caller's JSON object, at most 16 KiB serialized; `None`/`null` is `{}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
 
@@ -191,7 +194,7 @@ impl JobSpec {
 }
 
 /// The job's `source` object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourceInfo {
     /// Extension: how the source was given (`"path"`).
     #[serde(rename = "type")]
@@ -214,7 +217,7 @@ pub struct SourceInfo {
 }
 
 /// The job's `progress` object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     /// The engine's stage (`probing`, `analyzing`, `encoding`, `muxing`); `null` before the run.
     pub stage: Option<String>,
@@ -251,7 +254,7 @@ impl Progress {
 }
 
 /// Extension `output.hls`: where the package is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HlsOutputInfo {
     /// Server-side path of `master.m3u8`.
     pub master_playlist: String,
@@ -260,7 +263,7 @@ pub struct HlsOutputInfo {
 }
 
 /// One written HLS rung.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HlsRendition {
     /// Width in pixels.
     pub width: u32,
@@ -273,10 +276,10 @@ pub struct HlsRendition {
 }
 
 /// The job's `output` object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OutputInfo {
-    /// `pending` (not written yet), `ready` (written) or `none` (failed,
-    /// canceled, or the original was kept).
+    /// `pending` (not written yet), `ready` (written), `expired` (deleted by
+    /// the retention cleanup) or `none` (failed, canceled, or the original was kept).
     pub state: String,
     /// `mp4` or `mkv` as requested (`hls` for an HLS package).
     pub container: String,
@@ -292,7 +295,8 @@ pub struct OutputInfo {
     pub bytes: Option<u64>,
     /// Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS).
     pub sha256: Option<String>,
-    /// When the output will be deleted; `null`: kept (retention comes later).
+    /// When the output will be deleted by the retention cleanup (then `state`
+    /// becomes `expired`); `null`: kept until someone deletes it.
     #[serde(with = "time::serde::rfc3339::option")]
     pub retention_expires_at: Option<OffsetDateTime>,
     /// Extension: server-side path of the file (or master playlist), for transports.
@@ -305,7 +309,7 @@ pub struct OutputInfo {
 
 /// A job: the contract's JobResponse. Field names and nullability exactly as
 /// the contract; extensions are marked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Job {
     /// `job_` + 128 random bits in hex.
     pub id: String,
@@ -330,6 +334,7 @@ pub struct Job {
     /// The output.
     pub output: OutputInfo,
     /// As submitted; `{}` when none.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     /// When the job was submitted (RFC 3339 UTC).
     #[serde(with = "time::serde::rfc3339")]
@@ -349,7 +354,7 @@ pub struct Job {
 }
 
 /// One page of [`crate::Service::list`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Page {
     /// Jobs, newest first.
     pub jobs: Vec<Job>,
@@ -360,7 +365,7 @@ pub struct Page {
 }
 
 /// What the service announces on [`crate::Service::subscribe`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServiceEvent {
     /// A job was submitted.

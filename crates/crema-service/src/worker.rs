@@ -24,6 +24,13 @@ pub(crate) async fn worker_loop(inner: Arc<Inner>, n: usize) {
         if inner.draining.load(Ordering::SeqCst) {
             break;
         }
+        if inner.disk_critical.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            continue;
+        }
         match store::claim(&inner.pool).await {
             Ok(Some(row)) => {
                 let id = row.job.id.clone();
@@ -322,7 +329,10 @@ async fn complete(
         None => None,
     };
     let output = match &main {
-        Some(m) => written_output(&row.job.output, m, sha256),
+        Some(m) => {
+            let expires = inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
+            written_output(&row.job.output, m, sha256, expires)
+        }
         None => {
             remove_dir(job_dir);
             ended_output(&row.job.output)
@@ -352,7 +362,12 @@ async fn complete(
     store::finish(&inner.pool, id, &f).await
 }
 
-fn written_output(pending: &OutputInfo, m: &OutputReport, sha256: Option<String>) -> OutputInfo {
+fn written_output(
+    pending: &OutputInfo,
+    m: &OutputReport,
+    sha256: Option<String>,
+    retention_expires_at: Option<time::OffsetDateTime>,
+) -> OutputInfo {
     let hls = (m.kind == "hls").then(|| HlsOutputInfo {
         master_playlist: m.path.display().to_string(),
         renditions: m
@@ -375,7 +390,7 @@ fn written_output(pending: &OutputInfo, m: &OutputReport, sha256: Option<String>
         height: Some(m.height),
         bytes: Some(m.bytes),
         sha256,
-        retention_expires_at: None,
+        retention_expires_at,
         path: Some(m.path.display().to_string()),
         hls,
     }
