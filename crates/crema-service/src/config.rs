@@ -1,6 +1,7 @@
 //! Service configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a [`crate::Service`] is set up. Build with [`Config::new`] and adjust fields.
 #[derive(Clone, Debug)]
@@ -17,11 +18,18 @@ pub struct Config {
     pub output_dir: Option<PathBuf>,
     /// Folder of user profile files loaded beside the built-ins; `None`: built-ins only.
     pub profile_dir: Option<PathBuf>,
+    /// How long a browser session (the `sophon_api_session` cookie) stays valid
+    /// after login; default 12 h. Revoking the key that logged in ends it at once.
+    pub session_ttl: Duration,
+    /// How long idempotency records are kept before the cleanup task purges
+    /// them; default 24 h, the contract's minimum ("Keep keys for at least 24 hours").
+    pub idempotency_retention: Duration,
 }
 
 impl Config {
     /// Defaults around `data_dir`: [`Config::default_workers`] workers, 2 attempts
-    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles.
+    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
+    /// 12 h sessions, idempotency records kept 24 h.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -30,6 +38,8 @@ impl Config {
             source_roots: Vec::new(),
             output_dir: None,
             profile_dir: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            idempotency_retention: Duration::from_secs(24 * 3600),
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     /// Wakes idle workers when work may be available.
     pub wake: Notify,
     pub draining: AtomicBool,
+    /// HMAC key for download tokens, from `<data_dir>/server.secret`.
+    pub download_signer: crate::tokens::DownloadSigner,
 }
 
 impl Inner {
@@ -73,17 +75,21 @@ impl Inner {
 /// The service: a persistent job queue with a worker pool. Cheap to share
 /// behind an `Arc`; every method takes `&self`.
 pub struct Service {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Service {
     /// Opens the store in `config.data_dir` (creating it and running
-    /// migrations), recovers jobs a dead process left running, loads profiles
-    /// and starts `config.workers` workers. Must be called inside a tokio runtime.
+    /// migrations), recovers jobs a dead process left running, drops its
+    /// in-flight idempotency records, loads (or creates) the download-token
+    /// secret `server.secret`, loads profiles, starts the purge task of
+    /// idempotency records and sessions, and starts `config.workers` workers.
+    /// Must be called inside a tokio runtime.
     ///
     /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0),
-    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened.
+    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
+    /// or `server.secret` has a mode wider than 0600 or a wrong length.
     pub async fn open(config: Config) -> Result<Service> {
         if config.max_attempts == 0 {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
@@ -101,6 +107,8 @@ impl Service {
         let source_roots =
             config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
         let pool = store::open(&config.data_dir).await?;
+        let download_signer = crate::tokens::load_or_create_secret(&config.data_dir).await?;
+        crate::idempotency::clear_in_flight(&pool).await?;
         let (requeued, failed) = store::recover(&pool).await?;
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
@@ -115,8 +123,10 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             draining: AtomicBool::new(false),
+            download_signer,
             config,
         });
+        crate::idempotency::spawn_purger(&inner);
         let workers =
             (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
         Ok(Service { inner, workers: Mutex::new(workers) })
