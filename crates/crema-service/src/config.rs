@@ -26,11 +26,18 @@ pub struct Config {
     /// reports `disk_critical` and the queue takes no new encodes, in bytes.
     /// Default 2 GiB.
     pub disk_min_free_bytes: u64,
+    /// How long a browser session (the `sophon_api_session` cookie) stays valid
+    /// after login; default 12 h. Revoking the key that logged in ends it at once.
+    pub session_ttl: Duration,
+    /// How long idempotency records are kept before the cleanup task purges
+    /// them; default 24 h, the contract's minimum ("Keep keys for at least 24 hours").
+    pub idempotency_retention: Duration,
 }
 
 impl Config {
     /// Defaults around `data_dir`: [`Config::default_workers`] workers, 2 attempts
-    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles.
+    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
+    /// 12 h sessions, idempotency records kept 24 h.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -41,6 +48,8 @@ impl Config {
             profile_dir: None,
             output_retention: Some(Duration::from_secs(7 * 24 * 3600)),
             disk_min_free_bytes: 2 << 30,
+            session_ttl: Duration::from_secs(12 * 3600),
+            idempotency_retention: Duration::from_secs(24 * 3600),
         }
     }
 

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub draining: AtomicBool,
     /// Free disk space is under `config.disk_min_free_bytes` (set by the maintenance task).
     pub disk_critical: AtomicBool,
+    /// HMAC key for download tokens, from `<data_dir>/server.secret`.
+    pub download_signer: crate::tokens::DownloadSigner,
 }
 
 impl Inner {
@@ -81,11 +83,15 @@ pub struct Service {
 
 impl Service {
     /// Opens the store in `config.data_dir` (creating it and running
-    /// migrations), recovers jobs a dead process left running, loads profiles
-    /// and starts `config.workers` workers. Must be called inside a tokio runtime.
+    /// migrations), recovers jobs a dead process left running, drops its
+    /// in-flight idempotency records, loads (or creates) the download-token
+    /// secret `server.secret`, loads profiles, starts the purge task of
+    /// idempotency records and sessions, and starts `config.workers` workers.
+    /// Must be called inside a tokio runtime.
     ///
     /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0),
-    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened.
+    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
+    /// or `server.secret` has a mode wider than 0600 or a wrong length.
     pub async fn open(config: Config) -> Result<Service> {
         if config.max_attempts == 0 {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
@@ -103,6 +109,8 @@ impl Service {
         let source_roots =
             config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
         let pool = store::open(&config.data_dir).await?;
+        let download_signer = crate::tokens::load_or_create_secret(&config.data_dir).await?;
+        crate::idempotency::clear_in_flight(&pool).await?;
         let (requeued, failed) = store::recover(&pool).await?;
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
@@ -118,8 +126,10 @@ impl Service {
             wake: Notify::new(),
             draining: AtomicBool::new(false),
             disk_critical: AtomicBool::new(false),
+            download_signer,
             config,
         });
+        crate::idempotency::spawn_purger(&inner);
         let workers =
             (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
         crate::maintenance::check_disk(&inner);

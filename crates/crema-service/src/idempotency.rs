@@ -1,0 +1,201 @@
+//! Idempotency records (the contract's "Idempotency" section): every `POST`
+//! carries an `Idempotency-Key`; replaying it with the same body returns the
+//! first response, with another body is `idempotency_key_reused` (422), and
+//! while the first request still runs is `request_in_progress` (409).
+//!
+//! The HTTP layer drives it: [`Service::idempotency_begin`] before running
+//! the handler, then [`Service::idempotency_finish`] with the response it
+//! sent (any status below 500), or [`Service::idempotency_abandon`] for a 5xx
+//! or a request dropped half-way, which frees the key for a retry.
+//!
+//! Records are kept for [`crate::Config::idempotency_retention`] (24 h by
+//! default) and purged after by a task that [`Service::open`] starts (every
+//! 5 minutes) or by [`Service::purge_expired`]. At open, records left
+//! `in_flight` by a dead process are deleted: their requests are not running.
+
+use crate::error::{Result, ServiceError};
+use crate::service::{Inner, Service};
+use crate::store::{now, ts};
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How often the purge task runs.
+const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The header name, used as the `field` of validation errors.
+const FIELD: &str = "Idempotency-Key";
+
+/// What [`Service::idempotency_begin`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First use of the key: run the request, then call
+    /// [`Service::idempotency_finish`] or [`Service::idempotency_abandon`].
+    Proceed,
+    /// The key was used with the same body and that request finished: send
+    /// this status and body again, without running the request.
+    Replay {
+        /// The HTTP status code first sent.
+        status: u16,
+        /// The response body first sent (JSON bytes as written).
+        body: Vec<u8>,
+    },
+}
+
+impl Service {
+    /// Claims `key` within `scope` for a request whose body hashes to
+    /// `request_hash`. Exactly one of several concurrent callers with the same
+    /// scope and key gets [`IdempotencyBegin::Proceed`].
+    ///
+    /// `scope` = `"<key_id> <METHOD> <route pattern>"` built by the HTTP layer
+    /// (keys are scoped per route and per API key); `request_hash` = SHA-256
+    /// of the body (32 bytes, though any length is compared as given).
+    ///
+    /// Errors: [`ServiceError::Validation`] (`Idempotency-Key`) for a key that
+    /// is not 1..=255 printable ASCII characters;
+    /// [`ServiceError::IdempotencyKeyReused`] when the key was used with a
+    /// different body (checked first); [`ServiceError::RequestInProgress`]
+    /// while the first request with this key runs; [`ServiceError::Internal`].
+    pub async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &[u8]) -> Result<IdempotencyBegin> {
+        validate_key(key)?;
+        let pool = &self.inner.pool;
+        // A record can vanish between the insert and the read (abandoned or
+        // purged meanwhile); try again a few times.
+        for _ in 0..5 {
+            let created = now();
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_records (scope, key, request_hash, state, created_at, created_unix)
+                 VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(ts(created))
+            .bind(created.unix_timestamp())
+            .execute(pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(IdempotencyBegin::Proceed);
+            }
+            let Some(row) = sqlx::query(
+                "SELECT request_hash, state, status, body FROM idempotency_records WHERE scope = ? AND key = ?",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            else {
+                continue;
+            };
+            let stored_hash: Vec<u8> = row.try_get("request_hash")?;
+            if stored_hash != request_hash {
+                return Err(ServiceError::IdempotencyKeyReused(key.to_string()));
+            }
+            let state: String = row.try_get("state")?;
+            if state != "done" {
+                return Err(ServiceError::RequestInProgress(key.to_string()));
+            }
+            let status: Option<i64> = row.try_get("status")?;
+            let status = status
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or_else(|| ServiceError::Internal(format!("idempotency record {key:?} has no status")))?;
+            let body: Option<Vec<u8>> = row.try_get("body")?;
+            return Ok(IdempotencyBegin::Replay { status, body: body.unwrap_or_default() });
+        }
+        Err(ServiceError::RequestInProgress(key.to_string()))
+    }
+
+    /// Records the response of a request that [`Service::idempotency_begin`]
+    /// let proceed, so that replays get `status` and `body`. Call it for every
+    /// status below 500 (a 4xx is a final answer too). A record that is gone
+    /// or already done is left alone (logged).
+    ///
+    /// Errors: [`ServiceError::Internal`] for the database.
+    pub async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE idempotency_records SET state = 'done', status = ?, body = ?
+             WHERE scope = ? AND key = ? AND state = 'in_flight'",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(scope)
+        .bind(key)
+        .execute(&self.inner.pool)
+        .await?;
+        if r.rows_affected() != 1 {
+            tracing::warn!("idempotency record {key:?} ({scope}) was not in flight when its request finished");
+        }
+        Ok(())
+    }
+
+    /// Forgets an in-flight key (the request failed with a 5xx or was dropped):
+    /// the same key may be sent again and will run. Done records stay.
+    ///
+    /// Errors: [`ServiceError::Internal`] for the database.
+    pub async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM idempotency_records WHERE scope = ? AND key = ? AND state = 'in_flight'")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes idempotency records older than
+    /// [`crate::Config::idempotency_retention`] and expired sessions; returns
+    /// how many rows went. [`Service::open`] runs it every 5 minutes.
+    ///
+    /// Errors: [`ServiceError::Internal`] for the database.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        purge(&self.inner).await
+    }
+}
+
+/// 1..=255 printable ASCII characters (space to `~`).
+fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 255 {
+        return Err(ServiceError::validation(FIELD, format!("must be 1..255 characters, got {}", key.len())));
+    }
+    if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(ServiceError::validation(FIELD, "must be printable ASCII characters only"));
+    }
+    Ok(())
+}
+
+async fn purge(inner: &Inner) -> Result<u64> {
+    let retention = i64::try_from(inner.config.idempotency_retention.as_secs()).unwrap_or(i64::MAX);
+    let cutoff = OffsetDateTime::now_utc().unix_timestamp().saturating_sub(retention);
+    let r =
+        sqlx::query("DELETE FROM idempotency_records WHERE created_unix < ?").bind(cutoff).execute(&inner.pool).await?;
+    Ok(r.rows_affected() + crate::auth::purge_sessions(&inner.pool).await?)
+}
+
+/// At open: requests a dead process left in flight are not running any more.
+pub(crate) async fn clear_in_flight(pool: &SqlitePool) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM idempotency_records WHERE state = 'in_flight'").execute(pool).await?;
+    Ok(r.rows_affected())
+}
+
+/// Starts the purge task: once now, then every [`PURGE_EVERY`], until the
+/// service drains or is dropped.
+pub(crate) fn spawn_purger(inner: &Arc<Inner>) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        loop {
+            {
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.draining.load(std::sync::atomic::Ordering::SeqCst) || inner.pool.is_closed() {
+                    return;
+                }
+                match purge(&inner).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!("purged {n} expired idempotency records and sessions"),
+                    Err(e) => tracing::warn!("purging expired idempotency records and sessions: {e}"),
+                }
+            }
+            tokio::time::sleep(PURGE_EVERY).await;
+        }
+    });
+}
