@@ -209,10 +209,13 @@ pub struct SourceInfo {
     /// Lower-case hex SHA-256 of the whole file.
     pub sha256: String,
     /// Duration in seconds; `null` until probed (or when it cannot be).
+    #[schema(required = true)]
     pub duration_seconds: Option<f64>,
     /// `"1920x1080"` after rotation; `null` until probed.
+    #[schema(required = true)]
     pub resolution: Option<String>,
     /// `"25"` or `"24000/1001"`; `null` until probed.
+    #[schema(required = true)]
     pub frame_rate: Option<String>,
 }
 
@@ -220,20 +223,26 @@ pub struct SourceInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     /// The engine's stage (`probing`, `analyzing`, `encoding`, `muxing`); `null` before the run.
+    #[schema(required = true)]
     pub stage: Option<String>,
     /// The job status this report belongs to.
     pub phase: JobStatus,
     /// Whole-job progress, 0..=100, never decreasing within an attempt.
     pub percent: f64,
     /// Progress of the current stage, 0..=100; `null` when not measured.
+    #[schema(required = true)]
     pub phase_percent: Option<f64>,
     /// Source frames decoded per second of wall time.
+    #[schema(required = true)]
     pub fps: Option<f64>,
     /// Estimated seconds left.
+    #[schema(required = true)]
     pub eta_seconds: Option<u64>,
     /// Source frames decoded so far.
+    #[schema(required = true)]
     pub frames_done: Option<u64>,
     /// Source frames expected.
+    #[schema(required = true)]
     pub frames_total: Option<u64>,
 }
 
@@ -286,18 +295,24 @@ pub struct OutputInfo {
     /// Whether the written output really has audio.
     pub audio: bool,
     /// The requested height in pixels, `null` when none was asked.
+    #[schema(required = true)]
     pub target_height: Option<u32>,
     /// Width of the written video in pixels.
+    #[schema(required = true)]
     pub width: Option<u32>,
     /// Height of the written video in pixels.
+    #[schema(required = true)]
     pub height: Option<u32>,
     /// Size in bytes (the whole folder for HLS).
+    #[schema(required = true)]
     pub bytes: Option<u64>,
     /// Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS).
+    #[schema(required = true)]
     pub sha256: Option<String>,
     /// When the output will be deleted by the retention cleanup (then `state`
     /// becomes `expired`); `null`: kept until someone deletes it.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub retention_expires_at: Option<OffsetDateTime>,
     /// Extension: server-side path of the file (or master playlist), for transports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +331,7 @@ pub struct Job {
     /// Current state.
     pub status: JobStatus,
     /// Why the job is in this state, in words or as a code; `null` when nothing to say.
+    #[schema(required = true)]
     pub status_reason: Option<String>,
     /// 1-based run number.
     pub attempt: u32,
@@ -326,6 +342,7 @@ pub struct Job {
     /// Profile ID as submitted.
     pub profile: String,
     /// The concrete profile that ran (for `sophon-auto` the variant chosen).
+    #[schema(required = true)]
     pub effective_profile_id: Option<String>,
     /// The source.
     pub source: SourceInfo,
@@ -341,15 +358,20 @@ pub struct Job {
     pub created_at: OffsetDateTime,
     /// When the current attempt started.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub started_at: Option<OffsetDateTime>,
     /// When the job reached a terminal state.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub completed_at: Option<OffsetDateTime>,
     /// Human message of the failure; `null` unless failed.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// Extension: `"encoded"` or `"original"` once completed.
+    #[schema(required = true)]
     pub final_artifact: Option<String>,
     /// Extension: percent saved against the source once completed.
+    #[schema(required = true)]
     pub saved_percent: Option<f64>,
 }
 
@@ -359,6 +381,7 @@ pub struct Page {
     /// Jobs, newest first.
     pub jobs: Vec<Job>,
     /// Pass to the next call for the following page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
     /// Whether more jobs follow.
     pub has_more: bool,
