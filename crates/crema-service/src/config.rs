@@ -17,11 +17,15 @@ pub struct Config {
     pub output_dir: Option<PathBuf>,
     /// Folder of user profile files loaded beside the built-ins; `None`: built-ins only.
     pub profile_dir: Option<PathBuf>,
+    /// Webhook target policy (SSRF allow-list), attempts, backoff and timeout;
+    /// see [`crate::WebhookPolicy`] for the defaults.
+    pub webhooks: crate::WebhookPolicy,
 }
 
 impl Config {
     /// Defaults around `data_dir`: [`Config::default_workers`] workers, 2 attempts
-    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles.
+    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
+    /// the default webhook policy (no allow-list, 8 attempts, 2 s backoff base, 10 s timeout).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -30,6 +34,7 @@ impl Config {
             source_roots: Vec::new(),
             output_dir: None,
             profile_dir: None,
+            webhooks: crate::WebhookPolicy::default(),
         }
     }
 
