@@ -32,12 +32,17 @@ pub struct Config {
     /// How long idempotency records are kept before the cleanup task purges
     /// them; default 24 h, the contract's minimum ("Keep keys for at least 24 hours").
     pub idempotency_retention: Duration,
+    /// Webhook target policy (SSRF allow-list), attempts, backoff and timeout;
+    /// see [`crate::WebhookPolicy`] for the defaults.
+    pub webhooks: crate::WebhookPolicy,
 }
 
 impl Config {
     /// Defaults around `data_dir`: [`Config::default_workers`] workers, 2 attempts
     /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
-    /// 12 h sessions, idempotency records kept 24 h.
+    /// 7-day output retention, 2 GiB free-space floor, 12 h sessions, idempotency
+    /// records kept 24 h, the default webhook policy (no allow-list, 8 attempts,
+    /// 2 s backoff base, 10 s timeout).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -50,6 +55,7 @@ impl Config {
             disk_min_free_bytes: 2 << 30,
             session_ttl: Duration::from_secs(12 * 3600),
             idempotency_retention: Duration::from_secs(24 * 3600),
+            webhooks: crate::WebhookPolicy::default(),
         }
     }
 

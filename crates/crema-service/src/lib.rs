@@ -7,8 +7,11 @@
 //! [`Service::open`] jobs left running by a dead process are requeued (or
 //! failed when their attempts are used up).
 //!
+//! Webhooks (registration, the delivery outbox, signed delivery, the SSRF
+//! policy) are in the `webhooks` module: [`Service::create_webhook`] and its siblings.
+//!
 //! Not here yet (later migrations and the HTTP crate): uploads, idempotency
-//! records, API keys, webhooks and deliveries, output retention.
+//! records, API keys, output retention.
 
 mod auth;
 mod config;
@@ -19,6 +22,7 @@ mod service;
 mod store;
 mod tokens;
 mod types;
+mod webhooks;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
@@ -31,4 +35,9 @@ pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,
     Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+};
+pub use webhooks::{
+    DELIVERY_CONCURRENCY, DeliveryState, MAX_BACKOFF, MAX_DELIVERY_RECORDS, MAX_JOB_WEBHOOKS, MAX_NAME_CHARS,
+    MAX_URL_BYTES, PolicyRefusal, Webhook, WebhookCreated, WebhookDelivery, WebhookEvent, WebhookPolicy, WebhookSpec,
+    sign as sign_webhook,
 };

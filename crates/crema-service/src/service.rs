@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub running: Mutex<HashMap<String, RunHandle>>,
     /// Wakes idle workers when work may be available.
     pub wake: Notify,
+    /// Wakes the webhook delivery task.
+    pub webhook_wake: Notify,
     pub draining: AtomicBool,
     /// Free disk space is under `config.disk_min_free_bytes` (set by the maintenance task).
     pub disk_critical: AtomicBool,
@@ -89,13 +91,19 @@ impl Service {
     /// idempotency records and sessions, and starts `config.workers` workers.
     /// Must be called inside a tokio runtime.
     ///
-    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0),
+    /// Starts the webhook delivery task too, after recording webhook attempts a
+    /// dead process left under way (their deliveries are sent again), and the
+    /// maintenance task (free-space watch, output retention).
+    ///
+    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0,
+    /// `webhooks.max_attempts` 0, `webhooks.timeout` zero),
     /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
     /// or `server.secret` has a mode wider than 0600 or a wrong length.
     pub async fn open(config: Config) -> Result<Service> {
         if config.max_attempts == 0 {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
         }
+        config.webhooks.validate()?;
         let output_dir = config.resolved_output_dir();
         for dir in [&config.data_dir, &output_dir] {
             std::fs::create_dir_all(dir)
@@ -115,6 +123,10 @@ impl Service {
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
         }
+        let interrupted = crate::webhooks::recover(&pool, &config.webhooks).await?;
+        if interrupted > 0 {
+            tracing::info!("recovered {interrupted} interrupted webhook deliveries");
+        }
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             pool,
@@ -124,16 +136,18 @@ impl Service {
             events,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            webhook_wake: Notify::new(),
             draining: AtomicBool::new(false),
             disk_critical: AtomicBool::new(false),
             download_signer,
             config,
         });
         crate::idempotency::spawn_purger(&inner);
-        let workers =
-            (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
         crate::maintenance::check_disk(&inner);
         tokio::spawn(crate::maintenance::run(Arc::downgrade(&inner)));
+        let mut workers: Vec<_> =
+            (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
+        workers.push(crate::webhooks::spawn_delivery(inner.clone()));
         Ok(Service { inner, workers: Mutex::new(workers) })
     }
 
@@ -157,7 +171,8 @@ impl Service {
     /// Errors: [`ServiceError::Validation`] naming the field (unknown
     /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
     /// object or over 16 KiB, a relative or unreadable `source.path`, upload
-    /// sources); [`ServiceError::Forbidden`] for a path outside the source
+    /// sources, `webhook_ids` naming an unknown or deleted webhook or more
+    /// than 16); [`ServiceError::Forbidden`] for a path outside the source
     /// roots; [`ServiceError::CapacityExceeded`] while shutting down.
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
         if self.is_draining() {
@@ -177,6 +192,7 @@ impl Service {
             ));
         }
         validate_output(&spec.output)?;
+        let webhook_ids = crate::webhooks::check_job_webhooks(&self.inner.pool, &spec.webhook_ids).await?;
         let path = match &spec.source {
             SourceSpec::Path { path } => self.check_source_path(path)?,
             SourceSpec::Upload { .. } => {
@@ -209,7 +225,7 @@ impl Service {
             final_artifact: None,
             saved_percent: None,
         };
-        store::insert(&self.inner.pool, &job, &spec.output).await?;
+        store::insert(&self.inner.pool, &job, &spec.output, &webhook_ids).await?;
         self.inner.wake.notify_one();
         self.inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
         Ok(job)
@@ -317,6 +333,7 @@ impl Service {
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.draining.store(true, Ordering::SeqCst);
         self.inner.wake.notify_waiters();
+        self.inner.webhook_wake.notify_one();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && !self.running_ids().is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -97,11 +97,18 @@ pub(crate) fn row_to_job(row: &SqliteRow) -> Result<JobRow> {
 }
 
 /// Inserts a new job.
-pub(crate) async fn insert(pool: &SqlitePool, job: &Job, output_request: &crate::types::OutputSpec) -> Result<()> {
+/// `webhook_ids` (already checked) go to `webhook_ids_json`, read by the outbox trigger.
+pub(crate) async fn insert(
+    pool: &SqlitePool,
+    job: &Job,
+    output_request: &crate::types::OutputSpec,
+    webhook_ids: &[String],
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (id, status, status_reason, attempt, max_attempts, profile, source_json,
-                           output_request_json, progress_json, output_json, metadata_json, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           output_request_json, progress_json, output_json, metadata_json, created_at,
+                           webhook_ids_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&job.id)
     .bind(job.status.as_str())
@@ -115,6 +122,7 @@ pub(crate) async fn insert(pool: &SqlitePool, job: &Job, output_request: &crate:
     .bind(serde_json::to_string(&job.output)?)
     .bind(serde_json::to_string(&job.metadata)?)
     .bind(ts(job.created_at))
+    .bind(serde_json::to_string(webhook_ids)?)
     .execute(pool)
     .await?;
     Ok(())

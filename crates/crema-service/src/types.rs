@@ -171,7 +171,9 @@ pub struct JobSpec {
     /// What to write.
     #[serde(default)]
     pub output: OutputSpec,
-    /// Webhooks to notify (accepted, not used yet: webhooks come with the HTTP layer).
+    /// Webhooks (`wh_…` IDs, at most 16, duplicates ignored) to POST an event to
+    /// when the job reaches completed, failed or canceled; each must be registered
+    /// and not deleted (else a validation error on `webhook_ids`).
     #[serde(default)]
     pub webhook_ids: Vec<String>,
     /// Caller's JSON object, at most 16 KiB serialized; `None`/`null` is `{}`.
