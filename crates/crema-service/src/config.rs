@@ -1,6 +1,7 @@
 //! Service configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a [`crate::Service`] is set up. Build with [`Config::new`] and adjust fields.
 #[derive(Clone, Debug)]
@@ -17,11 +18,22 @@ pub struct Config {
     pub output_dir: Option<PathBuf>,
     /// Folder of user profile files loaded beside the built-ins; `None`: built-ins only.
     pub profile_dir: Option<PathBuf>,
+    /// Largest `file_size` accepted by `POST /v1/uploads`, in bytes (default 200 GiB);
+    /// larger declared sizes are refused with `payload_too_large`.
+    pub max_upload_bytes: u64,
+    /// How long an upload session lives after creation (default 24 h, the `/v1`
+    /// contract's "Uploads"); afterwards an unfinished session is `expired` and its files removed.
+    pub upload_ttl: Duration,
+    /// For tests: use this part size (bytes, at least 1) for every upload instead of the
+    /// contract's tiers ([`crate::chunk_size_for`]), so multi-part uploads need no 64 MiB files.
+    /// `None` (the default) in production.
+    pub upload_chunk_size_override: Option<u64>,
 }
 
 impl Config {
     /// Defaults around `data_dir`: [`Config::default_workers`] workers, 2 attempts
-    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles.
+    /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
+    /// uploads up to 200 GiB that expire after 24 h, tiered part sizes.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -30,6 +42,9 @@ impl Config {
             source_roots: Vec::new(),
             output_dir: None,
             profile_dir: None,
+            max_upload_bytes: 200 * 1024 * 1024 * 1024,
+            upload_ttl: Duration::from_secs(24 * 60 * 60),
+            upload_chunk_size_override: None,
         }
     }
 

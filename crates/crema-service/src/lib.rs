@@ -7,7 +7,11 @@
 //! [`Service::open`] jobs left running by a dead process are requeued (or
 //! failed when their attempts are used up).
 //!
-//! Not here yet (later migrations and the HTTP crate): uploads, idempotency
+//! Chunked, resumable uploads (`uploads.rs`, migration `0002_uploads.sql`)
+//! follow the `/v1` contract's "Uploads" section and feed jobs through
+//! [`SourceSpec::Upload`].
+//!
+//! Not here yet (later migrations and the HTTP crate): idempotency
 //! records, API keys, webhooks and deliveries, output retention.
 
 mod config;
@@ -15,6 +19,7 @@ mod error;
 mod service;
 mod store;
 mod types;
+mod uploads;
 mod worker;
 
 pub use config::Config;
@@ -23,4 +28,8 @@ pub use service::{MAX_METADATA_BYTES, Service};
 pub use types::{
     ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,
     Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+};
+pub use uploads::{
+    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    chunk_size_for,
 };

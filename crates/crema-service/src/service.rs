@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     /// Wakes idle workers when work may be available.
     pub wake: Notify,
     pub draining: AtomicBool,
+    /// Per-upload locks: parts take it shared, complete/delete/expiry exclusively.
+    pub uploads: crate::uploads::UploadLocks,
 }
 
 impl Inner {
@@ -73,21 +75,25 @@ impl Inner {
 /// The service: a persistent job queue with a worker pool. Cheap to share
 /// behind an `Arc`; every method takes `&self`.
 pub struct Service {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Service {
     /// Opens the store in `config.data_dir` (creating it and running
-    /// migrations), recovers jobs a dead process left running, loads profiles
-    /// and starts `config.workers` workers. Must be called inside a tokio runtime.
+    /// migrations), recovers jobs a dead process left running, loads profiles,
+    /// recovers uploads (stray temp files removed, expired sessions cleaned,
+    /// then a cleanup task every minute: see `uploads.rs`) and starts
+    /// `config.workers` workers. Must be called inside a tokio runtime.
     ///
-    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0),
+    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0,
+    /// `upload_chunk_size_override` 0),
     /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened.
     pub async fn open(config: Config) -> Result<Service> {
         if config.max_attempts == 0 {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
         }
+        crate::uploads::check_config(&config)?;
         let output_dir = config.resolved_output_dir();
         for dir in [&config.data_dir, &output_dir] {
             std::fs::create_dir_all(dir)
@@ -115,8 +121,10 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             draining: AtomicBool::new(false),
+            uploads: Default::default(),
             config,
         });
+        crate::uploads::start(&inner).await?;
         let workers =
             (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
         Ok(Service { inner, workers: Mutex::new(workers) })
@@ -141,9 +149,15 @@ impl Service {
     ///
     /// Errors: [`ServiceError::Validation`] naming the field (unknown
     /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
-    /// object or over 16 KiB, a relative or unreadable `source.path`, upload
-    /// sources); [`ServiceError::Forbidden`] for a path outside the source
-    /// roots; [`ServiceError::CapacityExceeded`] while shutting down.
+    /// object or over 16 KiB, a relative or unreadable `source.path`);
+    /// [`ServiceError::Forbidden`] for a path outside the source roots;
+    /// [`ServiceError::NotFound`] (kind `upload`) for an unknown `source.upload_id`;
+    /// [`ServiceError::UploadIncomplete`] for an upload that is not completed
+    /// (or whose file expired); [`ServiceError::CapacityExceeded`] while shutting down.
+    ///
+    /// An upload source is hard-linked (or copied) to `<data_dir>/sources/<job id>/<file name>`,
+    /// so the job keeps it after the upload session expires; its `sha256`, `bytes`
+    /// and probe facts come from the upload record (no second hash).
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
         if self.is_draining() {
             return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
@@ -157,20 +171,18 @@ impl Service {
             ));
         }
         validate_output(&spec.output)?;
-        let path = match &spec.source {
-            SourceSpec::Path { path } => self.check_source_path(path)?,
-            SourceSpec::Upload { .. } => {
-                return Err(ServiceError::validation(
-                    "source.type",
-                    "upload sources are not supported by this server yet; use {\"type\": \"path\"}",
-                ));
+        let id = new_id("job");
+        let source = match &spec.source {
+            SourceSpec::Path { path } => {
+                let path = self.check_source_path(path)?;
+                tokio::task::spawn_blocking(move || describe_source(&path))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
             }
+            SourceSpec::Upload { upload_id } => crate::uploads::job_source(&self.inner, upload_id, &id).await?,
         };
-        let source = tokio::task::spawn_blocking(move || describe_source(&path))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??;
         let job = Job {
-            id: new_id("job"),
+            id,
             status: JobStatus::Queued,
             status_reason: None,
             attempt: 1,
@@ -189,7 +201,10 @@ impl Service {
             final_artifact: None,
             saved_percent: None,
         };
-        store::insert(&self.inner.pool, &job, &spec.output).await?;
+        if let Err(e) = store::insert(&self.inner.pool, &job, &spec.output).await {
+            crate::uploads::remove_job_source(&self.inner, &job.id).await;
+            return Err(e);
+        }
         self.inner.wake.notify_one();
         self.inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
         Ok(job)
@@ -443,6 +458,7 @@ fn describe_source(path: &Path) -> Result<SourceInfo> {
         .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
     Ok(SourceInfo {
         kind: "path".into(),
+        upload_id: None,
         path: Some(path.display().to_string()),
         name,
         bytes,
@@ -456,6 +472,7 @@ fn describe_source(path: &Path) -> Result<SourceInfo> {
 pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaInfo) -> SourceInfo {
     SourceInfo {
         kind: "path".into(),
+        upload_id: None,
         path: Some(path.display().to_string()),
         name: info.name.clone(),
         bytes: info.bytes,

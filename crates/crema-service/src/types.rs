@@ -87,8 +87,9 @@ pub enum SourceSpec {
         /// Absolute path of the file.
         path: PathBuf,
     },
-    /// A completed chunked upload (the SOPHON contract's source). Not
-    /// supported by this service version yet: submitting one is a validation error.
+    /// A completed chunked upload (the SOPHON contract's source, `/v1`
+    /// "Uploads"). The job gets its own hard link (or copy) of the assembled
+    /// file, so it keeps its source after the upload session expires.
     Upload {
         /// The upload's ID (`upl_…`).
         upload_id: String,
@@ -193,10 +194,13 @@ impl JobSpec {
 /// The job's `source` object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {
-    /// Extension: how the source was given (`"path"`).
+    /// Extension: how the source was given (`"path"` or `"upload"`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Extension: the server-side path, for `path` sources.
+    /// Extension: the upload's ID (`upl_…`), for `upload` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// Extension: the server-side path (for `upload` sources the job's own link of the assembled file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// File name without folders.
