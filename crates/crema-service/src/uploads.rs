@@ -667,7 +667,13 @@ impl Service {
         let source = dir.join(SOURCE);
         let probed = tokio::task::spawn_blocking(move || crema_engine::probe::probe(&source)).await;
         let info = match probed {
-            Ok(Ok(info)) => Some(info),
+            Ok(Ok(info)) => {
+                // The probe hashes the file too (the engine has no hash-free probe): use it as a check.
+                if info.sha256 != sha256 {
+                    tracing::error!("upload {id}: the assembled file changed on disk while it was probed");
+                }
+                Some(info)
+            }
             Ok(Err(e)) => {
                 tracing::info!("upload {id}: not probed as media: {e}");
                 None
