@@ -35,6 +35,16 @@ pub struct Config {
     /// Webhook target policy (SSRF allow-list), attempts, backoff and timeout;
     /// see [`crate::WebhookPolicy`] for the defaults.
     pub webhooks: crate::WebhookPolicy,
+    /// Largest `file_size` accepted by `POST /v1/uploads`, in bytes (default 200 GiB);
+    /// larger declared sizes are refused with `payload_too_large`.
+    pub max_upload_bytes: u64,
+    /// How long an upload session lives after creation (default 24 h, the `/v1`
+    /// contract's "Uploads"); afterwards an unfinished session is `expired` and its files removed.
+    pub upload_ttl: Duration,
+    /// For tests: use this part size (bytes, at least 1) for every upload instead of the
+    /// contract's tiers ([`crate::chunk_size_for`]), so multi-part uploads need no 64 MiB files.
+    /// `None` (the default) in production.
+    pub upload_chunk_size_override: Option<u64>,
 }
 
 impl Config {
@@ -42,7 +52,8 @@ impl Config {
     /// (one retry), no source roots, outputs in `<data_dir>/outputs`, built-in profiles,
     /// 7-day output retention, 2 GiB free-space floor, 12 h sessions, idempotency
     /// records kept 24 h, the default webhook policy (no allow-list, 8 attempts,
-    /// 2 s backoff base, 10 s timeout).
+    /// 2 s backoff base, 10 s timeout), uploads up to 200 GiB that expire
+    /// after 24 h, tiered part sizes.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -56,6 +67,9 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             idempotency_retention: Duration::from_secs(24 * 3600),
             webhooks: crate::WebhookPolicy::default(),
+            max_upload_bytes: 200 * 1024 * 1024 * 1024,
+            upload_ttl: Duration::from_secs(24 * 60 * 60),
+            upload_chunk_size_override: None,
         }
     }
 

@@ -7,34 +7,40 @@
 //! [`Service::open`] jobs left running by a dead process are requeued (or
 //! failed when their attempts are used up).
 //!
-//! Webhooks (registration, the delivery outbox, signed delivery, the SSRF
-//! policy) are in the `webhooks` module: [`Service::create_webhook`] and its siblings.
-//!
-//! Not here yet (later migrations and the HTTP crate): uploads, idempotency
-//! records, API keys, output retention.
+//! Beside the queue: chunked, resumable uploads (`uploads.rs`) that feed
+//! jobs through [`SourceSpec::Upload`]; webhooks (registration, the delivery
+//! outbox, signed delivery, the SSRF policy: `webhooks/`); API keys and
+//! browser sessions (`auth.rs`); `Idempotency-Key` records
+//! (`idempotency.rs`); signed download tokens (`tokens.rs`); readiness,
+//! the free-space watch and output retention (`maintenance.rs`).
 
 mod auth;
 mod config;
 mod error;
-mod maintenance;
 mod idempotency;
+mod maintenance;
 mod service;
 mod store;
 mod tokens;
 mod types;
+mod uploads;
 mod webhooks;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
 pub use config::Config;
 pub use error::{Result, ServiceError};
-pub use maintenance::ReadinessReport;
 pub use idempotency::IdempotencyBegin;
+pub use maintenance::ReadinessReport;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,
     Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+};
+pub use uploads::{
+    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    chunk_size_for,
 };
 pub use webhooks::{
     DELIVERY_CONCURRENCY, DeliveryState, MAX_BACKOFF, MAX_DELIVERY_RECORDS, MAX_JOB_WEBHOOKS, MAX_NAME_CHARS,

@@ -45,9 +45,10 @@ impl ReadinessReport {
 impl Service {
     /// Runs the readiness checks now (the disk one is re-measured too).
     pub async fn readiness(&self) -> ReadinessReport {
-        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.inner.pool))
-            .await
-            .map_or(true, |r| r.is_err());
+        let database =
+            tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.inner.pool))
+                .await
+                .map_or(true, |r| r.is_err());
         let free_bytes = check_disk(&self.inner);
         let draining = self.is_draining();
         let workers_dead =

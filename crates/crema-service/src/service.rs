@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub disk_critical: AtomicBool,
     /// HMAC key for download tokens, from `<data_dir>/server.secret`.
     pub download_signer: crate::tokens::DownloadSigner,
+    /// Per-upload locks: parts take it shared, complete/delete/expiry exclusively.
+    pub uploads: crate::uploads::UploadLocks,
 }
 
 impl Inner {
@@ -87,16 +89,16 @@ impl Service {
     /// Opens the store in `config.data_dir` (creating it and running
     /// migrations), recovers jobs a dead process left running, drops its
     /// in-flight idempotency records, loads (or creates) the download-token
-    /// secret `server.secret`, loads profiles, starts the purge task of
-    /// idempotency records and sessions, and starts `config.workers` workers.
-    /// Must be called inside a tokio runtime.
-    ///
-    /// Starts the webhook delivery task too, after recording webhook attempts a
-    /// dead process left under way (their deliveries are sent again), and the
-    /// maintenance task (free-space watch, output retention).
+    /// secret `server.secret`, loads profiles, recovers uploads (stray temp
+    /// files removed, expired sessions cleaned, then a cleanup task every
+    /// minute: see `uploads.rs`), starts the purge task of idempotency records
+    /// and sessions, the maintenance task (free-space watch, output
+    /// retention), the webhook delivery task (after recording attempts a dead
+    /// process left under way: their deliveries are sent again) and
+    /// `config.workers` workers. Must be called inside a tokio runtime.
     ///
     /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0,
-    /// `webhooks.max_attempts` 0, `webhooks.timeout` zero),
+    /// `webhooks.max_attempts` 0, `webhooks.timeout` zero, `upload_chunk_size_override` 0),
     /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
     /// or `server.secret` has a mode wider than 0600 or a wrong length.
     pub async fn open(config: Config) -> Result<Service> {
@@ -104,6 +106,7 @@ impl Service {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
         }
         config.webhooks.validate()?;
+        crate::uploads::check_config(&config)?;
         let output_dir = config.resolved_output_dir();
         for dir in [&config.data_dir, &output_dir] {
             std::fs::create_dir_all(dir)
@@ -140,8 +143,10 @@ impl Service {
             draining: AtomicBool::new(false),
             disk_critical: AtomicBool::new(false),
             download_signer,
+            uploads: Default::default(),
             config,
         });
+        crate::uploads::start(&inner).await?;
         crate::idempotency::spawn_purger(&inner);
         crate::maintenance::check_disk(&inner);
         tokio::spawn(crate::maintenance::run(Arc::downgrade(&inner)));
@@ -170,10 +175,17 @@ impl Service {
     ///
     /// Errors: [`ServiceError::Validation`] naming the field (unknown
     /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
-    /// object or over 16 KiB, a relative or unreadable `source.path`, upload
-    /// sources, `webhook_ids` naming an unknown or deleted webhook or more
-    /// than 16); [`ServiceError::Forbidden`] for a path outside the source
-    /// roots; [`ServiceError::CapacityExceeded`] while shutting down.
+    /// object or over 16 KiB, a relative or unreadable `source.path`,
+    /// `webhook_ids` naming an unknown or deleted webhook or more than 16);
+    /// [`ServiceError::Forbidden`] for a path outside the source roots;
+    /// [`ServiceError::NotFound`] (kind `upload`) for an unknown `source.upload_id`;
+    /// [`ServiceError::UploadIncomplete`] for an upload that is not completed
+    /// (or whose file expired); [`ServiceError::CapacityExceeded`] while shutting
+    /// down or while the disk is almost full.
+    ///
+    /// An upload source is hard-linked (or copied) to `<data_dir>/sources/<job id>/<file name>`,
+    /// so the job keeps it after the upload session expires; its `sha256`, `bytes`
+    /// and probe facts come from the upload record (no second hash).
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
         if self.is_draining() {
             return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
@@ -193,20 +205,18 @@ impl Service {
         }
         validate_output(&spec.output)?;
         let webhook_ids = crate::webhooks::check_job_webhooks(&self.inner.pool, &spec.webhook_ids).await?;
-        let path = match &spec.source {
-            SourceSpec::Path { path } => self.check_source_path(path)?,
-            SourceSpec::Upload { .. } => {
-                return Err(ServiceError::validation(
-                    "source.type",
-                    "upload sources are not supported by this server yet; use {\"type\": \"path\"}",
-                ));
+        let id = new_id("job");
+        let source = match &spec.source {
+            SourceSpec::Path { path } => {
+                let path = self.check_source_path(path)?;
+                tokio::task::spawn_blocking(move || describe_source(&path))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
             }
+            SourceSpec::Upload { upload_id } => crate::uploads::job_source(&self.inner, upload_id, &id).await?,
         };
-        let source = tokio::task::spawn_blocking(move || describe_source(&path))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??;
         let job = Job {
-            id: new_id("job"),
+            id,
             status: JobStatus::Queued,
             status_reason: None,
             attempt: 1,
@@ -225,7 +235,10 @@ impl Service {
             final_artifact: None,
             saved_percent: None,
         };
-        store::insert(&self.inner.pool, &job, &spec.output, &webhook_ids).await?;
+        if let Err(e) = store::insert(&self.inner.pool, &job, &spec.output, &webhook_ids).await {
+            crate::uploads::remove_job_source(&self.inner, &job.id).await;
+            return Err(e);
+        }
         self.inner.wake.notify_one();
         self.inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
         Ok(job)
@@ -480,6 +493,7 @@ fn describe_source(path: &Path) -> Result<SourceInfo> {
         .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
     Ok(SourceInfo {
         kind: "path".into(),
+        upload_id: None,
         path: Some(path.display().to_string()),
         name,
         bytes,
@@ -493,6 +507,7 @@ fn describe_source(path: &Path) -> Result<SourceInfo> {
 pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaInfo) -> SourceInfo {
     SourceInfo {
         kind: "path".into(),
+        upload_id: None,
         path: Some(path.display().to_string()),
         name: info.name.clone(),
         bytes: info.bytes,

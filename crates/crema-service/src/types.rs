@@ -2,10 +2,10 @@
 //! the job as the `/v1` contract's JobResponse ([`Job`]).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use serde_json::Value;
 use std::path::PathBuf;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// A job's state, exactly the contract's JobStatus values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -89,8 +89,9 @@ pub enum SourceSpec {
         #[schema(value_type = String)]
         path: PathBuf,
     },
-    /// A completed chunked upload (the SOPHON contract's source). Not
-    /// supported by this service version yet: submitting one is a validation error.
+    /// A completed chunked upload (the SOPHON contract's source, `/v1`
+    /// "Uploads"). The job gets its own hard link (or copy) of the assembled
+    /// file, so it keeps its source after the upload session expires.
     Upload {
         /// The upload's ID (`upl_…`).
         upload_id: String,
@@ -198,10 +199,13 @@ impl JobSpec {
 /// The job's `source` object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourceInfo {
-    /// Extension: how the source was given (`"path"`).
+    /// Extension: how the source was given (`"path"` or `"upload"`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Extension: the server-side path, for `path` sources.
+    /// Extension: the upload's ID (`upl_…`), for `upload` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// Extension: the server-side path (for `upload` sources the job's own link of the assembled file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// File name without folders.

@@ -330,7 +330,8 @@ async fn complete(
     };
     let output = match &main {
         Some(m) => {
-            let expires = inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
+            let expires =
+                inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
             written_output(&row.job.output, m, sha256, expires)
         }
         None => {
@@ -339,7 +340,13 @@ async fn complete(
         }
     };
     let source_path = row.job.source.path.clone().unwrap_or_default();
-    let source = source_from_probe(Path::new(&source_path), &result.source);
+    let probed = source_from_probe(Path::new(&source_path), &result.source);
+    // Keep how the source was given (`upload` and its ID).
+    let source = crate::types::SourceInfo {
+        kind: row.job.source.kind.clone(),
+        upload_id: row.job.source.upload_id.clone(),
+        ..probed
+    };
     let final_artifact = serde_json::to_value(result.final_artifact)?.as_str().map(str::to_string);
     let progress = Progress {
         phase: JobStatus::Completed,
