@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod serve;
 
 /// Exit codes (documented in the README).
 mod exit {
@@ -70,6 +71,13 @@ enum Command {
     },
     /// Benchmark Crema against the ffmpeg command line (see README "Benchmark").
     Bench(bench::BenchArgs),
+    /// Serve the SOPHON-compatible /v1 API and the job queue (headless mode).
+    Serve(serve::ServeArgs),
+    /// Manage API keys for `crema serve`.
+    Keys {
+        #[command(subcommand)]
+        command: serve::KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,10 +166,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CREMA_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    // A server logs what it does by default; the CLI stays quiet unless asked.
+    let default_filter = if matches!(cli.command, Command::Serve(_)) { "info,sqlx=warn" } else { "error" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CREMA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     if let Err(e) = crema_engine::init() {
         eprintln!("crema: {e}");
         return ExitCode::from(exit::FAILED);
@@ -173,6 +182,8 @@ fn main() -> ExitCode {
         Command::Encoders { json } => encoders_cmd(json),
         Command::Hls { command: HlsCommand::Check { dir, json } } => hls_check(&dir, json),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Keys { command } => serve::keys(command),
     };
     ExitCode::from(code)
 }

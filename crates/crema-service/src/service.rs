@@ -340,10 +340,21 @@ impl Service {
         self.inner.events.subscribe()
     }
 
-    /// Graceful stop: no new jobs are claimed or accepted; running jobs get
-    /// `grace` to finish, then are canceled and requeued (same attempt).
-    /// Returns once the workers stopped (or after a further 10 s at most).
+    /// Graceful stop, then closes the database: [`Service::drain`] followed
+    /// by closing the connection pool. Every later call fails with `Internal`.
     pub async fn shutdown(&self, grace: Duration) {
+        self.drain(grace).await;
+        self.inner.pool.close().await;
+    }
+
+    /// Stops taking work but keeps answering: no new jobs are claimed or
+    /// accepted (`submit` is `CapacityExceeded`, `/readyz` says `draining`);
+    /// running jobs get `grace` to finish, then are canceled and requeued
+    /// (same attempt). Returns once the workers stopped (or after a further
+    /// 10 s at most). Reads, keys and the rest still work, so a server can
+    /// keep serving while it drains; call [`Service::shutdown`] (or drop the
+    /// service) at the end.
+    pub async fn drain(&self, grace: Duration) {
         self.inner.draining.store(true, Ordering::SeqCst);
         self.inner.wake.notify_waiters();
         self.inner.webhook_wake.notify_one();
@@ -363,7 +374,6 @@ impl Service {
                 tracing::warn!("a worker did not stop within 10 s");
             }
         }
-        self.inner.pool.close().await;
     }
 
     /// IDs of the jobs being run right now.

@@ -1,0 +1,121 @@
+//! `/v1/jobs` (contract, "Jobs"): submit, get, list, cancel, retry, output redirect.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, Page, ServiceError};
+use serde::Deserialize;
+use std::time::Duration;
+use utoipa::IntoParams;
+
+/// How long a signed download URL stays valid (contract: 24 h).
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Submits a job; `201` with the job, status `queued`.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobSpec,
+    params(("Idempotency-Key" = String, Header, description = "required on every POST")),
+    responses((status = 201, body = Job), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+              (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<JobSpec>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let Json(spec) = body?;
+    Ok((StatusCode::CREATED, Json(state.service.submit(spec).await?)))
+}
+
+/// One job.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope)))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
+    Ok(Json(state.service.get(&id).await?))
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only jobs in this status.
+    pub status: Option<String>,
+    /// Page size, 1..100 (default 20).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Jobs, newest first, with an opaque cursor that is stable under concurrent inserts.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = Page), (status = 400, body = ErrorEnvelope)))]
+pub async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Json<Page>> {
+    let Query(q) = q?;
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::bad_request(format!("status: unknown status {s:?}; one of {}", all.join(", ")))
+        })?),
+    };
+    let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(l) => Some(
+            l.parse::<u32>()
+                .map_err(|_| ApiError::bad_request(format!("limit: must be an integer 1..100, got {l:?}")))?,
+        ),
+    };
+    // A bad cursor or limit is 400 (contract), not the service's usual 422.
+    let page = state
+        .service
+        .list(status, limit, q.cursor.as_deref())
+        .await
+        .map_err(|e| ApiError::from(e).with_status(StatusCode::BAD_REQUEST))?;
+    Ok(Json(page))
+}
+
+/// Cancels a queued or running job; `200` with status `canceled`; `409
+/// invalid_transition` for a terminal job.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
+    Ok(Json(state.service.cancel(&id).await?))
+}
+
+/// Extension: requeues a failed job while `attempt < max_attempts`.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "required on every POST")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
+    Ok(Json(state.service.retry(&id).await?))
+}
+
+/// `302` to a signed download URL valid for 24 h: the file, or the HLS
+/// package's `master.m3u8`; `409` while the job has no output.
+#[utoipa::path(get, path = "/v1/jobs/{id}/output", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 302, description = "Location: /v1/downloads/{token}"), (status = 404, body = ErrorEnvelope),
+              (status = 409, body = ErrorEnvelope)))]
+pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = state.service.get(&id).await?;
+    if job.output.state != "ready" || job.output.path.is_none() {
+        let why = match (job.status, job.final_artifact.as_deref()) {
+            (JobStatus::Completed, Some("original")) => {
+                "the encode would not have saved space, so the original was kept (final_artifact: original)".to_string()
+            }
+            (JobStatus::Completed, _) => format!("its output is {}", job.output.state),
+            (status, _) => format!("it is {status}"),
+        };
+        return Err(ServiceError::InvalidTransition(format!("job {id} has no output: {why}")).into());
+    }
+    let location = if job.output.hls.is_some() {
+        let token = state.service.sign_download(&DownloadTarget::HlsFolder { job_id: id }, DOWNLOAD_TTL);
+        format!("/v1/downloads/{token}/master.m3u8")
+    } else {
+        let token = state.service.sign_download(&DownloadTarget::File { job_id: id }, DOWNLOAD_TTL);
+        format!("/v1/downloads/{token}")
+    };
+    let mut res = StatusCode::FOUND.into_response();
+    res.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|e| ApiError::internal(e.to_string()))?);
+    Ok(res)
+}

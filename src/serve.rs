@@ -1,0 +1,248 @@
+//! `crema serve` (the `/v1` API on the LAN) and `crema keys` (API keys).
+//! Both are thin: options → [`crema_service::Config`] → service / admin calls.
+
+use clap::{Args, Subcommand};
+use crema_server::{AppState, TlsFiles};
+use crema_service::{Admin, Config, Service};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the data lives (shared by `serve` and `keys`).
+#[derive(Args, Clone)]
+pub struct DataDirArg {
+    /// Data folder: database, uploads, outputs, server secret. Default: the
+    /// platform data folder (`~/.local/share/crema` on Linux).
+    #[arg(long, env = "CREMA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    fn resolve(&self) -> Result<PathBuf, String> {
+        self.data_dir
+            .clone()
+            .or_else(Config::default_data_dir)
+            .ok_or_else(|| "no home folder to put data in: pass --data-dir".to_string())
+    }
+}
+
+/// `crema serve` options.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on. The default takes connections from this machine
+    /// only; `0.0.0.0:8080` serves the LAN (use TLS or a trusted network).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Encodes run at once (default: the core count, at most 4).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Runs a job may use in all (first run + retries); default 2 (one retry).
+    #[arg(long, default_value_t = 2)]
+    pub max_attempts: u32,
+    /// Folder under which `{"type": "path"}` sources are allowed (repeatable).
+    #[arg(long = "source-root", value_name = "DIR")]
+    pub source_roots: Vec<PathBuf>,
+    /// Where outputs go (default `<data dir>/outputs`).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Hours a completed job's output is kept; 0 keeps outputs forever.
+    #[arg(long, default_value_t = 168)]
+    pub retention_hours: u64,
+    /// Webhook targets allowed although private (CIDR, repeatable), e.g. `192.168.1.0/24`.
+    /// Loopback, link-local, multicast and cloud metadata addresses stay refused unless listed.
+    #[arg(long = "webhook-allow", value_name = "CIDR")]
+    pub webhook_allow: Vec<ipnet::IpNet>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds running jobs get to finish after SIGTERM/Ctrl-C before they are requeued.
+    #[arg(long, default_value_t = 30)]
+    pub grace_seconds: u64,
+}
+
+/// `crema keys` subcommands.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; it is printed once and stored only as a hash.
+    Create {
+        /// A name to recognise the key by (who or what uses it).
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List keys (prefix, name, dates; never the key itself).
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by ID or prefix; requests with it fail at once.
+    Revoke {
+        /// Key ID (`key_…`) or its visible prefix (`crema_sk_…`).
+        key: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))
+}
+
+/// Runs `crema serve`; returns the process exit code.
+pub fn serve(args: ServeArgs) -> u8 {
+    match runtime().and_then(|rt| rt.block_on(serve_async(args))) {
+        Ok(()) => crate::exit::OK,
+        Err(e) => {
+            eprintln!("crema serve: {e}");
+            crate::exit::FAILED
+        }
+    }
+}
+
+async fn serve_async(args: ServeArgs) -> Result<(), String> {
+    let data_dir = args.data.resolve()?;
+    let mut config = Config::new(&data_dir);
+    if let Some(w) = args.workers {
+        config.workers = w;
+    }
+    config.max_attempts = args.max_attempts;
+    config.source_roots = args.source_roots.clone();
+    config.output_dir = args.output_dir.clone();
+    config.profile_dir = crema_engine::profile::user_profile_dir();
+    config.output_retention = (args.retention_hours > 0).then(|| Duration::from_secs(args.retention_hours * 3600));
+    config.webhooks.allow = args.webhook_allow.clone();
+    // Bind before opening the service: a busy port fails fast and touches nothing.
+    let listener =
+        std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let service = Arc::new(Service::open(config).await.map_err(|e| e.to_string())?);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("crema serve: listening on {scheme}://{local} (data in {})", data_dir.display());
+    println!("  API:     {scheme}://{local}/v1   (OpenAPI: /v1/openapi.json)");
+    println!("  health:  {scheme}://{local}/healthz, /readyz");
+    println!("  create an API key: crema keys create NAME --data-dir {}", data_dir.display());
+    if local.ip().is_unspecified() && tls.is_none() {
+        println!("  note: serving the LAN over plain HTTP; API keys cross the network in clear (see README)");
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = crema_server::router(AppState { service: service.clone(), tls: tls.is_some() });
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(crema_server::serve(
+        listener,
+        app,
+        tls,
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+        Duration::from_secs(5),
+    ));
+    let mut server = server;
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        r = &mut server => {
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+    }
+    // Drain: /readyz says `draining` while running jobs finish or are requeued.
+    println!("crema serve: stopping; running jobs get {} s to finish, then are requeued", args.grace_seconds);
+    service.drain(Duration::from_secs(args.grace_seconds)).await;
+    let _ = stop_tx.send(true);
+    let served = server.await;
+    service.shutdown(Duration::ZERO).await;
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Runs `crema keys …`; returns the process exit code.
+pub fn keys(cmd: KeysCommand) -> u8 {
+    match runtime().and_then(|rt| rt.block_on(keys_async(cmd))) {
+        Ok(()) => crate::exit::OK,
+        Err(e) => {
+            eprintln!("crema keys: {e}");
+            crate::exit::FAILED
+        }
+    }
+}
+
+fn date(t: Option<time::OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_else(|| "-".into())
+}
+
+async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
+    match cmd {
+        KeysCommand::Create { name, data } => {
+            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let k = admin.create_key(&name).await.map_err(|e| e.to_string())?;
+            println!("{}", k.key);
+            eprintln!("key {} ({}) created for {:?}. It is shown only now: store it safely.", k.id, k.prefix, k.name);
+            eprintln!("Use it as `Authorization: Bearer <key>`.");
+        }
+        KeysCommand::List { data, json } => {
+            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let keys = admin.list_keys().await.map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())?);
+            } else {
+                println!("{:<38} {:<16} {:<22} {:<26} {:<26} revoked", "id", "prefix", "name", "created", "last used");
+                for k in keys {
+                    println!(
+                        "{:<38} {:<16} {:<22} {:<26} {:<26} {}",
+                        k.id,
+                        k.prefix,
+                        k.name,
+                        date(Some(k.created_at)),
+                        date(k.last_used_at),
+                        date(k.revoked_at)
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { key, data } => {
+            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let k = admin.revoke_key(&key).await.map_err(|e| e.to_string())?;
+            println!("revoked {} ({}, {:?})", k.id, k.prefix, k.name);
+        }
+    }
+    Ok(())
+}

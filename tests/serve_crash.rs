@@ -1,0 +1,254 @@
+//! Crash safety of `crema serve` with the real binary: kill -9 in the middle
+//! of an encode and in the middle of a chunked upload, restart on the same
+//! data folder, and see every job finish and every acknowledged part kept.
+//! Also checks the graceful stop (SIGTERM → `draining`, running job requeued).
+
+mod common;
+
+use common::{crema_bin, fixture, fixtures_dir, tempdir};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = Command::new(crema_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "1", "--grace-seconds", "2"])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--source-root")
+            .arg(fixtures_dir())
+            .env("CREMA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("crema serve starts");
+        Server { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn kill9(mut self) {
+        // SIGKILL: no cleanup, no graceful anything.
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn create_key(data: &Path) -> String {
+    let out = Command::new(crema_bin())
+        .args(["keys", "create", "crash-test", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("keys");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    n: std::cell::Cell<u32>,
+}
+
+impl Api {
+    async fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.http.get(format!("{}/healthz", self.base)).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await.expect("GET");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.n.set(self.n.get() + 1);
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("Idempotency-Key", format!("crash-{}-{}", std::process::id(), self.n.get()))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn put(&self, path: &str, bytes: Vec<u8>) -> StatusCode {
+        let r =
+            self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.key).body(bytes).send().await.expect("PUT");
+        r.status()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_encode_and_mid_upload_loses_nothing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempdir();
+    let key = create_key(data.path());
+    let server = Server::start(data.path());
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: Default::default() };
+    api.wait_up().await;
+
+    // Three jobs; the first is encoding when the process dies.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let body = json!({"source": {"type": "path", "path": fixture("bigbuckbunny.mp4")}, "profile": "sophon-espresso",
+                          "output": {"target_height": 480}});
+        let (st, job) = api.post("/v1/jobs", body).await;
+        assert_eq!(st, StatusCode::CREATED, "{job}");
+        ids.push(job["id"].as_str().expect("id").to_string());
+    }
+    // A multi-part upload (over 64 MiB, so 8 MiB parts): half the parts acknowledged.
+    let size: usize = 64 * 1024 * 1024 + 3 * 1024 * 1024;
+    let source: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let (st, up) = api
+        .post(
+            "/v1/uploads",
+            json!({"file_name": "big.bin", "file_size": size, "mime_type": "application/octet-stream"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{up}");
+    let upl = up["id"].as_str().expect("id").to_string();
+    let chunk = up["chunk_size"].as_u64().expect("chunk") as usize;
+    let parts: Vec<&[u8]> = source.chunks(chunk).collect();
+    assert!(parts.len() >= 3, "{up}");
+    let acked: Vec<usize> = (0..parts.len()).step_by(2).collect();
+    for &n in &acked {
+        assert_eq!(api.put(&format!("/v1/uploads/{upl}/parts/{n}"), parts[n].to_vec()).await, StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{}", ids[0])).await;
+        if job["status"] == "encoding" && job["progress"]["percent"].as_f64().unwrap_or(0.0) > 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "job never got to encoding: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill9();
+
+    // Restart on the same data folder.
+    let server = Server::start(data.path());
+    let api = Api { base: server.base.clone(), ..api };
+    api.wait_up().await;
+    let (st, state) = api.get(&format!("/v1/uploads/{upl}")).await;
+    assert_eq!(st, StatusCode::OK, "{state}");
+    let kept: Vec<usize> =
+        state["received_chunks"].as_array().expect("list").iter().map(|v| v.as_u64().expect("n") as usize).collect();
+    assert_eq!(kept, acked, "every acknowledged part survives kill -9");
+    for n in (0..parts.len()).filter(|n| !acked.contains(n)) {
+        assert_eq!(api.put(&format!("/v1/uploads/{upl}/parts/{n}"), parts[n].to_vec()).await, StatusCode::OK);
+    }
+    let (st, done) = api.post(&format!("/v1/uploads/{upl}/complete"), json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["sha256"], hex::encode(Sha256::digest(&source)));
+
+    // Every job finishes; the interrupted one ran again as attempt 2.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for (i, id) in ids.iter().enumerate() {
+        let job = loop {
+            let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+            if matches!(job["status"].as_str(), Some("completed" | "failed" | "canceled")) {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(job["status"], "completed", "{job:#}");
+        assert_eq!(job["attempt"], if i == 0 { 2 } else { 1 }, "{job:#}");
+        let out = job["output"]["path"].as_str().expect("path");
+        assert!(Path::new(out).is_file(), "{out}");
+    }
+    // No partial outputs or stray part files are left behind.
+    let leftovers: Vec<String> =
+        walk(data.path()).into_iter().filter(|p| p.contains("crema-partial") || p.ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    drop(server);
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_requeues_the_running_job() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempdir();
+    let key = create_key(data.path());
+    let mut server = Server::start(data.path());
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: Default::default() };
+    api.wait_up().await;
+    let body = json!({"source": {"type": "path", "path": fixture("bigbuckbunny.mp4")}, "profile": "sophon-americano"});
+    let (st, job) = api.post("/v1/jobs", body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+        if job["status"] == "encoding" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = server.child.id() as libc::pid_t;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // While draining, /readyz says so (the grace period is 2 s).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let body = loop {
+        let r = api.http.get(format!("{}/readyz", api.base)).send().await.expect("readyz");
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break r.json::<Value>().await.expect("json");
+        }
+        assert!(Instant::now() < deadline, "/readyz never reported draining");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(body["checks_failed"].as_array().expect("list").contains(&json!("draining")), "{body}");
+    let started = Instant::now();
+    let status = server.child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(15), "stopped within the grace period plus cleanup");
+    // The job went back to the queue with the same attempt, nothing left running.
+    let server = Server::start(data.path());
+    let api = Api { base: server.base.clone(), ..api };
+    api.wait_up().await;
+    let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["attempt"], 1, "a graceful stop does not use up an attempt: {job}");
+    assert!(matches!(job["status"].as_str(), Some("queued" | "probing" | "encoding")), "{job}");
+    let (_, canceled) = {
+        let r =
+            api.http.delete(format!("{}/v1/jobs/{id}", api.base)).bearer_auth(&api.key).send().await.expect("DELETE");
+        (r.status(), r.json::<Value>().await.expect("json"))
+    };
+    assert_eq!(canceled["status"], "canceled");
+}
