@@ -3,14 +3,15 @@
 # when it is missing: FFmpeg's libraries and headers (ffmpeg-next links
 # them), clang/libclang (bindgen), pkg-config, the ffmpeg/ffprobe command
 # line (fixtures, tests and the benchmark's reference runs) and pip (the
-# fixtures script fetches real footage from PyPI). Rust itself comes from
+# fixtures script fetches real footage from PyPI), openssl (the HTTPS test
+# makes a throwaway certificate). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
 set -euo pipefail
 
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev \
-         libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip; do
+         libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip openssl; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -69,8 +69,8 @@ struct Api {
 impl Api {
     async fn wait_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.http.get(format!("{}/healthz", self.base)).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not come up");
+        while let Err(e) = self.http.get(format!("{}/healthz", self.base)).send().await {
+            assert!(Instant::now() < deadline, "server did not come up: {e:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -251,4 +251,60 @@ async fn sigterm_drains_and_requeues_the_running_job() {
         (r.status(), r.json::<Value>().await.expect("json"))
     };
     assert_eq!(canceled["status"], "canceled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_the_given_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempdir();
+    let (cert, key) = (data.path().join("cert.pem"), data.path().join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let api_key = create_key(data.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let child = Command::new(crema_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "0"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("crema serve starts");
+    let _server = Server { child, base: format!("https://localhost:{port}") };
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).expect("cert")).expect("pem");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .resolve("localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .expect("client");
+    let api = Api { http, base: format!("https://localhost:{port}"), key: api_key, n: Default::default() };
+    api.wait_up().await;
+    let (st, page) = api.get("/v1/jobs").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(page["jobs"], json!([]));
+    // The session cookie is Secure over TLS.
+    let r = api
+        .http
+        .post(format!("{}/auth/login", api.base))
+        .json(&json!({"api_key": api.key}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    // Plain HTTP on the TLS port gets nothing useful.
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
 }

@@ -1,0 +1,164 @@
+//! Job lifecycle over HTTP with real encodes: cancel of a running job, retry
+//! limits, a non-media upload failing with `unsupported_media`, output
+//! retention, `disk_critical`, and the profile list.
+
+mod common;
+
+use common::contract as c;
+use common::{TestServer, fixture};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_encode_within_a_second() {
+    let s = TestServer::start(1, |_| {}).await;
+    let body = json!({"source": {"type": "path", "path": fixture("bigbuckbunny.mp4")}, "profile": "sophon-americano"});
+    let (st, job) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, job) = s.get(&format!("/v1/jobs/{id}")).await;
+        if job["status"] == "encoding" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never encoding: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    let (st, canceled) = s.delete(&format!("/v1/jobs/{id}")).await;
+    let took = asked.elapsed();
+    assert_eq!(st, StatusCode::OK, "{canceled}");
+    c::check(&canceled, &c::JOB);
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(canceled["output"]["state"], "none");
+    assert!(took < Duration::from_secs(1), "cancel answered after {took:?}");
+    // The engine stopped and removed its partial outputs.
+    let job_dir = s.data_dir.join("outputs").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while job_dir.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!job_dir.exists(), "{} still exists", job_dir.display());
+    assert!(s.service.running_ids().is_empty(), "the worker is free again");
+    let (st, e) = s.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "a canceled job is not retried: {e}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_media_upload_fails_as_unsupported_media_and_retries_are_bounded() {
+    let s = TestServer::start(1, |cfg| cfg.max_attempts = 2).await;
+    let bytes = std::fs::read(fixture("text.mov")).expect("fixture");
+    let upl = s.upload("notes.mov", &bytes).await;
+    let (_, up) = s.get(&format!("/v1/uploads/{upl}")).await;
+    c::check(&up, &c::UPLOAD);
+    assert_eq!(up["status"], "completed");
+    assert!(up["source_width"].is_null(), "a text file has no video: {up}");
+    let (st, job) =
+        s.post("/v1/jobs", &json!({"source": {"type": "upload", "upload_id": upl}, "profile": "sophon-cortado"})).await;
+    assert_eq!(st, StatusCode::CREATED, "the job is accepted; the run finds out: {job}");
+    let id = job["id"].as_str().expect("id").to_string();
+    let job = s.wait_terminal(&id, 60).await;
+    c::check(&job, &c::JOB);
+    assert_eq!(job["status"], "failed", "{job:#}");
+    assert_eq!(job["status_reason"], "unsupported_media");
+    assert!(job["error"].as_str().is_some_and(|e| !e.is_empty() && !e.contains("Error {")), "{job:#}");
+    assert_eq!((job["attempt"].as_u64(), job["retryable"].as_bool()), (Some(1), Some(true)));
+
+    let (st, again) = s.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{again}");
+    c::check(&again, &c::JOB);
+    assert_eq!((again["status"].as_str(), again["attempt"].as_u64()), (Some("queued"), Some(2)));
+    let job = s.wait_terminal(&id, 60).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!((job["attempt"].as_u64(), job["retryable"].as_bool()), (Some(2), Some(false)), "{job:#}");
+    let (st, e) = s.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    c::check_error(&e, "invalid_transition");
+    assert!(e["error"]["message"].as_str().expect("msg").contains("attempts"), "{e}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_expire_after_their_retention() {
+    let s = TestServer::start(1, |cfg| cfg.output_retention = Some(Duration::from_secs(1))).await;
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso",
+                      "output": {"target_height": 240}});
+    let (st, job) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().expect("id").to_string();
+    let job = s.wait_terminal(&id, 60).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let expires = time::OffsetDateTime::parse(
+        job["output"]["retention_expires_at"].as_str().expect("retention"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    let completed = time::OffsetDateTime::parse(
+        job["completed_at"].as_str().expect("completed_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    assert!((expires - completed).abs() < time::Duration::seconds(3), "{expires} vs {completed}");
+    let r = s.client().get(s.url(&format!("/v1/jobs/{id}/output"))).send().await.expect("output");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let url = s.url(r.headers()["location"].to_str().expect("location"));
+    let path = job["output"]["path"].as_str().expect("path").to_string();
+    assert!(std::path::Path::new(&path).is_file());
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.service.expire_outputs().await.expect("cleanup"), 1);
+    assert!(!std::path::Path::new(&path).exists(), "the file is deleted");
+    let (_, job) = s.get(&format!("/v1/jobs/{id}")).await;
+    c::check(&job, &c::JOB);
+    assert_eq!(job["output"]["state"], "expired");
+    assert_eq!(job["status"], "completed", "the job record stays");
+    let r = s.anonymous().get(&url).send().await.expect("download");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "an old link to an expired output is a clean 404");
+    let (st, e) = s.get(&format!("/v1/jobs/{id}/output")).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_disk_makes_the_server_unready_and_refuses_encodes() {
+    let s = TestServer::start(1, |cfg| cfg.disk_min_free_bytes = u64::MAX).await;
+    let r = s.anonymous().get(s.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body, json!({"ready": false, "checks_failed": ["disk_critical"]}));
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso"});
+    let (st, e) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    c::check_error(&e, "capacity_exceeded");
+    assert_eq!(e["error"]["retryable"], true);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_lists_every_contract_id_with_its_group() {
+    let s = TestServer::start(0, |_| {}).await;
+    let (st, body) = s.get("/v1/profiles").await;
+    assert_eq!(st, StatusCode::OK);
+    let profiles = body["profiles"].as_array().expect("profiles");
+    let ids: Vec<&str> = profiles.iter().filter_map(|p| p["id"].as_str()).collect();
+    for tier in ["espresso", "cortado", "americano"] {
+        for suffix in ["", "-hq", "-10bit", "-hq-10bit"] {
+            let id = format!("sophon-{tier}{suffix}");
+            assert!(ids.contains(&id.as_str()), "{id} missing from {ids:?}");
+        }
+    }
+    assert!(ids.contains(&"sophon-auto"));
+    let auto = profiles.iter().find(|p| p["id"] == "sophon-auto").expect("auto");
+    assert_eq!(auto["group"], "auto");
+    assert!(auto["speed"].is_null());
+    let hq10 = profiles.iter().find(|p| p["id"] == "sophon-cortado-hq-10bit").expect("hq10");
+    assert_eq!(
+        (hq10["group"].as_str(), hq10["bit_depth"].as_u64(), hq10["speed"].as_str()),
+        (Some("hq-10bit"), Some(10), Some("medium"))
+    );
+    assert!(profiles.iter().all(|p| p["description"].as_str().is_some_and(|d| d.len() > 10)));
+    s.stop().await;
+}
