@@ -15,6 +15,7 @@
 //! the free-space watch and output retention (`maintenance.rs`).
 
 mod auth;
+mod catalog;
 mod config;
 mod error;
 mod idempotency;
@@ -28,6 +29,7 @@ mod webhooks;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
+pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
 pub use error::{Result, ServiceError};
 pub use idempotency::IdempotencyBegin;
@@ -35,8 +37,8 @@ pub use maintenance::ReadinessReport;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
-    ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,
-    Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+    ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,
+    OutputSpec, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
 pub use uploads::{
     MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
