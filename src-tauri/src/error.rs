@@ -1,0 +1,77 @@
+//! The one error type at the Tauri edge: `{code, message}` on the wire.
+//!
+//! `code` is the service's stable `/v1` code ([`ServiceError::code`]) or one
+//! of the few shell codes below; `message` is a human sentence (the error's
+//! `Display`), never a Rust debug string. The UI shows `message` and acts on
+//! `code`.
+
+use crema_service::ServiceError;
+use serde::Serialize;
+
+/// A failed command, as the web UI receives it (the rejected promise's value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    /// Stable code: a `/v1` code (`not_found`, `validation_failed`,
+    /// `invalid_transition`, `capacity_exceeded`, `internal_error`, …) or
+    /// `unsupported` (the operation is not available in this build yet).
+    pub code: &'static str,
+    /// What went wrong and, where there is something to do, what to do.
+    pub message: String,
+}
+
+/// Result of every command.
+pub type CmdResult<T> = Result<T, CommandError>;
+
+impl CommandError {
+    /// Bad input from the UI (`validation_failed`); `field` names the argument.
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        Self { code: "validation_failed", message: format!("{field}: {message}") }
+    }
+
+    /// A path or object that does not exist (`not_found`).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self { code: "not_found", message: message.into() }
+    }
+
+    /// The operation conflicts with the current state (`invalid_transition`).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self { code: "invalid_transition", message: message.into() }
+    }
+
+    /// Not available in this build (`unsupported`).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self { code: "unsupported", message: message.into() }
+    }
+
+    /// A fault that is not the user's (`internal_error`).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { code: "internal_error", message: message.into() }
+    }
+}
+
+impl From<ServiceError> for CommandError {
+    fn from(e: ServiceError) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+
+impl From<tokio::task::JoinError> for CommandError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(format!("a background task stopped unexpectedly: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_keep_code_and_display() {
+        let e: CommandError = ServiceError::validation("profile", "unknown profile \"x\"").into();
+        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.message, "profile: unknown profile \"x\"");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json, serde_json::json!({"code": "validation_failed", "message": "profile: unknown profile \"x\""}));
+    }
+}
