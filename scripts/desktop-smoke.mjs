@@ -112,6 +112,12 @@ class Driver {
   events() {
     return this.call("POST", this.s("/execute/sync"), { script: "return window.__smokeEvents || []", args: [] });
   }
+  rowText(id) {
+    return this.call("POST", this.s("/execute/sync"), {
+      script: "const el = document.querySelector(`[data-job-id='${arguments[0]}']`); return el ? el.innerText : null;",
+      args: [id],
+    });
+  }
   bodyText() {
     return this.call("POST", this.s("/execute/sync"), { script: "return document.body.innerText", args: [] });
   }
@@ -138,10 +144,12 @@ async function startDriver() {
   return { child, driver: new Driver(base) };
 }
 
-// One row of the queue as the window renders it: the file name and a done marker.
-function showsDone(text) {
-  return text.split("\n").some((line) => line.includes(FILE_NAME) && /completed|done/i.test(line)) ||
-    (text.includes(FILE_NAME) && /\bcompleted\b|\bdone\b/i.test(text));
+// The job's row as the window renders it (the UI's `li.job` and the fallback
+// page's `tr` both carry data-job-id): its file name and a done marker
+// ("Done" in the UI, "completed" on the fallback page).
+async function showsDone(driver, id, name) {
+  const text = await driver.rowText(id);
+  return text !== null && text.includes(name) && /\bdone\b|\bcompleted\b/i.test(text);
 }
 
 function xdo(...args) {
@@ -177,6 +185,8 @@ async function main() {
   try {
     await driver.start();
     await waitFor("the window titled Crema", async () => (await driver.title()) === "Crema", 30000);
+    // Rendered: the page has text (the UI mounts after the title is set).
+    await waitFor("the page to render", async () => ((await driver.bodyText()) ?? "").trim().length > 0, 20000);
     log("window open: title", JSON.stringify(await driver.title()));
     await driver.screenshot("01-window-open");
 
@@ -200,7 +210,7 @@ async function main() {
     const job = await driver.invoke("submit_job", { spec });
     log("submitted", job.id, job.status);
     const done = await waitForJob(driver, job.id, 180000, async () => {
-      await waitFor("the queued row", async () => (await driver.bodyText()).includes(FILE_NAME), 3000).catch(() => {});
+      await waitFor("the running row", async () => /\d+\s?%/.test((await driver.rowText(job.id)) ?? ""), 3000).catch(() => {});
       await driver.screenshot("02-encoding");
     });
     if (done.status !== "completed") throw new Error(`job ended ${done.status}: ${JSON.stringify(done.error)}`);
@@ -210,8 +220,8 @@ async function main() {
 
     // The live events reached the window over the channel.
     const events = await waitFor("the job.updated completed event", async () => {
-      const evs = (await driver.events()).filter((e) => (e.data?.id ?? e.data?.job_id) === job.id);
-      return evs.some((e) => e.type === "job.updated" && e.data.status === "completed") ? evs : null;
+      const evs = (await driver.events()).filter((e) => (e.job?.id ?? e.job_id) === job.id);
+      return evs.some((e) => e.type === "job.updated" && e.job.status === "completed") ? evs : null;
     }, 5000);
     const count = (t) => events.filter((e) => e.type === t).length;
     const progress = events.filter((e) => e.type === "job.progress");
@@ -221,7 +231,8 @@ async function main() {
     const gaps = progress.slice(1).map((e, i) => e.at - progress[i].at);
     log(`events: ${count("job.created")} job.created, ${progress.length} job.progress (closest ${Math.min(...gaps, Infinity)} ms apart), ${count("job.updated")} job.updated`);
 
-    await waitFor("the window to show the job as done", async () => showsDone(await driver.bodyText()), 15000);
+    await waitFor("the window to show the job as done", () => showsDone(driver, job.id, FILE_NAME), 15000);
+    log("row:", JSON.stringify(await driver.rowText(job.id)));
     log("the window shows the job as done");
     await driver.screenshot("03-done");
     const settings = await driver.invoke("settings_get");
@@ -270,12 +281,32 @@ async function main() {
       throw new Error(`the stopped job was not requeued: ${JSON.stringify(again && { status: again.status, attempt: again.attempt })}`);
     }
     log(`after restart: the completed job is listed, the stopped one is ${again.status} (attempt ${again.attempt})`);
-    await waitFor("the restarted window to show the job", async () => showsDone(await driver.bodyText()), 15000);
+    const first = page.jobs.find((j) => j.source.name === FILE_NAME);
+    await waitFor("the restarted window to show the job", () => showsDone(driver, first.id, FILE_NAME), 15000);
     await driver.screenshot("05-after-restart");
+
+    // The Settings panel's LAN server: same service, the window's UI for browsers, API keys.
+    const server = await driver.invoke("server_start", { listen: "127.0.0.1:0" });
+    if (!server.running || !server.url) throw new Error(`server_start: ${JSON.stringify(server)}`);
+    const home = await fetch(server.url + "/");
+    const html = await home.text();
+    if (!home.ok || !html.includes("<title>Crema</title>")) throw new Error(`GET / on the LAN server: ${home.status}`);
+    const key = await driver.invoke("keys_create", { name: "desktop smoke" });
+    const listed = await fetch(server.url + "/v1/jobs", { headers: { authorization: `Bearer ${key.key}` } });
+    const body = await listed.json();
+    if (!listed.ok || !body.jobs.some((j) => j.id === stoppedJob.id)) throw new Error(`GET /v1/jobs: ${listed.status}`);
+    await driver.invoke("keys_revoke", { id: key.id });
+    const keys = await driver.invoke("keys_list");
+    if (!keys.some((k) => k.id === key.id && k.revoked)) throw new Error(`keys_list: ${JSON.stringify(keys)}`);
+    const refused = await fetch(server.url + "/v1/jobs", { headers: { authorization: `Bearer ${key.key}` } });
+    if (refused.status !== 401) throw new Error(`a revoked key got ${refused.status}`);
+    const stopped = await driver.invoke("server_stop");
+    if (stopped.running) throw new Error("server_stop left it running");
+    log(`LAN server at ${server.url}: served the UI and /v1 to a new key, refused it after revoke, stopped`);
     const resumed = await waitForJob(driver, stoppedJob.id, 240000);
     if (resumed.status !== "completed") throw new Error(`the requeued job ended ${resumed.status}`);
     log("the requeued job completed after the restart");
-    await sleep(1200); // one refresh of the page
+    await waitFor("the requeued job's row to show done", () => showsDone(driver, stoppedJob.id, LONG_FIXTURE.split("/").pop()), 15000);
     await driver.screenshot("06-requeued-done");
   } finally {
     await driver.end();

@@ -41,7 +41,7 @@ APP="$CARGO_TARGET/debug/crema-desktop"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP" 2>/dev/null || { sleep 2; rm -rf "$TMP"; }' EXIT
 
 # Hermetic: the app, WebKit and the notification daemon lookups see only $TMP.
 export CREMA_DATA_DIR="$TMP/data" CREMA_CONFIG_DIR="$TMP/config"

@@ -4,12 +4,11 @@
 //! promise with `{code, message}` ([`CommandError`]).
 
 use crate::error::{CmdResult, CommandError};
-use crate::pending;
 use crate::server::ServerStatus;
 use crate::settings::Settings;
 use crate::state::Desktop;
 use base64::Engine as _;
-use crema_service::{ApiKey, ApiKeyCreated, Job, JobSpec, JobStatus, Page};
+use crema_service::{ApiKey, ApiKeyCreated, Job, JobSpec, JobStatus, MovePosition, Page, ProfileList, SourceFacts};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -22,8 +21,8 @@ type Ctx<'a> = State<'a, Desktop>;
 
 /// `list_profiles` → the `GET /v1/profiles` body `{profiles: [...]}`.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn list_profiles(state: Ctx<'_>) -> CmdResult<Value> {
-    pending::profile_list(&state.service)
+pub async fn list_profiles(state: Ctx<'_>) -> CmdResult<ProfileList> {
+    Ok(state.service.profile_list())
 }
 
 /// `list_jobs {status?, limit?, cursor?}` → `{jobs, next_cursor, has_more}`, newest first.
@@ -71,23 +70,26 @@ pub async fn retry_job(state: Ctx<'_>, id: String) -> CmdResult<Job> {
     Ok(state.service.retry(&id).await?)
 }
 
-/// `remove_job {id}` → what `Service::remove_job` returns (pending: `unsupported`).
+/// `remove_job {id}` → `null`: a finished job leaves the list with its output.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn remove_job(state: Ctx<'_>, id: String) -> CmdResult<Value> {
-    pending::remove_job(&state.service, &id).await
+pub async fn remove_job(state: Ctx<'_>, id: String) -> CmdResult<()> {
+    Ok(state.service.remove_job(&id).await?)
 }
 
-/// `move_job {id, position}` → what `Service::move_job` returns (pending: `unsupported`).
+/// `move_job {id, position}` with `position` `"top"`, `"bottom"` or
+/// `{"before": "job_…"}` → the moved Job.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn move_job(state: Ctx<'_>, id: String, position: u32) -> CmdResult<Value> {
-    pending::move_job(&state.service, &id, position).await
+pub async fn move_job(state: Ctx<'_>, id: String, position: Value) -> CmdResult<Job> {
+    let position: MovePosition = serde_json::from_value(position)
+        .map_err(|_| CommandError::invalid("position", "must be \"top\", \"bottom\" or {\"before\": \"job_…\"}"))?;
+    Ok(state.service.move_job(&id, &position).await?)
 }
 
 /// What `probe_file` returns.
 #[derive(Serialize)]
 pub struct ProbedFile {
-    /// The service's source facts.
-    pub facts: Value,
+    /// What the file is (resolution, frame rate, duration, codec, bit depth, HDR, audio tracks).
+    pub facts: SourceFacts,
     /// `data:image/jpeg;base64,…` poster frame, `null` when none could be made.
     pub thumbnail: Option<String>,
 }
@@ -96,11 +98,11 @@ pub struct ProbedFile {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn probe_file(state: Ctx<'_>, path: String) -> CmdResult<ProbedFile> {
     let path = existing_path(&path)?;
-    let facts = pending::probe_facts(&state.service, &path).await?;
-    let thumbnail = match pending::thumbnail_jpeg(&state.service, &path).await {
+    let facts = state.service.probe_facts(&path).await?;
+    let thumbnail = match state.service.thumbnail_jpeg(&path).await {
         Ok(jpeg) => Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(jpeg))),
         Err(e) => {
-            tracing::debug!("{}: no thumbnail: {}", path.display(), e.message);
+            tracing::debug!("{}: no thumbnail: {e}", path.display());
             None
         }
     };
@@ -163,7 +165,7 @@ fn reply(state: &Desktop, settings: Settings) -> SettingsReply {
     SettingsReply { settings, restart_required }
 }
 
-/// `settings_get` → `{concurrent_jobs, output_dir, encoder_preference, restart_required}`.
+/// `settings_get` → `{concurrent_jobs, output_dir, encoder, restart_required}`.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn settings_get(state: Ctx<'_>) -> CmdResult<SettingsReply> {
     let settings = state.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -173,7 +175,7 @@ pub async fn settings_get(state: Ctx<'_>) -> CmdResult<SettingsReply> {
 /// `settings_set {settings}` → as `settings_get`, after validating and saving.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn settings_set(state: Ctx<'_>, settings: Value) -> CmdResult<SettingsReply> {
-    let settings: Settings = serde_json::from_value(settings).map_err(|e| CommandError::invalid("settings", e))?;
+    let settings = Settings::from_ui(settings)?;
     let file = state.paths.settings_file();
     let to_save = settings.clone();
     tokio::task::spawn_blocking(move || to_save.save(&file)).await??;
@@ -181,12 +183,25 @@ pub async fn settings_set(state: Ctx<'_>, settings: Value) -> CmdResult<Settings
     Ok(reply(&state, settings))
 }
 
+/// One encoder back-end as `encoders` reports it.
+#[derive(Serialize)]
+pub struct EncoderInfo {
+    /// The `--encoder` / settings value (`software`, `nvenc`, `vaapi`…).
+    pub name: &'static str,
+    /// The detection: `backend`, `encoder` (FFmpeg's name for HEVC),
+    /// `available`, `reason`.
+    #[serde(flatten)]
+    pub detection: crema_engine::encoder::Detection,
+}
+
 /// `encoders` → every encoder back-end with whether it is usable here and
-/// why (`[{backend, encoder, available, reason}]`, HEVC, as `crema encoders --json`).
+/// why: `[{name, backend, encoder, available, reason}]` (HEVC, as `crema encoders --json`).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn encoders() -> CmdResult<Vec<crema_engine::encoder::Detection>> {
-    Ok(tokio::task::spawn_blocking(|| crema_engine::encoder::detect_all(crema_engine::profile::VideoCodec::Hevc))
-        .await?)
+pub async fn encoders() -> CmdResult<Vec<EncoderInfo>> {
+    let list =
+        tokio::task::spawn_blocking(|| crema_engine::encoder::detect_all(crema_engine::profile::VideoCodec::Hevc))
+            .await?;
+    Ok(list.into_iter().map(|d| EncoderInfo { name: d.backend.cli_name(), detection: d }).collect())
 }
 
 /// `server_status` → `{running, listen, url, lan_url, error}`.
@@ -196,9 +211,25 @@ pub async fn server_status(state: Ctx<'_>) -> CmdResult<ServerStatus> {
 }
 
 /// `server_start {listen}` (`"0.0.0.0:8080"`) → the status with its URL.
+/// Browsers get the same web UI as the window: `CREMA_UI_DIR` when set, else
+/// the window's embedded build written to `<data dir>/desktop-ui/`.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn server_start(state: Ctx<'_>, listen: String) -> CmdResult<ServerStatus> {
-    state.server.start(Arc::clone(&state.service), &listen).await
+pub async fn server_start(app: AppHandle, state: Ctx<'_>, listen: String) -> CmdResult<ServerStatus> {
+    let ui_dir = match std::env::var_os("CREMA_UI_DIR").map(PathBuf::from) {
+        Some(dir) => Some(dir),
+        None => {
+            let dir = state.paths.data_dir.join("desktop-ui");
+            let target = dir.clone();
+            match tokio::task::spawn_blocking(move || crate::server::export_ui(&app, &target)).await? {
+                Ok(()) => Some(dir),
+                Err(e) => {
+                    tracing::warn!("LAN server without the web UI: cannot write {}: {e}", dir.display());
+                    None
+                }
+            }
+        }
+    };
+    state.server.start(Arc::clone(&state.service), &listen, ui_dir).await
 }
 
 /// `server_stop` → the (stopped) status.
@@ -207,10 +238,21 @@ pub async fn server_stop(state: Ctx<'_>) -> CmdResult<ServerStatus> {
     Ok(state.server.stop().await)
 }
 
-/// `keys_list` → API keys without secrets.
+/// One API key as `keys_list` reports it.
+#[derive(Serialize)]
+pub struct KeyInfo {
+    /// `id`, `name`, `prefix`, `created_at`, `last_used_at`, `revoked_at`.
+    #[serde(flatten)]
+    pub key: ApiKey,
+    /// Whether the key was revoked (`revoked_at` is set).
+    pub revoked: bool,
+}
+
+/// `keys_list` → API keys without secrets, oldest first.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn keys_list(state: Ctx<'_>) -> CmdResult<Vec<ApiKey>> {
-    Ok(state.service.list_keys().await?)
+pub async fn keys_list(state: Ctx<'_>) -> CmdResult<Vec<KeyInfo>> {
+    let keys = state.service.list_keys().await?;
+    Ok(keys.into_iter().map(|key| KeyInfo { revoked: key.revoked_at.is_some(), key }).collect())
 }
 
 /// `keys_create {name}` → the key with its secret (shown once).

@@ -1,7 +1,7 @@
 //! The one error type at the Tauri edge: `{code, message}` on the wire.
 //!
-//! `code` is the service's stable `/v1` code ([`ServiceError::code`]) or one
-//! of the few shell codes below; `message` is a human sentence (the error's
+//! `code` is the service's stable `/v1` code ([`ServiceError::code`]), also
+//! for the few errors the shell itself raises; `message` is a human sentence (the error's
 //! `Display`), never a Rust debug string. The UI shows `message` and acts on
 //! `code`.
 
@@ -13,8 +13,8 @@ use serde::Serialize;
 #[error("{message}")]
 pub struct CommandError {
     /// Stable code: a `/v1` code (`not_found`, `validation_failed`,
-    /// `invalid_transition`, `capacity_exceeded`, `internal_error`, …) or
-    /// `unsupported` (the operation is not available in this build yet).
+    /// `invalid_transition`, `capacity_exceeded`, `unsupported_media`,
+    /// `internal_error`, …).
     pub code: &'static str,
     /// What went wrong and, where there is something to do, what to do.
     pub message: String,
@@ -37,11 +37,6 @@ impl CommandError {
     /// The operation conflicts with the current state (`invalid_transition`).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self { code: "invalid_transition", message: message.into() }
-    }
-
-    /// Not available in this build (`unsupported`).
-    pub fn unsupported(message: impl Into<String>) -> Self {
-        Self { code: "unsupported", message: message.into() }
     }
 
     /// A fault that is not the user's (`internal_error`).

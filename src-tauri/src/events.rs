@@ -1,12 +1,13 @@
 //! Live job events to the window over a `tauri::ipc::Channel`.
 //!
 //! Each `subscribe` call starts a task that forwards every
-//! [`ServiceEvent`] as `{"type", "data"}`, the same names and data as the
-//! SSE stream of `crema serve` (`crates/crema-server/src/routes/events.rs`):
-//! - `job.created`, `job.updated`: data is the Job;
-//! - `job.progress`: data is `{"job_id", "progress"}`, at most about 10 per
+//! [`ServiceEvent`] with the SSE stream's event names and data
+//! (`crates/crema-server/src/routes/events.rs`), the name in `type` beside
+//! the data (the shape `ui/src/api/tauri.ts` reads):
+//! - `{"type": "job.created" | "job.updated", "job": Job}`;
+//! - `{"type": "job.progress", "job_id", "progress"}`, at most about 10 per
 //!   second per job ([`PROGRESS_INTERVAL`]);
-//! - `lagged`: data is `{"missed": n}`: the window fell behind and should
+//! - `{"type": "lagged", "missed": n}`: the window fell behind and should
 //!   refetch with `list_jobs`.
 //!
 //! Subscriptions end with `unsubscribe`, when the channel is gone, or when
@@ -54,16 +55,16 @@ impl ProgressThrottle {
 /// The message for one service event, or `None` when throttled.
 pub fn message(ev: &ServiceEvent, throttle: &mut ProgressThrottle, now: Instant) -> Option<Value> {
     match ev {
-        ServiceEvent::JobCreated { job } => Some(json!({"type": "job.created", "data": job})),
+        ServiceEvent::JobCreated { job } => Some(json!({"type": "job.created", "job": job})),
         ServiceEvent::JobStateChanged { job } => {
             if job.status.is_terminal() || job.status == JobStatus::Queued {
                 throttle.forget(&job.id);
             }
-            Some(json!({"type": "job.updated", "data": job}))
+            Some(json!({"type": "job.updated", "job": job}))
         }
-        ServiceEvent::JobProgress { job_id, progress } => throttle
-            .admit(job_id, now)
-            .then(|| json!({"type": "job.progress", "data": {"job_id": job_id, "progress": progress}})),
+        ServiceEvent::JobProgress { job_id, progress } => {
+            throttle.admit(job_id, now).then(|| json!({"type": "job.progress", "job_id": job_id, "progress": progress}))
+        }
     }
 }
 
@@ -76,7 +77,7 @@ pub async fn forward(mut rx: broadcast::Receiver<ServiceEvent>, channel: Channel
                 Some(m) => m,
                 None => continue,
             },
-            Err(broadcast::error::RecvError::Lagged(n)) => json!({"type": "lagged", "data": {"missed": n}}),
+            Err(broadcast::error::RecvError::Lagged(n)) => json!({"type": "lagged", "missed": n}),
             Err(broadcast::error::RecvError::Closed) => break,
         };
         if channel.send(msg).is_err() {
@@ -135,8 +136,8 @@ mod tests {
         let t0 = Instant::now();
         let m = message(&progress_event("job_a"), &mut t, t0).unwrap();
         assert_eq!(m["type"], "job.progress");
-        assert_eq!(m["data"]["job_id"], "job_a");
-        assert_eq!(m["data"]["progress"]["phase"], "queued");
+        assert_eq!(m["job_id"], "job_a");
+        assert_eq!(m["progress"]["phase"], "queued");
         assert!(message(&progress_event("job_a"), &mut t, t0 + Duration::from_millis(50)).is_none());
         // Another job is not held back by the first.
         assert!(message(&progress_event("job_b"), &mut t, t0 + Duration::from_millis(50)).is_some());

@@ -12,7 +12,6 @@ mod error;
 mod events;
 mod notify;
 mod paths;
-mod pending;
 mod server;
 mod settings;
 mod state;

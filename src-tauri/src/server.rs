@@ -7,6 +7,7 @@ use crema_server::AppState;
 use crema_service::Service;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, oneshot};
@@ -22,8 +23,11 @@ pub struct ServerStatus {
     pub running: bool,
     /// The bound address (`0.0.0.0:8080`), `null` when stopped.
     pub listen: Option<String>,
-    /// URL to open on this machine (`http://127.0.0.1:8080`).
+    /// The URL to show: other machines' URL when listening on all
+    /// interfaces (`http://192.168.1.20:8080`), else the bound address.
     pub url: Option<String>,
+    /// URL to open on this machine (`http://127.0.0.1:8080`).
+    pub local_url: Option<String>,
     /// URL for other machines when listening on all interfaces
     /// (`http://192.168.1.20:8080`); `null` when loopback-only or unknown.
     pub lan_url: Option<String>,
@@ -64,12 +68,12 @@ impl LanServer {
     }
 
     /// Binds `listen` (`127.0.0.1:8080`, `0.0.0.0:8080`; port 0 picks one)
-    /// and serves the `/v1` API on `service`.
+    /// and serves the `/v1` API on `service` (and the web UI from `ui_dir`).
     ///
     /// Errors: `validation_failed` (`listen`) for an unparsable address or
     /// one that cannot be bound (in use, not this machine's);
     /// `invalid_transition` when a server is already running.
-    pub async fn start(&self, service: Arc<Service>, listen: &str) -> CmdResult<ServerStatus> {
+    pub async fn start(&self, service: Arc<Service>, listen: &str, ui_dir: Option<PathBuf>) -> CmdResult<ServerStatus> {
         let addr: SocketAddr = listen.trim().parse().map_err(|_| {
             CommandError::invalid("listen", format!("{listen:?} is not an address like 0.0.0.0:8080 or 127.0.0.1:8080"))
         })?;
@@ -84,7 +88,7 @@ impl LanServer {
         let bound =
             listener.local_addr().map_err(|e| CommandError::internal(format!("cannot read the bound address: {e}")))?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = crema_server::router(AppState { service, tls: false });
+        let app = crema_server::router(AppState { service, tls: false, ui_dir });
         let task = tokio::spawn(crema_server::serve(
             listener,
             app,
@@ -116,14 +120,48 @@ impl LanServer {
 }
 
 fn status_for(addr: SocketAddr) -> ServerStatus {
-    let (url, lan_url) = if addr.ip().is_unspecified() {
+    let (local_url, lan_url) = if addr.ip().is_unspecified() {
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
         (format!("http://{local}"), lan_ip().map(|ip| format!("http://{}", SocketAddr::new(ip, addr.port()))))
     } else {
         let lan = (!addr.ip().is_loopback()).then(|| format!("http://{addr}"));
         (format!("http://{addr}"), lan)
     };
-    ServerStatus { running: true, listen: Some(addr.to_string()), url: Some(url), lan_url, error: None }
+    ServerStatus {
+        running: true,
+        listen: Some(addr.to_string()),
+        url: Some(lan_url.clone().unwrap_or_else(|| local_url.clone())),
+        local_url: Some(local_url),
+        lan_url,
+        error: None,
+    }
+}
+
+/// Writes the web UI embedded in the app (what the window shows) into `dir`,
+/// replacing what was there, so the LAN server can serve it to browsers.
+///
+/// Errors: the folder cannot be written.
+pub fn export_ui<R: tauri::Runtime>(app: &tauri::AppHandle<R>, dir: &Path) -> std::io::Result<()> {
+    let resolver = app.asset_resolver();
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let keys: Vec<String> = resolver.iter().map(|(k, _)| k.into_owned()).collect();
+    for key in keys {
+        let rel = Path::new(key.trim_start_matches('/'));
+        if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        // `get` gives the decompressed bytes.
+        let Some(asset) = resolver.get(key.clone()) else { continue };
+        let path = tmp.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, asset.bytes)?;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir)
 }
 
 /// This machine's address on the default route: a connected UDP socket
@@ -145,8 +183,9 @@ mod tests {
         assert_eq!(s.url.as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(s.lan_url, None);
         let s = status_for("0.0.0.0:9000".parse().unwrap());
-        assert_eq!(s.url.as_deref(), Some("http://127.0.0.1:9000"));
-        assert!(s.lan_url.is_none_or(|u| u.ends_with(":9000")));
+        assert_eq!(s.local_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s.lan_url.as_ref().is_none_or(|u| u.ends_with(":9000")));
+        assert_eq!(s.url, s.lan_url.or(s.local_url));
     }
 
     /// Start, a refused second start, a real HTTP request, stop.
@@ -158,13 +197,13 @@ mod tests {
         config.workers = 0;
         let service = Arc::new(Service::open(config).await.unwrap());
         let server = LanServer::default();
-        assert_eq!(server.start(service.clone(), "not an address").await.unwrap_err().code, "validation_failed");
+        assert_eq!(server.start(service.clone(), "not an address", None).await.unwrap_err().code, "validation_failed");
 
-        let status = server.start(service.clone(), "127.0.0.1:0").await.unwrap();
+        let status = server.start(service.clone(), "127.0.0.1:0", None).await.unwrap();
         assert!(status.running);
         let url = status.url.clone().unwrap();
         assert_eq!(server.status().await, status);
-        assert_eq!(server.start(service.clone(), "127.0.0.1:0").await.unwrap_err().code, "invalid_transition");
+        assert_eq!(server.start(service.clone(), "127.0.0.1:0", None).await.unwrap_err().code, "invalid_transition");
 
         let addr = status.listen.unwrap();
         let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();

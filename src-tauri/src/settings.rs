@@ -2,7 +2,7 @@
 //!
 //! `concurrent_jobs` and `output_dir` configure the service when it opens,
 //! so a change applies at the next start of the app (the reply says so with
-//! `restart_required`). `encoder_preference` is stored for the service to use
+//! `restart_required`). `encoder` is stored for the service to use
 //! once it takes one (the worker asks for `auto` today).
 
 use crate::error::{CmdResult, CommandError};
@@ -22,16 +22,12 @@ pub struct Settings {
     pub output_dir: Option<PathBuf>,
     /// Hardware encoder preference: `auto`, `software`, `nvenc`, `qsv`,
     /// `vaapi`, `videotoolbox` or `amf` (the CLI's `--encoder` values).
-    pub encoder_preference: String,
+    pub encoder: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            concurrent_jobs: crema_service::Config::default_workers(),
-            output_dir: None,
-            encoder_preference: "auto".into(),
-        }
+        Self { concurrent_jobs: crema_service::Config::default_workers(), output_dir: None, encoder: "auto".into() }
     }
 }
 
@@ -52,16 +48,25 @@ impl Settings {
                 format!("{} is not an absolute folder path", dir.display()),
             ));
         }
-        if crema_engine::encoder::Preference::parse(&self.encoder_preference).is_none() {
+        if crema_engine::encoder::Preference::parse(&self.encoder).is_none() {
             return Err(CommandError::invalid(
-                "settings.encoder_preference",
-                format!(
-                    "{:?} is not one of auto, software, nvenc, qsv, vaapi, videotoolbox, amf",
-                    self.encoder_preference
-                ),
+                "settings.encoder",
+                format!("{:?} is not one of auto, software, nvenc, qsv, vaapi, videotoolbox, amf", self.encoder),
             ));
         }
         Ok(())
+    }
+
+    /// Parses what the Settings panel sends: unknown fields (`restart_required`)
+    /// are ignored, missing ones take their defaults, an empty `output_dir` is `null`.
+    ///
+    /// Errors: `validation_failed` for a value of the wrong type.
+    pub fn from_ui(value: serde_json::Value) -> CmdResult<Self> {
+        let mut s: Settings = serde_json::from_value(value).map_err(|e| CommandError::invalid("settings", e))?;
+        if s.output_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            s.output_dir = None;
+        }
+        Ok(s)
     }
 
     /// Reads `file`; a missing file gives the defaults. A file that cannot be
@@ -118,17 +123,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/settings.json");
         assert_eq!(Settings::load(&file), Settings::default());
-        let s =
-            Settings { concurrent_jobs: 2, output_dir: Some("/tmp/out".into()), encoder_preference: "software".into() };
+        let s = Settings { concurrent_jobs: 2, output_dir: Some("/tmp/out".into()), encoder: "software".into() };
         s.save(&file).unwrap();
         assert_eq!(Settings::load(&file), s);
 
         let bad = Settings { concurrent_jobs: 0, ..s.clone() };
         assert_eq!(bad.save(&file).unwrap_err().code, "validation_failed");
-        let bad = Settings { encoder_preference: "gpu".into(), ..s.clone() };
-        assert!(bad.validate().unwrap_err().message.starts_with("settings.encoder_preference"));
+        let bad = Settings { encoder: "gpu".into(), ..s.clone() };
+        assert!(bad.validate().unwrap_err().message.starts_with("settings.encoder"));
         let bad = Settings { output_dir: Some("relative".into()), ..s };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn what_the_panel_sends() {
+        let s = Settings::from_ui(serde_json::json!({
+            "concurrent_jobs": 3, "output_dir": "", "encoder": "vaapi", "restart_required": true
+        }))
+        .unwrap();
+        assert_eq!(s, Settings { concurrent_jobs: 3, output_dir: None, encoder: "vaapi".into() });
+        let e = Settings::from_ui(serde_json::json!({"concurrent_jobs": "two"})).unwrap_err();
+        assert_eq!(e.code, "validation_failed");
     }
 
     #[test]
@@ -141,6 +156,6 @@ mod tests {
         // Missing fields take their defaults.
         std::fs::write(&file, r#"{"concurrent_jobs": 3}"#).unwrap();
         assert_eq!(Settings::load(&file).concurrent_jobs, 3);
-        assert_eq!(Settings::load(&file).encoder_preference, "auto");
+        assert_eq!(Settings::load(&file).encoder, "auto");
     }
 }
