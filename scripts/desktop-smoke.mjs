@@ -235,6 +235,70 @@ async function main() {
     log("row:", JSON.stringify(await driver.rowText(job.id)));
     log("the window shows the job as done");
     await driver.screenshot("03-done");
+
+    // The output is reachable through the asset protocol (what the player loads).
+    const asset = await driver.call("POST", driver.s("/execute/async"), {
+      script: `const [path, done] = arguments;
+        const url = window.__TAURI_INTERNALS__.convertFileSrc(path, "asset");
+        fetch(url).then((r) => r.arrayBuffer().then((b) => done({ url, status: r.status, bytes: b.byteLength })),
+                        (e) => done({ url, error: String(e) }));`,
+      args: [done.output.path],
+    });
+    if (asset.status !== 200 || asset.bytes !== size) throw new Error(`asset protocol: ${JSON.stringify(asset)}`);
+    const codecs = await driver.call("POST", driver.s("/execute/sync"), {
+      script: `const v = document.createElement("video");
+        const t = (c) => v.canPlayType('video/mp4; codecs="' + c + '"') || "no";
+        const m = (c) => (window.MediaSource ? MediaSource.isTypeSupported('video/mp4; codecs="' + c + '"') : "no MSE");
+        return { hevc: t("hvc1.1.6.L93.B0"), h264: t("avc1.640028"), mse_hevc: m("hvc1.1.6.L93.B0"), mse_h264: m("avc1.640028") };`,
+      args: [],
+    });
+    log("webview playback support (informational):", JSON.stringify(codecs));
+    log(`the window fetched the output through ${asset.url.split("/").slice(0, 3).join("/")}/…: ${asset.bytes} bytes`);
+
+    // Playback in the window: `playback_url` gives a loopback HTTP URL that
+    // WebKitGTK's player streams (it cannot read the asset: scheme; decoding
+    // HEVC needs gstreamer1.0-libav).
+    const playUrl = await driver.invoke("playback_url", { id: job.id });
+    const played = await waitFor("a <video> on playback_url to pass 1 s", async () => {
+      const r = await driver.call("POST", driver.s("/execute/sync"), {
+        script: `let v = document.getElementById("smoke-video");
+          if (!v) {
+            v = Object.assign(document.createElement("video"), { id: "smoke-video", muted: true, autoplay: true, controls: true, src: arguments[0] });
+            v.style.cssText = "position:fixed;right:8px;bottom:8px;width:320px;z-index:99999";
+            document.body.append(v);
+            v.play().catch(() => {});
+          }
+          return { t: v.currentTime, err: v.error ? v.error.code : null };`,
+        args: [playUrl],
+      });
+      if (r.err) throw new Error(`media error ${r.err} on ${playUrl}`);
+      return r.t > 1 ? r : null;
+    }, 20000);
+    await driver.screenshot("03b-playing");
+    log(`playback_url ${playUrl.replace(/downloads\/[^/]+/, "downloads/…")} played to ${played.t.toFixed(2)} s in the window`);
+    await driver.call("POST", driver.s("/execute/sync"), { script: "document.getElementById('smoke-video')?.remove()", args: [] });
+
+    // The UI's own Play button (informational until ui/ uses playback_url).
+    const clicked = await driver.call("POST", driver.s("/execute/sync"), {
+      script: `const row = document.querySelector("[data-job-id='" + arguments[0] + "']");
+        const b = row && [...row.querySelectorAll("button")].find((b) => b.textContent.trim() === "Play");
+        if (!b) return false;
+        b.click();
+        return true;`,
+      args: [job.id],
+    });
+    if (clicked) {
+      const r = await waitFor("the UI player", async () => {
+        const r = await driver.call("POST", driver.s("/execute/sync"), {
+          script: `const v = document.querySelector("dialog video");
+            return v ? { t: v.currentTime, err: v.error ? v.error.code : null, src: v.currentSrc.slice(0, 40) } : null;`,
+          args: [],
+        });
+        return r && (r.err || r.t > 1) ? r : null;
+      }, 15000).catch((e) => ({ timeout: e.message }));
+      log("UI Play button:", r.err ? `media error ${r.err} loading ${r.src}… (the UI uses convertFileSrc; switch it to playback_url)` : JSON.stringify(r));
+      await driver.call("POST", driver.s("/execute/sync"), { script: "document.querySelector('dialog[open]')?.close()", args: [] });
+    }
     const settings = await driver.invoke("settings_get");
     log("settings:", JSON.stringify(settings));
 

@@ -6,7 +6,8 @@
 # fixtures script fetches real footage from PyPI), openssl (the HTTPS test
 # makes a throwaway certificate); the desktop shell's system libraries
 # (WebKitGTK 4.1, GTK 3, appindicator, librsvg, libxdo, OpenSSL headers,
-# build-essential, file: what Tauri 2 links on Linux) and its headless smoke
+# build-essential, file: what Tauri 2 links on Linux; GStreamer's libav and
+# "bad" plugins, with which WebKitGTK plays HEVC/H.264 and MSE) and its headless smoke
 # test's tools (xvfb, WebKitWebDriver from webkit2gtk-driver, ImageMagick for
 # screenshots, xdotool to answer the native close dialog). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
@@ -17,7 +18,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev \
          libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip openssl \
          libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
-         libssl-dev build-essential file xvfb webkit2gtk-driver imagemagick xdotool; do
+         libssl-dev build-essential file gstreamer1.0-libav gstreamer1.0-plugins-bad \
+         xvfb webkit2gtk-driver imagemagick xdotool; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -63,6 +63,7 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         applied: settings.clone(),
         settings: Mutex::new(settings),
         server: LanServer::default(),
+        media: LanServer::default(),
         subscriptions: Subscriptions::default(),
         quitting: AtomicBool::new(false),
     });
@@ -138,6 +139,7 @@ pub fn run() -> Result<(), StartError> {
             crate::commands::remove_job,
             crate::commands::move_job,
             crate::commands::probe_file,
+            crate::commands::playback_url,
             crate::commands::open_path,
             crate::commands::reveal_path,
             crate::commands::subscribe,
@@ -161,6 +163,7 @@ pub fn run() -> Result<(), StartError> {
             // Running jobs (if any are left) are requeued; the database is closed cleanly.
             tauri::async_runtime::block_on(async {
                 state.server.stop().await;
+                state.media.stop().await;
                 state.service.shutdown(Duration::ZERO).await;
             });
         }

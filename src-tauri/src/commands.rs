@@ -8,7 +8,9 @@ use crate::server::ServerStatus;
 use crate::settings::Settings;
 use crate::state::Desktop;
 use base64::Engine as _;
-use crema_service::{ApiKey, ApiKeyCreated, Job, JobSpec, JobStatus, MovePosition, Page, ProfileList, SourceFacts};
+use crema_service::{
+    ApiKey, ApiKeyCreated, DownloadTarget, Job, JobSpec, JobStatus, MovePosition, Page, ProfileList, SourceFacts,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -107,6 +109,27 @@ pub async fn probe_file(state: Ctx<'_>, path: String) -> CmdResult<ProbedFile> {
         }
     };
     Ok(ProbedFile { facts, thumbnail })
+}
+
+/// How long a `playback_url` stays valid.
+const PLAYBACK_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// `playback_url {id}` → a URL the window's `<video>` or hls.js can load: a
+/// signed `/v1/downloads/…` URL (the file, or the HLS package's
+/// `master.m3u8`) on a loopback-only server the app starts on first use.
+/// WebKitGTK's media player cannot read Tauri's `asset:` scheme (upstream
+/// WebKit bug 146351; tauri-apps/tauri#3725), but streams HTTP with ranges.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn playback_url(state: Ctx<'_>, id: String) -> CmdResult<String> {
+    let job = state.service.get(&id).await?;
+    if job.output.state != "ready" || job.output.path.is_none() {
+        return Err(CommandError::conflict(format!("job {id} has no output to play (output is {})", job.output.state)));
+    }
+    let base = state.media.ensure_loopback(Arc::clone(&state.service)).await?;
+    let hls = job.output.hls.is_some();
+    let target = if hls { DownloadTarget::HlsFolder { job_id: id } } else { DownloadTarget::File { job_id: id } };
+    let token = state.service.sign_download(&target, PLAYBACK_TTL);
+    Ok(format!("{base}/v1/downloads/{token}{}", if hls { "/master.m3u8" } else { "" }))
 }
 
 /// `open_path {path}`: opens a file or folder with the system's default

@@ -103,6 +103,24 @@ impl LanServer {
         Ok(status_for(bound))
     }
 
+    /// The base URL of a loopback-only server on `service` (`http://127.0.0.1:PORT`),
+    /// started on a free port at the first call.
+    ///
+    /// Errors: `internal_error` when no loopback port can be bound.
+    pub async fn ensure_loopback(&self, service: Arc<Service>) -> CmdResult<String> {
+        if let Some(url) = self.status().await.url {
+            return Ok(url);
+        }
+        match self.start(service, "127.0.0.1:0", None).await {
+            Ok(status) => status.url.ok_or_else(|| CommandError::internal("the media server has no address")),
+            // Started by a concurrent call meanwhile.
+            Err(e) if e.code == "invalid_transition" => {
+                self.status().await.url.ok_or_else(|| CommandError::internal("the media server stopped"))
+            }
+            Err(e) => Err(CommandError::internal(format!("cannot start the media server: {}", e.message))),
+        }
+    }
+
     /// Stops the server (open connections get 5 s); stopping a stopped server is fine.
     pub async fn stop(&self) -> ServerStatus {
         let running = self.state.lock().await.0.take();

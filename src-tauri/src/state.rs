@@ -20,6 +20,8 @@ pub struct Desktop {
     pub settings: Mutex<Settings>,
     /// The optional LAN server on the same service.
     pub server: LanServer,
+    /// Loopback-only server for the window's media player (`playback_url`).
+    pub media: LanServer,
     /// Event forwarders to the window.
     pub subscriptions: Subscriptions,
     /// The user confirmed quitting: the next close request goes through.
