@@ -3,7 +3,7 @@
 //! it cannot drift from the code. `tests/openapi.rs` checks it against the
 //! contract and against live responses.
 
-use crate::routes::{downloads, events, health, jobs, profiles, uploads, webhooks};
+use crate::routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,6 +32,8 @@ impl Modify for Security {
         jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, jobs::output,
         uploads::create, uploads::put_part, uploads::get, uploads::complete, uploads::delete,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
+        watch::create, watch::list, watch::get, watch::delete, watch::pause, watch::resume, watch::events,
+        watch::files,
         downloads::file, downloads::in_folder,
         events::stream, profiles::list, health::healthz, health::readyz,
         crate::auth::login, crate::auth::logout,

@@ -1,0 +1,326 @@
+//! Blocking file work after a job ends: verifying the output (it decodes and
+//! its duration matches the source's within one frame), placing it atomically
+//! without overwriting anything, and the source post-actions.
+
+use ffmpeg_next as ff;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A video stream's extent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    /// From the first presentation time to the end of the last frame, in seconds.
+    pub seconds: f64,
+    /// One frame, in seconds (from the stream's average frame rate; 1/25 when unknown).
+    pub frame_seconds: f64,
+}
+
+/// Measures the best video stream of `path` from its packets' timestamps
+/// (packets with negative times, which an edit list discards, do not count).
+/// With `decode`, every video packet is also decoded, and a decode error,
+/// or fewer frames than packets, is an error.
+pub(crate) fn video_span(path: &Path, decode: bool) -> Result<Span, String> {
+    crema_engine::init().map_err(|e| e.to_string())?;
+    let mut input = crema_engine::probe::open_input(path).map_err(|e| e.to_string())?;
+    let (index, tb, rate, params) = {
+        let st = input.streams().best(ff::media::Type::Video).ok_or_else(|| "it has no video stream".to_string())?;
+        (st.index(), st.time_base(), st.avg_frame_rate(), st.parameters())
+    };
+    let frame_seconds = if rate.numerator() > 0 && rate.denominator() > 0 {
+        f64::from(rate.denominator()) / f64::from(rate.numerator())
+    } else {
+        1.0 / 25.0
+    };
+    let tick = f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
+    let mut decoder = if decode {
+        let ctx = ff::codec::Context::from_parameters(params).map_err(|e| format!("no decoder: {e}"))?;
+        Some(ctx.decoder().video().map_err(|e| format!("cannot open the decoder: {e}"))?)
+    } else {
+        None
+    };
+    let (mut first, mut end) = (i64::MAX, i64::MIN);
+    let (mut packets, mut frames) = (0u64, 0u64);
+    let mut frame = ff::frame::Video::empty();
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => return Err(format!("reading packet {packets}: {e}")),
+        }
+        if packet.stream() != index {
+            continue;
+        }
+        packets += 1;
+        if let Some(pts) = packet.pts().filter(|p| *p >= 0) {
+            let dur = if packet.duration() > 0 { packet.duration() } else { (frame_seconds / tick).round() as i64 };
+            first = first.min(pts);
+            end = end.max(pts + dur);
+        }
+        if let Some(d) = decoder.as_mut() {
+            d.send_packet(&packet).map_err(|e| format!("decoding packet {packets}: {e}"))?;
+            while d.receive_frame(&mut frame).is_ok() {
+                frames += 1;
+            }
+        }
+    }
+    if let Some(d) = decoder.as_mut() {
+        d.send_eof().map_err(|e| format!("decoding the end: {e}"))?;
+        while d.receive_frame(&mut frame).is_ok() {
+            frames += 1;
+        }
+        if frames < packets {
+            return Err(format!("only {frames} of {packets} video packets decoded"));
+        }
+    }
+    if packets == 0 || first == i64::MAX {
+        return Err("its video stream has no frames".into());
+    }
+    Ok(Span { seconds: (end - first) as f64 * tick, frame_seconds })
+}
+
+fn compare(what: &str, got: f64, source: Span, slack: f64) -> Result<(), String> {
+    let allowed = source.frame_seconds + slack;
+    if (got - source.seconds).abs() > allowed {
+        return Err(format!(
+            "{what} lasts {got:.3} s but the source lasts {:.3} s (more than one frame, {:.3} s, apart)",
+            source.seconds, source.frame_seconds
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies a single-file output against the source: it decodes completely
+/// and its video lasts as long as the source's within one frame.
+pub(crate) fn verify_file(output: &Path, source: &Path) -> Result<(), String> {
+    let src = video_span(source, false).map_err(|e| format!("the source cannot be measured: {e}"))?;
+    let out = video_span(output, true).map_err(|e| format!("the output does not decode: {e}"))?;
+    compare("the output", out.seconds, src, 0.001)
+}
+
+/// Verifies an HLS package: it passes `crema_engine::hls::check_package`
+/// and every variant playlist's segments add up to the source's duration
+/// within one frame (plus the rounding of the `#EXTINF` values).
+pub(crate) fn verify_hls(master: &Path, source: &Path) -> Result<(), String> {
+    let src = video_span(source, false).map_err(|e| format!("the source cannot be measured: {e}"))?;
+    let dir = master.parent().ok_or_else(|| "the package has no folder".to_string())?;
+    let report = crema_engine::hls::check_package(dir).map_err(|e| format!("the package cannot be read: {e}"))?;
+    if !report.is_ok() {
+        let v: Vec<String> = report.violations.iter().take(3).map(|v| format!("{}: {}", v.rule, v.message)).collect();
+        return Err(format!("the package breaks HLS rules: {}", v.join("; ")));
+    }
+    let text = std::fs::read(master).map_err(|e| format!("{}: {e}", master.display()))?;
+    let Ok(m3u8_rs::Playlist::MasterPlaylist(m)) = m3u8_rs::parse_playlist_res(&text) else {
+        return Err("master.m3u8 is not a master playlist".into());
+    };
+    if m.variants.is_empty() {
+        return Err("master.m3u8 lists no variants".into());
+    }
+    for v in &m.variants {
+        let path = dir.join(&v.uri);
+        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(p)) = m3u8_rs::parse_playlist_res(&text) else {
+            return Err(format!("{} is not a media playlist", v.uri));
+        };
+        let total: f64 = p.segments.iter().map(|s| f64::from(s.duration)).sum();
+        compare(&format!("variant {}", v.uri), total, src, 0.001 * p.segments.len() as f64)?;
+    }
+    Ok(())
+}
+
+/// `dir/stem.ext`, else `dir/stem-2.ext`, `-3`… : the first name not taken.
+fn numbered(dir: &Path, stem: &str, ext: &str, n: u32) -> PathBuf {
+    let dot = if ext.is_empty() { "" } else { "." };
+    if n <= 1 { dir.join(format!("{stem}{dot}{ext}")) } else { dir.join(format!("{stem}-{n}{dot}{ext}")) }
+}
+
+fn is_cross_device(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::CrossesDevices
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    if src.is_dir() {
+        std::fs::create_dir_all(dst)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(src, dst).map(|_| ())
+    }
+}
+
+fn remove_any(p: &Path) -> io::Result<()> {
+    if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) }
+}
+
+/// Moves `src` (file or folder) to `tmp` (same folder as the final name),
+/// copying across file systems.
+fn to_tmp(src: &Path, tmp: &Path) -> io::Result<()> {
+    if tmp.exists() {
+        remove_any(tmp)?;
+    }
+    match std::fs::rename(src, tmp) {
+        Ok(()) => Ok(()),
+        Err(e) if is_cross_device(&e) => {
+            if let Err(e) = copy_tree(src, tmp) {
+                let _ = remove_any(tmp);
+                return Err(e);
+            }
+            remove_any(src)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives `tmp` its final name `dir/stem[-n].ext` without ever replacing an
+/// existing file: files by hard link (fails when the name exists) then
+/// unlinking the temp name; folders by rename after checking the name is free.
+fn publish(tmp: &Path, dir: &Path, stem: &str, ext: &str) -> io::Result<PathBuf> {
+    let is_dir = tmp.is_dir();
+    for n in 1..10_000 {
+        let dest = numbered(dir, stem, ext, n);
+        if is_dir {
+            if dest.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::fs::rename(tmp, &dest)?;
+            return Ok(dest);
+        }
+        match std::fs::hard_link(tmp, &dest) {
+            Ok(()) => {
+                std::fs::remove_file(tmp)?;
+                return Ok(dest);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {
+                // No hard links here (some network shares): check, then rename.
+                if dest.symlink_metadata().is_ok() {
+                    continue;
+                }
+                std::fs::rename(tmp, &dest)?;
+                return Ok(dest);
+            }
+        }
+    }
+    Err(io::Error::other(format!("no free name for {stem}.{ext} in {}", dir.display())))
+}
+
+/// One thing to place: the job's file or folder and the wanted final name.
+pub(crate) struct Placement {
+    /// The job's output (`<output_dir>/<job id>/output.mp4`, `…/hls`).
+    pub src: PathBuf,
+    /// Folder of the final name (created when missing).
+    pub dir: PathBuf,
+    /// Final name without extension (`clip.sophon-espresso`).
+    pub stem: String,
+    /// Extension without the dot (`mp4`, `hls`).
+    pub ext: String,
+    /// Temp name inside `dir`, unique to the file record (`.crema-placing-42-main.mp4`).
+    pub tmp_name: String,
+}
+
+/// Places one output: to its temp name in the destination folder, then to
+/// the first free final name. Safe to run again after a crash: a `src`
+/// already moved is picked up at its temp name, and `previous` (the name
+/// recorded before a crash) is returned when only it remains.
+pub(crate) fn place(p: &Placement, previous: Option<&Path>) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(&p.dir)?;
+    let tmp = p.dir.join(&p.tmp_name);
+    if p.src.exists() {
+        to_tmp(&p.src, &tmp)?;
+    }
+    if tmp.exists() {
+        return publish(&tmp, &p.dir, &p.stem, &p.ext);
+    }
+    match previous {
+        Some(prev) if prev.exists() => Ok(prev.to_path_buf()),
+        _ => Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: the output is missing", p.src.display()))),
+    }
+}
+
+/// Moves a source into `dest_dir` under its own name (numbered if taken),
+/// never replacing anything; returns where it went.
+pub(crate) fn move_source(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dest_dir)?;
+    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "source".into());
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_string(), e.to_string()),
+        _ => (name.clone(), String::new()),
+    };
+    // Same file system: a hard link then unlink is an atomic, non-replacing move.
+    for n in 1..10_000 {
+        let dest = numbered(dest_dir, &stem, &ext, n);
+        match std::fs::hard_link(src, &dest) {
+            Ok(()) => {
+                std::fs::remove_file(src)?;
+                return Ok(dest);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => break,
+        }
+    }
+    // Across file systems (or without hard links): copy to a temp name, publish, remove.
+    let tmp = dest_dir.join(format!(".crema-moving-{name}"));
+    std::fs::copy(src, &tmp)?;
+    let dest = publish(&tmp, dest_dir, &stem, &ext)?;
+    std::fs::remove_file(src)?;
+    Ok(dest)
+}
+
+/// Writes `<file>.error.txt` beside `file`, saying why it failed.
+pub(crate) fn write_error_file(file: &Path, text: &str) -> io::Result<PathBuf> {
+    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".error.txt");
+    let path = file.with_file_name(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placing_never_overwrites() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("clip.p.mp4"), b"existing").unwrap();
+        let src = tmp.path().join("job/output.mp4");
+        std::fs::create_dir_all(src.parent().unwrap()).unwrap();
+        std::fs::write(&src, b"new").unwrap();
+        let p = Placement {
+            src: src.clone(),
+            dir: out.clone(),
+            stem: "clip.p".into(),
+            ext: "mp4".into(),
+            tmp_name: ".crema-placing-1-main.mp4".into(),
+        };
+        let placed = place(&p, None).unwrap();
+        assert_eq!(placed, out.join("clip.p-2.mp4"));
+        assert_eq!(std::fs::read(out.join("clip.p.mp4")).unwrap(), b"existing");
+        assert_eq!(std::fs::read(&placed).unwrap(), b"new");
+        assert!(!src.exists());
+        assert!(!out.join(".crema-placing-1-main.mp4").exists());
+        // Run again after the fact (a crash after publishing): the recorded name is returned.
+        assert_eq!(place(&p, Some(&placed)).unwrap(), placed);
+    }
+
+    #[test]
+    fn moving_a_source_keeps_both() {
+        let tmp = tempfile::tempdir().unwrap();
+        let done = tmp.path().join("done");
+        std::fs::create_dir_all(&done).unwrap();
+        std::fs::write(done.join("a.mov"), b"old").unwrap();
+        let src = tmp.path().join("a.mov");
+        std::fs::write(&src, b"new").unwrap();
+        let moved = move_source(&src, &done).unwrap();
+        assert_eq!(moved, done.join("a-2.mov"));
+        assert_eq!(std::fs::read(done.join("a.mov")).unwrap(), b"old");
+        assert!(!src.exists());
+        let err = write_error_file(&moved, "why").unwrap();
+        assert_eq!(err, done.join("a-2.mov.error.txt"));
+    }
+}
