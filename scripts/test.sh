@@ -2,7 +2,8 @@
 # The README's second command: install what is missing, prepare the test
 # media, then run every check CI runs: formatting, clippy with warnings as
 # errors, and the whole test suite (unit and integration, real FFmpeg on
-# real media).
+# real media), then the web UI's checks and its browser end-to-end test
+# against the `crema` binary the tests just built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,3 +11,5 @@ bash fixtures/prepare.sh >/dev/null
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
+cargo build --locked -p crema
+bash scripts/ui-test.sh

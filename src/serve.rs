@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// The built web UI to serve at `/` (default: `$CREMA_UI_DIR`, then
+    /// `share/crema/ui` beside the binary's folder, then the repository's `ui/dist`).
+    #[arg(long, value_name = "DIR")]
+    pub ui_dir: Option<PathBuf>,
     /// Seconds running jobs get to finish after SIGTERM/Ctrl-C before they are requeued.
     #[arg(long, default_value_t = 30)]
     pub grace_seconds: u64,
@@ -142,7 +146,12 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = crema_server::router(AppState { service: service.clone(), tls: tls.is_some() });
+    let ui_dir = args.ui_dir.clone().or_else(default_ui_dir).filter(|d| d.join("index.html").is_file());
+    match &ui_dir {
+        Some(d) => println!("  web UI:  {scheme}://{local}/   (from {})", d.display()),
+        None => println!("  web UI:  not built (npm --prefix ui ci && npm --prefix ui run build), API only"),
+    }
+    let app = crema_server::router(AppState { service: service.clone(), tls: tls.is_some(), ui_dir });
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(crema_server::serve(
         listener,
@@ -175,6 +184,17 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Where the built UI usually is: `$CREMA_UI_DIR`, an installed
+/// `<prefix>/share/crema/ui` beside `<prefix>/bin/crema`, or this repository's `ui/dist`.
+fn default_ui_dir() -> Option<PathBuf> {
+    let env = std::env::var_os("CREMA_UI_DIR").map(PathBuf::from);
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(|bin| bin.parent()).map(|p| p.join("share/crema/ui")));
+    let repo = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/dist"));
+    [env, installed, repo].into_iter().flatten().find(|d| d.join("index.html").is_file())
 }
 
 async fn shutdown_signal() {

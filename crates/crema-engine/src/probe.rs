@@ -216,6 +216,18 @@ pub fn probe_with(path: &Path, cancel: &CancelFlag) -> Result<MediaInfo> {
     Ok(info)
 }
 
+/// [`probe_with`] without the SHA-256 (`sha256` is left empty): the header
+/// facts only, plus the packet pass when the headers leave the duration or
+/// field order open. Fast on big files, for UIs that show what a file is
+/// before anyone asks for an encode.
+///
+/// Errors: those of [`probe_with`].
+pub fn probe_facts(path: &Path, cancel: &CancelFlag) -> Result<MediaInfo> {
+    check_canceled(cancel)?;
+    let Source { mut input, bytes, .. } = open_source(path)?;
+    describe(path, &mut input, bytes, cancel)
+}
+
 /// Lower-case hex SHA-256 of the file at `path` (the [`MediaInfo::sha256`]
 /// that [`probe_with`] computes), read in 1 MiB blocks with `cancel` checked
 /// between reads.

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// Whether the server is reached over TLS (session cookies get `Secure`).
     pub tls: bool,
+    /// The built web UI (`ui/dist`), served at `/` when set.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// How long a request body may stall between two chunks before the request fails.
@@ -53,9 +56,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/jobs/{id}/output", get(jobs::output))
+        .route("/v1/jobs/{id}/record", axum::routing::delete(jobs::remove))
+        .route("/v1/jobs/{id}/move", post(jobs::move_job))
+        .route("/v1/jobs/{id}/thumbnail", get(jobs::thumbnail))
         .route("/v1/uploads", post(uploads::create))
         .route("/v1/uploads/{id}", get(uploads::get).delete(uploads::delete))
         .route("/v1/uploads/{id}/complete", post(uploads::complete))
+        .route("/v1/uploads/{id}/thumbnail", get(uploads::thumbnail))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
@@ -92,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(downloads)
         .merge(open)
-        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .fallback(ui::serve)
         .layer(RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)

@@ -41,7 +41,20 @@ async fn cancel_stops_a_running_encode_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!job_dir.exists(), "{} still exists", job_dir.display());
-    assert!(s.service.running_ids().is_empty(), "the worker is free again");
+    // The worker is free again soon: the next job starts within a few seconds.
+    let next = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso"});
+    let (st, job) = s.post("/v1/jobs", &next).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let next_id = job["id"].as_str().expect("id").to_string();
+    let started = Instant::now();
+    let job = s.wait_terminal(&next_id, 60).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    eprintln!("next job done {:?} after the cancel", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the canceled encode held the worker for {:?}",
+        started.elapsed()
+    );
     let (st, e) = s.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT, "a canceled job is not retried: {e}");
     s.stop().await;
@@ -160,5 +173,97 @@ async fn profiles_lists_every_contract_id_with_its_group() {
         (Some("hq-10bit"), Some(10), Some("medium"))
     );
     assert!(profiles.iter().all(|p| p["description"].as_str().is_some_and(|d| d.len() > 10)));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_can_be_reordered_and_finished_jobs_removed() {
+    let s = TestServer::start(0, |_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let body =
+            json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso"});
+        let (st, job) = s.post("/v1/jobs", &body).await;
+        assert_eq!(st, StatusCode::CREATED, "{job}");
+        ids.push(job["id"].as_str().expect("id").to_string());
+    }
+    let (a, b, c2, d) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let (st, moved) = s.post(&format!("/v1/jobs/{d}/move"), &json!({"position": "top"})).await;
+    assert_eq!(st, StatusCode::OK, "{moved}");
+    c::check(&moved, &c::JOB);
+    let (st, _) = s.post(&format!("/v1/jobs/{a}/move"), &json!({"position": "bottom"})).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s.post(&format!("/v1/jobs/{c2}/move"), &json!({"before": b})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(s.service.queue_order().await.expect("order"), vec![d.clone(), c2.clone(), b.clone(), a.clone()]);
+    // Listing order (newest first) does not change with the run order.
+    let (_, page) = s.get("/v1/jobs").await;
+    let listed: Vec<&str> = page["jobs"].as_array().expect("jobs").iter().filter_map(|j| j["id"].as_str()).collect();
+    assert_eq!(listed, vec![d.as_str(), c2.as_str(), b.as_str(), a.as_str()]);
+    let (st, e) = s.post(&format!("/v1/jobs/{a}/move"), &json!({"position": "sideways"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+
+    // Remove: refused while queued, allowed once terminal; the record is gone.
+    let r = s.client().delete(s.url(&format!("/v1/jobs/{a}/record"))).send().await.expect("DELETE");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (st, _) = s.delete(&format!("/v1/jobs/{a}")).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, e) = s.post(&format!("/v1/jobs/{a}/move"), &json!({"position": "top"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "a canceled job cannot move: {e}");
+    let r = s.client().delete(s.url(&format!("/v1/jobs/{a}/record"))).send().await.expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (st, _) = s.get(&format!("/v1/jobs/{a}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Thumbnails: a JPEG of the source, upright, within 320×180.
+    let r = s.client().get(s.url(&format!("/v1/jobs/{b}/thumbnail"))).send().await.expect("thumbnail");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let jpeg = r.bytes().await.expect("bytes");
+    assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("t.jpg");
+    std::fs::write(&file, &jpeg).expect("write");
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "320,180", "16:9 source fits the 320×180 box");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_clip_thumbnail_is_upright_and_upload_thumbnails_work() {
+    let s = TestServer::start(0, |_| {}).await;
+    // rotated_90.mp4 is stored landscape with a 90° display rotation: the poster is portrait.
+    let jpeg = s.service.thumbnail_jpeg(&fixture("rotated_90.mp4")).await.expect("thumbnail");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("r.jpg");
+    std::fs::write(&file, &jpeg).expect("write");
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let dims: Vec<u32> =
+        String::from_utf8_lossy(&out.stdout).trim().split(',').filter_map(|v| v.parse().ok()).collect();
+    assert_eq!(dims.len(), 2, "{dims:?}");
+    assert!(dims[1] > dims[0], "portrait poster for a rotated phone clip: {dims:?}");
+    assert!(dims[1] <= 180, "{dims:?}");
+
+    let upl = s.upload("clip.mp4", &std::fs::read(fixture("h264_720p_2s.mp4")).expect("fixture")).await;
+    let r = s.client().get(s.url(&format!("/v1/uploads/{upl}/thumbnail"))).send().await.expect("thumbnail");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let text = s.upload("notes.mov", &std::fs::read(fixture("text.mov")).expect("fixture")).await;
+    let r = s.client().get(s.url(&format!("/v1/uploads/{text}/thumbnail"))).send().await.expect("thumbnail");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    c::check_error(&r.json().await.expect("json"), "unsupported_media");
+    let facts = s.service.probe_facts(&fixture("h264_720p_2s.mp4")).await.expect("facts");
+    assert_eq!(
+        (facts.resolution.as_deref(), facts.codec.as_deref(), facts.bit_depth),
+        (Some("1280x720"), Some("h264"), Some(8))
+    );
     s.stop().await;
 }

@@ -17,6 +17,7 @@
 //! after their copy finished, across restarts.
 
 mod auth;
+mod catalog;
 mod config;
 mod error;
 mod idempotency;
@@ -31,6 +32,7 @@ mod webhooks;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
+pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
 pub use error::{Result, ServiceError};
 pub use idempotency::IdempotencyBegin;
@@ -38,8 +40,8 @@ pub use maintenance::ReadinessReport;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
-    ContainerSpec, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo, OutputSpec,
-    Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+    ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,
+    OutputSpec, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
 pub use uploads::{
     MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,

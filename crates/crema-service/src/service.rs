@@ -547,6 +547,10 @@ fn describe_source(path: &Path) -> Result<SourceInfo> {
         duration_seconds: None,
         resolution: None,
         frame_rate: None,
+        codec: None,
+        bit_depth: None,
+        hdr: None,
+        audio_tracks: None,
     })
 }
 
@@ -561,6 +565,10 @@ pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaIn
         duration_seconds: Some(info.duration_seconds),
         resolution: info.resolution.clone(),
         frame_rate: info.frame_rate.clone(),
+        codec: info.video.as_ref().map(|v| v.codec.clone()),
+        bit_depth: info.video.as_ref().map(|v| v.bit_depth),
+        hdr: info.video.as_ref().and_then(|v| v.hdr.clone()),
+        audio_tracks: Some(info.audio.len() as u32),
     }
 }
 

@@ -164,7 +164,7 @@ pub(crate) async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
     let progress = Progress { phase: JobStatus::Probing, ..Progress::queued() };
     let row = sqlx::query(
         "UPDATE jobs SET status = 'probing', started_at = ?, completed_at = NULL, progress_json = ?
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) AND status = 'queued'
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq LIMIT 1) AND status = 'queued'
          RETURNING *",
     )
     .bind(ts(started))

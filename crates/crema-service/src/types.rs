@@ -223,6 +223,18 @@ pub struct SourceInfo {
     /// `"25"` or `"24000/1001"`; `null` until probed.
     #[schema(required = true)]
     pub frame_rate: Option<String>,
+    /// Extension: video codec (`h264`, `hevc`, `prores`…), once probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// Extension: bits per luma sample (8, 10, 12), once probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bit_depth: Option<u8>,
+    /// Extension: `pq` or `hlg` for HDR sources, absent for SDR or before the probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<String>,
+    /// Extension: number of audio streams, once probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tracks: Option<u32>,
 }
 
 /// The job's `progress` object.
@@ -250,6 +262,23 @@ pub struct Progress {
     /// Source frames expected.
     #[schema(required = true)]
     pub frames_total: Option<u64>,
+    /// Extension: the encoder each output uses and why (hardware or software,
+    /// the fallback reason); empty until the encoders are open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encoders: Vec<EncoderUse>,
+}
+
+/// Extension: one encoder in use (`progress.encoders`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EncoderUse {
+    /// Which output it feeds (`file`, `hls 720p`).
+    pub output: String,
+    /// FFmpeg encoder name (`libx265`, `hevc_nvenc`, `h264_vaapi`…).
+    pub encoder: String,
+    /// Whether it is a hardware encoder (anything but libx264/libx265).
+    pub hardware: bool,
+    /// Why this encoder: the choice, or the reason a fallback was taken.
+    pub reason: String,
 }
 
 impl Progress {
@@ -264,6 +293,7 @@ impl Progress {
             eta_seconds: None,
             frames_done: None,
             frames_total: None,
+            encoders: Vec::new(),
         }
     }
 }

@@ -371,6 +371,11 @@ fn uploads_root(inner: &Inner) -> PathBuf {
     inner.config.data_dir.join("uploads")
 }
 
+/// The assembled file of a completed upload, when it is still on disk.
+pub(crate) fn assembled_file(inner: &Inner, id: &str) -> Option<PathBuf> {
+    Some(upload_dir(inner, id).join(SOURCE)).filter(|p| p.is_file())
+}
+
 fn upload_dir(inner: &Inner, id: &str) -> PathBuf {
     uploads_root(inner).join(id)
 }
@@ -1120,6 +1125,15 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
             internal_io(format!("linking upload {upload_id}"), e)
         });
     }
+    // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
+    let probe_path = dest.clone();
+    let facts = tokio::task::spawn_blocking(move || {
+        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new()).ok()
+    })
+    .await
+    .ok()
+    .flatten();
+    let video = facts.as_ref().and_then(|f| f.video.as_ref());
     Ok(SourceInfo {
         kind: "upload".into(),
         upload_id: Some(upload_id.to_string()),
@@ -1130,6 +1144,10 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         duration_seconds: up.source_duration_seconds,
         resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
         frame_rate: up.source_frame_rate.clone(),
+        codec: video.map(|v| v.codec.clone()),
+        bit_depth: video.map(|v| v.bit_depth),
+        hdr: video.and_then(|v| v.hdr.clone()),
+        audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
     })
 }
 

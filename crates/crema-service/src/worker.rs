@@ -3,7 +3,7 @@
 
 use crate::service::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, Inner, RunHandle, ended_output, source_from_probe};
 use crate::store::{self, Finish, JobRow};
-use crate::types::{HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
+use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
 use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
 use crema_engine::progress::Stage;
 use crema_engine::{CancelFlag, EngineError, Event};
@@ -184,6 +184,12 @@ async fn run_job(inner: Arc<Inner>, row: JobRow) {
             Event::Stage { stage } => {
                 progress.phase_percent = None;
                 (stage, true)
+            }
+            Event::Encoder { output, encoder, reason } => {
+                let hardware = !encoder.starts_with("libx26");
+                progress.encoders.retain(|e| e.output != output);
+                progress.encoders.push(EncoderUse { output, encoder, hardware, reason });
+                continue;
             }
             Event::Progress { stage, percent, fps, eta_seconds, frames_done, frames_total } => {
                 let percent = percent.clamp(0.0, 100.0);

@@ -7,7 +7,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, Page, ServiceError};
+use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, MovePosition, Page, ServiceError};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
@@ -118,4 +118,65 @@ pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     res.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|e| ApiError::internal(e.to_string()))?);
     Ok(res)
+}
+
+/// Extension: removes a finished job (its record, output and kept source); `204`.
+/// `409` while it is queued or running.
+#[utoipa::path(delete, path = "/v1/jobs/{id}/record", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.service.remove_job(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or `{"before": "job_…"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct MoveRequest {
+    /// `top` or `bottom` of the queue.
+    pub position: Option<MoveEnd>,
+    /// Place the job just before this queued job.
+    pub before: Option<String>,
+}
+
+/// An end of the queue.
+#[derive(Deserialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum MoveEnd {
+    /// First to run.
+    Top,
+    /// Last to run.
+    Bottom,
+}
+
+/// Extension: moves a queued job in the run order; `200` with the job.
+#[utoipa::path(post, path = "/v1/jobs/{id}/move", tag = "jobs", request_body = MoveRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "required on every POST")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+              (status = 422, body = ErrorEnvelope)))]
+pub async fn move_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<MoveRequest>, JsonRejection>,
+) -> ApiResult<Json<Job>> {
+    let Json(body) = body?;
+    let position = match (body.position, body.before) {
+        (Some(MoveEnd::Top), None) => MovePosition::Top,
+        (Some(MoveEnd::Bottom), None) => MovePosition::Bottom,
+        (None, Some(before)) => MovePosition::Before(before),
+        _ => return Err(ApiError::bad_request("give either \"position\" (top|bottom) or \"before\" (a job id)")),
+    };
+    Ok(Json(state.service.move_job(&id, &position).await?))
+}
+
+/// Extension: a JPEG poster frame of the job's source (at most 320×180).
+#[utoipa::path(get, path = "/v1/jobs/{id}/thumbnail", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, content_type = "image/jpeg", description = "the poster frame"),
+              (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(jpeg(state.service.job_thumbnail(&id).await?))
+}
+
+/// A JPEG response that browsers may cache for an hour.
+pub(crate) fn jpeg(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=3600")], bytes).into_response()
 }

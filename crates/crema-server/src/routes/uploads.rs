@@ -67,3 +67,11 @@ pub async fn complete(State(state): State<AppState>, Path(id): Path<String>) -> 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Upload>> {
     Ok(Json(state.service.delete_upload(&id).await?))
 }
+
+/// Extension: a JPEG poster frame of a completed upload (at most 320×180).
+#[utoipa::path(get, path = "/v1/uploads/{id}/thumbnail", tag = "uploads", params(("id" = String, Path)),
+    responses((status = 200, content_type = "image/jpeg", description = "the poster frame"),
+              (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    Ok(crate::routes::jobs::jpeg(state.service.upload_thumbnail(&id).await?))
+}

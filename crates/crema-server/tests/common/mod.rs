@@ -71,7 +71,7 @@ impl TestServer {
         let key = service.create_key("tests").await.expect("key").key;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = crema_server::router(AppState { service: service.clone(), tls: false });
+        let app = crema_server::router(AppState { service: service.clone(), tls: false, ui_dir: None });
         let (stop, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let shutdown = async move {

@@ -174,6 +174,8 @@ struct Rule {
     finishing: HashSet<i64>,
     /// A file changed while its job ran: look again once jobs finish.
     rescan_after_finish: bool,
+    /// Finished jobs were looked for at least once since the task started.
+    looked: bool,
 }
 
 type Identified = (PathBuf, u64, i64, Result<String, String>);
@@ -203,6 +205,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
         identifying: HashSet::new(),
         finishing: HashSet::new(),
         rescan_after_finish: false,
+        looked: false,
     };
     match db::known(&inner.pool, &r.id).await {
         Ok(rows) => r.known = rows.into_iter().map(|(p, s, m)| (p, (s, m))).collect(),
@@ -692,9 +695,12 @@ impl Rule {
                 return;
             }
         };
+        let recovering = !self.looked;
+        self.looked = true;
         for row in rows {
             if self.finishing.insert(row.id) {
-                let f = Finisher::new(self);
+                let mut f = Finisher::new(self);
+                f.recovering = recovering;
                 set.spawn(async move {
                     let id = row.id;
                     if let Err(e) = f.finish(row).await {
@@ -712,11 +718,14 @@ struct Finisher {
     inner: Arc<Inner>,
     rule_id: String,
     spec: Arc<WatchRuleSpec>,
+    /// The rule's first look after it started: a `queued` row without its job
+    /// is a crash between recording the job ID and creating the job.
+    recovering: bool,
 }
 
 impl Finisher {
     fn new(r: &Rule) -> Self {
-        Self { inner: r.inner.clone(), rule_id: r.id.clone(), spec: r.spec.clone() }
+        Self { inner: r.inner.clone(), rule_id: r.id.clone(), spec: r.spec.clone(), recovering: !r.looked }
     }
 
     fn rel_dir(&self, source: &Path) -> PathBuf {
@@ -735,11 +744,18 @@ impl Finisher {
             return Ok(());
         };
         let Some(job) = store::get(pool, &job_id).await?.map(|r| r.job) else {
-            // A crash between recording the job ID and creating the job: queue it again.
-            sqlx::query("UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = ? AND state = 'queued'")
+            if self.recovering && row.state == "queued" {
+                // A crash between recording the job ID and creating the job: queue it again.
+                sqlx::query(
+                    "UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = ? AND state = 'queued'",
+                )
                 .bind(row.id)
                 .execute(pool)
                 .await?;
+            } else {
+                // Someone removed the finished job (and its output) before it was placed.
+                self.fail(&row, Some(&job_id), "its job was removed before the output was placed").await;
+            }
             return Ok(());
         };
         match job.status {
