@@ -268,10 +268,16 @@ async fn a_burst_of_200_files_is_taken_each_exactly_once_with_the_queue_bounded(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_in_the_middle_of_a_batch_loses_nothing_and_encodes_nothing_twice() {
-    const N: u32 = 16;
+    const N: u32 = 40;
     let s = Setup::new();
     let out_dir = s.dir("out");
-    let svc = Service::open(config(&s.data(), 1)).await.expect("open");
+    let slow = |workers| {
+        // One job at a time, so the restart surely lands in the middle of the batch.
+        let mut c = config(&s.data(), workers);
+        c.watch.max_outstanding_per_rule = 1;
+        c
+    };
+    let svc = Service::open(slow(1)).await.expect("open");
     let mut sp = spec(&s.input());
     sp.output_dir = Some(out_dir.clone());
     let rule = svc.add_watch_rule(sp).await.expect("add");
@@ -282,8 +288,9 @@ async fn a_restart_in_the_middle_of_a_batch_loses_nothing_and_encodes_nothing_tw
     svc.shutdown(Duration::ZERO).await;
     drop(svc);
     assert!(before.counts.done < u64::from(N), "the batch finished before the restart: {:?}", before.counts);
-    // Again, with workers: the rest is finished, nothing twice.
-    let svc = Service::open(config(&s.data(), 1)).await.expect("reopen");
+    eprintln!("restart: {} of {N} files done before the restart", before.counts.done);
+    // Again: the rest is finished, nothing twice.
+    let svc = Service::open(slow(1)).await.expect("reopen");
     let r = wait_rule(&svc, &rule.id, 90, "all done after restart", |r| r.counts.done == u64::from(N)).await;
     assert_eq!(r.counts.failed, 0);
     let jobs = all_jobs(&svc).await;
@@ -573,5 +580,41 @@ async fn camera_card_folders_are_found_by_the_recursive_scan() {
     let ignored = decisions_for(&svc, &rule.id, &xml, WatchDecision::Ignored).await;
     assert!(ignored[0].reason.as_deref().unwrap_or("").contains("include"), "{ignored:#?}");
     assert_eq!(all_jobs(&svc).await.len(), 1);
+    svc.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_ladders_and_mkv_files_are_verified_and_placed() {
+    let s = Setup::new();
+    let svc = Service::open(config(&s.data(), 1)).await.expect("open");
+    let input = s.input();
+    let mut sp = spec(&input);
+    sp.output.hls = Some(crema_service::HlsSpec {
+        renditions: vec![144],
+        codec: crema_service::HlsCodec::H264,
+        segment_seconds: 1.0,
+        keep_mp4: Some(144),
+    });
+    let rule = svc.add_watch_rule(sp).await.expect("add");
+    std::fs::copy(common::fixture("h264_720p_2s.mp4"), input.join("ladder.mp4")).expect("copy");
+    let r = wait_rule(&svc, &rule.id, 120, "ladder done", |r| r.counts.done + r.counts.failed == 1).await;
+    assert_eq!(r.counts.done, 1, "{:#?}", events(&svc, &rule.id).await);
+    let pkg = input.join("crema-encoded/ladder.sophon-espresso.hls");
+    assert!(pkg.join("master.m3u8").is_file(), "{}", pkg.display());
+    assert!(input.join("crema-encoded/ladder.sophon-espresso.144p.mp4").is_file());
+    let done = decisions_for(&svc, &rule.id, &input.join("ladder.mp4"), WatchDecision::Done).await;
+    let job = svc.get(done[0].job_id.as_deref().expect("job")).await.expect("job");
+    let master = pkg.join("master.m3u8").display().to_string();
+    assert_eq!(job.output.hls.as_ref().map(|h| h.master_playlist.as_str()), Some(master.as_str()));
+
+    let other = s.dir("mkv");
+    let mut sp = spec(&other);
+    sp.output.container = crema_service::ContainerSpec::Mkv;
+    sp.output.target_height = Some(144);
+    let rule = svc.add_watch_rule(sp).await.expect("add");
+    std::fs::copy(common::fixture("sd_480p_2s.mp4"), other.join("sd.mp4")).expect("copy");
+    let r = wait_rule(&svc, &rule.id, 120, "mkv done", |r| r.counts.done + r.counts.failed == 1).await;
+    assert_eq!(r.counts.done, 1, "{:#?}", events(&svc, &rule.id).await);
+    assert!(other.join("crema-encoded/sd.sophon-espresso.mkv").is_file());
     svc.shutdown(Duration::from_secs(1)).await;
 }

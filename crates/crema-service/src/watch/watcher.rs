@@ -171,6 +171,8 @@ struct Rule {
     /// Ignore decisions already logged by this task (path, reason): logged once.
     logged: HashSet<(PathBuf, String)>,
     identifying: HashSet<PathBuf>,
+    /// Settled files waiting for an identification slot (also in `identifying`).
+    ready: std::collections::VecDeque<(PathBuf, u64, i64)>,
     finishing: HashSet<i64>,
     /// A file changed while its job ran: look again once jobs finish.
     rescan_after_finish: bool,
@@ -203,6 +205,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
         settler: Settler::default(),
         logged: HashSet::new(),
         identifying: HashSet::new(),
+        ready: Default::default(),
         finishing: HashSet::new(),
         rescan_after_finish: false,
         looked: false,
@@ -247,6 +250,9 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
         if c.paused {
             watcher = None;
             r.settler.candidates.clear();
+            for (p, _, _) in std::mem::take(&mut r.ready) {
+                r.identifying.remove(&p);
+            }
         } else if use_events && watcher.is_none() && !watcher_failed {
             match start_watcher(&r.spec, fs_tx.clone()) {
                 Ok(w) => watcher = Some(w),
@@ -313,6 +319,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
                 if let Ok((path, size, mtime, res)) = done {
                     r.identified(path, size, mtime, res).await;
                 }
+                r.fill_identify(&mut identify);
                 dispatch_due = true;
             }
             Some(done) = finish.join_next() => {
@@ -387,6 +394,7 @@ impl Rule {
         if size == 0 {
             // Copy tools create the file first; wait for content (seen again on its next change).
             self.settler.candidates.remove(&path);
+            self.ignore_once(&path, "empty file; waiting for content".into()).await;
             return;
         }
         if self.known.get(&path) == Some(&(size, mtime)) || self.identifying.contains(&path) {
@@ -502,20 +510,26 @@ impl Rule {
                     .await;
                 }
                 Settle::Ready { size, mtime_ns } => {
-                    if identify.len() >= IDENTIFY_CONCURRENCY {
-                        continue;
-                    }
                     self.settler.candidates.remove(&path);
                     self.identifying.insert(path.clone());
-                    identify.spawn(async move {
-                        let p = path.clone();
-                        let res = tokio::task::spawn_blocking(move || scan::identify(&p, size, mtime_ns))
-                            .await
-                            .unwrap_or_else(|e| Err(format!("reading failed: {e}")));
-                        (path, size, mtime_ns, res)
-                    });
+                    self.ready.push_back((path, size, mtime_ns));
                 }
             }
+        }
+        self.fill_identify(identify);
+    }
+
+    /// Starts identifying settled files, [`IDENTIFY_CONCURRENCY`] at a time.
+    fn fill_identify(&mut self, identify: &mut JoinSet<Identified>) {
+        while identify.len() < IDENTIFY_CONCURRENCY {
+            let Some((path, size, mtime_ns)) = self.ready.pop_front() else { return };
+            identify.spawn(async move {
+                let p = path.clone();
+                let res = tokio::task::spawn_blocking(move || scan::identify(&p, size, mtime_ns))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("reading failed: {e}")));
+                (path, size, mtime_ns, res)
+            });
         }
     }
 
