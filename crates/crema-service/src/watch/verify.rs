@@ -233,37 +233,65 @@ fn to_tmp(src: &Path, tmp: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives `tmp` its final name `dir/stem[-n].ext` without ever replacing an
-/// existing file: files by hard link (fails when the name exists) then
-/// unlinking the temp name; folders by rename after checking the name is free.
-fn publish(tmp: &Path, dir: &Path, stem: &str, ext: &str) -> io::Result<PathBuf> {
-    let is_dir = tmp.is_dir();
-    for n in 1..10_000 {
-        let dest = numbered(dir, stem, ext, n);
-        if is_dir {
-            if dest.symlink_metadata().is_ok() {
-                continue;
-            }
-            std::fs::rename(tmp, &dest)?;
-            return Ok(dest);
-        }
-        match std::fs::hard_link(tmp, &dest) {
-            Ok(()) => {
-                std::fs::remove_file(tmp)?;
-                return Ok(dest);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(_) => {
-                // No hard links here (some network shares): check, then rename.
-                if dest.symlink_metadata().is_ok() {
-                    continue;
-                }
-                std::fs::rename(tmp, &dest)?;
-                return Ok(dest);
-            }
+/// Whether two paths are the same file (a hard link left by an interrupted publish).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
         }
     }
-    Err(io::Error::other(format!("no free name for {stem}.{ext} in {}", dir.display())))
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// Gives `tmp` exactly the name `dest`, never replacing an existing file:
+/// files by hard link (which fails when the name exists) then unlinking the
+/// temp name; folders by rename after checking the name is free. Returns
+/// false when `dest` is taken by something else. A `dest` that already is
+/// `tmp` (a publish interrupted between link and unlink) is finished.
+pub(crate) fn publish_exact(tmp: &Path, dest: &Path) -> io::Result<bool> {
+    if tmp.is_dir() {
+        if dest.symlink_metadata().is_ok() {
+            return Ok(false);
+        }
+        std::fs::rename(tmp, dest)?;
+        return Ok(true);
+    }
+    match std::fs::hard_link(tmp, dest) {
+        Ok(()) => {
+            std::fs::remove_file(tmp)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if same_file(tmp, dest) {
+                std::fs::remove_file(tmp)?;
+                return Ok(true);
+            }
+            Ok(false)
+        }
+        Err(_) => {
+            // No hard links here (some network shares): check, then rename.
+            if dest.symlink_metadata().is_ok() {
+                return Ok(false);
+            }
+            std::fs::rename(tmp, dest)?;
+            Ok(true)
+        }
+    }
+}
+
+/// The first name `dir/stem[-n].ext` not taken.
+pub(crate) fn free_name(dir: &Path, stem: &str, ext: &str) -> io::Result<PathBuf> {
+    (1..10_000)
+        .map(|n| numbered(dir, stem, ext, n))
+        .find(|p| p.symlink_metadata().is_err())
+        .ok_or_else(|| io::Error::other(format!("no free name for {stem}.{ext} in {}", dir.display())))
 }
 
 /// One thing to place: the job's file or folder and the wanted final name.
@@ -280,22 +308,37 @@ pub(crate) struct Placement {
     pub tmp_name: String,
 }
 
-/// Places one output: to its temp name in the destination folder, then to
-/// the first free final name. Safe to run again after a crash: a `src`
-/// already moved is picked up at its temp name, and `previous` (the name
-/// recorded before a crash) is returned when only it remains.
-pub(crate) fn place(p: &Placement, previous: Option<&Path>) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(&p.dir)?;
-    let tmp = p.dir.join(&p.tmp_name);
-    if p.src.exists() {
-        to_tmp(&p.src, &tmp)?;
+impl Placement {
+    /// The temp name inside the destination folder.
+    pub(crate) fn tmp(&self) -> PathBuf {
+        self.dir.join(&self.tmp_name)
     }
-    if tmp.exists() {
-        return publish(&tmp, &p.dir, &p.stem, &p.ext);
+
+    /// Moves the job's output to the temp name in the destination folder
+    /// (copying across file systems). Safe to repeat after a crash: an output
+    /// already moved stays at its temp name. Returns whether the temp name
+    /// now holds the output.
+    pub(crate) fn stage(&self) -> io::Result<bool> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.tmp();
+        if self.src.exists() {
+            to_tmp(&self.src, &tmp)?;
+        }
+        Ok(tmp.symlink_metadata().is_ok())
     }
-    match previous {
-        Some(prev) if prev.exists() => Ok(prev.to_path_buf()),
-        _ => Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: the output is missing", p.src.display()))),
+}
+
+/// Places an output whose final name is not recorded anywhere (the kept
+/// MP4 of an HLS ladder): stage, then the first free name.
+pub(crate) fn place_unrecorded(p: &Placement) -> io::Result<Option<PathBuf>> {
+    if !p.stage()? {
+        return Ok(None);
+    }
+    loop {
+        let dest = free_name(&p.dir, &p.stem, &p.ext)?;
+        if publish_exact(&p.tmp(), &dest)? {
+            return Ok(Some(dest));
+        }
     }
 }
 
@@ -323,9 +366,13 @@ pub(crate) fn move_source(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
     // Across file systems (or without hard links): copy to a temp name, publish, remove.
     let tmp = dest_dir.join(format!(".crema-moving-{name}"));
     std::fs::copy(src, &tmp)?;
-    let dest = publish(&tmp, dest_dir, &stem, &ext)?;
-    std::fs::remove_file(src)?;
-    Ok(dest)
+    loop {
+        let dest = free_name(dest_dir, &stem, &ext)?;
+        if publish_exact(&tmp, &dest)? {
+            std::fs::remove_file(src)?;
+            return Ok(dest);
+        }
+    }
 }
 
 /// Writes `<file>.error.txt` beside `file`, saying why it failed.
@@ -340,6 +387,44 @@ pub(crate) fn write_error_file(file: &Path, text: &str) -> io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clip(dir: &Path, name: &str, seconds: &str) -> PathBuf {
+        let out = dir.join(name);
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=25", "-t", seconds])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "the ffmpeg CLI is needed for this test");
+        out
+    }
+
+    #[test]
+    fn verification_catches_short_and_undecodable_outputs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let short = clip(tmp.path(), "short.mp4", "0.4");
+        let long = clip(tmp.path(), "long.mp4", "1");
+        verify_file(&short, &short).expect("an output the same as its source verifies");
+        let e = verify_file(&short, &long).unwrap_err();
+        assert!(e.contains("lasts 0.400 s but the source lasts 1.000 s"), "{e}");
+        let text = tmp.path().join("text.mp4");
+        std::fs::write(&text, b"not a video").unwrap();
+        let e = verify_file(&text, &long).unwrap_err();
+        assert!(e.starts_with("the output does not decode"), "{e}");
+        // A cut-off copy (the index points past the end) does not verify either.
+        let bytes = std::fs::read(&long).unwrap();
+        let cut = tmp.path().join("cut.mp4");
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        assert!(verify_file(&cut, &long).is_err());
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn placing_never_overwrites() {
@@ -357,14 +442,21 @@ mod tests {
             ext: "mp4".into(),
             tmp_name: ".crema-placing-1-main.mp4".into(),
         };
-        let placed = place(&p, None).unwrap();
-        assert_eq!(placed, out.join("clip.p-2.mp4"));
-        assert_eq!(std::fs::read(out.join("clip.p.mp4")).unwrap(), b"existing");
-        assert_eq!(std::fs::read(&placed).unwrap(), b"new");
+        assert!(p.stage().unwrap());
         assert!(!src.exists());
-        assert!(!out.join(".crema-placing-1-main.mp4").exists());
-        // Run again after the fact (a crash after publishing): the recorded name is returned.
-        assert_eq!(place(&p, Some(&placed)).unwrap(), placed);
+        // The name in use is refused, the next free one is taken.
+        assert!(!publish_exact(&p.tmp(), &out.join("clip.p.mp4")).unwrap());
+        let dest = free_name(&out, "clip.p", "mp4").unwrap();
+        assert_eq!(dest, out.join("clip.p-2.mp4"));
+        // A publish interrupted between link and unlink is finished, not repeated.
+        std::fs::hard_link(p.tmp(), &dest).unwrap();
+        assert!(publish_exact(&p.tmp(), &dest).unwrap());
+        assert_eq!(std::fs::read(out.join("clip.p.mp4")).unwrap(), b"existing");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert!(!p.tmp().exists());
+        assert_eq!(files(&out), vec!["clip.p-2.mp4", "clip.p.mp4"]);
+        // Staging again after the fact finds nothing to do.
+        assert!(!p.stage().unwrap());
     }
 
     #[test]

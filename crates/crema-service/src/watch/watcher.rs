@@ -851,24 +851,23 @@ impl Finisher {
                 return Ok(());
             }
             if row.state != "placing" {
-                db::set_placing(pool, row.id, &dest_dir.join(format!("{stem}.{}", main.ext))).await?;
+                sqlx::query(
+                    "UPDATE watch_files SET state = 'placing', output_path = NULL, updated_at = ? WHERE id = ?",
+                )
+                .bind(store::ts(store::now()))
+                .bind(row.id)
+                .execute(pool)
+                .await?;
+            }
+        }
+        if let Some(k) = keep {
+            let placed = tokio::task::spawn_blocking(move || verify::place_unrecorded(&k)).await;
+            if let Ok(Err(e)) = placed {
+                tracing::warn!("watch {}: cannot place the kept MP4: {e}", self.rule_id);
             }
         }
         let previous = row.output_path.clone().map(PathBuf::from);
-        let placed = {
-            let keep = keep.map(|k| (k, previous.clone()));
-            tokio::task::spawn_blocking(move || {
-                if let Some((k, _)) = &keep
-                    && let Err(e) = verify::place(k, None)
-                {
-                    tracing::warn!("{}: cannot place the kept MP4: {e}", k.src.display());
-                }
-                verify::place(&main, previous.as_deref())
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-        };
-        let placed = match placed {
+        let placed = match self.place_recorded(row.id, main, previous).await {
             Ok(p) => p,
             Err(e) => {
                 self.fail(row, Some(&job.id), &format!("the verified output could not be placed: {e}")).await;
@@ -897,6 +896,45 @@ impl Finisher {
             .await?;
         self.log(WatchDecision::Done, &source, Some(&done), Some(&job.id), Some(&placed_text)).await;
         Ok(())
+    }
+
+    /// Places the main output exactly once: staged at its temp name, then
+    /// published under a name that is recorded BEFORE it is used, so a crash
+    /// at any point resumes with the same name (never a second copy).
+    async fn place_recorded(&self, row_id: i64, p: Placement, previous: Option<PathBuf>) -> Result<PathBuf, String> {
+        let p = Arc::new(p);
+        let blocking = |f: Box<dyn FnOnce() -> std::io::Result<Option<PathBuf>> + Send>| async move {
+            tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+        };
+        let q = p.clone();
+        let staged = blocking(Box::new(move || Ok(q.stage()?.then(PathBuf::new)))).await?.is_some();
+        if !staged {
+            // Nothing at the temp name: a previous run published it, or the output is gone.
+            let prev = previous.clone();
+            return blocking(Box::new(move || Ok(prev.filter(|p| p.symlink_metadata().is_ok()))))
+                .await?
+                .ok_or_else(|| format!("{}: the output is missing", p.src.display()));
+        }
+        let mut name = previous;
+        for _ in 0..1000 {
+            let dest = match name.take() {
+                Some(d) => d,
+                None => {
+                    let q = p.clone();
+                    let d = blocking(Box::new(move || verify::free_name(&q.dir, &q.stem, &q.ext).map(Some)))
+                        .await?
+                        .ok_or("no free name")?;
+                    db::set_placing(&self.inner.pool, row_id, &d).await.map_err(|e| e.to_string())?;
+                    d
+                }
+            };
+            let (q, d) = (p.clone(), dest.clone());
+            let done = blocking(Box::new(move || Ok(verify::publish_exact(&q.tmp(), &d)?.then(PathBuf::new)))).await?;
+            if done.is_some() {
+                return Ok(dest);
+            }
+        }
+        Err("no free name in the output folder".into())
     }
 
     /// The success post-action, only on the very file that was encoded.
