@@ -625,7 +625,11 @@ impl Rule {
                 return;
             }
         };
-        if outstanding >= max || self.inner.draining.load(Ordering::SeqCst) {
+        // Shutting down, or the disk is almost full: files wait as `pending` rows.
+        if outstanding >= max
+            || self.inner.draining.load(Ordering::SeqCst)
+            || self.inner.disk_critical.load(Ordering::SeqCst)
+        {
             return;
         }
         let rows = match db::pending(&pool, &self.id, max - outstanding).await {
