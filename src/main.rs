@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod bench;
 mod serve;
+mod watch;
 
 /// Exit codes (documented in the README).
 mod exit {
@@ -77,6 +78,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: serve::KeysCommand,
+    },
+    /// Manage watch folders: files dropped in a folder are encoded once their copy finished.
+    Watch {
+        #[command(subcommand)]
+        command: watch::WatchCommand,
     },
 }
 
@@ -184,6 +190,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command } => serve::keys(command),
+        Command::Watch { command } => watch::run(command),
     };
     ExitCode::from(code)
 }

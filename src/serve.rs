@@ -1,4 +1,5 @@
 //! `crema serve` (the `/v1` API on the LAN) and `crema keys` (API keys).
+//! (`crema watch` is in `watch.rs`.)
 //! Both are thin: options → [`crema_service::Config`] → service / admin calls.
 
 use clap::{Args, Subcommand};
@@ -19,7 +20,8 @@ pub struct DataDirArg {
 }
 
 impl DataDirArg {
-    fn resolve(&self) -> Result<PathBuf, String> {
+    /// The data folder: `--data-dir`, `CREMA_DATA_DIR`, else the platform default.
+    pub(crate) fn resolve(&self) -> Result<PathBuf, String> {
         self.data_dir
             .clone()
             .or_else(Config::default_data_dir)
@@ -97,7 +99,8 @@ pub enum KeysCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+/// A multi-thread tokio runtime for one CLI command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))
 }
 

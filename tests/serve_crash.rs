@@ -1,11 +1,12 @@
 //! Crash safety of `crema serve` with the real binary: kill -9 in the middle
 //! of an encode and in the middle of a chunked upload, restart on the same
 //! data folder, and see every job finish and every acknowledged part kept.
-//! Also checks the graceful stop (SIGTERM → `draining`, running job requeued).
+//! Also checks the graceful stop (SIGTERM → `draining`, running job requeued),
+//! and a watch folder killed in the middle of a batch (each file once).
 
 mod common;
 
-use common::{crema_bin, fixture, fixtures_dir, tempdir};
+use common::{crema, crema_bin, ffmpeg, fixture, fixtures_dir, tempdir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -307,4 +308,105 @@ async fn serves_https_with_the_given_certificate() {
     // Plain HTTP on the TLS port gets nothing useful.
     let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).send().await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_watch_batch_encodes_each_file_once() {
+    const N: usize = 30;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempdir();
+    let (data, input, out) = (tmp.path().join("data"), tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let clip = tmp.path().join("tiny.mp4");
+    ffmpeg(&args![
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x90:rate=25",
+        "-t",
+        "0.3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        &clip
+    ]);
+    let bytes = std::fs::read(&clip).expect("clip");
+    // The rule, through the CLI (store only), before the server runs.
+    let add = crema(&args![
+        "watch",
+        "add",
+        &input,
+        "-p",
+        "sophon-espresso",
+        "--settle-seconds",
+        "0.3",
+        "--output-dir",
+        &out,
+        "--on-success",
+        "move",
+        "--data-dir",
+        &data
+    ]);
+    assert_eq!(add.code, 0, "{}", add.describe());
+    let key = create_key(&data);
+    let server = Server::start(&data);
+    let api = Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: Default::default() };
+    api.wait_up().await;
+    for n in 0..N {
+        // Same video, distinct bytes (an MP4 `free` box): distinct content hashes.
+        let mut b = bytes.clone();
+        let payload = format!("copy {n:04}");
+        b.extend_from_slice(&((8 + payload.len()) as u32).to_be_bytes());
+        b.extend_from_slice(b"free");
+        b.extend_from_slice(payload.as_bytes());
+        std::fs::write(input.join(format!("w{n:02}.mp4")), b).expect("write");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while names(&out).len() < 3 {
+        assert!(Instant::now() < deadline, "no outputs in 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    let before = names(&out).len();
+    assert!(before < N, "the batch finished before the kill");
+
+    let server = Server::start(&data);
+    let api = Api { base: server.base.clone(), ..api };
+    api.wait_up().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let rule = loop {
+        let (st, list) = api.get("/v1/watch-folders").await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let rule = list["watch_folders"][0].clone();
+        if rule["counts"]["done"] == json!(N) {
+            break rule;
+        }
+        assert!(Instant::now() < deadline, "not all done after the restart: {rule}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(rule["counts"]["failed"], 0, "{rule}");
+    let outputs = names(&out);
+    assert_eq!(outputs.len(), N, "one output per file, nothing twice: {outputs:?}");
+    assert!(outputs.iter().all(|o| o.ends_with(".sophon-espresso.mp4") && !o.contains("-2.")), "{outputs:?}");
+    let done = names(&input.join("crema-done"));
+    assert_eq!(done.len(), N, "{done:?}");
+    assert_eq!(names(&input), vec!["crema-done"], "every source moved after its verified output");
+    let (_, jobs) = api.get("/v1/jobs?limit=100").await;
+    let jobs = jobs["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), N, "one job per file across the kill");
+    assert!(jobs.iter().all(|j| j["status"] == "completed"), "{jobs:?}");
+    eprintln!("watch kill -9: {before} of {N} outputs before the kill, all {N} once after the restart");
 }

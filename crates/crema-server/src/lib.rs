@@ -49,7 +49,7 @@ pub const JSON_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application: `/v1`, `/auth`, `/healthz`, `/readyz`.
 pub fn router(state: AppState) -> Router {
-    use routes::{downloads, events, health, jobs, profiles, uploads, webhooks};
+    use routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
     // JSON routes: small bodies, bounded time.
     let json = Router::new()
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
@@ -67,6 +67,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/profiles", get(profiles::list))
+        .route("/v1/watch-folders", post(watch::create).get(watch::list))
+        .route("/v1/watch-folders/{id}", get(watch::get).delete(watch::delete))
+        .route("/v1/watch-folders/{id}/pause", post(watch::pause))
+        .route("/v1/watch-folders/{id}/resume", post(watch::resume))
+        .route("/v1/watch-folders/{id}/events", get(watch::events))
+        .route("/v1/watch-folders/{id}/files", get(watch::files))
         .layer(DefaultBodyLimit::max(idempotency::MAX_POST_BODY))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, JSON_REQUEST_TIMEOUT));
     // Streaming routes: parts are bounded by the service, events are long-lived.

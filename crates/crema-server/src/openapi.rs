@@ -3,7 +3,7 @@
 //! it cannot drift from the code. `tests/openapi.rs` checks it against the
 //! contract and against live responses.
 
-use crate::routes::{downloads, events, health, jobs, profiles, uploads, webhooks};
+use crate::routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -33,6 +33,8 @@ impl Modify for Security {
         jobs::thumbnail,
         uploads::create, uploads::put_part, uploads::get, uploads::complete, uploads::delete, uploads::thumbnail,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
+        watch::create, watch::list, watch::get, watch::delete, watch::pause, watch::resume, watch::events,
+        watch::files,
         downloads::file, downloads::in_folder,
         events::stream, profiles::list, health::healthz, health::readyz,
         crate::auth::login, crate::auth::logout,

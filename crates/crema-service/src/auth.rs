@@ -115,12 +115,13 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Store-only handle for the `crema keys` CLI: opens the database (runs migrations)
+/// Store-only handle for the `crema keys` and `crema watch` CLIs: opens the database (runs migrations)
 /// WITHOUT recovering jobs or starting workers, so it is safe while `crema serve` runs.
 /// Changes are visible to a running server at once (it reads keys from the
 /// store on every request).
 pub struct Admin {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 impl Admin {
@@ -133,7 +134,7 @@ impl Admin {
         tokio::fs::create_dir_all(data_dir)
             .await
             .map_err(|e| ServiceError::Internal(format!("{}: cannot create folder: {e}", data_dir.display())))?;
-        Ok(Admin { pool: store::open(data_dir).await? })
+        Ok(Admin { pool: store::open(data_dir).await?, data_dir: data_dir.to_path_buf() })
     }
 
     /// Creates a key; see [`create_key`](Service::create_key).

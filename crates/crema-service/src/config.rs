@@ -45,6 +45,9 @@ pub struct Config {
     /// contract's tiers ([`crate::chunk_size_for`]), so multi-part uploads need no 64 MiB files.
     /// `None` (the default) in production.
     pub upload_chunk_size_override: Option<u64>,
+    /// Watch folders: on/off, file-system events on/off, rescan interval,
+    /// jobs per rule at once; see [`crate::WatchConfig`] for the defaults.
+    pub watch: crate::WatchConfig,
 }
 
 impl Config {
@@ -53,7 +56,8 @@ impl Config {
     /// 7-day output retention, 2 GiB free-space floor, 12 h sessions, idempotency
     /// records kept 24 h, the default webhook policy (no allow-list, 8 attempts,
     /// 2 s backoff base, 10 s timeout), uploads up to 200 GiB that expire
-    /// after 24 h, tiered part sizes.
+    /// after 24 h, tiered part sizes, watch folders on (events, 60 s rescan,
+    /// 4 jobs per rule at once).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -70,6 +74,7 @@ impl Config {
             max_upload_bytes: 200 * 1024 * 1024 * 1024,
             upload_ttl: Duration::from_secs(24 * 60 * 60),
             upload_chunk_size_override: None,
+            watch: crate::WatchConfig::default(),
         }
     }
 

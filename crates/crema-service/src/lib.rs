@@ -12,7 +12,9 @@
 //! outbox, signed delivery, the SSRF policy: `webhooks/`); API keys and
 //! browser sessions (`auth.rs`); `Idempotency-Key` records
 //! (`idempotency.rs`); signed download tokens (`tokens.rs`); readiness,
-//! the free-space watch and output retention (`maintenance.rs`).
+//! the free-space watch and output retention (`maintenance.rs`); watch
+//! folders (`watch/`): rules that encode files dropped in a folder, once,
+//! after their copy finished, across restarts.
 
 mod auth;
 mod catalog;
@@ -25,6 +27,7 @@ mod store;
 mod tokens;
 mod types;
 mod uploads;
+mod watch;
 mod webhooks;
 mod worker;
 
@@ -43,6 +46,10 @@ pub use types::{
 pub use uploads::{
     MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
     chunk_size_for,
+};
+pub use watch::{
+    DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, MAX_EVENTS_PER_RULE, MAX_LIST_LIMIT, SuccessAction,
+    WatchConfig, WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec,
 };
 pub use webhooks::{
     DELIVERY_CONCURRENCY, DeliveryState, MAX_BACKOFF, MAX_DELIVERY_RECORDS, MAX_JOB_WEBHOOKS, MAX_NAME_CHARS,

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub wake: Notify,
     /// Wakes the webhook delivery task.
     pub webhook_wake: Notify,
+    /// Wakes the watch-folder manager (a rule was added, removed, paused or resumed).
+    pub watch_wake: Notify,
     pub draining: AtomicBool,
     /// Free disk space is under `config.disk_min_free_bytes` (set by the maintenance task).
     pub disk_critical: AtomicBool,
@@ -94,8 +96,11 @@ impl Service {
     /// minute: see `uploads.rs`), starts the purge task of idempotency records
     /// and sessions, the maintenance task (free-space watch, output
     /// retention), the webhook delivery task (after recording attempts a dead
-    /// process left under way: their deliveries are sent again) and
-    /// `config.workers` workers. Must be called inside a tokio runtime.
+    /// process left under way: their deliveries are sent again),
+    /// `config.workers` workers and, unless `config.watch.enabled` is false,
+    /// the watch-folder manager (every active rule starts watching; files
+    /// whose jobs ended while the service was down are finished first).
+    /// Must be called inside a tokio runtime.
     ///
     /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0,
     /// `webhooks.max_attempts` 0, `webhooks.timeout` zero, `upload_chunk_size_override` 0),
@@ -140,6 +145,7 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             webhook_wake: Notify::new(),
+            watch_wake: Notify::new(),
             draining: AtomicBool::new(false),
             disk_critical: AtomicBool::new(false),
             download_signer,
@@ -153,6 +159,9 @@ impl Service {
         let mut workers: Vec<_> =
             (0..inner.config.workers).map(|n| tokio::spawn(crate::worker::worker_loop(inner.clone(), n))).collect();
         workers.push(crate::webhooks::spawn_delivery(inner.clone()));
+        if inner.config.watch.enabled {
+            workers.push(tokio::spawn(crate::watch::manager(inner.clone())));
+        }
         Ok(Service { inner, workers: Mutex::new(workers) })
     }
 
@@ -187,61 +196,7 @@ impl Service {
     /// so the job keeps it after the upload session expires; its `sha256`, `bytes`
     /// and probe facts come from the upload record (no second hash).
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
-        if self.is_draining() {
-            return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
-        }
-        if self.inner.disk_critical.load(Ordering::SeqCst) {
-            return Err(ServiceError::CapacityExceeded(
-                "the server's disk is almost full; it takes no new jobs until space is freed".into(),
-            ));
-        }
-        let metadata = validate_metadata(spec.metadata.clone())?;
-        if self.inner.profiles.get(&spec.profile).is_err() {
-            let known: Vec<&str> = self.inner.profiles.iter().map(|p| p.id.as_str()).collect();
-            return Err(ServiceError::validation(
-                "profile",
-                format!("unknown profile {:?}; known profiles: {}", spec.profile, known.join(", ")),
-            ));
-        }
-        validate_output(&spec.output)?;
-        let webhook_ids = crate::webhooks::check_job_webhooks(&self.inner.pool, &spec.webhook_ids).await?;
-        let id = new_id("job");
-        let source = match &spec.source {
-            SourceSpec::Path { path } => {
-                let path = self.check_source_path(path)?;
-                tokio::task::spawn_blocking(move || describe_source(&path))
-                    .await
-                    .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
-            }
-            SourceSpec::Upload { upload_id } => crate::uploads::job_source(&self.inner, upload_id, &id).await?,
-        };
-        let job = Job {
-            id,
-            status: JobStatus::Queued,
-            status_reason: None,
-            attempt: 1,
-            max_attempts: self.inner.config.max_attempts,
-            retryable: false,
-            profile: spec.profile.clone(),
-            effective_profile_id: None,
-            source,
-            progress: Progress::queued(),
-            output: pending_output(&spec.output),
-            metadata,
-            created_at: store::now(),
-            started_at: None,
-            completed_at: None,
-            error: None,
-            final_artifact: None,
-            saved_percent: None,
-        };
-        if let Err(e) = store::insert(&self.inner.pool, &job, &spec.output, &webhook_ids).await {
-            crate::uploads::remove_job_source(&self.inner, &job.id).await;
-            return Err(e);
-        }
-        self.inner.wake.notify_one();
-        self.inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
-        Ok(job)
+        submit_job(&self.inner, spec, false, None).await
     }
 
     /// One job. Errors: [`ServiceError::NotFound`].
@@ -275,41 +230,7 @@ impl Service {
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
     /// for a terminal job.
     pub async fn cancel(&self, id: &str) -> Result<Job> {
-        let pool = &self.inner.pool;
-        let job = store::must_get(pool, id).await?;
-        if job.status.is_terminal() {
-            return Err(ServiceError::InvalidTransition(format!(
-                "job {id} is {}; only queued or running jobs can be canceled",
-                job.status
-            )));
-        }
-        let none = ended_output(&job.output);
-        if job.status == JobStatus::Queued && store::cancel(pool, id, true, &none).await? {
-            self.inner.emit_state(id).await;
-            return store::must_get(pool, id).await;
-        }
-        // Running (or claimed since we looked).
-        let handle = self.inner.running_handle(id);
-        if let Some(h) = &handle {
-            h.intent.store(INTENT_CANCEL, Ordering::SeqCst);
-            h.cancel.cancel();
-        }
-        if !store::cancel(pool, id, false, &none).await? {
-            let job = store::must_get(pool, id).await?;
-            return if job.status == JobStatus::Canceled {
-                Ok(job)
-            } else {
-                Err(ServiceError::InvalidTransition(format!(
-                    "job {id} is {}; it can no longer be canceled",
-                    job.status
-                )))
-            };
-        }
-        if let Some(mut h) = handle {
-            let _ = tokio::time::timeout(Duration::from_millis(900), h.stopped.wait_for(|stopped| *stopped)).await;
-        }
-        self.inner.emit_state(id).await;
-        store::must_get(pool, id).await
+        cancel_job(&self.inner, id).await
     }
 
     /// Requeues a failed job that has attempts left (`attempt < max_attempts`),
@@ -358,6 +279,7 @@ impl Service {
         self.inner.draining.store(true, Ordering::SeqCst);
         self.inner.wake.notify_waiters();
         self.inner.webhook_wake.notify_one();
+        self.inner.watch_wake.notify_waiters();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && !self.running_ids().is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -380,28 +302,142 @@ impl Service {
     pub fn running_ids(&self) -> Vec<String> {
         self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
+}
 
-    /// Checks a `path` source: absolute, under a source root (also after
-    /// resolving symlinks), and readable. Returns the canonical path.
-    fn check_source_path(&self, path: &Path) -> Result<PathBuf> {
-        if !path.is_absolute() {
-            return Err(ServiceError::validation("source.path", format!("{} is not an absolute path", path.display())));
-        }
-        let outside = || ServiceError::Forbidden(format!("{} is outside the server's source roots", path.display()));
-        let roots = &self.inner.source_roots;
-        if !roots.iter().any(|r| normalize(path).starts_with(r)) {
-            return Err(outside());
-        }
-        let canonical = std::fs::canonicalize(path)
-            .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
-        if !roots.iter().any(|r| canonical.starts_with(r)) {
-            return Err(outside());
-        }
-        if !canonical.is_file() {
-            return Err(ServiceError::validation("source.path", format!("{} is not a file", path.display())));
-        }
-        Ok(canonical)
+/// Checks a `path` source: absolute, under a source root (also after
+/// resolving symlinks), and readable. Returns the canonical path.
+fn check_source_path(inner: &Inner, path: &Path) -> Result<PathBuf> {
+    if !path.is_absolute() {
+        return Err(ServiceError::validation("source.path", format!("{} is not an absolute path", path.display())));
     }
+    let outside = || ServiceError::Forbidden(format!("{} is outside the server's source roots", path.display()));
+    let roots = &inner.source_roots;
+    if !roots.iter().any(|r| normalize(path).starts_with(r)) {
+        return Err(outside());
+    }
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
+    if !roots.iter().any(|r| canonical.starts_with(r)) {
+        return Err(outside());
+    }
+    if !canonical.is_file() {
+        return Err(ServiceError::validation("source.path", format!("{} is not a file", path.display())));
+    }
+    Ok(canonical)
+}
+
+/// A source path vetted elsewhere (a watch-folder rule's folder): it must
+/// still be absolute and a readable file. Returns the canonical path.
+fn trusted_source_path(path: &Path) -> Result<PathBuf> {
+    if !path.is_absolute() {
+        return Err(ServiceError::validation("source.path", format!("{} is not an absolute path", path.display())));
+    }
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
+    if !canonical.is_file() {
+        return Err(ServiceError::validation("source.path", format!("{} is not a file", path.display())));
+    }
+    Ok(canonical)
+}
+
+/// [`Service::cancel`] for callers inside the crate (the watch folders cancel
+/// the jobs of a removed rule).
+pub(crate) async fn cancel_job(inner: &Inner, id: &str) -> Result<Job> {
+    let pool = &inner.pool;
+    let job = store::must_get(pool, id).await?;
+    if job.status.is_terminal() {
+        return Err(ServiceError::InvalidTransition(format!(
+            "job {id} is {}; only queued or running jobs can be canceled",
+            job.status
+        )));
+    }
+    let none = ended_output(&job.output);
+    if job.status == JobStatus::Queued && store::cancel(pool, id, true, &none).await? {
+        inner.emit_state(id).await;
+        return store::must_get(pool, id).await;
+    }
+    // Running (or claimed since we looked).
+    let handle = inner.running_handle(id);
+    if let Some(h) = &handle {
+        h.intent.store(INTENT_CANCEL, Ordering::SeqCst);
+        h.cancel.cancel();
+    }
+    if !store::cancel(pool, id, false, &none).await? {
+        let job = store::must_get(pool, id).await?;
+        return if job.status == JobStatus::Canceled {
+            Ok(job)
+        } else {
+            Err(ServiceError::InvalidTransition(format!("job {id} is {}; it can no longer be canceled", job.status)))
+        };
+    }
+    if let Some(mut h) = handle {
+        let _ = tokio::time::timeout(Duration::from_millis(900), h.stopped.wait_for(|stopped| *stopped)).await;
+    }
+    inner.emit_state(id).await;
+    store::must_get(pool, id).await
+}
+
+/// [`Service::submit`] for every caller inside the crate. `trusted`: the
+/// source path was vetted elsewhere (a watch-folder rule's folder is validated
+/// when the rule is created), so the source-root check is skipped; the path
+/// must still be an absolute, readable file. `id`: use this job ID (the watch
+/// folders record it before the job exists).
+pub(crate) async fn submit_job(inner: &Inner, spec: JobSpec, trusted: bool, id: Option<String>) -> Result<Job> {
+    if inner.draining.load(Ordering::SeqCst) {
+        return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
+    }
+    if inner.disk_critical.load(Ordering::SeqCst) {
+        return Err(ServiceError::CapacityExceeded(
+            "the server's disk is almost full; it takes no new jobs until space is freed".into(),
+        ));
+    }
+    let metadata = validate_metadata(spec.metadata.clone())?;
+    if inner.profiles.get(&spec.profile).is_err() {
+        let known: Vec<&str> = inner.profiles.iter().map(|p| p.id.as_str()).collect();
+        return Err(ServiceError::validation(
+            "profile",
+            format!("unknown profile {:?}; known profiles: {}", spec.profile, known.join(", ")),
+        ));
+    }
+    validate_output(&spec.output)?;
+    let webhook_ids = crate::webhooks::check_job_webhooks(&inner.pool, &spec.webhook_ids).await?;
+    let id = id.unwrap_or_else(|| new_id("job"));
+    let source = match &spec.source {
+        SourceSpec::Path { path } => {
+            let path = if trusted { trusted_source_path(path)? } else { check_source_path(inner, path)? };
+            tokio::task::spawn_blocking(move || describe_source(&path))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
+        }
+        SourceSpec::Upload { upload_id } => crate::uploads::job_source(inner, upload_id, &id).await?,
+    };
+    let job = Job {
+        id,
+        status: JobStatus::Queued,
+        status_reason: None,
+        attempt: 1,
+        max_attempts: inner.config.max_attempts,
+        retryable: false,
+        profile: spec.profile.clone(),
+        effective_profile_id: None,
+        source,
+        progress: Progress::queued(),
+        output: pending_output(&spec.output),
+        metadata,
+        created_at: store::now(),
+        started_at: None,
+        completed_at: None,
+        error: None,
+        final_artifact: None,
+        saved_percent: None,
+    };
+    if let Err(e) = store::insert(&inner.pool, &job, &spec.output, &webhook_ids).await {
+        crate::uploads::remove_job_source(inner, &job.id).await;
+        return Err(e);
+    }
+    inner.wake.notify_one();
+    inner.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
+    Ok(job)
 }
 
 /// `prefix_` + 128 random bits in lower-case hex.
@@ -457,7 +493,7 @@ fn validate_metadata(metadata: Option<serde_json::Value>) -> Result<serde_json::
     Ok(value)
 }
 
-fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
+pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
     let heights = 144..=4320;
     if let Some(h) = output.target_height
         && !heights.contains(&h)

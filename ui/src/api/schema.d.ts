@@ -368,6 +368,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/watch-folders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every rule with its file counts. */
+        get: operations["list"];
+        put?: never;
+        /**
+         * Adds a rule; `201` with the stored rule (defaults filled in). Folders must be
+         *     under the server's source roots (`403 forbidden` otherwise).
+         */
+        post: operations["create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/watch-folders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rule. */
+        get: operations["get"];
+        put?: never;
+        post?: never;
+        /** Removes a rule: it stops, its unfinished jobs are canceled, placed outputs stay. */
+        delete: operations["delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/watch-folders/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The rule's decision log (taken, ignored and why, done, failed and why), newest first. */
+        get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/watch-folders/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The files the rule has seen and their states. */
+        get: operations["files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/watch-folders/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pauses a rule: nothing new is taken; queued jobs still finish. */
+        post: operations["pause"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/watch-folders/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resumes a paused rule. */
+        post: operations["resume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -471,6 +578,16 @@ export interface components {
         ErrorEnvelope: {
             /** @description The error. */
             error: components["schemas"]["ErrorBody"];
+        };
+        /** @description What happens to a source whose job failed or whose output did not verify. */
+        FailureAction: {
+            /** @enum {string} */
+            action: "leave";
+        } | {
+            /** @enum {string} */
+            action: "move";
+            /** @description Absolute folder; `null` for the default. */
+            dir?: string | null;
         };
         /** @description `/healthz` body. */
         Health: {
@@ -857,6 +974,19 @@ export interface components {
             /** @description The upload's ID (`upl_…`). */
             upload_id: string;
         };
+        /** @description What happens to a source after its output was verified and placed. */
+        SuccessAction: {
+            /** @enum {string} */
+            action: "leave";
+        } | {
+            /** @enum {string} */
+            action: "move";
+            /** @description Absolute folder; `null` for the default. */
+            dir?: string | null;
+        } | {
+            /** @enum {string} */
+            action: "delete";
+        };
         /**
          * @description Body of `GET /v1/uploads/{id}` (and of `DELETE`): the contract's fields
          *     first, then Crema's extensions.
@@ -990,6 +1120,193 @@ export interface components {
          * @enum {string}
          */
         UploadStatus: "initiated" | "uploading" | "completed" | "canceled" | "expired";
+        /** @description Counts of a rule's files by state. */
+        WatchCounts: {
+            /**
+             * Format: int64
+             * @description Encoded, verified and placed.
+             */
+            done: number;
+            /**
+             * Format: int64
+             * @description Recognised as the same content as another file and not encoded again.
+             */
+            duplicate: number;
+            /**
+             * Format: int64
+             * @description Failed (the job failed or the output did not verify).
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Complete, waiting for a queue slot.
+             */
+            pending: number;
+            /**
+             * Format: int64
+             * @description A job is queued or running for it (or its output is being placed).
+             */
+            queued: number;
+        };
+        /**
+         * @description Kinds of entries in a rule's decision log.
+         * @enum {string}
+         */
+        WatchDecision: "taken" | "ignored" | "done" | "failed";
+        /** @description One entry of a rule's decision log (`GET /v1/watch-folders/{id}/events`). */
+        WatchEvent: {
+            /**
+             * Format: date-time
+             * @description When the decision was made (RFC 3339 UTC).
+             */
+            at: string;
+            /** @description What was decided. */
+            decision: components["schemas"]["WatchDecision"];
+            /** @description The job, for `taken`, `done` and `failed`. */
+            job_id: string | null;
+            /** @description Where the output was placed, for `done`. */
+            output_path: string | null;
+            /** @description The file (absolute path). */
+            path: string;
+            /** @description Why, in words; `null` when nothing more to say. */
+            reason: string | null;
+            /** @description The rule. */
+            rule_id: string;
+            /**
+             * Format: int64
+             * @description Position in the log (increasing); pass as `before` to page back.
+             */
+            seq: number;
+        };
+        /** @description `GET /v1/watch-folders/{id}/events` body. */
+        WatchEventList: {
+            /** @description Decisions, newest first. */
+            events: components["schemas"]["WatchEvent"][];
+        };
+        /** @description One file a rule has seen (`Service::watch_files`). */
+        WatchFile: {
+            /**
+             * Format: int64
+             * @description Size in bytes when identified.
+             */
+            bytes: number;
+            /** @description The job, once queued. */
+            job_id: string | null;
+            /**
+             * Format: date-time
+             * @description Modification time when identified (RFC 3339 UTC, nanoseconds kept).
+             */
+            modified_at: string;
+            /** @description Where the verified output was placed. */
+            output_path: string | null;
+            /** @description Absolute path (where the file was last seen). */
+            path: string;
+            /** @description Why the file is in its state. */
+            reason: string | null;
+            /**
+             * @description Lower-case hex SHA-256 of the content; `null` for files recorded
+             *     without being read (present when a rule with `take_existing: false` started).
+             */
+            sha256: string | null;
+            /**
+             * @description `pending`, `queued`, `placing`, `done`, `failed`, `duplicate`,
+             *     `baseline`, `superseded` or `gone` (see the migration `0006_watch.sql`).
+             */
+            state: string;
+            /**
+             * Format: date-time
+             * @description Last change of this record (RFC 3339 UTC).
+             */
+            updated_at: string;
+        };
+        /** @description `GET /v1/watch-folders/{id}/files` body. */
+        WatchFileList: {
+            /** @description Files the rule has seen, most recently changed first. */
+            files: components["schemas"]["WatchFile"][];
+        };
+        /** @description A stored rule (`GET /v1/watch-folders/{id}`). */
+        WatchRule: {
+            /** @description The rule's files by state. */
+            counts: components["schemas"]["WatchCounts"];
+            /**
+             * Format: date-time
+             * @description When the rule was created (RFC 3339 UTC).
+             */
+            created_at: string;
+            /** @description `wf_` + 128 random bits in hex. */
+            id: string;
+            /** @description Paused: nothing new is taken (jobs already queued still finish and are placed). */
+            paused: boolean;
+            /** @description The rule with defaults filled in and folders absolute. */
+            spec: components["schemas"]["WatchRuleSpec"];
+            /**
+             * Format: date-time
+             * @description Last change (pause, resume) (RFC 3339 UTC).
+             */
+            updated_at: string;
+        };
+        /** @description `GET /v1/watch-folders` body. */
+        WatchRuleList: {
+            /** @description Every rule, oldest first. */
+            watch_folders: components["schemas"]["WatchRule"][];
+        };
+        /**
+         * @description A watch-folder rule as submitted (`POST /v1/watch-folders`,
+         *     `crema watch add`). [`Service::add_watch_rule`] stores it with defaults
+         *     filled in and folders made absolute and canonical.
+         */
+        WatchRuleSpec: {
+            /**
+             * @description Globs of files and folders never taken (checked before `include`).
+             *     Default output/done/failed folders inside the watched folder are added
+             *     automatically.
+             */
+            exclude?: string[];
+            /** @description The folder to watch: absolute, existing, readable. */
+            folder: string;
+            /**
+             * @description Globs (relative to the folder, `*` also crosses `/`, case-insensitive)
+             *     a file must match to be taken; empty: common video extensions
+             *     ([`DEFAULT_INCLUDE`]).
+             */
+            include?: string[];
+            /** @description Post-action on the source after a failure. */
+            on_failure?: components["schemas"]["FailureAction"];
+            /** @description Post-action on the source after a verified success. */
+            on_success?: components["schemas"]["SuccessAction"];
+            /** @description Output options of the jobs (container, audio, target height, HLS ladder). */
+            output?: components["schemas"]["OutputSpec"];
+            /**
+             * @description Where verified outputs are placed, mirroring the source's relative
+             *     folder, as `<stem>.<profile>.<mp4|mkv>` (HLS: a `<stem>.<profile>.hls/`
+             *     folder). Default `<folder>/crema-encoded`. Must be writable, and
+             *     outside the watched tree unless an `exclude` glob covers it.
+             */
+            output_dir?: string | null;
+            /**
+             * Format: double
+             * @description Polling mode, for network shares where file-system events do not
+             *     arrive: rescan every this many seconds (0.2..=3600) instead of
+             *     listening for events. `null`: events plus a periodic rescan.
+             */
+            poll_seconds?: number | null;
+            /** @description Profile ID of the jobs. */
+            profile: string;
+            /** @description Also watch subfolders (camera card structures are found this way). Default false. */
+            recursive?: boolean;
+            /**
+             * Format: double
+             * @description Seconds a file's size and modification time must stay unchanged
+             *     before it is taken (0.1..=3600; default [`DEFAULT_SETTLE_SECONDS`]).
+             */
+            settle_seconds?: number | null;
+            /**
+             * @description Take the files already in the folder when the rule first starts
+             *     (default true). False records them as present and takes only files
+             *     that appear (or change) later.
+             */
+            take_existing?: boolean;
+        };
         /** @description A webhook as listed (`GET /v1/webhooks`) and as returned by `DELETE`; never carries the secret. */
         Webhook: {
             /** @description Whether the webhook receives deliveries (false once deleted). */
@@ -1914,6 +2231,277 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRuleList"];
+                };
+            };
+        };
+    };
+    create: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description required on every POST */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WatchRuleSpec"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRule"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRule"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRule"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Entries to return, 1..1000 (default 100). */
+                limit: string | null;
+                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
+                before: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchEventList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Files to return, 1..1000 (default 100). */
+                limit: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchFileList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    pause: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description required on every POST */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRule"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    resume: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description required on every POST */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchRule"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

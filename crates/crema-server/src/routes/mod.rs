@@ -7,4 +7,5 @@ pub mod health;
 pub mod jobs;
 pub mod profiles;
 pub mod uploads;
+pub mod watch;
 pub mod webhooks;
