@@ -3,7 +3,8 @@
 # media, then run every check CI runs: formatting, clippy with warnings as
 # errors, and the whole test suite (unit and integration, real FFmpeg on
 # real media), then the web UI's checks and its browser end-to-end test
-# against the `crema` binary the tests just built.
+# against the `crema` binary the tests just built, then the desktop app's
+# smoke test under Xvfb (tauri-driver + WebKitWebDriver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,3 +14,4 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
 cargo build --locked -p crema
 bash scripts/ui-test.sh
+bash scripts/desktop-smoke.sh

@@ -7,7 +7,6 @@ use crate::server::LanServer;
 use crate::settings::Settings;
 use crate::state::Desktop;
 use crema_service::{Config, Service};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,11 +30,13 @@ fn service_config(paths: &Paths, settings: &Settings) -> Config {
     config.workers = settings.concurrent_jobs;
     config.output_dir = settings.output_dir.clone();
     config.profile_dir = crema_engine::profile::user_profile_dir();
-    // TODO(lead): the desktop user may queue any file they can read. Until the
-    // service has a local entry point that skips the source-root check, the
-    // root folder is the one source root. Note that the LAN server started from
-    // the app shares this service, so its API-key holders can do the same.
-    config.source_roots = vec![PathBuf::from("/")];
+    // The window's own jobs go through `Service::submit_local` (any file the
+    // user can read); API-key holders of the LAN server started from the app
+    // reach no path sources at all (no source roots): they upload.
+    config.source_roots = Vec::new();
+    if let Some(pref) = crema_engine::encoder::Preference::parse(&settings.encoder) {
+        config.encoder = pref;
+    }
     config
 }
 

@@ -57,7 +57,7 @@ pub async fn get_job(state: Ctx<'_>, id: String) -> CmdResult<Job> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn submit_job(state: Ctx<'_>, spec: Value) -> CmdResult<Job> {
     let spec: JobSpec = serde_json::from_value(spec).map_err(|e| CommandError::invalid("spec", e))?;
-    Ok(state.service.submit(spec).await?)
+    Ok(state.service.submit_local(spec).await?)
 }
 
 /// `cancel_job {id}` → the canceled Job.
@@ -177,14 +177,15 @@ pub struct SettingsReply {
     /// The saved settings.
     #[serde(flatten)]
     pub settings: Settings,
-    /// True when `concurrent_jobs` or `output_dir` differ from what the
-    /// service was started with: they apply when the app starts again.
+    /// True when `concurrent_jobs`, `output_dir` or `encoder` differ from what
+    /// the service was started with: they apply when the app starts again.
     pub restart_required: bool,
 }
 
 fn reply(state: &Desktop, settings: Settings) -> SettingsReply {
-    let restart_required =
-        settings.concurrent_jobs != state.applied.concurrent_jobs || settings.output_dir != state.applied.output_dir;
+    let restart_required = settings.concurrent_jobs != state.applied.concurrent_jobs
+        || settings.output_dir != state.applied.output_dir
+        || settings.encoder != state.applied.encoder;
     SettingsReply { settings, restart_required }
 }
 

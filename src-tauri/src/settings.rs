@@ -2,8 +2,7 @@
 //!
 //! `concurrent_jobs` and `output_dir` configure the service when it opens,
 //! so a change applies at the next start of the app (the reply says so with
-//! `restart_required`). `encoder` is stored for the service to use
-//! once it takes one (the worker asks for `auto` today).
+//! `restart_required`); so does `encoder`, the back-end jobs ask for.
 
 use crate::error::{CmdResult, CommandError};
 use serde::{Deserialize, Serialize};

@@ -117,13 +117,15 @@ describe('tauri transport', () => {
       keys_list: () => [{ id: 'key_1', name: 'suite' }],
       keys_create: (a) => ({ id: 'key_2', name: a?.name, key: 'crema_sk_x' }),
       keys_revoke: () => null,
+      playback_url: (a) => `http://127.0.0.1:40123/v1/downloads/tok-${String(a?.id)}`,
     });
     const api = createTauriApi(deps);
     const r = await api.sourceFacts({ path: '/v/a.mov' });
     expect(r.facts?.bit_depth).toBe(10);
     expect(r.thumbnail).toMatch(/^data:image\/jpeg/);
     const done = job({ status: 'completed', output: { ...job().output, state: 'ready', path: '/out/a.mp4' } });
-    expect(await api.playbackUrl(done)).toBe('asset://localhost/%2Fout%2Fa.mp4');
+    expect(await api.playbackUrl(done)).toBe(`http://127.0.0.1:40123/v1/downloads/tok-${done.id}`);
+    expect(calls.some((c) => c.cmd === 'playback_url' && c.args?.id === done.id)).toBe(true);
     await expect(api.playbackUrl(job())).rejects.toThrow(/no output/);
     const d = api.desktop!;
     expect(await d.pickFiles()).toEqual(['/videos/a.mov', '/videos/b.mxf']);

@@ -6,6 +6,9 @@ use std::time::Duration;
 /// How a [`crate::Service`] is set up. Build with [`Config::new`] and adjust fields.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Which encoder back-end jobs ask for (`--encoder`): best hardware first
+    /// (the default), software only, or one back-end.
+    pub encoder: crema_engine::encoder::Preference,
     /// Folder holding `crema.db` (and, by default, `outputs/`). Created if missing.
     pub data_dir: PathBuf,
     /// Encodes run at once. 0 runs no workers (a store-only service: jobs stay queued).
@@ -60,6 +63,7 @@ impl Config {
     /// 4 jobs per rule at once).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
+            encoder: crema_engine::encoder::Preference::Auto,
             data_dir: data_dir.into(),
             workers: Self::default_workers(),
             max_attempts: 2,

@@ -199,6 +199,17 @@ impl Service {
         submit_job(&self.inner, spec, false, None).await
     }
 
+    /// [`Service::submit`] for the local user of this machine (the desktop
+    /// app): a `path` source may be any file the process can read, with no
+    /// source-root check. Never call it on behalf of a network client: the
+    /// HTTP transport uses [`Service::submit`], so an API key still reaches
+    /// only the configured source roots.
+    ///
+    /// Errors: those of [`Service::submit`] except the `Forbidden` of the roots.
+    pub async fn submit_local(&self, spec: JobSpec) -> Result<Job> {
+        submit_job(&self.inner, spec, true, None).await
+    }
+
     /// One job. Errors: [`ServiceError::NotFound`].
     pub async fn get(&self, id: &str) -> Result<Job> {
         store::must_get(&self.inner.pool, id).await

@@ -103,7 +103,7 @@ fn stage_name(stage: Stage) -> String {
     .to_string()
 }
 
-fn build_request(row: &JobRow, job_dir: &Path) -> EncodeRequest {
+fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::Preference) -> EncodeRequest {
     let out = &row.output_request;
     let input = row.job.source.path.clone().unwrap_or_default().into();
     let (file, hls) = match &out.hls {
@@ -136,7 +136,7 @@ fn build_request(row: &JobRow, job_dir: &Path) -> EncodeRequest {
         hls,
         audio: out.audio,
         target_height: out.target_height,
-        encoder: crema_engine::encoder::Preference::Auto,
+        encoder,
         overwrite: true,
     }
 }
@@ -152,7 +152,7 @@ async fn run_job(inner: Arc<Inner>, row: JobRow) {
         fail_internal(&inner, &id, &format!("{}: cannot create the output folder: {e}", job_dir.display())).await;
         return;
     }
-    let req = build_request(&row, &job_dir);
+    let req = build_request(&row, &job_dir, inner.config.encoder);
     let cancel = CancelFlag::new();
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let intent = Arc::new(AtomicU8::new(INTENT_NONE));

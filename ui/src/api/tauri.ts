@@ -155,7 +155,9 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
       if (job.output.state !== 'ready' || !path) {
         throw new ApiError('invalid_transition', 'This job has no output to play yet');
       }
-      return deps.convertFileSrc(path);
+      // WebKitGTK's player cannot read asset: URLs; the shell serves a signed
+      // loopback URL instead (HLS: .../master.m3u8, so relative URIs resolve).
+      return await cmd<string>('playback_url', { id: job.id });
     },
     downloadUrl: () => null,
     upload() {
