@@ -155,6 +155,12 @@ pub fn run() -> Result<(), StartError> {
             crate::commands::keys_create,
             crate::commands::keys_revoke,
             crate::commands::app_info,
+            crate::watch::watch_list,
+            crate::watch::watch_add,
+            crate::watch::watch_remove,
+            crate::watch::watch_pause,
+            crate::watch::watch_resume,
+            crate::watch::watch_events,
         ])
         .build(tauri::generate_context!())?;
     app.run(|handle, event| {

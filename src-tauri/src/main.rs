@@ -15,6 +15,7 @@ mod paths;
 mod server;
 mod settings;
 mod state;
+mod watch;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

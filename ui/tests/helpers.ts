@@ -1,4 +1,4 @@
-import type { Job } from '../src/api/types';
+import type { Job, WatchEvent, WatchRule } from '../src/api/types';
 
 let n = 0;
 /** A job as the server sends it, with overrides. */
@@ -25,4 +25,44 @@ export function job(over: Partial<Job> = {}): Job {
     saved_percent: null,
   } as Job;
   return { ...base, ...over };
+}
+
+/** A watch-folder rule as the server sends it, with overrides. */
+export function watchRule(over: Partial<WatchRule> = {}): WatchRule {
+  return {
+    id: 'wf_1',
+    spec: {
+      folder: '/srv/ingest',
+      recursive: false,
+      include: [],
+      exclude: [],
+      profile: 'sophon-cortado',
+      output_dir: '/srv/ingest/crema-encoded',
+      on_success: { action: 'leave' },
+      on_failure: { action: 'leave' },
+      settle_seconds: 3,
+      poll_seconds: null,
+      take_existing: true,
+    },
+    paused: false,
+    created_at: '2026-11-21T10:00:00Z',
+    updated_at: '2026-11-21T10:00:00Z',
+    counts: { pending: 0, queued: 1, done: 2, failed: 0, duplicate: 0 },
+    ...over,
+  };
+}
+
+/** One decision-log entry. */
+export function watchEvent(over: Partial<WatchEvent> = {}): WatchEvent {
+  return {
+    seq: 1,
+    rule_id: 'wf_1',
+    at: '2026-11-21T10:00:05Z',
+    decision: 'taken',
+    path: '/srv/ingest/a.mov',
+    reason: null,
+    job_id: 'job_1',
+    output_path: null,
+    ...over,
+  };
 }

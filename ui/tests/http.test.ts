@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError, humanMessage } from '../src/api/errors';
 import { createHttpApi, type EventSourceLike, type PutPart } from '../src/api/http';
 import type { CremaEvent } from '../src/api/types';
-import { job } from './helpers';
+import { job, watchEvent, watchRule } from './helpers';
 
 type Call = { url: string; method: string; headers: Record<string, string>; body: unknown };
 
@@ -232,5 +232,55 @@ describe('http transport', () => {
     expect(r.facts).toMatchObject({ name: 'c.mov', bytes: 5, resolution: '1920x1080', duration_seconds: 3.5, frame_rate: '25' });
     expect(r.thumbnail).toBe('/v1/uploads/upl_3/thumbnail');
     expect(api.thumbnailUrl({ job: 'job_1' })).toBe('/v1/jobs/job_1/thumbnail');
+  });
+
+  it('watch folders: the /v1/watch-folders routes, POSTs with an Idempotency-Key', async () => {
+    const rule = watchRule();
+    const { fetch, calls } = fakeFetch({
+      'GET /v1/watch-folders': () => [200, { watch_folders: [rule] }],
+      'POST /v1/watch-folders': (c) => [201, { ...rule, spec: { ...rule.spec, ...(c.body as object) } }],
+      'DELETE /v1/watch-folders/wf_1': () => [200, rule],
+      'POST /v1/watch-folders/wf_1/pause': () => [200, { ...rule, paused: true }],
+      'POST /v1/watch-folders/wf_1/resume': () => [200, rule],
+      'GET /v1/watch-folders/wf_1/events': () => [200, { events: [watchEvent({ decision: 'ignored', reason: 'temporary name' })] }],
+    });
+    const api = createHttpApi({ fetch, sleep: noSleep });
+    expect(await api.listWatchRules()).toEqual([rule]);
+    const added = await api.addWatchRule({ folder: '/srv/ingest', profile: 'sophon-cortado', recursive: true, on_success: { action: 'delete' } });
+    expect(added.spec.recursive).toBe(true);
+    expect((await api.pauseWatchRule('wf_1')).paused).toBe(true);
+    expect((await api.resumeWatchRule('wf_1')).paused).toBe(false);
+    await api.removeWatchRule('wf_1');
+    const events = await api.watchEvents('wf_1');
+    expect(events[0]).toMatchObject({ decision: 'ignored', reason: 'temporary name' });
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      'GET /v1/watch-folders',
+      'POST /v1/watch-folders',
+      'POST /v1/watch-folders/wf_1/pause',
+      'POST /v1/watch-folders/wf_1/resume',
+      'DELETE /v1/watch-folders/wf_1',
+      'GET /v1/watch-folders/wf_1/events?limit=20',
+    ]);
+    expect(calls[1].body).toEqual({ folder: '/srv/ingest', profile: 'sophon-cortado', recursive: true, on_success: { action: 'delete' } });
+    const keys = calls.filter((c) => c.method === 'POST').map((c) => c.headers['Idempotency-Key']);
+    expect(keys.every((k) => /^[0-9a-f-]{36}$/.test(k))).toBe(true);
+    expect(new Set(keys).size).toBe(3);
+    expect(calls[0].headers['Idempotency-Key']).toBeUndefined();
+    await api.watchEvents('wf_1', 5);
+    expect(calls.at(-1)?.url).toBe('/v1/watch-folders/wf_1/events?limit=5');
+  });
+
+  it('watch folders: a refused rule reads as the server says why', async () => {
+    const { fetch } = fakeFetch({
+      'POST /v1/watch-folders': () => [403, { error: { code: 'forbidden', message: 'folder: /home/x is outside the source roots', retryable: false } }],
+      'POST /v1/watch-folders/wf_9/pause': () => [404, { error: { code: 'not_found', message: 'watch_folder wf_9 does not exist', retryable: false } }],
+    });
+    const api = createHttpApi({ fetch, sleep: noSleep });
+    const e = await api.addWatchRule({ folder: '/home/x', profile: 'sophon-auto' }).catch((x) => x);
+    expect(e).toBeInstanceOf(ApiError);
+    expect(e.code).toBe('forbidden');
+    expect(humanMessage(e)).toMatch(/^Folder: \/home\/x is outside the source roots/);
+    const e2 = await api.pauseWatchRule('wf_9').catch((x) => x);
+    expect(humanMessage(e2)).toMatch(/wf_9 does not exist/);
   });
 });

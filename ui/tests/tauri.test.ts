@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { humanMessage } from '../src/api/errors';
 import { createTauriApi, eventFromChannel, type ChannelLike, type TauriDeps } from '../src/api/tauri';
 import type { CremaEvent } from '../src/api/types';
-import { job } from './helpers';
+import { job, watchEvent, watchRule } from './helpers';
 
 function fake(handlers: Record<string, (args?: Record<string, unknown>) => unknown>) {
   const calls: { cmd: string; args?: Record<string, unknown> }[] = [];
@@ -141,5 +141,42 @@ describe('tauri transport', () => {
     expect(dropped).toEqual([['/dropped/c.mov']]);
     expect(calls.filter((c) => c.cmd === 'keys_revoke')[0].args).toEqual({ id: 'key_1' });
     expect(calls.filter((c) => c.cmd === 'server_start')[0].args).toEqual({ listen: '0.0.0.0:8080' });
+  });
+
+  it('watch folders: the watch_* commands with snake_case arguments', async () => {
+    const rule = watchRule();
+    const { deps, calls } = fake({
+      watch_list: () => [rule],
+      watch_add: (a) => ({ ...rule, spec: { ...rule.spec, ...(a?.spec as object) } }),
+      watch_remove: () => rule,
+      watch_pause: () => ({ ...rule, paused: true }),
+      watch_resume: () => rule,
+      watch_events: () => [watchEvent({ decision: 'done', output_path: '/srv/out/a.sophon-cortado.mp4' })],
+    });
+    const api = createTauriApi(deps);
+    expect(await api.listWatchRules()).toEqual([rule]);
+    const spec = { folder: '/home/me/Ingest', profile: 'sophon-cortado', on_failure: { action: 'move' as const, dir: null } };
+    expect((await api.addWatchRule(spec)).spec.folder).toBe('/home/me/Ingest');
+    expect((await api.pauseWatchRule('wf_1')).paused).toBe(true);
+    await api.resumeWatchRule('wf_1');
+    await api.removeWatchRule('wf_1');
+    expect((await api.watchEvents('wf_1'))[0].decision).toBe('done');
+    await api.watchEvents('wf_1', 50);
+    expect(calls.map((c) => [c.cmd, c.args])).toEqual([
+      ['watch_list', undefined],
+      ['watch_add', { spec }],
+      ['watch_pause', { id: 'wf_1' }],
+      ['watch_resume', { id: 'wf_1' }],
+      ['watch_remove', { id: 'wf_1' }],
+      ['watch_events', { id: 'wf_1', limit: 20 }],
+      ['watch_events', { id: 'wf_1', limit: 50 }],
+    ]);
+  });
+
+  it('watch folders: a refused rule rejects with the command error as a sentence', async () => {
+    const { deps } = fake({ watch_add: () => Promise.reject({ code: 'validation_failed', message: 'folder: /nope does not exist' }) });
+    const e = await createTauriApi(deps).addWatchRule({ folder: '/nope', profile: 'sophon-auto' }).catch((x) => x);
+    expect(e.code).toBe('validation_failed');
+    expect(humanMessage(e)).toMatch(/^Folder: \/nope does not exist/);
   });
 });

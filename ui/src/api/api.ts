@@ -1,7 +1,7 @@
 // The one interface every component talks to. Two transports implement it:
 // `http.ts` (a browser served by `crema serve`: `/v1` + server-sent events)
 // and `tauri.ts` (the desktop window: Tauri commands + a channel).
-import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, Profile, SourceFacts } from './types';
+import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, Profile, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
 
 /** What this transport can do; the UI shows or hides controls by it. */
 export interface Capabilities {
@@ -147,12 +147,26 @@ export interface CremaApi {
   /** A URL that downloads the output (browser), or null. */
   downloadUrl(job: Job): string | null;
 
+  /** Watch-folder rules, oldest first, with their file counts. */
+  listWatchRules(): Promise<WatchRule[]>;
+  /** Adds a rule (browser: folders must be under the server's source roots). */
+  addWatchRule(spec: WatchRuleSpec): Promise<WatchRule>;
+  /** Removes a rule: it stops, unfinished jobs are canceled, placed outputs stay. */
+  removeWatchRule(id: string): Promise<WatchRule>;
+  pauseWatchRule(id: string): Promise<WatchRule>;
+  resumeWatchRule(id: string): Promise<WatchRule>;
+  /** A rule's latest decisions, newest first (default 20). */
+  watchEvents(id: string, limit?: number): Promise<WatchEvent[]>;
+
   /** Chunked, resumable upload (browser only). */
   upload(file: Blob & { name: string; type: string }, cb?: UploadCallbacks): UploadHandle;
 
   /** Present only in the desktop app. */
   readonly desktop: DesktopApi | null;
 }
+
+/** How many decisions the Settings panel shows per rule. */
+export const WATCH_EVENTS_SHOWN = 20;
 
 /** All jobs, page by page (100 a page, at most `maxPages`). */
 export async function listAllJobs(api: CremaApi, maxPages = 50): Promise<Job[]> {

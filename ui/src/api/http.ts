@@ -22,7 +22,11 @@ import type {
   Upload,
   UploadCompleted,
   UploadCreated,
+  WatchEvent,
+  WatchRule,
+  WatchRuleSpec,
 } from './types';
+import { WATCH_EVENTS_SHOWN } from './api';
 
 /** Sends one upload part; resolves with the HTTP status and the parsed body. */
 export type PutPart = (
@@ -357,6 +361,18 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
         closed = true;
         es.close();
       };
+    },
+
+    async listWatchRules() {
+      return (await call<{ watch_folders: WatchRule[] }>('GET', '/v1/watch-folders')).watch_folders;
+    },
+    addWatchRule: (spec: WatchRuleSpec) => call<WatchRule>('POST', '/v1/watch-folders', spec),
+    removeWatchRule: (id) => call<WatchRule>('DELETE', `/v1/watch-folders/${enc(id)}`),
+    pauseWatchRule: (id) => call<WatchRule>('POST', `/v1/watch-folders/${enc(id)}/pause`),
+    resumeWatchRule: (id) => call<WatchRule>('POST', `/v1/watch-folders/${enc(id)}/resume`),
+    async watchEvents(id, limit = WATCH_EVENTS_SHOWN) {
+      const r = await call<{ events: WatchEvent[] }>('GET', `/v1/watch-folders/${enc(id)}/events?limit=${limit}`);
+      return r.events;
     },
 
     thumbnailUrl(ref: SourceRef) {

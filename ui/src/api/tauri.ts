@@ -15,7 +15,8 @@ import type {
   SourceRef,
 } from './api';
 import { ApiError, errorFromInvoke } from './errors';
-import type { CremaEvent, Job, JobPage, JobSpec, MovePosition, Profile, Progress, SourceFacts } from './types';
+import { WATCH_EVENTS_SHOWN } from './api';
+import type { CremaEvent, Job, JobPage, JobSpec, MovePosition, Profile, Progress, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
 
 /** The minimal Tauri `Channel` this module needs. */
 export interface ChannelLike<T> {
@@ -138,6 +139,12 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
         closed = true;
       };
     },
+    listWatchRules: () => cmd<WatchRule[]>('watch_list'),
+    addWatchRule: (spec: WatchRuleSpec) => cmd<WatchRule>('watch_add', { spec }),
+    removeWatchRule: (id) => cmd<WatchRule>('watch_remove', { id }),
+    pauseWatchRule: (id) => cmd<WatchRule>('watch_pause', { id }),
+    resumeWatchRule: (id) => cmd<WatchRule>('watch_resume', { id }),
+    watchEvents: (id, limit = WATCH_EVENTS_SHOWN) => cmd<WatchEvent[]>('watch_events', { id, limit }),
     thumbnailUrl: () => null,
     async sourceFacts(ref: SourceRef): Promise<ProbeResult> {
       if ('path' in ref) {

@@ -23,6 +23,13 @@ export type UploadCompleted = S['UploadCompleted'];
 export type ErrorEnvelope = S['ErrorEnvelope'];
 export type HlsRendition = S['HlsRendition'];
 export type LoginResponse = S['LoginResponse'];
+export type WatchRuleSpec = S['WatchRuleSpec'];
+export type WatchRule = S['WatchRule'];
+export type WatchCounts = S['WatchCounts'];
+export type WatchEvent = S['WatchEvent'];
+export type WatchDecision = S['WatchDecision'];
+export type SuccessAction = S['SuccessAction'];
+export type FailureAction = S['FailureAction'];
 
 /** Source facts the server adds once a source is probed (extension; absent on older jobs). */
 export interface SourceExtensions {
