@@ -59,8 +59,12 @@ export class Store {
   connection = $state<'open' | 'reconnecting' | 'closed'>('open');
   loggedOut = $state(false);
   loaded = $state(false);
-  /** Milliseconds of the first full render of the list (measured for the 500-job check). */
+  /** Milliseconds of the list's first render (its first rows; measured for the 500-job check). */
   renderMs = $state<number | null>(null);
+  /** Longest later render step while the rest of a long list is added, in milliseconds. */
+  chunkMaxMs = $state(0);
+  /** Rows the list has rendered so far. */
+  renderedRows = $state(0);
   playing = $state.raw<Job | null>(null);
 
   readonly queue = new JobQueue();
