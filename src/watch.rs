@@ -182,6 +182,7 @@ fn spec_of(a: &AddArgs) -> Result<WatchRuleSpec, String> {
             audio: a.audio,
             target_height: a.target_height,
             hls,
+            dir: None,
         },
         output_dir: a.output_dir.as_deref().map(absolute).transpose()?,
         on_success: success_action(&a.on_success)?,

@@ -267,3 +267,43 @@ async fn phone_clip_thumbnail_is_upright_and_upload_thumbnails_work() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_jobs_place_their_output_in_the_chosen_folder_and_network_ones_may_not() {
+    let s = TestServer::start(1, |_| {}).await;
+    let out = tempfile::tempdir().expect("tmp");
+    let mut spec = crema_service::JobSpec::path(fixture("h264_720p_2s.mp4"), "sophon-espresso");
+    spec.output.target_height = Some(240);
+    spec.output.dir = Some(out.path().to_path_buf());
+    // Twice: the second output must not replace the first.
+    let a = s.service.submit_local(spec.clone()).await.expect("submit");
+    let b = s.service.submit_local(spec.clone()).await.expect("submit");
+    let a = s.wait_terminal(&a.id, 60).await;
+    let b = s.wait_terminal(&b.id, 60).await;
+    let first = out.path().join("h264_720p_2s.sophon-espresso.mp4");
+    let second = out.path().join("h264_720p_2s.sophon-espresso-2.mp4");
+    let paths: Vec<&str> = [&a, &b].iter().filter_map(|j| j["output"]["path"].as_str()).collect();
+    assert!(
+        paths.contains(&first.to_str().expect("utf8")) && paths.contains(&second.to_str().expect("utf8")),
+        "{paths:?}"
+    );
+    assert!(first.is_file() && second.is_file());
+    assert!(a["output"]["retention_expires_at"].is_null(), "a placed output is the user's file: {a}");
+    // The download link serves the placed file.
+    let r = s
+        .client()
+        .get(s.url(&format!("/v1/jobs/{}/output", a["id"].as_str().expect("id"))))
+        .send()
+        .await
+        .expect("output");
+    let url = s.url(r.headers()["location"].to_str().expect("location"));
+    let bytes = s.anonymous().get(&url).send().await.expect("GET").bytes().await.expect("bytes");
+    assert_eq!(bytes.len() as u64, a["output"]["bytes"].as_u64().expect("bytes"));
+
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso",
+                      "output": {"dir": out.path()}});
+    let (st, e) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    c::check_error(&e, "forbidden");
+    s.stop().await;
+}

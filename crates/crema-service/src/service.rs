@@ -411,6 +411,16 @@ pub(crate) async fn submit_job(inner: &Inner, spec: JobSpec, trusted: bool, id: 
         ));
     }
     validate_output(&spec.output)?;
+    if let Some(dir) = &spec.output.dir {
+        if !trusted {
+            return Err(ServiceError::Forbidden(
+                "output.dir is for the desktop app's local jobs; network clients download their outputs".into(),
+            ));
+        }
+        if !dir.is_absolute() {
+            return Err(ServiceError::validation("output.dir", format!("{} is not an absolute path", dir.display())));
+        }
+    }
     let webhook_ids = crate::webhooks::check_job_webhooks(&inner.pool, &spec.webhook_ids).await?;
     let id = id.unwrap_or_else(|| new_id("job"));
     let source = match &spec.source {

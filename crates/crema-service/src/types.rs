@@ -160,6 +160,13 @@ pub struct OutputSpec {
     /// Extension: an HLS ladder instead of the single file.
     #[serde(default)]
     pub hls: Option<HlsSpec>,
+    /// Extension for local callers (the desktop app, [`crate::Service::submit_local`]):
+    /// also place the finished output in this folder as
+    /// `<source stem>.<profile>.<ext>` (never replacing a file; `-2`… when the
+    /// name is taken), and point `output.path` there. Refused from the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub dir: Option<PathBuf>,
 }
 
 /// A job submission: the body of `POST /v1/jobs`.

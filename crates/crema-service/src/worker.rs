@@ -338,7 +338,11 @@ async fn complete(
         Some(m) => {
             let expires =
                 inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
-            written_output(&row.job.output, m, sha256, expires)
+            let mut output = written_output(&row.job.output, m, sha256, expires);
+            if let Some(dir) = row.output_request.dir.clone() {
+                place_in(&mut output, m, row, &result.effective_profile_id, dir).await?;
+            }
+            output
         }
         None => {
             remove_dir(job_dir);
@@ -373,6 +377,53 @@ async fn complete(
         saved_percent: Some(result.saved_percent),
     };
     store::finish(&inner.pool, id, &f).await
+}
+
+/// Places a finished output in the folder the local caller asked for
+/// (`output.dir`) and points the job's output there; a placed output is the
+/// user's file, so retention no longer applies to it.
+async fn place_in(
+    output: &mut OutputInfo,
+    m: &OutputReport,
+    row: &JobRow,
+    profile: &str,
+    dir: std::path::PathBuf,
+) -> crate::Result<()> {
+    let hls = m.kind == "hls";
+    let src = if hls { m.path.parent().map(Path::to_path_buf).unwrap_or_default() } else { m.path.clone() };
+    let ext = if hls {
+        "hls".to_string()
+    } else {
+        m.path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "mp4".into())
+    };
+    let source_stem = Path::new(&row.job.source.name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let placement = crate::watch::verify::Placement {
+        src,
+        dir: dir.clone(),
+        stem: format!("{source_stem}.{profile}"),
+        ext,
+        tmp_name: format!(".crema-placing-{}.tmp", row.job.id),
+    };
+    let placed = tokio::task::spawn_blocking(move || crate::watch::verify::place_unrecorded(&placement))
+        .await
+        .map_err(|e| crate::ServiceError::Internal(format!("placing the output: {e}")))?
+        .map_err(|e| crate::ServiceError::Internal(format!("{}: cannot place the output: {e}", dir.display())))?;
+    if let Some(dest) = placed {
+        if hls {
+            let master = dest.join("master.m3u8");
+            if let Some(h) = output.hls.as_mut() {
+                h.master_playlist = master.display().to_string();
+            }
+            output.path = Some(master.display().to_string());
+        } else {
+            output.path = Some(dest.display().to_string());
+        }
+        output.retention_expires_at = None;
+    }
+    Ok(())
 }
 
 fn written_output(

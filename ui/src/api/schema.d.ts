@@ -800,6 +800,13 @@ export interface components {
             audio?: boolean;
             /** @description Single-file container (default MP4). */
             container?: components["schemas"]["ContainerSpec"];
+            /**
+             * @description Extension for local callers (the desktop app, [`crate::Service::submit_local`]):
+             *     also place the finished output in this folder as
+             *     `<source stem>.<profile>.<ext>` (never replacing a file; `-2`… when the
+             *     name is taken), and point `output.path` there. Refused from the network.
+             */
+            dir?: string | null;
             hls?: null | components["schemas"]["HlsSpec"];
             /**
              * Format: int32

@@ -29,7 +29,7 @@
 mod db;
 mod rules;
 mod scan;
-mod verify;
+pub(crate) mod verify;
 mod watcher;
 
 use crate::auth::Admin;

@@ -149,6 +149,9 @@ fn own_dir(
 
 /// Validates a rule and fills in its defaults (blocking: touches the file system).
 pub(crate) fn validate(mut spec: WatchRuleSpec, ctx: &ValidationContext) -> Result<WatchRuleSpec> {
+    if spec.output.dir.is_some() {
+        return Err(ServiceError::validation("output.dir", "a watch rule places its outputs in output_dir; use that"));
+    }
     let folder = &spec.folder;
     if !folder.is_absolute() {
         return Err(ServiceError::validation("folder", format!("{} is not an absolute path", folder.display())));
