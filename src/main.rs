@@ -98,14 +98,16 @@ enum HlsCommand {
     },
 }
 
+/// `--container` of `crema encode` and `crema watch add`.
 #[derive(Clone, Copy, ValueEnum)]
-enum ContainerArg {
+pub(crate) enum ContainerArg {
     Mp4,
     Mkv,
 }
 
+/// `--hls-codec` of `crema encode` and `crema watch add`.
 #[derive(Clone, Copy, ValueEnum)]
-enum HlsCodecArg {
+pub(crate) enum HlsCodecArg {
     H264,
     Hevc,
 }

@@ -7,7 +7,8 @@
 //! desktop app).
 
 use crate::serve::{DataDirArg, runtime};
-use clap::{Args, Subcommand, ValueEnum};
+use crate::{ContainerArg, HlsCodecArg};
+use clap::{Args, Subcommand};
 use crema_service::{
     Admin, ContainerSpec, FailureAction, HlsCodec, HlsSpec, OutputSpec, SuccessAction, WatchRule, WatchRuleSpec,
 };
@@ -47,18 +48,6 @@ pub enum WatchCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ContainerArg {
-    Mp4,
-    Mkv,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum HlsCodecArg {
-    H264,
-    Hevc,
 }
 
 /// `crema watch add` options.

@@ -619,18 +619,8 @@ fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
 
 /// The output of a job about to run again: pending, nothing written.
 fn pending_output_from(o: &OutputInfo) -> OutputInfo {
-    OutputInfo {
-        state: "pending".into(),
-        audio: false,
-        width: None,
-        height: None,
-        bytes: None,
-        sha256: None,
-        retention_expires_at: None,
-        path: None,
-        hls: None,
-        ..o.clone()
-    }
+    let spec = crate::types::OutputSpec { target_height: o.target_height, ..Default::default() };
+    OutputInfo { container: o.container.clone(), ..pending_output(&spec) }
 }
 
 /// The output of a job that ended without one.

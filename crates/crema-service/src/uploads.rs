@@ -670,15 +670,14 @@ impl Service {
         let sha256 =
             blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await?;
         let source = dir.join(SOURCE);
-        let probed = tokio::task::spawn_blocking(move || crema_engine::probe::probe(&source)).await;
+        // Header facts only: the SHA-256 was computed while assembling, so the
+        // file is not read a second time here.
+        let probed = tokio::task::spawn_blocking(move || {
+            crema_engine::probe::probe_facts(&source, &crema_engine::CancelFlag::new())
+        })
+        .await;
         let info = match probed {
-            Ok(Ok(info)) => {
-                // The probe hashes the file too (the engine has no hash-free probe): use it as a check.
-                if info.sha256 != sha256 {
-                    tracing::error!("upload {id}: the assembled file changed on disk while it was probed");
-                }
-                Some(info)
-            }
+            Ok(Ok(info)) => Some(info),
             Ok(Err(e)) => {
                 tracing::info!("upload {id}: not probed as media: {e}");
                 None
