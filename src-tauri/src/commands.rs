@@ -122,7 +122,7 @@ const PLAYBACK_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 36
 #[tauri::command(rename_all = "snake_case")]
 pub async fn playback_url(state: Ctx<'_>, id: String) -> CmdResult<String> {
     let job = state.service.get(&id).await?;
-    if job.output.state != "ready" || job.output.path.is_none() {
+    if job.output.state != crema_service::OutputState::Available || job.output.expired || job.output.path.is_none() {
         return Err(CommandError::conflict(format!("job {id} has no output to play (output is {})", job.output.state)));
     }
     let base = state.media.ensure_loopback(Arc::clone(&state.service)).await?;

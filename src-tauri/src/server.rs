@@ -114,7 +114,7 @@ impl LanServer {
         match self.start(service, "127.0.0.1:0", None).await {
             Ok(status) => status.url.ok_or_else(|| CommandError::internal("the media server has no address")),
             // Started by a concurrent call meanwhile.
-            Err(e) if e.code == "invalid_transition" => {
+            Err(e) if e.code == crema_service::ErrorCode::Conflict => {
                 self.status().await.url.ok_or_else(|| CommandError::internal("the media server stopped"))
             }
             Err(e) => Err(CommandError::internal(format!("cannot start the media server: {}", e.message))),

@@ -14,6 +14,7 @@
 //! capped by the service at the session's chunk size.
 
 pub mod auth;
+pub mod contract;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;
@@ -23,7 +24,7 @@ pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use crema_service::Service;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,42 +49,48 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const JSON_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application: `/v1`, `/auth`, `/healthz`, `/readyz`.
+///
+/// Authentication and `Idempotency-Key` handling wrap each route's methods
+/// (`MethodRouter::route_layer`), not the route: a method the route does not
+/// have is answered `405` (with `Allow`) before any credential or header is
+/// looked at.
 pub fn router(state: AppState) -> Router {
     use routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
+    let guard = |m: MethodRouter<AppState>| {
+        m.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::middleware))
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+    };
     // JSON routes: small bodies, bounded time.
     let json = Router::new()
-        .route("/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/jobs/{id}/output", get(jobs::output))
-        .route("/v1/jobs/{id}/record", axum::routing::delete(jobs::remove))
-        .route("/v1/jobs/{id}/move", post(jobs::move_job))
-        .route("/v1/jobs/{id}/thumbnail", get(jobs::thumbnail))
-        .route("/v1/uploads", post(uploads::create))
-        .route("/v1/uploads/{id}", get(uploads::get).delete(uploads::delete))
-        .route("/v1/uploads/{id}/complete", post(uploads::complete))
-        .route("/v1/uploads/{id}/thumbnail", get(uploads::thumbnail))
-        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
-        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
-        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/v1/profiles", get(profiles::list))
-        .route("/v1/watch-folders", post(watch::create).get(watch::list))
-        .route("/v1/watch-folders/{id}", get(watch::get).delete(watch::delete))
-        .route("/v1/watch-folders/{id}/pause", post(watch::pause))
-        .route("/v1/watch-folders/{id}/resume", post(watch::resume))
-        .route("/v1/watch-folders/{id}/events", get(watch::events))
-        .route("/v1/watch-folders/{id}/files", get(watch::files))
+        .route("/v1/jobs", guard(post(jobs::create).get(jobs::list)))
+        .route("/v1/jobs/{id}", guard(get(jobs::get).delete(jobs::cancel)))
+        .route("/v1/jobs/{id}/retry", guard(post(jobs::retry)))
+        .route("/v1/jobs/{id}/output", guard(get(jobs::output)))
+        .route("/v1/jobs/{id}/record", guard(delete(jobs::remove)))
+        .route("/v1/jobs/{id}/move", guard(post(jobs::move_job)))
+        .route("/v1/jobs/{id}/thumbnail", guard(get(jobs::thumbnail)))
+        .route("/v1/uploads", guard(post(uploads::create)))
+        .route("/v1/uploads/{id}", guard(get(uploads::get).delete(uploads::delete)))
+        .route("/v1/uploads/{id}/complete", guard(post(uploads::complete)))
+        .route("/v1/uploads/{id}/thumbnail", guard(get(uploads::thumbnail)))
+        .route("/v1/webhooks", guard(post(webhooks::create).get(webhooks::list)))
+        .route("/v1/webhooks/{id}", guard(delete(webhooks::delete)))
+        .route("/v1/webhooks/{id}/deliveries", guard(get(webhooks::deliveries)))
+        .route("/v1/profiles", guard(get(profiles::list)))
+        .route("/v1/watch-folders", guard(post(watch::create).get(watch::list)))
+        .route("/v1/watch-folders/{id}", guard(get(watch::get).delete(watch::delete)))
+        .route("/v1/watch-folders/{id}/pause", guard(post(watch::pause)))
+        .route("/v1/watch-folders/{id}/resume", guard(post(watch::resume)))
+        .route("/v1/watch-folders/{id}/events", guard(get(watch::events)))
+        .route("/v1/watch-folders/{id}/files", guard(get(watch::files)))
         .layer(DefaultBodyLimit::max(idempotency::MAX_POST_BODY))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, JSON_REQUEST_TIMEOUT));
     // Streaming routes: parts are bounded by the service, events are long-lived.
     let streaming = Router::new()
-        .route("/v1/uploads/{id}/parts/{part_number}", put(uploads::put_part))
-        .route("/v1/events", get(events::stream))
+        .route("/v1/uploads/{id}/parts/{part_number}", guard(put(uploads::put_part)))
+        .route("/v1/events", guard(get(events::stream)))
         .layer(DefaultBodyLimit::disable());
-    let v1 = json
-        .merge(streaming)
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::middleware))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
+    let v1 = json.merge(streaming);
     // The token is the credential: no auth layer.
     let downloads = Router::new()
         .route("/v1/downloads/{token}", get(downloads::file))

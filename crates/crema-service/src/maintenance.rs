@@ -132,7 +132,7 @@ async fn expire_outputs(inner: &Arc<Inner>) -> crate::Result<u64> {
                 tracing::warn!("{}: cannot remove expired output: {e}", dir.display());
             }
         }
-        output.state = "expired".into();
+        output.expired = true;
         output.path = None;
         sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
             .bind(serde_json::to_string(&output)?)

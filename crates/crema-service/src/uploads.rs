@@ -1125,13 +1125,24 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         });
     }
     // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
+    // A file the probe cannot read is refused now (`source_invalid`, 422)
+    // rather than accepted and failed later.
     let probe_path = dest.clone();
-    let facts = tokio::task::spawn_blocking(move || {
-        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new()).ok()
+    let probed = tokio::task::spawn_blocking(move || {
+        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new())
     })
     .await
-    .ok()
-    .flatten();
+    .map_err(|e| ServiceError::Internal(format!("probing upload {upload_id}: {e}")))?;
+    let facts = match probed {
+        Ok(f) => Some(f),
+        Err(e) => match crate::error::source_error(&e, &dest) {
+            Some(refused) => {
+                let _ = tokio::fs::remove_dir_all(&dest_dir).await;
+                return Err(refused);
+            }
+            None => None,
+        },
+    };
     let video = facts.as_ref().and_then(|f| f.video.as_ref());
     Ok(SourceInfo {
         kind: "upload".into(),

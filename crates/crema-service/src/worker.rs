@@ -276,11 +276,14 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
         }
         Err(e) => {
             remove_dir(job_dir);
-            let reason = match &e {
-                EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => "unsupported_media",
-                other => other.code(),
-            };
-            let message = e.to_string();
+            let reason = crate::error::engine_failure_reason(&e);
+            // The message leaves the machine: server paths become file names.
+            let source_path = row.job.source.path.as_deref().map(Path::new);
+            let message = crate::redact::paths(
+                &e.to_string(),
+                &source_path.into_iter().collect::<Vec<_>>(),
+                &[job_dir, &inner.output_dir, &inner.config.data_dir],
+            );
             let progress = Progress { phase: JobStatus::Failed, ..progress };
             let f = Finish {
                 status: JobStatus::Failed,
@@ -446,7 +449,8 @@ fn written_output(
             .collect(),
     });
     OutputInfo {
-        state: "ready".into(),
+        state: crate::types::OutputState::Available,
+        expired: false,
         container: pending.container.clone(),
         audio: m.audio_tracks > 0,
         target_height: pending.target_height,
