@@ -340,8 +340,8 @@ mod tests {
 
     #[test]
     fn paths_are_checked() {
-        assert_eq!(existing_path("relative/file.mp4").unwrap_err().code, "validation_failed");
-        assert_eq!(existing_path("/no/such/crema/file.mp4").unwrap_err().code, "not_found");
+        assert_eq!(existing_path("relative/file.mp4").unwrap_err().code, crema_service::ErrorCode::ValidationError);
+        assert_eq!(existing_path("/no/such/crema/file.mp4").unwrap_err().code, crema_service::ErrorCode::NotFound);
         let dir = tempfile::tempdir().unwrap();
         let media = dir.path().join("a.mp4");
         std::fs::write(&media, b"x").unwrap();
@@ -353,7 +353,7 @@ mod tests {
             let prog = dir.path().join("run.sh");
             std::fs::write(&prog, b"#!/bin/sh\n").unwrap();
             std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-            assert_eq!(refuse_executable(&prog).unwrap_err().code, "validation_failed");
+            assert_eq!(refuse_executable(&prog).unwrap_err().code, crema_service::ErrorCode::ValidationError);
         }
     }
 }
