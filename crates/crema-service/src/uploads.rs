@@ -34,7 +34,7 @@
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::service::{Inner, Service, new_id};
-use crate::store::{now, ts};
+use crate::store::{begin_immediate, now, ts};
 use crate::types::SourceInfo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -595,7 +595,7 @@ impl Service {
         })
         .await;
         moved?;
-        let mut tx = inner.pool.begin().await?;
+        let mut tx = begin_immediate(&inner.pool).await?;
         sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
@@ -903,7 +903,7 @@ fn restore_part0(dir: &Path, part0_len: u64) -> std::io::Result<()> {
 /// Marks the upload `status` (canceled or expired) with no files, drops its
 /// part rows, then removes its folder. Caller holds the upload's lock exclusively.
 async fn free_files(inner: &Inner, up: &UploadRow, status: UploadStatus) -> Result<()> {
-    let mut tx = inner.pool.begin().await?;
+    let mut tx = begin_immediate(&inner.pool).await?;
     sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
         .bind(status.as_str())
         .bind(&up.id)

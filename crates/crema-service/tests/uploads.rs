@@ -75,12 +75,6 @@ fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Opens the service's own database file, for tests that move time forward.
-async fn db(data_dir: &Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join("crema.db"));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open db")
-}
-
 /// Moves an upload's expiry into the past.
 async fn expire_now(data_dir: &Path, id: &str) {
     let pool = db(data_dir).await;

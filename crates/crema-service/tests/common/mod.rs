@@ -71,3 +71,12 @@ pub fn has_files(dir: &Path) -> bool {
 pub fn is(status: JobStatus) -> impl Fn(&Job) -> bool {
     move |j| j.status == status
 }
+
+/// A pool of its own on the service's database file (another connection, as
+/// another process or task would have): for tests that change rows directly.
+pub async fn db(data_dir: &Path) -> sqlx::SqlitePool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("crema.db"))
+        .busy_timeout(Duration::from_secs(10));
+    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open db")
+}
