@@ -18,6 +18,7 @@
 //! restores it); rows whose part file is missing or short are dropped (the
 //! client re-sends that part, as it would after any failed request); part files
 //! without a row are removed; folders of unknown or cleaned-up uploads are removed.
+//! An upload left `assembling` by a dead process is `uploading` again.
 //!
 //! Concurrency: one `RwLock` per upload. Parts take it shared, so several parts
 //! of one upload are written at once; `complete`, `delete` and expiry take it
@@ -25,9 +26,10 @@
 //!
 //! Expiry (contract: sessions expire 24 h after creation, configurable with
 //! [`crate::Config::upload_ttl`]): a cleanup pass at open and then every minute
-//! turns sessions past `expires_at` that were not completed into `expired`
-//! and removes their files; completed uploads past `expires_at` also become
-//! `expired` and lose their files once no unfinished job names them. Jobs never
+//! stores sessions past `expires_at` that were not completed as `expired`
+//! (a state callers never see: such a session is `404`) and removes their
+//! files; completed uploads past `expires_at` also become `expired` and lose
+//! their files once no unfinished job names them. Jobs never
 //! lose their source: each one gets its own hard link (or copy) of the
 //! assembled file at submit time.
 
@@ -115,44 +117,64 @@ pub struct UploadCreated {
     pub expires_at: OffsetDateTime,
 }
 
-/// An upload session's state (the contract's upload `status`).
+/// An upload session's state: the contract's upload `status`, exactly the
+/// SDKs' closed enum ("Uploads": `uploading`, `assembling`, `completed`,
+/// `canceled`). An expired session has no status: it is `404 not_found`.
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
-    /// Created, no part received yet.
-    Initiated,
-    /// At least one part received, not completed.
+    /// Open: parts are accepted (none may have arrived yet).
     Uploading,
+    /// `POST /v1/uploads/{id}/complete` is assembling the parts into one file.
+    Assembling,
     /// Assembled; usable as a job source.
     Completed,
     /// Deleted by a caller; its files are gone.
     Canceled,
-    /// Past `expires_at` without being completed (or completed and cleaned up); its files are gone.
-    Expired,
 }
 
 impl UploadStatus {
     /// The wire name (`"uploading"`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Initiated => "initiated",
             Self::Uploading => "uploading",
+            Self::Assembling => "assembling",
             Self::Completed => "completed",
             Self::Canceled => "canceled",
-            Self::Expired => "expired",
         }
     }
 
     /// Parses a wire name; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Initiated, Self::Uploading, Self::Completed, Self::Canceled, Self::Expired]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [Self::Uploading, Self::Assembling, Self::Completed, Self::Canceled].into_iter().find(|st| st.as_str() == s)
     }
 
-    /// Initiated or uploading: parts are still accepted.
+    /// Uploading: parts are still accepted.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Initiated | Self::Uploading)
+        self == Self::Uploading
+    }
+}
+
+/// An upload's state as stored (`uploads.status`): the four of
+/// [`UploadStatus`], and `expired`, a session whose files were removed after
+/// it expired. An expired session is kept (so that a job naming it is told
+/// why it cannot run) but callers of the `/v1` routes get `404` for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stored {
+    Shown(UploadStatus),
+    Expired,
+}
+
+impl Stored {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Shown(s) => s.as_str(),
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        if s == "expired" { Some(Self::Expired) } else { UploadStatus::parse(s).map(Self::Shown) }
     }
 }
 
@@ -168,8 +190,8 @@ impl std::fmt::Display for UploadStatus {
 pub struct Upload {
     /// `upl_…`.
     pub id: String,
-    /// Current state; an open session past `expires_at` already reads `expired`
-    /// before the cleanup task has removed its files.
+    /// Current state (an open session past `expires_at` is not shown at all:
+    /// it is `404`, even before the cleanup task has removed its files).
     pub status: UploadStatus,
     /// As given at creation.
     pub file_name: String,
@@ -248,7 +270,7 @@ impl UploadLocks {
 /// An `uploads` row.
 struct UploadRow {
     id: String,
-    status: UploadStatus,
+    status: Stored,
     file_name: String,
     file_size: u64,
     mime_type: Option<String>,
@@ -277,8 +299,8 @@ fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
 impl UploadRow {
     fn from_row(row: &SqliteRow) -> Result<Self> {
         let status: String = row.try_get("status")?;
-        let status = UploadStatus::parse(&status)
-            .ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
+        let status =
+            Stored::parse(&status).ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
         let opt_u32 = |col: &str| -> Result<Option<u32>> {
             Ok(row.try_get::<Option<i64>, _>(col)?.and_then(|v| u32::try_from(v).ok()))
         };
@@ -303,9 +325,20 @@ impl UploadRow {
         })
     }
 
-    /// The status as callers see it: an open session past `expires_at` is expired.
-    fn effective_status(&self, at: OffsetDateTime) -> UploadStatus {
-        if self.status.is_open() && at >= self.expires_at { UploadStatus::Expired } else { self.status }
+    /// The state at `at`: an open session past `expires_at` is expired.
+    fn effective(&self, at: OffsetDateTime) -> Stored {
+        match self.status {
+            Stored::Shown(s) if s.is_open() && at >= self.expires_at => Stored::Expired,
+            other => other,
+        }
+    }
+
+    /// The status callers see now; `NotFound` for an expired session.
+    fn visible(&self) -> Result<UploadStatus> {
+        match self.effective(now()) {
+            Stored::Shown(s) => Ok(s),
+            Stored::Expired => Err(upload_not_found(&self.id)),
+        }
     }
 
     /// Bytes part `n` must have: `chunk_size`, the last one the remainder.
@@ -317,10 +350,10 @@ impl UploadRow {
         }
     }
 
-    fn to_upload(&self, received_chunks: Vec<u64>) -> Upload {
+    fn to_upload(&self, status: UploadStatus, received_chunks: Vec<u64>) -> Upload {
         Upload {
             id: self.id.clone(),
-            status: self.effective_status(now()),
+            status,
             file_name: self.file_name.clone(),
             total_chunks: self.total_chunks,
             received_chunks,
@@ -521,7 +554,7 @@ impl Service {
         sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, mime_type, chunk_size, total_chunks,
                                   created_at, expires_at, expires_ms)
-             VALUES (?, 'initiated', ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, 'uploading', ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&spec.file_name)
@@ -543,14 +576,14 @@ impl Service {
     /// one are read from `body`. The part is written to a temp file, fsynced and
     /// renamed into place, then recorded: it is acknowledged only once durable.
     /// Re-sending a part replaces it; parts may come in any order and at once.
-    /// The first part moves the upload from `initiated` to `uploading`.
     ///
     /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Validation`]
     /// for `part_number` outside `0..total_chunks`, or for a body shorter than
     /// the part's size (field `body`, naming the expected size) or that cannot be
     /// read; [`ServiceError::PayloadTooLarge`] for a body longer than the part's
-    /// size; [`ServiceError::InvalidTransition`] when the upload is completed,
-    /// canceled or expired; [`ServiceError::Internal`] for disk or database faults.
+    /// size; [`ServiceError::NotFound`] when the session expired;
+    /// [`ServiceError::InvalidTransition`] when the upload is completed or
+    /// canceled; [`ServiceError::Internal`] for disk or database faults.
     pub async fn put_part<R: AsyncRead + Unpin + Send>(
         &self,
         id: &str,
@@ -572,8 +605,7 @@ impl Service {
         let expected = up.part_len(part_number);
         let lock = inner.uploads.of(id);
         let _shared = lock.read().await;
-        let up = load(inner, id).await?;
-        let status = up.effective_status(now());
+        let status = load(inner, id).await?.visible()?;
         if !status.is_open() {
             return Err(ServiceError::InvalidTransition(format!("upload {id} is {status}; it takes no more parts")));
         }
@@ -595,7 +627,6 @@ impl Service {
         })
         .await;
         moved?;
-        let mut tx = begin_immediate(&inner.pool).await?;
         sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
@@ -605,25 +636,24 @@ impl Service {
         .bind(part_number as i64)
         .bind(expected as i64)
         .bind(ts(now()))
-        .execute(&mut *tx)
+        .execute(&inner.pool)
         .await?;
-        sqlx::query("UPDATE uploads SET status = 'uploading' WHERE id = ? AND status = 'initiated'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(PartReceived { part_number, received: true })
     }
 
     /// `GET /v1/uploads/{id}`: the session with the parts received so far.
+    /// Its status is `assembling` while [`Service::complete_upload`] runs.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Internal`].
+    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// expired session; [`ServiceError::Internal`].
     pub async fn get_upload(&self, id: &str) -> Result<Upload> {
         let up = load(&self.inner, id).await?;
-        Ok(up.to_upload(received(&self.inner, id).await?))
+        let status = up.visible()?;
+        Ok(up.to_upload(status, received(&self.inner, id).await?))
     }
 
-    /// `POST /v1/uploads/{id}/complete`: assembles the parts into one file,
+    /// `POST /v1/uploads/{id}/complete`: assembles the parts into one file
+    /// (the upload reads `assembling` meanwhile),
     /// computing its SHA-256 in the same single pass (part 0 is renamed, not
     /// copied; later parts are appended), removes the parts, then probes the
     /// file on a blocking thread for `source_*` (a file that is not media still
@@ -633,7 +663,8 @@ impl Service {
     /// Errors: [`ServiceError::NotFound`] (kind `upload`);
     /// [`ServiceError::UploadIncomplete`] when parts are missing (the message
     /// lists them as runs, `0-4, 7`, abbreviated after 20 runs);
-    /// [`ServiceError::InvalidTransition`] for a canceled or expired upload;
+    /// [`ServiceError::NotFound`] for an expired session;
+    /// [`ServiceError::InvalidTransition`] for a canceled upload;
     /// [`ServiceError::Internal`] for disk or database faults (the parts are then kept).
     pub async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
         let inner = &self.inner;
@@ -641,18 +672,18 @@ impl Service {
         let lock = inner.uploads.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
-        match up.effective_status(now()) {
+        match up.visible()? {
             UploadStatus::Completed => {
                 return up
                     .completed()
                     .ok_or_else(|| ServiceError::Internal(format!("upload {id} is completed but has no stored hash")));
             }
-            s @ (UploadStatus::Canceled | UploadStatus::Expired) => {
+            s @ (UploadStatus::Canceled | UploadStatus::Assembling) => {
                 return Err(ServiceError::InvalidTransition(format!(
                     "upload {id} is {s}; it can no longer be completed"
                 )));
             }
-            UploadStatus::Initiated | UploadStatus::Uploading => {}
+            UploadStatus::Uploading => {}
         }
         let got: HashSet<u64> = received(inner, id).await?.into_iter().collect();
         let missing: Vec<u64> = (0..up.total_chunks).filter(|n| !got.contains(n)).collect();
@@ -666,9 +697,18 @@ impl Service {
         }
         let dir = upload_dir(inner, id);
         let (total, part0_len, file_size) = (up.total_chunks, up.part_len(0), up.file_size);
+        set_status(inner, id, UploadStatus::Uploading, UploadStatus::Assembling).await?;
         let assemble_dir = dir.clone();
-        let sha256 =
-            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await?;
+        let assembled =
+            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await;
+        let sha256 = match assembled {
+            Ok(sha) => sha,
+            Err(e) => {
+                // Part 0 was given back: the session takes parts again.
+                set_status(inner, id, UploadStatus::Assembling, UploadStatus::Uploading).await?;
+                return Err(e);
+            }
+        };
         let source = dir.join(SOURCE);
         // Header facts only: the SHA-256 was computed while assembling, so the
         // file is not read a second time here.
@@ -696,7 +736,7 @@ impl Service {
         let r = sqlx::query(
             "UPDATE uploads SET status = 'completed', sha256 = ?, bytes = ?, source_width = ?, source_height = ?,
                                 source_duration_seconds = ?, source_frame_rate = ?, completed_at = ?
-             WHERE id = ? AND status IN ('initiated', 'uploading')",
+             WHERE id = ? AND status = 'assembling'",
         )
         .bind(&sha256)
         .bind(file_size as i64)
@@ -725,24 +765,26 @@ impl Service {
     /// (parts, or the assembled file of a completed upload; jobs already
     /// submitted from it keep their own link). Returns the upload, status
     /// `canceled`, `received_chunks` empty. Deleting a canceled upload returns
-    /// it unchanged; deleting an expired one returns it `expired` (its files
-    /// are removed now if the cleanup task had not yet).
+    /// it unchanged. Works on a full disk (the files go before the row changes).
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Internal`].
+    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// expired session (an expired one's files are removed now if the cleanup
+    /// task had not yet); [`ServiceError::Internal`].
     pub async fn delete_upload(&self, id: &str) -> Result<Upload> {
         let inner = &self.inner;
         load(inner, id).await?;
         let lock = inner.uploads.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
-        match up.effective_status(now()) {
-            UploadStatus::Canceled => {}
-            UploadStatus::Expired => {
-                free_files(inner, &up, UploadStatus::Expired).await?;
+        match up.effective(now()) {
+            Stored::Shown(UploadStatus::Canceled) => {}
+            Stored::Expired => {
+                if up.files_present {
+                    free_files(inner, &up, Stored::Expired).await?;
+                }
+                return Err(upload_not_found(id));
             }
-            _ => {
-                free_files(inner, &up, UploadStatus::Canceled).await?;
-            }
+            Stored::Shown(_) => free_files(inner, &up, Stored::Shown(UploadStatus::Canceled)).await?,
         }
         self.get_upload(id).await
     }
@@ -900,9 +942,27 @@ fn restore_part0(dir: &Path, part0_len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Moves an upload from `from` to `to`.
+///
+/// Errors: [`ServiceError::Internal`] when it was not in `from` (the caller
+/// holds the upload's lock exclusively, so nothing else changes it) or the
+/// database fails.
+async fn set_status(inner: &Inner, id: &str, from: UploadStatus, to: UploadStatus) -> Result<()> {
+    let r = sqlx::query("UPDATE uploads SET status = ? WHERE id = ? AND status = ?")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&inner.pool)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(ServiceError::Internal(format!("upload {id} was not {from} when it should become {to}")));
+    }
+    Ok(())
+}
+
 /// Marks the upload `status` (canceled or expired) with no files, drops its
 /// part rows, then removes its folder. Caller holds the upload's lock exclusively.
-async fn free_files(inner: &Inner, up: &UploadRow, status: UploadStatus) -> Result<()> {
+async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) -> Result<()> {
     let mut tx = begin_immediate(&inner.pool).await?;
     sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
         .bind(status.as_str())
@@ -950,9 +1010,9 @@ async fn cleanup(inner: &Inner) -> Result<u64> {
             continue;
         }
         let status = match up.status {
-            UploadStatus::Completed if referenced_by_live_job(inner, &id).await? => continue,
-            UploadStatus::Canceled => UploadStatus::Canceled,
-            _ => UploadStatus::Expired,
+            Stored::Shown(UploadStatus::Completed) if referenced_by_live_job(inner, &id).await? => continue,
+            Stored::Shown(UploadStatus::Canceled) => Stored::Shown(UploadStatus::Canceled),
+            _ => Stored::Expired,
         };
         free_files(inner, &up, status).await?;
         tracing::info!("upload {id}: expired; files removed");
@@ -1044,7 +1104,9 @@ async fn recover(inner: &Inner) -> Result<()> {
             .iter()
             .map(|r| Ok((r.try_get::<i64, _>("part_number")?.max(0) as u64, u64_col(r, "bytes")?)))
             .collect::<Result<HashMap<u64, u64>>>()?;
-        plans.push(DirPlan { part0_len: up.part_len(0), open: up.status.is_open(), id: up.id, parts });
+        // An assembly the process did not finish is undone: the session is open again.
+        let open = matches!(up.status, Stored::Shown(UploadStatus::Uploading | UploadStatus::Assembling));
+        plans.push(DirPlan { part0_len: up.part_len(0), open, id: up.id, parts });
     }
     let drop_rows = blocking("recovering upload folders", move || recover_dirs(&root, &plans)).await?;
     for (id, n) in &drop_rows {
@@ -1055,6 +1117,7 @@ async fn recover(inner: &Inner) -> Result<()> {
             .execute(&inner.pool)
             .await?;
     }
+    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'").execute(&inner.pool).await?;
     Ok(())
 }
 
@@ -1087,7 +1150,7 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
 /// when the upload is not completed or its file is gone; [`ServiceError::Internal`].
 pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> Result<SourceInfo> {
     let up = load(inner, upload_id).await?;
-    let status = up.effective_status(now());
+    let status = up.effective(now());
     let gone = || {
         ServiceError::UploadIncomplete(format!(
             "upload {upload_id} expired at {}; its file was removed",
@@ -1095,8 +1158,8 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         ))
     };
     match status {
-        UploadStatus::Completed if up.files_present => {}
-        UploadStatus::Initiated | UploadStatus::Uploading => {
+        Stored::Shown(UploadStatus::Completed) if up.files_present => {}
+        Stored::Shown(status @ (UploadStatus::Uploading | UploadStatus::Assembling)) => {
             let got = received(inner, upload_id).await?.len();
             return Err(ServiceError::UploadIncomplete(format!(
                 "upload {upload_id} is {status} ({got} of {} part(s) received); complete it with \
@@ -1104,10 +1167,10 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
                 up.total_chunks
             )));
         }
-        UploadStatus::Canceled => {
+        Stored::Shown(UploadStatus::Canceled) => {
             return Err(ServiceError::UploadIncomplete(format!("upload {upload_id} was canceled")));
         }
-        UploadStatus::Completed | UploadStatus::Expired => return Err(gone()),
+        Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
     }
     let src = upload_dir(inner, upload_id).join(SOURCE);
     let dest_dir = job_source_dir(inner, job_id);
