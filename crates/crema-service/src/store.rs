@@ -48,10 +48,10 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool> {
 /// `SQLITE_BUSY_SNAPSHOT`; "Isolation In SQLite"). `IMMEDIATE` waits for the
 /// lock under the 5 s busy timeout instead, then reads a current snapshot.
 ///
-/// Errors: [`ServiceError::Internal`] when the lock is not had within the busy
-/// timeout or the database fails.
-pub(crate) async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+/// Errors: the database's own (`?` makes them [`ServiceError::Internal`]) when
+/// the lock is not had within the busy timeout or the database fails.
+pub(crate) async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// Now, UTC, truncated to milliseconds.

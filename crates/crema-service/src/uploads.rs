@@ -72,6 +72,15 @@ const ASSEMBLING: &str = "assembling";
 const SOURCE: &str = "source";
 /// Prefix of part files not yet acknowledged.
 const TMP_PREFIX: &str = ".tmp-";
+/// The space reserve's file name in the data folder.
+const SPACE_RESERVE: &str = "space-reserve";
+/// Bytes held back in `<data_dir>/space-reserve` and given up when the
+/// database cannot record a delete for want of space, so that deleting an
+/// upload works at 0 bytes free even when its files free nothing. A delete
+/// changes a handful of database pages; 1 MiB holds the WAL frames (one page,
+/// 4 KiB, plus a 24-byte header each: SQLite, "WAL-mode file format") of
+/// about 250. Made again at the next upload once space allows.
+const SPACE_RESERVE_BYTES: usize = 1 << 20;
 /// At most this many runs of missing parts are named in an `upload_incomplete` message.
 const MAX_LISTED_RUNS: usize = 20;
 
@@ -437,6 +446,59 @@ fn internal_io(what: impl std::fmt::Display, e: std::io::Error) -> ServiceError 
     ServiceError::Internal(format!("{what}: {e}"))
 }
 
+/// Whether an I/O error means the file system is full (`ENOSPC`) or the
+/// user's quota is spent (`EDQUOT`).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
+/// Whether SQLite failed for want of space (`SQLITE_FULL`, 13).
+fn is_database_full(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "13")
+}
+
+/// The answer to a part that did not fit: `CapacityExceeded` (the server maps
+/// it to `503 capacity_exceeded`, retryable), never a server path. The free
+/// space is measured again, so `/readyz` and the next requests know at once.
+fn disk_full(inner: &Inner, id: &str, part_number: u64) -> ServiceError {
+    crate::maintenance::check_disk(inner);
+    ServiceError::CapacityExceeded(format!(
+        "the server's disk is full: part {part_number} of upload {id} was not stored (the parts received \
+         before it are kept); send it again once space has been freed"
+    ))
+}
+
+/// A file fault while storing part `part_number`: a full disk is
+/// [`disk_full`] (logged with the path), anything else `Internal`.
+fn part_fault(
+    inner: &Inner,
+    id: &str,
+    part_number: u64,
+    what: &dyn std::fmt::Display,
+    e: std::io::Error,
+) -> ServiceError {
+    if is_disk_full(&e) {
+        tracing::warn!("upload {id}: part {part_number} does not fit ({what}: {e})");
+        disk_full(inner, id, part_number)
+    } else {
+        internal_io(what, e)
+    }
+}
+
+/// `CapacityExceeded` while `/readyz` reports `disk_critical` (measured now):
+/// no new uploads or parts until space is freed; deleting still works.
+fn refuse_if_disk_critical(inner: &Inner, what: &str) -> Result<()> {
+    crate::maintenance::check_disk(inner);
+    if inner.disk_critical.load(Ordering::SeqCst) {
+        return Err(ServiceError::CapacityExceeded(format!(
+            "the server's disk is almost full (under {} bytes free); it takes no {what} until space is \
+             freed, e.g. by deleting uploads",
+            inner.config.disk_min_free_bytes
+        )));
+    }
+    Ok(())
+}
+
 /// Runs file work on a blocking thread.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -542,6 +604,8 @@ impl Service {
     pub async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
         let inner = &self.inner;
         validate_spec(&spec, &inner.config)?;
+        refuse_if_disk_critical(inner, "new uploads")?;
+        keep_reserve(inner).await;
         let size = spec.file_size;
         let chunk_size = inner.config.upload_chunk_size_override.map_or_else(|| chunk_size_for(size), |c| c.min(size));
         let total_chunks = size.div_ceil(chunk_size);
@@ -609,25 +673,29 @@ impl Service {
         if !status.is_open() {
             return Err(ServiceError::InvalidTransition(format!("upload {id} is {status}; it takes no more parts")));
         }
+        refuse_if_disk_critical(inner, "upload parts")?;
+        let fault = |what: &dyn std::fmt::Display, e| part_fault(inner, id, part_number, what, e);
         let dir = upload_dir(inner, id);
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| internal_io(dir.display(), e))?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| fault(&dir.display(), e))?;
         let mut salt = [0u8; 8];
         let _ = getrandom::fill(&mut salt);
         let tmp = dir.join(format!("{TMP_PREFIX}{}-{}", part_name(part_number), hex::encode(salt)));
-        if let Err(e) = write_part(&tmp, body, expected, part_number).await {
+        if let Err(e) = write_part(&tmp, body, expected, part_number, &fault).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
         let dest = dir.join(part_name(part_number));
-        let moved = blocking("storing an upload part", move || {
-            std::fs::rename(&tmp, &dest).inspect_err(|_| {
+        let (moved_dest, moved_dir) = (dest.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&tmp, &moved_dest).inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp);
             })?;
-            sync_dir(&dir)
+            sync_dir(&moved_dir)
         })
-        .await;
-        moved?;
-        sqlx::query(
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storing an upload part: {e}")))?
+        .map_err(|e| fault(&dest.display(), e))?;
+        let recorded = sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
                                                                  received_at = excluded.received_at",
@@ -637,7 +705,15 @@ impl Service {
         .bind(expected as i64)
         .bind(ts(now()))
         .execute(&inner.pool)
-        .await?;
+        .await;
+        if let Err(e) = recorded {
+            // A part never acknowledged gives its space back (a re-sent one
+            // keeps its row and its new, complete file).
+            if !received(inner, id).await?.contains(&part_number) {
+                let _ = tokio::fs::remove_file(&dest).await;
+            }
+            return Err(if is_database_full(&e) { disk_full(inner, id, part_number) } else { e.into() });
+        }
         Ok(PartReceived { part_number, received: true })
     }
 
@@ -802,14 +878,21 @@ impl Service {
     }
 }
 
-/// Reads one part from `body` into `tmp` (created new), checking its size, then fsyncs it.
-async fn write_part<R: AsyncRead + Unpin + Send>(tmp: &Path, body: R, expected: u64, part_number: u64) -> Result<()> {
+/// Reads one part from `body` into `tmp` (created new), checking its size, then
+/// fsyncs it. File faults go through `fault` (a full disk is `CapacityExceeded`).
+async fn write_part<R: AsyncRead + Unpin + Send>(
+    tmp: &Path,
+    body: R,
+    expected: u64,
+    part_number: u64,
+    fault: &impl Fn(&dyn std::fmt::Display, std::io::Error) -> ServiceError,
+) -> Result<()> {
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(tmp)
         .await
-        .map_err(|e| internal_io(tmp.display(), e))?;
+        .map_err(|e| fault(&tmp.display(), e))?;
     let mut body = body.take(expected + 1);
     let mut buf = vec![0u8; IO_BUFFER.min(expected as usize + 1)];
     let mut total = 0u64;
@@ -832,7 +915,7 @@ async fn write_part<R: AsyncRead + Unpin + Send>(tmp: &Path, body: R, expected: 
             )));
         }
         if filled > 0 {
-            file.write_all(&buf[..filled]).await.map_err(|e| internal_io(tmp.display(), e))?;
+            file.write_all(&buf[..filled]).await.map_err(|e| fault(&tmp.display(), e))?;
         }
         if filled < buf.len() {
             break;
@@ -844,8 +927,8 @@ async fn write_part<R: AsyncRead + Unpin + Send>(tmp: &Path, body: R, expected: 
             format!("part {part_number} must be exactly {expected} bytes, got {total}"),
         ));
     }
-    file.flush().await.map_err(|e| internal_io(tmp.display(), e))?;
-    file.sync_all().await.map_err(|e| internal_io(tmp.display(), e))?;
+    file.flush().await.map_err(|e| fault(&tmp.display(), e))?;
+    file.sync_all().await.map_err(|e| fault(&tmp.display(), e))?;
     Ok(())
 }
 
@@ -960,21 +1043,74 @@ async fn set_status(inner: &Inner, id: &str, from: UploadStatus, to: UploadStatu
     Ok(())
 }
 
-/// Marks the upload `status` (canceled or expired) with no files, drops its
-/// part rows, then removes its folder. Caller holds the upload's lock exclusively.
+/// Removes the upload's folder, then marks it `status` (canceled or expired)
+/// with no files and drops its part rows. Caller holds the upload's lock
+/// exclusively.
+///
+/// Files first: on a full disk SQLite cannot append the WAL frames of the
+/// change (`SQLITE_FULL`) until the removed files have given space back. A
+/// crash in between leaves a row whose files are gone: open-time recovery
+/// drops its part rows, and deleting again finishes the job. A folder that
+/// cannot be removed now is removed at the next open. When the removal freed
+/// too little (no parts yet, an assembled file a job still links), the space
+/// reserve is given up and the change tried again.
 async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) -> Result<()> {
+    let dir = upload_dir(inner, &up.id);
+    let _ = blocking("removing upload files", move || remove_path(&dir)).await;
+    match mark_freed(inner, &up.id, status).await {
+        Err(e) if is_database_full(&e) && release_reserve(inner).await => {
+            tracing::warn!("upload {}: the disk is full; the space reserve was given up to record the delete", up.id);
+            Ok(mark_freed(inner, &up.id, status).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn mark_freed(inner: &Inner, id: &str, status: Stored) -> Result<(), sqlx::Error> {
     let mut tx = begin_immediate(&inner.pool).await?;
     sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
         .bind(status.as_str())
-        .bind(&up.id)
+        .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(&up.id).execute(&mut *tx).await?;
-    tx.commit().await?;
-    let dir = upload_dir(inner, &up.id);
-    // A folder left behind (a fault here, a crash) is removed at the next open.
-    let _ = blocking("removing upload files", move || remove_path(&dir)).await;
-    Ok(())
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(id).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+fn reserve_path(inner: &Inner) -> PathBuf {
+    inner.config.data_dir.join(SPACE_RESERVE)
+}
+
+/// Makes `<data_dir>/space-reserve` ([`SPACE_RESERVE_BYTES`] of real blocks)
+/// unless it is there; a disk too full for it is logged, not an error.
+async fn keep_reserve(inner: &Inner) {
+    let path = reserve_path(inner);
+    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == SPACE_RESERVE_BYTES as u64) {
+        return;
+    }
+    let made = tokio::task::spawn_blocking(move || {
+        let tmp = path.with_extension("tmp");
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(&vec![0u8; SPACE_RESERVE_BYTES])?;
+            f.sync_all()
+        });
+        match written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    })
+    .await;
+    if let Ok(Err(e)) = made {
+        tracing::debug!("no space reserve for now: {e}");
+    }
+}
+
+/// Removes the space reserve; whether there was one.
+async fn release_reserve(inner: &Inner) -> bool {
+    tokio::fs::remove_file(reserve_path(inner)).await.is_ok()
 }
 
 /// Whether a job that is not terminal names this upload as its source.
@@ -1125,6 +1261,7 @@ async fn recover(inner: &Inner) -> Result<()> {
 /// minute until the service drains or is dropped). Called by [`Service::open`].
 pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
     recover(inner).await?;
+    keep_reserve(inner).await;
     cleanup(inner).await?;
     let weak = Arc::downgrade(inner);
     tokio::spawn(async move {

@@ -631,3 +631,116 @@ async fn an_older_store_keeps_its_uploads_under_the_contracts_statuses() {
     other.close().await;
     svc.shutdown(Duration::ZERO).await;
 }
+
+/// Issue 9, defect 4, on a real 8 MiB file system: a part that meets a full
+/// disk is `capacity_exceeded` (retryable, 503) with a clear message, the
+/// parts acknowledged before it stay, and at 0 bytes free the upload can
+/// still be deleted, which frees its space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_the_part_keeps_the_others_and_still_deletes() {
+    let Some(disk) = SmallDisk::mount(8 * MIB) else { return };
+    let data_dir = disk.path().join("data");
+    let mut c = upload_config(&data_dir, 0, Some(MIB));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c).await;
+    let data = pseudo_random(16 * MIB as usize, 9);
+    let empty = svc.create_upload(spec("empty.mov", 1000)).await.unwrap();
+    let created = svc.create_upload(spec("big.mov", data.len())).await.unwrap();
+    let mut acked = Vec::new();
+    let refused = loop {
+        let n = acked.len() as u64;
+        assert!(n < created.total_chunks, "16 MiB fitted on an 8 MiB disk");
+        match svc.put_part(&created.id, n, &data[(n * MIB) as usize..((n + 1) * MIB) as usize]).await {
+            Ok(_) => acked.push(n),
+            Err(e) => break e,
+        }
+    };
+    assert!(acked.len() >= 3, "only {} parts fitted", acked.len());
+    assert!(matches!(refused, ServiceError::CapacityExceeded(_)), "{refused:?}");
+    assert!(refused.retryable());
+    let msg = refused.to_string();
+    assert!(msg.contains("disk is full") && msg.contains(&format!("part {}", acked.len())), "{msg}");
+    assert!(!msg.contains(disk.path().to_str().unwrap()), "a server path in the message: {msg}");
+    let up = svc.get_upload(&created.id).await.unwrap();
+    assert_eq!(up.received_chunks, acked, "acknowledged parts stay");
+    let udir = upload_dir(&data_dir, &created.id);
+    for &n in &acked {
+        let stored = std::fs::read(udir.join(format!("part-{n:06}"))).unwrap();
+        assert!(stored == data[(n * MIB) as usize..((n + 1) * MIB) as usize], "part {n} damaged");
+    }
+    assert!(!file_names(&udir).iter().any(|f| f.starts_with(".tmp-")), "{:?}", file_names(&udir));
+
+    // Nothing at all left: the delete must still work, and free the parts.
+    disk.fill(&disk.path().join("filler"));
+    // One with no files to free first: the database must still take the change.
+    let deleted = svc.delete_upload(&empty.id).await.expect("delete of a session with no parts at 0 bytes free");
+    assert_eq!(deleted.status, UploadStatus::Canceled);
+    let deleted = svc.delete_upload(&created.id).await.expect("delete at 0 bytes free");
+    assert_eq!(deleted.status, UploadStatus::Canceled);
+    assert!(!udir.exists());
+    assert!(disk.free() >= acked.len() as u64 * MIB, "the parts' space was not freed: {}", disk.free());
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    svc.shutdown(Duration::ZERO).await;
+    // Still readable after a restart.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let svc = open_with(upload_config(&data_dir, 0, Some(MIB))).await;
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4: while `/readyz` says `disk_critical`, new uploads and
+/// new parts are refused with `capacity_exceeded`; an upload under way can
+/// still be read and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_while_the_disk_is_critical_and_still_deletable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(2000, 10);
+    let mut c = upload_config(dir.path(), 0, Some(1000));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c.clone()).await;
+    let created = svc.create_upload(spec("half.bin", data.len())).await.unwrap();
+    svc.put_part(&created.id, 0, &data[..1000]).await.unwrap();
+    svc.shutdown(Duration::ZERO).await;
+
+    c.disk_min_free_bytes = u64::MAX;
+    let svc = open_with(c).await;
+    assert!(svc.readiness().await.disk_critical);
+    let refused = |e: ServiceError| {
+        assert!(matches!(&e, ServiceError::CapacityExceeded(m) if m.contains("almost full")), "{e:?}");
+        assert!(e.retryable());
+    };
+    refused(svc.create_upload(spec("new.bin", 10)).await.unwrap_err());
+    refused(svc.put_part(&created.id, 1, &data[1000..]).await.unwrap_err());
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().received_chunks, vec![0]);
+    assert!(file_names(&upload_dir(dir.path(), &created.id)) == ["part-000000"], "a refused part left a file");
+    assert_eq!(svc.delete_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    assert!(!upload_dir(dir.path(), &created.id).exists());
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4: readiness measures the output folder too when it is on
+/// another file system (here an 8 MiB tmpfs under a 16 MiB floor), and says
+/// which folder is low.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_watches_the_output_folder_on_its_own_file_system() {
+    let Some(disk) = SmallDisk::mount(8 * MIB) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = upload_config(dir.path(), 0, None);
+    c.disk_min_free_bytes = 16 * MIB;
+    let svc = open_with(c.clone()).await;
+    let r = svc.readiness().await;
+    assert!(!r.disk_critical && r.low_on_space.is_empty(), "outputs in the data folder: {r:?}");
+    svc.shutdown(Duration::ZERO).await;
+
+    let out = disk.path().join("outputs");
+    c.output_dir = Some(out.clone());
+    let svc = open_with(c).await;
+    let r = svc.readiness().await;
+    assert!(r.disk_critical, "{r:?}");
+    assert_eq!(r.failed(), ["disk_critical"]);
+    assert_eq!(r.low_on_space, [out]);
+    assert!(r.free_bytes.unwrap() <= 8 * MIB, "{r:?}");
+    let e = svc.create_upload(spec("x.bin", 10)).await.unwrap_err();
+    assert!(matches!(e, ServiceError::CapacityExceeded(_)), "{e:?}");
+    svc.shutdown(Duration::ZERO).await;
+}
