@@ -12,6 +12,10 @@
 //!   never copied at all.
 //! - `source`: the assembled file once `complete` succeeded.
 //!
+//! `<data_dir>/space-reserve` (1 MiB) is given up when the database has no
+//! room to record a delete, so that uploads can be deleted on a full disk; it
+//! is made again at the next upload once space allows.
+//!
 //! Crash safety: on [`Service::open`], stray temp files are removed; a part 0
 //! caught in an interrupted assembly is given back (the assembly only appends
 //! after part 0, so truncating `assembling` or `source` to part 0's length
@@ -33,233 +37,36 @@
 //! lose their source: each one gets its own hard link (or copy) of the
 //! assembled file at submit time.
 
+mod files;
+mod model;
+mod upkeep;
+
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::service::{Inner, Service, new_id};
-use crate::store::{begin_immediate, now, ts};
+use crate::store::{now, ts};
 use crate::types::SourceInfo;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
+use model::Stored;
+pub use model::{
+    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    chunk_size_for,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncRead;
 use tokio::sync::RwLock;
-use utoipa::ToSchema;
+pub(crate) use upkeep::start;
+use upkeep::{cleanup, free_files, keep_reserve};
 
-/// One mebibyte (1024 × 1024 bytes): the unit of the chunk-size tiers. The
-/// contract says "MB"/"GB"; Crema reads them as MiB/GiB.
-pub const MIB: u64 = 1024 * 1024;
-
-/// Longest accepted `file_name`, in UTF-8 bytes (the usual file-system limit).
-pub const MAX_FILE_NAME_BYTES: usize = 255;
-
-/// How often the cleanup task looks for expired uploads.
-const CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
-/// Read/write block size for parts and assembly.
-const IO_BUFFER: usize = 1 << 20;
-/// Name of the file being assembled.
-const ASSEMBLING: &str = "assembling";
-/// Name of the assembled file.
-const SOURCE: &str = "source";
-/// Prefix of part files not yet acknowledged.
-const TMP_PREFIX: &str = ".tmp-";
-/// The space reserve's file name in the data folder.
-const SPACE_RESERVE: &str = "space-reserve";
-/// Bytes held back in `<data_dir>/space-reserve` and given up when the
-/// database cannot record a delete for want of space, so that deleting an
-/// upload works at 0 bytes free even when its files free nothing. A delete
-/// changes a handful of database pages; 1 MiB holds the WAL frames (one page,
-/// 4 KiB, plus a 24-byte header each: SQLite, "WAL-mode file format") of
-/// about 250. Made again at the next upload once space allows.
-const SPACE_RESERVE_BYTES: usize = 1 << 20;
 /// At most this many runs of missing parts are named in an `upload_incomplete` message.
 const MAX_LISTED_RUNS: usize = 20;
-
-/// Part size in bytes for a file of `file_size` bytes, the contract's tiers
-/// ("Uploads"), with MB/GB read as MiB/GiB ([`MIB`]):
-/// under 64 MiB the whole file is one part (`file_size`, at least 1);
-/// up to 1 GiB 8 MiB; up to 10 GiB 16 MiB; above that 32 MiB.
-pub fn chunk_size_for(file_size: u64) -> u64 {
-    match file_size {
-        s if s < 64 * MIB => s.max(1),
-        s if s <= 1024 * MIB => 8 * MIB,
-        s if s <= 10 * 1024 * MIB => 16 * MIB,
-        _ => 32 * MIB,
-    }
-}
-
-/// Body of `POST /v1/uploads`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadSpec {
-    /// The file's name: at least 1 character, at most [`MAX_FILE_NAME_BYTES`]
-    /// bytes, no `/` or `\`, no control characters, not `.` or `..` (it becomes
-    /// a file name on the server).
-    pub file_name: String,
-    /// The whole file's size in bytes, at least 1 and at most the server's
-    /// [`crate::Config::max_upload_bytes`].
-    pub file_size: u64,
-    /// The client's MIME type, kept as given (at most 255 bytes); informative only.
-    #[serde(default)]
-    pub mime_type: Option<String>,
-}
-
-/// `201` body of `POST /v1/uploads`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadCreated {
-    /// `upl_` + 128 random bits in hex.
-    pub id: String,
-    /// Bytes of every part but the last ([`chunk_size_for`]).
-    pub chunk_size: u64,
-    /// Number of parts, numbered `0..total_chunks`.
-    pub total_chunks: u64,
-    /// When the session expires (RFC 3339 UTC), 24 h after creation by default.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-/// An upload session's state: the contract's upload `status`, exactly the
-/// SDKs' closed enum ("Uploads": `uploading`, `assembling`, `completed`,
-/// `canceled`). An expired session has no status: it is `404 not_found`.
-#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum UploadStatus {
-    /// Open: parts are accepted (none may have arrived yet).
-    Uploading,
-    /// `POST /v1/uploads/{id}/complete` is assembling the parts into one file.
-    Assembling,
-    /// Assembled; usable as a job source.
-    Completed,
-    /// Deleted by a caller; its files are gone.
-    Canceled,
-}
-
-impl UploadStatus {
-    /// The wire name (`"uploading"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Uploading => "uploading",
-            Self::Assembling => "assembling",
-            Self::Completed => "completed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    /// Parses a wire name; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Uploading, Self::Assembling, Self::Completed, Self::Canceled].into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Uploading: parts are still accepted.
-    pub fn is_open(self) -> bool {
-        self == Self::Uploading
-    }
-}
-
-/// An upload's state as stored (`uploads.status`): the four of
-/// [`UploadStatus`], and `expired`, a session whose files were removed after
-/// it expired. An expired session is kept (so that a job naming it is told
-/// why it cannot run) but callers of the `/v1` routes get `404` for it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stored {
-    Shown(UploadStatus),
-    Expired,
-}
-
-impl Stored {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Shown(s) => s.as_str(),
-            Self::Expired => "expired",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        if s == "expired" { Some(Self::Expired) } else { UploadStatus::parse(s).map(Self::Shown) }
-    }
-}
-
-impl std::fmt::Display for UploadStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Body of `GET /v1/uploads/{id}` (and of `DELETE`): the contract's fields
-/// first, then Crema's extensions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Upload {
-    /// `upl_…`.
-    pub id: String,
-    /// Current state (an open session past `expires_at` is not shown at all:
-    /// it is `404`, even before the cleanup task has removed its files).
-    pub status: UploadStatus,
-    /// As given at creation.
-    pub file_name: String,
-    /// Number of parts.
-    pub total_chunks: u64,
-    /// Part numbers received and durable, ascending; empty once the files were
-    /// freed (canceled or expired).
-    pub received_chunks: Vec<u64>,
-    /// When the session expires (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    /// Display width in pixels (after rotation) from the probe of the assembled
-    /// file; `null` before completion, without video, or when the probe failed.
-    pub source_width: Option<u32>,
-    /// Display height in pixels, like `source_width`.
-    pub source_height: Option<u32>,
-    /// Duration in seconds from the probe; `null` before completion or when the probe failed.
-    pub source_duration_seconds: Option<f64>,
-    /// Extension: declared size in bytes.
-    pub file_size: u64,
-    /// Extension: bytes per part (the last holds the remainder).
-    pub chunk_size: u64,
-    /// Extension: the MIME type given at creation.
-    pub mime_type: Option<String>,
-    /// Extension: lower-case hex SHA-256 of the assembled file; `null` before completion.
-    pub sha256: Option<String>,
-    /// Extension: size of the assembled file in bytes; `null` before completion.
-    pub bytes: Option<u64>,
-    /// Extension: frame rate from the probe (`"25"`, `"24000/1001"`); `null` like `source_width`.
-    pub source_frame_rate: Option<String>,
-    /// Extension: when the session was created (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Extension: when it was completed (RFC 3339 UTC); `null` before.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub completed_at: Option<OffsetDateTime>,
-}
-
-/// Body of `PUT /v1/uploads/{id}/parts/{part_number}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PartReceived {
-    /// The part stored.
-    pub part_number: u64,
-    /// Always true: the part is durable.
-    pub received: bool,
-}
-
-/// Body of `POST /v1/uploads/{id}/complete`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadCompleted {
-    /// `upl_…`.
-    pub id: String,
-    /// `completed`.
-    pub status: UploadStatus,
-    /// Lower-case hex SHA-256 of the assembled file.
-    pub sha256: String,
-    /// Size of the assembled file in bytes (the declared `file_size`).
-    pub bytes: u64,
-}
 
 /// One `RwLock` per upload ID (see the module docs).
 #[derive(Default)]
@@ -426,30 +233,12 @@ fn job_source_dir(inner: &Inner, job_id: &str) -> PathBuf {
     inner.config.data_dir.join("sources").join(job_id)
 }
 
-fn part_name(n: u64) -> String {
-    format!("part-{n:06}")
-}
-
-fn parse_part_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("part-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 fn unix_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn internal_io(what: impl std::fmt::Display, e: std::io::Error) -> ServiceError {
     ServiceError::Internal(format!("{what}: {e}"))
-}
-
-/// Whether an I/O error means the file system is full (`ENOSPC`) or the
-/// user's quota is spent (`EDQUOT`).
-fn is_disk_full(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// Whether SQLite failed for want of space (`SQLITE_FULL`, 13).
@@ -508,22 +297,6 @@ async fn blocking<T: Send + 'static>(
         tracing::warn!("{what}: {e}");
         internal_io(what, e)
     })
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-fn remove_path(path: &Path) -> std::io::Result<()> {
-    let r = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) => Err(e),
-    };
-    match r {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
 }
 
 fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
@@ -878,153 +651,6 @@ impl Service {
     }
 }
 
-/// Reads one part from `body` into `tmp` (created new), checking its size, then
-/// fsyncs it. File faults go through `fault` (a full disk is `CapacityExceeded`).
-async fn write_part<R: AsyncRead + Unpin + Send>(
-    tmp: &Path,
-    body: R,
-    expected: u64,
-    part_number: u64,
-    fault: &impl Fn(&dyn std::fmt::Display, std::io::Error) -> ServiceError,
-) -> Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await
-        .map_err(|e| fault(&tmp.display(), e))?;
-    let mut body = body.take(expected + 1);
-    let mut buf = vec![0u8; IO_BUFFER.min(expected as usize + 1)];
-    let mut total = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = body
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| ServiceError::validation("body", format!("reading part {part_number} failed: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        total += filled as u64;
-        if total > expected {
-            return Err(ServiceError::PayloadTooLarge(format!(
-                "part {part_number} must be exactly {expected} bytes; more were sent"
-            )));
-        }
-        if filled > 0 {
-            file.write_all(&buf[..filled]).await.map_err(|e| fault(&tmp.display(), e))?;
-        }
-        if filled < buf.len() {
-            break;
-        }
-    }
-    if total < expected {
-        return Err(ServiceError::validation(
-            "body",
-            format!("part {part_number} must be exactly {expected} bytes, got {total}"),
-        ));
-    }
-    file.flush().await.map_err(|e| fault(&tmp.display(), e))?;
-    file.sync_all().await.map_err(|e| fault(&tmp.display(), e))?;
-    Ok(())
-}
-
-/// Hashes everything read from `src`, copying it to `dst` when given; returns the byte count.
-fn copy_hashing(
-    src: &mut impl Read,
-    mut dst: Option<&mut File>,
-    hasher: &mut Sha256,
-    buf: &mut [u8],
-) -> std::io::Result<u64> {
-    let mut total = 0u64;
-    loop {
-        let n = match src.read(buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(d) = dst.as_deref_mut() {
-            d.write_all(&buf[..n])?;
-        }
-        total += n as u64;
-    }
-}
-
-/// Assembles `part-*` in `dir` into `source` and returns its SHA-256 (blocking).
-/// Part 0 is renamed to `assembling` and hashed in place; the other parts are
-/// appended and hashed in the same pass. On any failure part 0 is restored, so
-/// the upload is as before.
-fn assemble(dir: &Path, total: u64, part0_len: u64, file_size: u64) -> std::io::Result<String> {
-    let assembling = dir.join(ASSEMBLING);
-    std::fs::rename(dir.join(part_name(0)), &assembling)?;
-    // The rename is durable before anything is appended: after a crash, part 0
-    // is either intact under its name or recoverable from `assembling`.
-    let result =
-        sync_dir(dir).and_then(|()| append_parts(dir, &assembling, total, part0_len, file_size)).and_then(|sha| {
-            std::fs::rename(&assembling, dir.join(SOURCE))?;
-            sync_dir(dir)?;
-            Ok(sha)
-        });
-    if result.is_err()
-        && let Err(e) = restore_part0(dir, part0_len)
-    {
-        tracing::error!("{}: cannot restore part 0 after a failed assembly: {e}", dir.display());
-    }
-    result
-}
-
-fn append_parts(dir: &Path, assembling: &Path, total: u64, part0_len: u64, file_size: u64) -> std::io::Result<String> {
-    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
-    let mut out = OpenOptions::new().read(true).write(true).open(assembling)?;
-    let len = out.metadata()?.len();
-    if len < part0_len {
-        return Err(invalid(format!("part 0 holds {len} bytes, expected {part0_len}")));
-    }
-    if len > part0_len {
-        out.set_len(part0_len)?;
-    }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; IO_BUFFER];
-    let mut done = copy_hashing(&mut (&mut out).take(part0_len), None, &mut hasher, &mut buf)?;
-    out.seek(SeekFrom::Start(part0_len))?;
-    for n in 1..total {
-        let mut part = File::open(dir.join(part_name(n)))?;
-        done += copy_hashing(&mut part, Some(&mut out), &mut hasher, &mut buf)?;
-    }
-    if done != file_size {
-        return Err(invalid(format!("assembled {done} bytes, expected {file_size}")));
-    }
-    out.sync_all()?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Gives part 0 back from an interrupted or failed assembly: `assembling` (or
-/// `source`) truncated to part 0's length and renamed to `part-000000`.
-/// Leftovers are removed when part 0 is there already or they are too short.
-fn restore_part0(dir: &Path, part0_len: u64) -> std::io::Result<()> {
-    let part0 = dir.join(part_name(0));
-    for name in [ASSEMBLING, SOURCE] {
-        let path = dir.join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if part0.exists() || !meta.is_file() || meta.len() < part0_len {
-            remove_path(&path)?;
-            continue;
-        }
-        let f = OpenOptions::new().write(true).open(&path)?;
-        f.set_len(part0_len)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&path, &part0)?;
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
 /// Moves an upload from `from` to `to`.
 ///
 /// Errors: [`ServiceError::Internal`] when it was not in `from` (the caller
@@ -1040,242 +666,6 @@ async fn set_status(inner: &Inner, id: &str, from: UploadStatus, to: UploadStatu
     if r.rows_affected() != 1 {
         return Err(ServiceError::Internal(format!("upload {id} was not {from} when it should become {to}")));
     }
-    Ok(())
-}
-
-/// Removes the upload's folder, then marks it `status` (canceled or expired)
-/// with no files and drops its part rows. Caller holds the upload's lock
-/// exclusively.
-///
-/// Files first: on a full disk SQLite cannot append the WAL frames of the
-/// change (`SQLITE_FULL`) until the removed files have given space back. A
-/// crash in between leaves a row whose files are gone: open-time recovery
-/// drops its part rows, and deleting again finishes the job. A folder that
-/// cannot be removed now is removed at the next open. When the removal freed
-/// too little (no parts yet, an assembled file a job still links), the space
-/// reserve is given up and the change tried again.
-async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) -> Result<()> {
-    let dir = upload_dir(inner, &up.id);
-    let _ = blocking("removing upload files", move || remove_path(&dir)).await;
-    match mark_freed(inner, &up.id, status).await {
-        Err(e) if is_database_full(&e) && release_reserve(inner).await => {
-            tracing::warn!("upload {}: the disk is full; the space reserve was given up to record the delete", up.id);
-            Ok(mark_freed(inner, &up.id, status).await?)
-        }
-        other => Ok(other?),
-    }
-}
-
-async fn mark_freed(inner: &Inner, id: &str, status: Stored) -> Result<(), sqlx::Error> {
-    let mut tx = begin_immediate(&inner.pool).await?;
-    sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
-        .bind(status.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(id).execute(&mut *tx).await?;
-    tx.commit().await
-}
-
-fn reserve_path(inner: &Inner) -> PathBuf {
-    inner.config.data_dir.join(SPACE_RESERVE)
-}
-
-/// Makes `<data_dir>/space-reserve` ([`SPACE_RESERVE_BYTES`] of real blocks)
-/// unless it is there; a disk too full for it is logged, not an error.
-async fn keep_reserve(inner: &Inner) {
-    let path = reserve_path(inner);
-    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == SPACE_RESERVE_BYTES as u64) {
-        return;
-    }
-    let made = tokio::task::spawn_blocking(move || {
-        let tmp = path.with_extension("tmp");
-        let written = File::create(&tmp).and_then(|mut f| {
-            f.write_all(&vec![0u8; SPACE_RESERVE_BYTES])?;
-            f.sync_all()
-        });
-        match written.and_then(|()| std::fs::rename(&tmp, &path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
-    })
-    .await;
-    if let Ok(Err(e)) = made {
-        tracing::debug!("no space reserve for now: {e}");
-    }
-}
-
-/// Removes the space reserve; whether there was one.
-async fn release_reserve(inner: &Inner) -> bool {
-    tokio::fs::remove_file(reserve_path(inner)).await.is_ok()
-}
-
-/// Whether a job that is not terminal names this upload as its source.
-async fn referenced_by_live_job(inner: &Inner, id: &str) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = ?
-                        AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
-    )
-    .bind(id)
-    .fetch_one(&inner.pool)
-    .await?;
-    Ok(row.try_get::<i64, _>("used")? != 0)
-}
-
-/// One expiry pass (see [`Service::cleanup_uploads`]).
-async fn cleanup(inner: &Inner) -> Result<u64> {
-    let at = now();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= ? ORDER BY seq")
-            .bind(unix_ms(at))
-            .fetch_all(&inner.pool)
-            .await?;
-    let mut removed = 0;
-    for id in ids {
-        let lock = inner.uploads.of(&id);
-        let _exclusive = lock.write().await;
-        let up = match load(inner, &id).await {
-            Ok(up) => up,
-            Err(ServiceError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if !up.files_present || up.expires_at > at {
-            continue;
-        }
-        let status = match up.status {
-            Stored::Shown(UploadStatus::Completed) if referenced_by_live_job(inner, &id).await? => continue,
-            Stored::Shown(UploadStatus::Canceled) => Stored::Shown(UploadStatus::Canceled),
-            _ => Stored::Expired,
-        };
-        free_files(inner, &up, status).await?;
-        tracing::info!("upload {id}: expired; files removed");
-        removed += 1;
-    }
-    inner.uploads.prune();
-    Ok(removed)
-}
-
-/// What open-time recovery must know about one upload with files.
-struct DirPlan {
-    id: String,
-    open: bool,
-    part0_len: u64,
-    /// Acknowledged part number → its size.
-    parts: HashMap<u64, u64>,
-}
-
-/// Open-time recovery of upload folders (blocking); returns the part rows to drop.
-fn recover_dirs(root: &Path, plans: &[DirPlan]) -> std::io::Result<Vec<(String, u64)>> {
-    let known: HashSet<&str> = plans.iter().map(|p| p.id.as_str()).collect();
-    for entry in std::fs::read_dir(root)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !known.contains(name.to_string_lossy().as_ref()) {
-            remove_path(&entry.path())?;
-        }
-    }
-    let mut drop_rows = Vec::new();
-    for plan in plans {
-        let dir = root.join(&plan.id);
-        if !dir.is_dir() {
-            drop_rows.extend(plan.parts.keys().map(|&n| (plan.id.clone(), n)));
-            continue;
-        }
-        if plan.open {
-            if plan.parts.contains_key(&0) {
-                restore_part0(&dir, plan.part0_len)?;
-            } else {
-                remove_path(&dir.join(ASSEMBLING))?;
-                remove_path(&dir.join(SOURCE))?;
-            }
-        } else {
-            remove_path(&dir.join(ASSEMBLING))?;
-        }
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stray = name.starts_with(TMP_PREFIX)
-                || parse_part_name(&name).is_some_and(|n| !plan.open || !plan.parts.contains_key(&n));
-            if stray {
-                remove_path(&entry.path())?;
-            }
-        }
-        if !plan.open {
-            continue;
-        }
-        for (&n, &size) in &plan.parts {
-            let path = dir.join(part_name(n));
-            match std::fs::metadata(&path) {
-                Ok(m) if m.len() == size => {}
-                Ok(m) if m.len() > size => {
-                    let f = OpenOptions::new().write(true).open(&path)?;
-                    f.set_len(size)?;
-                    f.sync_all()?;
-                }
-                _ => {
-                    remove_path(&path)?;
-                    drop_rows.push((plan.id.clone(), n));
-                }
-            }
-        }
-    }
-    Ok(drop_rows)
-}
-
-/// Open-time recovery (see the module docs).
-async fn recover(inner: &Inner) -> Result<()> {
-    let root = uploads_root(inner);
-    tokio::fs::create_dir_all(&root).await.map_err(|e| internal_io(root.display(), e))?;
-    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.pool).await?;
-    let mut plans = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let up = UploadRow::from_row(row)?;
-        let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = ?")
-            .bind(&up.id)
-            .fetch_all(&inner.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<i64, _>("part_number")?.max(0) as u64, u64_col(r, "bytes")?)))
-            .collect::<Result<HashMap<u64, u64>>>()?;
-        // An assembly the process did not finish is undone: the session is open again.
-        let open = matches!(up.status, Stored::Shown(UploadStatus::Uploading | UploadStatus::Assembling));
-        plans.push(DirPlan { part0_len: up.part_len(0), open, id: up.id, parts });
-    }
-    let drop_rows = blocking("recovering upload folders", move || recover_dirs(&root, &plans)).await?;
-    for (id, n) in &drop_rows {
-        tracing::warn!("upload {id}: part {n} was lost or damaged on disk; it must be sent again");
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? AND part_number = ?")
-            .bind(id)
-            .bind(*n as i64)
-            .execute(&inner.pool)
-            .await?;
-    }
-    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'").execute(&inner.pool).await?;
-    Ok(())
-}
-
-/// Upload recovery, a first expiry pass, then the cleanup task (every
-/// minute until the service drains or is dropped). Called by [`Service::open`].
-pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
-    recover(inner).await?;
-    keep_reserve(inner).await;
-    cleanup(inner).await?;
-    let weak = Arc::downgrade(inner);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(CLEANUP_INTERVAL).await;
-            let Some(inner) = weak.upgrade() else { break };
-            if inner.draining.load(Ordering::SeqCst) {
-                break;
-            }
-            if let Err(e) = cleanup(&inner).await {
-                tracing::warn!("upload cleanup: {e}");
-            }
-        }
-    });
     Ok(())
 }
 
@@ -1350,24 +740,6 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
     })
 }
 
-/// Hard-links `src` to `dest` (creating `dest_dir`), copying when linking
-/// fails (another file system); a missing `src` is `NotFound`.
-fn link_or_copy(src: &Path, dest_dir: &Path, dest: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dest_dir)?;
-    match std::fs::hard_link(src, dest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(e),
-        Err(e) => {
-            tracing::debug!("{}: cannot hard-link ({e}); copying", src.display());
-            let tmp = dest_dir.join(format!("{TMP_PREFIX}copy"));
-            std::fs::copy(src, &tmp)?;
-            File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, dest)?;
-        }
-    }
-    sync_dir(dest_dir)
-}
-
 /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
 pub(crate) async fn remove_job_source(inner: &Inner, job_id: &str) {
     let dir = job_source_dir(inner, job_id);
@@ -1385,14 +757,5 @@ mod tests {
         let text = describe_missing(&many);
         assert!(text.starts_with("0, 2, 4"), "{text}");
         assert!(text.ends_with("and 80 more"), "{text}");
-    }
-
-    #[test]
-    fn part_names_round_trip() {
-        assert_eq!(part_name(42), "part-000042");
-        assert_eq!(parse_part_name("part-000042"), Some(42));
-        assert_eq!(parse_part_name("part-1234567"), Some(1_234_567));
-        assert_eq!(parse_part_name(".tmp-part-000001-ab"), None);
-        assert_eq!(parse_part_name("part-"), None);
     }
 }
