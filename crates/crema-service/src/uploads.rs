@@ -289,13 +289,18 @@ fn refuse_if_disk_critical(inner: &Inner, what: &str) -> Result<()> {
 }
 
 /// Runs file work on a blocking thread.
+/// A full disk is `CapacityExceeded` (naming `what`, no path), anything else `Internal`.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::Internal(format!("{what}: {e}")))?.map_err(|e| {
         tracing::warn!("{what}: {e}");
-        internal_io(what, e)
+        if is_disk_full(&e) {
+            ServiceError::CapacityExceeded(format!("the server's disk is full ({what}); try again once space is freed"))
+        } else {
+            internal_io(what, e)
+        }
     })
 }
 
@@ -372,7 +377,10 @@ impl Service {
     /// Errors: [`ServiceError::Validation`] for a bad `file_name` (empty, over
     /// [`MAX_FILE_NAME_BYTES`], with `/`, `\` or control characters, `.`/`..`),
     /// `file_size` 0 or a bad `mime_type`; [`ServiceError::PayloadTooLarge`] when
-    /// `file_size` is over [`Config::max_upload_bytes`]; [`ServiceError::Internal`]
+    /// `file_size` is over [`Config::max_upload_bytes`];
+    /// [`ServiceError::CapacityExceeded`] while the disk is critical (free space
+    /// under [`Config::disk_min_free_bytes`] on the data or output folder's file
+    /// system, measured now: `/readyz` `disk_critical`); [`ServiceError::Internal`]
     /// for database faults.
     pub async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
         let inner = &self.inner;
@@ -420,7 +428,11 @@ impl Service {
     /// read; [`ServiceError::PayloadTooLarge`] for a body longer than the part's
     /// size; [`ServiceError::NotFound`] when the session expired;
     /// [`ServiceError::InvalidTransition`] when the upload is completed or
-    /// canceled; [`ServiceError::Internal`] for disk or database faults.
+    /// canceled; [`ServiceError::CapacityExceeded`] while the disk is critical
+    /// (as for [`Service::create_upload`]) or when the part does not fit
+    /// (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`): the parts acknowledged before stay,
+    /// and the message names no server path; [`ServiceError::Internal`] for
+    /// other disk or database faults.
     pub async fn put_part<R: AsyncRead + Unpin + Send>(
         &self,
         id: &str,
@@ -514,7 +526,9 @@ impl Service {
     /// lists them as runs, `0-4, 7`, abbreviated after 20 runs);
     /// [`ServiceError::NotFound`] for an expired session;
     /// [`ServiceError::InvalidTransition`] for a canceled upload;
-    /// [`ServiceError::Internal`] for disk or database faults (the parts are then kept).
+    /// [`ServiceError::CapacityExceeded`] when the disk is too full for the
+    /// assembled file; [`ServiceError::Internal`] for other disk or database
+    /// faults (the parts are kept in both cases).
     pub async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
         let inner = &self.inner;
         load(inner, id).await?;
@@ -555,7 +569,16 @@ impl Service {
             Err(e) => {
                 // Part 0 was given back: the session takes parts again.
                 set_status(inner, id, UploadStatus::Assembling, UploadStatus::Uploading).await?;
-                return Err(e);
+                return Err(match e {
+                    ServiceError::CapacityExceeded(_) => {
+                        crate::maintenance::check_disk(inner);
+                        ServiceError::CapacityExceeded(format!(
+                            "the server's disk is full: upload {id} could not be assembled (its parts are kept); \
+                             complete it again once space has been freed"
+                        ))
+                    }
+                    other => other,
+                });
             }
         };
         let source = dir.join(SOURCE);

@@ -744,3 +744,27 @@ async fn readiness_watches_the_output_folder_on_its_own_file_system() {
     assert!(matches!(e, ServiceError::CapacityExceeded(_)), "{e:?}");
     svc.shutdown(Duration::ZERO).await;
 }
+
+/// Issue 9, defect 4: a `complete` that cannot fit the assembled file is
+/// `capacity_exceeded` too; the parts are kept and it works once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_on_a_full_disk_is_capacity_exceeded_and_keeps_the_parts() {
+    let Some(disk) = SmallDisk::mount(16 * MIB) else { return };
+    let data_dir = disk.path().join("data");
+    let mut c = upload_config(&data_dir, 0, Some(MIB));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c).await;
+    let data = pseudo_random(5 * MIB as usize, 11);
+    let id = upload_all(&svc, "five.bin", &data).await;
+    // Leave less room than the four parts appended to part 0 need.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; disk.free().saturating_sub(MIB) as usize]).unwrap();
+    assert!(disk.free() < 4 * MIB, "{} bytes free", disk.free());
+    let e = svc.complete_upload(&id).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::CapacityExceeded(m) if m.contains("could not be assembled")), "{e:?}");
+    let up = svc.get_upload(&id).await.unwrap();
+    assert_eq!((up.status, up.received_chunks), (UploadStatus::Uploading, vec![0, 1, 2, 3, 4]));
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(svc.complete_upload(&id).await.unwrap().sha256, sha256_hex(&data));
+    svc.shutdown(Duration::ZERO).await;
+}
