@@ -288,8 +288,8 @@ fn refuse_if_disk_critical(inner: &Inner, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs file work on a blocking thread.
-/// A full disk is `CapacityExceeded` (naming `what`, no path), anything else `Internal`.
+/// Runs file work on a blocking thread. A full disk is `CapacityExceeded`
+/// (naming `what`, no path), anything else `Internal`.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,

@@ -23,10 +23,12 @@ use tokio::task::{JoinHandle, JoinSet};
 /// Deliveries sent at once, across all webhooks.
 pub const DELIVERY_CONCURRENCY: usize = 4;
 
-/// Tries at recording one attempt's outcome before leaving it to the next open.
+/// Tries at recording one attempt's outcome before leaving it to the next
+/// open (fewer while the service drains: one, so that shutdown is not held up).
 const RECORD_TRIES: u32 = 8;
-/// Wait before the second try at recording; doubled after each failure up to [`RECORD_RETRY_MAX`]
-/// (eight tries span about 5 s).
+/// Wait before the second try at recording; doubled after each failure up to
+/// [`RECORD_RETRY_MAX`]. The waits between eight tries add up to about 5 s
+/// (each try may also wait up to the 5 s busy timeout for the write lock).
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(50);
 /// Longest wait between two tries at recording.
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
@@ -231,7 +233,7 @@ async fn attempt(inner: &Inner, c: Claimed) {
     for n in 1..=RECORD_TRIES {
         match record(&inner.pool, policy, &c, &outcome, duration_ms).await {
             Ok(()) => return,
-            Err(e) if n < RECORD_TRIES && !inner.pool.is_closed() => {
+            Err(e) if n < RECORD_TRIES && !inner.pool.is_closed() && !inner.draining.load(Ordering::SeqCst) => {
                 tracing::warn!(
                     "webhook delivery {}: recording attempt {} failed ({e}); retrying",
                     c.event_id,
