@@ -1,6 +1,6 @@
 //! Job lifecycle over HTTP with real encodes: cancel of a running job, retry
 //! limits, a non-media upload failing with `unsupported_media`, output
-//! retention, `disk_critical`, and the profile list.
+//! retention, `disk_critical`, a full disk, and the profile list.
 
 mod common;
 
@@ -149,6 +149,18 @@ async fn a_nearly_full_disk_makes_the_server_unready_and_refuses_encodes() {
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
     c::check_error(&e, "capacity_exceeded");
     assert_eq!(e["error"]["retryable"], true);
+    // Nor uploads (issue 9, defect 4): 503 with Retry-After, not accepted into a full disk.
+    let r = s
+        .client()
+        .post(s.url("/v1/uploads"))
+        .header("Idempotency-Key", common::idem())
+        .json(&json!({"file_name": "a.mov", "file_size": 10, "mime_type": "video/quicktime"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    c::check_error(&r.json().await.expect("envelope"), "capacity_exceeded");
     s.stop().await;
 }
 
@@ -307,5 +319,109 @@ async fn local_jobs_place_their_output_in_the_chosen_folder_and_network_ones_may
     let (st, e) = s.post("/v1/jobs", &body).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
     c::check_error(&e, "forbidden");
+    s.stop().await;
+}
+
+/// A tmpfs of `bytes` mounted on a temp folder, unmounted on drop; `None`
+/// (reason printed) where mounting is refused.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let size = format!("size={bytes}");
+        match std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(dir.path()).output() {
+            Ok(o) if o.status.success() => Some(SmallDisk(dir)),
+            Ok(o) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here: {}", String::from_utf8_lossy(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// Free bytes, as `df` reports them.
+    fn free(&self) -> u64 {
+        let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(self.0.path()).output();
+        let text = String::from_utf8(out.expect("df").stdout).expect("utf-8");
+        text.lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("df avail")
+    }
+
+    /// Writes `name` until the file system refuses even one byte.
+    fn fill(&self, name: &str) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.path().join(name)).expect("filler");
+        for block in [1 << 16, 4096, 1] {
+            let buf = vec![0u8; block];
+            while let Ok(n) = f.write(&buf) {
+                assert!(n > 0);
+            }
+        }
+        assert_eq!(self.free(), 0, "the disk is not full");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// Issue 9, defect 4, over HTTP on a real 8 MiB file system: a part written
+/// into a full disk is `503 capacity_exceeded` with `Retry-After` (not a
+/// retryable `500`), the acknowledged parts stay, and at 0 bytes free
+/// `DELETE /v1/uploads/{id}` still answers `204` and frees the space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_503_capacity_exceeded_and_delete_still_answers_204() {
+    const MIB: usize = 1 << 20;
+    let Some(disk) = SmallDisk::mount(8 * MIB as u64) else { return };
+    let data_dir = disk.0.path().join("data");
+    let s = TestServer::start_in(&data_dir, 0, |cfg| cfg.upload_chunk_size_override = Some(MIB as u64)).await;
+    let body = json!({"file_name": "big.mov", "file_size": 16 * MIB, "mime_type": "video/quicktime"});
+    let (st, created) = s.post("/v1/uploads", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let part = vec![7u8; MIB];
+    let mut acked = Vec::new();
+    let refused = loop {
+        let n = acked.len();
+        assert!(n < 16, "16 MiB fitted on an 8 MiB disk");
+        let r = s
+            .client()
+            .put(s.url(&format!("/v1/uploads/{id}/parts/{n}")))
+            .header("Content-Type", "application/octet-stream")
+            .body(part.clone())
+            .send()
+            .await
+            .expect("PUT");
+        if r.status() != StatusCode::OK {
+            break r;
+        }
+        acked.push(n);
+    };
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = refused.headers().get("retry-after").expect("Retry-After").to_str().expect("ascii");
+    assert!(retry_after.parse::<u64>().is_ok_and(|s| s > 0), "{retry_after}");
+    let e: serde_json::Value = refused.json().await.expect("envelope");
+    c::check_error(&e, "capacity_exceeded");
+    assert_eq!(e["error"]["retryable"], true);
+    let msg = e["error"]["message"].as_str().expect("message");
+    assert!(msg.contains("disk is full"), "{msg}");
+    assert!(!msg.contains(data_dir.to_str().expect("utf-8")), "a server path in the message: {msg}");
+    assert!(acked.len() >= 3, "only {} parts fitted", acked.len());
+    let (_, up) = s.get(&format!("/v1/uploads/{id}")).await;
+    assert_eq!(up["received_chunks"], json!(acked), "{up}");
+
+    disk.fill("filler");
+    let r = s.client().delete(s.url(&format!("/v1/uploads/{id}"))).send().await.expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.bytes().await.expect("body").is_empty());
+    // The parts' space is back (less what the database wrote meanwhile).
+    assert!(disk.free() >= ((acked.len() - 1) * MIB) as u64, "nothing freed: {}", disk.free());
+    let (st, up) = s.get(&format!("/v1/uploads/{id}")).await;
+    assert_eq!((st, up["status"].as_str()), (StatusCode::OK, Some("canceled")), "{up}");
     s.stop().await;
 }

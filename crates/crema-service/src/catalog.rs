@@ -151,7 +151,7 @@ impl Service {
     /// when the job (or the `Before` job) is not queued.
     pub async fn move_job(&self, id: &str, position: &MovePosition) -> Result<Job> {
         let pool = &self.inner.pool;
-        let mut tx = pool.begin().await?;
+        let mut tx = store::begin_immediate(pool).await?;
         let row: Option<(String, f64)> =
             sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
                 .bind(id)

@@ -408,3 +408,58 @@ async fn shutdown_requeues_running_jobs_after_the_grace_period() {
     assert_eq!(j.status_reason.as_deref(), Some("requeued at shutdown"));
     assert!(!has_files(&dir.path().join("outputs").join(&job.id)));
 }
+
+/// Issue 9, defect 3 (the same pattern in `move_job` and `revoke_key`): a
+/// read-then-write transaction never fails with "database is locked" because
+/// another connection committed between its read and its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_and_revokes_succeed_while_another_connection_writes() {
+    use crema_service::MovePosition;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(dir.path(), 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(svc.submit(quick_spec()).await.unwrap().id);
+    }
+    let other = db(dir.path()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (other, stop, id) = (other.clone(), stop.clone(), ids[0].clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                sqlx::query("UPDATE jobs SET status_reason = ? WHERE id = ?")
+                    .bind(format!("noise {n}"))
+                    .bind(&id)
+                    .execute(&other)
+                    .await
+                    .expect("the other connection's write");
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut failures = Vec::new();
+    for n in 0..150 {
+        let position = if n % 2 == 0 { MovePosition::Top } else { MovePosition::Before(ids[n % 4].clone()) };
+        let id = &ids[(n + 1) % 4];
+        if let Err(e) = svc.move_job(id, &position).await
+            && !matches!(e, ServiceError::Validation { .. })
+        {
+            failures.push(format!("move: {e}"));
+        }
+    }
+    for n in 0..30 {
+        let key = svc.create_key(&format!("k{n}")).await.unwrap();
+        if let Err(e) = svc.revoke_key(&key.id).await {
+            failures.push(format!("revoke: {e}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let commits = writer.await.unwrap();
+    assert!(commits > 0, "the other connection never wrote");
+    assert!(failures.is_empty(), "{} of 180 failed ({commits} commits meanwhile): {:?}", failures.len(), failures);
+    assert_eq!(svc.queue_order().await.unwrap().len(), 4);
+    other.close().await;
+    svc.shutdown(Duration::from_secs(1)).await;
+}
