@@ -20,21 +20,26 @@ use ffmpeg_next as ff;
 /// `src/SndFileAudioFileReader.cpp`, commit 9edb233):
 ///
 /// - **Mono mix** (the default): per sample frame, the sum of the channels'
-///   16-bit values divided by the channel count with integer division
-///   (truncation toward zero), as `WaveformGenerator::process` does.
-/// - **Split channels**: each channel's own min/max; one input channel
-///   gives one output channel either way (a `.dat` version 1).
+///   values divided by the channel count with integer division (truncation
+///   toward zero), then clamped to -32768..=32767, as
+///   `WaveformGenerator::process` does.
+/// - **Split channels**: each channel's own min/max, clamped the same way;
+///   one input channel gives one output channel either way (a `.dat` version 1).
 /// - **Pixels**: a pixel is emitted every `samples_per_pixel` sample frames;
 ///   a last, shorter run is emitted as a pixel of its own
 ///   (`WaveformGenerator::done`, `count_ > 0`), so `length` is
 ///   `ceil(samples / samples_per_pixel)`.
-/// - **Sample conversion to 16-bit**: float and double samples become
-///   `(short)(x * 32767)` in single precision, truncated toward zero
-///   (`SndFileAudioFileReader::run`'s floating-point path); values beyond
-///   ±1.0 saturate at -32768/32767, where audiowaveform's cast is undefined
-///   behaviour. Integer samples are converted as libsndfile's
-///   `sf_readf_short` does: 32-bit (which FFmpeg uses for 24-bit audio)
-///   `>> 16`, 64-bit `>> 48`, unsigned 8-bit `(x - 128) << 8`.
+/// - **Sample conversion to the 16-bit scale**: float and double samples
+///   become `x * 32767` in single precision, truncated toward zero
+///   (`SndFileAudioFileReader::run`'s floating-point path). Decoders of lossy
+///   codecs (Vorbis, AAC, AC-3) give samples beyond ±1.0 on loud masters;
+///   audiowaveform's `(short)` cast is undefined behaviour there, so Crema
+///   keeps them unclamped until after the mono mix and clamps the result
+///   (the clamp `process` applies to its mixed `int`), which is also what
+///   `waveform-data`'s `createFromAudio` does (it mixes floats, then clamps).
+///   Integer samples are converted as libsndfile's `sf_readf_short` does:
+///   32-bit (which FFmpeg uses for 24-bit audio) `>> 16`, 64-bit `>> 48`,
+///   unsigned 8-bit `(x - 128) << 8`.
 ///
 /// If the decoded channel count changes mid-stream (a broadcast AC-3 track
 /// switching between 2.0 and 5.1), the mono mix averages whatever channels
@@ -53,10 +58,11 @@ pub struct WaveformBuilder {
     min: Vec<i32>,
     max: Vec<i32>,
     data: Vec<i16>,
-    /// Interleaved 16-bit samples of the frame being pushed.
-    scratch: Vec<i16>,
+    /// Interleaved samples of the frame being pushed, on the 16-bit scale
+    /// but not clamped to it.
+    scratch: Vec<i32>,
     /// The same, remapped to the output channel count (split output only).
-    remap: Vec<i16>,
+    remap: Vec<i32>,
     samples: u64,
     /// [`MAX_POINTS`]; lowered by tests.
     max_points: usize,
@@ -135,7 +141,7 @@ impl WaveformBuilder {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let ok = to_s16(frame, channels, n, &mut scratch);
+        let ok = to_scale16(frame, channels, n, &mut scratch);
         let res = ok.and_then(|()| self.push_any(&scratch, channels));
         self.scratch = scratch;
         res
@@ -147,10 +153,15 @@ impl WaveformBuilder {
     /// Errors: [`EngineError::Usage`] for a partial sample frame, or once
     /// the waveform would exceed [`MAX_POINTS`].
     pub fn push_interleaved(&mut self, samples: &[i16]) -> Result<()> {
-        self.push_any(samples, usize::from(self.channels))
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(samples.iter().map(|&v| i32::from(v)));
+        let res = self.push_any(&scratch, usize::from(self.channels));
+        self.scratch = scratch;
+        res
     }
 
-    fn push_any(&mut self, samples: &[i16], channels: usize) -> Result<()> {
+    fn push_any(&mut self, samples: &[i32], channels: usize) -> Result<()> {
         if samples.len() % channels != 0 {
             return Err(EngineError::Usage(format!(
                 "{} samples are not whole frames of {channels} channels",
@@ -172,7 +183,7 @@ impl WaveformBuilder {
     }
 
     /// `WaveformGenerator::process`, one pixel's run of sample frames at a time.
-    fn accumulate(&mut self, samples: &[i16], channels: usize) -> Result<()> {
+    fn accumulate(&mut self, samples: &[i32], channels: usize) -> Result<()> {
         let mut rest = samples;
         while !rest.is_empty() {
             let room = (self.samples_per_pixel - self.count) as usize;
@@ -180,10 +191,10 @@ impl WaveformBuilder {
             let (run, tail) = rest.split_at(frames * channels);
             if self.output_channels == 1 {
                 let (mut lo, mut hi) = (self.min[0], self.max[0]);
-                let div = channels as i32;
+                let div = channels as i64;
                 for f in run.chunks_exact(channels) {
-                    // int sum / channels: C++ truncation, as audiowaveform.
-                    let s = f.iter().map(|&v| i32::from(v)).sum::<i32>() / div;
+                    // sum / channels with C++ truncation, then the clamp, as audiowaveform.
+                    let s = (f.iter().map(|&v| i64::from(v)).sum::<i64>() / div).clamp(LO, HI) as i32;
                     lo = lo.min(s);
                     hi = hi.max(s);
                 }
@@ -191,7 +202,7 @@ impl WaveformBuilder {
             } else {
                 for f in run.chunks_exact(channels) {
                     for (c, &v) in f.iter().enumerate() {
-                        let v = i32::from(v);
+                        let v = v.clamp(LO as i32, HI as i32);
                         self.min[c] = self.min[c].min(v);
                         self.max[c] = self.max[c].max(v);
                     }
@@ -216,7 +227,7 @@ impl WaveformBuilder {
             )));
         }
         for c in 0..usize::from(self.output_channels) {
-            // Values are within i16 by construction (the clamp of process() is a no-op).
+            // Within i16: every value was clamped.
             self.data.push(self.min[c] as i16);
             self.data.push(self.max[c] as i16);
             self.min[c] = i32::from(i16::MAX);
@@ -244,26 +255,30 @@ impl WaveformBuilder {
     }
 }
 
-/// Appends the frame's samples to `out` as interleaved 16-bit values.
-fn to_s16(frame: &ff::frame::Audio, channels: usize, n: usize, out: &mut Vec<i16>) -> Result<()> {
+const LO: i64 = i16::MIN as i64;
+const HI: i64 = i16::MAX as i64;
+
+/// Appends the frame's samples to `out`, interleaved, on the 16-bit scale
+/// (unclamped for float input).
+fn to_scale16(frame: &ff::frame::Audio, channels: usize, n: usize, out: &mut Vec<i32>) -> Result<()> {
     out.reserve(n * channels);
     match frame.format() {
-        Sample::I16(_) => gather::<i16>(frame, channels, n, out, |v| v),
-        Sample::U8(_) => gather::<u8>(frame, channels, n, out, |v| (i16::from(v) - 128) << 8),
-        Sample::I32(_) => gather::<i32>(frame, channels, n, out, |v| (v >> 16) as i16),
-        // (short)(float * SHRT_MAX) with the product in single precision;
-        // Rust's `as` truncates toward zero and saturates.
-        Sample::F32(_) => gather::<f32>(frame, channels, n, out, |v| (v * 32767.0) as i16),
-        Sample::F64(_) => gather::<f64>(frame, channels, n, out, |v| (v as f32 * 32767.0) as i16),
+        Sample::I16(_) => gather::<i16>(frame, channels, n, out, i32::from),
+        Sample::U8(_) => gather::<u8>(frame, channels, n, out, |v| (i32::from(v) - 128) << 8),
+        Sample::I32(_) => gather::<i32>(frame, channels, n, out, |v| v >> 16),
+        // float * SHRT_MAX in single precision, truncated toward zero
+        // (Rust's `as` also saturates at the i32 range and maps NaN to 0).
+        Sample::F32(_) => gather::<f32>(frame, channels, n, out, |v| (v * 32767.0) as i32),
+        Sample::F64(_) => gather::<f64>(frame, channels, n, out, |v| (v as f32 * 32767.0) as i32),
         Sample::I64(_) => {
             // ffmpeg-next has no slice view for 64-bit samples: read the bytes.
             let planar = frame.is_planar();
             let per_plane = if planar { n } else { n * channels };
-            let planes: Vec<Vec<i16>> = (0..if planar { channels } else { 1 })
+            let planes: Vec<Vec<i32>> = (0..if planar { channels } else { 1 })
                 .map(|p| {
                     frame.data(p)[..per_plane * 8]
                         .chunks_exact(8)
-                        .map(|b| (i64::from_ne_bytes(b.try_into().expect("8 bytes")) >> 48) as i16)
+                        .map(|b| (i64::from_ne_bytes(b.try_into().expect("8 bytes")) >> 48) as i32)
                         .collect()
                 })
                 .collect();
@@ -284,8 +299,8 @@ fn gather<T: ff::frame::audio::Sample + Copy>(
     frame: &ff::frame::Audio,
     channels: usize,
     n: usize,
-    out: &mut Vec<i16>,
-    conv: impl Fn(T) -> i16,
+    out: &mut Vec<i32>,
+    conv: impl Fn(T) -> i32,
 ) {
     if frame.is_planar() {
         if channels == 1 {

@@ -216,3 +216,17 @@ fn a_channel_count_change_mid_stream_keeps_the_first_layout() {
     b.push_frame(&frame_of::<i16>(Sample::I16(Type::Planar), &[vec![30, 30], vec![60, 60], vec![90, 90]])).unwrap();
     assert_eq!(b.finish().unwrap().data(), [0, 0, 60, 60]);
 }
+
+#[test]
+fn over_range_float_samples_are_mixed_before_they_are_clamped() {
+    // A loud lossy master: one channel beyond full scale. Clamping each channel
+    // first would give (32767 + 26213) / 2 = 29490; the mix comes first.
+    let frame = frame_of::<f32>(Sample::F32(Type::Planar), &[vec![1.2, 1.2, 1.9, 1.9], vec![0.8, 0.8, 1.9, 1.9]]);
+    let mut b = WaveformBuilder::new(&opts(2, false, Bits::Sixteen), 48000, 2).unwrap();
+    b.push_frame(&frame).unwrap();
+    // (39320 + 26213) / 2 = 32766; (62257 + 62257) / 2 clamps to 32767.
+    assert_eq!(b.finish().unwrap().data(), [32766, 32766, 32767, 32767]);
+    let mut b = WaveformBuilder::new(&opts(2, true, Bits::Sixteen), 48000, 2).unwrap();
+    b.push_frame(&frame).unwrap();
+    assert_eq!(b.finish().unwrap().data(), [32767, 32767, 26213, 26213, 32767, 32767, 32767, 32767]);
+}

@@ -78,7 +78,8 @@ pub fn generate(
     let (mut decoder, codec, tb, seconds_total) = {
         let stream = ictx.stream(index).ok_or_else(|| EngineError::Internal("audio stream vanished".into()))?;
         let params = stream.parameters();
-        let codec = ff::decoder::find(params.id()).map(|c| c.name().to_string());
+        // The codec descriptor's name, as `crema probe` shows it (`dts`, not the decoder's `dca`).
+        let codec = Some(params.id().name().to_string()).filter(|n| !n.is_empty() && *n != "none");
         let tb = stream.time_base();
         let mut ctx = ff::codec::context::Context::from_parameters(params)
             .map_err(|e| EngineError::from_ffmpeg(path, None, "audio decoder", e))?;
