@@ -162,7 +162,7 @@ impl WaveformBuilder {
     }
 
     fn push_any(&mut self, samples: &[i32], channels: usize) -> Result<()> {
-        if samples.len() % channels != 0 {
+        if !samples.len().is_multiple_of(channels) {
             return Err(EngineError::Usage(format!(
                 "{} samples are not whole frames of {channels} channels",
                 samples.len()

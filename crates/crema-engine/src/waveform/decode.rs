@@ -75,7 +75,7 @@ pub fn generate(
     let path = req.input.as_path();
     let mut ictx = probe::open_input(path)?;
     let index = pick_track(path, &ictx, req.track)?;
-    let (mut decoder, codec, tb, seconds_total) = {
+    let (mut decoder, codec, tb, start, seconds_total) = {
         let stream = ictx.stream(index).ok_or_else(|| EngineError::Internal("audio stream vanished".into()))?;
         let params = stream.parameters();
         // The codec descriptor's name, as `crema probe` shows it (`dts`, not the decoder's `dca`).
@@ -96,7 +96,9 @@ pub fn generate(
         } else {
             None
         };
-        (decoder, codec.unwrap_or_else(|| "unknown".into()), tb, seconds)
+        // Positions count from the track's first timestamp (an MPEG-TS clock starts anywhere).
+        let start = if stream.start_time() == ff::ffi::AV_NOPTS_VALUE { 0 } else { stream.start_time() };
+        (decoder, codec.unwrap_or_else(|| "unknown".into()), tb, start, seconds)
     };
     let source_channels = decoder.channels();
     // Refuse an oversized request before decoding anything, when the track
@@ -131,6 +133,7 @@ pub fn generate(
         seconds_total,
         last_report: Instant::now(),
         tb,
+        start,
     };
     let mut skipped = 0u64;
     for (stream, packet) in ictx.packets() {
@@ -139,7 +142,7 @@ pub fn generate(
             continue;
         }
         if let Some(pts) = packet.pts() {
-            run.seconds_done = run.seconds_done.max(pts as f64 * f64::from(tb));
+            run.seconds_done = run.seconds_done.max(run.seconds_at(pts));
         }
         if decoder.send_packet(&packet).is_err() {
             skipped += 1;
@@ -160,9 +163,6 @@ pub fn generate(
             },
         });
     };
-    if let Some(total) = run.seconds_total {
-        run.seconds_done = run.seconds_done.max(total);
-    }
     run.report(on_progress, true);
     Ok(Generated { waveform: builder.finish()?, track: index, codec, source_channels, skipped_packets: skipped })
 }
@@ -176,6 +176,8 @@ struct Run<'a> {
     seconds_total: Option<f64>,
     last_report: Instant,
     tb: ff::Rational,
+    /// The track's start time, in `tb`.
+    start: i64,
 }
 
 impl Run<'_> {
@@ -184,8 +186,7 @@ impl Run<'_> {
     fn drain(&mut self, decoder: &mut ff::decoder::Audio) -> Result<()> {
         while decoder.receive_frame(&mut self.frame).is_ok() {
             if let Some(pts) = self.frame.pts() {
-                let end =
-                    pts as f64 * f64::from(self.tb) + self.frame.samples() as f64 / f64::from(self.frame.rate().max(1));
+                let end = self.seconds_at(pts) + self.frame.samples() as f64 / f64::from(self.frame.rate().max(1));
                 self.seconds_done = self.seconds_done.max(end);
             }
             if self.builder.is_none() {
@@ -203,6 +204,11 @@ impl Run<'_> {
             b.push_frame(&self.frame).map_err(|e| in_file(self.path, e))?;
         }
         Ok(())
+    }
+
+    /// Seconds from the track's start to `pts` (in `tb`).
+    fn seconds_at(&self, pts: i64) -> f64 {
+        (pts.saturating_sub(self.start)) as f64 * f64::from(self.tb)
     }
 
     fn report(&mut self, on_progress: &mut dyn FnMut(WaveformProgress), last: bool) {

@@ -167,7 +167,7 @@ impl Waveform {
         if sample_rate == 0 || sample_rate > max {
             return Err(EngineError::Usage(format!("invalid sample rate {sample_rate} Hz")));
         }
-        if data.len() % (2 * usize::from(channels)) != 0 {
+        if !data.len().is_multiple_of(2 * usize::from(channels)) {
             return Err(EngineError::Usage(format!(
                 "{} values are not whole pixels of {channels} (min, max) pairs",
                 data.len()
