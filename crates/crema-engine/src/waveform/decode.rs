@@ -104,7 +104,7 @@ pub fn generate(
     // Refuse an oversized request before decoding anything, when the track
     // declares its length (the builder enforces the bound in any case).
     if let Some(seconds) = seconds_total.filter(|_| decoder.rate() > 0 && source_channels > 0) {
-        let points = req.options.points_for(decoder.rate(), source_channels, seconds)?;
+        let points = req.options.points_for(decoder.rate(), source_channels, seconds).map_err(|e| in_file(path, e))?;
         if points > MAX_POINTS as u64 {
             return Err(EngineError::Usage(format!(
                 "{}: {seconds:.0} s of audio would make {points} waveform points, more than {MAX_POINTS}: \

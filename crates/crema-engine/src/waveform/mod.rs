@@ -73,13 +73,12 @@ impl Resolution {
             Resolution::PixelsPerSecond(pps) => sample_rate / pps,
         };
         if spp < 2 {
-            let why = match self {
-                Resolution::PixelsPerSecond(pps) => {
-                    format!("{pps} pixels per second at {sample_rate} Hz is {spp} samples per pixel")
-                }
-                Resolution::SamplesPerPixel(n) => format!("{n} samples per pixel"),
-            };
-            return Err(EngineError::Usage(format!("{why}: the minimum is 2")));
+            return Err(EngineError::Usage(match self {
+                Resolution::PixelsPerSecond(pps) => format!(
+                    "{pps} pixels per second at {sample_rate} Hz leaves fewer than 2 samples per pixel (the minimum)"
+                ),
+                Resolution::SamplesPerPixel(n) => format!("{n} samples per pixel: the minimum is 2"),
+            }));
         }
         if spp > i32::MAX as u32 {
             return Err(EngineError::Usage(format!("{spp} samples per pixel is too many")));
