@@ -22,6 +22,7 @@ use std::time::Duration;
 mod bench;
 mod serve;
 mod watch;
+mod waveform;
 
 /// Exit codes (documented in the README).
 mod exit {
@@ -84,6 +85,8 @@ enum Command {
         #[command(subcommand)]
         command: watch::WatchCommand,
     },
+    /// Waveform data for an audio track, as BBC audiowaveform writes it (.dat or .json, for peaks.js).
+    Waveform(waveform::WaveformArgs),
 }
 
 #[derive(Subcommand)]
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),
+        Command::Waveform(args) => waveform::run(args),
     };
     ExitCode::from(code)
 }
@@ -204,7 +208,7 @@ fn exit_code(e: &EngineError) -> u8 {
         EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
         EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
         EngineError::Canceled => exit::CANCELED,
-        EngineError::Encode { .. } | EngineError::Internal(_) => exit::FAILED,
+        EngineError::Encode { .. } | EngineError::Decode { .. } | EngineError::Internal(_) => exit::FAILED,
     }
 }
 

@@ -67,6 +67,17 @@ pub enum EngineError {
     /// initialise, a filter Crema needs is missing from the linked FFmpeg).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A source's audio could not be decoded at all (every packet of the
+    /// track failed, or the decoder produced no samples), so there is nothing
+    /// to measure: used by [`crate::waveform`]. Single damaged packets are
+    /// skipped, as the `ffmpeg` command line does, and are not this error.
+    #[error("{path}: cannot decode the audio: {cause}")]
+    Decode {
+        /// The input path as given.
+        path: PathBuf,
+        /// What failed, in words, with FFmpeg's own message where there is one.
+        cause: String,
+    },
 }
 
 impl EngineError {
@@ -82,6 +93,7 @@ impl EngineError {
             Self::Encode { .. } => "encode_failed",
             Self::Canceled => "canceled",
             Self::Internal(_) => "internal_error",
+            Self::Decode { .. } => "decode_failed",
         }
     }
 
