@@ -30,6 +30,7 @@ mod types;
 mod uploads;
 mod watch;
 mod webhooks;
+mod wire;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
@@ -45,7 +46,7 @@ pub use types::{
     OutputSpec, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
 pub use uploads::{
-    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
     chunk_size_for,
 };
 pub use watch::{

@@ -124,7 +124,7 @@ pub enum HlsCodec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HlsSpec {
     /// Rung heights in pixels (each 144..=4320); default 1080, 720, 480, 360.
-    #[serde(default = "default_renditions")]
+    #[serde(default = "default_renditions", deserialize_with = "crate::wire::vec_u32_int")]
     pub renditions: Vec<u32>,
     /// Video codec of the rungs.
     #[serde(default)]
@@ -133,7 +133,7 @@ pub struct HlsSpec {
     #[serde(default = "default_segment_seconds")]
     pub segment_seconds: f64,
     /// Also write a progressive MP4 of this rung height (one of `renditions`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::opt_u32_int")]
     pub keep_mp4: Option<u32>,
 }
 
@@ -155,7 +155,8 @@ pub struct OutputSpec {
     #[serde(default)]
     pub audio: bool,
     /// Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::opt_u32_int")]
+    #[schema(minimum = 144, maximum = 4320)]
     pub target_height: Option<u32>,
     /// Extension: an HLS ladder instead of the single file.
     #[serde(default)]

@@ -49,6 +49,7 @@ use crate::types::SourceInfo;
 use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
 use model::Stored;
 pub use model::{
+    FILE_NAME_PATTERN,
     MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
     chunk_size_for,
 };
@@ -304,17 +305,44 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// `name` as a file name on disk: `.` and `..` become `_`, and a name over
+/// 255 bytes (the usual file-system limit) is cut at a character boundary,
+/// keeping its extension when it has a short one.
+pub(crate) fn disk_name(name: &str) -> String {
+    if name == "." || name == ".." {
+        return "_".into();
+    }
+    if name.len() <= MAX_FILE_NAME_BYTES {
+        return name.to_string();
+    }
+    let ext = std::path::Path::new(name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 16);
+    let keep = MAX_FILE_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
+    let mut cut = keep;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match ext {
+        Some(e) => format!("{}.{e}", &name[..cut]),
+        None => name[..cut].to_string(),
+    }
+}
+
 fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
     let name = &spec.file_name;
     let bad_name = |m: &str| ServiceError::validation("file_name", m);
-    if name.is_empty() {
+    // The rule is the OpenAPI document's (`FILE_NAME_PATTERN`, 1..=255
+    // characters), so that what the document allows is accepted; `.`/`..` and
+    // names over 255 bytes are made safe where the name becomes a file
+    // ([`disk_name`]), not refused.
+    let chars = name.chars().count();
+    if chars == 0 {
         return Err(bad_name("must be at least 1 character"));
     }
-    if name.len() > MAX_FILE_NAME_BYTES {
-        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} bytes, got {}", name.len())));
+    if chars > MAX_FILE_NAME_BYTES {
+        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} characters, got {chars}")));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
-        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters, not '.' or '..'"));
+    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
+        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters"));
     }
     if spec.file_size == 0 {
         return Err(ServiceError::validation("file_size", "must be at least 1 byte"));
@@ -326,9 +354,9 @@ fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
         )));
     }
     if let Some(m) = &spec.mime_type
-        && (m.len() > 255 || m.chars().any(char::is_control))
+        && (m.chars().count() > 255 || m.chars().any(char::is_control))
     {
-        return Err(ServiceError::validation("mime_type", "must be at most 255 bytes without control characters"));
+        return Err(ServiceError::validation("mime_type", "must be at most 255 characters without control characters"));
     }
     Ok(())
 }
@@ -724,7 +752,7 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
     }
     let src = upload_dir(inner, upload_id).join(SOURCE);
     let dest_dir = job_source_dir(inner, job_id);
-    let dest = dest_dir.join(&up.file_name);
+    let dest = dest_dir.join(disk_name(&up.file_name));
     let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
     let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
         .await

@@ -39,8 +39,10 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Only jobs in this status.
+    #[param(value_type = Option<JobStatus>)]
     pub status: Option<String>,
     /// Page size, 1..100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -130,13 +132,31 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or `{"before": "job_…"}`.
+/// Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or
+/// `{"before": "job_…"}`, exactly one of them (`oneOf`, no other fields).
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct MoveRequest {
-    /// `top` or `bottom` of the queue.
-    pub position: Option<MoveEnd>,
-    /// Place the job just before this queued job.
-    pub before: Option<String>,
+#[serde(untagged)]
+pub enum MoveRequest {
+    /// To an end of the queue.
+    End(MoveToEnd),
+    /// Just before another queued job.
+    Before(MoveBefore),
+}
+
+/// `{"position": "top"|"bottom"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveToEnd {
+    /// `top` (first to run) or `bottom` (last).
+    pub position: MoveEnd,
+}
+
+/// `{"before": "job_…"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBefore {
+    /// The queued job to run after this one.
+    pub before: String,
 }
 
 /// An end of the queue.
@@ -159,12 +179,16 @@ pub async fn move_job(
     Path(id): Path<String>,
     body: Result<Json<MoveRequest>, JsonRejection>,
 ) -> ApiResult<Json<Job>> {
-    let Json(body) = body?;
-    let position = match (body.position, body.before) {
-        (Some(MoveEnd::Top), None) => MovePosition::Top,
-        (Some(MoveEnd::Bottom), None) => MovePosition::Bottom,
-        (None, Some(before)) => MovePosition::Before(before),
-        _ => return Err(ApiError::bad_request("give either \"position\" (top|bottom) or \"before\" (a job id)")),
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::JsonDataError(_) => {
+            ApiError::bad_request("give exactly one of \"position\" (top|bottom) or \"before\" (a job id)")
+        }
+        other => other.into(),
+    })?;
+    let position = match body {
+        MoveRequest::End(MoveToEnd { position: MoveEnd::Top }) => MovePosition::Top,
+        MoveRequest::End(MoveToEnd { position: MoveEnd::Bottom }) => MovePosition::Bottom,
+        MoveRequest::Before(MoveBefore { before }) => MovePosition::Before(before),
     };
     Ok(Json(state.service.move_job(&id, &position).await?.network_view()))
 }

@@ -9,8 +9,13 @@ use utoipa::ToSchema;
 /// contract says "MB"/"GB"; Crema reads them as MiB/GiB.
 pub const MIB: u64 = 1024 * 1024;
 
-/// Longest accepted `file_name`, in UTF-8 bytes (the usual file-system limit).
+/// Longest accepted `file_name`, in characters (names over 255 bytes are
+/// shortened where they become a file on disk).
 pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// The rule for `file_name` as the OpenAPI document states it: no `/` or
+/// `\`, no control characters (Unicode Cc: U+0000–U+001F, U+007F–U+009F).
+pub const FILE_NAME_PATTERN: &str = r"^[^/\\\u0000-\u001f\u007f-\u009f]+$";
 
 /// Part size in bytes for a file of `file_size` bytes, the contract's tiers
 /// ("Uploads"), with MB/GB read as MiB/GiB ([`MIB`]):
@@ -28,15 +33,18 @@ pub fn chunk_size_for(file_size: u64) -> u64 {
 /// Body of `POST /v1/uploads`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UploadSpec {
-    /// The file's name: at least 1 character, at most [`MAX_FILE_NAME_BYTES`]
-    /// bytes, no `/` or `\`, no control characters, not `.` or `..` (it becomes
-    /// a file name on the server).
+    /// The file's name: 1 to [`MAX_FILE_NAME_BYTES`] characters, no `/` or
+    /// `\`, no control characters ([`FILE_NAME_PATTERN`]).
+    #[schema(min_length = 1, max_length = 255)]
     pub file_name: String,
     /// The whole file's size in bytes, at least 1 and at most the server's
     /// [`crate::Config::max_upload_bytes`].
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::wire::u64_int")]
     pub file_size: u64,
     /// The client's MIME type, kept as given (at most 255 bytes); informative only.
     #[serde(default)]
+    #[schema(max_length = 255, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub mime_type: Option<String>,
 }
 
