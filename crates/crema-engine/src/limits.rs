@@ -218,6 +218,33 @@ pub fn check_job(input: &Path, display: (u32, u32), pictures: &JobPictures) -> R
     Ok(total)
 }
 
+/// The picture checks [`crate::pipeline::run`] makes before decoding, from
+/// a probe alone, for a caller that refuses a job when it is submitted
+/// (`POST /v1/jobs`): the source limit, then each output (`file_codec` with
+/// `target_height`, the ladder's codec with its rung heights) against level
+/// 6.2 and [`crate::budget::JOB_MAX_OUTPUT_SAMPLES`]. The probe has no
+/// sample aspect ratio, so anamorphic sources are checked at their coded
+/// width (the encode checks the exact size again). A probe without video
+/// passes (the encode refuses it for that reason).
+///
+/// Errors: [`EngineError::PictureTooLarge`].
+pub fn check_probed(
+    input: &Path,
+    info: &crate::probe::MediaInfo,
+    file_codec: Option<VideoCodec>,
+    target_height: Option<u32>,
+    hls: Option<(VideoCodec, &[u32])>,
+) -> Result<(), EngineError> {
+    let Some(v) = &info.video else { return Ok(()) };
+    check_source(input, v.width, v.height, source_limits())?;
+    let display = plan::display_size(v.width, v.height, (1, 1), v.rotation);
+    let pictures = JobPictures {
+        file: file_codec.map(|c| (c, plan::output_size(display, target_height))),
+        rungs: hls.map(|(c, heights)| (c, plan::ladder(display, heights).0)),
+    };
+    check_job(input, display, &pictures).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

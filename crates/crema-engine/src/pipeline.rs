@@ -1493,10 +1493,11 @@ fn push_hls_mux(
         // Every track starts at presentation time 0 with no edit list: video
         // with negative composition offsets (trun version 1), so its first
         // frame is shown at its decode time, as CMAF (ISO/IEC 23000-19) lays
-        // out fMP4 tracks (what FFmpeg's own `+cmaf` movflag implies). Without it the B-frame delay (80 ms for two
-        // B-frames at 25 fps) sits between the fragment's decode time, which
-        // players such as hls.js take as the start, and the first picture,
-        // while the audio starts at 0: a hole at the start of every package.
+        // out fMP4 tracks (what FFmpeg's own `+cmaf` movflag implies).
+        // Without it the B-frame delay (80 ms for two B-frames at 25 fps)
+        // sits between the fragment's decode time, which players such as
+        // hls.js take as the start, and the first picture, while the audio
+        // starts at 0: a hole at the start of every package.
         ("hls_segment_options".into(), "movflags=+negative_cts_offsets:use_editlist=0".into()),
     ];
     muxes.push(Mux { ctx, kind, report_path: report.to_path_buf(), header, stream_tbs: vec![], origins: vec![] });

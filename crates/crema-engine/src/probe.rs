@@ -722,8 +722,8 @@ fn open_demuxer(path: &Path) -> std::result::Result<Input, OpenError> {
         }
         // Decoders probing the streams refuse pictures beyond the source
         // limit instead of allocating them (a file may declare 15000x15000).
-        let max_pixels = CString::new(crate::limits::source_limits().max_samples.min(i32::MAX as u64).to_string())
-            .unwrap_or_else(|_| c"2147483647".to_owned());
+        let limit = crate::limits::source_limits().max_samples.min(i32::MAX as u64);
+        let max_pixels = CString::new(limit.to_string()).unwrap_or_else(|_| c"2147483647".to_owned());
         // A refused picture leaves the stream without a size (libavcodec
         // clears it): the size the container declared is put back, so the
         // encode can refuse it in words (`limits::check_source`).
@@ -742,7 +742,8 @@ fn open_demuxer(path: &Path) -> std::result::Result<Input, OpenError> {
         }
         for (&st, &(w, h)) in streams(ctx).iter().zip(&declared) {
             let par = (*st).codecpar;
-            if (*par).width == 0 && (*par).height == 0 && w > 0 && h > 0 {
+            let refused = w > 0 && h > 0 && (w as u64) * (h as u64) > limit;
+            if (*par).width == 0 && (*par).height == 0 && refused {
                 (*par).width = w;
                 (*par).height = h;
             }
@@ -832,6 +833,7 @@ fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> 
     // The best video stream as libavformat ranks it, when it is a real
     // picture (not cover art, with a size); else the first such stream.
     let best_video = crate::streams::best_stream(ctx, sys::AVMediaType::AVMEDIA_TYPE_VIDEO, None)
+        // SAFETY: every pointer in `all` is a live stream of the open context.
         .and_then(|i| all.iter().copied().find(|&st| unsafe { (*st).index } as usize == i))
         .filter(|&st| {
             // SAFETY: `st` and its codecpar are live (filtered in `streams`).

@@ -90,6 +90,12 @@ fn an_output_beyond_level_6_2_is_refused_before_decoding_and_a_scaled_one_encode
     assert_eq!(e.code(), "picture_too_large");
     assert_empty(dir.path());
     eprintln!("refused in {:.2} s", started.elapsed().as_secs_f64());
+    // The same verdict from the probe alone, as a service checks a job at submission.
+    let info = crema_engine::probe::probe(&src).unwrap();
+    let e = limits::check_probed(&src, &info, Some(VideoCodec::Hevc), None, None).unwrap_err();
+    assert!(matches!(e, EngineError::PictureTooLarge { width: 8192, height: 8192, .. }), "{e:?}");
+    assert!(limits::check_probed(&src, &info, Some(VideoCodec::Hevc), Some(1080), None).is_ok());
+    assert!(limits::check_probed(&src, &info, None, None, Some((VideoCodec::H264, &[4320, 1080]))).is_ok());
     // Scaled down, the same source is fine: the output is checked, not the source.
     let res = run(&request(&src, dir.path(), Some(1080), None)).expect("8192x8192 scaled to 1080p");
     assert_eq!((res.outputs[0].width, res.outputs[0].height), (1080, 1080));
@@ -111,6 +117,8 @@ fn a_source_beyond_the_source_limit_is_refused_in_words_before_decoding() {
     assert_eq!((*width, *height), (15000, 15000));
     assert!(cause.contains("15000x15000") && cause.contains("megapixels"), "{cause}");
     assert_empty(dir.path());
+    let e = limits::check_probed(&src, &info, Some(VideoCodec::Hevc), Some(720), None).unwrap_err();
+    assert!(matches!(e, EngineError::PictureTooLarge { width: 15000, .. }), "{e:?}");
 }
 
 #[test]
