@@ -137,7 +137,7 @@ struct EncodeArgs {
     #[arg(long)]
     audio: bool,
     /// Scale the single file down to this height in pixels (never up; 144..4320).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    #[arg(long)]
     target_height: Option<u32>,
     /// Make an HLS ladder (instead of the single file, unless --file or -o is given too).
     #[arg(long)]
@@ -145,7 +145,8 @@ struct EncodeArgs {
     /// With --hls: also write the single file.
     #[arg(long, requires = "hls")]
     file: bool,
-    /// Rung heights in pixels, comma separated; rungs taller than the source are dropped.
+    /// Rung heights in pixels (144..4320, at most 8 distinct), comma separated; rungs taller than
+    /// the source are dropped.
     #[arg(long, value_delimiter = ',', default_value = "1080,720,480,360", requires = "hls")]
     renditions: Vec<u32>,
     /// Video codec of the ladder: h264 plays everywhere, hevc on Apple devices and newer TVs.
@@ -204,7 +205,9 @@ fn main() -> ExitCode {
 /// The exit code for an engine error.
 fn exit_code(e: &EngineError) -> u8 {
     match e {
-        EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => exit::INPUT,
+        EngineError::InputUnreadable { .. }
+        | EngineError::InputUnsupported { .. }
+        | EngineError::PictureTooLarge { .. } => exit::INPUT,
         EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
         EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
         EngineError::Canceled => exit::CANCELED,
@@ -315,11 +318,12 @@ fn encode(args: EncodeArgs) -> u8 {
             ));
         }
     }
-    if !(1.0..=20.0).contains(&args.segment_seconds) {
-        return usage(format!("--segment-seconds {}: must be between 1 and 20", args.segment_seconds));
-    }
-    if let Some(bad) = args.renditions.iter().find(|h| !(144..=4320).contains(*h)) {
-        return usage(format!("--renditions: {bad} is outside 144..4320"));
+    let hls_shape = args.hls.then_some(crema_engine::request::HlsShape {
+        renditions: &args.renditions,
+        segment_seconds: args.segment_seconds,
+    });
+    if let Err(e) = crema_engine::request::check_output(args.target_height, hls_shape) {
+        return usage(e.to_string());
     }
     if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
         let cause = if dir.exists() { "not a folder" } else { "folder does not exist" };
@@ -419,6 +423,7 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
                 bar.println(format!("  {name}: {output}: {encoder} ({reason})"))
             }
             Event::Notice { message } => bar.println(format!("  {name}: {message}")),
+            Event::Warning { message } => bar.println(format!("  {name}: warning: {message}")),
             Event::Canceled => {}
         }
     }
@@ -493,6 +498,9 @@ fn print_result(name: &str, res: &EncodeResult) {
     if res.final_artifact == pipeline::FinalArtifact::Original {
         println!("  kept the original ({}): encoding would not make it smaller", human_bytes(res.source.bytes));
         return;
+    }
+    for w in &res.warnings {
+        println!("  warning: {w}");
     }
     for o in &res.outputs {
         let enc = o.encoder.as_ref().map_or(String::new(), |e| format!(", {}", e.name));
@@ -585,6 +593,17 @@ fn print_probe(i: &probe::MediaInfo) {
     }
     for s in i.subtitles.iter().chain(&i.data) {
         println!("  other #{}: {}", s.index, s.codec);
+    }
+    for p in &i.programs {
+        let name = match (&p.service_name, &p.service_provider) {
+            (Some(n), Some(by)) => format!(" \"{n}\" ({by})"),
+            (Some(n), None) => format!(" \"{n}\""),
+            (None, Some(by)) => format!(" ({by})"),
+            (None, None) => String::new(),
+        };
+        let streams: Vec<String> = p.streams.iter().map(|s| format!("#{s}")).collect();
+        let chosen = i.video.as_ref().is_some_and(|v| p.streams.contains(&v.index));
+        println!("  program {}{name}: streams {}{}", p.id, streams.join(" "), if chosen { " (encoded)" } else { "" });
     }
     if let Some(tc) = &i.timecode {
         println!("  timecode {tc}");

@@ -29,6 +29,27 @@ pub enum EngineError {
         /// Why, in words ("not a video file", "no video stream (audio only)"...).
         cause: String,
     },
+    /// The source is media Crema reads, but its picture, or the output asked
+    /// of it, is larger than Crema can encode: an output (the file after
+    /// `target_height`, an HLS rung) beyond its codec's level 6.2 picture
+    /// size, or a source beyond the decoder-side limit
+    /// ([`crate::limits::SourceLimits`]). Checked before anything is
+    /// decoded; `cause` names the size, the limit and, where one exists, the
+    /// largest target height that fits (see [`crate::limits`]).
+    ///
+    /// For the `/v1` API this is `source_unsupported` (422, not retryable):
+    /// the file is valid media that this request cannot encode.
+    #[error("{path}: {cause}")]
+    PictureTooLarge {
+        /// The input path as given.
+        path: PathBuf,
+        /// Width of the picture at fault (source or output), pixels.
+        width: u32,
+        /// Height of the picture at fault, pixels.
+        height: u32,
+        /// Why, in words.
+        cause: String,
+    },
     /// An output cannot be created: folder missing or not writable, or the
     /// file exists and overwriting was not asked for.
     #[error("{path}: cannot write output: {cause}")]
@@ -86,6 +107,7 @@ impl EngineError {
         match self {
             Self::InputUnreadable { .. } => "input_unreadable",
             Self::InputUnsupported { .. } => "unsupported_media",
+            Self::PictureTooLarge { .. } => "picture_too_large",
             Self::OutputNotWritable { .. } => "output_not_writable",
             Self::DiskFull { .. } => "disk_full",
             Self::Profile(_) => "invalid_profile",

@@ -524,33 +524,18 @@ fn validate_metadata(metadata: Option<serde_json::Value>) -> Result<serde_json::
 }
 
 pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
-    let heights = 144..=4320;
-    if let Some(h) = output.target_height
-        && !heights.contains(&h)
+    // The engine's one rule set (heights, rung cap, segment length), shared with the CLI.
+    let hls = output
+        .hls
+        .as_ref()
+        .map(|h| crema_engine::request::HlsShape { renditions: &h.renditions, segment_seconds: h.segment_seconds });
+    crema_engine::request::check_output(output.target_height, hls)
+        .map_err(|e| ServiceError::validation(e.field.api_name(), e.message))?;
+    if let Some(hls) = &output.hls
+        && let Some(k) = hls.keep_mp4
+        && !hls.renditions.contains(&k)
     {
-        return Err(ServiceError::validation("output.target_height", format!("must be 144..4320, got {h}")));
-    }
-    if let Some(hls) = &output.hls {
-        if hls.renditions.is_empty() {
-            return Err(ServiceError::validation("output.hls.renditions", "must list at least one height"));
-        }
-        if let Some(h) = hls.renditions.iter().find(|h| !heights.contains(*h)) {
-            return Err(ServiceError::validation(
-                "output.hls.renditions",
-                format!("heights must be 144..4320, got {h}"),
-            ));
-        }
-        if !(hls.segment_seconds.is_finite() && (1.0..=60.0).contains(&hls.segment_seconds)) {
-            return Err(ServiceError::validation(
-                "output.hls.segment_seconds",
-                format!("must be 1..60 seconds, got {}", hls.segment_seconds),
-            ));
-        }
-        if let Some(k) = hls.keep_mp4
-            && !hls.renditions.contains(&k)
-        {
-            return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
-        }
+        return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
     }
     Ok(())
 }
