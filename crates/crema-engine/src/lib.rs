@@ -21,6 +21,7 @@ pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod quality;
 pub mod thumbnail;
 pub mod xparams;
 
