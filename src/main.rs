@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod quality;
 mod serve;
 mod watch;
 
@@ -84,6 +85,8 @@ enum Command {
         #[command(subcommand)]
         command: watch::WatchCommand,
     },
+    /// Measure an encode against its source: VMAF, VMAF NEG, PSNR, SSIM (per frame and pooled).
+    Quality(quality::QualityArgs),
 }
 
 #[derive(Subcommand)]
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),
+        Command::Quality(args) => quality::run(args),
     };
     ExitCode::from(code)
 }
@@ -204,7 +208,10 @@ fn exit_code(e: &EngineError) -> u8 {
         EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
         EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
         EngineError::Canceled => exit::CANCELED,
-        EngineError::Encode { .. } | EngineError::Internal(_) => exit::FAILED,
+        EngineError::Encode { .. }
+        | EngineError::Internal(_)
+        | EngineError::VmafUnavailable(_)
+        | EngineError::Quality(_) => exit::FAILED,
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const MAX_QUEUED_FRAMES: usize = 240;
 
 /// One file's decoded video, in presentation order.
-struct Source {
+pub(super) struct Source {
     path: PathBuf,
     ictx: ff::format::context::Input,
     decoder: ff::decoder::Video,
@@ -35,7 +35,7 @@ struct Source {
 }
 
 impl Source {
-    fn open(path: &Path, cancel: &CancelFlag) -> Result<Self> {
+    pub(super) fn open(path: &Path, cancel: &CancelFlag) -> Result<Self> {
         let info = probe::probe_facts(path, cancel)?;
         let video = info.video.as_ref().ok_or_else(|| EngineError::InputUnsupported {
             path: path.into(),
@@ -46,10 +46,7 @@ impl Source {
         let tb = stream.time_base();
         let rate = stream.rate();
         let avg = stream.avg_frame_rate();
-        let fps = [rate, avg]
-            .into_iter()
-            .find(|r| r.numerator() > 0 && r.denominator() > 0)
-            .map_or(25.0, f64::from);
+        let fps = [rate, avg].into_iter().find(|r| r.numerator() > 0 && r.denominator() > 0).map_or(25.0, f64::from);
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| EngineError::from_ffmpeg(path, None, "video decoder", e))?;
         // SAFETY: setting the thread count (0 = one per core) and packet time base before open.
@@ -63,7 +60,8 @@ impl Source {
         })?;
         // SAFETY: plain field read on an open input context.
         let start = unsafe { (*ictx.as_ptr()).start_time };
-        let origin = if start == ff::ffi::AV_NOPTS_VALUE { 0.0 } else { start as f64 / f64::from(ff::ffi::AV_TIME_BASE) };
+        let origin =
+            if start == ff::ffi::AV_NOPTS_VALUE { 0.0 } else { start as f64 / f64::from(ff::ffi::AV_TIME_BASE) };
         Ok(Self {
             path: path.into(),
             ictx,
@@ -82,7 +80,7 @@ impl Source {
     /// The next frame and its presentation time in seconds from the origin;
     /// `None` at the end. Undecodable packets are skipped, as players do
     /// (the frames they held then count as unmatched).
-    fn next(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
+    pub(super) fn next(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
         let mut frame = ff::frame::Video::empty();
         loop {
             match self.decoder.receive_frame(&mut frame) {

@@ -117,7 +117,11 @@ impl Converter {
     /// already is, else a converted copy (bicubic scaling when the size differs).
     ///
     /// Errors: a cause in words when swscale refuses the conversion.
-    pub fn convert<'a>(&'a mut self, frame: &'a ff::frame::Video, target: &Target) -> Result<&'a ff::frame::Video, String> {
+    pub fn convert<'a>(
+        &'a mut self,
+        frame: &'a ff::frame::Video,
+        target: &Target,
+    ) -> Result<&'a ff::frame::Video, String> {
         if frame.format() == target.pixel && frame.width() == target.width && frame.height() == target.height {
             return Ok(frame);
         }

@@ -109,8 +109,7 @@ fn ssim_end1(s1: i64, s2: i64, ss: i64, s12: i64, max: f64) -> f32 {
     let c2 = (0.03 * 0.03 * max * max * 64.0 * 63.0 + 0.5) as i64;
     let vars = ss * 64 - s1 * s1 - s2 * s2;
     let covar = s12 * 64 - s1 * s2;
-    ((2 * s1 * s2 + c1) as f32) * ((2 * covar + c2) as f32)
-        / (((s1 * s1 + s2 * s2 + c1) as f32) * ((vars + c2) as f32))
+    ((2 * s1 * s2 + c1) as f32) * ((2 * covar + c2) as f32) / (((s1 * s1 + s2 * s2 + c1) as f32) * ((vars + c2) as f32))
 }
 
 /// SSIM of one plane: the mean over 8×8 windows stepped by 4 samples

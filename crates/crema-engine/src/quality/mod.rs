@@ -191,3 +191,6 @@ pub struct QualityReport {
     /// Every scored frame, in order.
     pub frames: Vec<FrameScore>,
 }
+
+#[cfg(test)]
+mod tests;

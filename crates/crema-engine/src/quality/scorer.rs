@@ -64,7 +64,7 @@ impl Scorer {
     /// 1..=99; [`EngineError::VmafUnavailable`] when the linked libvmaf lacks
     /// its built-in models (it was built without `xxd`).
     pub fn new(options: &QualityOptions) -> Result<Self> {
-        if options.subsample == 0 || options.subsample > 99 || options.subsample % 2 == 0 {
+        if options.subsample == 0 || options.subsample > 99 || options.subsample.is_multiple_of(2) {
             return Err(EngineError::Usage(format!(
                 "subsample {}: must be odd and 1..99 (an even step aliases with the encoder's mini-GOP pattern)",
                 options.subsample
@@ -123,7 +123,7 @@ impl Scorer {
         }
         let r = st.reference.convert(reference, &st.target).map_err(EngineError::Quality)?;
         let d = st.distorted.convert(distorted, &st.target).map_err(EngineError::Quality)?;
-        if st.next % self.options.subsample == 0 {
+        if st.next.is_multiple_of(self.options.subsample) {
             let m = frame_metrics(&st.target.planes(r), &st.target.planes(d), st.target.bits);
             st.scored.push((
                 st.next,

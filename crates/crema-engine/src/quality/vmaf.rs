@@ -166,7 +166,10 @@ impl Vmaf {
         // SAFETY: a zeroed VmafPicture is what vmaf_picture_alloc expects to fill.
         let mut pic: sys::VmafPicture = unsafe { std::mem::zeroed() };
         // SAFETY: valid picture pointer and parameters.
-        check(unsafe { sys::vmaf_picture_alloc(&mut pic, self.pix_fmt, self.bits, self.width, self.height) }, "picture")?;
+        check(
+            unsafe { sys::vmaf_picture_alloc(&mut pic, self.pix_fmt, self.bits, self.width, self.height) },
+            "picture",
+        )?;
         let bytes_per_sample = if self.bits > 8 { 2 } else { 1 };
         for p in 0..3 {
             let (src, src_stride) = (frame.data(p), frame.stride(p));
@@ -185,7 +188,12 @@ impl Vmaf {
 
     /// Feeds one pair as picture `index` (0, 1, 2… without gaps: the motion
     /// feature keys its frame history on the index).
-    pub fn read(&mut self, reference: &ff::frame::Video, distorted: &ff::frame::Video, index: u32) -> Result<(), String> {
+    pub fn read(
+        &mut self,
+        reference: &ff::frame::Video,
+        distorted: &ff::frame::Video,
+        index: u32,
+    ) -> Result<(), String> {
         let mut r = self.picture(reference)?;
         let mut d = match self.picture(distorted) {
             Ok(d) => d,
