@@ -321,6 +321,10 @@ fn bad_requests_fail_with_clear_errors() {
     assert_eq!(audio.code, 3, "{}", audio.describe());
     assert!(audio.stderr.contains("audio_only.m4a"), "{}", audio.stderr);
     assert_eq!(audio.error()["code"], "unsupported_media");
+    // An unwritable CSV is refused before any scoring: exit 4, nothing left behind.
+    let csv = crema(&args!["quality", &r, &r, "--per-frame", "/nonexistent/folder/frames.csv"]);
+    assert_eq!(csv.code, 4, "{}", csv.describe());
+    assert!(csv.stderr.contains("frames.csv"), "{}", csv.stderr);
     // A missing reference: exit 3.
     let missing = crema(&args!["quality", "/nonexistent/ref.mov", &r]);
     assert_eq!(missing.code, 3, "{}", missing.describe());

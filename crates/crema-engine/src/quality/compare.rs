@@ -9,9 +9,11 @@ use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Frames the pairer may hold before the two files are declared unpairable
-/// (normally it holds one or two; 240 frames of 1080p are about 0.7 GB).
-const MAX_QUEUED_FRAMES: usize = 240;
+/// Frames the pairer may hold before the two files are declared unpairable.
+/// Feeding the side that is behind keeps it at one or two per side whatever
+/// the gaps, rates or offsets; only timestamps that run backwards could pile
+/// frames up, and 32 bounds that to about 0.8 GB even for 4K 10-bit frames.
+const MAX_QUEUED_FRAMES: usize = 32;
 
 /// One file's decoded video, in presentation order.
 pub(super) struct Source {

@@ -2,7 +2,7 @@
 //! run (the in-loop use of `sophon-auto`), on real encodes from the fixtures.
 
 use super::compare::Source;
-use super::{FrameScore, QualityOptions, Scorer};
+use super::{FrameScore, Model, QualityOptions, Scorer};
 use crate::CancelFlag;
 use ffmpeg_next as ff;
 use std::path::PathBuf;
@@ -54,6 +54,7 @@ fn primed_chunks_score_like_one_whole_run() {
         assert_eq!((w.psnr_y, w.ssim), (c.psnr_y, c.ssim), "frame {}", w.index);
         if w.index == 9 || w.index == 19 {
             // A chunk's last frame cannot look into the next chunk for its motion.
+            eprintln!("chunk-last frame {}: whole run {:.4}, chunked {:.4}", w.index, w.vmaf, c.vmaf);
             assert!((w.vmaf - c.vmaf).abs() < 1.0, "frame {}: {} vs {}", w.index, w.vmaf, c.vmaf);
         } else {
             assert_eq!(w.vmaf, c.vmaf, "frame {}", w.index);
@@ -107,4 +108,16 @@ fn built_in_models_are_linked() {
     assert!(super::vmaf::built_in_model_bytes() > 10_000, "the embedded vmaf_v0.6.1.json");
     super::vmaf::check_built_in_models().expect("vmaf_v0.6.1, vmaf_v0.6.1neg, vmaf_4k_v0.6.1 built in");
     assert_eq!(super::libvmaf_version(), "2.3.1");
+}
+
+#[test]
+fn the_4k_model_is_chosen_above_1440p() {
+    assert_eq!(Model::Auto.name_for(1920, 1080), "vmaf_v0.6.1");
+    assert_eq!(Model::Auto.name_for(2560, 1440), "vmaf_v0.6.1");
+    assert_eq!(Model::Auto.name_for(3840, 2160), "vmaf_4k_v0.6.1");
+    assert_eq!(Model::Auto.name_for(4096, 1716), "vmaf_4k_v0.6.1");
+    assert_eq!(Model::V061.name_for(3840, 2160), "vmaf_v0.6.1");
+    assert_eq!(Model::V061_4k.name_for(1280, 720), "vmaf_4k_v0.6.1");
+    assert_eq!(Model::parse("vmaf_4k_v0.6.1"), Some(Model::V061_4k));
+    assert_eq!(Model::parse("vmaf_v0.6.3"), None);
 }

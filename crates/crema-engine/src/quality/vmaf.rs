@@ -10,12 +10,12 @@ use libvmaf_sys as sys;
 use std::ffi::{CStr, CString, c_int};
 
 unsafe extern "C" {
-    /// libvmaf's embedded copy of `model/vmaf_v0.6.1.json`, generated with
-    /// `xxd --include` and declared by libvmaf's own `src/model.c`. Naming it
-    /// here makes the link fail (undefined reference to
-    /// `src_vmaf_v0_6_1_json_len`) when libvmaf was built without its
+    /// Length of libvmaf's embedded copy of `model/vmaf_v0.6.1.json`
+    /// (generated with `xxd --include`, declared by libvmaf's own
+    /// `src/model.c`). Naming it here makes the link fail with "undefined
+    /// symbol: src_vmaf_v0_6_1_json_len" when libvmaf was built without its
     /// built-in models, which is what happens silently when `xxd` is missing
-    /// at build time: a loud build error instead of a wrong binary.
+    /// at build time: a loud build error instead of a binary that cannot score.
     static src_vmaf_v0_6_1_json_len: std::ffi::c_uint;
 }
 
