@@ -1,8 +1,9 @@
 //! `crema quality` and `crema_engine::quality`: VMAF from libvmaf inside
 //! Crema against libvmaf's own expected scores, PSNR/SSIM against FFmpeg's
-//! `psnr`/`ssim` filters, timestamp pairing with a dropped frame and a
-//! doubled frame rate, a 720p rendition scored at its 1080p reference's
-//! size, the CSV and JSON outputs and the errors.
+//! `psnr`/`ssim` filters, timestamp pairing with a dropped frame, a
+//! doubled frame rate and a VFR source against a CFR encode, a 720p
+//! rendition scored at its 1080p reference's size, the CSV and JSON outputs
+//! and the errors.
 //!
 //! Media: `fixtures/prepare.sh` (the `q_*` files) and `tests/quality_data/`
 //! (libvmaf's akiyo test vector, see its README).
@@ -263,6 +264,45 @@ fn a_doubled_frame_rate_pairs_each_reference_frame_with_the_one_shown_at_its_tim
         assert!((num(&f["reference_seconds"]) - num(&f["distorted_seconds"])).abs() < 1e-6, "{f}");
     }
     assert!(num(&v["vmaf"]["min"]) > 80.0, "{}", v["vmaf"]);
+}
+
+/// A variable-frame-rate phone clip (30, 15, then 30 fps, with jitter)
+/// against a constant 30 fps encode of it, which repeats each 15 fps frame:
+/// every reference frame pairs with the frame shown at its time and the
+/// 15 repeats are extra. Subsampled (every 7th frame) to stay quick.
+#[test]
+fn a_variable_rate_source_pairs_with_a_constant_rate_encode() {
+    let r = fixture("vfr_phone.mp4");
+    let d = derived("q_vfr_phone_cfr30.mp4", |out| {
+        let made = ffmpeg(&args![
+            "-v",
+            "error",
+            "-i",
+            &r,
+            "-an",
+            "-vf",
+            "fps=30",
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "24",
+            out
+        ]);
+        assert_eq!(made.code, 0, "{}", made.describe());
+    });
+    let v = quality_json(&r, &d, &["--no-neg", "--subsample", "7"]);
+    assert_eq!(v["pairing"]["paired"], 105, "{}", v["pairing"]);
+    assert_eq!(v["pairing"]["unmatched_reference"], 0);
+    assert_eq!(v["pairing"]["unmatched_distorted"], 15);
+    for f in frames(&v) {
+        // The phone's timestamps jitter by up to 2 ms; the CFR encode's do not.
+        assert!((num(&f["reference_seconds"]) - num(&f["distorted_seconds"])).abs() < 0.003, "{f}");
+    }
+    assert!(num(&v["psnr_y"]["min"]) > 33.0, "{}", v["psnr_y"]);
 }
 
 // ---------------------------------------------------------------------------
