@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod quality;
 mod serve;
 mod watch;
 mod waveform;
@@ -87,6 +88,8 @@ enum Command {
     },
     /// Waveform data for an audio track, as BBC audiowaveform writes it (.dat or .json, for peaks.js).
     Waveform(waveform::WaveformArgs),
+    /// Measure an encode against its source: VMAF, VMAF NEG, PSNR, SSIM (per frame and pooled).
+    Quality(quality::QualityArgs),
 }
 
 #[derive(Subcommand)]
@@ -198,6 +201,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),
         Command::Waveform(args) => waveform::run(args),
+        Command::Quality(args) => quality::run(args),
     };
     ExitCode::from(code)
 }
@@ -211,7 +215,11 @@ fn exit_code(e: &EngineError) -> u8 {
         EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
         EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
         EngineError::Canceled => exit::CANCELED,
-        EngineError::Encode { .. } | EngineError::Decode { .. } | EngineError::Internal(_) => exit::FAILED,
+        EngineError::Encode { .. }
+        | EngineError::Decode { .. }
+        | EngineError::Internal(_)
+        | EngineError::VmafUnavailable(_)
+        | EngineError::Quality(_) => exit::FAILED,
     }
 }
 

@@ -99,6 +99,16 @@ pub enum EngineError {
         /// What failed, in words, with FFmpeg's own message where there is one.
         cause: String,
     },
+    /// VMAF cannot be computed by this build: the linked libvmaf lacks a
+    /// built-in model (it was built without `xxd`) or refuses to start; the
+    /// message names the model and the fix.
+    #[error("{0}")]
+    VmafUnavailable(String),
+    /// Measuring quality failed on readable input: a frame could not be
+    /// converted, the reference changed size mid-stream, the two files'
+    /// timestamps never meet, or libvmaf reported an error.
+    #[error("quality measurement failed: {0}")]
+    Quality(String),
 }
 
 impl EngineError {
@@ -116,6 +126,8 @@ impl EngineError {
             Self::Canceled => "canceled",
             Self::Internal(_) => "internal_error",
             Self::Decode { .. } => "decode_failed",
+            Self::VmafUnavailable(_) => "vmaf_unavailable",
+            Self::Quality(_) => "quality_failed",
         }
     }
 

@@ -28,6 +28,7 @@ pub mod profile;
 pub mod progress;
 pub mod request;
 pub mod streams;
+pub mod quality;
 pub mod thumbnail;
 pub mod waveform;
 pub mod xparams;
