@@ -154,9 +154,14 @@ fn patch(doc: &mut Value) {
     let renditions = &mut schemas["HlsSpec"]["properties"]["renditions"];
     if renditions.is_object() {
         renditions["minItems"] = json!(1);
-        renditions["maxItems"] = json!(8); // MAX_RENDITIONS_PLACEHOLDER
-        renditions["items"]["minimum"] = json!(144);
-        renditions["items"]["maximum"] = json!(4320);
+        renditions["maxItems"] = json!(crema_engine::request::MAX_RUNGS);
+        renditions["items"]["minimum"] = json!(crema_engine::request::MIN_HEIGHT);
+        renditions["items"]["maximum"] = json!(crema_engine::request::MAX_HEIGHT);
+    }
+    let segment = &mut schemas["HlsSpec"]["properties"]["segment_seconds"];
+    if segment.is_object() {
+        segment["minimum"] = json!(crema_engine::request::MIN_SEGMENT_SECONDS);
+        segment["maximum"] = json!(crema_engine::request::MAX_SEGMENT_SECONDS);
     }
     // `POST /v1/uploads/{id}/complete` answers only `completed`.
     let done = &mut schemas["UploadCompleted"]["properties"]["status"];

@@ -259,6 +259,9 @@ pub(crate) fn source_error_code(e: &crema_engine::EngineError) -> Option<ErrorCo
         E::InputUnreadable { .. } => Some(ErrorCode::SourceInvalid),
         E::InputUnsupported { cause, .. } if cause.contains("no video stream") => Some(ErrorCode::SourceUnsupported),
         E::InputUnsupported { .. } => Some(ErrorCode::SourceInvalid),
+        // Readable, but larger than the encoder's level or the configured
+        // source limit allows: a source the service cannot encode.
+        E::PictureTooLarge { .. } => Some(ErrorCode::SourceUnsupported),
         _ => None,
     }
 }

@@ -441,6 +441,12 @@ pub(crate) async fn submit_job(inner: &Inner, spec: JobSpec, trusted: bool, id: 
             other => other?,
         },
     };
+    if let Err(e) = check_pictures(inner, &spec, &source).await {
+        if matches!(spec.source, SourceSpec::Upload { .. }) {
+            crate::uploads::remove_job_source(inner, &id).await;
+        }
+        return Err(e);
+    }
     let job = Job {
         id,
         status: JobStatus::Queued,
@@ -540,6 +546,35 @@ pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
     Ok(())
 }
 
+/// Refuses at submission a source whose pictures no encoder of this job
+/// may take (issue 9): larger than the configured source limit, or an
+/// output beyond level 6.2 of its codec (ITU-T H.264 Table A-1, H.265
+/// Table A.8), with `source_unsupported` (422); the encode would refuse it
+/// before decoding anyway. A source the header probe cannot read passes
+/// here (the submission's own probe already judged it).
+async fn check_pictures(inner: &Inner, spec: &JobSpec, source: &SourceInfo) -> Result<()> {
+    let Some(path) = source.path.clone().map(PathBuf::from) else { return Ok(()) };
+    let file_codec = match &spec.output.hls {
+        None => Some(inner.profiles.get(&spec.profile).map(|p| p.codec).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        Some(_) => None,
+    };
+    let hls = spec.output.hls.as_ref().map(|h| {
+        let codec = match h.codec {
+            crate::types::HlsCodec::H264 => crema_engine::profile::VideoCodec::H264,
+            crate::types::HlsCodec::Hevc => crema_engine::profile::VideoCodec::Hevc,
+        };
+        (codec, h.renditions.clone())
+    });
+    let target_height = spec.output.target_height;
+    tokio::task::spawn_blocking(move || {
+        let Ok(info) = crema_engine::probe::probe_facts(&path, &crema_engine::CancelFlag::new()) else { return Ok(()) };
+        crema_engine::limits::check_probed(&path, &info, file_codec, target_height, hls.as_ref().map(|(c, r)| (*c, r.as_slice())))
+            .map_err(|e| crate::error::source_error(&e, &path).unwrap_or_else(|| ServiceError::Internal(e.to_string())))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("checking the source: {e}")))?
+}
+
 /// The `source` object at submission, from the probe (which also hashes the
 /// file). Errors: [`ServiceError::SourceInvalid`] / [`ServiceError::SourceUnsupported`]
 /// when the probe cannot read the file as media (empty, truncated, not
@@ -593,6 +628,7 @@ fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
         retention_expires_at: None,
         path: None,
         hls: None,
+        warnings: Vec::new(),
     }
 }
 

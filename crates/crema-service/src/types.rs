@@ -399,6 +399,11 @@ pub struct OutputInfo {
     /// Extension: the HLS package, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls: Option<HlsOutputInfo>,
+    /// Extension: what of the source the encode left out, in words (an
+    /// audio stream whose parameters cannot be read, a second program);
+    /// absent when nothing was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A job: the contract's JobResponse. Field names and nullability exactly as

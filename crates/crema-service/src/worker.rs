@@ -342,6 +342,9 @@ async fn complete(
             let expires =
                 inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
             let mut output = written_output(&row.job.output, m, sha256, expires);
+            let source = row.job.source.path.as_deref().map(Path::new);
+            output.warnings =
+                result.warnings.iter().map(|w| crate::redact::paths(w, source.as_slice(), &[job_dir])).collect();
             if let Some(dir) = row.output_request.dir.clone() {
                 place_in(&mut output, m, row, &result.effective_profile_id, dir).await?;
             }
@@ -461,6 +464,7 @@ fn written_output(
         retention_expires_at,
         path: Some(m.path.display().to_string()),
         hls,
+        warnings: Vec::new(),
     }
 }
 
