@@ -12,7 +12,8 @@
 # screenshots, xdotool to answer the native close dialog); and what libvmaf-sys
 # needs to build libvmaf 2.3.1 from its bundled source for `crema quality`
 # (meson, ninja-build, nasm, and xxd: without xxd libvmaf silently leaves its
-# built-in VMAF models out, and linking Crema then fails on purpose). Rust itself comes from
+# built-in VMAF models out, and linking Crema then fails on purpose); python3-venv
+# and curl for the API fuzzing step (schemathesis in a virtualenv). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
 set -euo pipefail
 
@@ -22,7 +23,8 @@ for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevic
          libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip openssl \
          libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
          libssl-dev build-essential file gstreamer1.0-libav gstreamer1.0-plugins-bad \
-         xvfb webkit2gtk-driver imagemagick xdotool meson ninja-build nasm xxd; do
+         xvfb webkit2gtk-driver imagemagick xdotool meson ninja-build nasm xxd \
+         python3-venv curl; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

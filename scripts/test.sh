@@ -2,16 +2,35 @@
 # The README's second command: install what is missing, prepare the test
 # media, then run every check CI runs: formatting, clippy with warnings as
 # errors, and the whole test suite (unit and integration, real FFmpeg on
-# real media), then the web UI's checks and its browser end-to-end test
+# real media), then the /v1 API fuzzing with schemathesis against
+# `crema serve`, the web UI's checks and its browser end-to-end test
 # against the `crema` binary the tests just built, then the desktop app's
 # smoke test under Xvfb (tauri-driver + WebKitWebDriver).
+#
+# Every step runs even when an earlier one fails (`cargo test
+# --no-fail-fast` likewise), so one failure never hides the rest; the
+# script exits non-zero when any step failed and names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 bash fixtures/prepare.sh >/dev/null
-cargo fmt --all -- --check
-cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo test --locked --workspace
-cargo build --locked -p crema
-bash scripts/ui-test.sh
-bash scripts/desktop-smoke.sh
+
+failed=()
+step() {
+  echo "== $*" >&2
+  if ! "$@"; then
+    failed+=("$*")
+  fi
+}
+step cargo fmt --all -- --check
+step cargo clippy --locked --workspace --all-targets -- -D warnings
+step cargo test --locked --workspace --no-fail-fast
+step cargo build --locked -p crema
+step bash scripts/api-fuzz.sh target/debug/crema
+step bash scripts/ui-test.sh
+step bash scripts/desktop-smoke.sh
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'test: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "test: all steps passed" >&2

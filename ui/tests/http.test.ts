@@ -217,7 +217,10 @@ describe('http transport', () => {
   it('a part refused for good fails the upload with the reason', async () => {
     const file = new File([new Uint8Array(10)], 'a.mp4');
     const { fetch } = fakeFetch({ 'POST /v1/uploads': () => [201, { id: 'upl_2', chunk_size: 100, total_chunks: 1, expires_at: 'x' }] });
-    const putPart: PutPart = async () => ({ status: 413, body: { error: { code: 'payload_too_large', message: 'part 0 is larger than the chunk size', retryable: false } } });
+    const putPart: PutPart = async () => ({
+      status: 400,
+      body: { error: { code: 'validation_error', reason: 'payload_too_large', message: 'part 0 is larger than the chunk size', retryable: false } },
+    });
     const api = createHttpApi({ fetch, putPart, sleep: noSleep });
     const e = await api.upload(file).done.catch((x) => x);
     expect(humanMessage(e)).toBe('Part 0 is larger than the chunk size. The file is larger than this server accepts.');

@@ -96,6 +96,22 @@ fn describe(status: u16) -> &'static str {
     }
 }
 
+/// A query parameter is absent or a string, never `null`: drops the `null`
+/// alternative utoipa writes for an `Option` field.
+fn not_null(schema: &mut Value) {
+    if let Some(one_of) = schema.get("oneOf").and_then(Value::as_array) {
+        let rest: Vec<Value> = one_of.iter().filter(|s| s["type"] != "null").cloned().collect();
+        if rest.len() == 1 {
+            *schema = rest.into_iter().next().unwrap_or_default();
+        }
+    } else if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+}
+
 fn patch(doc: &mut Value) {
     let retry_after = json!({"Retry-After": {"description": "seconds to wait before retrying",
                                              "schema": {"type": "integer", "minimum": 0}}});
@@ -118,6 +134,9 @@ fn patch(doc: &mut Value) {
                 op["security"] = json!([]);
             } else {
                 responses.entry("401").or_insert_with(|| error_response(describe(401)));
+            }
+            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                params.iter_mut().filter(|p| p["in"] == "query").for_each(|p| not_null(&mut p["schema"]));
             }
             if method == "post" && path.starts_with("/v1/") {
                 let params = op["parameters"].as_array().cloned().unwrap_or_default();

@@ -41,6 +41,11 @@ const ADVICE: Record<string, string> = {
   output_not_writable: 'Pick an output folder you can write to, then retry.',
 };
 
+/** What to do, per envelope `reason` (Crema's extension), where it says more than the code. */
+const REASON_ADVICE: Record<string, string> = {
+  payload_too_large: 'The file is larger than this server accepts.',
+};
+
 function sentence(s: string): string {
   const t = s.trim();
   if (!t) return t;
@@ -51,7 +56,7 @@ function sentence(s: string): string {
 /** A readable message for anything thrown: the reason, then what to do. */
 export function humanMessage(err: unknown): string {
   if (err instanceof ApiError) {
-    const advice = ADVICE[err.code];
+    const advice = (err.reason && REASON_ADVICE[err.reason]) || ADVICE[err.code];
     const reason = sentence(err.message);
     return advice && !reason.includes(advice) ? `${reason} ${advice}` : reason;
   }

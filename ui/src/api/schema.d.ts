@@ -160,7 +160,7 @@ export interface paths {
         post?: never;
         /**
          * Cancels a queued or running job; `200` with status `canceled`; `409
-         *     invalid_transition` for a terminal job.
+         *     job_not_cancelable` for a terminal job.
          */
         delete: operations["cancel"];
         options?: never;
@@ -304,7 +304,7 @@ export interface paths {
         get: operations["get"];
         put?: never;
         post?: never;
-        /** Cancels the session and frees its parts. */
+        /** Cancels the session and frees its parts; `204` (contract, "Uploads"), also on a full disk. */
         delete: operations["delete"];
         options?: never;
         head?: never;
@@ -503,7 +503,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Removes a webhook; deliveries still owed to it are dropped. */
+        /** Removes a webhook; deliveries still owed to it are dropped; `204` (contract, "Webhooks"). */
         delete: operations["delete"];
         options?: never;
         head?: never;
@@ -559,21 +559,38 @@ export interface components {
         };
         /** @description The `error` object of [`ErrorEnvelope`]. */
         ErrorBody: {
-            /** @description Stable machine-readable code (`not_found`, `validation_failed`, …). */
-            code: string;
-            /** @description What went wrong, for people; names the field for validation errors. */
+            /** @description One of the contract's fourteen codes (the SDKs' closed enum). */
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * @description What went wrong, for people; names the field for validation errors.
+             *     Never a server path or a debug string.
+             */
             message: string;
+            /**
+             * @description Extension: Crema's finer distinction inside `code`
+             *     (`idempotency_key_required`, `idempotency_key_reused`,
+             *     `request_in_progress`, `upload_incomplete`, `payload_too_large`,
+             *     `invalid_transition`, `method_not_allowed`, `body_timeout`, …).
+             */
+            reason?: string | null;
             /** @description The request's ID (`req_…`), also sent as `X-Request-Id`. */
             request_id: string;
             /**
              * @description Whether the same request may succeed later: true for `rate_limited`,
-             *     `capacity_exceeded`, `internal_error` and `request_in_progress`.
+             *     `capacity_exceeded`, `internal_error` and a `conflict` with reason
+             *     `request_in_progress`.
              */
             retryable: boolean;
         };
         /**
+         * @description The contract's error codes, exactly the SDKs' enum (contract, "Errors",
+         *     the table of codes). Nothing else may appear as an envelope's `code`.
+         * @enum {string}
+         */
+        ErrorCode: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "job_not_cancelable" | "output_not_ready" | "source_invalid" | "source_unsupported" | "rate_limited" | "quota_exceeded" | "capacity_exceeded" | "output_persistence_failed" | "internal_error";
+        /**
          * @description The envelope body of every non-2xx response except 302:
-         *     `{"error": {"code", "message", "retryable", "request_id"}}`.
+         *     `{"error": {"code", "message", "retryable", "request_id", "reason"?}}`.
          */
         ErrorEnvelope: {
             /** @description The error. */
@@ -740,16 +757,25 @@ export interface components {
             /** @description ID of the key the session belongs to. */
             key_id: string;
         };
+        /** @description `{"before": "job_…"}`. */
+        MoveBefore: {
+            /** @description The queued job to run after this one. */
+            before: string;
+        };
         /**
          * @description An end of the queue.
          * @enum {string}
          */
         MoveEnd: "top" | "bottom";
-        /** @description Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or `{"before": "job_…"}`. */
-        MoveRequest: {
-            /** @description Place the job just before this queued job. */
-            before?: string | null;
-            position?: null | components["schemas"]["MoveEnd"];
+        /**
+         * @description Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or
+         *     `{"before": "job_…"}`, exactly one of them (`oneOf`, no other fields).
+         */
+        MoveRequest: components["schemas"]["MoveToEnd"] | components["schemas"]["MoveBefore"];
+        /** @description `{"position": "top"|"bottom"}`. */
+        MoveToEnd: {
+            /** @description `top` (first to run) or `bottom` (last). */
+            position: components["schemas"]["MoveEnd"];
         };
         /** @description The job's `output` object. */
         OutputInfo: {
@@ -763,6 +789,11 @@ export interface components {
             /** @description `mp4` or `mkv` as requested (`hls` for an HLS package). */
             container: string;
             /**
+             * @description Extension: the retention cleanup deleted the output (`state` stays
+             *     `available`; the output route answers `404`).
+             */
+            expired?: boolean;
+            /**
              * Format: int32
              * @description Height of the written video in pixels.
              */
@@ -772,22 +803,25 @@ export interface components {
             path?: string | null;
             /**
              * Format: date-time
-             * @description When the output will be deleted by the retention cleanup (then `state`
-             *     becomes `expired`); `null`: kept until someone deletes it.
+             * @description When the output will be (or was) deleted by the retention cleanup (then
+             *     `expired` becomes true); `null`: kept until someone deletes it.
              */
             retention_expires_at: string | null;
             /** @description Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS). */
             sha256: string | null;
-            /**
-             * @description `pending` (not written yet), `ready` (written), `expired` (deleted by
-             *     the retention cleanup) or `none` (failed, canceled, or the original was kept).
-             */
-            state: string;
+            /** @description `pending` (nothing to hand out) or `available` (written); see [`OutputState`]. */
+            state: components["schemas"]["OutputState"];
             /**
              * Format: int32
              * @description The requested height in pixels, `null` when none was asked.
              */
             target_height: number | null;
+            /**
+             * @description Extension: what of the source the encode left out, in words (an
+             *     audio stream whose parameters cannot be read, a second program);
+             *     absent when nothing was.
+             */
+            warnings?: string[];
             /**
              * Format: int32
              * @description Width of the written video in pixels.
@@ -814,6 +848,12 @@ export interface components {
              */
             target_height?: number | null;
         };
+        /**
+         * @description `output.state`: exactly the SDKs' enum (contract, "Jobs": `pending` |
+         *     `available`, nothing else).
+         * @enum {string}
+         */
+        OutputState: "pending" | "available";
         /** @description One page of [`crate::Service::list`]. */
         Page: {
             /** @description Whether more jobs follow. */
@@ -1061,8 +1101,8 @@ export interface components {
              */
             source_width?: number | null;
             /**
-             * @description Current state; an open session past `expires_at` already reads `expired`
-             *     before the cleanup task has removed its files.
+             * @description Current state (an open session past `expires_at` is not shown at all:
+             *     it is `404`, even before the cleanup task has removed its files).
              */
             status: components["schemas"]["UploadStatus"];
             /**
@@ -1082,8 +1122,11 @@ export interface components {
             id: string;
             /** @description Lower-case hex SHA-256 of the assembled file. */
             sha256: string;
-            /** @description `completed`. */
-            status: components["schemas"]["UploadStatus"];
+            /**
+             * @description always `completed`
+             * @enum {string}
+             */
+            status: "completed";
         };
         /** @description `201` body of `POST /v1/uploads`. */
         UploadCreated: {
@@ -1108,9 +1151,8 @@ export interface components {
         /** @description Body of `POST /v1/uploads`. */
         UploadSpec: {
             /**
-             * @description The file's name: at least 1 character, at most [`MAX_FILE_NAME_BYTES`]
-             *     bytes, no `/` or `\`, no control characters, not `.` or `..` (it becomes
-             *     a file name on the server).
+             * @description The file's name: 1 to [`MAX_FILE_NAME_BYTES`] characters, no `/` or
+             *     `\`, no control characters ([`FILE_NAME_PATTERN`]).
              */
             file_name: string;
             /**
@@ -1123,10 +1165,12 @@ export interface components {
             mime_type?: string | null;
         };
         /**
-         * @description An upload session's state (the contract's upload `status`).
+         * @description An upload session's state: the contract's upload `status`, exactly the
+         *     SDKs' closed enum ("Uploads": `uploading`, `assembling`, `completed`,
+         *     `canceled`). An expired session has no status: it is `404 not_found`.
          * @enum {string}
          */
-        UploadStatus: "initiated" | "uploading" | "completed" | "canceled" | "expired";
+        UploadStatus: "uploading" | "assembling" | "completed" | "canceled";
         /** @description Counts of a rule's files by state. */
         WatchCounts: {
             /**
@@ -1441,6 +1485,14 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1506,6 +1558,8 @@ export interface operations {
             };
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1604,12 +1658,12 @@ export interface operations {
     };
     stream: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only events of this job. */
-                job_id: string | null;
+                job_id?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1623,20 +1677,57 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unknown job_id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     list: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only jobs in this status. */
-                status: string | null;
+                status?: components["schemas"]["JobStatus"];
                 /** @description Page size, 1..100 (default 20). */
-                limit: string | null;
+                limit?: number;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1657,13 +1748,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -1684,6 +1793,15 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1715,6 +1833,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get: {
@@ -1734,6 +1863,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -1765,6 +1912,24 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1787,7 +1952,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -1807,6 +1972,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -1833,6 +2016,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     output: {
@@ -1852,6 +2046,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
             };
             404: {
                 headers: {
@@ -1888,6 +2100,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1904,13 +2125,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     retry: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -1928,6 +2160,24 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1938,6 +2188,17 @@ export interface operations {
             };
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1966,6 +2227,15 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1976,6 +2246,17 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,13 +2282,33 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2035,7 +2336,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            413: {
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2043,8 +2345,40 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            422: {
+            /** @description forbidden: the credential may not do this */
+            403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2072,6 +2406,24 @@ export interface operations {
                     "application/json": components["schemas"]["Upload"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2093,12 +2445,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: {
+            /** @description canceled; its files are freed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Upload"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -2115,7 +2484,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2133,6 +2502,33 @@ export interface operations {
                     "application/json": components["schemas"]["UploadCompleted"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2143,6 +2539,26 @@ export interface operations {
             };
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description source_invalid / source_unsupported / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2183,6 +2599,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2199,8 +2633,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            413: {
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2229,6 +2666,15 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2239,6 +2685,17 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2264,13 +2721,33 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRuleList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2298,7 +2775,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2308,6 +2803,17 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2335,8 +2841,28 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2364,8 +2890,28 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2376,14 +2922,15 @@ export interface operations {
     };
     events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Entries to return, 1..1000 (default 100). */
+                limit?: number;
+                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
+                before?: number;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Entries to return, 1..1000 (default 100). */
-                limit: string | null;
-                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
-                before: string | null;
             };
             cookie?: never;
         };
@@ -2405,8 +2952,28 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2417,12 +2984,13 @@ export interface operations {
     };
     files: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Files to return, 1..1000 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Files to return, 1..1000 (default 100). */
-                limit: string | null;
             };
             cookie?: never;
         };
@@ -2444,8 +3012,28 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2458,7 +3046,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2476,8 +3064,46 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2490,7 +3116,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2508,8 +3134,46 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2535,13 +3199,31 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2569,6 +3251,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2577,8 +3268,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            422: {
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2598,12 +3301,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: {
+            /** @description removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -2635,8 +3355,28 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -27,6 +27,7 @@ use utoipa::IntoParams;
 
 /// Query of `GET /v1/events`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events of this job.
     pub job_id: Option<String>,

@@ -37,6 +37,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 /// Query of `GET /v1/jobs`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only jobs in this status.
     #[param(value_type = Option<JobStatus>)]
@@ -67,8 +68,10 @@ pub async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, Que
                 .map_err(|_| ApiError::bad_request(format!("limit: must be an integer 1..100, got {l:?}")))?,
         ),
     };
-    // A bad cursor or limit is a validation error: 400 (contract).
-    let page = state.service.list(status, limit, q.cursor.as_deref()).await?;
+    // A bad cursor or limit is a validation error: 400 (contract). An empty
+    // parameter (`?cursor=`) is an absent one, as for `status` and `limit`.
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let page = state.service.list(status, limit, cursor).await?;
     Ok(Json(page.network_view()))
 }
 

@@ -37,17 +37,22 @@ pub struct WatchFileList {
 
 /// Query of the decision log.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Entries to return, 1..1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Only entries with `seq` below this (the last `seq` of the previous page).
+    #[param(value_type = Option<i64>)]
     pub before: Option<String>,
 }
 
 /// Query of the file list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FilesQuery {
     /// Files to return, 1..1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
