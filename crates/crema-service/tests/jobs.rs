@@ -220,13 +220,26 @@ async fn cancel_running_job_is_quick_and_leaves_no_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_input_fails_and_retry_rules_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1).await;
-    let job = svc.submit(JobSpec::path(fixture("truncated.mp4"), "sophon-espresso")).await.unwrap();
+    let svc = open(dir.path(), 0).await;
+    // A broken file is refused at submission, nothing queued (issue 9).
+    let e = svc.submit(JobSpec::path(fixture("truncated.mp4"), "sophon-espresso")).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::SourceInvalid(m) if m.starts_with("truncated.mp4:")), "{e:?}");
+    assert!(svc.list(None, None, None).await.unwrap().jobs.is_empty());
+    svc.shutdown(Duration::ZERO).await;
+    // One that breaks after it was accepted fails in the worker, and the retry rules hold.
+    let scratch = tempfile::tempdir().unwrap();
+    let (svc, id) = common::job_with_source_broken_after_submit(
+        common::config(dir.path(), 1),
+        scratch.path(),
+        JobSpec::path(fixture("h264_720p_2s.mp4"), "sophon-espresso"),
+    )
+    .await;
+    let job = svc.get(&id).await.unwrap();
     let failed = wait_terminal(&svc, &job.id).await;
     assert_eq!(failed.status, JobStatus::Failed, "{failed:#?}");
-    assert_eq!(failed.status_reason.as_deref(), Some("unsupported_media"));
+    assert_eq!(failed.status_reason.as_deref(), Some("source_invalid"));
     let msg = failed.error.clone().expect("error message");
-    assert!(msg.contains("truncated.mp4") && !msg.contains("InputUnsupported"), "{msg}");
+    assert!(msg.contains("breaks-later.mp4") && !msg.contains("InputUnsupported"), "{msg}");
     assert!(failed.retryable);
     assert_eq!(failed.output.state, crema_service::OutputState::Pending);
 
@@ -251,7 +264,7 @@ async fn corrupt_input_fails_and_retry_rules_hold() {
 async fn pagination_is_newest_first_and_stable_under_inserts() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 0).await;
-    let spec = || JobSpec::path(fixture("truncated.mp4"), "sophon-espresso");
+    let spec = common::quick_spec;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(svc.submit(spec()).await.unwrap().id);

@@ -418,7 +418,8 @@ async fn post_actions_move_on_success_and_failure_and_delete() {
     assert!(failed[0].reason.as_deref().unwrap_or("").contains("error.txt"), "{failed:#?}");
     // The moved files are in the rule's own folders: never taken.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(all_jobs(&svc).await.len(), 2);
+    // One job: the non-media file was refused at submission, no job made.
+    assert_eq!(all_jobs(&svc).await.len(), 1);
 
     // Delete on success, in another folder.
     let other = s.dir("other");

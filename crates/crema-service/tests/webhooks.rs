@@ -335,11 +335,14 @@ async fn completed_encode_sends_job_completed() {
 async fn failed_then_retried_job_gets_an_event_per_ending() {
     let dir = tempfile::tempdir().unwrap();
     let (rx, url) = Receiver::start().await;
-    let svc = Service::open(loopback_config(dir.path(), 1)).await.unwrap();
-    let hook = svc.create_webhook(spec(&url)).await.unwrap();
-    let mut job = crema_service::JobSpec::path(fixture("text.mov"), "sophon-espresso");
+    let setup = Service::open(loopback_config(dir.path(), 0)).await.unwrap();
+    let hook = setup.create_webhook(spec(&url)).await.unwrap();
+    setup.shutdown(Duration::ZERO).await;
+    let mut job = crema_service::JobSpec::path(fixture("h264_720p_2s.mp4"), "sophon-espresso");
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (svc, id) = common::job_with_source_broken_after_submit(loopback_config(dir.path(), 1), scratch.path(), job).await;
+    let job = svc.get(&id).await.unwrap();
     assert_eq!(wait_terminal(&svc, &job.id).await.status, JobStatus::Failed);
     let first = tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));
     svc.retry(&job.id).await.unwrap();

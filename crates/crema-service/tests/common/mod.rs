@@ -146,3 +146,24 @@ impl Drop for SmallDisk {
         }
     }
 }
+
+/// A queued job whose source broke after it was accepted: a copy of the short
+/// clip in `scratch`, submitted by a service without workers, then
+/// truncated to 4 KiB, and the service reopened on `config` (with its
+/// workers). Broken files are refused at submission (issue 9), so this is
+/// how a worker meets a `source_invalid` failure (a source replaced or
+/// damaged on disk between submission and encode). `config` must use the
+/// same data folder; returns the reopened service and the job's ID.
+pub async fn job_with_source_broken_after_submit(config: Config, scratch: &Path, mut spec: JobSpec) -> (Service, String) {
+    let src = scratch.join("breaks-later.mp4");
+    std::fs::copy(fixture("h264_720p_2s.mp4"), &src).expect("copy the clip");
+    spec.source = crema_service::SourceSpec::Path { path: src.clone() };
+    let mut idle = config.clone();
+    idle.workers = 0;
+    let svc = Service::open(idle).await.expect("open service");
+    let job = svc.submit_local(spec).await.expect("a readable source is accepted");
+    svc.shutdown(Duration::ZERO).await;
+    let bytes = std::fs::read(&src).expect("read the copy");
+    std::fs::write(&src, &bytes[..4096]).expect("truncate the copy");
+    (Service::open(config).await.expect("reopen service"), job.id)
+}
