@@ -215,13 +215,19 @@ mod tests {
         config.workers = 0;
         let service = Arc::new(Service::open(config).await.unwrap());
         let server = LanServer::default();
-        assert_eq!(server.start(service.clone(), "not an address", None).await.unwrap_err().code, crema_service::ErrorCode::ValidationError);
+        assert_eq!(
+            server.start(service.clone(), "not an address", None).await.unwrap_err().code,
+            crema_service::ErrorCode::ValidationError
+        );
 
         let status = server.start(service.clone(), "127.0.0.1:0", None).await.unwrap();
         assert!(status.running);
         let url = status.url.clone().unwrap();
         assert_eq!(server.status().await, status);
-        assert_eq!(server.start(service.clone(), "127.0.0.1:0", None).await.unwrap_err().code, crema_service::ErrorCode::Conflict);
+        assert_eq!(
+            server.start(service.clone(), "127.0.0.1:0", None).await.unwrap_err().code,
+            crema_service::ErrorCode::Conflict
+        );
 
         let addr = status.listen.unwrap();
         let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();

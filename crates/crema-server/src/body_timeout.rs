@@ -45,7 +45,9 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         "the request body stalled: no data arrived for {} s; send the body without pauses and retry",
         timeout.as_secs_f32()
     );
-    let mut res = ApiError::new(StatusCode::BAD_REQUEST, crema_service::ErrorCode::ValidationError, message).with_reason("body_timeout").into_response();
+    let mut res = ApiError::new(StatusCode::BAD_REQUEST, crema_service::ErrorCode::ValidationError, message)
+        .with_reason("body_timeout")
+        .into_response();
     // The rest of the body may still arrive: do not read it as the next request.
     res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     res

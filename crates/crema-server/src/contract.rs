@@ -90,7 +90,10 @@ mod tests {
         assert_eq!(fit(&post, "/v1/jobs", StatusCode::SERVICE_UNAVAILABLE), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(fit(&post, "/v1/uploads", StatusCode::SERVICE_UNAVAILABLE), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(fit(&post, "/v1/jobs", StatusCode::NOT_FOUND), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(fit(&put, "/v1/uploads/{id}/parts/{part_number}", StatusCode::UNPROCESSABLE_ENTITY), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            fit(&put, "/v1/uploads/{id}/parts/{part_number}", StatusCode::UNPROCESSABLE_ENTITY),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(fit(&get, "/v1/jobs", StatusCode::UNPROCESSABLE_ENTITY), StatusCode::BAD_REQUEST);
         // Extension routes and server faults keep their status.
         assert_eq!(fit(&post, "/v1/jobs/{id}/retry", StatusCode::PAYLOAD_TOO_LARGE), StatusCode::PAYLOAD_TOO_LARGE);

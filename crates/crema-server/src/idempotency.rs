@@ -84,9 +84,8 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
 
     let route_key = RouteKey::of(&req);
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_POST_BODY)
-        .await
-        .map_err(|e| BodyFault::of(&e).into_error(MAX_POST_BODY))?;
+    let bytes =
+        axum::body::to_bytes(body, MAX_POST_BODY).await.map_err(|e| BodyFault::of(&e).into_error(MAX_POST_BODY))?;
     let hash = Sha256::digest(&bytes);
     match state.service.idempotency_begin(&scope, &key, &hash).await? {
         IdempotencyBegin::Replay { status, body } => {

@@ -3,8 +3,8 @@
 //! it cannot drift from the code. `tests/openapi.rs` checks it against the
 //! contract and against live responses.
 
-use crate::routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
 use crate::AppState;
+use crate::routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
@@ -140,8 +140,7 @@ fn patch(doc: &mut Value) {
             }
             if method == "post" && path.starts_with("/v1/") {
                 let params = op["parameters"].as_array().cloned().unwrap_or_default();
-                let mut params: Vec<Value> =
-                    params.into_iter().filter(|p| p["name"] != "Idempotency-Key").collect();
+                let mut params: Vec<Value> = params.into_iter().filter(|p| p["name"] != "Idempotency-Key").collect();
                 params.push(key_param.clone());
                 op["parameters"] = Value::Array(params);
                 responses.entry("400").or_insert_with(|| error_response(describe(400)));

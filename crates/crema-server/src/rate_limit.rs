@@ -204,7 +204,8 @@ fn route_shape(template: &str) -> String {
 fn too_many_requests(wait: Duration) -> Response {
     let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     let message = format!("too many requests from this API key or address; retry in {secs} s");
-    let mut res = ApiError::new(StatusCode::TOO_MANY_REQUESTS, crema_service::ErrorCode::RateLimited, message).into_response();
+    let mut res =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, crema_service::ErrorCode::RateLimited, message).into_response();
     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     res
 }

@@ -10,9 +10,9 @@ use crate::error::{ApiError, ErrorBody, ErrorEnvelope, PendingError};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
-use crema_service::ErrorCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use crema_service::ErrorCode;
 
 /// The `X-Request-Id` header name.
 pub const X_REQUEST_ID: &str = "x-request-id";

@@ -291,10 +291,8 @@ async fn openapi_document_matches_the_contract() {
     // Each contract route documents exactly the statuses the SDKs parse.
     for (method, path, statuses) in c::ROUTE_STATUSES {
         let op = &doc["paths"][*path][*method];
-        let mut got: Vec<u16> = op["responses"]
-            .as_object()
-            .map(|r| r.keys().filter_map(|k| k.parse().ok()).collect())
-            .unwrap_or_default();
+        let mut got: Vec<u16> =
+            op["responses"].as_object().map(|r| r.keys().filter_map(|k| k.parse().ok()).collect()).unwrap_or_default();
         got.sort_unstable();
         let mut want = statuses.to_vec();
         want.sort_unstable();
@@ -311,7 +309,9 @@ async fn openapi_document_matches_the_contract() {
         let key = op["parameters"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "Idempotency-Key"));
         match key {
             Some(k) if k["required"] == true && k["in"] == "header" && k["schema"]["pattern"].is_string() => {}
-            other => errors.push(format!("POST {path}: Idempotency-Key not a required header with a pattern: {other:?}")),
+            other => {
+                errors.push(format!("POST {path}: Idempotency-Key not a required header with a pattern: {other:?}"))
+            }
         }
     }
     // The closed enums, exactly.
@@ -323,7 +323,8 @@ async fn openapi_document_matches_the_contract() {
         v.sort();
         v
     };
-    for (name, want) in [("ErrorCode", c::ERROR_CODES), ("OutputState", c::OUTPUT_STATE), ("UploadStatus", c::UPLOAD_STATUS)]
+    for (name, want) in
+        [("ErrorCode", c::ERROR_CODES), ("OutputState", c::OUTPUT_STATE), ("UploadStatus", c::UPLOAD_STATUS)]
     {
         let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
         want.sort();

@@ -108,7 +108,7 @@ async fn every_error_code_has_its_status_and_envelope() {
     let (st, e) = s.post("/v1/jobs", &out_of_range).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(e["error"]["message"].as_str().expect("msg").contains("output.target_height"), "{e}");
-    for q in ["limit=0", "limit=101", "limit=abc", "cursor=bogus", "status=done"] {
+    for q in ["limit=0", "limit=101", "limit=abc", "limit=", "cursor=bogus", "status=done", "status="] {
         let (st, e) = s.get(&format!("/v1/jobs?{q}")).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {e}");
         c::check_error(&e, "validation_error");

@@ -82,7 +82,12 @@ async fn broken_sources_are_refused_and_unencodable_ones_fail_with_bounded_retri
     let (_, page) = s.get("/v1/jobs").await;
     assert_eq!(page["jobs"].as_array().expect("jobs").len(), 0, "nothing was queued: {page}");
     // A path source that is not media: the same.
-    let (st, e) = s.post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture("truncated.mp4")}, "profile": "sophon-cortado"})).await;
+    let (st, e) = s
+        .post(
+            "/v1/jobs",
+            &json!({"source": {"type": "path", "path": fixture("truncated.mp4")}, "profile": "sophon-cortado"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     c::check_error(&e, "source_invalid");
     // Pictures beyond what the encoder's level 6.2 allows (8192x8192 is
@@ -90,8 +95,9 @@ async fn broken_sources_are_refused_and_unencodable_ones_fail_with_bounded_retri
     // 15000x15000): refused now, naming the size, instead of encoded at a
     // size no decoder supports or failing later with "Invalid argument".
     for name in ["still_8192.mp4", "declared_15000.mkv"] {
-        let (st, e) =
-            s.post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture(name)}, "profile": "sophon-cortado"})).await;
+        let (st, e) = s
+            .post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture(name)}, "profile": "sophon-cortado"}))
+            .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
         c::check_error(&e, "source_unsupported");
         let msg = e["error"]["message"].as_str().expect("message");
@@ -116,7 +122,10 @@ async fn broken_sources_are_refused_and_unencodable_ones_fail_with_bounded_retri
 
     // Media Crema cannot encode (audio only): accepted, fails as source_unsupported.
     let (st, job) = s
-        .post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture("audio_only.m4a")}, "profile": "sophon-cortado"}))
+        .post(
+            "/v1/jobs",
+            &json!({"source": {"type": "path", "path": fixture("audio_only.m4a")}, "profile": "sophon-cortado"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{job}");
     let id = job["id"].as_str().expect("id").to_string();

@@ -46,8 +46,8 @@ pub use types::{
     OutputSpec, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
 pub use uploads::{
-    FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
-    chunk_size_for,
+    FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
+    UploadStatus, chunk_size_for,
 };
 pub use watch::{
     DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, MAX_EVENTS_PER_RULE, MAX_LIST_LIMIT, SuccessAction,

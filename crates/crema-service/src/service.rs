@@ -3,7 +3,9 @@
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::store;
-use crate::types::{Job, JobSpec, JobStatus, OutputInfo, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec};
+use crate::types::{
+    Job, JobSpec, JobStatus, OutputInfo, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+};
 use base64::Engine as _;
 use crema_engine::CancelFlag;
 use crema_engine::profile::ProfileSet;
@@ -555,7 +557,9 @@ pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
 async fn check_pictures(inner: &Inner, spec: &JobSpec, source: &SourceInfo) -> Result<()> {
     let Some(path) = source.path.clone().map(PathBuf::from) else { return Ok(()) };
     let file_codec = match &spec.output.hls {
-        None => Some(inner.profiles.get(&spec.profile).map(|p| p.codec).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        None => Some(
+            inner.profiles.get(&spec.profile).map(|p| p.codec).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        ),
         Some(_) => None,
     };
     let hls = spec.output.hls.as_ref().map(|h| {
@@ -568,8 +572,14 @@ async fn check_pictures(inner: &Inner, spec: &JobSpec, source: &SourceInfo) -> R
     let target_height = spec.output.target_height;
     tokio::task::spawn_blocking(move || {
         let Ok(info) = crema_engine::probe::probe_facts(&path, &crema_engine::CancelFlag::new()) else { return Ok(()) };
-        crema_engine::limits::check_probed(&path, &info, file_codec, target_height, hls.as_ref().map(|(c, r)| (*c, r.as_slice())))
-            .map_err(|e| crate::error::source_error(&e, &path).unwrap_or_else(|| ServiceError::Internal(e.to_string())))
+        crema_engine::limits::check_probed(
+            &path,
+            &info,
+            file_codec,
+            target_height,
+            hls.as_ref().map(|(c, r)| (*c, r.as_slice())),
+        )
+        .map_err(|e| crate::error::source_error(&e, &path).unwrap_or_else(|| ServiceError::Internal(e.to_string())))
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("checking the source: {e}")))?

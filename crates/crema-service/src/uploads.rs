@@ -49,9 +49,8 @@ use crate::types::SourceInfo;
 use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
 use model::Stored;
 pub use model::{
-    FILE_NAME_PATTERN,
-    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
-    chunk_size_for,
+    FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
+    UploadStatus, chunk_size_for,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;

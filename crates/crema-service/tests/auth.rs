@@ -346,7 +346,15 @@ async fn idempotency_proceed_finish_replay_reuse_in_flight_abandon() {
     let long_ok = "x".repeat(255);
     assert_eq!(svc.idempotency_begin(scope, &long_ok, &h1).await.unwrap(), IdempotencyBegin::Proceed);
     assert_eq!(svc.idempotency_begin(scope, "key-~!#$%{}", &h1).await.unwrap(), IdempotencyBegin::Proceed);
-    for bad in ["a key with spaces".into(), String::new(), "x".repeat(256), "tab\there".into(), "line\n".into(), "café".into(), "\u{7f}".into()] {
+    for bad in [
+        "a key with spaces".into(),
+        String::new(),
+        "x".repeat(256),
+        "tab\there".into(),
+        "line\n".into(),
+        "café".into(),
+        "\u{7f}".into(),
+    ] {
         let e = svc.idempotency_begin(scope, &bad, &h1).await.unwrap_err();
         assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "Idempotency-Key"), "{bad:?}: {e:?}");
     }

@@ -373,9 +373,20 @@ fn error_codes_and_statuses_match_the_contract() {
     ];
     // Every code is one of the contract's fourteen (the SDKs' closed enum).
     let contract = [
-        "validation_error", "unauthorized", "forbidden", "not_found", "conflict", "job_not_cancelable",
-        "output_not_ready", "source_invalid", "source_unsupported", "rate_limited", "quota_exceeded",
-        "capacity_exceeded", "output_persistence_failed", "internal_error",
+        "validation_error",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "conflict",
+        "job_not_cancelable",
+        "output_not_ready",
+        "source_invalid",
+        "source_unsupported",
+        "rate_limited",
+        "quota_exceeded",
+        "capacity_exceeded",
+        "output_persistence_failed",
+        "internal_error",
     ];
     let all: Vec<&str> = crema_service::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(all, contract);

@@ -484,7 +484,10 @@ async fn jobs_from_uploads_run_and_non_media_fails_as_unsupported() {
     let tid = upload_all(&svc, "text.mov", &text).await;
     svc.complete_upload(&tid).await.unwrap();
     let e = svc.submit(upload_job(&tid)).await.unwrap_err();
-    assert!(matches!(&e, ServiceError::SourceInvalid(m) if m.starts_with("text.mov:")), "a non-media upload is refused at submit: {e:?}");
+    assert!(
+        matches!(&e, ServiceError::SourceInvalid(m) if m.starts_with("text.mov:")),
+        "a non-media upload is refused at submit: {e:?}"
+    );
 
     let done = wait_terminal(&svc, &job.id).await;
     assert_eq!(done.status, JobStatus::Completed, "{done:#?}");

@@ -341,7 +341,8 @@ async fn failed_then_retried_job_gets_an_event_per_ending() {
     let mut job = crema_service::JobSpec::path(fixture("h264_720p_2s.mp4"), "sophon-espresso");
     job.webhook_ids = vec![hook.id.clone()];
     let scratch = tempfile::tempdir().unwrap();
-    let (svc, id) = common::job_with_source_broken_after_submit(loopback_config(dir.path(), 1), scratch.path(), job).await;
+    let (svc, id) =
+        common::job_with_source_broken_after_submit(loopback_config(dir.path(), 1), scratch.path(), job).await;
     let job = svc.get(&id).await.unwrap();
     assert_eq!(wait_terminal(&svc, &job.id).await.status, JobStatus::Failed);
     let first = tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));

@@ -54,22 +54,23 @@ pub struct ListQuery {
     responses((status = 200, body = Page), (status = 400, body = ErrorEnvelope)))]
 pub async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Json<Page>> {
     let Query(q) = q?;
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+    // `?status=` and `?limit=` are values outside the documented enum and
+    // range (400); an empty `cursor` is the first page.
+    let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
             let all: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::bad_request(format!("status: unknown status {s:?}; one of {}", all.join(", ")))
         })?),
     };
-    let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
+    let limit = match q.limit.as_deref() {
         None => None,
         Some(l) => Some(
             l.parse::<u32>()
                 .map_err(|_| ApiError::bad_request(format!("limit: must be an integer 1..100, got {l:?}")))?,
         ),
     };
-    // A bad cursor or limit is a validation error: 400 (contract). An empty
-    // parameter (`?cursor=`) is an absent one, as for `status` and `limit`.
+    // A bad cursor or limit is a validation error: 400 (contract).
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let page = state.service.list(status, limit, cursor).await?;
     Ok(Json(page.network_view()))
@@ -99,8 +100,12 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Api
 pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let job = state.service.get(&id).await?;
     if job.output.expired {
-        let when = job.output.retention_expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-        let msg = format!("the output of job {id} expired{} and was deleted (retention)", when.map(|w| format!(" at {w}")).unwrap_or_default());
+        let when =
+            job.output.retention_expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let msg = format!(
+            "the output of job {id} expired{} and was deleted (retention)",
+            when.map(|w| format!(" at {w}")).unwrap_or_default()
+        );
         return Err(ApiError::not_found(msg).with_reason("output_expired"));
     }
     if job.output.state != OutputState::Available || job.output.path.is_none() {

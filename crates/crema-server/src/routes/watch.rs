@@ -57,7 +57,7 @@ pub struct FilesQuery {
 }
 
 fn number<T: std::str::FromStr>(name: &str, v: Option<&str>) -> ApiResult<Option<T>> {
-    match v.filter(|s| !s.is_empty()) {
+    match v {
         None => Ok(None),
         Some(s) => s.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{name}: not a number: {s:?}"))),
     }
@@ -145,4 +145,3 @@ pub async fn files(
     let files = state.service.watch_files(&id, limit).await?;
     Ok(Json(WatchFileList { files }))
 }
-

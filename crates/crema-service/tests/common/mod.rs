@@ -154,7 +154,11 @@ impl Drop for SmallDisk {
 /// how a worker meets a `source_invalid` failure (a source replaced or
 /// damaged on disk between submission and encode). `config` must use the
 /// same data folder; returns the reopened service and the job's ID.
-pub async fn job_with_source_broken_after_submit(config: Config, scratch: &Path, mut spec: JobSpec) -> (Service, String) {
+pub async fn job_with_source_broken_after_submit(
+    config: Config,
+    scratch: &Path,
+    mut spec: JobSpec,
+) -> (Service, String) {
     let src = scratch.join("breaks-later.mp4");
     std::fs::copy(fixture("h264_720p_2s.mp4"), &src).expect("copy the clip");
     spec.source = crema_service::SourceSpec::Path { path: src.clone() };
