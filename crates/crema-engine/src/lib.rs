@@ -14,6 +14,7 @@
 //! [`CancelFlag`] and receive typed [`progress::Event`]s through a callback;
 //! they only render those events.
 
+pub mod audio_only;
 pub mod auto;
 pub mod budget;
 pub mod encoder;
@@ -26,9 +27,9 @@ pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod quality;
 pub mod request;
 pub mod streams;
-pub mod quality;
 pub mod thumbnail;
 pub mod waveform;
 pub mod xparams;

@@ -138,6 +138,7 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
         target_height: out.target_height,
         encoder,
         overwrite: true,
+        waveform: None,
     }
 }
 
