@@ -160,7 +160,7 @@ export interface paths {
         post?: never;
         /**
          * Cancels a queued or running job; `200` with status `canceled`; `409
-         *     invalid_transition` for a terminal job.
+         *     job_not_cancelable` for a terminal job.
          */
         delete: operations["cancel"];
         options?: never;
@@ -259,6 +259,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{id}/waveform": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Extension: `302` to a signed download of the job's waveform: BBC
+         *     audiowaveform binary data (`application/octet-stream`, format
+         *     `doc/DataFormat.md` of bbc/audiowaveform) or its JSON form
+         *     (`application/json`), as `output.waveform.format` asked. `409` while the
+         *     job has not completed; `404` when it completed without one (none was
+         *     asked for, or the source has no readable audio) or its output expired.
+         */
+        get: operations["waveform"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/profiles": {
         parameters: {
             query?: never;
@@ -304,7 +328,7 @@ export interface paths {
         get: operations["get"];
         put?: never;
         post?: never;
-        /** Cancels the session and frees its parts. */
+        /** Cancels the session and frees its parts; `204` (contract, "Uploads"), also on a full disk. */
         delete: operations["delete"];
         options?: never;
         head?: never;
@@ -503,7 +527,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Removes a webhook; deliveries still owed to it are dropped. */
+        /** Removes a webhook; deliveries still owed to it are dropped; `204` (contract, "Webhooks"). */
         delete: operations["delete"];
         options?: never;
         head?: never;
@@ -559,21 +583,38 @@ export interface components {
         };
         /** @description The `error` object of [`ErrorEnvelope`]. */
         ErrorBody: {
-            /** @description Stable machine-readable code (`not_found`, `validation_failed`, …). */
-            code: string;
-            /** @description What went wrong, for people; names the field for validation errors. */
+            /** @description One of the contract's fourteen codes (the SDKs' closed enum). */
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * @description What went wrong, for people; names the field for validation errors.
+             *     Never a server path or a debug string.
+             */
             message: string;
+            /**
+             * @description Extension: Crema's finer distinction inside `code`
+             *     (`idempotency_key_required`, `idempotency_key_reused`,
+             *     `request_in_progress`, `upload_incomplete`, `payload_too_large`,
+             *     `invalid_transition`, `method_not_allowed`, `body_timeout`, …).
+             */
+            reason?: string | null;
             /** @description The request's ID (`req_…`), also sent as `X-Request-Id`. */
             request_id: string;
             /**
              * @description Whether the same request may succeed later: true for `rate_limited`,
-             *     `capacity_exceeded`, `internal_error` and `request_in_progress`.
+             *     `capacity_exceeded`, `internal_error` and a `conflict` with reason
+             *     `request_in_progress`.
              */
             retryable: boolean;
         };
         /**
+         * @description The contract's error codes, exactly the SDKs' enum (contract, "Errors",
+         *     the table of codes). Nothing else may appear as an envelope's `code`.
+         * @enum {string}
+         */
+        ErrorCode: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "job_not_cancelable" | "output_not_ready" | "source_invalid" | "source_unsupported" | "rate_limited" | "quota_exceeded" | "capacity_exceeded" | "output_persistence_failed" | "internal_error";
+        /**
          * @description The envelope body of every non-2xx response except 302:
-         *     `{"error": {"code", "message", "retryable", "request_id"}}`.
+         *     `{"error": {"code", "message", "retryable", "request_id", "reason"?}}`.
          */
         ErrorEnvelope: {
             /** @description The error. */
@@ -740,16 +781,25 @@ export interface components {
             /** @description ID of the key the session belongs to. */
             key_id: string;
         };
+        /** @description `{"before": "job_…"}`. */
+        MoveBefore: {
+            /** @description The queued job to run after this one. */
+            before: string;
+        };
         /**
          * @description An end of the queue.
          * @enum {string}
          */
         MoveEnd: "top" | "bottom";
-        /** @description Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or `{"before": "job_…"}`. */
-        MoveRequest: {
-            /** @description Place the job just before this queued job. */
-            before?: string | null;
-            position?: null | components["schemas"]["MoveEnd"];
+        /**
+         * @description Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or
+         *     `{"before": "job_…"}`, exactly one of them (`oneOf`, no other fields).
+         */
+        MoveRequest: components["schemas"]["MoveToEnd"] | components["schemas"]["MoveBefore"];
+        /** @description `{"position": "top"|"bottom"}`. */
+        MoveToEnd: {
+            /** @description `top` (first to run) or `bottom` (last). */
+            position: components["schemas"]["MoveEnd"];
         };
         /** @description The job's `output` object. */
         OutputInfo: {
@@ -763,6 +813,11 @@ export interface components {
             /** @description `mp4` or `mkv` as requested (`hls` for an HLS package). */
             container: string;
             /**
+             * @description Extension: the retention cleanup deleted the output (`state` stays
+             *     `available`; the output route answers `404`).
+             */
+            expired?: boolean;
+            /**
              * Format: int32
              * @description Height of the written video in pixels.
              */
@@ -772,22 +827,26 @@ export interface components {
             path?: string | null;
             /**
              * Format: date-time
-             * @description When the output will be deleted by the retention cleanup (then `state`
-             *     becomes `expired`); `null`: kept until someone deletes it.
+             * @description When the output will be (or was) deleted by the retention cleanup (then
+             *     `expired` becomes true); `null`: kept until someone deletes it.
              */
             retention_expires_at: string | null;
             /** @description Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS). */
             sha256: string | null;
-            /**
-             * @description `pending` (not written yet), `ready` (written), `expired` (deleted by
-             *     the retention cleanup) or `none` (failed, canceled, or the original was kept).
-             */
-            state: string;
+            /** @description `pending` (nothing to hand out) or `available` (written); see [`OutputState`]. */
+            state: components["schemas"]["OutputState"];
             /**
              * Format: int32
              * @description The requested height in pixels, `null` when none was asked.
              */
             target_height: number | null;
+            /**
+             * @description Extension: what of the source the encode left out, in words (an
+             *     audio stream whose parameters cannot be read, a second program);
+             *     absent when nothing was.
+             */
+            warnings?: string[];
+            waveform?: null | components["schemas"]["WaveformInfo"];
             /**
              * Format: int32
              * @description Width of the written video in pixels.
@@ -813,7 +872,14 @@ export interface components {
              * @description Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
              */
             target_height?: number | null;
+            waveform?: null | components["schemas"]["WaveformRequest"];
         };
+        /**
+         * @description `output.state`: exactly the SDKs' enum (contract, "Jobs": `pending` |
+         *     `available`, nothing else).
+         * @enum {string}
+         */
+        OutputState: "pending" | "available";
         /** @description One page of [`crate::Service::list`]. */
         Page: {
             /** @description Whether more jobs follow. */
@@ -1061,8 +1127,8 @@ export interface components {
              */
             source_width?: number | null;
             /**
-             * @description Current state; an open session past `expires_at` already reads `expired`
-             *     before the cleanup task has removed its files.
+             * @description Current state (an open session past `expires_at` is not shown at all:
+             *     it is `404`, even before the cleanup task has removed its files).
              */
             status: components["schemas"]["UploadStatus"];
             /**
@@ -1082,8 +1148,11 @@ export interface components {
             id: string;
             /** @description Lower-case hex SHA-256 of the assembled file. */
             sha256: string;
-            /** @description `completed`. */
-            status: components["schemas"]["UploadStatus"];
+            /**
+             * @description always `completed`
+             * @enum {string}
+             */
+            status: "completed";
         };
         /** @description `201` body of `POST /v1/uploads`. */
         UploadCreated: {
@@ -1108,9 +1177,8 @@ export interface components {
         /** @description Body of `POST /v1/uploads`. */
         UploadSpec: {
             /**
-             * @description The file's name: at least 1 character, at most [`MAX_FILE_NAME_BYTES`]
-             *     bytes, no `/` or `\`, no control characters, not `.` or `..` (it becomes
-             *     a file name on the server).
+             * @description The file's name: 1 to [`MAX_FILE_NAME_BYTES`] characters, no `/` or
+             *     `\`, no control characters ([`FILE_NAME_PATTERN`]).
              */
             file_name: string;
             /**
@@ -1123,10 +1191,12 @@ export interface components {
             mime_type?: string | null;
         };
         /**
-         * @description An upload session's state (the contract's upload `status`).
+         * @description An upload session's state: the contract's upload `status`, exactly the
+         *     SDKs' closed enum ("Uploads": `uploading`, `assembling`, `completed`,
+         *     `canceled`). An expired session has no status: it is `404 not_found`.
          * @enum {string}
          */
-        UploadStatus: "initiated" | "uploading" | "completed" | "canceled" | "expired";
+        UploadStatus: "uploading" | "assembling" | "completed" | "canceled";
         /** @description Counts of a rule's files by state. */
         WatchCounts: {
             /**
@@ -1314,6 +1384,75 @@ export interface components {
              */
             take_existing?: boolean;
         };
+        /**
+         * @description File form of the waveform data.
+         * @enum {string}
+         */
+        WaveformFormat: "dat" | "json";
+        /** @description `output.waveform` of a finished job (extension): what was written. */
+        WaveformInfo: {
+            /**
+             * Format: int32
+             * @description 8 or 16.
+             */
+            bits: number;
+            /**
+             * Format: int64
+             * @description Size of the file in bytes.
+             */
+            bytes: number;
+            /**
+             * Format: int32
+             * @description Waveform channels (1: the mono mix).
+             */
+            channels: number;
+            /**
+             * Format: double
+             * @description Seconds of audio covered.
+             */
+            duration_seconds: number;
+            /** @description `dat` or `json`. */
+            format: components["schemas"]["WaveformFormat"];
+            /** @description Pixels (min/max pairs). */
+            length: number;
+            /** @description Server-side path of the file, for local transports (absent over the network). */
+            path?: string | null;
+            /**
+             * Format: int32
+             * @description Sample rate of that track, Hz.
+             */
+            sample_rate: number;
+            /**
+             * Format: int32
+             * @description Audio samples per pixel.
+             */
+            samples_per_pixel: number;
+            /** @description Container stream index of the source audio track it was made from. */
+            track: number;
+        };
+        /** @description `output.waveform`: `true` for audiowaveform's defaults, or the options. */
+        WaveformRequest: boolean | components["schemas"]["WaveformSpec"];
+        /** @description The options of `output.waveform` (each optional). */
+        WaveformSpec: {
+            /**
+             * Format: int32
+             * @description 8 (default; what peaks.js reads) or 16.
+             */
+            bits?: number | null;
+            format?: null | components["schemas"]["WaveformFormat"];
+            /**
+             * Format: int32
+             * @description Pixels (min/max pairs) per second of audio, 1..=1000 (audiowaveform
+             *     `--pixels-per-second`). Not together with `samples_per_pixel`.
+             */
+            pixels_per_second?: number | null;
+            /**
+             * Format: int32
+             * @description Audio samples per pixel, 2..=1048576 (audiowaveform `--zoom`;
+             *     default 256 when neither is given).
+             */
+            samples_per_pixel?: number | null;
+        };
         /** @description A webhook as listed (`GET /v1/webhooks`) and as returned by `DELETE`; never carries the secret. */
         Webhook: {
             /** @description Whether the webhook receives deliveries (false once deleted). */
@@ -1441,6 +1580,14 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1506,6 +1653,8 @@ export interface operations {
             };
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1623,6 +1772,43 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unknown job_id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     list: {
@@ -1631,9 +1817,9 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Only jobs in this status. */
-                status: string | null;
+                status: null | components["schemas"]["JobStatus"];
                 /** @description Page size, 1..100 (default 20). */
-                limit: string | null;
+                limit: number | null;
                 /** @description `next_cursor` of the previous page. */
                 cursor: string | null;
             };
@@ -1657,13 +1843,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -1684,6 +1888,15 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1715,6 +1928,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get: {
@@ -1734,6 +1958,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -1765,6 +2007,24 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1787,7 +2047,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -1807,6 +2067,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -1833,6 +2111,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     output: {
@@ -1852,6 +2141,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
             };
             404: {
                 headers: {
@@ -1888,6 +2195,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1904,13 +2220,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     retry: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -1928,6 +2255,24 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1938,6 +2283,17 @@ export interface operations {
             };
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1966,6 +2322,15 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1976,6 +2341,73 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    waveform: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Location: /v1/downloads/{token} (the .dat or .json waveform data) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,13 +2433,33 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2035,7 +2487,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            413: {
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2043,8 +2496,40 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            422: {
+            /** @description forbidden: the credential may not do this */
+            403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2072,6 +2557,24 @@ export interface operations {
                     "application/json": components["schemas"]["Upload"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2093,12 +2596,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: {
+            /** @description canceled; its files are freed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Upload"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -2115,7 +2635,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2133,6 +2653,33 @@ export interface operations {
                     "application/json": components["schemas"]["UploadCompleted"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2143,6 +2690,26 @@ export interface operations {
             };
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description source_invalid / source_unsupported / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2183,6 +2750,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2199,8 +2784,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            413: {
+            /** @description capacity_exceeded: the server cannot take this now; see Retry-After */
+            503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2229,6 +2817,15 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2239,6 +2836,17 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2264,13 +2872,33 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRuleList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2298,7 +2926,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2308,6 +2954,17 @@ export interface operations {
             };
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2335,8 +2992,28 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2364,8 +3041,28 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2405,8 +3102,28 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2444,8 +3161,28 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2458,7 +3195,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2476,8 +3213,46 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2490,7 +3265,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path: {
@@ -2508,8 +3283,46 @@ export interface operations {
                     "application/json": components["schemas"]["WatchRule"];
                 };
             };
+            /** @description validation_error: a field is missing, mistyped or out of range (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2535,13 +3348,31 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create: {
         parameters: {
             query?: never;
             header: {
-                /** @description required on every POST */
+                /** @description required on every POST; the same key with the same body replays the first answer */
                 "Idempotency-Key": string;
             };
             path?: never;
@@ -2569,6 +3400,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2577,8 +3417,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            422: {
+            /** @description conflict / job_not_cancelable / output_not_ready */
+            409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2598,12 +3450,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: {
+            /** @description removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the credential may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             404: {
@@ -2635,8 +3504,28 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
