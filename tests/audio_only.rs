@@ -158,3 +158,62 @@ fn the_waveform_made_during_the_encode_is_the_one_crema_waveform_makes() {
     assert!(warnings.iter().any(|w| w.contains("no waveform")), "{warnings:?}");
     assert!(!out.with_extension("dat").exists());
 }
+
+/// Every real file of `../shared/media` that is present, and the audio
+/// codec fixtures (float WAV, FLAC, Opus, AC-3, E-AC-3, DTS, TrueHD), gives
+/// a waveform whose header has the track's sample rate; an audio-only one
+/// also encodes to `.m4a` with the same waveform made in the encode's pass.
+/// Files absent here are skipped with the reason printed.
+#[test]
+fn every_real_file_present_gives_a_waveform() {
+    let dir = tempdir();
+    let shared = fixtures_dir().join("shared");
+    let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(&shared) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect(),
+        Err(e) => {
+            println!("skipped ../shared/media: {} ({e}); run fixtures/prepare.sh to link it", shared.display());
+            Vec::new()
+        }
+    };
+    for name in [
+        "audio_f32_stereo.wav",
+        "audio_flac24.flac",
+        "audio_opus.opus",
+        "audio_ac3_51.ac3",
+        "audio_eac3_51.eac3",
+        "audio_dts_51.dts",
+        "audio_truehd_51.thd",
+        "audio_cover.flac",
+    ] {
+        let p = fixtures_dir().join(name);
+        if p.is_file() { files.push(p) } else { println!("skipped {name}: not in the fixture cache") }
+    }
+    files.sort();
+    let mut made = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let info = probe(f);
+        let audio = streams_of(&info, "audio");
+        let Some(first) = audio.iter().find(|a| num(&a["sample_rate"]).unwrap_or(0.0) > 0.0) else {
+            println!("skipped {name}: no readable audio stream");
+            continue;
+        };
+        let out = dir.path().join(format!("{name}.dat"));
+        let run = crema(&args!["waveform", f, "-o", &out, "--json"]);
+        assert_eq!(run.code, 0, "{name}: {}", run.describe());
+        let dat = std::fs::read(&out).expect("waveform");
+        let rate = i32::from_le_bytes(dat[8..12].try_into().unwrap());
+        let length = u32::from_le_bytes(dat[16..20].try_into().unwrap());
+        let rates: Vec<i32> = audio.iter().filter_map(|a| num(&a["sample_rate"])).map(|r| r as i32).collect();
+        assert!(rates.contains(&rate) && length > 0, "{name}: {rate} Hz, {length} px (first track {first})");
+        made += 1;
+        if streams_of(&info, "video").iter().all(|v| v["disposition"]["attached_pic"] == 1) {
+            let m4a = dir.path().join(format!("{name}.m4a"));
+            let res = encode_ok(f, "sophon-cortado", &m4a, &["--waveform", "--overwrite"]);
+            let during = std::fs::read(m4a.with_extension("dat")).expect("encode's waveform");
+            assert_eq!(during, dat, "{name}: the encode's waveform differs: {res}");
+        }
+    }
+    println!("{made} of {} files gave a waveform", files.len());
+    assert!(made > 0, "no file to test: run fixtures/prepare.sh");
+}
