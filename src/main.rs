@@ -167,6 +167,10 @@ struct EncodeArgs {
     /// Replace existing outputs.
     #[arg(long)]
     overwrite: bool,
+    /// Also write the audio's waveform (BBC audiowaveform .dat: 256 samples per pixel, 8-bit,
+    /// mono mix) beside the output as NAME.dat, from the audio the encode decodes anyway.
+    #[arg(long)]
+    waveform: bool,
     /// Progress and result as JSON lines on stdout (format in the README).
     #[arg(long)]
     json: bool,
@@ -253,8 +257,15 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let container = container_of(args);
-    let file_path =
-        args.output.clone().unwrap_or_else(|| dir.join(format!("{stem}.{}.{}", args.profile, container.extension())));
+    // An audio source gets an audio file's name: .m4a (MP4 audio) or .mka.
+    let audio_source = args.output.is_none()
+        && probe::probe_facts(input, &CancelFlag::new()).is_ok_and(|i| i.video.is_none() && !i.audio.is_empty());
+    let ext = match (audio_source, container) {
+        (true, Container::Mp4) => "m4a",
+        (true, Container::Mkv) => "mka",
+        (false, c) => c.extension(),
+    };
+    let file_path = args.output.clone().unwrap_or_else(|| dir.join(format!("{stem}.{}.{ext}", args.profile)));
     let want_file = !args.hls || args.file || args.output.is_some();
     let hls = args.hls.then(|| {
         let hls_base = match &args.output {
@@ -273,11 +284,28 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
             keep_mp4: args.keep_mp4.map(|h| (h, hls_base.with_file_name(format!("{name}.{h}p.mp4")))),
         }
     });
+    let waveform = args.waveform.then(|| {
+        let path = match (&hls, want_file) {
+            // NAME.hls → NAME.dat
+            (Some(h), false) => {
+                let name = h.dir.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                h.dir.with_file_name(format!("{name}.dat"))
+            }
+            _ => file_path.with_extension("dat"),
+        };
+        crema_engine::waveform::WaveformOutput {
+            path,
+            format: crema_engine::waveform::DataFormat::Dat,
+            options: Default::default(),
+            track: None,
+        }
+    });
     EncodeRequest {
         input: input.to_path_buf(),
         profile: args.profile.clone(),
         file: want_file.then_some(FileRequest { path: file_path, container }),
         hls,
+        waveform,
         audio: args.audio,
         target_height: args.target_height,
         encoder: preference,
@@ -296,8 +324,8 @@ fn container_of(args: &EncodeArgs) -> Container {
 fn output_extension_container(args: &EncodeArgs) -> Option<Container> {
     let ext = args.output.as_ref()?.extension()?.to_string_lossy().to_ascii_lowercase();
     match ext.as_str() {
-        "mkv" => Some(Container::Mkv),
-        "mp4" | "m4v" | "mov" => Some(Container::Mp4),
+        "mkv" | "mka" => Some(Container::Mkv),
+        "mp4" | "m4v" | "m4a" | "mov" => Some(Container::Mp4),
         _ => None,
     }
 }
@@ -532,6 +560,16 @@ fn print_result(name: &str, res: &EncodeResult) {
                 r.codecs
             );
         }
+    }
+    if let Some(w) = &res.waveform {
+        println!(
+            "  waveform: {} ({}, {} px at {} samples/px, {} Hz)",
+            w.path.display(),
+            human_bytes(w.bytes),
+            w.length,
+            w.samples_per_pixel,
+            w.sample_rate
+        );
     }
     println!("  source {} → saved {:.1}%", human_bytes(res.source.bytes), res.saved_percent);
 }

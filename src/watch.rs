@@ -77,6 +77,9 @@ pub struct AddArgs {
     /// Keep audio.
     #[arg(long)]
     audio: bool,
+    /// Also write each file's waveform (BBC audiowaveform .dat) beside its output as STEM.PROFILE.dat.
+    #[arg(long)]
+    waveform: bool,
     /// Scale down to this height in pixels (never up; 144..4320).
     #[arg(long, value_parser = clap::value_parser!(u32).range(144..=4320))]
     target_height: Option<u32>,
@@ -172,6 +175,7 @@ fn spec_of(a: &AddArgs) -> Result<WatchRuleSpec, String> {
             target_height: a.target_height,
             hls,
             dir: None,
+            waveform: a.waveform.then_some(crema_service::WaveformRequest::Enabled(true)),
         },
         output_dir: a.output_dir.as_deref().map(absolute).transpose()?,
         on_success: success_action(&a.on_success)?,

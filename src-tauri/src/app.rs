@@ -141,6 +141,7 @@ pub fn run() -> Result<(), StartError> {
             crate::commands::move_job,
             crate::commands::probe_file,
             crate::commands::playback_url,
+            crate::commands::job_waveform,
             crate::commands::open_path,
             crate::commands::reveal_path,
             crate::commands::subscribe,

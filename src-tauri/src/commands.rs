@@ -132,6 +132,21 @@ pub async fn playback_url(state: Ctx<'_>, id: String) -> CmdResult<String> {
     Ok(format!("{base}/v1/downloads/{token}{}", if hls { "/master.m3u8" } else { "" }))
 }
 
+/// `job_waveform {id}` → the bytes of the job's waveform file
+/// (`output.waveform`: BBC audiowaveform `.dat` or JSON), as a raw IPC
+/// response (an `ArrayBuffer` in the window, no JSON array of numbers).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn job_waveform(state: Ctx<'_>, id: String) -> CmdResult<tauri::ipc::Response> {
+    let job = state.service.get(&id).await?;
+    let Some(path) = job.output.waveform.as_ref().and_then(|w| w.path.clone()).filter(|_| !job.output.expired) else {
+        return Err(CommandError::conflict(format!("job {id} has no waveform")));
+    };
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| CommandError::internal(format!("cannot read the waveform of job {id}: {e}")))?;
+    Ok(tauri::ipc::Response::new(bytes))
+}
+
 /// `open_path {path}`: opens a file or folder with the system's default
 /// application (an output in the video player, an HLS folder in the file manager).
 #[tauri::command(rename_all = "snake_case")]

@@ -17,7 +17,7 @@ describe('job options', () => {
     expect(toSpec({ type: 'upload', upload_id: 'upl_1' }, o)).toEqual({
       source: { type: 'upload', upload_id: 'upl_1' },
       profile: 'sophon-cortado',
-      output: { container: 'mkv', audio: true, target_height: 720 },
+      output: { container: 'mkv', audio: true, waveform: true, target_height: 720 },
     });
   });
   it('an HLS ladder spec: renditions sorted and deduplicated, keep_mp4 only when it is a rung', () => {

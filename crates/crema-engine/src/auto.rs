@@ -160,6 +160,7 @@ pub fn predict_saving(
         target_height: req.target_height,
         encoder: req.encoder,
         overwrite: true,
+        waveform: None,
     };
     let mut notices = Vec::new();
     // The sample's own progress is not the job's; only a cancellation is passed on.

@@ -14,6 +14,7 @@
 //! [`CancelFlag`] and receive typed [`progress::Event`]s through a callback;
 //! they only render those events.
 
+pub mod audio_only;
 pub mod auto;
 pub mod budget;
 pub mod encoder;

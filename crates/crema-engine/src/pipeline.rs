@@ -37,6 +37,8 @@ use crate::profile::{Profile, ProfileSet, VideoCodec};
 use crate::progress::{CancelFlag, Event, Stage};
 use crate::request;
 use crate::streams;
+use crate::waveform::tap::{self as waveform_tap, WaveformDone};
+use crate::waveform::{WaveformOutput, WaveformReport, WaveformTap};
 
 /// Single-file container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
@@ -102,6 +104,9 @@ pub struct EncodeRequest {
     pub encoder: Preference,
     /// Replace existing outputs.
     pub overwrite: bool,
+    /// Also write the waveform of one audio track, made from the frames
+    /// this encode decodes (see [`crate::waveform::WaveformOutput`]).
+    pub waveform: Option<WaveformOutput>,
 }
 
 /// Which artifact a client should keep (the `/v1` `final_artifact` extension).
@@ -208,6 +213,10 @@ pub struct EncodeResult {
     /// parameters cannot be read), also sent as [`Event::Warning`]s. The
     /// encode succeeded without them.
     pub warnings: Vec<String>,
+    /// The waveform written, when one was asked for and could be made (why
+    /// not is one of the `warnings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform: Option<WaveformReport>,
 }
 
 /// Runs one encode. See the module docs.
@@ -237,14 +246,10 @@ pub fn run(
     on_event(Event::Stage { stage: Stage::Probing });
     let info = probe::probe_with(&req.input, cancel)?;
     let Some(video) = info.video.clone() else {
-        return Err(EngineError::InputUnsupported {
-            path: req.input.clone(),
-            cause: if info.audio.is_empty() {
-                "no video stream".into()
-            } else {
-                "no video stream: audio-only files are not encoded (yet)".into()
-            },
-        });
+        if info.audio.is_empty() {
+            return Err(EngineError::InputUnsupported { path: req.input.clone(), cause: "no video stream".into() });
+        }
+        return crate::audio_only::run(req, &profile, info, started, cancel, on_event);
     };
     limits::check_source(&req.input, video.width, video.height, limits::source_limits())?;
     let mut notices = Vec::new();
@@ -263,6 +268,8 @@ pub fn run(
                 on_event(Event::Notice { message: n.clone() });
             }
             if !decision.encode {
+                // Nothing is decoded for an encode: the waveform decodes the audio alone.
+                let (waveform, warnings) = waveform_without_encode(req, &info, warnings, cancel, on_event)?;
                 return Ok(EncodeResult {
                     source: info,
                     profile: req.profile.clone(),
@@ -274,6 +281,7 @@ pub fn run(
                     elapsed_seconds: started.elapsed().as_secs_f64(),
                     notices,
                     warnings,
+                    waveform,
                 });
             }
             reason = Some(format!("{why}; {}", decision.reason));
@@ -291,10 +299,17 @@ pub fn run(
             concrete
         }
     };
+    let mut warnings = warnings;
+    let waveform;
     let (outputs, final_artifact) =
         match transcode(req, &info, &video, &concrete, None, keep_rule, cancel, on_event, &mut notices)? {
-            Transcoded::Written(outputs) => (outputs, FinalArtifact::Encoded),
+            Transcoded::Written(outputs, done) => {
+                waveform = waveform_result(done, &mut warnings, on_event);
+                (outputs, FinalArtifact::Encoded)
+            }
             Transcoded::NotSmaller { saved_percent } => {
+                let (w, ws) = waveform_without_encode(req, &info, std::mem::take(&mut warnings), cancel, on_event)?;
+                (waveform, warnings) = (w, ws);
                 let why =
                     format!("the encode saved only {saved_percent:.1}% (below the profile's minimum), original kept");
                 notices.push(why.clone());
@@ -320,7 +335,51 @@ pub fn run(
         elapsed_seconds: started.elapsed().as_secs_f64(),
         notices,
         warnings,
+        waveform,
     })
+}
+
+/// The report of a waveform made during an encode; why there is none goes
+/// to the warnings (and out as an event).
+pub(crate) fn waveform_result(
+    done: WaveformDone,
+    warnings: &mut Vec<String>,
+    on_event: &mut dyn FnMut(Event),
+) -> Option<WaveformReport> {
+    match done? {
+        Ok(report) => Some(report),
+        Err(why) => {
+            on_event(Event::Warning { message: why.clone() });
+            warnings.push(why);
+            None
+        }
+    }
+}
+
+/// The waveform of a run that encodes nothing (`sophon-auto` kept the
+/// original): the audio track is decoded for it alone.
+fn waveform_without_encode(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    mut warnings: Vec<String>,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<(Option<WaveformReport>, Vec<String>)> {
+    let Some(out) = &req.waveform else { return Ok((None, warnings)) };
+    let Some(track) = waveform_tap::choose_track(info, out.track)? else {
+        let done = Some(Err("no waveform: the source has no readable audio".to_string()));
+        return Ok((waveform_result(done, &mut warnings, on_event), warnings));
+    };
+    let wreq = crate::waveform::WaveformRequest { input: req.input.clone(), track: Some(track), options: out.options };
+    let done = match crate::waveform::generate(&wreq, cancel, &mut |_| {}) {
+        Ok(g) => {
+            let bytes = g.waveform.save(&out.path, out.format, req.overwrite)?;
+            Some(Ok(WaveformReport::new(out, track, &g.waveform, bytes)))
+        }
+        Err(EngineError::Canceled) => return Err(EngineError::Canceled),
+        Err(e) => Some(Err(format!("no waveform for audio stream #{track}: {e}"))),
+    };
+    Ok((waveform_result(done, &mut warnings, on_event), warnings))
 }
 
 /// The warnings about what of the source is left out (sent as events now,
@@ -366,8 +425,11 @@ fn same_file(output: &Path, input: &Path) -> bool {
     resolve(output).is_some_and(|o| Some(o) == input.canonicalize().ok())
 }
 
-fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
+pub(crate) fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
     let mut paths: Vec<&Path> = Vec::new();
+    if let Some(w) = &req.waveform {
+        paths.push(&w.path);
+    }
     if let Some(f) = &req.file {
         paths.push(&f.path);
     }
@@ -400,18 +462,18 @@ fn check_outputs_free(req: &EncodeRequest) -> Result<()> {
 
 /// Temporary outputs that become final only on [`Staging::commit`];
 /// dropped uncommitted, they are removed.
-struct Staging {
-    entries: Vec<(PathBuf, PathBuf, bool)>,
+pub(crate) struct Staging {
+    pub(crate) entries: Vec<(PathBuf, PathBuf, bool)>,
     committed: bool,
 }
 
 impl Staging {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { entries: Vec::new(), committed: false }
     }
 
     /// A temporary path beside `final_path` (same folder, so rename is atomic).
-    fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
+    pub(crate) fn add(&mut self, final_path: &Path, is_dir: bool) -> Result<PathBuf> {
         let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Unique per process and call, so concurrent jobs writing the same
         // output never touch each other's temporary files.
@@ -432,7 +494,7 @@ impl Staging {
 
     /// Removes every temporary output now (files still open in a muxer are
     /// unlinked; the muxer's later writes go nowhere).
-    fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         for (tmp, _, is_dir) in &self.entries {
             let _ = if *is_dir { std::fs::remove_dir_all(tmp) } else { std::fs::remove_file(tmp) };
         }
@@ -442,7 +504,7 @@ impl Staging {
     /// existing one atomically (`rename`); an existing folder is first moved
     /// aside and removed only once the new one is in place, so a failure
     /// never leaves neither.
-    fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         for (tmp, fin, is_dir) in &self.entries {
             if *is_dir && fin.exists() {
                 let name = fin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -472,7 +534,7 @@ impl Drop for Staging {
 
 /// Cancellation: partial outputs go first, before encoders are closed (x265
 /// may take a while to drain its frame threads), then callers are told.
-fn canceled(staging: &mut Staging, on_event: &mut dyn FnMut(Event)) -> EngineError {
+pub(crate) fn canceled(staging: &mut Staging, on_event: &mut dyn FnMut(Event)) -> EngineError {
     staging.discard();
     on_event(Event::Canceled);
     EngineError::Canceled
@@ -545,7 +607,7 @@ fn unique_tag() -> String {
     format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
+pub(crate) fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         EngineError::DiskFull { path: path.into() }
     } else {
@@ -554,22 +616,22 @@ fn io_out_err(path: &Path, e: std::io::Error) -> EngineError {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum MuxKind {
+pub(crate) enum MuxKind {
     File,
     HlsRung,
     HlsAudio,
     KeepMp4,
 }
 
-struct Mux {
-    ctx: ff::format::context::Output,
-    kind: MuxKind,
+pub(crate) struct Mux {
+    pub(crate) ctx: ff::format::context::Output,
+    pub(crate) kind: MuxKind,
     /// Path that errors name (the final output path).
-    report_path: PathBuf,
-    header: Options,
-    stream_tbs: Vec<Rational>,
+    pub(crate) report_path: PathBuf,
+    pub(crate) header: Options,
+    pub(crate) stream_tbs: Vec<Rational>,
     /// Origin (first timestamp of the source) per stream in the stream's time base.
-    origins: Vec<i64>,
+    pub(crate) origins: Vec<i64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -580,7 +642,7 @@ enum Keyframing {
     Hls { segment_seconds: f64 },
 }
 
-struct VideoSink {
+pub(crate) struct VideoSink {
     label: String,
     width: u32,
     height: u32,
@@ -668,7 +730,7 @@ impl Drop for HwUpload {
     }
 }
 
-enum AudioWork {
+pub(crate) enum AudioWork {
     Copy,
     Transcode {
         decoder: ff::codec::decoder::Audio,
@@ -686,7 +748,7 @@ enum AudioWork {
 /// Decoded audio as an `abuffer` sees it. Broadcast sources change it
 /// mid-stream (AC-3 switching between 2.0 and 5.1, a new sample rate).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct AudioInput {
+pub(crate) struct AudioInput {
     format: ff::format::Sample,
     rate: u32,
     /// Never empty: an unspecified layout becomes the default for the channel count.
@@ -709,7 +771,7 @@ fn known_layout(layout: ff::ChannelLayout, channels: u16) -> ff::ChannelLayout {
 
 /// The encoder's side of an audio graph: fltp at the encoder's rate and layout, in frames of its size.
 #[derive(Clone, Copy, Debug)]
-struct AudioOutput {
+pub(crate) struct AudioOutput {
     rate: u32,
     layout: ff::ChannelLayout,
     frame_size: u32,
@@ -749,15 +811,17 @@ fn audio_graph(input: &Path, in_tb: Rational, src: AudioInput, out: AudioOutput)
     Ok(graph)
 }
 
-struct AudioPath {
-    /// True for the HLS audio rendition.
-    hls: bool,
+pub(crate) struct AudioPath {
+    /// True for the HLS audio rendition of a video package (it waits for the first picture).
+    pub(crate) hls: bool,
     /// HLS only: packets read before the first video frame, waiting for it.
-    pending: Vec<ff::Packet>,
-    source_index: usize,
-    source_tb: Rational,
-    work: AudioWork,
-    outputs: Vec<(usize, usize)>,
+    pub(crate) pending: Vec<ff::Packet>,
+    pub(crate) source_index: usize,
+    pub(crate) source_tb: Rational,
+    pub(crate) work: AudioWork,
+    pub(crate) outputs: Vec<(usize, usize)>,
+    /// The job's waveform, fed this path's decoded frames (or packets, for a copy).
+    pub(crate) waveform: Option<WaveformTap>,
 }
 
 /// AAC sampling frequencies (ISO/IEC 14496-3 §1.6.3.4, Table 1.18).
@@ -765,9 +829,9 @@ const AAC_RATES: &[u32] = &[96000, 88200, 64000, 48000, 44100, 32000, 24000, 220
 
 /// Audio codecs an MP4 keeps as they are (ISO/IEC 14496-14 and the
 /// registered MP4 sample entries: `mp4a`, `alac`, `ac-3`, `ec-3`, `Opus`).
-const MP4_AUDIO_COPY: &[&str] = &["aac", "alac", "ac3", "eac3", "opus"];
+pub(crate) const MP4_AUDIO_COPY: &[&str] = &["aac", "alac", "ac3", "eac3", "opus"];
 
-fn fferr<'a>(input: &'a Path, what: &str) -> impl Fn(ff::Error) -> EngineError + 'a {
+pub(crate) fn fferr<'a>(input: &'a Path, what: &str) -> impl Fn(ff::Error) -> EngineError + 'a {
     let what = what.to_string();
     move |e| EngineError::from_ffmpeg(input, None, &what, e)
 }
@@ -1008,9 +1072,10 @@ pub(crate) fn transcode(
                         source_tb: stream.time_base(),
                         work: AudioWork::Copy,
                         outputs: vec![],
+                        waveform: None,
                     }
                 } else {
-                    open_audio_transcode(input, &stream, None)?
+                    open_audio_transcode(input, &stream, None, None)?
                 };
                 audio_paths.push(path);
                 let pi = audio_paths.len() - 1;
@@ -1024,7 +1089,7 @@ pub(crate) fn transcode(
                 let stream = ictx
                     .stream(a.index)
                     .ok_or_else(|| EngineError::Internal(format!("audio stream {} vanished", a.index)))?;
-                let mut path = open_audio_transcode(input, &stream, Some(2))?;
+                let mut path = open_audio_transcode(input, &stream, Some(2), None)?;
                 let adir = dir.join("audio");
                 std::fs::create_dir(&adir).map_err(|e| io_out_err(&req.hls.as_ref().unwrap().dir, e))?;
                 let hls = req.hls.as_ref().unwrap();
@@ -1036,6 +1101,15 @@ pub(crate) fn transcode(
                 audio_paths.push(path);
             }
         }
+    }
+
+    // The waveform takes the decoded frames of its track (not for a sample encode).
+    let waveform_track = match (&req.waveform, range) {
+        (Some(w), None) => waveform_tap::choose_track(info, w.track)?,
+        _ => None,
+    };
+    if let (Some(w), Some(track)) = (&req.waveform, waveform_track) {
+        waveform_tap::attach(&mut audio_paths, &ictx, track, w.options)?;
     }
 
     // ---- Headers -------------------------------------------------------------------------
@@ -1259,6 +1333,11 @@ pub(crate) fn transcode(
         )?);
     }
 
+    let waveform = match &req.waveform {
+        Some(w) if range.is_none() => waveform_tap::save(&mut audio_paths, w, waveform_track, &mut staging)?,
+        _ => None,
+    };
+
     // ---- Reports -------------------------------------------------------------------------------
     let mut reports = Vec::new();
     let audio_tracks_in = |kind: MuxKind| {
@@ -1341,7 +1420,7 @@ pub(crate) fn transcode(
         }
     }
     staging.commit()?;
-    Ok(Transcoded::Written(reports))
+    Ok(Transcoded::Written(reports, waveform))
 }
 
 /// `sophon-auto`'s last check, made before outputs are committed.
@@ -1355,8 +1434,8 @@ pub(crate) struct KeepRule {
 
 /// What [`transcode`] did.
 pub(crate) enum Transcoded {
-    /// Outputs written, the main one first.
-    Written(Vec<OutputReport>),
+    /// Outputs written, the main one first, and the waveform's fate.
+    Written(Vec<OutputReport>, WaveformDone),
     /// The [`KeepRule`] failed: nothing was written.
     NotSmaller {
         /// The saving the encode would have made, percent.
@@ -1453,7 +1532,7 @@ fn pixel_name(p: ff::format::Pixel) -> String {
     d.unwrap_or_else(|| "yuv420p".into())
 }
 
-fn dir_size(dir: &Path) -> u64 {
+pub(crate) fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -1472,7 +1551,7 @@ pub fn measured_duration(path: &Path) -> f64 {
     }
 }
 
-fn push_hls_mux(
+pub(crate) fn push_hls_mux(
     muxes: &mut Vec<Mux>,
     dir: &Path,
     kind: MuxKind,
@@ -1527,7 +1606,7 @@ fn add_video_stream(muxes: &mut [Mux], mi: usize, sink: &mut VideoSink, timecode
     Ok(())
 }
 
-fn add_audio_stream(
+pub(crate) fn add_audio_stream(
     muxes: &mut [Mux],
     mi: usize,
     path: &mut AudioPath,
@@ -1570,7 +1649,16 @@ fn add_audio_stream(
     Ok(())
 }
 
-fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, channels: Option<u16>) -> Result<AudioPath> {
+/// A decode → resample → AAC path for `stream`: `channels` (the HLS
+/// rendition: stereo at 44.1 or 48 kHz) or the source's layout (up to 8
+/// channels) at its rate when AAC has it; `kbps` or Crema's default rate
+/// (160 kbit/s stereo, 64 kbit/s per channel above, at most 512).
+pub(crate) fn open_audio_transcode(
+    input: &Path,
+    stream: &ff::format::stream::Stream,
+    channels: Option<u16>,
+    kbps: Option<u32>,
+) -> Result<AudioPath> {
     let in_tb = stream.time_base();
     let mut ctx =
         ff::codec::context::Context::from_parameters(stream.parameters()).map_err(fferr(input, "audio decoder"))?;
@@ -1603,11 +1691,11 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
     enc.set_channels(i32::from(out_channels));
     enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
     enc.set_time_base(Rational::new(1, rate as i32));
-    let kbps = if out_channels <= 2 {
+    let kbps = kbps.unwrap_or(if out_channels <= 2 {
         128 * u32::from(out_channels.max(1)) / 2 + 32
     } else {
         (64 * u32::from(out_channels)).min(512)
-    };
+    });
     enc.set_bit_rate(kbps as usize * 1000);
     ffutil::add_global_header(&mut enc);
     let encoder =
@@ -1622,6 +1710,7 @@ fn open_audio_transcode(input: &Path, stream: &ff::format::stream::Stream, chann
         source_tb: in_tb,
         work: AudioWork::Transcode { decoder, graph, encoder, graph_in, graph_out, next_pts: None },
         outputs: vec![],
+        waveform: None,
     })
 }
 
@@ -1940,18 +2029,18 @@ impl Progress {
 
 /// Mutable state of the main loop, so that pushing a frame through filters,
 /// encoders and muxers is one method call.
-struct LoopCtx<'a> {
-    input: &'a Path,
+pub(crate) struct LoopCtx<'a> {
+    pub(crate) input: &'a Path,
     /// Time base of decoded frames (and of their `pkt_duration`).
-    in_tb: Rational,
-    muxes: &'a mut Vec<Mux>,
-    sinks: &'a mut Vec<VideoSink>,
-    graph: &'a mut ff::filter::Graph,
+    pub(crate) in_tb: Rational,
+    pub(crate) muxes: &'a mut Vec<Mux>,
+    pub(crate) sinks: &'a mut Vec<VideoSink>,
+    pub(crate) graph: &'a mut ff::filter::Graph,
     /// Time of the first encoded video frame, µs on the source's clock; the
     /// HLS audio rendition starts there.
-    video_start_us: Option<i64>,
+    pub(crate) video_start_us: Option<i64>,
     /// Size and pixel format of the first frame given to the video graph.
-    video_in: Option<(u32, u32, ff::format::Pixel)>,
+    pub(crate) video_in: Option<(u32, u32, ff::format::Pixel)>,
 }
 
 impl LoopCtx<'_> {
@@ -2055,7 +2144,7 @@ impl LoopCtx<'_> {
         }
     }
 
-    fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
+    pub(crate) fn push_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
         if path.hls {
             // The HLS audio rendition starts with the video (broadcast captures
             // often carry audio from well before the first decodable picture,
@@ -2081,7 +2170,12 @@ impl LoopCtx<'_> {
 
     fn decode_audio(&mut self, path: &mut AudioPath, packet: &ff::Packet) -> Result<()> {
         match &mut path.work {
-            AudioWork::Copy => write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input),
+            AudioWork::Copy => {
+                if let Some(tap) = &mut path.waveform {
+                    tap.decode(packet);
+                }
+                write_to(self.muxes, &path.outputs, packet, path.source_tb, self.input)
+            }
             AudioWork::Transcode { decoder, .. } => {
                 if decoder.send_packet(packet).is_err() {
                     return Ok(()); // a damaged audio packet is skipped, as ffmpeg does
@@ -2102,6 +2196,9 @@ impl LoopCtx<'_> {
             }
             let ts = frame.timestamp().or(frame.pts());
             frame.set_pts(ts);
+            if let Some(tap) = &mut path.waveform {
+                tap.push(&frame);
+            }
             let now = AudioInput::of_frame(&frame);
             if now != *graph_in {
                 self.rebuild_audio_graph(path, now)?;
@@ -2163,13 +2260,16 @@ impl LoopCtx<'_> {
         Ok(())
     }
 
-    fn flush_audio(&mut self, path: &mut AudioPath) -> Result<()> {
+    pub(crate) fn flush_audio(&mut self, path: &mut AudioPath) -> Result<()> {
         for p in std::mem::take(&mut path.pending) {
             self.decode_audio(path, &p)?;
         }
         if let AudioWork::Transcode { decoder, .. } = &mut path.work {
             let _ = decoder.send_eof();
         } else {
+            if let Some(tap) = &mut path.waveform {
+                tap.flush();
+            }
             return Ok(());
         }
         self.drain_audio(path)?;
@@ -2205,7 +2305,13 @@ fn trim_waiting_audio(pending: &mut Vec<ff::Packet>, tb: Rational) {
 
 /// Writes one packet (time base `tb`) to every (mux, stream) in `outs`,
 /// cloning for all but the last, shifting timestamps to the output origin.
-fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Rational, input: &Path) -> Result<()> {
+pub(crate) fn write_to(
+    muxes: &mut [Mux],
+    outs: &[(usize, usize)],
+    pkt: &ff::Packet,
+    tb: Rational,
+    input: &Path,
+) -> Result<()> {
     for &(mi, si) in outs {
         let m = &mut muxes[mi];
         let mut p = pkt.clone();

@@ -115,6 +115,7 @@ fn ladder(codec: VideoCodec, dir: &Path) -> PathBuf {
         target_height: None,
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
+        waveform: None,
     };
     pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     hls
@@ -178,6 +179,7 @@ fn single_file_mp4_starts_video_and_audio_together() {
         target_height: None,
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
+        waveform: None,
     };
     pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     let (video, audio) = (ffprobe_first_pts(&out, "v:0"), ffprobe_first_pts(&out, "a:0"));

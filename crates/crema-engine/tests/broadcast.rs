@@ -67,6 +67,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         target_height: None,
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
+        waveform: None,
     };
     let mut events = Vec::new();
     let res = pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))

@@ -63,7 +63,7 @@ pub const JSON_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// have is answered `405` (with `Allow`) before any credential or header is
 /// looked at.
 pub fn router(state: AppState) -> Router {
-    use routes::{downloads, events, health, jobs, profiles, uploads, watch, webhooks};
+    use routes::{downloads, events, health, jobs, profiles, uploads, watch, waveform, webhooks};
     let guard = |m: MethodRouter<AppState>| {
         m.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::middleware))
             .route_layer(axum::middleware::from_fn(rate_limit::per_key))
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/record", guard(delete(jobs::remove)))
         .route("/v1/jobs/{id}/move", guard(post(jobs::move_job)))
         .route("/v1/jobs/{id}/thumbnail", guard(get(jobs::thumbnail)))
+        .route("/v1/jobs/{id}/waveform", guard(get(waveform::waveform)))
         .route("/v1/uploads", guard(post(uploads::create)))
         .route("/v1/uploads/{id}", guard(get(uploads::get).delete(uploads::delete)))
         .route("/v1/uploads/{id}/complete", guard(post(uploads::complete)))

@@ -33,7 +33,7 @@ impl Modify for Security {
     info(title = "Crema /v1 (SOPHON-compatible encoding API)", description = "Contract: shared/api/v1.md. Extensions are marked in each operation's description."),
     paths(
         jobs::create, jobs::get, jobs::list, jobs::cancel, jobs::retry, jobs::output, jobs::remove, jobs::move_job,
-        jobs::thumbnail,
+        jobs::thumbnail, crate::routes::waveform::waveform,
         uploads::create, uploads::put_part, uploads::get, uploads::complete, uploads::delete, uploads::thumbnail,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
         watch::create, watch::list, watch::get, watch::delete, watch::pause, watch::resume, watch::events,

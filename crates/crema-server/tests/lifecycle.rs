@@ -120,12 +120,11 @@ async fn broken_sources_are_refused_and_unencodable_ones_fail_with_bounded_retri
     let (_, page) = s.get("/v1/jobs").await;
     assert_eq!(page["jobs"].as_array().expect("jobs").len(), 0, "nothing was queued: {page}");
 
-    // Media Crema cannot encode (audio only): accepted, fails as source_unsupported.
+    // Media Crema cannot encode (an audio-only MPEG-TS whose one AAC stream
+    // never carries a readable frame: nothing to encode): accepted, fails as
+    // source_unsupported. (Audio-only sources with readable audio are encoded.)
     let (st, job) = s
-        .post(
-            "/v1/jobs",
-            &json!({"source": {"type": "path", "path": fixture("audio_only.m4a")}, "profile": "sophon-cortado"}),
-        )
+        .post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture("audio_unreadable.ts")}, "profile": "sophon-cortado"}))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{job}");
     let id = job["id"].as_str().expect("id").to_string();

@@ -148,8 +148,9 @@ pub enum ServiceError {
     /// (`source_invalid`).
     #[error("{0}")]
     SourceInvalid(String),
-    /// The source is media but Crema cannot encode it: no video stream, a
-    /// picture larger than the encoder's level allows (`source_unsupported`).
+    /// The source is media but Crema cannot encode it: neither video nor
+    /// readable audio, a picture larger than the encoder's level allows
+    /// (`source_unsupported`).
     #[error("{0}")]
     SourceUnsupported(String),
     /// An upload is missing parts (`conflict`, reason `upload_incomplete`); the message lists them.
@@ -257,7 +258,13 @@ pub(crate) fn source_error_code(e: &crema_engine::EngineError) -> Option<ErrorCo
     use crema_engine::EngineError as E;
     match e {
         E::InputUnreadable { .. } => Some(ErrorCode::SourceInvalid),
-        E::InputUnsupported { cause, .. } if cause.contains("no video stream") => Some(ErrorCode::SourceUnsupported),
+        // Media with nothing Crema encodes: no video and no readable audio
+        // (crema_engine::audio_only::NOTHING_TO_ENCODE). Audio-only sources are encoded.
+        E::InputUnsupported { cause, .. }
+            if cause.starts_with(crema_engine::audio_only::NOTHING_TO_ENCODE) || cause == "no video stream" =>
+        {
+            Some(ErrorCode::SourceUnsupported)
+        }
         E::InputUnsupported { .. } => Some(ErrorCode::SourceInvalid),
         // Readable, but larger than the encoder's level or the configured
         // source limit allows: a source the service cannot encode.

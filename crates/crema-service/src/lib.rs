@@ -29,6 +29,7 @@ mod tokens;
 mod types;
 mod uploads;
 mod watch;
+mod waveform;
 mod webhooks;
 mod wire;
 mod worker;
@@ -49,6 +50,7 @@ pub use uploads::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
+pub use waveform::{WaveformFormat, WaveformInfo, WaveformRequest, WaveformSpec};
 pub use watch::{
     DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, MAX_EVENTS_PER_RULE, MAX_LIST_LIMIT, SuccessAction,
     WatchConfig, WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec,

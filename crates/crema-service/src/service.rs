@@ -545,7 +545,7 @@ pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
     {
         return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
     }
-    Ok(())
+    crate::waveform::validate(output.waveform.as_ref())
 }
 
 /// Refuses at submission a source whose pictures no encoder of this job
@@ -639,6 +639,7 @@ fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
         path: None,
         hls: None,
         warnings: Vec::new(),
+        waveform: None,
     }
 }
 

@@ -44,6 +44,11 @@ pub enum DownloadTarget {
         /// The job (`job_…`).
         job_id: String,
     },
+    /// A job's waveform file (extension `output.waveform`; `GET /v1/downloads/{token}`).
+    Waveform {
+        /// The job (`job_…`).
+        job_id: String,
+    },
 }
 
 impl DownloadTarget {
@@ -51,12 +56,13 @@ impl DownloadTarget {
         match self {
             Self::File { .. } => 1,
             Self::HlsFolder { .. } => 2,
+            Self::Waveform { .. } => 3,
         }
     }
 
     fn job_id(&self) -> &str {
         match self {
-            Self::File { job_id } | Self::HlsFolder { job_id } => job_id,
+            Self::File { job_id } | Self::HlsFolder { job_id } | Self::Waveform { job_id } => job_id,
         }
     }
 }
@@ -122,6 +128,7 @@ impl Service {
         let target = match payload[1] {
             1 => DownloadTarget::File { job_id },
             2 => DownloadTarget::HlsFolder { job_id },
+            3 => DownloadTarget::Waveform { job_id },
             _ => return Err(invalid()),
         };
         let expires_at = i64::try_from(expires)

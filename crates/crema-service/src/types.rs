@@ -168,6 +168,13 @@ pub struct OutputSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub dir: Option<PathBuf>,
+    /// Extension: also make the waveform of the source's main audio track
+    /// (BBC audiowaveform data, for peaks.js), in the same pass as the
+    /// encode: `true` for the defaults (256 samples per pixel, 8-bit,
+    /// `dat`) or `{"pixels_per_second": 20, "bits": 8, "format": "dat"}`.
+    /// Served by `GET /v1/jobs/{id}/waveform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waveform: Option<crate::waveform::WaveformRequest>,
 }
 
 /// A job submission: the body of `POST /v1/jobs`.
@@ -404,6 +411,10 @@ pub struct OutputInfo {
     /// absent when nothing was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Extension: the waveform written (`output.waveform` was asked and the
+    /// source has audio); `GET /v1/jobs/{id}/waveform` serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waveform: Option<crate::waveform::WaveformInfo>,
 }
 
 /// A job: the contract's JobResponse. Field names and nullability exactly as
@@ -468,6 +479,9 @@ impl Job {
     /// its files, uses the job as stored.
     pub fn network_view(mut self) -> Job {
         self.output.path = None;
+        if let Some(w) = self.output.waveform.as_mut() {
+            w.path = None;
+        }
         if let Some(hls) = self.output.hls.as_mut() {
             hls.master_playlist = "master.m3u8".into();
         }

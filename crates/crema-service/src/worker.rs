@@ -112,7 +112,14 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
                 crate::types::ContainerSpec::Mp4 => Container::Mp4,
                 crate::types::ContainerSpec::Mkv => Container::Mkv,
             };
-            let path = job_dir.join(format!("output.{}", container.extension()));
+            // An audio-only source gives an audio file: output.m4a (MP4 audio) or output.mka.
+            let audio_only = row.job.source.resolution.is_none() && row.job.source.audio_tracks.is_some_and(|n| n > 0);
+            let ext = match (audio_only, container) {
+                (true, Container::Mp4) => "m4a",
+                (true, Container::Mkv) => "mka",
+                (false, c) => c.extension(),
+            };
+            let path = job_dir.join(format!("output.{ext}"));
             (Some(FileRequest { path, container }), None)
         }
         Some(h) => (
@@ -138,6 +145,7 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
         target_height: out.target_height,
         encoder,
         overwrite: true,
+        waveform: crate::waveform::engine_output(out.waveform.as_ref(), job_dir),
     }
 }
 
@@ -345,6 +353,7 @@ async fn complete(
             let source = row.job.source.path.as_deref().map(Path::new);
             output.warnings =
                 result.warnings.iter().map(|w| crate::redact::paths(w, source.as_slice(), &[job_dir])).collect();
+            output.waveform = result.waveform.as_ref().map(crate::waveform::info);
             if let Some(dir) = row.output_request.dir.clone() {
                 place_in(&mut output, m, row, &result.effective_profile_id, dir).await?;
             }
@@ -465,6 +474,7 @@ fn written_output(
         path: Some(m.path.display().to_string()),
         hls,
         warnings: Vec::new(),
+        waveform: None,
     }
 }
 

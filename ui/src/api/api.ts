@@ -2,6 +2,7 @@
 // `http.ts` (a browser served by `crema serve`: `/v1` + server-sent events)
 // and `tauri.ts` (the desktop window: Tauri commands + a channel).
 import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, Profile, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
+import type { WaveformData } from '../lib/waveform';
 
 /** What this transport can do; the UI shows or hides controls by it. */
 export interface Capabilities {
@@ -146,6 +147,8 @@ export interface CremaApi {
   playbackUrl(job: Job): Promise<string | null>;
   /** A URL that downloads the output (browser), or null. */
   downloadUrl(job: Job): string | null;
+  /** The job's waveform (`output.waveform`), parsed; null when it has none. */
+  waveform(job: Job): Promise<WaveformData | null>;
 
   /** Watch-folder rules, oldest first, with their file counts. */
   listWatchRules(): Promise<WatchRule[]>;

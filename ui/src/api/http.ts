@@ -27,6 +27,7 @@ import type {
   WatchRuleSpec,
 } from './types';
 import { WATCH_EVENTS_SHOWN } from './api';
+import { parseDat, parseJson } from '../lib/waveform';
 
 /** Sends one upload part; resolves with the HTTP status and the parsed body. */
 export type PutPart = (
@@ -405,6 +406,16 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
     },
     downloadUrl(job: Job) {
       return job.output.state === 'available' && !job.output.expired ? url(`/v1/jobs/${enc(job.id)}/output`) : null;
+    },
+    async waveform(job: Job) {
+      if (!job.output.waveform || job.output.expired) return null;
+      // 302 to a signed download: the .dat bytes or the JSON form.
+      const res = await deps.fetch(url(`/v1/jobs/${enc(job.id)}/waveform`), { credentials: 'same-origin', redirect: 'follow' });
+      if (!res.ok) throw errorFromResponse(res.status, await parse(res), res.headers.get('X-Request-Id'));
+      if (job.output.waveform.format === 'json' || (res.headers.get('Content-Type') ?? '').includes('json')) {
+        return parseJson(await res.json());
+      }
+      return parseDat(await res.arrayBuffer());
     },
     upload,
   };

@@ -259,6 +259,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{id}/waveform": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Extension: `302` to a signed download of the job's waveform: BBC
+         *     audiowaveform binary data (`application/octet-stream`, format
+         *     `doc/DataFormat.md` of bbc/audiowaveform) or its JSON form
+         *     (`application/json`), as `output.waveform.format` asked. `409` while the
+         *     job has not completed; `404` when it completed without one (none was
+         *     asked for, or the source has no readable audio) or its output expired.
+         */
+        get: operations["waveform"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/profiles": {
         parameters: {
             query?: never;
@@ -822,6 +846,7 @@ export interface components {
              *     absent when nothing was.
              */
             warnings?: string[];
+            waveform?: null | components["schemas"]["WaveformInfo"];
             /**
              * Format: int32
              * @description Width of the written video in pixels.
@@ -847,6 +872,7 @@ export interface components {
              * @description Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
              */
             target_height?: number | null;
+            waveform?: null | components["schemas"]["WaveformRequest"];
         };
         /**
          * @description `output.state`: exactly the SDKs' enum (contract, "Jobs": `pending` |
@@ -1358,6 +1384,75 @@ export interface components {
              */
             take_existing?: boolean;
         };
+        /**
+         * @description File form of the waveform data.
+         * @enum {string}
+         */
+        WaveformFormat: "dat" | "json";
+        /** @description `output.waveform` of a finished job (extension): what was written. */
+        WaveformInfo: {
+            /**
+             * Format: int32
+             * @description 8 or 16.
+             */
+            bits: number;
+            /**
+             * Format: int64
+             * @description Size of the file in bytes.
+             */
+            bytes: number;
+            /**
+             * Format: int32
+             * @description Waveform channels (1: the mono mix).
+             */
+            channels: number;
+            /**
+             * Format: double
+             * @description Seconds of audio covered.
+             */
+            duration_seconds: number;
+            /** @description `dat` or `json`. */
+            format: components["schemas"]["WaveformFormat"];
+            /** @description Pixels (min/max pairs). */
+            length: number;
+            /** @description Server-side path of the file, for local transports (absent over the network). */
+            path?: string | null;
+            /**
+             * Format: int32
+             * @description Sample rate of that track, Hz.
+             */
+            sample_rate: number;
+            /**
+             * Format: int32
+             * @description Audio samples per pixel.
+             */
+            samples_per_pixel: number;
+            /** @description Container stream index of the source audio track it was made from. */
+            track: number;
+        };
+        /** @description `output.waveform`: `true` for audiowaveform's defaults, or the options. */
+        WaveformRequest: boolean | components["schemas"]["WaveformSpec"];
+        /** @description The options of `output.waveform` (each optional). */
+        WaveformSpec: {
+            /**
+             * Format: int32
+             * @description 8 (default; what peaks.js reads) or 16.
+             */
+            bits?: number | null;
+            format?: null | components["schemas"]["WaveformFormat"];
+            /**
+             * Format: int32
+             * @description Pixels (min/max pairs) per second of audio, 1..=1000 (audiowaveform
+             *     `--pixels-per-second`). Not together with `samples_per_pixel`.
+             */
+            pixels_per_second?: number | null;
+            /**
+             * Format: int32
+             * @description Audio samples per pixel, 2..=1048576 (audiowaveform `--zoom`;
+             *     default 256 when neither is given).
+             */
+            samples_per_pixel?: number | null;
+        };
         /** @description A webhook as listed (`GET /v1/webhooks`) and as returned by `DELETE`; never carries the secret. */
         Webhook: {
             /** @description Whether the webhook receives deliveries (false once deleted). */
@@ -1658,12 +1753,12 @@ export interface operations {
     };
     stream: {
         parameters: {
-            query?: {
-                /** @description Only events of this job. */
-                job_id?: string;
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                /** @description Only events of this job. */
+                job_id: string | null;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -1718,16 +1813,16 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: {
-                /** @description Only jobs in this status. */
-                status?: components["schemas"]["JobStatus"];
-                /** @description Page size, 1..100 (default 20). */
-                limit?: number;
-                /** @description `next_cursor` of the previous page. */
-                cursor?: string;
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                /** @description Only jobs in this status. */
+                status: null | components["schemas"]["JobStatus"];
+                /** @description Page size, 1..100 (default 20). */
+                limit: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor: string | null;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -2245,6 +2340,62 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    waveform: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Location: /v1/downloads/{token} (the .dat or .json waveform data) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2922,15 +3073,14 @@ export interface operations {
     };
     events: {
         parameters: {
-            query?: {
-                /** @description Entries to return, 1..1000 (default 100). */
-                limit?: number;
-                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
-                before?: number;
-            };
+            query?: never;
             header?: never;
             path: {
                 id: string;
+                /** @description Entries to return, 1..1000 (default 100). */
+                limit: string | null;
+                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
+                before: string | null;
             };
             cookie?: never;
         };
@@ -2984,13 +3134,12 @@ export interface operations {
     };
     files: {
         parameters: {
-            query?: {
-                /** @description Files to return, 1..1000 (default 100). */
-                limit?: number;
-            };
+            query?: never;
             header?: never;
             path: {
                 id: string;
+                /** @description Files to return, 1..1000 (default 100). */
+                limit: string | null;
             };
             cookie?: never;
         };

@@ -16,6 +16,7 @@ import type {
 } from './api';
 import { ApiError, errorFromInvoke } from './errors';
 import { WATCH_EVENTS_SHOWN } from './api';
+import { parseDat, parseJson } from '../lib/waveform';
 import type { CremaEvent, Job, JobPage, JobSpec, MovePosition, Profile, Progress, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
 
 /** The minimal Tauri `Channel` this module needs. */
@@ -167,6 +168,14 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
       return await cmd<string>('playback_url', { id: job.id });
     },
     downloadUrl: () => null,
+    async waveform(job: Job) {
+      if (!job.output.waveform || job.output.expired) return null;
+      // The shell answers with the file's bytes (a raw IPC response: an ArrayBuffer).
+      const bytes = await cmd<ArrayBuffer | number[]>('job_waveform', { id: job.id });
+      const buf = bytes instanceof ArrayBuffer ? bytes : new Uint8Array(bytes).buffer;
+      if (job.output.waveform.format === 'json') return parseJson(JSON.parse(new TextDecoder().decode(buf)));
+      return parseDat(buf);
+    },
     upload() {
       throw new ApiError('validation_error', 'The desktop app adds files by path, not by upload');
     },

@@ -37,6 +37,8 @@ export function defaultHls(): HlsChoice {
 /** The JobSpec for a source with these options. */
 export function toSpec(source: SourceSpec, o: JobOptions): JobSpec {
   const output: JobSpec['output'] & { dir?: string } = { container: o.container, audio: o.audio };
+  // With audio kept, the job also makes its waveform (drawn in the player; extension).
+  if (o.audio) output.waveform = true;
   if (o.targetHeight) output.target_height = o.targetHeight;
   if (o.hls) {
     const renditions = [...new Set(o.hls.renditions)].sort((a, b) => b - a);

@@ -375,11 +375,22 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
 
     // Variants.
     let mut video_keys: Vec<PathBuf> = Vec::new();
+    let mut audio_variant_keys: Vec<PathBuf> = Vec::new();
     for variant in &variants {
         let location = format!("{MASTER_PLAYLIST} ({})", variant.uri);
         let codecs = variant.codecs.as_deref().filter(|c| !c.trim().is_empty());
         if codecs.is_none() {
             report.push(VARIANT_CODECS_MISSING, location.clone(), "EXT-X-STREAM-INF has no CODECS");
+        }
+        // An audio-only variant (RFC 8216 §4.3.4.2: CODECS lists audio
+        // only) has no RESOLUTION or FRAME-RATE; its playlist is audio.
+        let audio_only = codecs.is_some_and(only_audio_codecs);
+        if audio_only {
+            if let Some(key) = checker.media(&variant.uri, Kind::Audio, &mut report) {
+                check_audio_variant(&mut report, &location, variant, checker.cache.get(&key).and_then(Option::as_ref));
+                audio_variant_keys.push(key);
+            }
+            continue;
         }
         if variant.resolution.is_none() {
             report.push(VARIANT_RESOLUTION_MISSING, location.clone(), "EXT-X-STREAM-INF has no RESOLUTION");
@@ -475,10 +486,56 @@ pub fn check_package(dir: &Path) -> Result<CheckReport> {
     }
     let videos: Vec<&MediaCheck> = unique(&video_keys).iter().filter_map(|k| checker.cache.get(*k)?.as_ref()).collect();
     check_durations(&mut report, &videos, &checked);
+    if videos.is_empty() {
+        // An audio-only package: every playlist within 0.5 s of the first variant's.
+        let first = audio_variant_keys.first().and_then(|k| checker.cache.get(k)?.as_ref());
+        check_durations(&mut report, &first.into_iter().collect::<Vec<_>>(), &checked);
+    }
     check_alignment(&mut report, &videos);
 
     report.segments = checked.iter().map(|m| m.durations.len()).sum();
     Ok(report)
+}
+
+/// Whether every codec of a `CODECS` value is an audio codec (RFC 6381
+/// sample entry names HLS carries: AAC, AC-3, E-AC-3, Opus, FLAC, ALAC, MP3).
+fn only_audio_codecs(codecs: &str) -> bool {
+    const AUDIO: &[&str] = &["mp4a", "ac-3", "ec-3", "opus", "flac", "alac", "mp3", ".mp3"];
+    codecs.split(',').map(str::trim).all(|c| {
+        let entry = c.split('.').next().unwrap_or(c).to_ascii_lowercase();
+        AUDIO.contains(&entry.as_str())
+    })
+}
+
+/// An audio-only variant: its BANDWIDTH and AVERAGE-BANDWIDTH against its
+/// own measured segments, and its CODECS against the stream.
+fn check_audio_variant(report: &mut CheckReport, location: &str, variant: &VariantStream, media: Option<&MediaCheck>) {
+    if variant.average_bandwidth.is_none() {
+        report.push(VARIANT_AVERAGE_BANDWIDTH_MISSING, location, "EXT-X-STREAM-INF has no AVERAGE-BANDWIDTH");
+    }
+    let Some(media) = media else { return };
+    let (peak, average) = (media.stats.peak_bps, media.stats.average_bps);
+    if (variant.bandwidth as f64) < peak as f64 * 0.99 {
+        let message = format!("BANDWIDTH={} but the measured peak segment bit rate is {peak} bit/s", variant.bandwidth);
+        report.push(VARIANT_BANDWIDTH_PEAK, location, message);
+    } else if variant.bandwidth as f64 > peak as f64 * 1.10 {
+        let message =
+            format!("BANDWIDTH={} is more than 10% above the measured peak of {peak} bit/s", variant.bandwidth);
+        report.push(VARIANT_BANDWIDTH_OVERSTATED, location, message);
+    }
+    if let Some(declared) = variant.average_bandwidth
+        && (declared as f64 - average as f64).abs() > average as f64 * 0.10
+    {
+        let message =
+            format!("AVERAGE-BANDWIDTH={declared} but the measured average segment bit rate is {average} bit/s");
+        report.push(VARIANT_AVERAGE_BANDWIDTH, location, message);
+    }
+    let real = media.facts.as_ref().and_then(|f| f.codec_string.clone());
+    if let (Some(declared), Some(real)) = (variant.codecs.as_deref(), real)
+        && !declared.split(',').any(|c| c.trim() == real)
+    {
+        report.push(VARIANT_CODECS, location, format!("CODECS=\"{declared}\" but the audio is {real}"));
+    }
 }
 
 fn unique(keys: &[PathBuf]) -> Vec<&PathBuf> {

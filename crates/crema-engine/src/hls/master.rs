@@ -440,7 +440,7 @@ fn validate_request(variants: &[VariantSpec], audio: Option<&AudioRenditionSpec>
     Ok(())
 }
 
-fn valid_dir_name(name: &str) -> bool {
+pub(crate) fn valid_dir_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '"', '\n', '\r'])
 }
 
@@ -462,7 +462,7 @@ fn order_variants(entries: &mut [(VariantStream, VariantSummary)]) {
 
 /// Brings a media playlist to what the package checker requires; returns
 /// whether anything changed.
-fn normalize_media_playlist(playlist: &mut MediaPlaylist, target_duration: u64) -> bool {
+pub(crate) fn normalize_media_playlist(playlist: &mut MediaPlaylist, target_duration: u64) -> bool {
     let mut changed = false;
     if playlist.playlist_type != Some(MediaPlaylistType::Vod) {
         playlist.playlist_type = Some(MediaPlaylistType::Vod);
@@ -653,7 +653,7 @@ pub(crate) fn peak_and_average_bps(segments: &[(u64, f64)], target_s: f64) -> (f
     (peak.unwrap_or(average), average)
 }
 
-fn measure_parsed(path: &Path, playlist: &MediaPlaylist) -> Result<PlaylistStats> {
+pub(crate) fn measure_parsed(path: &Path, playlist: &MediaPlaylist) -> Result<PlaylistStats> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let segments = resolve_segments(dir, playlist).map_err(|cause| encode_error(path, cause))?;
     if segments.is_empty() {
@@ -675,13 +675,16 @@ fn measure_parsed(path: &Path, playlist: &MediaPlaylist) -> Result<PlaylistStats
     })
 }
 
-fn encode_error(path: &Path, cause: String) -> EngineError {
+pub(crate) fn encode_error(path: &Path, cause: String) -> EngineError {
     EngineError::Encode { path: path.to_path_buf(), cause: format!("HLS packaging: {cause}") }
 }
 
 /// Writes a playlist next to `path` and renames it into place, so that a
 /// reader never sees half a playlist.
-fn write_playlist_atomically(path: &Path, write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<()> {
+pub(crate) fn write_playlist_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+) -> Result<()> {
     let mut text = Vec::new();
     write(&mut text).map_err(|e| EngineError::Internal(format!("serializing {}: {e}", path.display())))?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

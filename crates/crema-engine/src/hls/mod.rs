@@ -13,15 +13,20 @@
 //! OUT/audio/index.m3u8, init.mp4, seg_*.m4s   the shared AAC rendition (optional)
 //! ```
 //!
+//! An audio-only source gives an audio-only package instead: one AAC
+//! variant per bit rate, `OUT/aac_{kbps}k/index.m3u8` (see [`audio_master`]).
+//!
 //! - [`codecs`]: RFC 6381 `CODECS` strings read from the real parameter sets.
 //! - [`master`]: measures segments and writes `master.m3u8` with m3u8-rs.
 //! - [`check`]: re-reads a package and lists every rule of RFC 8216 and
 //!   Apple's HLS Authoring Specification it breaks.
 
+pub mod audio_master;
 pub mod check;
 pub mod codecs;
 pub mod master;
 
+pub use audio_master::{AudioVariantSpec, write_audio_master};
 pub use check::{CheckReport, Violation, check_package};
 pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
 pub use master::{

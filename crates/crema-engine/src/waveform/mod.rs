@@ -7,6 +7,9 @@
 //! - [`WaveformBuilder`]: min/max per pixel from decoded frames; the encode
 //!   pipeline can feed it the frames it already decodes, so a job's waveform
 //!   costs no second decode.
+//! - [`WaveformOutput`] (an `EncodeRequest` option): the waveform of one
+//!   track made during the encode from the frames it decodes, written
+//!   beside the outputs ([`WaveformReport`] in the result).
 //! - [`generate`]: opens a file, decodes one audio track and returns its
 //!   waveform (`crema waveform`), with a cancel flag and progress.
 //!
@@ -18,10 +21,13 @@
 mod builder;
 mod decode;
 pub mod format;
+pub(crate) mod tap;
 
 pub use builder::WaveformBuilder;
 pub use decode::{Generated, WaveformProgress, WaveformRequest, generate};
 pub use format::{Bits, DataFormat, Waveform};
+pub(crate) use tap::WaveformTap;
+pub use tap::{WaveformOutput, WaveformReport};
 
 use crate::{EngineError, Result};
 

@@ -25,6 +25,7 @@ pub fn content_type(path: &std::path::Path) -> &'static str {
         Some("mkv") => "video/x-matroska",
         Some("ts") => "video/mp2t",
         Some("aac") => "audio/aac",
+        Some("json") => "application/json",
         _ => "application/octet-stream",
     }
 }
@@ -33,7 +34,9 @@ pub fn content_type(path: &std::path::Path) -> &'static str {
 async fn resolve(state: &AppState, token: &str) -> ApiResult<(DownloadTarget, PathBuf)> {
     let claims = state.service.verify_download(token)?;
     let job_id = match &claims.target {
-        DownloadTarget::File { job_id } | DownloadTarget::HlsFolder { job_id } => job_id.clone(),
+        DownloadTarget::File { job_id }
+        | DownloadTarget::HlsFolder { job_id }
+        | DownloadTarget::Waveform { job_id } => job_id.clone(),
     };
     let gone = || ApiError::from(ServiceError::NotFound { kind: "download", id: job_id.clone() });
     let job = state.service.get(&job_id).await.map_err(|_| gone())?;
@@ -42,6 +45,9 @@ async fn resolve(state: &AppState, token: &str) -> ApiResult<(DownloadTarget, Pa
         (DownloadTarget::File { .. }, Some(p), None) => PathBuf::from(p),
         (DownloadTarget::HlsFolder { .. }, _, Some(hls)) => {
             PathBuf::from(&hls.master_playlist).parent().map(PathBuf::from).ok_or_else(gone)?
+        }
+        (DownloadTarget::Waveform { .. }, _, _) => {
+            job.output.waveform.as_ref().and_then(|w| w.path.as_deref()).map(PathBuf::from).ok_or_else(gone)?
         }
         _ => return Err(gone()),
     };

@@ -8,4 +8,5 @@ pub mod jobs;
 pub mod profiles;
 pub mod uploads;
 pub mod watch;
+pub mod waveform;
 pub mod webhooks;

@@ -189,10 +189,13 @@ fn yes() -> bool {
     true
 }
 
-/// Globs used when a rule has no `include`: common video file extensions.
+/// Globs used when a rule has no `include`: common video and audio file extensions.
 pub const DEFAULT_INCLUDE: &[&str] = &[
     "*.mov", "*.mp4", "*.m4v", "*.mkv", "*.mxf", "*.avi", "*.mts", "*.m2ts", "*.ts", "*.webm", "*.mpg", "*.mpeg",
     "*.3gp", "*.wmv", "*.flv", "*.dv", "*.y4m",
+    // Audio-only sources (encoded to AAC .m4a or an audio-only HLS ladder).
+    "*.wav", "*.flac", "*.mp3", "*.m4a", "*.aac", "*.ogg", "*.oga", "*.opus", "*.aif", "*.aiff", "*.mka", "*.ac3",
+    "*.eac3", "*.dts", "*.thd", "*.wma",
 ];
 
 /// Counts of a rule's files by state.

@@ -31,12 +31,24 @@ pub(crate) enum Read {
 
 /// Measures the best video stream of `path` from its packets' timestamps
 /// (packets with negative times, which an edit list discards, do not count)
-/// and, when decoding, from the decoded frames' timestamps.
+/// and, when decoding, from the decoded frames' timestamps. A file without
+/// video (an audio-only source and its encode; a cover picture is not
+/// video) is measured by its best audio stream, from its packets only (one
+/// "frame" is then one AAC frame, 1024 samples).
 pub(crate) fn video_span(path: &Path, read: Read) -> Result<Span, String> {
     crema_engine::init().map_err(|e| e.to_string())?;
     let mut input = crema_engine::probe::open_input(path).map_err(|e| e.to_string())?;
+    let is_picture =
+        |st: &ff::format::stream::Stream| st.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC);
+    let video = input.streams().best(ff::media::Type::Video).filter(|st| !is_picture(st)).map(|st| st.index());
+    let audio = input.streams().best(ff::media::Type::Audio).map(|st| st.index());
+    if video.is_none()
+        && let Some(index) = audio
+    {
+        return audio_span(&mut input, index);
+    }
     let (index, tb, rate, params) = {
-        let st = input.streams().best(ff::media::Type::Video).ok_or_else(|| "it has no video stream".to_string())?;
+        let st = video.and_then(|i| input.stream(i)).ok_or_else(|| "it has no video stream".to_string())?;
         (st.index(), st.time_base(), st.avg_frame_rate(), st.parameters())
     };
     let frame_seconds = if rate.numerator() > 0 && rate.denominator() > 0 {
@@ -111,6 +123,41 @@ pub(crate) fn video_span(path: &Path, read: Read) -> Result<Span, String> {
         return Err("no frame decodes".into());
     }
     Ok(Span { seconds: (end - first) as f64 * tick, decoded_seconds, frame_seconds })
+}
+
+/// The extent of audio stream `index` from its packets (negative times, the
+/// encoder delay an edit list discards, do not count); one frame is 1024
+/// samples at the stream's rate (an AAC frame).
+fn audio_span(input: &mut ff::format::context::Input, index: usize) -> Result<Span, String> {
+    let (tb, rate) = {
+        let st = input.stream(index).ok_or("no audio stream")?;
+        // SAFETY: plain field read on a live stream's codec parameters.
+        let rate = unsafe { (*(*st.as_ptr()).codecpar).sample_rate };
+        (st.time_base(), rate)
+    };
+    let tick = f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
+    let frame_seconds = 1024.0 / f64::from(if rate > 0 { rate } else { 48000 });
+    let (mut first, mut end, mut packets) = (i64::MAX, i64::MIN, 0u64);
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => return Err(format!("reading packet {packets}: {e}")),
+        }
+        if packet.stream() != index {
+            continue;
+        }
+        packets += 1;
+        if let Some(pts) = packet.pts().filter(|p| *p >= 0) {
+            first = first.min(pts);
+            end = end.max(pts + packet.duration().max(0));
+        }
+    }
+    if packets == 0 || first == i64::MAX {
+        return Err("its audio stream has no packets".into());
+    }
+    Ok(Span { seconds: (end - first) as f64 * tick, decoded_seconds: None, frame_seconds })
 }
 
 fn compare(what: &str, got: f64, source: f64, frame_seconds: f64, slack: f64) -> Result<(), String> {

@@ -870,6 +870,23 @@ impl Finisher {
                 tracing::warn!("watch {}: cannot place the kept MP4: {e}", self.rule_id);
             }
         }
+        // The waveform (output.waveform) goes beside the output as STEM.dat / STEM.json.
+        let mut waveform_placed = None;
+        if let Some(src) = job.output.waveform.as_ref().and_then(|w| w.path.clone()).map(PathBuf::from) {
+            let ext = src.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "dat".into());
+            let w = Placement {
+                src,
+                dir: dest_dir.clone(),
+                stem: stem.clone(),
+                tmp_name: format!(".crema-placing-{}-waveform.{ext}", row.id),
+                ext,
+            };
+            match tokio::task::spawn_blocking(move || verify::place_unrecorded(&w)).await {
+                Ok(Ok(p)) => waveform_placed = p,
+                Ok(Err(e)) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
+                Err(e) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
+            }
+        }
         let previous = row.output_path.clone().map(PathBuf::from);
         let placed = match self.place_recorded(row.id, main, previous).await {
             Ok(p) => p,
@@ -886,6 +903,9 @@ impl Finisher {
             h.master_playlist = main_file.display().to_string();
         }
         output.retention_expires_at = None;
+        if let Some(w) = output.waveform.as_mut() {
+            w.path = waveform_placed.map(|p| p.display().to_string());
+        }
         db::set_job_output(pool, &job.id, &output).await?;
         let dir = job_dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
