@@ -22,6 +22,7 @@ pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod thumbnail;
+pub mod versions;
 pub mod xparams;
 
 pub use error::{EngineError, Result};
