@@ -31,8 +31,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$PROFILE" in
-  release) CARGO_PROFILE=(--release); TAURI_PROFILE=(); OUT_DIR=target/release ;;
-  debug) CARGO_PROFILE=(); TAURI_PROFILE=(--debug); OUT_DIR=target/debug ;;
+  release) TAURI_PROFILE=(); OUT_DIR=target/release ;;
+  debug) TAURI_PROFILE=(--debug); OUT_DIR=target/debug ;;
   *) echo "package: --profile must be release or debug" >&2; exit 2 ;;
 esac
 
@@ -61,15 +61,27 @@ rm -f "$PKG"/crema_*.deb "$PKG"/crema-desktop_*.deb "$PKG"/crema-desktop-*.rpm "
 
 # 1. The web UI, served by `crema serve` (headless package, image) and
 #    embedded in the desktop app.
+# Built again only when a UI source is newer than ui/dist (a new ui/dist
+# makes cargo embed it again, and relink the desktop binary).
 step "web UI (npm ci, vite build)"
-if [ ! -d ui/node_modules ]; then npm --prefix ui ci --no-audit --no-fund --loglevel=error; fi
-npm --prefix ui run build --silent >/dev/null
+if [ ! -f ui/dist/index.html ] || [ -e ui/dist/.crema-fallback ] \
+   || [ -n "$(find ui/src ui/public ui/index.html ui/package-lock.json ui/vite.config.* -newer ui/dist/index.html 2>/dev/null | head -1)" ]; then
+  if [ ! -d ui/node_modules ]; then npm --prefix ui ci --no-audit --no-fund --loglevel=error; fi
+  npm --prefix ui run build --silent >/dev/null
+fi
 took "web UI"
 
-# 2. Both binaries in one cargo run (shared dependencies built once, with
-#    the same features). The desktop build embeds ui/dist.
+# 2. The binaries. The desktop build embeds ui/dist.
+# Release: both in one cargo run (shared dependencies built once, with one
+# feature set). Debug: one run each, as scripts/test.sh builds them, so CI
+# reuses its builds.
 step "cargo build ($PROFILE): crema, crema-desktop"
-CREMA_GIT_COMMIT=$COMMIT cargo build --locked "${CARGO_PROFILE[@]}" -p crema -p crema-desktop
+if [ "$PROFILE" = release ]; then
+  cargo build --locked --release -p crema -p crema-desktop
+else
+  cargo build --locked -p crema
+  cargo build --locked -p crema-desktop
+fi
 took "cargo build"
 
 # 3. Headless .deb: cargo-deb, dependencies from dpkg-shlibdeps.
@@ -96,6 +108,7 @@ podman build --isolation chroot --format docker --quiet \
   --build-arg BUILD_IMAGE="$BASE_IMAGE" --build-arg BASE_IMAGE="$BASE_IMAGE" \
   --build-arg CREMA_PREBUILT="$OUT_DIR/crema" --build-arg CREMA_GIT_COMMIT="$COMMIT" \
   -f Containerfile -t "$IMAGE" . >/dev/null
+podman image prune -f --filter label=crema.stage=build >/dev/null   # the build stage
 podman save --quiet --format docker-archive -o "$PKG/crema-image_$VERSION.tar" "$IMAGE"
 took "container image"
 

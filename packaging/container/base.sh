@@ -19,6 +19,7 @@ if [ ! -s "$tarball" ]; then
   debootstrap --variant=minbase bookworm "$root" ${CREMA_DEBIAN_MIRROR:+"$CREMA_DEBIAN_MIRROR"} >"$cache/debootstrap.log" 2>&1 \
     || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  chmod 0755 "$root"   # mktemp made it 0700: "/" of the root must be searchable
   tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
   rm -rf "$root"
   trap - EXIT
@@ -31,6 +32,7 @@ case "$what" in
       slim=$(mktemp -d "$cache/slim.XXXXXX")
       trap 'rm -rf "$slim"' EXIT
       tar -C "$slim" -xf "$tarball"
+      chmod 0755 "$slim"
       here=$(dirname "$0")
       install -m 0644 "$here/dpkg-slim.cfg" "$slim/etc/dpkg/dpkg.cfg.d/crema-slim"
       find "$slim/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
