@@ -86,7 +86,7 @@ took "cargo build"
 
 # 3. Headless .deb: cargo-deb, dependencies from dpkg-shlibdeps.
 step "headless .deb (cargo-deb)"
-deb_profile=(); [ "$PROFILE" = debug ] && deb_profile=(--profile dev)
+deb_profile=(); [ "$PROFILE" = debug ] && deb_profile=(--profile dev --fast)
 cargo deb -p crema --no-build "${deb_profile[@]}" --output "$PKG/"
 took "headless .deb"
 

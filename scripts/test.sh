@@ -15,3 +15,4 @@ cargo test --locked --workspace
 cargo build --locked -p crema
 bash scripts/ui-test.sh
 bash scripts/desktop-smoke.sh
+bash scripts/package-test.sh --ci  # the packages (debug build): skips, saying why, without root or the packaging tools
