@@ -9,7 +9,10 @@
 # build-essential, file: what Tauri 2 links on Linux; GStreamer's libav and
 # "bad" plugins, with which WebKitGTK plays HEVC/H.264 and MSE) and its headless smoke
 # test's tools (xvfb, WebKitWebDriver from webkit2gtk-driver, ImageMagick for
-# screenshots, xdotool to answer the native close dialog). Rust itself comes from
+# screenshots, xdotool to answer the native close dialog); and what libvmaf-sys
+# needs to build libvmaf 2.3.1 from its bundled source for `crema quality`
+# (meson, ninja-build, nasm, and xxd: without xxd libvmaf silently leaves its
+# built-in VMAF models out, and linking Crema then fails on purpose). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
 # With CREMA_SETUP_PACKAGING=1 (scripts/package.sh) also the packaging tools:
 # podman, buildah, debootstrap, rpm, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
@@ -21,7 +24,7 @@ for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevic
          libswscale-dev libswresample-dev libclang-dev clang pkg-config ffmpeg python3-pip openssl \
          libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
          libssl-dev build-essential file gstreamer1.0-libav gstreamer1.0-plugins-bad \
-         xvfb webkit2gtk-driver imagemagick xdotool; do
+         xvfb webkit2gtk-driver imagemagick xdotool meson ninja-build nasm xxd; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ "${CREMA_SETUP_PACKAGING:-0}" = 1 ]; then

@@ -20,8 +20,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod quality;
 mod serve;
 mod watch;
+mod waveform;
 
 /// Exit codes (documented in the README).
 mod exit {
@@ -84,6 +86,10 @@ enum Command {
         #[command(subcommand)]
         command: watch::WatchCommand,
     },
+    /// Waveform data for an audio track, as BBC audiowaveform writes it (.dat or .json, for peaks.js).
+    Waveform(waveform::WaveformArgs),
+    /// Measure an encode against its source: VMAF, VMAF NEG, PSNR, SSIM (per frame and pooled).
+    Quality(quality::QualityArgs),
 }
 
 #[derive(Subcommand)]
@@ -134,7 +140,7 @@ struct EncodeArgs {
     #[arg(long)]
     audio: bool,
     /// Scale the single file down to this height in pixels (never up; 144..4320).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    #[arg(long)]
     target_height: Option<u32>,
     /// Make an HLS ladder (instead of the single file, unless --file or -o is given too).
     #[arg(long)]
@@ -142,7 +148,8 @@ struct EncodeArgs {
     /// With --hls: also write the single file.
     #[arg(long, requires = "hls")]
     file: bool,
-    /// Rung heights in pixels, comma separated; rungs taller than the source are dropped.
+    /// Rung heights in pixels (144..4320, at most 8 distinct), comma separated; rungs taller than
+    /// the source are dropped.
     #[arg(long, value_delimiter = ',', default_value = "1080,720,480,360", requires = "hls")]
     renditions: Vec<u32>,
     /// Video codec of the ladder: h264 plays everywhere, hevc on Apple devices and newer TVs.
@@ -199,6 +206,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),
+        Command::Waveform(args) => waveform::run(args),
+        Command::Quality(args) => quality::run(args),
     };
     ExitCode::from(code)
 }
@@ -206,11 +215,17 @@ fn main() -> ExitCode {
 /// The exit code for an engine error.
 fn exit_code(e: &EngineError) -> u8 {
     match e {
-        EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => exit::INPUT,
+        EngineError::InputUnreadable { .. }
+        | EngineError::InputUnsupported { .. }
+        | EngineError::PictureTooLarge { .. } => exit::INPUT,
         EngineError::OutputNotWritable { .. } | EngineError::DiskFull { .. } => exit::OUTPUT,
         EngineError::Profile(_) | EngineError::Usage(_) => exit::USAGE,
         EngineError::Canceled => exit::CANCELED,
-        EngineError::Encode { .. } | EngineError::Internal(_) => exit::FAILED,
+        EngineError::Encode { .. }
+        | EngineError::Decode { .. }
+        | EngineError::Internal(_)
+        | EngineError::VmafUnavailable(_)
+        | EngineError::Quality(_) => exit::FAILED,
     }
 }
 
@@ -317,11 +332,12 @@ fn encode(args: EncodeArgs) -> u8 {
             ));
         }
     }
-    if !(1.0..=20.0).contains(&args.segment_seconds) {
-        return usage(format!("--segment-seconds {}: must be between 1 and 20", args.segment_seconds));
-    }
-    if let Some(bad) = args.renditions.iter().find(|h| !(144..=4320).contains(*h)) {
-        return usage(format!("--renditions: {bad} is outside 144..4320"));
+    let hls_shape = args.hls.then_some(crema_engine::request::HlsShape {
+        renditions: &args.renditions,
+        segment_seconds: args.segment_seconds,
+    });
+    if let Err(e) = crema_engine::request::check_output(args.target_height, hls_shape) {
+        return usage(e.to_string());
     }
     if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
         let cause = if dir.exists() { "not a folder" } else { "folder does not exist" };
@@ -421,6 +437,7 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
                 bar.println(format!("  {name}: {output}: {encoder} ({reason})"))
             }
             Event::Notice { message } => bar.println(format!("  {name}: {message}")),
+            Event::Warning { message } => bar.println(format!("  {name}: warning: {message}")),
             Event::Canceled => {}
         }
     }
@@ -495,6 +512,9 @@ fn print_result(name: &str, res: &EncodeResult) {
     if res.final_artifact == pipeline::FinalArtifact::Original {
         println!("  kept the original ({}): encoding would not make it smaller", human_bytes(res.source.bytes));
         return;
+    }
+    for w in &res.warnings {
+        println!("  warning: {w}");
     }
     for o in &res.outputs {
         let enc = o.encoder.as_ref().map_or(String::new(), |e| format!(", {}", e.name));
@@ -587,6 +607,17 @@ fn print_probe(i: &probe::MediaInfo) {
     }
     for s in i.subtitles.iter().chain(&i.data) {
         println!("  other #{}: {}", s.index, s.codec);
+    }
+    for p in &i.programs {
+        let name = match (&p.service_name, &p.service_provider) {
+            (Some(n), Some(by)) => format!(" \"{n}\" ({by})"),
+            (Some(n), None) => format!(" \"{n}\""),
+            (None, Some(by)) => format!(" ({by})"),
+            (None, None) => String::new(),
+        };
+        let streams: Vec<String> = p.streams.iter().map(|s| format!("#{s}")).collect();
+        let chosen = i.video.as_ref().is_some_and(|v| p.streams.contains(&v.index));
+        println!("  program {}{name}: streams {}{}", p.id, streams.join(" "), if chosen { " (encoded)" } else { "" });
     }
     if let Some(tc) = &i.timecode {
         println!("  timecode {tc}");

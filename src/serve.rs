@@ -70,6 +70,37 @@ pub struct ServeArgs {
     /// Seconds running jobs get to finish after SIGTERM/Ctrl-C before they are requeued.
     #[arg(long, default_value_t = 30)]
     pub grace_seconds: u64,
+    /// Most client connections open at once (default: half the descriptors
+    /// left after 256, at most 4096). At the cap, the connection idle the
+    /// longest is closed to make room for a new one.
+    #[arg(long, env = "CREMA_MAX_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Seconds a new connection may take to send its first byte.
+    #[arg(long, env = "CREMA_FIRST_BYTE_TIMEOUT", default_value_t = 5, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub first_byte_timeout: u64,
+    /// Seconds a connection may stay open with no request in flight (keep-alive
+    /// between requests, or a request head still arriving).
+    #[arg(long, env = "CREMA_IDLE_TIMEOUT", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds a request body may pause before the request fails with 400.
+    #[arg(long, env = "CREMA_BODY_TIMEOUT", default_value_t = 60, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Requests per second per API key (per address without a key); 0 turns
+    /// rate limiting off. Over it: 429 `rate_limited` with Retry-After.
+    #[arg(long, env = "CREMA_RATE_LIMIT", value_name = "N",
+          default_value_t = crema_server::rate_limit::RateLimitOptions::default().per_second)]
+    pub rate_limit: u32,
+    /// Requests a key or address may send at once before --rate-limit applies.
+    #[arg(long, env = "CREMA_RATE_BURST", value_name = "N",
+          default_value_t = crema_server::rate_limit::RateLimitOptions::default().burst,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+    /// Rate-limit loopback peers too (by default this machine is never limited).
+    #[arg(long, env = "CREMA_RATE_LIMIT_LOOPBACK")]
+    pub rate_limit_loopback: bool,
 }
 
 /// `crema keys` subcommands.
@@ -116,6 +147,8 @@ pub fn serve(args: ServeArgs) -> u8 {
 }
 
 async fn serve_async(args: ServeArgs) -> Result<(), String> {
+    // Before anything opens a descriptor; the default connection cap is read from it.
+    let fd_limit = crema_server::raise_fd_limit();
     let data_dir = args.data.resolve()?;
     let mut config = Config::new(&data_dir);
     if let Some(w) = args.workers {
@@ -141,6 +174,28 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
     println!("  API:     {scheme}://{local}/v1   (OpenAPI: /v1/openapi.json)");
     println!("  health:  {scheme}://{local}/healthz, /readyz");
     println!("  create an API key: crema keys create NAME --data-dir {}", data_dir.display());
+    let options = crema_server::ServeOptions {
+        max_connections: args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        first_byte_timeout: Duration::from_secs(args.first_byte_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        body_idle_timeout: Duration::from_secs(args.body_timeout),
+        rate_limit: crema_server::rate_limit::RateLimitOptions {
+            per_second: args.rate_limit,
+            burst: args.rate_burst,
+            limit_loopback: args.rate_limit_loopback,
+        },
+    };
+    let cap = options.max_connections.unwrap_or_else(crema_server::listener::default_max_connections);
+    let fds = match fd_limit {
+        Ok(Some(n)) => format!("descriptor limit {n}"),
+        Ok(None) => "no descriptor limit".to_string(),
+        Err(e) => format!("descriptor limit not raised: {e}"),
+    };
+    let rate = match args.rate_limit {
+        0 => "rate limit off".to_string(),
+        n => format!("rate limit {n}/s per key or address, burst {}", args.rate_burst),
+    };
+    println!("  limits:  {cap} connections ({fds}), {rate}");
     if local.ip().is_unspecified() && tls.is_none() {
         println!("  note: serving the LAN over plain HTTP; API keys cross the network in clear (see README)");
     }
@@ -153,7 +208,7 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
     }
     let app = crema_server::router(AppState { service: service.clone(), tls: tls.is_some(), ui_dir });
     let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(crema_server::serve(
+    let server = tokio::spawn(crema_server::serve_with(
         listener,
         app,
         tls,
@@ -161,6 +216,7 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
             let _ = http_stop.wait_for(|s| *s).await;
         },
         Duration::from_secs(5),
+        options,
     ));
     let mut server = server;
     tokio::select! {

@@ -643,3 +643,117 @@ fn ac3_that_switches_from_stereo_to_5_1_mid_stream_gives_a_clean_hls_audio_rendi
     assert_eq!(check.code, 0, "{}", check.describe());
     assert!(check.stderr.trim().is_empty() && check.stdout.trim().is_empty(), "{}", check.describe());
 }
+
+// ---------------------------------------------------------------------------
+// broadcast muxes and oversized pictures (issue 9)
+// ---------------------------------------------------------------------------
+
+/// A DVB-like mux of two programs (`dvb_two_programs.ts`): the program of
+/// libavformat's best video (the MPEG-2 service) is encoded with its own
+/// MP2, and the AAC PID without parameters is skipped with a warning.
+/// Before: "encode failed: write header: Invalid argument".
+#[test]
+fn two_program_mux_encodes_its_main_program_and_warns_about_the_empty_aac() {
+    let dir = tempdir();
+    let src = fixture("dvb_two_programs.ts");
+    let out = dir.path().join("mux.mp4");
+    let r = crema(&args!["encode", &src, "-p", "sophon-espresso", "-o", &out, "--audio", "--json"]);
+    let res = r.ok();
+    let warnings = res["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{res:#}");
+    assert!(s(&warnings[0]).contains("audio stream #4 (aac) skipped"), "{warnings:?}");
+    let events = r.events("warning");
+    assert_eq!(events.len(), 1, "{}", r.describe());
+    assert_eq!(events[0]["message"], warnings[0]);
+    let v = video_stream(&out);
+    assert_eq!(dims(&v), (768, 576), "not the MPEG-2 program (720x576, SAR 16:15)");
+    let audio: Vec<(String, u64)> = audio_summary(&out).into_iter().map(|a| (a.0, a.1)).collect();
+    assert_eq!(audio, vec![("aac".to_string(), 2)], "not program 101's stereo MP2 alone");
+    let notices: Vec<&str> = res["notices"].as_array().unwrap().iter().map(s).collect();
+    assert!(notices.iter().any(|n| n.contains("encoding program 101 \"CremaSD\"")), "{notices:?}");
+    // Human output: the warning is printed with the result.
+    let human = crema(&args!["encode", &src, "-p", "sophon-espresso", "-o", dir.path().join("h.mp4"), "--audio"]);
+    assert_eq!(human.code, 0, "{}", human.describe());
+    assert!(human.stdout.contains("  warning: audio stream #4 (aac) skipped"), "{}", human.describe());
+}
+
+#[test]
+fn probe_lists_the_programs_of_a_mux() {
+    let src = fixture("dvb_two_programs.ts");
+    let r = crema(&args!["probe", &src]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stdout.contains("program 202 \"CremaHD\" (FFmpeg): streams #0 #1\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("program 101 \"CremaSD\" (FFmpeg): streams #2 #3 #4 (encoded)\n"), "{}", r.stdout);
+    let r = crema(&args!["probe", &src, "--json"]);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{}", r.describe()));
+    let programs: Vec<(i64, String, Vec<i64>)> = v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let streams = p["streams"].as_array().unwrap().iter().map(|i| i.as_i64().unwrap()).collect();
+            (p["id"].as_i64().unwrap(), s(&p["service_name"]).to_string(), streams)
+        })
+        .collect();
+    assert_eq!(programs, vec![(202, "CremaHD".into(), vec![0, 1]), (101, "CremaSD".into(), vec![2, 3, 4])]);
+    assert_eq!((v["video"]["index"].as_i64(), v["main_audio"].as_i64()), (Some(2), Some(3)), "{v:#}");
+    // The real DVB capture: one service, named by its SDT.
+    let r = crema(&args!["probe", shared_media("dvb_576i25_mpeg2_mp2.ts")]);
+    assert!(r.stdout.contains("program 2064 \"P1.1\" (DVB): streams #0 #1 (encoded)"), "{}", r.stdout);
+}
+
+/// An AAC PID that never carried a frame (0 Hz, 0 channels): the video is
+/// encoded, to a file and to HLS, with a warning. Before: "write header:
+/// Invalid argument" (MP4) and "audio filter source: Invalid argument" (HLS).
+#[test]
+fn ts_with_an_audio_pid_without_frames_encodes_with_a_warning() {
+    let dir = tempdir();
+    let src = fixture("ts_audio_no_frames.ts");
+    let r = crema(&args![
+        "encode",
+        &src,
+        "-p",
+        "sophon-espresso",
+        "--output-dir",
+        dir.path(),
+        "--audio",
+        "--hls",
+        "--file",
+        "--renditions",
+        "360,240",
+        "--json"
+    ]);
+    let res = r.ok();
+    assert_eq!(res["warnings"].as_array().map(Vec::len), Some(1), "{res:#}");
+    let out = dir.path().join("ts_audio_no_frames.sophon-espresso.mp4");
+    assert!(audio_summary(&out).is_empty(), "{:?}", audio_summary(&out));
+    assert_eq!(dims(&video_stream(&out)), (640, 360));
+    hls_check_ok(&dir.path().join("ts_audio_no_frames.sophon-espresso.hls"));
+}
+
+/// Pictures larger than Crema encodes are refused before decoding, exit 3,
+/// one line: an 8192x8192 output (beyond level 6.2; before: encoded as is)
+/// and a declared 15000x15000 source (before: "filter source: Invalid
+/// argument" or a 675 MB decode). Scaled down, the 8192x8192 source encodes.
+#[test]
+fn pictures_beyond_level_6_2_or_the_source_limit_are_refused_with_exit_3() {
+    let dir = tempdir();
+    for (name, extra, words) in [
+        ("still_8192.mp4", vec![], "beyond HEVC level 6.2"),
+        ("declared_15000.mkv", vec!["--target-height", "720"], "the source picture is 15000x15000"),
+    ] {
+        let mut a = args!["encode", fixture(name), "-p", "sophon-espresso", "--output-dir", dir.path()];
+        a.extend(extra.iter().map(std::ffi::OsString::from));
+        let r = crema(&a);
+        assert_eq!(r.code, 3, "{name}\n{}", r.describe());
+        let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(lines.len() == 1 && lines[0].contains(words), "{name}\n{}", r.describe());
+        assert!(list_dir(dir.path()).is_empty(), "{name}: {:?}", walk(dir.path()));
+        a.push("--json".into());
+        let e = crema(&a).error();
+        assert_eq!(e["code"], "picture_too_large", "{e:#}");
+    }
+    let out = dir.path().join("still.mp4");
+    encode_ok(&fixture("still_8192.mp4"), "sophon-espresso", &out, &["--target-height", "1080"]);
+    assert_eq!(dims(&video_stream(&out)), (1080, 1080));
+}

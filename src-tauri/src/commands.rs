@@ -122,7 +122,7 @@ const PLAYBACK_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 36
 #[tauri::command(rename_all = "snake_case")]
 pub async fn playback_url(state: Ctx<'_>, id: String) -> CmdResult<String> {
     let job = state.service.get(&id).await?;
-    if job.output.state != "ready" || job.output.path.is_none() {
+    if job.output.state != crema_service::OutputState::Available || job.output.expired || job.output.path.is_none() {
         return Err(CommandError::conflict(format!("job {id} has no output to play (output is {})", job.output.state)));
     }
     let base = state.media.ensure_loopback(Arc::clone(&state.service)).await?;
@@ -340,8 +340,8 @@ mod tests {
 
     #[test]
     fn paths_are_checked() {
-        assert_eq!(existing_path("relative/file.mp4").unwrap_err().code, "validation_failed");
-        assert_eq!(existing_path("/no/such/crema/file.mp4").unwrap_err().code, "not_found");
+        assert_eq!(existing_path("relative/file.mp4").unwrap_err().code, crema_service::ErrorCode::ValidationError);
+        assert_eq!(existing_path("/no/such/crema/file.mp4").unwrap_err().code, crema_service::ErrorCode::NotFound);
         let dir = tempfile::tempdir().unwrap();
         let media = dir.path().join("a.mp4");
         std::fs::write(&media, b"x").unwrap();
@@ -353,7 +353,7 @@ mod tests {
             let prog = dir.path().join("run.sh");
             std::fs::write(&prog, b"#!/bin/sh\n").unwrap();
             std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-            assert_eq!(refuse_executable(&prog).unwrap_err().code, "validation_failed");
+            assert_eq!(refuse_executable(&prog).unwrap_err().code, crema_service::ErrorCode::ValidationError);
         }
     }
 }

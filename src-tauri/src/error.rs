@@ -5,17 +5,17 @@
 //! `Display`), never a Rust debug string. The UI shows `message` and acts on
 //! `code`.
 
-use crema_service::ServiceError;
+use crema_service::{ErrorCode, ServiceError};
 use serde::Serialize;
 
 /// A failed command, as the web UI receives it (the rejected promise's value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
-    /// Stable code: a `/v1` code (`not_found`, `validation_failed`,
-    /// `invalid_transition`, `capacity_exceeded`, `unsupported_media`,
-    /// `internal_error`, …).
-    pub code: &'static str,
+    /// Stable code: one of the `/v1` contract's codes (`not_found`,
+    /// `validation_error`, `conflict`, `job_not_cancelable`,
+    /// `capacity_exceeded`, `source_invalid`, `internal_error`, …).
+    pub code: ErrorCode,
     /// What went wrong and, where there is something to do, what to do.
     pub message: String,
 }
@@ -24,24 +24,24 @@ pub struct CommandError {
 pub type CmdResult<T> = Result<T, CommandError>;
 
 impl CommandError {
-    /// Bad input from the UI (`validation_failed`); `field` names the argument.
+    /// Bad input from the UI (`validation_error`); `field` names the argument.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        Self { code: "validation_failed", message: format!("{field}: {message}") }
+        Self { code: ErrorCode::ValidationError, message: format!("{field}: {message}") }
     }
 
     /// A path or object that does not exist (`not_found`).
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { code: "not_found", message: message.into() }
+        Self { code: ErrorCode::NotFound, message: message.into() }
     }
 
-    /// The operation conflicts with the current state (`invalid_transition`).
+    /// The operation conflicts with the current state (`conflict`).
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self { code: "invalid_transition", message: message.into() }
+        Self { code: ErrorCode::Conflict, message: message.into() }
     }
 
     /// A fault that is not the user's (`internal_error`).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { code: "internal_error", message: message.into() }
+        Self { code: ErrorCode::InternalError, message: message.into() }
     }
 }
 
@@ -64,9 +64,9 @@ mod tests {
     #[test]
     fn service_errors_keep_code_and_display() {
         let e: CommandError = ServiceError::validation("profile", "unknown profile \"x\"").into();
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.code, ErrorCode::ValidationError);
         assert_eq!(e.message, "profile: unknown profile \"x\"");
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json, serde_json::json!({"code": "validation_failed", "message": "profile: unknown profile \"x\""}));
+        assert_eq!(json, serde_json::json!({"code": "validation_error", "message": "profile: unknown profile \"x\""}));
     }
 }

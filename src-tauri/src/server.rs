@@ -114,7 +114,7 @@ impl LanServer {
         match self.start(service, "127.0.0.1:0", None).await {
             Ok(status) => status.url.ok_or_else(|| CommandError::internal("the media server has no address")),
             // Started by a concurrent call meanwhile.
-            Err(e) if e.code == "invalid_transition" => {
+            Err(e) if e.code == crema_service::ErrorCode::Conflict => {
                 self.status().await.url.ok_or_else(|| CommandError::internal("the media server stopped"))
             }
             Err(e) => Err(CommandError::internal(format!("cannot start the media server: {}", e.message))),
@@ -215,13 +215,13 @@ mod tests {
         config.workers = 0;
         let service = Arc::new(Service::open(config).await.unwrap());
         let server = LanServer::default();
-        assert_eq!(server.start(service.clone(), "not an address", None).await.unwrap_err().code, "validation_failed");
+        assert_eq!(server.start(service.clone(), "not an address", None).await.unwrap_err().code, crema_service::ErrorCode::ValidationError);
 
         let status = server.start(service.clone(), "127.0.0.1:0", None).await.unwrap();
         assert!(status.running);
         let url = status.url.clone().unwrap();
         assert_eq!(server.status().await, status);
-        assert_eq!(server.start(service.clone(), "127.0.0.1:0", None).await.unwrap_err().code, "invalid_transition");
+        assert_eq!(server.start(service.clone(), "127.0.0.1:0", None).await.unwrap_err().code, crema_service::ErrorCode::Conflict);
 
         let addr = status.listen.unwrap();
         let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();

@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(Settings::load(&file), s);
 
         let bad = Settings { concurrent_jobs: 0, ..s.clone() };
-        assert_eq!(bad.save(&file).unwrap_err().code, "validation_failed");
+        assert_eq!(bad.save(&file).unwrap_err().code, crema_service::ErrorCode::ValidationError);
         let bad = Settings { encoder: "gpu".into(), ..s.clone() };
         assert!(bad.validate().unwrap_err().message.starts_with("settings.encoder"));
         let bad = Settings { output_dir: Some("relative".into()), ..s };
@@ -142,7 +142,7 @@ mod tests {
         .unwrap();
         assert_eq!(s, Settings { concurrent_jobs: 3, output_dir: None, encoder: "vaapi".into() });
         let e = Settings::from_ui(serde_json::json!({"concurrent_jobs": "two"})).unwrap_err();
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.code, crema_service::ErrorCode::ValidationError);
     }
 
     #[test]

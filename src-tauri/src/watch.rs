@@ -97,12 +97,12 @@ mod tests {
     #[test]
     fn bad_specs_are_validation_errors() {
         let e = parse_spec(json!({"folder": "/srv/ingest"})).unwrap_err();
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.code, crema_service::ErrorCode::ValidationError);
         assert!(e.message.starts_with("spec: "), "{}", e.message);
         assert!(e.message.contains("profile"), "{}", e.message);
         let e = parse_spec(json!({"folder": "/a", "profile": "p", "colour": "red"})).unwrap_err();
         assert!(e.message.contains("colour"), "{}", e.message);
         let e = parse_spec(json!({"folder": "/a", "profile": "p", "on_failure": {"action": "delete"}})).unwrap_err();
-        assert_eq!(e.code, "validation_failed");
+        assert_eq!(e.code, crema_service::ErrorCode::ValidationError);
     }
 }

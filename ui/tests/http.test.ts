@@ -78,13 +78,13 @@ describe('http transport', () => {
 
   it('turns the error envelope into a human message, never JSON', async () => {
     const { fetch } = fakeFetch({
-      'DELETE /v1/jobs/job_9': () => [409, { error: { code: 'invalid_transition', message: 'job job_9 is completed: nothing to cancel', retryable: false, request_id: 'req_x' } }],
+      'DELETE /v1/jobs/job_9': () => [409, { error: { code: 'job_not_cancelable', message: 'job job_9 is completed: nothing to cancel', retryable: false, request_id: 'req_x' } }],
       'GET /v1/jobs/job_8': () => [502, null],
     });
     const api = createHttpApi({ fetch, sleep: noSleep });
     const e = await api.cancelJob('job_9').catch((x) => x);
     expect(e).toBeInstanceOf(ApiError);
-    expect(e.code).toBe('invalid_transition');
+    expect(e.code).toBe('job_not_cancelable');
     expect(e.requestId).toBe('req_x');
     expect(humanMessage(e)).toBe('Job job_9 is completed: nothing to cancel.');
     const e2 = await api.getJob('job_8').catch((x) => x);

@@ -8,7 +8,7 @@ const profiles = new Map<string, Profile>([
   ['sophon-espresso', { id: 'sophon-espresso', name: 'Espresso', description: '', group: 'standard', codec: 'hevc', bit_depth: 8, speed: 'fast', source: '' }],
 ]);
 const done = (over: Partial<Job['output']> = {}) =>
-  job({ status: 'completed', final_artifact: 'encoded', output: { ...job().output, state: 'ready', path: '/o/a.mp4', ...over } });
+  job({ status: 'completed', final_artifact: 'encoded', output: { ...job().output, state: 'available', path: '/o/a.mp4', ...over } });
 
 describe('playPlan', () => {
   it('plays an H.264 ladder with hls.js', () => {

@@ -123,7 +123,7 @@ describe('tauri transport', () => {
     const r = await api.sourceFacts({ path: '/v/a.mov' });
     expect(r.facts?.bit_depth).toBe(10);
     expect(r.thumbnail).toMatch(/^data:image\/jpeg/);
-    const done = job({ status: 'completed', output: { ...job().output, state: 'ready', path: '/out/a.mp4' } });
+    const done = job({ status: 'completed', output: { ...job().output, state: 'available', path: '/out/a.mp4' } });
     expect(await api.playbackUrl(done)).toBe(`http://127.0.0.1:40123/v1/downloads/tok-${done.id}`);
     expect(calls.some((c) => c.cmd === 'playback_url' && c.args?.id === done.id)).toBe(true);
     await expect(api.playbackUrl(job())).rejects.toThrow(/no output/);

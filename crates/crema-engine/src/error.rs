@@ -29,6 +29,27 @@ pub enum EngineError {
         /// Why, in words ("not a video file", "no video stream (audio only)"...).
         cause: String,
     },
+    /// The source is media Crema reads, but its picture, or the output asked
+    /// of it, is larger than Crema can encode: an output (the file after
+    /// `target_height`, an HLS rung) beyond its codec's level 6.2 picture
+    /// size, or a source beyond the decoder-side limit
+    /// ([`crate::limits::SourceLimits`]). Checked before anything is
+    /// decoded; `cause` names the size, the limit and, where one exists, the
+    /// largest target height that fits (see [`crate::limits`]).
+    ///
+    /// For the `/v1` API this is `source_unsupported` (422, not retryable):
+    /// the file is valid media that this request cannot encode.
+    #[error("{path}: {cause}")]
+    PictureTooLarge {
+        /// The input path as given.
+        path: PathBuf,
+        /// Width of the picture at fault (source or output), pixels.
+        width: u32,
+        /// Height of the picture at fault, pixels.
+        height: u32,
+        /// Why, in words.
+        cause: String,
+    },
     /// An output cannot be created: folder missing or not writable, or the
     /// file exists and overwriting was not asked for.
     #[error("{path}: cannot write output: {cause}")]
@@ -67,6 +88,27 @@ pub enum EngineError {
     /// initialise, a filter Crema needs is missing from the linked FFmpeg).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A source's audio could not be decoded at all (every packet of the
+    /// track failed, or the decoder produced no samples), so there is nothing
+    /// to measure: used by [`crate::waveform`]. Single damaged packets are
+    /// skipped, as the `ffmpeg` command line does, and are not this error.
+    #[error("{path}: cannot decode the audio: {cause}")]
+    Decode {
+        /// The input path as given.
+        path: PathBuf,
+        /// What failed, in words, with FFmpeg's own message where there is one.
+        cause: String,
+    },
+    /// VMAF cannot be computed by this build: the linked libvmaf lacks a
+    /// built-in model (it was built without `xxd`) or refuses to start; the
+    /// message names the model and the fix.
+    #[error("{0}")]
+    VmafUnavailable(String),
+    /// Measuring quality failed on readable input: a frame could not be
+    /// converted, the reference changed size mid-stream, the two files'
+    /// timestamps never meet, or libvmaf reported an error.
+    #[error("quality measurement failed: {0}")]
+    Quality(String),
 }
 
 impl EngineError {
@@ -75,6 +117,7 @@ impl EngineError {
         match self {
             Self::InputUnreadable { .. } => "input_unreadable",
             Self::InputUnsupported { .. } => "unsupported_media",
+            Self::PictureTooLarge { .. } => "picture_too_large",
             Self::OutputNotWritable { .. } => "output_not_writable",
             Self::DiskFull { .. } => "disk_full",
             Self::Profile(_) => "invalid_profile",
@@ -82,6 +125,9 @@ impl EngineError {
             Self::Encode { .. } => "encode_failed",
             Self::Canceled => "canceled",
             Self::Internal(_) => "internal_error",
+            Self::Decode { .. } => "decode_failed",
+            Self::VmafUnavailable(_) => "vmaf_unavailable",
+            Self::Quality(_) => "quality_failed",
         }
     }
 

@@ -4,7 +4,10 @@
 //! is), [`profile`] (the built-in and user encoding profiles), [`encoder`]
 //! (software and hardware encoder back-ends), [`pipeline`] (decode once,
 //! filter, encode every output, mux) and [`hls`] (HLS ladders: master
-//! playlist, codec strings and the package checker).
+//! playlist, codec strings and the package checker). What a request may ask
+//! for is in [`request`] (heights, rungs, segments) and [`limits`] (picture
+//! sizes); [`budget`] bounds the frames each encoder holds; [`streams`]
+//! picks a multi-program source's main program.
 //!
 //! The engine is synchronous and has no async runtime, HTTP or GUI
 //! dependency. Callers run [`pipeline::run`] on a thread of their own, pass a
@@ -12,17 +15,23 @@
 //! they only render those events.
 
 pub mod auto;
+pub mod budget;
 pub mod encoder;
 pub mod error;
 pub mod ffutil;
 pub mod hls;
+pub mod limits;
 pub mod pipeline;
 pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod request;
+pub mod streams;
+pub mod quality;
 pub mod thumbnail;
 pub mod versions;
+pub mod waveform;
 pub mod xparams;
 
 pub use error::{EngineError, Result};

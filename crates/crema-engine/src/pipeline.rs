@@ -9,6 +9,14 @@
 //! (`.NAME.crema-partial…`) and renamed only when everything succeeded, so a
 //! failed or canceled run leaves nothing behind and never replaces an
 //! existing file with a broken one.
+//!
+//! Before anything is decoded, [`run`] checks the request's shape
+//! ([`crate::request::check_output`]: heights, at most 8 rungs, segment
+//! length) and every picture it would write ([`crate::limits`]: level 6.2,
+//! the source limit), and sizes what each encoder may hold from the sum of
+//! those pictures ([`crate::budget`]). The streams encoded are those of the
+//! source's main program ([`crate::streams`]); audio that cannot be read is
+//! left out with a warning ([`EncodeResult::warnings`]).
 
 use ff::ffi;
 use ff::{Rational, Rescale};
@@ -18,13 +26,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::budget::Budget;
 use crate::encoder::{self, Backend, HwDevice, Preference};
 use crate::error::{EngineError, Result};
 use crate::ffutil::{self, Options};
+use crate::limits::{self, JobPictures};
 use crate::plan::{self, VideoFilters};
 use crate::probe::{self, MediaInfo, VideoStream};
 use crate::profile::{Profile, ProfileSet, VideoCodec};
 use crate::progress::{CancelFlag, Event, Stage};
+use crate::request;
+use crate::streams;
 
 /// Single-file container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
@@ -192,6 +204,10 @@ pub struct EncodeResult {
     pub elapsed_seconds: f64,
     /// Notices that were also sent as events (fallbacks, dropped rungs).
     pub notices: Vec<String>,
+    /// Parts of the source that were left out (an audio stream whose
+    /// parameters cannot be read), also sent as [`Event::Warning`]s. The
+    /// encode succeeded without them.
+    pub warnings: Vec<String>,
 }
 
 /// Runs one encode. See the module docs.
@@ -214,6 +230,9 @@ pub fn run(
     if req.file.is_none() && req.hls.is_none() {
         return Err(EngineError::Usage("nothing to write: ask for a file and/or an HLS package".into()));
     }
+    let hls_shape =
+        req.hls.as_ref().map(|h| request::HlsShape { renditions: &h.renditions, segment_seconds: h.segment_seconds });
+    request::check_output(req.target_height, hls_shape)?;
     check_outputs_free(req)?;
     on_event(Event::Stage { stage: Stage::Probing });
     let info = probe::probe_with(&req.input, cancel)?;
@@ -227,7 +246,9 @@ pub fn run(
             },
         });
     };
+    limits::check_source(&req.input, video.width, video.height, limits::source_limits())?;
     let mut notices = Vec::new();
+    let warnings = source_warnings(req, &info, &mut notices, on_event);
     let mut reason = None;
     let mut keep_rule = None;
     let concrete = match &profile.auto {
@@ -252,6 +273,7 @@ pub fn run(
                     outputs: vec![],
                     elapsed_seconds: started.elapsed().as_secs_f64(),
                     notices,
+                    warnings,
                 });
             }
             reason = Some(format!("{why}; {}", decision.reason));
@@ -297,7 +319,37 @@ pub fn run(
         outputs,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         notices,
+        warnings,
     })
+}
+
+/// The warnings about what of the source is left out (sent as events now,
+/// returned for the result), and a notice naming the program encoded.
+fn source_warnings(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    notices: &mut Vec<String>,
+    on_event: &mut dyn FnMut(Event),
+) -> Vec<String> {
+    if let Some(n) = streams::program_notice(info) {
+        notices.push(n.clone());
+        on_event(Event::Notice { message: n });
+    }
+    let mut warnings = Vec::new();
+    if req.audio {
+        if req.file.is_some() {
+            warnings.extend(streams::file_audio(info).1);
+        }
+        if req.hls.is_some() {
+            warnings.extend(streams::hls_audio(info).1);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    for w in &warnings {
+        on_event(Event::Warning { message: w.clone() });
+    }
+    warnings
 }
 
 /// Whether `output` names the same file as `input`, however spelled
@@ -747,21 +799,9 @@ pub(crate) fn transcode(
     let in_stream = ictx.stream(vindex).ok_or_else(|| EngineError::Internal("video stream vanished".into()))?;
     let in_tb = in_stream.time_base();
     let (in_stream_start, in_stream_duration) = (in_stream.start_time(), in_stream.duration());
+    let in_params = in_stream.parameters();
     // SAFETY: the stream pointer stays valid while `ictx` lives (used once, below).
     let in_stream_ptr = unsafe { *(*ictx.as_ptr()).streams.add(vindex) };
-    let mut decoder = {
-        let mut ctx = ff::codec::context::Context::from_parameters(in_stream.parameters())
-            .map_err(fferr(input, "video decoder"))?;
-        // SAFETY: setting the thread count (0 = one per core) before open.
-        unsafe {
-            (*ctx.as_mut_ptr()).thread_count = 0;
-            (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
-        }
-        ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
-            path: input.into(),
-            cause: format!("cannot decode {} video: {e}", video.codec),
-        })?
-    };
     // The container's pixel aspect ratio (MOV `pasp`, MKV display size) wins
     // over the bitstream's, as players do.
     // SAFETY: pointers from an open input context and its stream.
@@ -769,6 +809,32 @@ pub(crate) fn transcode(
         ffi::av_guess_sample_aspect_ratio(ictx.as_mut_ptr(), in_stream_ptr, std::ptr::null_mut())
     });
     let display = plan::display_size(video.width, video.height, (sar.numerator(), sar.denominator()), video.rotation);
+    // Every picture this job writes, checked before anything is decoded;
+    // their sum sets what each encoder may hold (see `budget`).
+    let source_limits = limits::source_limits();
+    limits::check_source(input, video.width, video.height, source_limits)?;
+    let ladder = req.hls.as_ref().map(|h| plan::ladder(display, &h.renditions));
+    let pictures = JobPictures {
+        file: req.file.as_ref().map(|_| (profile.codec, plan::output_size(display, req.target_height))),
+        rungs: req.hls.as_ref().zip(ladder.as_ref()).map(|(h, (rungs, _))| (h.codec, rungs.clone())),
+    };
+    let samples = limits::check_job(input, display, &pictures)?;
+    let budget = Budget::for_job(samples, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut decoder = {
+        let mut ctx = ff::codec::context::Context::from_parameters(in_params).map_err(fferr(input, "video decoder"))?;
+        // SAFETY: plain field stores before open: the thread count (0 = one
+        // per core, at most 16 in libavcodec), and the largest picture the
+        // decoder may allocate (a stream that grows mid-way is refused).
+        unsafe {
+            (*ctx.as_mut_ptr()).thread_count = 0;
+            (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
+            (*ctx.as_mut_ptr()).max_pixels = source_limits.max_samples.min(i32::MAX as u64) as i64;
+        }
+        ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
+            path: input.into(),
+            cause: format!("cannot decode {} video: {e}", video.codec),
+        })?
+    };
     // The nominal rate (the probe's `frame_rate`, libavformat's r_frame_rate)
     // is the rate the encoders are told and HLS declares: for variable frame
     // rate sources it is the highest rate that occurs (RFC 8216 §4.3.4.2
@@ -851,6 +917,7 @@ pub(crate) fn transcode(
             frame_rate,
             keyframing: Keyframing::File { max_seconds: kf.max_interval_seconds, scenecut: kf.scenecut },
             peak_kbps: None,
+            budget,
         };
         let candidates = encoder::candidates(req.encoder, profile.codec)?.0;
         let sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
@@ -861,7 +928,7 @@ pub(crate) fn transcode(
 
     let mut hls_dir_tmp = None;
     if let Some(h) = &req.hls {
-        let (rungs, dropped) = plan::ladder(display, &h.renditions);
+        let (rungs, dropped) = ladder.clone().unwrap_or_default();
         if !dropped.is_empty() {
             let n = format!(
                 "HLS rungs taller than the source ({}p) dropped: {}",
@@ -897,6 +964,7 @@ pub(crate) fn transcode(
                 frame_rate,
                 keyframing: Keyframing::Hls { segment_seconds: h.segment_seconds },
                 peak_kbps: Some(peak),
+                budget,
             };
             let mut sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
             add_video_stream(&mut muxes, mi, &mut sink, None)?;
@@ -926,7 +994,8 @@ pub(crate) fn transcode(
     let mut audio_paths: Vec<AudioPath> = Vec::new();
     if req.audio && range.is_none() {
         if let Some(f) = &req.file {
-            for a in &info.audio {
+            // The readable audio of the encoded program (warned about in `run`).
+            for a in streams::file_audio(info).0 {
                 let copy = f.container == Container::Mkv || MP4_AUDIO_COPY.contains(&a.codec.as_str());
                 let stream = ictx
                     .stream(a.index)
@@ -950,7 +1019,7 @@ pub(crate) fn transcode(
             }
         }
         if let (Some(_), Some(dir)) = (&req.hls, &hls_dir_tmp) {
-            let chosen = info.audio.iter().find(|a| a.default).or(info.audio.first());
+            let chosen = streams::hls_audio(info).0;
             if let Some(a) = chosen {
                 let stream = ictx
                     .stream(a.index)
@@ -1421,6 +1490,15 @@ fn push_hls_mux(
         ("hls_fmp4_init_filename".into(), "init.mp4".into()),
         ("hls_segment_filename".into(), dir.join("seg_%05d.m4s").to_string_lossy().into_owned()),
         ("hls_flags".into(), "independent_segments".into()),
+        // Every track starts at presentation time 0 with no edit list: video
+        // with negative composition offsets (trun version 1), so its first
+        // frame is shown at its decode time, as CMAF (ISO/IEC 23000-19) lays
+        // out fMP4 tracks (what FFmpeg's own `+cmaf` movflag implies).
+        // Without it the B-frame delay (80 ms for two B-frames at 25 fps)
+        // sits between the fragment's decode time, which players such as
+        // hls.js take as the start, and the first picture, while the audio
+        // starts at 0: a hole at the start of every package.
+        ("hls_segment_options".into(), "movflags=+negative_cts_offsets:use_editlist=0".into()),
     ];
     muxes.push(Mux { ctx, kind, report_path: report.to_path_buf(), header, stream_tbs: vec![], origins: vec![] });
     Ok(muxes.len() - 1)
@@ -1563,6 +1641,8 @@ struct SinkSpec {
     keyframing: Keyframing,
     /// VBV peak cap, kbit/s (HLS rungs).
     peak_kbps: Option<u32>,
+    /// What the encoder may hold (lookahead, frame threads).
+    budget: Budget,
 }
 
 /// Opens the first of `candidates` (from [`encoder::candidates`]) that works
@@ -1576,7 +1656,8 @@ fn open_sink(
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
 ) -> Result<VideoSink> {
-    let SinkSpec { ref label, codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps } = spec;
+    let SinkSpec { ref label, codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps, .. } =
+        spec;
     let mut failures: Vec<String> = Vec::new();
     for &(backend, ref why) in candidates {
         let name = backend.encoder_name(codec);
@@ -1648,7 +1729,7 @@ fn try_open(
     backend: Backend,
     video: &VideoStream,
 ) -> std::result::Result<Opened, String> {
-    let &SinkSpec { codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps, .. } = spec;
+    let &SinkSpec { codec, bit_depth, size: (width, height), tb, frame_rate, keyframing, peak_kbps, budget, .. } = spec;
     let name = backend.encoder_name(codec);
     let ffcodec = ff::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this FFmpeg build"))?;
     let mut opts =
@@ -1750,6 +1831,8 @@ fn try_open(
         }
         _ => {}
     }
+    // Frames in flight per encoder (see `budget`): after the profile's, so they win.
+    x_params.extend(crate::budget::x_params(name, &opts, budget));
     if !x_params.is_empty() {
         let key = if name == "libx265" { "x265-params" } else { "x264-params" };
         if let Some(existing) = opts.iter_mut().find(|(k, _)| k == key) {
@@ -1980,6 +2063,7 @@ impl LoopCtx<'_> {
             // Until the first video frame is known, packets wait here.
             let Some(start) = self.video_start_us else {
                 path.pending.push(packet.clone());
+                trim_waiting_audio(&mut path.pending, path.source_tb);
                 return Ok(());
             };
             let tb = path.source_tb;
@@ -2105,6 +2189,20 @@ impl LoopCtx<'_> {
     }
 }
 
+/// How much audio waits for the first picture, seconds of source time.
+const WAITING_AUDIO_SECONDS: f64 = 10.0;
+
+/// Drops waiting audio packets (time base `tb`) that end more than
+/// [`WAITING_AUDIO_SECONDS`] before the newest: demuxers interleave streams
+/// within about a second, so no first picture still to come starts that
+/// early, and a source whose video never decodes cannot fill memory here.
+fn trim_waiting_audio(pending: &mut Vec<ff::Packet>, tb: Rational) {
+    let Some(newest) = pending.last().and_then(|p| p.pts()) else { return };
+    let keep_from = newest - (WAITING_AUDIO_SECONDS / f64::from(tb)).round() as i64;
+    let old = pending.iter().take_while(|p| p.pts().is_some_and(|t| t + p.duration().max(0) < keep_from)).count();
+    pending.drain(..old);
+}
+
 /// Writes one packet (time base `tb`) to every (mux, stream) in `outs`,
 /// cloning for all but the last, shifting timestamps to the output origin.
 fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Rational, input: &Path) -> Result<()> {
@@ -2125,4 +2223,25 @@ fn write_to(muxes: &mut [Mux], outs: &[(usize, usize)], pkt: &ff::Packet, tb: Ra
             .map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "write", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_waiting_for_the_first_picture_is_bounded_to_ten_seconds() {
+        let tb = Rational::new(1, 90_000);
+        let mut pending = Vec::new();
+        // One hour of 24 ms audio packets and no picture: at most ~10 s wait.
+        for i in 0..150_000i64 {
+            let mut p = ff::Packet::empty();
+            p.set_pts(Some(i * 2160));
+            p.set_duration(2160);
+            pending.push(p);
+            trim_waiting_audio(&mut pending, tb);
+        }
+        let span = (pending.last().unwrap().pts().unwrap() - pending[0].pts().unwrap()) as f64 / 90_000.0;
+        assert!(pending.len() <= 420 && (9.9..=10.1).contains(&span), "{} packets over {span} s", pending.len());
+    }
 }

@@ -51,10 +51,20 @@ pub struct MediaInfo {
     pub container: String,
     /// Overall bit rate in bits per second, when known.
     pub bit_rate: Option<u64>,
-    /// The first video stream, the one Crema encodes.
+    /// The video stream Crema encodes: the one libavformat's
+    /// `av_find_best_stream` ranks first (see [`crate::streams`]), unless
+    /// that is cover art or has no picture size, then the first that is neither.
     pub video: Option<VideoStream>,
-    /// Every audio stream, in file order.
+    /// Every audio stream, in file order (of every program).
     pub audio: Vec<AudioStream>,
+    /// Index of the audio stream that goes with the video: the best audio
+    /// stream of the video's program (`av_find_best_stream` with the video as
+    /// related stream), skipping streams whose sample rate or channel count
+    /// cannot be read; `None` when there is none. HLS packages use this one.
+    pub main_audio: Option<usize>,
+    /// The programs (MPEG-TS services) with their streams; empty for
+    /// containers without programs (MP4, MOV, MKV).
+    pub programs: Vec<crate::streams::Program>,
     /// Subtitle streams.
     pub subtitles: Vec<OtherStream>,
     /// Data streams (timecode `tmcd`, GoPro `gpmd` telemetry...).
@@ -371,7 +381,7 @@ fn c_str(p: *const c_char) -> Option<String> {
 }
 
 /// A metadata value, trimmed; `None` when absent or blank.
-fn dict_get(dict: *const sys::AVDictionary, key: &CStr) -> Option<String> {
+pub(crate) fn dict_get(dict: *const sys::AVDictionary, key: &CStr) -> Option<String> {
     if dict.is_null() {
         return None;
     }
@@ -710,7 +720,34 @@ fn open_demuxer(path: &Path) -> std::result::Result<Input, OpenError> {
         if demuxer_name(ctx).is_some_and(|name| is_refused(&name)) {
             return Err(OpenError::Refused);
         }
-        let r = sys::avformat_find_stream_info(ctx, ptr::null_mut());
+        // Decoders probing the streams refuse pictures beyond the source
+        // limit instead of allocating them (a file may declare 15000x15000).
+        let limit = crate::limits::source_limits().max_samples.min(i32::MAX as u64);
+        let max_pixels = CString::new(limit.to_string()).unwrap_or_else(|_| c"2147483647".to_owned());
+        // A refused picture leaves the stream without a size (libavcodec
+        // clears it): the size the container declared is put back, so the
+        // encode can refuse it in words (`limits::check_source`).
+        let declared: Vec<(c_int, c_int)> =
+            streams(ctx).iter().map(|&st| ((*(*st).codecpar).width, (*(*st).codecpar).height)).collect();
+        let mut stream_opts: Vec<*mut sys::AVDictionary> = vec![ptr::null_mut(); (*ctx).nb_streams as usize];
+        for d in &mut stream_opts {
+            sys::av_dict_set(d, c"max_pixels".as_ptr(), max_pixels.as_ptr(), 0);
+        }
+        let r = sys::avformat_find_stream_info(
+            ctx,
+            if stream_opts.is_empty() { ptr::null_mut() } else { stream_opts.as_mut_ptr() },
+        );
+        for d in &mut stream_opts {
+            sys::av_dict_free(d);
+        }
+        for (&st, &(w, h)) in streams(ctx).iter().zip(&declared) {
+            let par = (*st).codecpar;
+            let refused = w > 0 && h > 0 && (w as u64) * (h as u64) > limit;
+            if (*par).width == 0 && (*par).height == 0 && refused {
+                (*par).width = w;
+                (*par).height = h;
+            }
+        }
         if r < 0 {
             let name = demuxer_name(ctx).unwrap_or_else(|| "media".into());
             return Err(OpenError::StreamInfo(name, ffmpeg::Error::from(r)));
@@ -793,7 +830,20 @@ fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> 
     let container = demuxer_name(ctx).unwrap_or_else(|| "unknown".into());
     let all = streams(ctx);
 
-    let mut video_st = None;
+    // The best video stream as libavformat ranks it, when it is a real
+    // picture (not cover art, with a size); else the first such stream.
+    let best_video = crate::streams::best_stream(ctx, sys::AVMediaType::AVMEDIA_TYPE_VIDEO, None)
+        // SAFETY: every pointer in `all` is a live stream of the open context.
+        .and_then(|i| all.iter().copied().find(|&st| unsafe { (*st).index } as usize == i))
+        .filter(|&st| {
+            // SAFETY: `st` and its codecpar are live (filtered in `streams`).
+            unsafe {
+                (*st).disposition & sys::AV_DISPOSITION_ATTACHED_PIC == 0
+                    && (*(*st).codecpar).width > 0
+                    && (*(*st).codecpar).height > 0
+            }
+        });
+    let mut video_st = best_video;
     let mut sizeless_video = false;
     let mut audio = Vec::new();
     let mut subtitles = Vec::new();
@@ -804,8 +854,9 @@ fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> 
         let disposition = unsafe { (*st).disposition };
         let sized = unsafe { (*par).width > 0 && (*par).height > 0 };
         match raw_enum!(par, codec_type) {
-            // The first video stream that is not cover art and has a picture
-            // size (FFmpeg could parse its headers); later ones are ignored.
+            // Without a best stream: the first video stream that is not
+            // cover art and has a picture size (FFmpeg could parse its
+            // headers); later ones are ignored.
             MEDIA_VIDEO if video_st.is_none() && disposition & sys::AV_DISPOSITION_ATTACHED_PIC == 0 => {
                 if sized {
                     video_st = Some(st);
@@ -906,6 +957,15 @@ fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> 
 
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
 
+    let programs = crate::streams::programs(ctx);
+    let video_index = video.as_ref().map(|v| v.index);
+    let video_program = video_index.and_then(|v| programs.iter().find(|p| p.streams.contains(&v)));
+    // Never another program's audio (libavformat falls back to every stream
+    // when the video's program has none it can use).
+    let main_audio = crate::streams::best_stream(ctx, sys::AVMediaType::AVMEDIA_TYPE_AUDIO, video_index)
+        .filter(|a| video_program.is_none_or(|p| p.streams.contains(a)))
+        .filter(|a| audio.iter().any(|s| s.index == *a && crate::streams::audio_is_readable(s)));
+
     Ok(MediaInfo {
         name,
         bytes,
@@ -917,6 +977,8 @@ fn describe(path: &Path, input: &mut Input, bytes: u64, cancel: &CancelFlag) -> 
         bit_rate,
         video,
         audio,
+        main_audio,
+        programs,
         subtitles,
         data,
         timecode,

@@ -85,4 +85,11 @@ pub enum Event {
         /// The message, one line.
         message: String,
     },
+    /// Part of the source is left out of the outputs (an audio stream whose
+    /// parameters cannot be read). The encode goes on; the same text is in
+    /// [`crate::pipeline::EncodeResult::warnings`].
+    Warning {
+        /// The message, one line.
+        message: String,
+    },
 }

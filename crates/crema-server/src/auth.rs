@@ -79,7 +79,8 @@ pub struct LoginResponse {
 /// Extension: exchanges an API key for the `sophon_api_session` cookie
 /// (HttpOnly, SameSite=Strict, Secure when served over TLS) for the browser UI.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorEnvelope)))]
+    responses((status = 200, body = LoginResponse), (status = 400, body = crate::error::ErrorEnvelope),
+              (status = 401, body = crate::error::ErrorEnvelope)))]
 pub async fn login(
     State(state): State<AppState>,
     jar: CookieJar,

@@ -8,8 +8,8 @@
 //! requests abandoned by their client free the key again, so a retry can run.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
-use crate::request_id::{RequestId, render};
+use crate::error::{ApiError, ApiResult, BodyFault};
+use crate::request_id::{RequestId, RouteKey, render};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
@@ -67,8 +67,10 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
         Some(v) => v
             .to_str()
             .ok()
-            .filter(|k| !k.is_empty() && k.len() <= 255)
-            .ok_or_else(|| ApiError::bad_request("Idempotency-Key: must be 1..255 printable ASCII characters"))?
+            .filter(|k| crema_service::idempotency_key_is_valid(k))
+            .ok_or_else(|| {
+                ApiError::bad_request("Idempotency-Key: must be 1..255 visible ASCII characters (! to ~, no spaces)")
+            })?
             .to_string(),
     };
     let principal = req
@@ -80,10 +82,11 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let scope = format!("{} POST {route}", principal.key_id);
 
+    let route_key = RouteKey::of(&req);
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_POST_BODY).await.map_err(|_| {
-        ApiError::from(ServiceError::PayloadTooLarge(format!("POST bodies are limited to {MAX_POST_BODY} bytes")))
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_POST_BODY)
+        .await
+        .map_err(|e| BodyFault::of(&e).into_error(MAX_POST_BODY))?;
     let hash = Sha256::digest(&bytes);
     match state.service.idempotency_begin(&scope, &key, &hash).await? {
         IdempotencyBegin::Replay { status, body } => {
@@ -98,7 +101,7 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     let mut guard = Guard { service: state.service.clone(), scope: scope.clone(), key: key.clone(), armed: true };
     let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     // Render errors now so that the stored body is exactly what the client saw.
-    let res = render(res, &request_id);
+    let res = render(res, &request_id, &route_key);
     let status = res.status();
     let (parts, body) = res.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::internal(e.to_string()))?;

@@ -8,8 +8,9 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorEnvelope, PendingError};
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, header};
+use crema_service::ErrorCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -28,12 +29,31 @@ fn new_request_id() -> String {
     format!("req_{}", hex::encode(bytes))
 }
 
-/// The middleware (see the module docs).
+/// The contract route a request matched (method and route pattern), for
+/// fitting error statuses ([`crate::contract::fit`]).
+#[derive(Clone, Debug)]
+pub(crate) struct RouteKey {
+    pub method: Method,
+    pub path: Option<String>,
+}
+
+impl RouteKey {
+    pub(crate) fn of(req: &Request) -> Self {
+        RouteKey {
+            method: req.method().clone(),
+            path: req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()),
+        }
+    }
+}
+
+/// The middleware (see the module docs). Runs after routing (a
+/// `Router::layer`), so the matched route pattern is known.
 pub async fn middleware(mut req: Request, next: Next) -> Response {
     let id = new_request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
+    let route = RouteKey::of(&req);
     let res = next.run(req).await;
-    let mut res = render(res, &id);
+    let mut res = render(res, &id, &route);
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, v);
     }
@@ -43,7 +63,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
 /// Turns a response carrying a pending [`ApiError`], or a bare error status
 /// without a JSON body, into the envelope with `request_id`. Other responses
 /// pass unchanged.
-pub(crate) fn render(mut res: Response, request_id: &str) -> Response {
+pub(crate) fn render(mut res: Response, request_id: &str, route: &RouteKey) -> Response {
     let pending = res.extensions_mut().remove::<PendingError>().map(|p| p.0);
     let err = match pending {
         Some(e) => e,
@@ -60,20 +80,25 @@ pub(crate) fn render(mut res: Response, request_id: &str) -> Response {
             ApiError::from_status(status)
         }
     };
+    let status = match &route.path {
+        Some(path) => crate::contract::fit(&route.method, path, err.status),
+        None => err.status,
+    };
     let envelope = ErrorEnvelope {
         error: ErrorBody {
-            code: err.code.to_string(),
+            code: err.code,
             message: err.message,
             retryable: err.retryable,
             request_id: request_id.to_string(),
+            reason: err.reason,
         },
     };
     let body = serde_json::to_vec(&envelope).unwrap_or_default();
     let (mut parts, _) = res.into_parts();
-    parts.status = err.status;
+    parts.status = status;
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
-    if err.retryable && err.code == "capacity_exceeded" {
+    if err.code == ErrorCode::CapacityExceeded && !parts.headers.contains_key(header::RETRY_AFTER) {
         parts.headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
     }
     Response::from_parts(parts, Body::from(body))

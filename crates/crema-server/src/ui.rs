@@ -20,8 +20,11 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         return ApiError::not_found("no such route").into_response();
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the UI is read-only")
+        let mut res = ApiError::from_status(axum::http::StatusCode::METHOD_NOT_ALLOWED)
+            .with_message("the UI is read-only")
             .into_response();
+        res.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("GET,HEAD"));
+        return res;
     }
     let index = dir.join("index.html");
     let service = ServeDir::new(dir).append_index_html_on_directories(true).fallback(ServeFile::new(&index));

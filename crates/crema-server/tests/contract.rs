@@ -34,7 +34,7 @@ async fn every_response_matches_the_contract() {
     assert!(upl.starts_with("upl_"), "{upl}");
     let (_, before) = s.get(&format!("/v1/uploads/{upl}")).await;
     c::check(&before, &c::UPLOAD);
-    assert_eq!(before["status"], "initiated");
+    assert_eq!(before["status"], "uploading");
     let r = s
         .client()
         .put(s.url(&format!("/v1/uploads/{upl}/parts/0")))
@@ -93,7 +93,7 @@ async fn every_response_matches_the_contract() {
 
     let (st, err) = s.delete(&format!("/v1/jobs/{id}")).await;
     assert_eq!(st, StatusCode::CONFLICT);
-    c::check_error(&err, "invalid_transition");
+    c::check_error(&err, "job_not_cancelable");
     let (st, err) = s.get("/v1/jobs/job_00000000000000000000000000000000").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     c::check_error(&err, "not_found");
@@ -104,9 +104,12 @@ async fn every_response_matches_the_contract() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.expect("json"), json!({"ready": true}));
 
-    let (st, gone) = s.delete(&format!("/v1/webhooks/{}", wh["id"].as_str().expect("id"))).await;
-    assert_eq!(st, StatusCode::OK, "{gone}");
-    c::check(&gone, &c::WEBHOOK);
+    let wh_id = wh["id"].as_str().expect("id");
+    let (st, gone) = s.delete(&format!("/v1/webhooks/{wh_id}")).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{gone}");
+    let (st, e) = s.delete(&format!("/v1/webhooks/{wh_id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+    c::check_error(&e, "not_found");
     s.stop().await;
 }
 
@@ -193,7 +196,12 @@ fn check_openapi_type(doc: &Value, prop: &Value, t: &T, at: &str, errors: &mut V
             };
             let listed: Vec<&str> =
                 target["enum"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            values.iter().all(|v| listed.contains(v)) || (values.len() == 1 && has("string"))
+            // Exactly the contract's values: an extra one is a value the SDKs reject.
+            let mut want: Vec<&str> = values.to_vec();
+            let mut got = listed.clone();
+            want.sort_unstable();
+            got.sort_unstable();
+            want == got || (values.len() == 1 && has("string") && listed.is_empty())
         }
         T::Obj(schema) => reference.as_deref() == Some(schema.name),
         T::Arr(item) => {
@@ -280,7 +288,57 @@ async fn openapi_document_matches_the_contract() {
             errors.push(format!("{method} {path}: missing from the document"));
         }
     }
-    // Every operation's documented responses must name statuses the server really uses.
+    // Each contract route documents exactly the statuses the SDKs parse.
+    for (method, path, statuses) in c::ROUTE_STATUSES {
+        let op = &doc["paths"][*path][*method];
+        let mut got: Vec<u16> = op["responses"]
+            .as_object()
+            .map(|r| r.keys().filter_map(|k| k.parse().ok()).collect())
+            .unwrap_or_default();
+        got.sort_unstable();
+        let mut want = statuses.to_vec();
+        want.sort_unstable();
+        if got != want {
+            errors.push(format!("{method} {path}: documents {got:?}, the contract allows {want:?}"));
+        }
+    }
+    // Every /v1 POST requires Idempotency-Key with its pattern.
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(op) = item.get("post") else { continue };
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let key = op["parameters"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "Idempotency-Key"));
+        match key {
+            Some(k) if k["required"] == true && k["in"] == "header" && k["schema"]["pattern"].is_string() => {}
+            other => errors.push(format!("POST {path}: Idempotency-Key not a required header with a pattern: {other:?}")),
+        }
+    }
+    // The closed enums, exactly.
+    let enum_of = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = doc["components"]["schemas"][name]["enum"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    for (name, want) in [("ErrorCode", c::ERROR_CODES), ("OutputState", c::OUTPUT_STATE), ("UploadStatus", c::UPLOAD_STATUS)]
+    {
+        let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        if enum_of(name) != want {
+            errors.push(format!("{name}: documents {:?}, the contract says {want:?}", enum_of(name)));
+        }
+    }
+    let upload = &doc["components"]["schemas"]["UploadSpec"]["properties"];
+    if upload["file_size"]["minimum"] != 1 || upload["file_name"]["minLength"] != 1 {
+        errors.push(format!("UploadSpec: file_size >= 1 and file_name min 1 must be stated: {upload}"));
+    }
+    let profile = &doc["components"]["schemas"]["JobSpec"]["properties"]["profile"]["enum"];
+    if !profile.as_array().is_some_and(|p| p.contains(&json!("sophon-auto"))) {
+        errors.push(format!("JobSpec.profile: the server's profiles must be listed: {profile}"));
+    }
     assert!(errors.is_empty(), "OpenAPI document differs from the contract:\n  {}", errors.join("\n  "));
     let status_enum = &doc["components"]["schemas"]["JobStatus"]["enum"];
     assert_eq!(status_enum.as_array().map(Vec::len), Some(c::JOB_STATUS.len()), "{status_enum}");

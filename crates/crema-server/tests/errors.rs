@@ -72,12 +72,22 @@ async fn every_error_code_has_its_status_and_envelope() {
     // idempotency_key_required
     let r = client.post(s.url("/v1/jobs")).json(&path_job("sophon-espresso")).send().await.expect("POST");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    c::check_error(&r.json().await.expect("json"), "idempotency_key_required");
+    c::check_error_reason(&r.json().await.expect("json"), "validation_error", "idempotency_key_required");
+    // A key outside the documented pattern (visible ASCII, 1..255) is 400 too.
+    let r = client
+        .post(s.url("/v1/jobs"))
+        .header("Idempotency-Key", "has space")
+        .json(&path_job("sophon-espresso"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    c::check_error(&r.json().await.expect("json"), "validation_error");
 
-    // validation_failed: unknown profile (422), malformed JSON (400), wrong type (400), bad limit/cursor (400)
+    // validation_error (400): unknown profile, malformed JSON, wrong type, out of range, bad limit/cursor
     let (st, e) = s.post("/v1/jobs", &path_job("sophon-nope")).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    c::check_error(&e, "validation_failed");
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    c::check_error(&e, "validation_error");
     assert!(e["error"]["message"].as_str().expect("msg").contains("profile"), "{e}");
     let r = client
         .post(s.url("/v1/jobs"))
@@ -88,26 +98,26 @@ async fn every_error_code_has_its_status_and_envelope() {
         .await
         .expect("POST");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    c::check_error(&r.json().await.expect("json"), "validation_failed");
+    c::check_error(&r.json().await.expect("json"), "validation_error");
     let (st, e) =
         s.post("/v1/jobs", &json!({"source": {"type": "path", "path": 5}, "profile": "sophon-cortado"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
-    c::check_error(&e, "validation_failed");
+    c::check_error(&e, "validation_error");
     let mut out_of_range = path_job("sophon-cortado");
     out_of_range["output"] = json!({"target_height": 100});
     let (st, e) = s.post("/v1/jobs", &out_of_range).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(e["error"]["message"].as_str().expect("msg").contains("output.target_height"), "{e}");
     for q in ["limit=0", "limit=101", "limit=abc", "cursor=bogus", "status=done"] {
         let (st, e) = s.get(&format!("/v1/jobs?{q}")).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {e}");
-        c::check_error(&e, "validation_failed");
+        c::check_error(&e, "validation_error");
     }
     // metadata over 16 KiB
     let mut big = path_job("sophon-cortado");
     big["metadata"] = json!({"blob": "x".repeat(17 * 1024)});
     let (st, e) = s.post("/v1/jobs", &big).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     assert!(e["error"]["message"].as_str().expect("msg").contains("metadata"), "{e}");
 
     // forbidden: a path outside the source roots
@@ -133,19 +143,27 @@ async fn every_error_code_has_its_status_and_envelope() {
     let id = up["id"].as_str().expect("id");
     let (st, e) = s.post(&format!("/v1/uploads/{id}/complete"), &json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
-    c::check_error(&e, "upload_incomplete");
+    c::check_error_reason(&e, "conflict", "upload_incomplete");
     assert!(e["error"]["message"].as_str().expect("msg").contains('0'), "names the missing parts: {e}");
     // upload_incomplete again when a job names an unfinished upload
     let (st, e) =
         s.post("/v1/jobs", &json!({"source": {"type": "upload", "upload_id": id}, "profile": "sophon-cortado"})).await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
-    c::check_error(&e, "upload_incomplete");
+    c::check_error_reason(&e, "conflict", "upload_incomplete");
+    // An unknown upload in POST /v1/jobs is a bad field (400), never 404.
+    let (st, e) = s
+        .post("/v1/jobs", &json!({"source": {"type": "upload", "upload_id": "upl_nope"}, "profile": "sophon-cortado"}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    c::check_error(&e, "validation_error");
+    assert!(e["error"]["message"].as_str().expect("msg").contains("source.upload_id"), "{e}");
 
-    // payload_too_large: a part bigger than the chunk, and a POST body over 64 KiB
+    // A body over the limit is 400 validation_error on contract routes (413
+    // only on extensions): a part bigger than the chunk, a POST over 64 KiB.
     let r =
         client.put(s.url(&format!("/v1/uploads/{id}/parts/0"))).body(vec![0u8; size + 1]).send().await.expect("PUT");
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    c::check_error(&r.json().await.expect("json"), "payload_too_large");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    c::check_error_reason(&r.json().await.expect("json"), "validation_error", "payload_too_large");
     let r = client
         .post(s.url("/v1/jobs"))
         .header("Idempotency-Key", idem())
@@ -154,8 +172,18 @@ async fn every_error_code_has_its_status_and_envelope() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    c::check_error(&r.json().await.expect("json"), "payload_too_large");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    c::check_error_reason(&r.json().await.expect("json"), "validation_error", "payload_too_large");
+    let r = client
+        .post(s.url("/v1/jobs/job_x/retry"))
+        .header("Idempotency-Key", idem())
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "extension routes keep 413");
+    c::check_error_reason(&r.json().await.expect("json"), "validation_error", "payload_too_large");
 
     // invalid_transition: cancel twice, retry a job that is not failed
     let (st, job) = s.post("/v1/jobs", &path_job("sophon-espresso")).await;
@@ -163,23 +191,38 @@ async fn every_error_code_has_its_status_and_envelope() {
     let jid = job["id"].as_str().expect("id");
     let (st, e) = s.post(&format!("/v1/jobs/{jid}/retry"), &json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT);
-    c::check_error(&e, "invalid_transition");
+    c::check_error_reason(&e, "conflict", "invalid_transition");
     let (st, canceled) = s.delete(&format!("/v1/jobs/{jid}")).await;
     assert_eq!(st, StatusCode::OK);
     c::check(&canceled, &c::JOB);
     assert_eq!(canceled["status"], "canceled");
     let (st, e) = s.delete(&format!("/v1/jobs/{jid}")).await;
     assert_eq!(st, StatusCode::CONFLICT);
-    c::check_error(&e, "invalid_transition");
-    // 409 while the job has no output
+    c::check_error(&e, "job_not_cancelable");
+    // 409 output_not_ready while the job has no output
     let (st, e) = s.get(&format!("/v1/jobs/{jid}/output")).await;
     assert_eq!(st, StatusCode::CONFLICT);
-    c::check(&e, &c::ERROR);
+    c::check_error(&e, "output_not_ready");
 
-    // capacity_exceeded (retryable, 503) while draining
+    // 405 (with Allow) for a method a route does not have, before any
+    // credential or Idempotency-Key is looked at.
+    for (method, path) in [("POST", "/v1/jobs/job_x"), ("PUT", "/v1/jobs"), ("POST", "/v1/profiles")] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let r = s.anonymous().request(m, s.url(path)).send().await.expect("request");
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(r.headers().contains_key("allow"), "{method} {path}: no Allow header");
+        c::check_error_reason(&r.json().await.expect("json"), "validation_error", "method_not_allowed");
+    }
+    // An event stream for an unknown job is 404, not an endless empty stream.
+    let (st, e) = s.get("/v1/events?job_id=job_nope").await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+    c::check_error(&e, "not_found");
+
+    // capacity_exceeded (retryable) while draining: 503 where the route
+    // declares it (POST /v1/uploads), 429 on POST /v1/jobs, which does not.
     s.service.drain(std::time::Duration::from_millis(10)).await;
     let (st, e) = s.post("/v1/jobs", &path_job("sophon-espresso")).await;
-    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{e}");
     c::check_error(&e, "capacity_exceeded");
     assert_eq!(e["error"]["retryable"], true);
     let r = s.anonymous().get(s.url("/readyz")).send().await.expect("readyz");
@@ -215,8 +258,8 @@ async fn idempotency_replays_refuses_reuse_and_reports_in_flight() {
     let mut other = body.clone();
     other["profile"] = json!("sophon-cortado");
     let (st, e) = send(other, key.clone()).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    c::check_error(&e, "idempotency_key_reused");
+    assert_eq!(st, StatusCode::CONFLICT);
+    c::check_error_reason(&e, "conflict", "idempotency_key_reused");
 
     // The same key on another route is another scope.
     let (st, up) = {
@@ -245,7 +288,7 @@ async fn idempotency_replays_refuses_reuse_and_reports_in_flight() {
     ));
     let (st, e) = send(body.clone(), held.clone()).await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
-    c::check_error(&e, "request_in_progress");
+    c::check_error_reason(&e, "conflict", "request_in_progress");
     assert_eq!(e["error"]["retryable"], true);
     s.stop().await;
 }

@@ -24,8 +24,8 @@ async fn watch_folders_over_http() {
 
     // Validation names the field; a folder outside the source roots is forbidden.
     let (st, body) = s.post("/v1/watch-folders", &json!({"folder": input, "profile": "nope"})).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["code"], "validation_failed");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "validation_error");
     assert!(body["error"]["message"].as_str().unwrap_or("").starts_with("profile:"), "{body}");
     let outside = tempfile::tempdir().expect("tempdir");
     let (st, body) =

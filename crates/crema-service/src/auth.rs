@@ -328,7 +328,7 @@ pub(crate) async fn revoke_key(pool: &SqlitePool, id_or_prefix: &str) -> Result<
     if arg.is_empty() {
         return Err(ServiceError::validation("key", "give a key ID (key_…) or a key prefix (crema_sk_…)"));
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin_immediate(pool).await?;
     let rows = sqlx::query("SELECT * FROM api_keys WHERE id = ?1 OR prefix = ?1 OR key_hash = ?2 ORDER BY rowid")
         .bind(arg)
         .bind(sha256_hex(arg))

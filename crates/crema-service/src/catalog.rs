@@ -151,7 +151,7 @@ impl Service {
     /// when the job (or the `Before` job) is not queued.
     pub async fn move_job(&self, id: &str, position: &MovePosition) -> Result<Job> {
         let pool = &self.inner.pool;
-        let mut tx = pool.begin().await?;
+        let mut tx = store::begin_immediate(pool).await?;
         let row: Option<(String, f64)> =
             sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
                 .bind(id)
@@ -220,7 +220,7 @@ impl Service {
     /// What a local file is (header facts, no hash), for a UI's queue. No
     /// source-root check: callers are local (the desktop app), not the HTTP API.
     ///
-    /// Errors: [`ServiceError::UnsupportedMedia`] when the file is not media
+    /// Errors: [`ServiceError::SourceInvalid`] when the file is not media
     /// or cannot be read.
     pub async fn probe_facts(&self, path: &Path) -> Result<SourceFacts> {
         let p = path.to_path_buf();
@@ -228,7 +228,10 @@ impl Service {
             tokio::task::spawn_blocking(move || crema_engine::probe::probe_facts(&p, &crema_engine::CancelFlag::new()))
                 .await
                 .map_err(|e| ServiceError::Internal(format!("probe task: {e}")))?
-                .map_err(|e| ServiceError::UnsupportedMedia(e.to_string()))?;
+                .map_err(|e| {
+                    crate::error::source_error(&e, path)
+                        .unwrap_or_else(|| ServiceError::Internal(format!("probe: {e}")))
+                })?;
         let video = info.video.as_ref();
         Ok(SourceFacts {
             name: info.name.clone(),
@@ -246,7 +249,7 @@ impl Service {
 
     /// A JPEG poster frame of a local file, at most 320×180 pixels, upright.
     ///
-    /// Errors: [`ServiceError::UnsupportedMedia`] when the file has no
+    /// Errors: [`ServiceError::SourceInvalid`] when the file has no
     /// decodable video; [`ServiceError::Internal`] when encoding the JPEG fails.
     pub async fn thumbnail_jpeg(&self, path: &Path) -> Result<Vec<u8>> {
         let p = path.to_path_buf();
@@ -285,8 +288,9 @@ impl Service {
 }
 
 fn jpeg_of(path: &Path) -> Result<Vec<u8>> {
-    let frame = crema_engine::thumbnail::poster_frame(path, THUMBNAIL_BOX.0, THUMBNAIL_BOX.1)
-        .map_err(|e| ServiceError::UnsupportedMedia(e.to_string()))?;
+    let frame = crema_engine::thumbnail::poster_frame(path, THUMBNAIL_BOX.0, THUMBNAIL_BOX.1).map_err(|e| {
+        crate::error::source_error(&e, path).unwrap_or_else(|| ServiceError::Internal(format!("thumbnail: {e}")))
+    })?;
     let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data)
         .ok_or_else(|| ServiceError::Internal("thumbnail buffer has the wrong size".into()))?;
     let mut out = std::io::Cursor::new(Vec::new());

@@ -53,7 +53,7 @@ impl Service {
     /// of the body (32 bytes, though any length is compared as given).
     ///
     /// Errors: [`ServiceError::Validation`] (`Idempotency-Key`) for a key that
-    /// is not 1..=255 printable ASCII characters;
+    /// does not follow [`IDEMPOTENCY_KEY_PATTERN`];
     /// [`ServiceError::IdempotencyKeyReused`] when the key was used with a
     /// different body (checked first); [`ServiceError::RequestInProgress`]
     /// while the first request with this key runs; [`ServiceError::Internal`].
@@ -153,13 +153,23 @@ impl Service {
     }
 }
 
-/// 1..=255 printable ASCII characters (space to `~`).
+/// The rule for an `Idempotency-Key` as a regular expression (the OpenAPI
+/// document states it): 1..=255 visible ASCII characters, `!` to `~`, no
+/// spaces (HTTP trims spaces around header values, so a key with them would
+/// not arrive as sent).
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+/// Whether `key` follows [`IDEMPOTENCY_KEY_PATTERN`].
+pub fn idempotency_key_is_valid(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
 fn validate_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.len() > 255 {
-        return Err(ServiceError::validation(FIELD, format!("must be 1..255 characters, got {}", key.len())));
-    }
-    if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        return Err(ServiceError::validation(FIELD, "must be printable ASCII characters only"));
+    if !idempotency_key_is_valid(key) {
+        return Err(ServiceError::validation(
+            FIELD,
+            format!("must be 1..255 visible ASCII characters (! to ~, no spaces), got {} bytes", key.len()),
+        ));
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod idempotency;
 mod maintenance;
+pub mod redact;
 mod service;
 mod store;
 mod tokens;
@@ -29,22 +30,23 @@ mod types;
 mod uploads;
 mod watch;
 mod webhooks;
+mod wire;
 mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
 pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
-pub use error::{Result, ServiceError};
-pub use idempotency::IdempotencyBegin;
+pub use error::{ErrorCode, Result, ServiceError};
+pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
 pub use maintenance::ReadinessReport;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,
-    OutputSpec, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
+    OutputSpec, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
 pub use uploads::{
-    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
     chunk_size_for,
 };
 pub use watch::{

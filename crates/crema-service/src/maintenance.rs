@@ -1,10 +1,11 @@
-//! Readiness (`/readyz`) and the maintenance task: free-space watch and
-//! output retention.
+//! Readiness (`/readyz`) and the maintenance task: free-space watch (every
+//! file system Crema writes to) and output retention.
 
 use crate::service::{Inner, Service};
 use crate::store;
 use crate::types::OutputInfo;
 use sqlx::Row;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -17,14 +18,18 @@ const PERIOD: Duration = Duration::from_secs(30);
 pub struct ReadinessReport {
     /// The database does not answer `SELECT 1` within 2 s.
     pub database: bool,
-    /// Free space on the data directory is under `Config::disk_min_free_bytes`.
+    /// Free space under `Config::disk_min_free_bytes` on a file system Crema
+    /// writes to: the data folder's, or the output folder's when it is another.
     pub disk_critical: bool,
     /// The service is shutting down.
     pub draining: bool,
     /// A worker task ended while the service was not draining.
     pub workers_dead: bool,
-    /// Free bytes on the data directory's file system, when readable.
+    /// Free bytes on the fullest of those file systems, when readable.
     pub free_bytes: Option<u64>,
+    /// The folders (data, output) whose file system is under the floor, for
+    /// the log and a local UI; `/readyz` sends only the check names.
+    pub low_on_space: Vec<PathBuf>,
 }
 
 impl ReadinessReport {
@@ -49,7 +54,7 @@ impl Service {
             tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.inner.pool))
                 .await
                 .map_or(true, |r| r.is_err());
-        let free_bytes = check_disk(&self.inner);
+        let disk = check_disk(&self.inner);
         let draining = self.is_draining();
         let workers_dead =
             !draining && self.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|w| w.is_finished());
@@ -58,7 +63,8 @@ impl Service {
             disk_critical: self.inner.disk_critical.load(Ordering::SeqCst),
             draining,
             workers_dead,
-            free_bytes,
+            free_bytes: disk.free_bytes,
+            low_on_space: disk.low,
         }
     }
 
@@ -71,29 +77,75 @@ impl Service {
     }
 }
 
-/// Measures free space and updates `disk_critical`; returns the free bytes.
-pub(crate) fn check_disk(inner: &Inner) -> Option<u64> {
-    match fs4::available_space(&inner.config.data_dir) {
-        Ok(free) => {
-            let critical = free < inner.config.disk_min_free_bytes;
-            let was = inner.disk_critical.swap(critical, Ordering::SeqCst);
-            if critical && !was {
-                tracing::warn!(
-                    "only {free} bytes free on {}: no new encodes until more than {} are free",
-                    inner.config.data_dir.display(),
-                    inner.config.disk_min_free_bytes
-                );
-            } else if was && !critical {
-                tracing::info!("disk space recovered ({free} bytes free): taking encodes again");
-                inner.wake.notify_waiters();
+/// What one free-space measurement found.
+pub(crate) struct DiskCheck {
+    /// Free bytes on the fullest file system measured; `None` when none could be read.
+    pub free_bytes: Option<u64>,
+    /// The folders under the floor.
+    pub low: Vec<PathBuf>,
+}
+
+/// The folders Crema writes to, one per file system: the data folder
+/// (database, uploads, job sources) and the output folder unless it is on
+/// the same file system.
+fn written_dirs(inner: &Inner) -> Vec<(&'static str, &Path)> {
+    let mut dirs = vec![("data folder", inner.config.data_dir.as_path())];
+    if !same_file_system(&inner.config.data_dir, &inner.output_dir) {
+        dirs.push(("output folder", inner.output_dir.as_path()));
+    }
+    dirs
+}
+
+#[cfg(unix)]
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev(),
+        _ => a == b,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    a == b
+}
+
+/// Measures free space on every file system Crema writes to and updates
+/// `disk_critical` (any of them under `Config::disk_min_free_bytes`); logs
+/// which folder is low when that starts, and when space is back.
+pub(crate) fn check_disk(inner: &Inner) -> DiskCheck {
+    let floor = inner.config.disk_min_free_bytes;
+    let mut free_bytes: Option<u64> = None;
+    let mut low = Vec::new();
+    let mut lines = Vec::new();
+    for (name, dir) in written_dirs(inner) {
+        match fs4::available_space(dir) {
+            Ok(free) => {
+                free_bytes = Some(free_bytes.map_or(free, |f| f.min(free)));
+                if free < floor {
+                    lines.push(format!("only {free} bytes free on the {name} ({})", dir.display()));
+                    low.push(dir.to_path_buf());
+                }
             }
-            Some(free)
-        }
-        Err(e) => {
-            tracing::warn!("{}: cannot read free space: {e}", inner.config.data_dir.display());
-            None
+            Err(e) => tracing::warn!("{name} {}: cannot read free space: {e}", dir.display()),
         }
     }
+    if free_bytes.is_none() {
+        // Nothing measured: keep the last verdict.
+        return DiskCheck { free_bytes, low };
+    }
+    let critical = !low.is_empty();
+    let was = inner.disk_critical.swap(critical, Ordering::SeqCst);
+    if critical && !was {
+        tracing::warn!("{}: no new encodes or uploads until more than {floor} bytes are free there", lines.join("; "));
+    } else if was && !critical {
+        tracing::info!(
+            "disk space recovered ({} bytes free): taking encodes and uploads again",
+            free_bytes.unwrap_or_default()
+        );
+        inner.wake.notify_waiters();
+    }
+    DiskCheck { free_bytes, low }
 }
 
 /// The maintenance loop; ends when the service is dropped.
@@ -132,7 +184,7 @@ async fn expire_outputs(inner: &Arc<Inner>) -> crate::Result<u64> {
                 tracing::warn!("{}: cannot remove expired output: {e}", dir.display());
             }
         }
-        output.state = "expired".into();
+        output.expired = true;
         output.path = None;
         sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
             .bind(serde_json::to_string(&output)?)

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::store;
-use crate::types::{Job, JobSpec, JobStatus, OutputInfo, Page, Progress, ServiceEvent, SourceInfo, SourceSpec};
+use crate::types::{Job, JobSpec, JobStatus, OutputInfo, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec};
 use base64::Engine as _;
 use crema_engine::CancelFlag;
 use crema_engine::profile::ProfileSet;
@@ -187,7 +187,9 @@ impl Service {
     /// object or over 16 KiB, a relative or unreadable `source.path`,
     /// `webhook_ids` naming an unknown or deleted webhook or more than 16);
     /// [`ServiceError::Forbidden`] for a path outside the source roots;
-    /// [`ServiceError::NotFound`] (kind `upload`) for an unknown `source.upload_id`;
+    /// [`ServiceError::Validation`] (field `source.upload_id`) for an unknown upload;
+    /// [`ServiceError::SourceInvalid`] / [`ServiceError::SourceUnsupported`] for a
+    /// source the probe cannot read as media;
     /// [`ServiceError::UploadIncomplete`] for an upload that is not completed
     /// (or whose file expired); [`ServiceError::CapacityExceeded`] while shutting
     /// down or while the disk is almost full.
@@ -238,7 +240,7 @@ impl Service {
     /// cancel flag and waiting (up to about 1 s) until the engine stopped and
     /// removed its partial outputs. Returns the job, status `canceled`.
     ///
-    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::JobNotCancelable`]
     /// for a terminal job.
     pub async fn cancel(&self, id: &str) -> Result<Job> {
         cancel_job(&self.inner, id).await
@@ -357,7 +359,7 @@ pub(crate) async fn cancel_job(inner: &Inner, id: &str) -> Result<Job> {
     let pool = &inner.pool;
     let job = store::must_get(pool, id).await?;
     if job.status.is_terminal() {
-        return Err(ServiceError::InvalidTransition(format!(
+        return Err(ServiceError::JobNotCancelable(format!(
             "job {id} is {}; only queued or running jobs can be canceled",
             job.status
         )));
@@ -378,7 +380,7 @@ pub(crate) async fn cancel_job(inner: &Inner, id: &str) -> Result<Job> {
         return if job.status == JobStatus::Canceled {
             Ok(job)
         } else {
-            Err(ServiceError::InvalidTransition(format!("job {id} is {}; it can no longer be canceled", job.status)))
+            Err(ServiceError::JobNotCancelable(format!("job {id} is {}; it can no longer be canceled", job.status)))
         };
     }
     if let Some(mut h) = handle {
@@ -430,8 +432,21 @@ pub(crate) async fn submit_job(inner: &Inner, spec: JobSpec, trusted: bool, id: 
                 .await
                 .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
         }
-        SourceSpec::Upload { upload_id } => crate::uploads::job_source(inner, upload_id, &id).await?,
+        // An unknown upload is a bad field of this request, not a missing
+        // object of this route (contract: 400/422 here, never 404).
+        SourceSpec::Upload { upload_id } => match crate::uploads::job_source(inner, upload_id, &id).await {
+            Err(ServiceError::NotFound { kind: "upload", .. }) => {
+                return Err(ServiceError::validation("source.upload_id", format!("upload {upload_id} does not exist")));
+            }
+            other => other?,
+        },
     };
+    if let Err(e) = check_pictures(inner, &spec, &source).await {
+        if matches!(spec.source, SourceSpec::Upload { .. }) {
+            crate::uploads::remove_job_source(inner, &id).await;
+        }
+        return Err(e);
+    }
     let job = Job {
         id,
         status: JobStatus::Queued,
@@ -515,64 +530,62 @@ fn validate_metadata(metadata: Option<serde_json::Value>) -> Result<serde_json::
 }
 
 pub(crate) fn validate_output(output: &crate::types::OutputSpec) -> Result<()> {
-    let heights = 144..=4320;
-    if let Some(h) = output.target_height
-        && !heights.contains(&h)
+    // The engine's one rule set (heights, rung cap, segment length), shared with the CLI.
+    let hls = output
+        .hls
+        .as_ref()
+        .map(|h| crema_engine::request::HlsShape { renditions: &h.renditions, segment_seconds: h.segment_seconds });
+    crema_engine::request::check_output(output.target_height, hls)
+        .map_err(|e| ServiceError::validation(e.field.api_name(), e.message))?;
+    if let Some(hls) = &output.hls
+        && let Some(k) = hls.keep_mp4
+        && !hls.renditions.contains(&k)
     {
-        return Err(ServiceError::validation("output.target_height", format!("must be 144..4320, got {h}")));
-    }
-    if let Some(hls) = &output.hls {
-        if hls.renditions.is_empty() {
-            return Err(ServiceError::validation("output.hls.renditions", "must list at least one height"));
-        }
-        if let Some(h) = hls.renditions.iter().find(|h| !heights.contains(*h)) {
-            return Err(ServiceError::validation(
-                "output.hls.renditions",
-                format!("heights must be 144..4320, got {h}"),
-            ));
-        }
-        if !(hls.segment_seconds.is_finite() && (1.0..=60.0).contains(&hls.segment_seconds)) {
-            return Err(ServiceError::validation(
-                "output.hls.segment_seconds",
-                format!("must be 1..60 seconds, got {}", hls.segment_seconds),
-            ));
-        }
-        if let Some(k) = hls.keep_mp4
-            && !hls.renditions.contains(&k)
-        {
-            return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
-        }
+        return Err(ServiceError::validation("output.hls.keep_mp4", format!("{k} is not one of the renditions")));
     }
     Ok(())
 }
 
-/// The `source` object at submission: probed when the file is media, else
-/// only name, size and hash (the run will then fail with `unsupported_media`).
-fn describe_source(path: &Path) -> Result<SourceInfo> {
-    if let Ok(info) = crema_engine::probe::probe(path) {
-        return Ok(source_from_probe(path, &info));
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let bytes = std::fs::metadata(path)
-        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?
-        .len();
-    let sha256 = crate::worker::sha256_file(path)
-        .map_err(|e| ServiceError::validation("source.path", format!("{}: cannot read: {e}", path.display())))?;
-    Ok(SourceInfo {
-        kind: "path".into(),
-        upload_id: None,
-        path: Some(path.display().to_string()),
-        name,
-        bytes,
-        sha256,
-        duration_seconds: None,
-        resolution: None,
-        frame_rate: None,
-        codec: None,
-        bit_depth: None,
-        hdr: None,
-        audio_tracks: None,
+/// Refuses at submission a source whose pictures no encoder of this job
+/// may take (issue 9): larger than the configured source limit, or an
+/// output beyond level 6.2 of its codec (ITU-T H.264 Table A-1, H.265
+/// Table A.8), with `source_unsupported` (422); the encode would refuse it
+/// before decoding anyway. A source the header probe cannot read passes
+/// here (the submission's own probe already judged it).
+async fn check_pictures(inner: &Inner, spec: &JobSpec, source: &SourceInfo) -> Result<()> {
+    let Some(path) = source.path.clone().map(PathBuf::from) else { return Ok(()) };
+    let file_codec = match &spec.output.hls {
+        None => Some(inner.profiles.get(&spec.profile).map(|p| p.codec).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        Some(_) => None,
+    };
+    let hls = spec.output.hls.as_ref().map(|h| {
+        let codec = match h.codec {
+            crate::types::HlsCodec::H264 => crema_engine::profile::VideoCodec::H264,
+            crate::types::HlsCodec::Hevc => crema_engine::profile::VideoCodec::Hevc,
+        };
+        (codec, h.renditions.clone())
+    });
+    let target_height = spec.output.target_height;
+    tokio::task::spawn_blocking(move || {
+        let Ok(info) = crema_engine::probe::probe_facts(&path, &crema_engine::CancelFlag::new()) else { return Ok(()) };
+        crema_engine::limits::check_probed(&path, &info, file_codec, target_height, hls.as_ref().map(|(c, r)| (*c, r.as_slice())))
+            .map_err(|e| crate::error::source_error(&e, &path).unwrap_or_else(|| ServiceError::Internal(e.to_string())))
     })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("checking the source: {e}")))?
+}
+
+/// The `source` object at submission, from the probe (which also hashes the
+/// file). Errors: [`ServiceError::SourceInvalid`] / [`ServiceError::SourceUnsupported`]
+/// when the probe cannot read the file as media (empty, truncated, not
+/// media): refused now rather than failed later (issue 9); `Internal` for
+/// any other probe failure.
+fn describe_source(path: &Path) -> Result<SourceInfo> {
+    match crema_engine::probe::probe(path) {
+        Ok(info) => Ok(source_from_probe(path, &info)),
+        Err(e) => Err(crate::error::source_error(&e, path)
+            .unwrap_or_else(|| ServiceError::Internal(format!("{}: probe failed: {e}", path.display())))),
+    }
 }
 
 pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaInfo) -> SourceInfo {
@@ -603,7 +616,8 @@ fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
         }
     };
     OutputInfo {
-        state: "pending".into(),
+        state: OutputState::Pending,
+        expired: false,
         container: container.into(),
         audio: false,
         target_height: spec.target_height,
@@ -614,6 +628,7 @@ fn pending_output(spec: &crate::types::OutputSpec) -> OutputInfo {
         retention_expires_at: None,
         path: None,
         hls: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -623,7 +638,8 @@ fn pending_output_from(o: &OutputInfo) -> OutputInfo {
     OutputInfo { container: o.container.clone(), ..pending_output(&spec) }
 }
 
-/// The output of a job that ended without one.
+/// The output of a job that ended without one (`pending` is the contract's
+/// only other state: the job's status says it will not come).
 pub(crate) fn ended_output(o: &OutputInfo) -> OutputInfo {
-    OutputInfo { state: "none".into(), ..pending_output_from(o) }
+    pending_output_from(o)
 }

@@ -2,10 +2,10 @@
 
 use crate::error::{Result, ServiceError};
 use crate::types::{Job, JobStatus, OutputInfo, Progress, SourceInfo};
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::{Row, Sqlite, Transaction};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -37,6 +37,21 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool> {
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
+}
+
+/// Starts a transaction that takes SQLite's write lock at once (`BEGIN
+/// IMMEDIATE`). Every transaction in this crate starts this way. A deferred
+/// `BEGIN` that reads and then writes fails at once with
+/// `SQLITE_BUSY_SNAPSHOT` (517, "database is locked") when another connection
+/// committed between the read and the write: its snapshot is stale, and the
+/// busy timeout does not cover that case (SQLite, "Result and Error Codes",
+/// `SQLITE_BUSY_SNAPSHOT`; "Isolation In SQLite"). `IMMEDIATE` waits for the
+/// lock under the 5 s busy timeout instead, then reads a current snapshot.
+///
+/// Errors: the database's own (`?` makes them [`ServiceError::Internal`]) when
+/// the lock is not had within the busy timeout or the database fails.
+pub(crate) async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// Now, UTC, truncated to milliseconds.
@@ -277,7 +292,7 @@ pub(crate) async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> R
 /// Crash recovery: jobs left running by a dead process are requeued with
 /// attempt + 1 while attempts remain, else failed. Returns (requeued, failed).
 pub(crate) async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_immediate(pool).await?;
     let q = concat!(
         "UPDATE jobs SET status = 'queued', attempt = attempt + 1,
                          status_reason = 'requeued after an interrupted run', started_at = NULL, progress_json = ?

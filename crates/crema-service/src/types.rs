@@ -124,7 +124,7 @@ pub enum HlsCodec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HlsSpec {
     /// Rung heights in pixels (each 144..=4320); default 1080, 720, 480, 360.
-    #[serde(default = "default_renditions")]
+    #[serde(default = "default_renditions", deserialize_with = "crate::wire::vec_u32_int")]
     pub renditions: Vec<u32>,
     /// Video codec of the rungs.
     #[serde(default)]
@@ -133,7 +133,7 @@ pub struct HlsSpec {
     #[serde(default = "default_segment_seconds")]
     pub segment_seconds: f64,
     /// Also write a progressive MP4 of this rung height (one of `renditions`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::opt_u32_int")]
     pub keep_mp4: Option<u32>,
 }
 
@@ -155,7 +155,8 @@ pub struct OutputSpec {
     #[serde(default)]
     pub audio: bool,
     /// Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::opt_u32_int")]
+    #[schema(minimum = 144, maximum = 4320)]
     pub target_height: Option<u32>,
     /// Extension: an HLS ladder instead of the single file.
     #[serde(default)]
@@ -327,12 +328,47 @@ pub struct HlsRendition {
     pub codecs: String,
 }
 
+/// `output.state`: exactly the SDKs' enum (contract, "Jobs": `pending` |
+/// `available`, nothing else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputState {
+    /// No output to hand out: not written yet, or never will be (the job
+    /// failed or was canceled, or `sophon-auto` kept the original).
+    Pending,
+    /// The output was written and `GET /v1/jobs/{id}/output` redirects to
+    /// it. After retention deleted it the state stays `available` (that is
+    /// what the job produced), `expired` is true, `retention_expires_at` is in
+    /// the past and the output route answers `404 not_found` (contract,
+    /// "Errors": "has expired, e.g. after retention").
+    Available,
+}
+
+impl OutputState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Available => "available",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The job's `output` object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OutputInfo {
-    /// `pending` (not written yet), `ready` (written), `expired` (deleted by
-    /// the retention cleanup) or `none` (failed, canceled, or the original was kept).
-    pub state: String,
+    /// `pending` (nothing to hand out) or `available` (written); see [`OutputState`].
+    pub state: OutputState,
+    /// Extension: the retention cleanup deleted the output (`state` stays
+    /// `available`; the output route answers `404`).
+    #[serde(default)]
+    pub expired: bool,
     /// `mp4` or `mkv` as requested (`hls` for an HLS package).
     pub container: String,
     /// Whether the written output really has audio.
@@ -352,8 +388,8 @@ pub struct OutputInfo {
     /// Lower-case hex SHA-256 of the file (of `master.m3u8` for HLS).
     #[schema(required = true)]
     pub sha256: Option<String>,
-    /// When the output will be deleted by the retention cleanup (then `state`
-    /// becomes `expired`); `null`: kept until someone deletes it.
+    /// When the output will be (or was) deleted by the retention cleanup (then
+    /// `expired` becomes true); `null`: kept until someone deletes it.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(required = true)]
     pub retention_expires_at: Option<OffsetDateTime>,
@@ -363,6 +399,11 @@ pub struct OutputInfo {
     /// Extension: the HLS package, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls: Option<HlsOutputInfo>,
+    /// Extension: what of the source the encode left out, in words (an
+    /// audio stream whose parameters cannot be read, a second program);
+    /// absent when nothing was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A job: the contract's JobResponse. Field names and nullability exactly as
@@ -416,6 +457,44 @@ pub struct Job {
     /// Extension: percent saved against the source once completed.
     #[schema(required = true)]
     pub saved_percent: Option<f64>,
+}
+
+impl Job {
+    /// The job as a network client may see it: no server-side paths
+    /// (README, "crema serve": internal details go only to the log). Drops
+    /// `output.path`, makes `output.hls.master_playlist` relative
+    /// (`master.m3u8`), and drops `source.path` unless the client named that
+    /// path itself (a `path` source). The desktop app, on the same machine as
+    /// its files, uses the job as stored.
+    pub fn network_view(mut self) -> Job {
+        self.output.path = None;
+        if let Some(hls) = self.output.hls.as_mut() {
+            hls.master_playlist = "master.m3u8".into();
+        }
+        if self.source.kind != "path" {
+            self.source.path = None;
+        }
+        self
+    }
+}
+
+impl ServiceEvent {
+    /// [`Job::network_view`] of the job the event carries.
+    pub fn network_view(self) -> ServiceEvent {
+        match self {
+            Self::JobCreated { job } => Self::JobCreated { job: Box::new(job.network_view()) },
+            Self::JobStateChanged { job } => Self::JobStateChanged { job: Box::new(job.network_view()) },
+            other => other,
+        }
+    }
+}
+
+impl Page {
+    /// [`Job::network_view`] of every job on the page.
+    pub fn network_view(mut self) -> Page {
+        self.jobs = self.jobs.into_iter().map(Job::network_view).collect();
+        self
+    }
 }
 
 /// One page of [`crate::Service::list`].

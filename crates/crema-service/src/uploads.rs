@@ -12,12 +12,17 @@
 //!   never copied at all.
 //! - `source`: the assembled file once `complete` succeeded.
 //!
+//! `<data_dir>/space-reserve` (1 MiB) is given up when the database has no
+//! room to record a delete, so that uploads can be deleted on a full disk; it
+//! is made again at the next upload once space allows.
+//!
 //! Crash safety: on [`Service::open`], stray temp files are removed; a part 0
 //! caught in an interrupted assembly is given back (the assembly only appends
 //! after part 0, so truncating `assembling` or `source` to part 0's length
 //! restores it); rows whose part file is missing or short are dropped (the
 //! client re-sends that part, as it would after any failed request); part files
 //! without a row are removed; folders of unknown or cleaned-up uploads are removed.
+//! An upload left `assembling` by a dead process is `uploading` again.
 //!
 //! Concurrency: one `RwLock` per upload. Parts take it shared, so several parts
 //! of one upload are written at once; `complete`, `delete` and expiry take it
@@ -25,210 +30,44 @@
 //!
 //! Expiry (contract: sessions expire 24 h after creation, configurable with
 //! [`crate::Config::upload_ttl`]): a cleanup pass at open and then every minute
-//! turns sessions past `expires_at` that were not completed into `expired`
-//! and removes their files; completed uploads past `expires_at` also become
-//! `expired` and lose their files once no unfinished job names them. Jobs never
+//! stores sessions past `expires_at` that were not completed as `expired`
+//! (a state callers never see: such a session is `404`) and removes their
+//! files; completed uploads past `expires_at` also become `expired` and lose
+//! their files once no unfinished job names them. Jobs never
 //! lose their source: each one gets its own hard link (or copy) of the
 //! assembled file at submit time.
+
+mod files;
+mod model;
+mod upkeep;
 
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::service::{Inner, Service, new_id};
 use crate::store::{now, ts};
 use crate::types::SourceInfo;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
+use model::Stored;
+pub use model::{
+    FILE_NAME_PATTERN,
+    MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec, UploadStatus,
+    chunk_size_for,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncRead;
 use tokio::sync::RwLock;
-use utoipa::ToSchema;
+pub(crate) use upkeep::start;
+use upkeep::{cleanup, free_files, keep_reserve};
 
-/// One mebibyte (1024 × 1024 bytes): the unit of the chunk-size tiers. The
-/// contract says "MB"/"GB"; Crema reads them as MiB/GiB.
-pub const MIB: u64 = 1024 * 1024;
-
-/// Longest accepted `file_name`, in UTF-8 bytes (the usual file-system limit).
-pub const MAX_FILE_NAME_BYTES: usize = 255;
-
-/// How often the cleanup task looks for expired uploads.
-const CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
-/// Read/write block size for parts and assembly.
-const IO_BUFFER: usize = 1 << 20;
-/// Name of the file being assembled.
-const ASSEMBLING: &str = "assembling";
-/// Name of the assembled file.
-const SOURCE: &str = "source";
-/// Prefix of part files not yet acknowledged.
-const TMP_PREFIX: &str = ".tmp-";
 /// At most this many runs of missing parts are named in an `upload_incomplete` message.
 const MAX_LISTED_RUNS: usize = 20;
-
-/// Part size in bytes for a file of `file_size` bytes, the contract's tiers
-/// ("Uploads"), with MB/GB read as MiB/GiB ([`MIB`]):
-/// under 64 MiB the whole file is one part (`file_size`, at least 1);
-/// up to 1 GiB 8 MiB; up to 10 GiB 16 MiB; above that 32 MiB.
-pub fn chunk_size_for(file_size: u64) -> u64 {
-    match file_size {
-        s if s < 64 * MIB => s.max(1),
-        s if s <= 1024 * MIB => 8 * MIB,
-        s if s <= 10 * 1024 * MIB => 16 * MIB,
-        _ => 32 * MIB,
-    }
-}
-
-/// Body of `POST /v1/uploads`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadSpec {
-    /// The file's name: at least 1 character, at most [`MAX_FILE_NAME_BYTES`]
-    /// bytes, no `/` or `\`, no control characters, not `.` or `..` (it becomes
-    /// a file name on the server).
-    pub file_name: String,
-    /// The whole file's size in bytes, at least 1 and at most the server's
-    /// [`crate::Config::max_upload_bytes`].
-    pub file_size: u64,
-    /// The client's MIME type, kept as given (at most 255 bytes); informative only.
-    #[serde(default)]
-    pub mime_type: Option<String>,
-}
-
-/// `201` body of `POST /v1/uploads`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadCreated {
-    /// `upl_` + 128 random bits in hex.
-    pub id: String,
-    /// Bytes of every part but the last ([`chunk_size_for`]).
-    pub chunk_size: u64,
-    /// Number of parts, numbered `0..total_chunks`.
-    pub total_chunks: u64,
-    /// When the session expires (RFC 3339 UTC), 24 h after creation by default.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-/// An upload session's state (the contract's upload `status`).
-#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum UploadStatus {
-    /// Created, no part received yet.
-    Initiated,
-    /// At least one part received, not completed.
-    Uploading,
-    /// Assembled; usable as a job source.
-    Completed,
-    /// Deleted by a caller; its files are gone.
-    Canceled,
-    /// Past `expires_at` without being completed (or completed and cleaned up); its files are gone.
-    Expired,
-}
-
-impl UploadStatus {
-    /// The wire name (`"uploading"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Initiated => "initiated",
-            Self::Uploading => "uploading",
-            Self::Completed => "completed",
-            Self::Canceled => "canceled",
-            Self::Expired => "expired",
-        }
-    }
-
-    /// Parses a wire name; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Initiated, Self::Uploading, Self::Completed, Self::Canceled, Self::Expired]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-    }
-
-    /// Initiated or uploading: parts are still accepted.
-    pub fn is_open(self) -> bool {
-        matches!(self, Self::Initiated | Self::Uploading)
-    }
-}
-
-impl std::fmt::Display for UploadStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Body of `GET /v1/uploads/{id}` (and of `DELETE`): the contract's fields
-/// first, then Crema's extensions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Upload {
-    /// `upl_…`.
-    pub id: String,
-    /// Current state; an open session past `expires_at` already reads `expired`
-    /// before the cleanup task has removed its files.
-    pub status: UploadStatus,
-    /// As given at creation.
-    pub file_name: String,
-    /// Number of parts.
-    pub total_chunks: u64,
-    /// Part numbers received and durable, ascending; empty once the files were
-    /// freed (canceled or expired).
-    pub received_chunks: Vec<u64>,
-    /// When the session expires (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    /// Display width in pixels (after rotation) from the probe of the assembled
-    /// file; `null` before completion, without video, or when the probe failed.
-    pub source_width: Option<u32>,
-    /// Display height in pixels, like `source_width`.
-    pub source_height: Option<u32>,
-    /// Duration in seconds from the probe; `null` before completion or when the probe failed.
-    pub source_duration_seconds: Option<f64>,
-    /// Extension: declared size in bytes.
-    pub file_size: u64,
-    /// Extension: bytes per part (the last holds the remainder).
-    pub chunk_size: u64,
-    /// Extension: the MIME type given at creation.
-    pub mime_type: Option<String>,
-    /// Extension: lower-case hex SHA-256 of the assembled file; `null` before completion.
-    pub sha256: Option<String>,
-    /// Extension: size of the assembled file in bytes; `null` before completion.
-    pub bytes: Option<u64>,
-    /// Extension: frame rate from the probe (`"25"`, `"24000/1001"`); `null` like `source_width`.
-    pub source_frame_rate: Option<String>,
-    /// Extension: when the session was created (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Extension: when it was completed (RFC 3339 UTC); `null` before.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub completed_at: Option<OffsetDateTime>,
-}
-
-/// Body of `PUT /v1/uploads/{id}/parts/{part_number}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PartReceived {
-    /// The part stored.
-    pub part_number: u64,
-    /// Always true: the part is durable.
-    pub received: bool,
-}
-
-/// Body of `POST /v1/uploads/{id}/complete`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UploadCompleted {
-    /// `upl_…`.
-    pub id: String,
-    /// `completed`.
-    pub status: UploadStatus,
-    /// Lower-case hex SHA-256 of the assembled file.
-    pub sha256: String,
-    /// Size of the assembled file in bytes (the declared `file_size`).
-    pub bytes: u64,
-}
 
 /// One `RwLock` per upload ID (see the module docs).
 #[derive(Default)]
@@ -248,7 +87,7 @@ impl UploadLocks {
 /// An `uploads` row.
 struct UploadRow {
     id: String,
-    status: UploadStatus,
+    status: Stored,
     file_name: String,
     file_size: u64,
     mime_type: Option<String>,
@@ -277,8 +116,8 @@ fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
 impl UploadRow {
     fn from_row(row: &SqliteRow) -> Result<Self> {
         let status: String = row.try_get("status")?;
-        let status = UploadStatus::parse(&status)
-            .ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
+        let status =
+            Stored::parse(&status).ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
         let opt_u32 = |col: &str| -> Result<Option<u32>> {
             Ok(row.try_get::<Option<i64>, _>(col)?.and_then(|v| u32::try_from(v).ok()))
         };
@@ -303,9 +142,20 @@ impl UploadRow {
         })
     }
 
-    /// The status as callers see it: an open session past `expires_at` is expired.
-    fn effective_status(&self, at: OffsetDateTime) -> UploadStatus {
-        if self.status.is_open() && at >= self.expires_at { UploadStatus::Expired } else { self.status }
+    /// The state at `at`: an open session past `expires_at` is expired.
+    fn effective(&self, at: OffsetDateTime) -> Stored {
+        match self.status {
+            Stored::Shown(s) if s.is_open() && at >= self.expires_at => Stored::Expired,
+            other => other,
+        }
+    }
+
+    /// The status callers see now; `NotFound` for an expired session.
+    fn visible(&self) -> Result<UploadStatus> {
+        match self.effective(now()) {
+            Stored::Shown(s) => Ok(s),
+            Stored::Expired => Err(upload_not_found(&self.id)),
+        }
     }
 
     /// Bytes part `n` must have: `chunk_size`, the last one the remainder.
@@ -317,10 +167,10 @@ impl UploadRow {
         }
     }
 
-    fn to_upload(&self, received_chunks: Vec<u64>) -> Upload {
+    fn to_upload(&self, status: UploadStatus, received_chunks: Vec<u64>) -> Upload {
         Upload {
             id: self.id.clone(),
-            status: self.effective_status(now()),
+            status,
             file_name: self.file_name.clone(),
             total_chunks: self.total_chunks,
             received_chunks,
@@ -384,18 +234,6 @@ fn job_source_dir(inner: &Inner, job_id: &str) -> PathBuf {
     inner.config.data_dir.join("sources").join(job_id)
 }
 
-fn part_name(n: u64) -> String {
-    format!("part-{n:06}")
-}
-
-fn parse_part_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("part-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 fn unix_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -404,44 +242,107 @@ fn internal_io(what: impl std::fmt::Display, e: std::io::Error) -> ServiceError 
     ServiceError::Internal(format!("{what}: {e}"))
 }
 
-/// Runs file work on a blocking thread.
+/// Whether SQLite failed for want of space (`SQLITE_FULL`, 13).
+fn is_database_full(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "13")
+}
+
+/// The answer to a part that did not fit: `CapacityExceeded` (the server maps
+/// it to `503 capacity_exceeded`, retryable), never a server path. The free
+/// space is measured again, so `/readyz` and the next requests know at once.
+fn disk_full(inner: &Inner, id: &str, part_number: u64) -> ServiceError {
+    crate::maintenance::check_disk(inner);
+    ServiceError::CapacityExceeded(format!(
+        "the server's disk is full: part {part_number} of upload {id} was not stored (the parts received \
+         before it are kept); send it again once space has been freed"
+    ))
+}
+
+/// A file fault while storing part `part_number`: a full disk is
+/// [`disk_full`] (logged with the path), anything else `Internal`.
+fn part_fault(
+    inner: &Inner,
+    id: &str,
+    part_number: u64,
+    what: &dyn std::fmt::Display,
+    e: std::io::Error,
+) -> ServiceError {
+    if is_disk_full(&e) {
+        tracing::warn!("upload {id}: part {part_number} does not fit ({what}: {e})");
+        disk_full(inner, id, part_number)
+    } else {
+        internal_io(what, e)
+    }
+}
+
+/// `CapacityExceeded` while `/readyz` reports `disk_critical` (measured now):
+/// no new uploads or parts until space is freed; deleting still works.
+fn refuse_if_disk_critical(inner: &Inner, what: &str) -> Result<()> {
+    crate::maintenance::check_disk(inner);
+    if inner.disk_critical.load(Ordering::SeqCst) {
+        return Err(ServiceError::CapacityExceeded(format!(
+            "the server's disk is almost full (under {} bytes free); it takes no {what} until space is \
+             freed, e.g. by deleting uploads",
+            inner.config.disk_min_free_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Runs file work on a blocking thread. A full disk is `CapacityExceeded`
+/// (naming `what`, no path), anything else `Internal`.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::Internal(format!("{what}: {e}")))?.map_err(|e| {
         tracing::warn!("{what}: {e}");
-        internal_io(what, e)
+        if is_disk_full(&e) {
+            ServiceError::CapacityExceeded(format!("the server's disk is full ({what}); try again once space is freed"))
+        } else {
+            internal_io(what, e)
+        }
     })
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-fn remove_path(path: &Path) -> std::io::Result<()> {
-    let r = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) => Err(e),
-    };
-    match r {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
+/// `name` as a file name on disk: `.` and `..` become `_`, and a name over
+/// 255 bytes (the usual file-system limit) is cut at a character boundary,
+/// keeping its extension when it has a short one.
+pub(crate) fn disk_name(name: &str) -> String {
+    if name == "." || name == ".." {
+        return "_".into();
+    }
+    if name.len() <= MAX_FILE_NAME_BYTES {
+        return name.to_string();
+    }
+    let ext = std::path::Path::new(name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 16);
+    let keep = MAX_FILE_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
+    let mut cut = keep;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match ext {
+        Some(e) => format!("{}.{e}", &name[..cut]),
+        None => name[..cut].to_string(),
     }
 }
 
 fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
     let name = &spec.file_name;
     let bad_name = |m: &str| ServiceError::validation("file_name", m);
-    if name.is_empty() {
+    // The rule is the OpenAPI document's (`FILE_NAME_PATTERN`, 1..=255
+    // characters), so that what the document allows is accepted; `.`/`..` and
+    // names over 255 bytes are made safe where the name becomes a file
+    // ([`disk_name`]), not refused.
+    let chars = name.chars().count();
+    if chars == 0 {
         return Err(bad_name("must be at least 1 character"));
     }
-    if name.len() > MAX_FILE_NAME_BYTES {
-        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} bytes, got {}", name.len())));
+    if chars > MAX_FILE_NAME_BYTES {
+        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} characters, got {chars}")));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
-        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters, not '.' or '..'"));
+    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
+        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters"));
     }
     if spec.file_size == 0 {
         return Err(ServiceError::validation("file_size", "must be at least 1 byte"));
@@ -453,9 +354,9 @@ fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
         )));
     }
     if let Some(m) = &spec.mime_type
-        && (m.len() > 255 || m.chars().any(char::is_control))
+        && (m.chars().count() > 255 || m.chars().any(char::is_control))
     {
-        return Err(ServiceError::validation("mime_type", "must be at most 255 bytes without control characters"));
+        return Err(ServiceError::validation("mime_type", "must be at most 255 characters without control characters"));
     }
     Ok(())
 }
@@ -504,11 +405,16 @@ impl Service {
     /// Errors: [`ServiceError::Validation`] for a bad `file_name` (empty, over
     /// [`MAX_FILE_NAME_BYTES`], with `/`, `\` or control characters, `.`/`..`),
     /// `file_size` 0 or a bad `mime_type`; [`ServiceError::PayloadTooLarge`] when
-    /// `file_size` is over [`Config::max_upload_bytes`]; [`ServiceError::Internal`]
+    /// `file_size` is over [`Config::max_upload_bytes`];
+    /// [`ServiceError::CapacityExceeded`] while the disk is critical (free space
+    /// under [`Config::disk_min_free_bytes`] on the data or output folder's file
+    /// system, measured now: `/readyz` `disk_critical`); [`ServiceError::Internal`]
     /// for database faults.
     pub async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
         let inner = &self.inner;
         validate_spec(&spec, &inner.config)?;
+        refuse_if_disk_critical(inner, "new uploads")?;
+        keep_reserve(inner).await;
         let size = spec.file_size;
         let chunk_size = inner.config.upload_chunk_size_override.map_or_else(|| chunk_size_for(size), |c| c.min(size));
         let total_chunks = size.div_ceil(chunk_size);
@@ -521,7 +427,7 @@ impl Service {
         sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, mime_type, chunk_size, total_chunks,
                                   created_at, expires_at, expires_ms)
-             VALUES (?, 'initiated', ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, 'uploading', ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&spec.file_name)
@@ -543,14 +449,18 @@ impl Service {
     /// one are read from `body`. The part is written to a temp file, fsynced and
     /// renamed into place, then recorded: it is acknowledged only once durable.
     /// Re-sending a part replaces it; parts may come in any order and at once.
-    /// The first part moves the upload from `initiated` to `uploading`.
     ///
     /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Validation`]
     /// for `part_number` outside `0..total_chunks`, or for a body shorter than
     /// the part's size (field `body`, naming the expected size) or that cannot be
     /// read; [`ServiceError::PayloadTooLarge`] for a body longer than the part's
-    /// size; [`ServiceError::InvalidTransition`] when the upload is completed,
-    /// canceled or expired; [`ServiceError::Internal`] for disk or database faults.
+    /// size; [`ServiceError::NotFound`] when the session expired;
+    /// [`ServiceError::InvalidTransition`] when the upload is completed or
+    /// canceled; [`ServiceError::CapacityExceeded`] while the disk is critical
+    /// (as for [`Service::create_upload`]) or when the part does not fit
+    /// (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`): the parts acknowledged before stay,
+    /// and the message names no server path; [`ServiceError::Internal`] for
+    /// other disk or database faults.
     pub async fn put_part<R: AsyncRead + Unpin + Send>(
         &self,
         id: &str,
@@ -572,31 +482,33 @@ impl Service {
         let expected = up.part_len(part_number);
         let lock = inner.uploads.of(id);
         let _shared = lock.read().await;
-        let up = load(inner, id).await?;
-        let status = up.effective_status(now());
+        let status = load(inner, id).await?.visible()?;
         if !status.is_open() {
             return Err(ServiceError::InvalidTransition(format!("upload {id} is {status}; it takes no more parts")));
         }
+        refuse_if_disk_critical(inner, "upload parts")?;
+        let fault = |what: &dyn std::fmt::Display, e| part_fault(inner, id, part_number, what, e);
         let dir = upload_dir(inner, id);
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| internal_io(dir.display(), e))?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| fault(&dir.display(), e))?;
         let mut salt = [0u8; 8];
         let _ = getrandom::fill(&mut salt);
         let tmp = dir.join(format!("{TMP_PREFIX}{}-{}", part_name(part_number), hex::encode(salt)));
-        if let Err(e) = write_part(&tmp, body, expected, part_number).await {
+        if let Err(e) = write_part(&tmp, body, expected, part_number, &fault).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
         let dest = dir.join(part_name(part_number));
-        let moved = blocking("storing an upload part", move || {
-            std::fs::rename(&tmp, &dest).inspect_err(|_| {
+        let (moved_dest, moved_dir) = (dest.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&tmp, &moved_dest).inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp);
             })?;
-            sync_dir(&dir)
+            sync_dir(&moved_dir)
         })
-        .await;
-        moved?;
-        let mut tx = inner.pool.begin().await?;
-        sqlx::query(
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storing an upload part: {e}")))?
+        .map_err(|e| fault(&dest.display(), e))?;
+        let recorded = sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
                                                                  received_at = excluded.received_at",
@@ -605,25 +517,32 @@ impl Service {
         .bind(part_number as i64)
         .bind(expected as i64)
         .bind(ts(now()))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE uploads SET status = 'uploading' WHERE id = ? AND status = 'initiated'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        .execute(&inner.pool)
+        .await;
+        if let Err(e) = recorded {
+            // A part never acknowledged gives its space back (a re-sent one
+            // keeps its row and its new, complete file).
+            if !received(inner, id).await?.contains(&part_number) {
+                let _ = tokio::fs::remove_file(&dest).await;
+            }
+            return Err(if is_database_full(&e) { disk_full(inner, id, part_number) } else { e.into() });
+        }
         Ok(PartReceived { part_number, received: true })
     }
 
     /// `GET /v1/uploads/{id}`: the session with the parts received so far.
+    /// Its status is `assembling` while [`Service::complete_upload`] runs.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Internal`].
+    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// expired session; [`ServiceError::Internal`].
     pub async fn get_upload(&self, id: &str) -> Result<Upload> {
         let up = load(&self.inner, id).await?;
-        Ok(up.to_upload(received(&self.inner, id).await?))
+        let status = up.visible()?;
+        Ok(up.to_upload(status, received(&self.inner, id).await?))
     }
 
-    /// `POST /v1/uploads/{id}/complete`: assembles the parts into one file,
+    /// `POST /v1/uploads/{id}/complete`: assembles the parts into one file
+    /// (the upload reads `assembling` meanwhile),
     /// computing its SHA-256 in the same single pass (part 0 is renamed, not
     /// copied; later parts are appended), removes the parts, then probes the
     /// file on a blocking thread for `source_*` (a file that is not media still
@@ -633,26 +552,29 @@ impl Service {
     /// Errors: [`ServiceError::NotFound`] (kind `upload`);
     /// [`ServiceError::UploadIncomplete`] when parts are missing (the message
     /// lists them as runs, `0-4, 7`, abbreviated after 20 runs);
-    /// [`ServiceError::InvalidTransition`] for a canceled or expired upload;
-    /// [`ServiceError::Internal`] for disk or database faults (the parts are then kept).
+    /// [`ServiceError::NotFound`] for an expired session;
+    /// [`ServiceError::InvalidTransition`] for a canceled upload;
+    /// [`ServiceError::CapacityExceeded`] when the disk is too full for the
+    /// assembled file; [`ServiceError::Internal`] for other disk or database
+    /// faults (the parts are kept in both cases).
     pub async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
         let inner = &self.inner;
         load(inner, id).await?;
         let lock = inner.uploads.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
-        match up.effective_status(now()) {
+        match up.visible()? {
             UploadStatus::Completed => {
                 return up
                     .completed()
                     .ok_or_else(|| ServiceError::Internal(format!("upload {id} is completed but has no stored hash")));
             }
-            s @ (UploadStatus::Canceled | UploadStatus::Expired) => {
+            s @ (UploadStatus::Canceled | UploadStatus::Assembling) => {
                 return Err(ServiceError::InvalidTransition(format!(
                     "upload {id} is {s}; it can no longer be completed"
                 )));
             }
-            UploadStatus::Initiated | UploadStatus::Uploading => {}
+            UploadStatus::Uploading => {}
         }
         let got: HashSet<u64> = received(inner, id).await?.into_iter().collect();
         let missing: Vec<u64> = (0..up.total_chunks).filter(|n| !got.contains(n)).collect();
@@ -666,9 +588,27 @@ impl Service {
         }
         let dir = upload_dir(inner, id);
         let (total, part0_len, file_size) = (up.total_chunks, up.part_len(0), up.file_size);
+        set_status(inner, id, UploadStatus::Uploading, UploadStatus::Assembling).await?;
         let assemble_dir = dir.clone();
-        let sha256 =
-            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await?;
+        let assembled =
+            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await;
+        let sha256 = match assembled {
+            Ok(sha) => sha,
+            Err(e) => {
+                // Part 0 was given back: the session takes parts again.
+                set_status(inner, id, UploadStatus::Assembling, UploadStatus::Uploading).await?;
+                return Err(match e {
+                    ServiceError::CapacityExceeded(_) => {
+                        crate::maintenance::check_disk(inner);
+                        ServiceError::CapacityExceeded(format!(
+                            "the server's disk is full: upload {id} could not be assembled (its parts are kept); \
+                             complete it again once space has been freed"
+                        ))
+                    }
+                    other => other,
+                });
+            }
+        };
         let source = dir.join(SOURCE);
         // Header facts only: the SHA-256 was computed while assembling, so the
         // file is not read a second time here.
@@ -696,7 +636,7 @@ impl Service {
         let r = sqlx::query(
             "UPDATE uploads SET status = 'completed', sha256 = ?, bytes = ?, source_width = ?, source_height = ?,
                                 source_duration_seconds = ?, source_frame_rate = ?, completed_at = ?
-             WHERE id = ? AND status IN ('initiated', 'uploading')",
+             WHERE id = ? AND status = 'assembling'",
         )
         .bind(&sha256)
         .bind(file_size as i64)
@@ -725,24 +665,26 @@ impl Service {
     /// (parts, or the assembled file of a completed upload; jobs already
     /// submitted from it keep their own link). Returns the upload, status
     /// `canceled`, `received_chunks` empty. Deleting a canceled upload returns
-    /// it unchanged; deleting an expired one returns it `expired` (its files
-    /// are removed now if the cleanup task had not yet).
+    /// it unchanged. Works on a full disk (the files go before the row changes).
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Internal`].
+    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// expired session (an expired one's files are removed now if the cleanup
+    /// task had not yet); [`ServiceError::Internal`].
     pub async fn delete_upload(&self, id: &str) -> Result<Upload> {
         let inner = &self.inner;
         load(inner, id).await?;
         let lock = inner.uploads.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
-        match up.effective_status(now()) {
-            UploadStatus::Canceled => {}
-            UploadStatus::Expired => {
-                free_files(inner, &up, UploadStatus::Expired).await?;
+        match up.effective(now()) {
+            Stored::Shown(UploadStatus::Canceled) => {}
+            Stored::Expired => {
+                if up.files_present {
+                    free_files(inner, &up, Stored::Expired).await?;
+                }
+                return Err(upload_not_found(id));
             }
-            _ => {
-                free_files(inner, &up, UploadStatus::Canceled).await?;
-            }
+            Stored::Shown(_) => free_files(inner, &up, Stored::Shown(UploadStatus::Canceled)).await?,
         }
         self.get_upload(id).await
     }
@@ -760,322 +702,21 @@ impl Service {
     }
 }
 
-/// Reads one part from `body` into `tmp` (created new), checking its size, then fsyncs it.
-async fn write_part<R: AsyncRead + Unpin + Send>(tmp: &Path, body: R, expected: u64, part_number: u64) -> Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await
-        .map_err(|e| internal_io(tmp.display(), e))?;
-    let mut body = body.take(expected + 1);
-    let mut buf = vec![0u8; IO_BUFFER.min(expected as usize + 1)];
-    let mut total = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = body
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| ServiceError::validation("body", format!("reading part {part_number} failed: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        total += filled as u64;
-        if total > expected {
-            return Err(ServiceError::PayloadTooLarge(format!(
-                "part {part_number} must be exactly {expected} bytes; more were sent"
-            )));
-        }
-        if filled > 0 {
-            file.write_all(&buf[..filled]).await.map_err(|e| internal_io(tmp.display(), e))?;
-        }
-        if filled < buf.len() {
-            break;
-        }
-    }
-    if total < expected {
-        return Err(ServiceError::validation(
-            "body",
-            format!("part {part_number} must be exactly {expected} bytes, got {total}"),
-        ));
-    }
-    file.flush().await.map_err(|e| internal_io(tmp.display(), e))?;
-    file.sync_all().await.map_err(|e| internal_io(tmp.display(), e))?;
-    Ok(())
-}
-
-/// Hashes everything read from `src`, copying it to `dst` when given; returns the byte count.
-fn copy_hashing(
-    src: &mut impl Read,
-    mut dst: Option<&mut File>,
-    hasher: &mut Sha256,
-    buf: &mut [u8],
-) -> std::io::Result<u64> {
-    let mut total = 0u64;
-    loop {
-        let n = match src.read(buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(d) = dst.as_deref_mut() {
-            d.write_all(&buf[..n])?;
-        }
-        total += n as u64;
-    }
-}
-
-/// Assembles `part-*` in `dir` into `source` and returns its SHA-256 (blocking).
-/// Part 0 is renamed to `assembling` and hashed in place; the other parts are
-/// appended and hashed in the same pass. On any failure part 0 is restored, so
-/// the upload is as before.
-fn assemble(dir: &Path, total: u64, part0_len: u64, file_size: u64) -> std::io::Result<String> {
-    let assembling = dir.join(ASSEMBLING);
-    std::fs::rename(dir.join(part_name(0)), &assembling)?;
-    // The rename is durable before anything is appended: after a crash, part 0
-    // is either intact under its name or recoverable from `assembling`.
-    let result =
-        sync_dir(dir).and_then(|()| append_parts(dir, &assembling, total, part0_len, file_size)).and_then(|sha| {
-            std::fs::rename(&assembling, dir.join(SOURCE))?;
-            sync_dir(dir)?;
-            Ok(sha)
-        });
-    if result.is_err()
-        && let Err(e) = restore_part0(dir, part0_len)
-    {
-        tracing::error!("{}: cannot restore part 0 after a failed assembly: {e}", dir.display());
-    }
-    result
-}
-
-fn append_parts(dir: &Path, assembling: &Path, total: u64, part0_len: u64, file_size: u64) -> std::io::Result<String> {
-    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
-    let mut out = OpenOptions::new().read(true).write(true).open(assembling)?;
-    let len = out.metadata()?.len();
-    if len < part0_len {
-        return Err(invalid(format!("part 0 holds {len} bytes, expected {part0_len}")));
-    }
-    if len > part0_len {
-        out.set_len(part0_len)?;
-    }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; IO_BUFFER];
-    let mut done = copy_hashing(&mut (&mut out).take(part0_len), None, &mut hasher, &mut buf)?;
-    out.seek(SeekFrom::Start(part0_len))?;
-    for n in 1..total {
-        let mut part = File::open(dir.join(part_name(n)))?;
-        done += copy_hashing(&mut part, Some(&mut out), &mut hasher, &mut buf)?;
-    }
-    if done != file_size {
-        return Err(invalid(format!("assembled {done} bytes, expected {file_size}")));
-    }
-    out.sync_all()?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Gives part 0 back from an interrupted or failed assembly: `assembling` (or
-/// `source`) truncated to part 0's length and renamed to `part-000000`.
-/// Leftovers are removed when part 0 is there already or they are too short.
-fn restore_part0(dir: &Path, part0_len: u64) -> std::io::Result<()> {
-    let part0 = dir.join(part_name(0));
-    for name in [ASSEMBLING, SOURCE] {
-        let path = dir.join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if part0.exists() || !meta.is_file() || meta.len() < part0_len {
-            remove_path(&path)?;
-            continue;
-        }
-        let f = OpenOptions::new().write(true).open(&path)?;
-        f.set_len(part0_len)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&path, &part0)?;
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// Marks the upload `status` (canceled or expired) with no files, drops its
-/// part rows, then removes its folder. Caller holds the upload's lock exclusively.
-async fn free_files(inner: &Inner, up: &UploadRow, status: UploadStatus) -> Result<()> {
-    let mut tx = inner.pool.begin().await?;
-    sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
-        .bind(status.as_str())
-        .bind(&up.id)
-        .execute(&mut *tx)
+/// Moves an upload from `from` to `to`.
+///
+/// Errors: [`ServiceError::Internal`] when it was not in `from` (the caller
+/// holds the upload's lock exclusively, so nothing else changes it) or the
+/// database fails.
+async fn set_status(inner: &Inner, id: &str, from: UploadStatus, to: UploadStatus) -> Result<()> {
+    let r = sqlx::query("UPDATE uploads SET status = ? WHERE id = ? AND status = ?")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&inner.pool)
         .await?;
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(&up.id).execute(&mut *tx).await?;
-    tx.commit().await?;
-    let dir = upload_dir(inner, &up.id);
-    // A folder left behind (a fault here, a crash) is removed at the next open.
-    let _ = blocking("removing upload files", move || remove_path(&dir)).await;
-    Ok(())
-}
-
-/// Whether a job that is not terminal names this upload as its source.
-async fn referenced_by_live_job(inner: &Inner, id: &str) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = ?
-                        AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
-    )
-    .bind(id)
-    .fetch_one(&inner.pool)
-    .await?;
-    Ok(row.try_get::<i64, _>("used")? != 0)
-}
-
-/// One expiry pass (see [`Service::cleanup_uploads`]).
-async fn cleanup(inner: &Inner) -> Result<u64> {
-    let at = now();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= ? ORDER BY seq")
-            .bind(unix_ms(at))
-            .fetch_all(&inner.pool)
-            .await?;
-    let mut removed = 0;
-    for id in ids {
-        let lock = inner.uploads.of(&id);
-        let _exclusive = lock.write().await;
-        let up = match load(inner, &id).await {
-            Ok(up) => up,
-            Err(ServiceError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if !up.files_present || up.expires_at > at {
-            continue;
-        }
-        let status = match up.status {
-            UploadStatus::Completed if referenced_by_live_job(inner, &id).await? => continue,
-            UploadStatus::Canceled => UploadStatus::Canceled,
-            _ => UploadStatus::Expired,
-        };
-        free_files(inner, &up, status).await?;
-        tracing::info!("upload {id}: expired; files removed");
-        removed += 1;
+    if r.rows_affected() != 1 {
+        return Err(ServiceError::Internal(format!("upload {id} was not {from} when it should become {to}")));
     }
-    inner.uploads.prune();
-    Ok(removed)
-}
-
-/// What open-time recovery must know about one upload with files.
-struct DirPlan {
-    id: String,
-    open: bool,
-    part0_len: u64,
-    /// Acknowledged part number → its size.
-    parts: HashMap<u64, u64>,
-}
-
-/// Open-time recovery of upload folders (blocking); returns the part rows to drop.
-fn recover_dirs(root: &Path, plans: &[DirPlan]) -> std::io::Result<Vec<(String, u64)>> {
-    let known: HashSet<&str> = plans.iter().map(|p| p.id.as_str()).collect();
-    for entry in std::fs::read_dir(root)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !known.contains(name.to_string_lossy().as_ref()) {
-            remove_path(&entry.path())?;
-        }
-    }
-    let mut drop_rows = Vec::new();
-    for plan in plans {
-        let dir = root.join(&plan.id);
-        if !dir.is_dir() {
-            drop_rows.extend(plan.parts.keys().map(|&n| (plan.id.clone(), n)));
-            continue;
-        }
-        if plan.open {
-            if plan.parts.contains_key(&0) {
-                restore_part0(&dir, plan.part0_len)?;
-            } else {
-                remove_path(&dir.join(ASSEMBLING))?;
-                remove_path(&dir.join(SOURCE))?;
-            }
-        } else {
-            remove_path(&dir.join(ASSEMBLING))?;
-        }
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stray = name.starts_with(TMP_PREFIX)
-                || parse_part_name(&name).is_some_and(|n| !plan.open || !plan.parts.contains_key(&n));
-            if stray {
-                remove_path(&entry.path())?;
-            }
-        }
-        if !plan.open {
-            continue;
-        }
-        for (&n, &size) in &plan.parts {
-            let path = dir.join(part_name(n));
-            match std::fs::metadata(&path) {
-                Ok(m) if m.len() == size => {}
-                Ok(m) if m.len() > size => {
-                    let f = OpenOptions::new().write(true).open(&path)?;
-                    f.set_len(size)?;
-                    f.sync_all()?;
-                }
-                _ => {
-                    remove_path(&path)?;
-                    drop_rows.push((plan.id.clone(), n));
-                }
-            }
-        }
-    }
-    Ok(drop_rows)
-}
-
-/// Open-time recovery (see the module docs).
-async fn recover(inner: &Inner) -> Result<()> {
-    let root = uploads_root(inner);
-    tokio::fs::create_dir_all(&root).await.map_err(|e| internal_io(root.display(), e))?;
-    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.pool).await?;
-    let mut plans = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let up = UploadRow::from_row(row)?;
-        let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = ?")
-            .bind(&up.id)
-            .fetch_all(&inner.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<i64, _>("part_number")?.max(0) as u64, u64_col(r, "bytes")?)))
-            .collect::<Result<HashMap<u64, u64>>>()?;
-        plans.push(DirPlan { part0_len: up.part_len(0), open: up.status.is_open(), id: up.id, parts });
-    }
-    let drop_rows = blocking("recovering upload folders", move || recover_dirs(&root, &plans)).await?;
-    for (id, n) in &drop_rows {
-        tracing::warn!("upload {id}: part {n} was lost or damaged on disk; it must be sent again");
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? AND part_number = ?")
-            .bind(id)
-            .bind(*n as i64)
-            .execute(&inner.pool)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Upload recovery, a first expiry pass, then the cleanup task (every
-/// minute until the service drains or is dropped). Called by [`Service::open`].
-pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
-    recover(inner).await?;
-    cleanup(inner).await?;
-    let weak = Arc::downgrade(inner);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(CLEANUP_INTERVAL).await;
-            let Some(inner) = weak.upgrade() else { break };
-            if inner.draining.load(Ordering::SeqCst) {
-                break;
-            }
-            if let Err(e) = cleanup(&inner).await {
-                tracing::warn!("upload cleanup: {e}");
-            }
-        }
-    });
     Ok(())
 }
 
@@ -1087,7 +728,7 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
 /// when the upload is not completed or its file is gone; [`ServiceError::Internal`].
 pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> Result<SourceInfo> {
     let up = load(inner, upload_id).await?;
-    let status = up.effective_status(now());
+    let status = up.effective(now());
     let gone = || {
         ServiceError::UploadIncomplete(format!(
             "upload {upload_id} expired at {}; its file was removed",
@@ -1095,8 +736,8 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         ))
     };
     match status {
-        UploadStatus::Completed if up.files_present => {}
-        UploadStatus::Initiated | UploadStatus::Uploading => {
+        Stored::Shown(UploadStatus::Completed) if up.files_present => {}
+        Stored::Shown(status @ (UploadStatus::Uploading | UploadStatus::Assembling)) => {
             let got = received(inner, upload_id).await?.len();
             return Err(ServiceError::UploadIncomplete(format!(
                 "upload {upload_id} is {status} ({got} of {} part(s) received); complete it with \
@@ -1104,14 +745,14 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
                 up.total_chunks
             )));
         }
-        UploadStatus::Canceled => {
+        Stored::Shown(UploadStatus::Canceled) => {
             return Err(ServiceError::UploadIncomplete(format!("upload {upload_id} was canceled")));
         }
-        UploadStatus::Completed | UploadStatus::Expired => return Err(gone()),
+        Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
     }
     let src = upload_dir(inner, upload_id).join(SOURCE);
     let dest_dir = job_source_dir(inner, job_id);
-    let dest = dest_dir.join(&up.file_name);
+    let dest = dest_dir.join(disk_name(&up.file_name));
     let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
     let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
         .await
@@ -1125,13 +766,24 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         });
     }
     // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
+    // A file the probe cannot read is refused now (`source_invalid`, 422)
+    // rather than accepted and failed later.
     let probe_path = dest.clone();
-    let facts = tokio::task::spawn_blocking(move || {
-        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new()).ok()
+    let probed = tokio::task::spawn_blocking(move || {
+        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new())
     })
     .await
-    .ok()
-    .flatten();
+    .map_err(|e| ServiceError::Internal(format!("probing upload {upload_id}: {e}")))?;
+    let facts = match probed {
+        Ok(f) => Some(f),
+        Err(e) => match crate::error::source_error(&e, &dest) {
+            Some(refused) => {
+                let _ = tokio::fs::remove_dir_all(&dest_dir).await;
+                return Err(refused);
+            }
+            None => None,
+        },
+    };
     let video = facts.as_ref().and_then(|f| f.video.as_ref());
     Ok(SourceInfo {
         kind: "upload".into(),
@@ -1148,24 +800,6 @@ pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> 
         hdr: video.and_then(|v| v.hdr.clone()),
         audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
     })
-}
-
-/// Hard-links `src` to `dest` (creating `dest_dir`), copying when linking
-/// fails (another file system); a missing `src` is `NotFound`.
-fn link_or_copy(src: &Path, dest_dir: &Path, dest: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dest_dir)?;
-    match std::fs::hard_link(src, dest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(e),
-        Err(e) => {
-            tracing::debug!("{}: cannot hard-link ({e}); copying", src.display());
-            let tmp = dest_dir.join(format!("{TMP_PREFIX}copy"));
-            std::fs::copy(src, &tmp)?;
-            File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, dest)?;
-        }
-    }
-    sync_dir(dest_dir)
 }
 
 /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
@@ -1185,14 +819,5 @@ mod tests {
         let text = describe_missing(&many);
         assert!(text.starts_with("0, 2, 4"), "{text}");
         assert!(text.ends_with("and 80 more"), "{text}");
-    }
-
-    #[test]
-    fn part_names_round_trip() {
-        assert_eq!(part_name(42), "part-000042");
-        assert_eq!(parse_part_name("part-000042"), Some(42));
-        assert_eq!(parse_part_name("part-1234567"), Some(1_234_567));
-        assert_eq!(parse_part_name(".tmp-part-000001-ab"), None);
-        assert_eq!(parse_part_name("part-"), None);
     }
 }

@@ -276,11 +276,14 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
         }
         Err(e) => {
             remove_dir(job_dir);
-            let reason = match &e {
-                EngineError::InputUnreadable { .. } | EngineError::InputUnsupported { .. } => "unsupported_media",
-                other => other.code(),
-            };
-            let message = e.to_string();
+            let reason = crate::error::engine_failure_reason(&e);
+            // The message leaves the machine: server paths become file names.
+            let source_path = row.job.source.path.as_deref().map(Path::new);
+            let message = crate::redact::paths(
+                &e.to_string(),
+                &source_path.into_iter().collect::<Vec<_>>(),
+                &[job_dir, &inner.output_dir, &inner.config.data_dir],
+            );
             let progress = Progress { phase: JobStatus::Failed, ..progress };
             let f = Finish {
                 status: JobStatus::Failed,
@@ -339,6 +342,9 @@ async fn complete(
             let expires =
                 inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
             let mut output = written_output(&row.job.output, m, sha256, expires);
+            let source = row.job.source.path.as_deref().map(Path::new);
+            output.warnings =
+                result.warnings.iter().map(|w| crate::redact::paths(w, source.as_slice(), &[job_dir])).collect();
             if let Some(dir) = row.output_request.dir.clone() {
                 place_in(&mut output, m, row, &result.effective_profile_id, dir).await?;
             }
@@ -446,7 +452,8 @@ fn written_output(
             .collect(),
     });
     OutputInfo {
-        state: "ready".into(),
+        state: crate::types::OutputState::Available,
+        expired: false,
         container: pending.container.clone(),
         audio: m.audio_tracks > 0,
         target_height: pending.target_height,
@@ -457,6 +464,7 @@ fn written_output(
         retention_expires_at,
         path: Some(m.path.display().to_string()),
         hls,
+        warnings: Vec::new(),
     }
 }
 

@@ -19,7 +19,7 @@ async fn raw_db(dir: &Path) -> SqlitePool {
 
 fn unauthorized(r: Result<impl std::fmt::Debug, ServiceError>) {
     match r {
-        Err(e @ ServiceError::Unauthorized(_)) => assert_eq!(e.code(), "unauthorized"),
+        Err(e @ ServiceError::Unauthorized(_)) => assert_eq!(e.code().as_str(), "unauthorized"),
         other => panic!("expected Unauthorized, got {other:?}"),
     }
 }
@@ -95,7 +95,7 @@ async fn keys_create_authenticate_list_revoke() {
     let e = svc.revoke_key("crema_sk_00000000").await.unwrap_err();
     assert!(matches!(&e, ServiceError::NotFound { .. }), "{e:?}");
     let e = svc.revoke_key("key_doesnotexist").await.unwrap_err();
-    assert_eq!(e.code(), "not_found");
+    assert_eq!(e.code().as_str(), "not_found");
     svc.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -308,11 +308,11 @@ async fn idempotency_proceed_finish_replay_reuse_in_flight_abandon() {
     // Still running: same body is in progress (retryable), another body is a reuse.
     let e = svc.idempotency_begin(scope, "k1", &h1).await.unwrap_err();
     assert!(matches!(&e, ServiceError::RequestInProgress(k) if k == "k1"), "{e:?}");
-    assert_eq!(e.code(), "request_in_progress");
+    assert_eq!(e.reason(), Some("request_in_progress"));
     assert!(e.retryable());
     let e = svc.idempotency_begin(scope, "k1", &h2).await.unwrap_err();
     assert!(matches!(&e, ServiceError::IdempotencyKeyReused(_)), "{e:?}");
-    assert_eq!(e.code(), "idempotency_key_reused");
+    assert_eq!(e.reason(), Some("idempotency_key_reused"));
 
     svc.idempotency_finish(scope, "k1", 201, b"{\"id\":\"job_1\"}").await.unwrap();
     for _ in 0..2 {

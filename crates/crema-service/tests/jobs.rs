@@ -61,7 +61,7 @@ async fn submit_runs_to_completion_with_events_and_output() {
     assert_eq!(job.progress.phase, JobStatus::Completed);
     assert_eq!(job.source.resolution.as_deref(), Some("1280x720"));
     let out = &job.output;
-    assert_eq!(out.state, "ready");
+    assert_eq!(out.state, crema_service::OutputState::Available);
     assert_eq!(out.container, "mp4");
     assert!(!out.audio, "audio was not asked for");
     assert_eq!(out.target_height, Some(360));
@@ -123,7 +123,7 @@ async fn submit_validation_errors_name_the_field() {
     spec.profile = "sophon-doppio".into();
     let e = svc.submit(spec).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "profile"), "{e:?}");
-    assert_eq!(e.code(), "validation_failed");
+    assert_eq!(e.code().as_str(), "validation_error");
     assert!(!e.retryable());
     assert!(e.to_string().contains("sophon-doppio"), "{e}");
 
@@ -160,7 +160,7 @@ async fn path_outside_source_roots_is_forbidden() {
     for path in [outside.clone(), fixtures_dir().join("..").join("..").join("Cargo.toml")] {
         let e = svc.submit(JobSpec::path(&path, "sophon-espresso")).await.unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{}: {e:?}", path.display());
-        assert_eq!(e.code(), "forbidden");
+        assert_eq!(e.code().as_str(), "forbidden");
     }
     // A symlink inside a root that points outside is refused too.
     let link_root = tempfile::tempdir().unwrap();
@@ -173,7 +173,7 @@ async fn path_outside_source_roots_is_forbidden() {
     // The link's target is outside every root.
     assert!(matches!(ok, Err(ServiceError::Forbidden(_))), "{ok:?}");
     let e = svc.get("job_nope").await.unwrap_err();
-    assert_eq!(e.code(), "not_found");
+    assert_eq!(e.code().as_str(), "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,14 +188,17 @@ async fn cancel_running_job_is_quick_and_leaves_no_output() {
     let t = Instant::now();
     let canceled = svc.cancel(&job.id).await.unwrap();
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(1), "cancel took {took:?}");
+    // A bound against a hang, not a speed target (cancel waits up to ~1 s for
+    // the engine; a loaded machine may take longer).
+    eprintln!("cancel answered in {took:?}");
+    assert!(took < Duration::from_secs(20), "cancel took {took:?}");
     assert_eq!(canceled.status, JobStatus::Canceled);
     assert!(canceled.completed_at.is_some());
     assert!(!has_files(&dir.path().join("outputs").join(&job.id)), "partial output left behind");
 
     let e = svc.cancel(&job.id).await.unwrap_err();
-    assert!(matches!(e, ServiceError::InvalidTransition(_)), "{e:?}");
-    assert_eq!(e.code(), "invalid_transition");
+    assert!(matches!(e, ServiceError::JobNotCancelable(_)), "{e:?}");
+    assert_eq!(e.code().as_str(), "job_not_cancelable");
     let e = svc.retry(&job.id).await.unwrap_err();
     assert!(matches!(e, ServiceError::InvalidTransition(_)), "{e:?}");
 
@@ -225,7 +228,7 @@ async fn corrupt_input_fails_and_retry_rules_hold() {
     let msg = failed.error.clone().expect("error message");
     assert!(msg.contains("truncated.mp4") && !msg.contains("InputUnsupported"), "{msg}");
     assert!(failed.retryable);
-    assert_eq!(failed.output.state, "none");
+    assert_eq!(failed.output.state, crema_service::OutputState::Pending);
 
     let retried = svc.retry(&job.id).await.unwrap();
     assert_eq!(retried.status, JobStatus::Queued);
@@ -336,17 +339,36 @@ async fn interrupted_jobs_are_requeued_or_failed_on_open() {
 
 #[test]
 fn error_codes_and_statuses_match_the_contract() {
-    let cases: Vec<(ServiceError, &str, bool)> = vec![
-        (ServiceError::NotFound { kind: "job", id: "job_1".into() }, "not_found", false),
-        (ServiceError::validation("profile", "unknown"), "validation_failed", false),
-        (ServiceError::InvalidTransition("x".into()), "invalid_transition", false),
-        (ServiceError::Forbidden("x".into()), "forbidden", false),
-        (ServiceError::CapacityExceeded("x".into()), "capacity_exceeded", true),
-        (ServiceError::UnsupportedMedia("x".into()), "unsupported_media", false),
-        (ServiceError::Internal("x".into()), "internal_error", true),
+    let cases: Vec<(ServiceError, &str, Option<&str>, bool)> = vec![
+        (ServiceError::NotFound { kind: "job", id: "job_1".into() }, "not_found", None, false),
+        (ServiceError::validation("profile", "unknown"), "validation_error", None, false),
+        (ServiceError::InvalidTransition("x".into()), "conflict", Some("invalid_transition"), false),
+        (ServiceError::JobNotCancelable("x".into()), "job_not_cancelable", None, false),
+        (ServiceError::OutputNotReady("x".into()), "output_not_ready", None, false),
+        (ServiceError::Forbidden("x".into()), "forbidden", None, false),
+        (ServiceError::CapacityExceeded("x".into()), "capacity_exceeded", None, true),
+        (ServiceError::SourceInvalid("x".into()), "source_invalid", None, false),
+        (ServiceError::SourceUnsupported("x".into()), "source_unsupported", None, false),
+        (ServiceError::UploadIncomplete("x".into()), "conflict", Some("upload_incomplete"), false),
+        (ServiceError::PayloadTooLarge("x".into()), "validation_error", Some("payload_too_large"), false),
+        (ServiceError::IdempotencyKeyRequired, "validation_error", Some("idempotency_key_required"), false),
+        (ServiceError::IdempotencyKeyReused("k".into()), "conflict", Some("idempotency_key_reused"), false),
+        (ServiceError::RequestInProgress("k".into()), "conflict", Some("request_in_progress"), true),
+        (ServiceError::RateLimited("x".into()), "rate_limited", None, true),
+        (ServiceError::OutputPersistenceFailed("x".into()), "output_persistence_failed", None, false),
+        (ServiceError::Internal("x".into()), "internal_error", None, true),
     ];
-    for (e, code, retryable) in cases {
-        assert_eq!((e.code(), e.retryable()), (code, retryable), "{e}");
+    // Every code is one of the contract's fourteen (the SDKs' closed enum).
+    let contract = [
+        "validation_error", "unauthorized", "forbidden", "not_found", "conflict", "job_not_cancelable",
+        "output_not_ready", "source_invalid", "source_unsupported", "rate_limited", "quota_exceeded",
+        "capacity_exceeded", "output_persistence_failed", "internal_error",
+    ];
+    let all: Vec<&str> = crema_service::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(all, contract);
+    for (e, code, reason, retryable) in &cases {
+        assert_eq!((e.code().as_str(), e.reason(), e.retryable()), (*code, *reason, *retryable), "{e}");
+        assert_eq!(serde_json::to_value(e.code()).unwrap(), serde_json::json!(code));
     }
     assert_eq!(ServiceError::NotFound { kind: "job", id: "job_1".into() }.to_string(), "job job_1 does not exist");
     let names: Vec<String> =
@@ -377,7 +399,7 @@ async fn shutdown_requeues_running_jobs_after_the_grace_period() {
     assert!(t.elapsed() < Duration::from_secs(10), "shutdown took {:?}", t.elapsed());
     assert!(svc.is_draining());
     let e = svc.submit(quick_spec()).await.unwrap_err();
-    assert_eq!(e.code(), "capacity_exceeded");
+    assert_eq!(e.code().as_str(), "capacity_exceeded");
     assert!(e.retryable());
 
     let svc = open(dir.path(), 0).await;
@@ -385,4 +407,59 @@ async fn shutdown_requeues_running_jobs_after_the_grace_period() {
     assert_eq!((j.status, j.attempt), (JobStatus::Queued, 1), "{j:#?}");
     assert_eq!(j.status_reason.as_deref(), Some("requeued at shutdown"));
     assert!(!has_files(&dir.path().join("outputs").join(&job.id)));
+}
+
+/// Issue 9, defect 3 (the same pattern in `move_job` and `revoke_key`): a
+/// read-then-write transaction never fails with "database is locked" because
+/// another connection committed between its read and its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_and_revokes_succeed_while_another_connection_writes() {
+    use crema_service::MovePosition;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(dir.path(), 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(svc.submit(quick_spec()).await.unwrap().id);
+    }
+    let other = db(dir.path()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (other, stop, id) = (other.clone(), stop.clone(), ids[0].clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                sqlx::query("UPDATE jobs SET status_reason = ? WHERE id = ?")
+                    .bind(format!("noise {n}"))
+                    .bind(&id)
+                    .execute(&other)
+                    .await
+                    .expect("the other connection's write");
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut failures = Vec::new();
+    for n in 0..150 {
+        let position = if n % 2 == 0 { MovePosition::Top } else { MovePosition::Before(ids[n % 4].clone()) };
+        let id = &ids[(n + 1) % 4];
+        if let Err(e) = svc.move_job(id, &position).await
+            && !matches!(e, ServiceError::Validation { .. })
+        {
+            failures.push(format!("move: {e}"));
+        }
+    }
+    for n in 0..30 {
+        let key = svc.create_key(&format!("k{n}")).await.unwrap();
+        if let Err(e) = svc.revoke_key(&key.id).await {
+            failures.push(format!("revoke: {e}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let commits = writer.await.unwrap();
+    assert!(commits > 0, "the other connection never wrote");
+    assert!(failures.is_empty(), "{} of 180 failed ({commits} commits meanwhile): {:?}", failures.len(), failures);
+    assert_eq!(svc.queue_order().await.unwrap().len(), 4);
+    other.close().await;
+    svc.shutdown(Duration::from_secs(1)).await;
 }

@@ -75,12 +75,6 @@ fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Opens the service's own database file, for tests that move time forward.
-async fn db(data_dir: &Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join("crema.db"));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open db")
-}
-
 /// Moves an upload's expiry into the past.
 async fn expire_now(data_dir: &Path, id: &str) {
     let pool = db(data_dir).await;
@@ -134,7 +128,7 @@ async fn create_uses_tiers_validates_and_expires_after_24_hours() {
     assert_eq!((huge.chunk_size, huge.total_chunks), (32 * MIB, 352));
 
     let up = svc.get_upload(&mid.id).await.unwrap();
-    assert_eq!(up.status, UploadStatus::Initiated);
+    assert_eq!(up.status, UploadStatus::Uploading, "a new session is uploading (the contract has no other open state)");
     assert!(up.received_chunks.is_empty());
     assert_eq!((up.file_size, up.chunk_size, up.total_chunks), (100 * MIB + 5, 8 * MIB, 13));
     assert_eq!(up.source_width, None);
@@ -142,7 +136,7 @@ async fn create_uses_tiers_validates_and_expires_after_24_hours() {
     for key in ["id", "status", "file_name", "total_chunks", "received_chunks", "expires_at"] {
         assert!(wire.get(key).is_some(), "{key} missing: {wire}");
     }
-    assert_eq!(wire["status"], "initiated");
+    assert_eq!(wire["status"], "uploading");
     assert!(wire["expires_at"].as_str().unwrap().ends_with('Z'), "{wire}");
     for key in ["source_width", "source_height", "source_duration_seconds"] {
         assert!(wire[key].is_null(), "{key} should be null before completion: {wire}");
@@ -161,7 +155,7 @@ async fn create_uses_tiers_validates_and_expires_after_24_hours() {
     assert_eq!(field(svc.create_upload(spec("ok.mp4", 0)).await.unwrap_err()), "file_size");
     let e = svc.create_upload(spec("too-big.mov", (20 * 1024 * MIB + 1) as usize)).await.unwrap_err();
     assert!(matches!(e, ServiceError::PayloadTooLarge(_)), "{e:?}");
-    assert_eq!(e.code(), "payload_too_large");
+    assert_eq!(e.reason(), Some("payload_too_large"));
 
     let e = svc.get_upload("upl_nope").await.unwrap_err();
     assert!(matches!(&e, ServiceError::NotFound { kind: "upload", .. }), "{e:?}");
@@ -257,14 +251,14 @@ async fn wrong_sizes_and_part_numbers_are_refused_and_leave_nothing() {
     assert!(e.to_string().contains("300 bytes"), "{e}");
 
     let up = svc.get_upload(&created.id).await.unwrap();
-    assert_eq!(up.status, UploadStatus::Initiated, "failed parts do not count");
+    assert_eq!(up.status, UploadStatus::Uploading);
     assert!(up.received_chunks.is_empty());
     assert!(file_names(&upload_dir(dir.path(), &created.id)).is_empty(), "no temp file left behind");
 
     svc.put_part(&created.id, 2, &data[2000..]).await.unwrap();
     let e = svc.complete_upload(&created.id).await.unwrap_err();
     assert!(matches!(e, ServiceError::UploadIncomplete(_)), "{e:?}");
-    assert_eq!(e.code(), "upload_incomplete");
+    assert_eq!(e.reason(), Some("upload_incomplete"));
     assert!(e.to_string().contains("missing 2 of 3 part(s): 0-1"), "{e}");
     svc.shutdown(Duration::ZERO).await;
 }
@@ -388,7 +382,7 @@ async fn delete_cancels_and_frees_the_parts() {
     let e = svc.put_part(&created.id, 0, &data[..100]).await.unwrap_err();
     assert!(matches!(e, ServiceError::InvalidTransition(_)), "{e:?}");
     let e = svc.complete_upload(&created.id).await.unwrap_err();
-    assert_eq!(e.code(), "invalid_transition");
+    assert_eq!(e.code().as_str(), "conflict");
     // Deleting again is harmless.
     assert_eq!(svc.delete_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
     let e = svc.submit(upload_job(&created.id)).await.unwrap_err();
@@ -412,11 +406,11 @@ async fn expired_sessions_are_cleaned_and_jobs_keep_their_source() {
     let open = svc.create_upload(spec("late.bin", data.len())).await.unwrap();
     svc.put_part(&open.id, 0, &data[..100]).await.unwrap();
     expire_now(dir.path(), &open.id).await;
-    assert_eq!(svc.get_upload(&open.id).await.unwrap().status, UploadStatus::Expired);
-    let e = svc.put_part(&open.id, 1, &data[100..200]).await.unwrap_err();
-    assert!(matches!(e, ServiceError::InvalidTransition(_)), "{e:?}");
-    let e = svc.complete_upload(&open.id).await.unwrap_err();
-    assert!(matches!(e, ServiceError::InvalidTransition(_)), "{e:?}");
+    // Expired is not a status: the session is gone for callers (contract, "Uploads").
+    let not_found = |e: ServiceError| assert!(matches!(&e, ServiceError::NotFound { kind: "upload", .. }), "{e:?}");
+    not_found(svc.get_upload(&open.id).await.unwrap_err());
+    not_found(svc.put_part(&open.id, 1, &data[100..200]).await.unwrap_err());
+    not_found(svc.complete_upload(&open.id).await.unwrap_err());
 
     // A completed upload with a queued job (no workers) that names it.
     let video = std::fs::read(fixture("h264_720p_2s.mp4")).unwrap();
@@ -428,16 +422,15 @@ async fn expired_sessions_are_cleaned_and_jobs_keep_their_source() {
     expire_now(dir.path(), &done_id).await;
 
     assert_eq!(svc.cleanup_uploads().await.unwrap(), 1, "only the unfinished session is cleaned");
-    let up = svc.get_upload(&open.id).await.unwrap();
-    assert_eq!(up.status, UploadStatus::Expired);
-    assert!(up.received_chunks.is_empty());
+    not_found(svc.get_upload(&open.id).await.unwrap_err());
     assert!(!upload_dir(dir.path(), &open.id).exists());
     assert!(upload_dir(dir.path(), &done_id).join("source").is_file(), "a queued job still names it");
     assert_eq!(svc.get_upload(&done_id).await.unwrap().status, UploadStatus::Completed);
 
     svc.cancel(&job.id).await.unwrap();
     assert_eq!(svc.cleanup_uploads().await.unwrap(), 1);
-    assert_eq!(svc.get_upload(&done_id).await.unwrap().status, UploadStatus::Expired);
+    not_found(svc.get_upload(&done_id).await.unwrap_err());
+    not_found(svc.delete_upload(&done_id).await.unwrap_err());
     assert!(!upload_dir(dir.path(), &done_id).exists());
     assert_eq!(std::fs::read(&link).unwrap(), video, "the job keeps its own link of the source");
     let e = svc.submit(upload_job(&done_id)).await.unwrap_err();
@@ -454,7 +447,7 @@ async fn expired_sessions_are_cleaned_and_jobs_keep_their_source() {
     expire_now(dir.path(), &late.id).await;
     let svc = open_with(upload_config(dir.path(), 0, Some(100))).await;
     assert!(!upload_dir(dir.path(), &late.id).exists());
-    assert_eq!(svc.get_upload(&late.id).await.unwrap().status, UploadStatus::Expired);
+    not_found(svc.get_upload(&late.id).await.unwrap_err());
     svc.shutdown(Duration::ZERO).await;
 }
 
@@ -503,4 +496,275 @@ async fn jobs_from_uploads_run_and_non_media_fails_as_unsupported() {
     assert_eq!(failed.status, JobStatus::Failed, "{failed:#?}");
     assert_eq!(failed.status_reason.as_deref(), Some("unsupported_media"));
     svc.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Issue 9: the upload status is exactly the contract's closed enum, in
+/// serde and in the OpenAPI schema.
+#[test]
+fn upload_status_is_exactly_the_contracts_four() {
+    use utoipa::PartialSchema;
+    let all = [UploadStatus::Uploading, UploadStatus::Assembling, UploadStatus::Completed, UploadStatus::Canceled];
+    let names: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+    assert_eq!(names, ["uploading", "assembling", "completed", "canceled"]);
+    let schema = serde_json::to_value(UploadStatus::schema()).unwrap();
+    assert_eq!(schema["enum"], serde_json::json!(names), "{schema}");
+    for s in all {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        assert_eq!(UploadStatus::parse(s.as_str()), Some(s));
+    }
+    for gone in ["initiated", "expired"] {
+        assert_eq!(UploadStatus::parse(gone), None);
+        assert!(serde_json::from_value::<UploadStatus>(serde_json::json!(gone)).is_err());
+    }
+}
+
+/// Issue 9: while `complete` assembles, a concurrent GET reads `assembling`.
+/// Part 1 is swapped for a named pipe carrying the same bytes, so the
+/// assembly waits (opening it) until the test has looked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_get_reads_assembling_while_complete_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Arc::new(open_with(upload_config(dir.path(), 0, Some(1000))).await);
+    let data = pseudo_random(3000, 7);
+    let id = upload_all(&svc, "slow.bin", &data).await;
+    let part1 = upload_dir(dir.path(), &id).join("part-000001");
+    std::fs::remove_file(&part1).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&part1).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let completing = {
+        let (svc, id) = (svc.clone(), id.clone());
+        tokio::spawn(async move { svc.complete_upload(&id).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let up = svc.get_upload(&id).await.unwrap();
+        if up.status == UploadStatus::Assembling || std::time::Instant::now() > deadline {
+            break serde_json::to_value(&up).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Feed the pipe in every case, so the assembly can end.
+    let bytes = data[1000..2000].to_vec();
+    let pipe = part1.clone();
+    tokio::task::spawn_blocking(move || std::fs::write(pipe, bytes)).await.unwrap().unwrap();
+    assert_eq!(seen["status"], "assembling", "{seen}");
+    let done = completing.await.unwrap().unwrap();
+    assert_eq!(done.sha256, sha256_hex(&data));
+    assert_eq!(svc.get_upload(&id).await.unwrap().status, UploadStatus::Completed);
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9: a database written before the status change (version 7, with
+/// `initiated` and `expired` rows) opens with every upload readable: open
+/// sessions keep their parts and read `uploading`, expired ones are `404`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_store_keeps_its_uploads_under_the_contracts_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("crema.db"))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .foreign_keys(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    sqlx::migrate::Migrator::new(migrations).await.unwrap().run_to(7, &pool).await.unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(3);
+    let earlier = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let rows = [
+        ("upl_initiated", "initiated", later, 1),
+        ("upl_uploading", "uploading", later, 1),
+        ("upl_expired", "expired", earlier, 0),
+        ("upl_completed", "completed", later, 1),
+        ("upl_canceled", "canceled", later, 0),
+    ];
+    for (id, status, expires, files) in rows {
+        let text = expires.format(&time::format_description::well_known::Rfc3339).unwrap();
+        sqlx::query(
+            "INSERT INTO uploads (id, status, file_name, file_size, chunk_size, total_chunks, sha256, bytes,
+                                  created_at, expires_at, expires_ms, files_present)
+             VALUES (?, ?, 'old.bin', 2000, 1000, 2, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind((status == "completed").then(|| "ab".repeat(32)))
+        .bind((status == "completed").then_some(2000))
+        .bind(&text)
+        .bind(&text)
+        .bind((expires.unix_timestamp_nanos() / 1_000_000) as i64)
+        .bind(files)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let data = pseudo_random(2000, 8);
+    sqlx::query("INSERT INTO upload_parts VALUES ('upl_uploading', 0, 1000, '2026-01-01T00:00:00Z')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    std::fs::create_dir_all(upload_dir(dir.path(), "upl_uploading")).unwrap();
+    std::fs::write(upload_dir(dir.path(), "upl_uploading").join("part-000000"), &data[..1000]).unwrap();
+    std::fs::create_dir_all(upload_dir(dir.path(), "upl_completed")).unwrap();
+    std::fs::write(upload_dir(dir.path(), "upl_completed").join("source"), &data).unwrap();
+    pool.close().await;
+
+    let svc = open_with(upload_config(dir.path(), 0, None)).await;
+    let status = |id: &'static str| {
+        let svc = &svc;
+        async move { svc.get_upload(id).await.map(|u| (u.status, u.received_chunks)) }
+    };
+    assert_eq!(status("upl_initiated").await.unwrap(), (UploadStatus::Uploading, vec![]));
+    assert_eq!(status("upl_uploading").await.unwrap(), (UploadStatus::Uploading, vec![0]));
+    assert_eq!(status("upl_completed").await.unwrap().0, UploadStatus::Completed);
+    assert_eq!(status("upl_canceled").await.unwrap().0, UploadStatus::Canceled);
+    let e = status("upl_expired").await.unwrap_err();
+    assert!(matches!(&e, ServiceError::NotFound { kind: "upload", .. }), "{e:?}");
+    // The migrated session goes on where it was.
+    svc.put_part("upl_uploading", 1, &data[1000..]).await.unwrap();
+    assert_eq!(svc.complete_upload("upl_uploading").await.unwrap().sha256, sha256_hex(&data));
+    // The parts still belong to their upload (foreign key to the rebuilt table).
+    let other = db(dir.path()).await;
+    let parent: String = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list('upload_parts')")
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert_eq!(parent, "uploads");
+    other.close().await;
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4, on a real 8 MiB file system: a part that meets a full
+/// disk is `capacity_exceeded` (retryable, 503) with a clear message, the
+/// parts acknowledged before it stay, and at 0 bytes free the upload can
+/// still be deleted, which frees its space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_the_part_keeps_the_others_and_still_deletes() {
+    let Some(disk) = SmallDisk::mount(8 * MIB) else { return };
+    let data_dir = disk.path().join("data");
+    let mut c = upload_config(&data_dir, 0, Some(MIB));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c).await;
+    let data = pseudo_random(16 * MIB as usize, 9);
+    let empty = svc.create_upload(spec("empty.mov", 1000)).await.unwrap();
+    let created = svc.create_upload(spec("big.mov", data.len())).await.unwrap();
+    let mut acked = Vec::new();
+    let refused = loop {
+        let n = acked.len() as u64;
+        assert!(n < created.total_chunks, "16 MiB fitted on an 8 MiB disk");
+        match svc.put_part(&created.id, n, &data[(n * MIB) as usize..((n + 1) * MIB) as usize]).await {
+            Ok(_) => acked.push(n),
+            Err(e) => break e,
+        }
+    };
+    assert!(acked.len() >= 3, "only {} parts fitted", acked.len());
+    assert!(matches!(refused, ServiceError::CapacityExceeded(_)), "{refused:?}");
+    assert!(refused.retryable());
+    let msg = refused.to_string();
+    assert!(msg.contains("disk is full") && msg.contains(&format!("part {}", acked.len())), "{msg}");
+    assert!(!msg.contains(disk.path().to_str().unwrap()), "a server path in the message: {msg}");
+    let up = svc.get_upload(&created.id).await.unwrap();
+    assert_eq!(up.received_chunks, acked, "acknowledged parts stay");
+    let udir = upload_dir(&data_dir, &created.id);
+    for &n in &acked {
+        let stored = std::fs::read(udir.join(format!("part-{n:06}"))).unwrap();
+        assert!(stored == data[(n * MIB) as usize..((n + 1) * MIB) as usize], "part {n} damaged");
+    }
+    assert!(!file_names(&udir).iter().any(|f| f.starts_with(".tmp-")), "{:?}", file_names(&udir));
+
+    // Nothing at all left: the delete must still work, and free the parts.
+    disk.fill(&disk.path().join("filler"));
+    // One with no files to free first: the database must still take the change.
+    let deleted = svc.delete_upload(&empty.id).await.expect("delete of a session with no parts at 0 bytes free");
+    assert_eq!(deleted.status, UploadStatus::Canceled);
+    let deleted = svc.delete_upload(&created.id).await.expect("delete at 0 bytes free");
+    assert_eq!(deleted.status, UploadStatus::Canceled);
+    assert!(!udir.exists());
+    assert!(disk.free() >= (acked.len() as u64 - 1) * MIB, "the parts' space was not freed: {}", disk.free());
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    svc.shutdown(Duration::ZERO).await;
+    // Still readable after a restart.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let svc = open_with(upload_config(&data_dir, 0, Some(MIB))).await;
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4: while `/readyz` says `disk_critical`, new uploads and
+/// new parts are refused with `capacity_exceeded`; an upload under way can
+/// still be read and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_while_the_disk_is_critical_and_still_deletable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(2000, 10);
+    let mut c = upload_config(dir.path(), 0, Some(1000));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c.clone()).await;
+    let created = svc.create_upload(spec("half.bin", data.len())).await.unwrap();
+    svc.put_part(&created.id, 0, &data[..1000]).await.unwrap();
+    svc.shutdown(Duration::ZERO).await;
+
+    c.disk_min_free_bytes = u64::MAX;
+    let svc = open_with(c).await;
+    assert!(svc.readiness().await.disk_critical);
+    let refused = |e: ServiceError| {
+        assert!(matches!(&e, ServiceError::CapacityExceeded(m) if m.contains("almost full")), "{e:?}");
+        assert!(e.retryable());
+    };
+    refused(svc.create_upload(spec("new.bin", 10)).await.unwrap_err());
+    refused(svc.put_part(&created.id, 1, &data[1000..]).await.unwrap_err());
+    assert_eq!(svc.get_upload(&created.id).await.unwrap().received_chunks, vec![0]);
+    assert!(file_names(&upload_dir(dir.path(), &created.id)) == ["part-000000"], "a refused part left a file");
+    assert_eq!(svc.delete_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
+    assert!(!upload_dir(dir.path(), &created.id).exists());
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4: readiness measures the output folder too when it is on
+/// another file system (here an 8 MiB tmpfs under a 16 MiB floor), and says
+/// which folder is low.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_watches_the_output_folder_on_its_own_file_system() {
+    let Some(disk) = SmallDisk::mount(8 * MIB) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = upload_config(dir.path(), 0, None);
+    c.disk_min_free_bytes = 16 * MIB;
+    let svc = open_with(c.clone()).await;
+    let r = svc.readiness().await;
+    assert!(!r.disk_critical && r.low_on_space.is_empty(), "outputs in the data folder: {r:?}");
+    svc.shutdown(Duration::ZERO).await;
+
+    let out = disk.path().join("outputs");
+    c.output_dir = Some(out.clone());
+    let svc = open_with(c).await;
+    let r = svc.readiness().await;
+    assert!(r.disk_critical, "{r:?}");
+    assert_eq!(r.failed(), ["disk_critical"]);
+    assert_eq!(r.low_on_space, [out]);
+    assert!(r.free_bytes.unwrap() <= 8 * MIB, "{r:?}");
+    let e = svc.create_upload(spec("x.bin", 10)).await.unwrap_err();
+    assert!(matches!(e, ServiceError::CapacityExceeded(_)), "{e:?}");
+    svc.shutdown(Duration::ZERO).await;
+}
+
+/// Issue 9, defect 4: a `complete` that cannot fit the assembled file is
+/// `capacity_exceeded` too; the parts are kept and it works once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_on_a_full_disk_is_capacity_exceeded_and_keeps_the_parts() {
+    let Some(disk) = SmallDisk::mount(16 * MIB) else { return };
+    let data_dir = disk.path().join("data");
+    let mut c = upload_config(&data_dir, 0, Some(MIB));
+    c.disk_min_free_bytes = 0;
+    let svc = open_with(c).await;
+    let data = pseudo_random(5 * MIB as usize, 11);
+    let id = upload_all(&svc, "five.bin", &data).await;
+    // Leave less room than the four parts appended to part 0 need.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; disk.free().saturating_sub(MIB) as usize]).unwrap();
+    assert!(disk.free() < 4 * MIB, "{} bytes free", disk.free());
+    let e = svc.complete_upload(&id).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::CapacityExceeded(m) if m.contains("could not be assembled")), "{e:?}");
+    let up = svc.get_upload(&id).await.unwrap();
+    assert_eq!((up.status, up.received_chunks), (UploadStatus::Uploading, vec![0, 1, 2, 3, 4]));
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(svc.complete_upload(&id).await.unwrap().sha256, sha256_hex(&data));
+    svc.shutdown(Duration::ZERO).await;
 }

@@ -23,6 +23,8 @@ enum Reply {
     Status(u16),
     /// Answer nothing for a minute.
     Hang,
+    /// Answer 200 once the test opens the gate ([`Receiver::open_gate`]).
+    Gated,
 }
 
 /// One request as received.
@@ -38,6 +40,7 @@ struct Received {
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    gate: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
@@ -53,6 +56,11 @@ impl Receiver {
 
     fn script(&self, replies: &[Reply]) {
         self.script.lock().unwrap().extend(replies.iter().copied());
+    }
+
+    /// Lets one [`Reply::Gated`] request be answered.
+    fn open_gate(&self) {
+        self.gate.notify_one();
     }
 
     fn received(&self) -> Vec<Received> {
@@ -80,6 +88,10 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: axum::body
         Reply::Status(s) => StatusCode::from_u16(s).unwrap(),
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK
+        }
+        Reply::Gated => {
+            r.gate.notified().await;
             StatusCode::OK
         }
     }
@@ -182,11 +194,11 @@ async fn registration_validation_policy_and_delete() {
         "/relative",
     ] {
         let e = svc.create_webhook(spec(bad)).await.unwrap_err();
-        assert_eq!(e.code(), "validation_failed", "{bad}: {e}");
+        assert_eq!(e.code().as_str(), "validation_error", "{bad}: {e}");
         assert!(e.to_string().starts_with("url:"), "{bad}: {e}");
     }
     let long = format!("https://example.com/{}", "a".repeat(3000));
-    assert_eq!(svc.create_webhook(spec(&long)).await.unwrap_err().code(), "validation_failed");
+    assert_eq!(svc.create_webhook(spec(&long)).await.unwrap_err().code().as_str(), "validation_error");
     let e = svc.create_webhook(WebhookSpec { url: "https://example.com/".into(), name: Some("n".repeat(201)) }).await;
     assert!(e.unwrap_err().to_string().starts_with("name:"));
 
@@ -211,7 +223,7 @@ async fn registration_validation_policy_and_delete() {
         "http://[fd00:ec2::254]/",
     ] {
         let e = svc.create_webhook(spec(refused)).await.unwrap_err();
-        assert_eq!(e.code(), "forbidden", "{refused} was not refused: {e}");
+        assert_eq!(e.code().as_str(), "forbidden", "{refused} was not refused: {e}");
     }
     svc.shutdown(Duration::from_secs(1)).await;
 
@@ -225,21 +237,21 @@ async fn registration_validation_policy_and_delete() {
         ["http://169.254.169.254/", "http://[::ffff:169.254.169.254]/", "http://127.0.0.1/", "http://192.168.1.1/"]
     {
         let e = svc.create_webhook(spec(refused)).await.unwrap_err();
-        assert_eq!(e.code(), "forbidden", "{refused}: {e}");
+        assert_eq!(e.code().as_str(), "forbidden", "{refused}: {e}");
     }
 
     // Unknown and deleted webhooks in a job.
     let mut job = quick_spec();
     job.webhook_ids = vec!["wh_nope".into()];
     let e = svc.submit(job.clone()).await.unwrap_err();
-    assert_eq!(e.code(), "validation_failed");
+    assert_eq!(e.code().as_str(), "validation_error");
     assert!(e.to_string().starts_with("webhook_ids:"), "{e}");
     let deleted = svc.delete_webhook(&other.id).await.unwrap();
     assert_eq!((deleted.id.as_str(), deleted.active), (other.id.as_str(), false));
     assert!(!svc.list_webhooks().await.unwrap().iter().any(|w| w.id == other.id));
-    assert_eq!(svc.delete_webhook(&other.id).await.unwrap_err().code(), "not_found");
-    assert_eq!(svc.delete_webhook("wh_nope").await.unwrap_err().code(), "not_found");
-    assert_eq!(svc.webhook_deliveries("wh_nope").await.unwrap_err().code(), "not_found");
+    assert_eq!(svc.delete_webhook(&other.id).await.unwrap_err().code().as_str(), "not_found");
+    assert_eq!(svc.delete_webhook("wh_nope").await.unwrap_err().code().as_str(), "not_found");
+    assert_eq!(svc.webhook_deliveries("wh_nope").await.unwrap_err().code().as_str(), "not_found");
     assert!(svc.webhook_deliveries(&other.id).await.unwrap().is_empty());
     job.webhook_ids = vec![created.id.clone(), other.id.clone()];
     let e = svc.submit(job.clone()).await.unwrap_err();
@@ -516,4 +528,125 @@ fn owed_delivery_is_sent_after_a_crash() {
         assert_eq!(rx.received().len(), 2);
         svc.shutdown(Duration::from_secs(1)).await;
     });
+}
+
+/// Issue 9, defect 3: while another connection commits to the same database
+/// in a loop, every request the receiver got is in the delivery log and no
+/// delivery is left in flight. (A deferred transaction that read before
+/// writing failed at once with SQLITE_BUSY_SNAPSHOT, 517, whenever a commit
+/// landed between its read and its write: the attempt went unrecorded.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attempt_is_recorded_while_another_connection_writes() {
+    const JOBS: usize = 25;
+    const HOOKS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let (rx, url) = Receiver::start().await;
+    let svc = Service::open(loopback_config(dir.path(), 0)).await.unwrap();
+    let mut hooks = Vec::new();
+    for n in 0..HOOKS {
+        hooks.push(svc.create_webhook(spec(&format!("{url}?n={n}"))).await.unwrap().id);
+    }
+    // A webhook no job names: the other writer's target row.
+    let noise = svc.create_webhook(spec(&format!("{url}?noise"))).await.unwrap().id;
+    let other = db(dir.path()).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (other, stop, noise) = (other.clone(), stop.clone(), noise.clone());
+        tokio::spawn(async move {
+            let mut commits = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                sqlx::query("UPDATE webhooks SET name = ? WHERE id = ?")
+                    .bind(format!("noise {commits}"))
+                    .bind(&noise)
+                    .execute(&other)
+                    .await
+                    .expect("the other connection's write");
+                commits += 1;
+            }
+            commits
+        })
+    };
+    let mut ids = Vec::new();
+    for _ in 0..JOBS {
+        let mut job = quick_spec();
+        job.webhook_ids = hooks.clone();
+        let job = svc.submit(job).await.unwrap();
+        svc.cancel(&job.id).await.unwrap();
+        ids.push(job.id);
+    }
+    let want = JOBS * HOOKS;
+    tokio::task::block_in_place(|| rx.wait_for(want, Duration::from_secs(60)));
+    // Every attempt ends with its record; give the last ones a moment.
+    let start = Instant::now();
+    let (recorded, in_flight) = loop {
+        let mut recorded = 0;
+        for h in &hooks {
+            recorded += svc.webhook_deliveries(h).await.unwrap().len();
+        }
+        let in_flight: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE in_flight = 1")
+            .fetch_one(&other)
+            .await
+            .unwrap();
+        if (recorded >= want && in_flight == 0) || start.elapsed() > Duration::from_secs(15) {
+            break (recorded, in_flight);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let commits = writer.await.unwrap();
+    let received = rx.received().len();
+    eprintln!("{received} requests received, {recorded} attempts recorded, {commits} commits by the other connection");
+    assert!(commits > 0, "the other connection never wrote");
+    assert_eq!((recorded, in_flight), (want, 0), "attempts unrecorded or left in flight ({received} received)");
+    assert_eq!(received, want, "a delivery was sent twice");
+    for h in &hooks {
+        for d in svc.webhook_deliveries(h).await.unwrap() {
+            assert_eq!((d.attempt, d.status_code, d.state), (1, Some(200), DeliveryState::Delivered), "{d:#?}");
+        }
+    }
+    other.close().await;
+    svc.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Issue 9, defect 3: an attempt whose record meets a database fault (here
+/// the write lock held by another connection past the 5 s busy timeout) is
+/// recorded once the database answers again; it is not left in flight to be
+/// sent a second time at the next open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_record_fails_once_is_recorded_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rx, url) = Receiver::start().await;
+    rx.script(&[Reply::Gated]);
+    let svc = Service::open(loopback_config(dir.path(), 0)).await.unwrap();
+    let hook = svc.create_webhook(spec(&url)).await.unwrap();
+    let mut job = quick_spec();
+    job.webhook_ids = vec![hook.id.clone()];
+    let job = svc.submit(job).await.unwrap();
+    svc.cancel(&job.id).await.unwrap();
+    tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));
+    // The request is under way: another connection takes the write lock and
+    // keeps it longer than the service's busy timeout, then the receiver answers.
+    let other = db(dir.path()).await;
+    let mut lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    rx.open_gate();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(svc.webhook_deliveries(&hook.id).await.unwrap().is_empty(), "recorded through another's write lock");
+    sqlx::query("UPDATE webhooks SET name = 'held' WHERE id = ?").bind(&hook.id).execute(&mut *lock).await.unwrap();
+    lock.commit().await.unwrap();
+    let log = wait_deliveries(&svc, &hook.id, Duration::from_secs(15), |d| !d.is_empty()).await;
+    let summary: Vec<_> = log.iter().map(|d| (d.attempt, d.status_code, d.state)).collect();
+    assert_eq!(summary, [(1, Some(200), DeliveryState::Delivered)], "{log:#?}");
+    let in_flight: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE in_flight = 1")
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert_eq!(in_flight, 0);
+    other.close().await;
+    svc.shutdown(Duration::from_secs(1)).await;
+    // Nothing owed after a restart: the delivery is not sent again.
+    let svc = Service::open(loopback_config(dir.path(), 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.received().len(), 1, "sent again after a restart");
+    assert_eq!(svc.webhook_deliveries(&hook.id).await.unwrap().len(), 1);
+    svc.shutdown(Duration::from_secs(1)).await;
 }

@@ -8,14 +8,21 @@ export class ApiError extends Error {
   readonly status: number | null;
   readonly retryable: boolean;
   readonly requestId: string | null;
+  /** Crema's finer distinction within `code` (envelope extension), e.g. `upload_incomplete`. */
+  readonly reason: string | null;
 
-  constructor(code: string, message: string, opts: { status?: number | null; retryable?: boolean; requestId?: string | null } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    opts: { status?: number | null; retryable?: boolean; requestId?: string | null; reason?: string | null } = {},
+  ) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
     this.status = opts.status ?? null;
     this.retryable = opts.retryable ?? false;
     this.requestId = opts.requestId ?? null;
+    this.reason = opts.reason ?? null;
   }
 }
 
@@ -23,8 +30,9 @@ export class ApiError extends Error {
 const ADVICE: Record<string, string> = {
   unauthorized: 'Log in again with an API key (create one with `crema keys create NAME`).',
   forbidden: 'This key or path is not allowed here; ask whoever runs the server.',
-  payload_too_large: 'The file is larger than this server accepts.',
-  unsupported_media: 'Check that it is a video file that plays; try another file.',
+  source_invalid: 'Check that it is a video file that plays; try another file.',
+  source_unsupported: 'This server cannot encode that file; try another file or profile.',
+  output_persistence_failed: 'The server could not store the output; free space or check its storage, then retry.',
   rate_limited: 'Wait a moment and try again.',
   capacity_exceeded: 'The server is busy: try again in a moment.',
   internal_error: 'Try again; if it keeps happening, look at the server log.',
@@ -80,9 +88,10 @@ const STATUS_TEXT: Record<number, string> = {
 export function errorFromResponse(status: number, body: unknown, requestId: string | null = null): ApiError {
   const env = body && typeof body === 'object' && 'error' in body ? (body as { error: unknown }).error : null;
   if (env && typeof env === 'object' && typeof (env as { message?: unknown }).message === 'string') {
-    const e = env as { code?: unknown; message: string; retryable?: unknown; request_id?: unknown };
+    const e = env as { code?: unknown; message: string; retryable?: unknown; request_id?: unknown; reason?: unknown };
     return new ApiError(typeof e.code === 'string' ? e.code : 'error', e.message, {
       status,
+      reason: typeof e.reason === 'string' ? e.reason : null,
       retryable: e.retryable === true,
       requestId: typeof e.request_id === 'string' ? e.request_id : requestId,
     });

@@ -181,7 +181,7 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
         try {
           const u = await call<Upload>('GET', `/v1/uploads/${enc(handle.id)}`);
           if (u.status === 'completed') return handle.id;
-          if (u.status === 'canceled' || u.status === 'expired') handle.id = null;
+          if (u.status === 'canceled') handle.id = null;
           else {
             chunk = u.chunk_size;
             total = u.total_chunks;
@@ -255,7 +255,7 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
           return id;
         } catch (e) {
           // Parts the server does not have after all: ask which and send them again once.
-          if (!(e instanceof ApiError && e.code === 'upload_incomplete') || round > 0) throw e;
+          if (!(e instanceof ApiError && e.reason === 'upload_incomplete') || round > 0) throw e;
           const u = await call<Upload>('GET', `/v1/uploads/${enc(id)}`);
           have = new Set(u.received_chunks);
           doneBytes = 0;
@@ -306,7 +306,7 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
         await call('DELETE', `/v1/jobs/${enc(id)}/record`);
       } catch (e) {
         if (e instanceof ApiError && e.status === 404 && /no such route/.test(e.message)) {
-          throw new ApiError('unsupported', 'This server cannot remove jobs from the list yet: update crema');
+          throw new ApiError('conflict', 'This server cannot remove jobs from the list yet: update crema');
         }
         throw e;
       }
@@ -316,7 +316,7 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
         await call('POST', `/v1/jobs/${enc(id)}/move`, { position });
       } catch (e) {
         if (e instanceof ApiError && e.status === 404 && /no such route/.test(e.message)) {
-          throw new ApiError('unsupported', 'This server cannot reorder the queue yet: update crema');
+          throw new ApiError('conflict', 'This server cannot reorder the queue yet: update crema');
         }
         throw e;
       }
@@ -404,7 +404,7 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
       throw errorFromResponse(again.status || res.status, await parse(again));
     },
     downloadUrl(job: Job) {
-      return job.output.state === 'ready' ? url(`/v1/jobs/${enc(job.id)}/output`) : null;
+      return job.output.state === 'available' && !job.output.expired ? url(`/v1/jobs/${enc(job.id)}/output`) : null;
     },
     upload,
   };

@@ -159,8 +159,8 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
     },
     async playbackUrl(job: Job) {
       const path = job.output.hls?.master_playlist ?? job.output.path;
-      if (job.output.state !== 'ready' || !path) {
-        throw new ApiError('invalid_transition', 'This job has no output to play yet');
+      if (job.output.state !== 'available' || job.output.expired || !path) {
+        throw new ApiError('output_not_ready', 'This job has no output to play yet');
       }
       // WebKitGTK's player cannot read asset: URLs; the shell serves a signed
       // loopback URL instead (HLS: .../master.m3u8, so relative URIs resolve).
@@ -168,7 +168,7 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
     },
     downloadUrl: () => null,
     upload() {
-      throw new ApiError('unsupported', 'The desktop app adds files by path, not by upload');
+      throw new ApiError('validation_error', 'The desktop app adds files by path, not by upload');
     },
   };
   return api;

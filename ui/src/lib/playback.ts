@@ -37,7 +37,8 @@ export function playPlan(job: Job, profiles: ReadonlyMap<string, Profile>, env: 
   if (job.final_artifact === 'original') {
     return { kind: 'unplayable', reason: 'Encoding would not have saved space, so the original was kept: there is no new file to play.' };
   }
-  if (job.output.state !== 'ready') return { kind: 'unplayable', reason: `The output is ${job.output.state.replace(/_/g, ' ')}.` };
+  if (job.output.expired) return { kind: 'unplayable', reason: 'The output was removed by the retention cleanup.' };
+  if (job.output.state !== 'available') return { kind: 'unplayable', reason: 'The output is not written yet.' };
   const hls = job.output.hls;
   if (hls) {
     const videoCodecs = hls.renditions.map((r) => r.codecs.split(',')[0]?.trim()).filter(Boolean);

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use crema_service::{DownloadTarget, ServiceError};
+use crema_service::{DownloadTarget, OutputState, ServiceError};
 use std::path::PathBuf;
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
@@ -38,7 +38,7 @@ async fn resolve(state: &AppState, token: &str) -> ApiResult<(DownloadTarget, Pa
     let gone = || ApiError::from(ServiceError::NotFound { kind: "download", id: job_id.clone() });
     let job = state.service.get(&job_id).await.map_err(|_| gone())?;
     let path = match (&claims.target, &job.output.path, &job.output.hls) {
-        _ if job.output.state != "ready" => return Err(gone()),
+        _ if job.output.state != OutputState::Available || job.output.expired => return Err(gone()),
         (DownloadTarget::File { .. }, Some(p), None) => PathBuf::from(p),
         (DownloadTarget::HlsFolder { .. }, _, Some(hls)) => {
             PathBuf::from(&hls.master_playlist).parent().map(PathBuf::from).ok_or_else(gone)?

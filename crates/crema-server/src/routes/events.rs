@@ -11,6 +11,8 @@
 //! to keep proxies from closing an idle stream.
 
 use crate::AppState;
+use crate::error::{ApiResult, ErrorEnvelope};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use crema_service::ServiceEvent;
@@ -33,12 +35,19 @@ pub struct EventsQuery {
 /// The event stream (`text/event-stream`).
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, content_type = "text/event-stream",
-               description = "events job.created, job.updated (JobResponse), job.progress ({job_id, progress}), lagged")))]
+               description = "events job.created, job.updated (JobResponse), job.progress ({job_id, progress}), lagged"),
+              (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope, description = "unknown job_id")))]
 pub async fn stream(
     State(state): State<AppState>,
-    Query(q): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let Query(q) = q?;
+    // Subscribe first, then check: no event of a job created in between is lost.
     let rx = state.service.subscribe();
+    if let Some(id) = &q.job_id {
+        // An unknown job would stream nothing forever: 404 instead.
+        state.service.get(id).await?;
+    }
     let only = q.job_id;
     let events = BroadcastStream::new(rx).filter_map(move |item| {
         let ev = match item {
@@ -47,6 +56,7 @@ pub async fn stream(
                 return Some(Ok(Event::default().event("lagged").data(format!("{{\"missed\":{n}}}"))));
             }
         };
+        let ev = ev.network_view();
         let (name, job_id, data) = match &ev {
             ServiceEvent::JobCreated { job } => ("job.created", job.id.as_str(), serde_json::to_string(job)),
             ServiceEvent::JobStateChanged { job } => ("job.updated", job.id.as_str(), serde_json::to_string(job)),
@@ -62,5 +72,5 @@ pub async fn stream(
         let data = data.ok()?;
         Some(Ok(Event::default().event(name).data(data)))
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

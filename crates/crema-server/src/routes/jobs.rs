@@ -7,7 +7,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, MovePosition, Page, ServiceError};
+use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, MovePosition, OutputState, Page, ServiceError};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
@@ -25,22 +25,24 @@ pub async fn create(
     body: Result<Json<JobSpec>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let Json(spec) = body?;
-    Ok((StatusCode::CREATED, Json(state.service.submit(spec).await?)))
+    Ok((StatusCode::CREATED, Json(state.service.submit(spec).await?.network_view())))
 }
 
 /// One job.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
-    Ok(Json(state.service.get(&id).await?))
+    Ok(Json(state.service.get(&id).await?.network_view()))
 }
 
 /// Query of `GET /v1/jobs`.
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Only jobs in this status.
+    #[param(value_type = Option<JobStatus>)]
     pub status: Option<String>,
     /// Page size, 1..100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -65,21 +67,17 @@ pub async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, Que
                 .map_err(|_| ApiError::bad_request(format!("limit: must be an integer 1..100, got {l:?}")))?,
         ),
     };
-    // A bad cursor or limit is 400 (contract), not the service's usual 422.
-    let page = state
-        .service
-        .list(status, limit, q.cursor.as_deref())
-        .await
-        .map_err(|e| ApiError::from(e).with_status(StatusCode::BAD_REQUEST))?;
-    Ok(Json(page))
+    // A bad cursor or limit is a validation error: 400 (contract).
+    let page = state.service.list(status, limit, q.cursor.as_deref()).await?;
+    Ok(Json(page.network_view()))
 }
 
 /// Cancels a queued or running job; `200` with status `canceled`; `409
-/// invalid_transition` for a terminal job.
+/// job_not_cancelable` for a terminal job.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
-    Ok(Json(state.service.cancel(&id).await?))
+    Ok(Json(state.service.cancel(&id).await?.network_view()))
 }
 
 /// Extension: requeues a failed job while `attempt < max_attempts`.
@@ -87,7 +85,7 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "required on every POST")),
     responses((status = 200, body = Job), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
-    Ok(Json(state.service.retry(&id).await?))
+    Ok(Json(state.service.retry(&id).await?.network_view()))
 }
 
 /// `302` to a signed download URL valid for 24 h: the file, or the HLS
@@ -97,7 +95,12 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Api
               (status = 409, body = ErrorEnvelope)))]
 pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let job = state.service.get(&id).await?;
-    if job.output.state != "ready" || job.output.path.is_none() {
+    if job.output.expired {
+        let when = job.output.retention_expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let msg = format!("the output of job {id} expired{} and was deleted (retention)", when.map(|w| format!(" at {w}")).unwrap_or_default());
+        return Err(ApiError::not_found(msg).with_reason("output_expired"));
+    }
+    if job.output.state != OutputState::Available || job.output.path.is_none() {
         let why = match (job.status, job.final_artifact.as_deref()) {
             (JobStatus::Completed, Some("original")) => {
                 "the encode would not have saved space, so the original was kept (final_artifact: original)".to_string()
@@ -105,7 +108,7 @@ pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> Ap
             (JobStatus::Completed, _) => format!("its output is {}", job.output.state),
             (status, _) => format!("it is {status}"),
         };
-        return Err(ServiceError::InvalidTransition(format!("job {id} has no output: {why}")).into());
+        return Err(ServiceError::OutputNotReady(format!("job {id} has no output: {why}")).into());
     }
     let location = if job.output.hls.is_some() {
         let token = state.service.sign_download(&DownloadTarget::HlsFolder { job_id: id }, DOWNLOAD_TTL);
@@ -129,13 +132,31 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or `{"before": "job_…"}`.
+/// Body of `POST /v1/jobs/{id}/move`: `{"position": "top"|"bottom"}` or
+/// `{"before": "job_…"}`, exactly one of them (`oneOf`, no other fields).
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct MoveRequest {
-    /// `top` or `bottom` of the queue.
-    pub position: Option<MoveEnd>,
-    /// Place the job just before this queued job.
-    pub before: Option<String>,
+#[serde(untagged)]
+pub enum MoveRequest {
+    /// To an end of the queue.
+    End(MoveToEnd),
+    /// Just before another queued job.
+    Before(MoveBefore),
+}
+
+/// `{"position": "top"|"bottom"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveToEnd {
+    /// `top` (first to run) or `bottom` (last).
+    pub position: MoveEnd,
+}
+
+/// `{"before": "job_…"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBefore {
+    /// The queued job to run after this one.
+    pub before: String,
 }
 
 /// An end of the queue.
@@ -158,14 +179,18 @@ pub async fn move_job(
     Path(id): Path<String>,
     body: Result<Json<MoveRequest>, JsonRejection>,
 ) -> ApiResult<Json<Job>> {
-    let Json(body) = body?;
-    let position = match (body.position, body.before) {
-        (Some(MoveEnd::Top), None) => MovePosition::Top,
-        (Some(MoveEnd::Bottom), None) => MovePosition::Bottom,
-        (None, Some(before)) => MovePosition::Before(before),
-        _ => return Err(ApiError::bad_request("give either \"position\" (top|bottom) or \"before\" (a job id)")),
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::JsonDataError(_) => {
+            ApiError::bad_request("give exactly one of \"position\" (top|bottom) or \"before\" (a job id)")
+        }
+        other => other.into(),
+    })?;
+    let position = match body {
+        MoveRequest::End(MoveToEnd { position: MoveEnd::Top }) => MovePosition::Top,
+        MoveRequest::End(MoveToEnd { position: MoveEnd::Bottom }) => MovePosition::Bottom,
+        MoveRequest::Before(MoveBefore { before }) => MovePosition::Before(before),
     };
-    Ok(Json(state.service.move_job(&id, &position).await?))
+    Ok(Json(state.service.move_job(&id, &position).await?.network_view()))
 }
 
 /// Extension: a JPEG poster frame of the job's source (at most 320×180).

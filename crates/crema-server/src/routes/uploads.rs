@@ -61,11 +61,11 @@ pub async fn complete(State(state): State<AppState>, Path(id): Path<String>) -> 
     Ok(Json(state.service.complete_upload(&id).await?))
 }
 
-/// Cancels the session and frees its parts.
+/// Cancels the session and frees its parts; `204` (contract, "Uploads"), also on a full disk.
 #[utoipa::path(delete, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path)),
-    responses((status = 200, body = Upload), (status = 404, body = ErrorEnvelope)))]
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Upload>> {
-    Ok(Json(state.service.delete_upload(&id).await?))
+    responses((status = 204, description = "canceled; its files are freed"), (status = 404, body = ErrorEnvelope)))]
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.service.delete_upload(&id).await.map(|_| StatusCode::NO_CONTENT).map_err(Into::into)
 }
 
 /// Extension: a JPEG poster frame of a completed upload (at most 320×180).

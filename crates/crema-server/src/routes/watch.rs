@@ -121,7 +121,7 @@ pub async fn events(
     let Query(q) = q?;
     let limit = number::<u32>("limit", q.limit.as_deref())?;
     let before = number::<i64>("before", q.before.as_deref())?;
-    let events = state.service.watch_events(&id, limit, before).await.map_err(|e| bad_query(ApiError::from(e)))?;
+    let events = state.service.watch_events(&id, limit, before).await?;
     Ok(Json(WatchEventList { events }))
 }
 
@@ -137,11 +137,7 @@ pub async fn files(
 ) -> ApiResult<Json<WatchFileList>> {
     let Query(q) = q?;
     let limit = number::<u32>("limit", q.limit.as_deref())?;
-    let files = state.service.watch_files(&id, limit).await.map_err(|e| bad_query(ApiError::from(e)))?;
+    let files = state.service.watch_files(&id, limit).await?;
     Ok(Json(WatchFileList { files }))
 }
 
-/// A bad query parameter is 400 (as for `GET /v1/jobs`), not the service's usual 422.
-fn bad_query(e: ApiError) -> ApiError {
-    if e.code == "validation_failed" { e.with_status(StatusCode::BAD_REQUEST) } else { e }
-}

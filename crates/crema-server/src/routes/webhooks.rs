@@ -43,11 +43,12 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<WebhookList>>
     Ok(Json(WebhookList { webhooks: state.service.list_webhooks().await? }))
 }
 
-/// Removes a webhook; deliveries still owed to it are dropped.
+/// Removes a webhook; deliveries still owed to it are dropped; `204` (contract, "Webhooks").
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, body = Webhook), (status = 404, body = ErrorEnvelope)))]
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Webhook>> {
-    Ok(Json(state.service.delete_webhook(&id).await?))
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorEnvelope)))]
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    state.service.delete_webhook(&id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Extension: the webhook's delivery attempts, newest first.

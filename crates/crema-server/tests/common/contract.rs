@@ -48,8 +48,52 @@ pub struct Schema {
 /// Contract "Jobs": JobStatus.
 pub const JOB_STATUS: &[&str] =
     &["queued", "probing", "encoding", "muxing", "uploading_output", "completed", "failed", "canceled"];
-/// Contract "Uploads": status values.
-pub const UPLOAD_STATUS: &[&str] = &["initiated", "uploading", "completed", "canceled", "expired"];
+/// Contract "Uploads": status values (the SDK's enum: nothing else).
+pub const UPLOAD_STATUS: &[&str] = &["uploading", "assembling", "completed", "canceled"];
+/// Contract "Jobs": `output.state` (the SDK's enum: nothing else).
+pub const OUTPUT_STATE: &[&str] = &["pending", "available"];
+/// Contract "Errors": the closed set of `code` values (the SDKs' enum).
+pub const ERROR_CODES: &[&str] = &[
+    "validation_error",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "job_not_cancelable",
+    "output_not_ready",
+    "source_invalid",
+    "source_unsupported",
+    "rate_limited",
+    "quota_exceeded",
+    "capacity_exceeded",
+    "output_persistence_failed",
+    "internal_error",
+];
+
+/// Contract "Errors": the statuses each route may answer (the statuses the
+/// SDKs parse), written from the contract's table.
+pub const ROUTE_STATUSES: &[(&str, &str, &[u16])] = &[
+    ("post", "/v1/uploads", &[201, 400, 401, 403, 409, 429, 503]),
+    ("put", "/v1/uploads/{id}/parts/{part_number}", &[200, 400, 401, 403, 404, 409, 503]),
+    ("post", "/v1/uploads/{id}/complete", &[200, 400, 401, 403, 404, 409, 422, 503]),
+    ("get", "/v1/uploads/{id}", &[200, 401, 403, 404]),
+    ("delete", "/v1/uploads/{id}", &[204, 401, 403, 404]),
+    ("post", "/v1/jobs", &[201, 400, 401, 403, 409, 422, 429]),
+    ("get", "/v1/jobs", &[200, 400, 401, 403]),
+    ("get", "/v1/jobs/{id}", &[200, 401, 403, 404]),
+    ("delete", "/v1/jobs/{id}", &[200, 401, 403, 404, 409]),
+    ("get", "/v1/jobs/{id}/output", &[302, 401, 403, 404, 409]),
+    ("get", "/v1/downloads/{token}", &[200, 206, 403, 404]),
+    ("post", "/v1/webhooks", &[201, 400, 401, 403, 409, 429]),
+    ("get", "/v1/webhooks", &[200, 401, 403]),
+    ("delete", "/v1/webhooks/{id}", &[204, 401, 403, 404]),
+    ("get", "/readyz", &[200, 503]),
+];
+
+/// The statuses a contract route may answer; `None` for extension routes.
+pub fn allowed_statuses(method: &str, path: &str) -> Option<&'static [u16]> {
+    ROUTE_STATUSES.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, s)| *s)
+}
 
 /// JobResponse `source`.
 pub static SOURCE: Schema = Schema {
@@ -81,7 +125,7 @@ pub static PROGRESS: Schema = Schema {
 pub static OUTPUT: Schema = Schema {
     name: "OutputInfo",
     fields: &[
-        ("state", T::Str),
+        ("state", T::Enum(OUTPUT_STATE)),
         ("container", T::Str),
         ("audio", T::Bool),
         ("target_height", T::Null(&T::Int)),
@@ -161,7 +205,7 @@ pub static WEBHOOK_LIST: Schema = Schema { name: "WebhookList", fields: &[("webh
 /// The error object.
 pub static ERROR_BODY: Schema = Schema {
     name: "ErrorBody",
-    fields: &[("code", T::Str), ("message", T::Str), ("retryable", T::Bool), ("request_id", T::Str)],
+    fields: &[("code", T::Enum(ERROR_CODES)), ("message", T::Str), ("retryable", T::Bool), ("request_id", T::Str)],
 };
 /// The error envelope.
 pub static ERROR: Schema = Schema { name: "ErrorEnvelope", fields: &[("error", T::Obj(&ERROR_BODY))] };
@@ -262,5 +306,12 @@ pub fn check(v: &Value, schema: &Schema) {
 /// Panics unless `v` is the error envelope with `code`.
 pub fn check_error(v: &Value, code: &str) {
     check(v, &ERROR);
+    assert!(ERROR_CODES.contains(&code), "{code} is not a contract code");
     assert_eq!(v["error"]["code"], code, "{v:#}");
+}
+
+/// Panics unless `v` is the error envelope with `code` and extension `reason`.
+pub fn check_error_reason(v: &Value, code: &str, reason: &str) {
+    check_error(v, code);
+    assert_eq!(v["error"]["reason"], reason, "{v:#}");
 }

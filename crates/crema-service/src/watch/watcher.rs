@@ -129,7 +129,7 @@ async fn cleanup_removed(inner: &Arc<Inner>, id: &str) {
         Ok(jobs) => {
             for job in jobs {
                 match crate::service::cancel_job(inner, &job).await {
-                    Ok(_) | Err(ServiceError::InvalidTransition(_)) | Err(ServiceError::NotFound { .. }) => {}
+                    Ok(_) | Err(ServiceError::JobNotCancelable(_)) | Err(ServiceError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!("watch {id}: cannot cancel job {job}: {e}"),
                 }
             }

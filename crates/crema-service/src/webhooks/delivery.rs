@@ -5,7 +5,7 @@ use super::policy::WebhookPolicy;
 use super::{WEBHOOK_DELETED, WebhookEvent, host_ip};
 use crate::error::{Result, ServiceError};
 use crate::service::Inner;
-use crate::store::{now, ts};
+use crate::store::{begin_immediate, now, ts};
 use crate::types::ServiceEvent;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -22,6 +22,16 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// Deliveries sent at once, across all webhooks.
 pub const DELIVERY_CONCURRENCY: usize = 4;
+
+/// Tries at recording one attempt's outcome before leaving it to the next
+/// open (fewer while the service drains: one, so that shutdown is not held up).
+const RECORD_TRIES: u32 = 8;
+/// Wait before the second try at recording; doubled after each failure up to
+/// [`RECORD_RETRY_MAX`]. The waits between eight tries add up to about 5 s
+/// (each try may also wait up to the 5 s busy timeout for the write lock).
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(50);
+/// Longest wait between two tries at recording.
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Longest sleep of the delivery task with nothing due (it also wakes on
 /// every job that ends and whenever an attempt finishes).
@@ -56,7 +66,7 @@ pub(crate) async fn recover(pool: &SqlitePool, policy: &WebhookPolicy) -> Result
     let at = now();
     let max = i64::from(policy.max_attempts);
     let error = "interrupted: the service stopped during this attempt";
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_immediate(pool).await?;
     sqlx::query(
         "INSERT INTO webhook_attempts (event_id, webhook_id, job_id, type, attempt, status_code, error,
                                        duration_ms, attempted_at, state, next_attempt_at)
@@ -107,6 +117,7 @@ struct Claimed {
 }
 
 /// How an attempt ended.
+#[derive(Clone)]
 enum Outcome {
     /// 2xx.
     Delivered(u16),
@@ -216,9 +227,32 @@ async fn attempt(inner: &Inner, c: Claimed) {
         Err(e) => Outcome::Retry(None, format!("cannot read the delivery: {e}")),
     };
     let duration_ms = started.elapsed().as_millis() as i64;
-    if let Err(e) = record(&inner.pool, policy, &c, outcome, duration_ms).await {
-        // The row stays in flight; the next open makes it due again.
-        tracing::error!("webhook delivery {}: cannot record attempt {}: {e}", c.event_id, c.attempt);
+    // The request is over: its record must not be lost to a passing database
+    // fault, or the delivery stays in flight and is sent again at the next open.
+    let mut wait = RECORD_RETRY_FIRST;
+    for n in 1..=RECORD_TRIES {
+        match record(&inner.pool, policy, &c, &outcome, duration_ms).await {
+            Ok(()) => return,
+            Err(e) if n < RECORD_TRIES && !inner.pool.is_closed() && !inner.draining.load(Ordering::SeqCst) => {
+                tracing::warn!(
+                    "webhook delivery {}: recording attempt {} failed ({e}); retrying",
+                    c.event_id,
+                    c.attempt
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RECORD_RETRY_MAX);
+            }
+            Err(e) => {
+                // The row stays in flight; the next open records the attempt
+                // as interrupted and makes the delivery due again.
+                tracing::error!(
+                    "webhook delivery {}: cannot record attempt {} after {n} tries: {e}",
+                    c.event_id,
+                    c.attempt
+                );
+                return;
+            }
+        }
     }
 }
 
@@ -368,17 +402,17 @@ async fn record(
     pool: &SqlitePool,
     policy: &WebhookPolicy,
     c: &Claimed,
-    outcome: Outcome,
+    outcome: &Outcome,
     duration_ms: i64,
 ) -> Result<()> {
     let at = now();
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_immediate(pool).await?;
     let active = sqlx::query("SELECT 1 FROM webhooks WHERE id = ? AND active = 1")
         .bind(&c.webhook_id)
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
-    let (state, code, error, next) = match outcome {
+    let (state, code, error, next) = match outcome.clone() {
         Outcome::Delivered(code) => ("delivered", Some(code), None, None),
         Outcome::Final(code, error) => ("failed", code, Some(error), None),
         Outcome::Retry(code, error) if c.attempt >= policy.max_attempts => {

@@ -222,7 +222,7 @@ impl Service {
     /// already deleted ID; [`ServiceError::Internal`] for database faults.
     pub async fn delete_webhook(&self, id: &str) -> Result<Webhook> {
         let at = ts(now());
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_immediate(self.pool()).await?;
         let row = sqlx::query("UPDATE webhooks SET active = 0, deleted_at = ? WHERE id = ? AND active = 1 RETURNING *")
             .bind(&at)
             .bind(id)

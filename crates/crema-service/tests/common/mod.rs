@@ -71,3 +71,78 @@ pub fn has_files(dir: &Path) -> bool {
 pub fn is(status: JobStatus) -> impl Fn(&Job) -> bool {
     move |j| j.status == status
 }
+
+/// A pool of its own on the service's database file (another connection, as
+/// another process or task would have): for tests that change rows directly.
+pub async fn db(data_dir: &Path) -> sqlx::SqlitePool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("crema.db"))
+        .busy_timeout(Duration::from_secs(10));
+    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open db")
+}
+
+/// A real, small file system (tmpfs) mounted on a temp folder, unmounted on drop.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `bytes` bytes; `None` (with the reason printed) where
+    /// mounting is refused (not root, no `CAP_SYS_ADMIN`, no `mount`).
+    pub fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            Ok(o) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here: {}", String::from_utf8_lossy(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Free bytes on it (what an unprivileged writer may use).
+    pub fn free(&self) -> u64 {
+        fs4::available_space(self.path()).expect("statvfs")
+    }
+
+    /// Writes `path` until the file system is full (ENOSPC): 0 bytes free afterwards.
+    pub fn fill(&self, path: &Path) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path).expect("filler");
+        for block in [1 << 16, 4096, 1] {
+            let buf = vec![0u8; block];
+            loop {
+                match f.write(&buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                    Err(e) => panic!("filling {}: {e}", path.display()),
+                }
+            }
+        }
+        drop(f);
+        assert_eq!(self.free(), 0, "the disk is not full");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        match std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("umount {}: {other:?}", self.dir.path().display()),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The memory bound of one job: how many frames each software encoder may
+//! hold at once.
+//!
+//! One job decodes once and feeds every output's encoder (the single file,
+//! each HLS rung) at the same time, so its memory is the sum over its
+//! encoders of *frames in flight × bytes per frame*. What an encoder holds,
+//! per output:
+//!
+//! | holder | frames | set by |
+//! |---|---|---|
+//! | lookahead (mbtree / cutree, B-frame decision) | `rc-lookahead` | [`lookahead_frames`] (at most the preset's) |
+//! | B-frames waiting for their reference | `bframes` (x264 3, x265 4 at medium) | the profile |
+//! | frames being encoded in parallel | x264 `threads` ≤ [`MAX_X264_THREADS`], x265 `frame-threads` ≤ [`MAX_X265_FRAME_THREADS`] | [`Budget::for_job`] |
+//! | reference pictures | 3..5 (`ref`) + 1 | the profile |
+//! | filter graph (scale, format) | ≤ 2 | the pipeline drains every sink after each frame |
+//!
+//! So each rung holds about **L + 15 frames** (L the lookahead below, plus
+//! at most 4 B-frames, 6 frame threads, 5 references and 2 filter frames
+//! waiting), where a frame costs about 5 bytes per luma sample in x264 or
+//! x265 (the picture, its half-resolution lookahead copy and analysis data;
+//! measured with `/usr/bin/time -v` on 8-rung ladders, below). Before, x264 ran
+//! medium's 40-frame lookahead on every rung and its default of
+//! `1.5 × cores` frame threads (24 on 16 cores), so a ladder's memory grew
+//! with the machine and with the rung count, which nothing capped.
+//!
+//! The lookahead of one job shares [`LOOKAHEAD_BUDGET_SAMPLES`]: a single
+//! 1080p output keeps its preset's lookahead, an 8-rung 1080p ladder (5.8 M
+//! luma samples per frame over all rungs) gets 20 frames, and no job goes
+//! below [`MIN_LOOKAHEAD_FRAMES`]. Together with the caps on rungs
+//! ([`crate::request::MAX_RUNGS`]) and on the pictures one job writes
+//! ([`JOB_MAX_OUTPUT_SAMPLES`]), one job's encoders hold at most about
+//! `5 B × (L + 15) × Σ samples`: ≈ 1 GB for the 8-rung 1080p ladder.
+//!
+//! Measured peak RSS (`/usr/bin/time -v`) of `crema encode
+//! prores_hq_1080p25_10bit.mov -p sophon-cortado --hls --renditions
+//! 1080,900,720,576,480,360,240,144 --segment-seconds 2 --audio` (4 s of
+//! 1080p25, 8 rungs) on 2 cores; "as on 16 cores" gives the old build the
+//! thread counts the encoders pick there (x264 `threads=24`, x265
+//! `frame-threads=4`), the new one what it allows there (6 and 3):
+//!
+//! | ladder | before | after |
+//! |---|---|---|
+//! | H.264 (x264 medium), 2 cores | 1409 MB | 1024 MB |
+//! | H.264, thread counts as on 16 cores | 2823 MB | 1229 MB |
+//! | HEVC (x265 medium: lookahead 20 already), 2 cores | 1345 MB | 1339 MB |
+//! | HEVC, thread counts as on 16 cores | 1577 MB | 1496 MB |
+//!
+//! CPU time is unchanged (H.264 ladder 29.6 s before and 29.4–29.5 s after,
+//! HEVC 48.4 s both, same machine, interleaved runs; wall time on the
+//! shared 2-core machine varied with other load, 41–73 s for the same run).
+//!
+//! x265's share that does not depend on these settings (its thread pool
+//! and per-frame-encoder buffers, ≈ 95 MB per encoder here) is the bulk of
+//! the HEVC figure; the rung cap bounds it.
+
+use crate::ffutil::Options;
+use crate::limits::HEVC_MAX_LUMA_PS;
+
+/// Luma samples × frames that the lookaheads of one job's encoders may hold
+/// together (about 600 MB at 5 bytes per sample).
+pub const LOOKAHEAD_BUDGET_SAMPLES: u64 = 120_000_000;
+/// The shortest lookahead a job is given, frames (x264's `veryfast`).
+pub const MIN_LOOKAHEAD_FRAMES: u32 = 10;
+/// Most x264 frame threads per encoder (x264's own default is 1.5 × cores).
+pub const MAX_X264_THREADS: u32 = 6;
+/// Most x265 frame threads per encoder (x265's own default reaches 6 on 32 cores).
+pub const MAX_X265_FRAME_THREADS: u32 = 3;
+/// Most output luma samples per frame one job may write, over all its
+/// outputs (file and rungs): three level-6.2 pictures, e.g. an 8K file
+/// beside an 8K ladder.
+pub const JOB_MAX_OUTPUT_SAMPLES: u64 = 3 * HEVC_MAX_LUMA_PS;
+
+/// What every software encoder of one job is allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Longest lookahead, frames.
+    pub lookahead: u32,
+    /// x264 frame threads.
+    pub x264_threads: u32,
+    /// x265 frame threads.
+    pub x265_frame_threads: u32,
+}
+
+impl Budget {
+    /// The budget of a job whose outputs add up to `samples` luma samples
+    /// per frame, on a machine with `cores` logical CPUs.
+    ///
+    /// Thread counts are the encoders' own defaults (x264: 1.5 × cores;
+    /// x265: 1 below 4 cores, 2 from 4, 3 from 8, ...) capped, so nothing
+    /// changes on small machines: on 2 cores x264 keeps 3 threads and x265 1.
+    pub fn for_job(samples: u64, cores: usize) -> Self {
+        let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
+        let x265_auto = match cores {
+            32.. => 5,
+            16.. => 4,
+            8.. => 3,
+            4.. => 2,
+            _ => 1,
+        };
+        Budget {
+            lookahead: lookahead_frames(samples),
+            x264_threads: (cores * 3 / 2).clamp(2, MAX_X264_THREADS),
+            x265_frame_threads: x265_auto.min(MAX_X265_FRAME_THREADS),
+        }
+    }
+}
+
+/// The lookahead every encoder of a job gets when its outputs add up to
+/// `samples` luma samples per frame: [`LOOKAHEAD_BUDGET_SAMPLES`] shared,
+/// never below [`MIN_LOOKAHEAD_FRAMES`] (an encoder keeps its preset's when
+/// that is shorter).
+pub fn lookahead_frames(samples: u64) -> u32 {
+    let l = LOOKAHEAD_BUDGET_SAMPLES / samples.max(1);
+    u32::try_from(l).unwrap_or(u32::MAX).clamp(MIN_LOOKAHEAD_FRAMES, 250)
+}
+
+/// `rc-lookahead` of an x264/x265 preset, frames: x264's `--fullhelp`
+/// preset list and x265's preset table ("Preset options", x265 3.5 docs).
+pub fn preset_lookahead(encoder: &str, preset: &str) -> Option<u32> {
+    const PRESETS: [&str; 10] =
+        ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+    const X264: [u32; 10] = [0, 0, 10, 20, 30, 40, 50, 60, 60, 60];
+    const X265: [u32; 10] = [5, 10, 15, 15, 15, 20, 25, 40, 40, 60];
+    let i = PRESETS.iter().position(|p| *p == preset)?;
+    match encoder {
+        "libx264" => Some(X264[i]),
+        "libx265" => Some(X265[i]),
+        _ => None,
+    }
+}
+
+/// The value of `key` in an `x264-params`/`x265-params` string (`a=1:b=2`), last one winning.
+fn param(params: &str, key: &str) -> Option<String> {
+    params
+        .split(':')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+        .next_back()
+}
+
+/// The x-params entries that keep encoder `name` (libx264/libx265) within
+/// `budget`, given the options the profile set (`opts`, with `preset`,
+/// `x264-params`/`x265-params`, `rc-lookahead`, `threads`). A value the
+/// profile already set lower is kept; nothing is returned for other
+/// encoders. Returned as `key=value` strings for the `x264-params` /
+/// `x265-params` option, where they come last and so win.
+pub fn x_params(name: &str, opts: &Options, budget: Budget) -> Vec<String> {
+    let get = |k: &str| opts.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let key = match name {
+        "libx264" => "x264-params",
+        "libx265" => "x265-params",
+        _ => return vec![],
+    };
+    let params = get(key).unwrap_or_default();
+    let preset = get("preset").unwrap_or_else(|| "medium".into());
+    let asked_lookahead = param(&params, "rc-lookahead")
+        .or_else(|| get("rc-lookahead"))
+        .and_then(|v| v.parse::<u32>().ok())
+        .or_else(|| preset_lookahead(name, &preset));
+    let mut out = Vec::new();
+    if asked_lookahead.is_some_and(|l| l > budget.lookahead) {
+        out.push(format!("rc-lookahead={}", budget.lookahead));
+    }
+    let (threads_key, cap) =
+        if name == "libx264" { ("threads", budget.x264_threads) } else { ("frame-threads", budget.x265_frame_threads) };
+    let asked_threads = param(&params, threads_key)
+        .or_else(|| (name == "libx264").then(|| get("threads")).flatten())
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|t| *t > 0);
+    if asked_threads.is_none_or(|t| t > cap) {
+        out.push(format!("{threads_key}={cap}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn lookahead_is_shared_by_the_outputs_of_a_job() {
+        let p1080 = 1920 * 1080;
+        assert!(lookahead_frames(p1080) >= 50, "one 1080p output keeps medium/slow lookahead");
+        // The 8-rung 1080p ladder: 1080, 900, 720, 576, 480, 360, 240, 144.
+        let ladder: u64 =
+            [(1920, 1080), (1600, 900), (1280, 720), (1024, 576), (854, 480), (640, 360), (426, 240), (256, 144)]
+                .iter()
+                .map(|(w, h)| w * h)
+                .sum();
+        assert_eq!(lookahead_frames(ladder), 20);
+        assert_eq!(lookahead_frames(3 * HEVC_MAX_LUMA_PS), MIN_LOOKAHEAD_FRAMES);
+        assert_eq!(lookahead_frames(0), 250);
+    }
+
+    #[test]
+    fn thread_counts_match_the_encoders_defaults_on_small_machines_and_are_capped() {
+        let two = Budget::for_job(1, 2);
+        assert_eq!((two.x264_threads, two.x265_frame_threads), (3, 1));
+        let big = Budget::for_job(1, 64);
+        assert_eq!((big.x264_threads, big.x265_frame_threads), (MAX_X264_THREADS, MAX_X265_FRAME_THREADS));
+        assert_eq!(Budget::for_job(1, 1).x264_threads, 2, "x264 needs 2+ threads to run beside the pipeline");
+    }
+
+    #[test]
+    fn x_params_lower_what_the_preset_would_hold_and_keep_lower_asked_values() {
+        let b = Budget { lookahead: 20, x264_threads: 3, x265_frame_threads: 1 };
+        let medium = opts(&[("preset", "medium"), ("crf", "23")]);
+        assert_eq!(x_params("libx264", &medium, b), vec!["rc-lookahead=20", "threads=3"]);
+        // x265 medium already looks 20 ahead: only the thread count is pinned.
+        let x265 = opts(&[("preset", "medium"), ("x265-params", "aq-mode=2")]);
+        assert_eq!(x_params("libx265", &x265, b), vec!["frame-threads=1"]);
+        let slow = opts(&[("preset", "slow"), ("x265-params", "aq-mode=2")]);
+        assert_eq!(x_params("libx265", &slow, b), vec!["rc-lookahead=20", "frame-threads=1"]);
+        let faster = opts(&[("preset", "faster")]);
+        assert_eq!(x_params("libx264", &faster, b), vec!["threads=3"]);
+        let asked = opts(&[("preset", "slow"), ("x264-params", "rc-lookahead=12:threads=2")]);
+        assert!(x_params("libx264", &asked, b).is_empty());
+        let too_many = opts(&[("preset", "medium"), ("threads", "32"), ("rc-lookahead", "60")]);
+        assert_eq!(x_params("libx264", &too_many, b), vec!["rc-lookahead=20", "threads=3"]);
+        assert!(x_params("hevc_nvenc", &medium, b).is_empty());
+    }
+}

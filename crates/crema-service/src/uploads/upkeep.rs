@@ -1,0 +1,200 @@
+//! Upload upkeep: open-time recovery, the expiry pass and its task, freeing
+//! an upload's files (also on a full disk) and the space reserve.
+
+use super::files::{DirPlan, recover_dirs, remove_path};
+use super::model::{Stored, UploadStatus};
+use super::{UploadRow, blocking, internal_io, is_database_full, load, u64_col, unix_ms, upload_dir, uploads_root};
+use crate::error::{Result, ServiceError};
+use crate::service::Inner;
+use crate::store::{begin_immediate, now};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How often the cleanup task looks for expired uploads.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The space reserve's file name in the data folder.
+const SPACE_RESERVE: &str = "space-reserve";
+
+/// Bytes held back in `<data_dir>/space-reserve` and given up when the
+/// database cannot record a delete for want of space, so that deleting an
+/// upload works at 0 bytes free even when its files free nothing. A delete
+/// changes a handful of database pages; 1 MiB holds the WAL frames (one page,
+/// 4 KiB, plus a 24-byte header each: SQLite, "WAL-mode file format") of
+/// about 250. Made again at the next upload once space allows.
+const SPACE_RESERVE_BYTES: usize = 1 << 20;
+
+/// Removes the upload's folder, then marks it `status` (canceled or expired)
+/// with no files and drops its part rows. Caller holds the upload's lock
+/// exclusively.
+///
+/// Files first: on a full disk SQLite cannot append the WAL frames of the
+/// change (`SQLITE_FULL`) until the removed files have given space back. A
+/// crash in between leaves a row whose files are gone: open-time recovery
+/// drops its part rows, and deleting again finishes the job. A folder that
+/// cannot be removed now is removed at the next open. When the removal freed
+/// too little (no parts yet, an assembled file a job still links), the space
+/// reserve is given up and the change tried again.
+pub(super) async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) -> Result<()> {
+    let dir = upload_dir(inner, &up.id);
+    let _ = blocking("removing upload files", move || remove_path(&dir)).await;
+    match mark_freed(inner, &up.id, status).await {
+        Err(e) if is_database_full(&e) && release_reserve(inner).await => {
+            tracing::warn!("upload {}: the disk is full; the space reserve was given up to record the delete", up.id);
+            Ok(mark_freed(inner, &up.id, status).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn mark_freed(inner: &Inner, id: &str, status: Stored) -> Result<(), sqlx::Error> {
+    let mut tx = begin_immediate(&inner.pool).await?;
+    sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(id).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+fn reserve_path(inner: &Inner) -> PathBuf {
+    inner.config.data_dir.join(SPACE_RESERVE)
+}
+
+/// Makes `<data_dir>/space-reserve` ([`SPACE_RESERVE_BYTES`] of real blocks)
+/// unless it is there; a disk too full for it is logged, not an error.
+pub(super) async fn keep_reserve(inner: &Inner) {
+    let path = reserve_path(inner);
+    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == SPACE_RESERVE_BYTES as u64) {
+        return;
+    }
+    let made = tokio::task::spawn_blocking(move || {
+        let tmp = path.with_extension("tmp");
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(&vec![0u8; SPACE_RESERVE_BYTES])?;
+            f.sync_all()
+        });
+        match written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    })
+    .await;
+    if let Ok(Err(e)) = made {
+        tracing::debug!("no space reserve for now: {e}");
+    }
+}
+
+/// Removes the space reserve; whether there was one.
+async fn release_reserve(inner: &Inner) -> bool {
+    tokio::fs::remove_file(reserve_path(inner)).await.is_ok()
+}
+
+/// Whether a job that is not terminal names this upload as its source.
+async fn referenced_by_live_job(inner: &Inner, id: &str) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = ?
+                        AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
+    )
+    .bind(id)
+    .fetch_one(&inner.pool)
+    .await?;
+    Ok(row.try_get::<i64, _>("used")? != 0)
+}
+
+/// One expiry pass (see [`Service::cleanup_uploads`]).
+pub(super) async fn cleanup(inner: &Inner) -> Result<u64> {
+    let at = now();
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= ? ORDER BY seq")
+            .bind(unix_ms(at))
+            .fetch_all(&inner.pool)
+            .await?;
+    let mut removed = 0;
+    for id in ids {
+        let lock = inner.uploads.of(&id);
+        let _exclusive = lock.write().await;
+        let up = match load(inner, &id).await {
+            Ok(up) => up,
+            Err(ServiceError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if !up.files_present || up.expires_at > at {
+            continue;
+        }
+        let status = match up.status {
+            Stored::Shown(UploadStatus::Completed) if referenced_by_live_job(inner, &id).await? => continue,
+            Stored::Shown(UploadStatus::Canceled) => Stored::Shown(UploadStatus::Canceled),
+            _ => Stored::Expired,
+        };
+        free_files(inner, &up, status).await?;
+        tracing::info!("upload {id}: expired; files removed");
+        removed += 1;
+    }
+    inner.uploads.prune();
+    Ok(removed)
+}
+
+/// Open-time recovery (see the module docs).
+async fn recover(inner: &Inner) -> Result<()> {
+    let root = uploads_root(inner);
+    tokio::fs::create_dir_all(&root).await.map_err(|e| internal_io(root.display(), e))?;
+    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.pool).await?;
+    let mut plans = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let up = UploadRow::from_row(row)?;
+        let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = ?")
+            .bind(&up.id)
+            .fetch_all(&inner.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("part_number")?.max(0) as u64, u64_col(r, "bytes")?)))
+            .collect::<Result<HashMap<u64, u64>>>()?;
+        // An assembly the process did not finish is undone: the session is open again.
+        let open = matches!(up.status, Stored::Shown(UploadStatus::Uploading | UploadStatus::Assembling));
+        plans.push(DirPlan { part0_len: up.part_len(0), open, id: up.id, parts });
+    }
+    let drop_rows = blocking("recovering upload folders", move || recover_dirs(&root, &plans)).await?;
+    for (id, n) in &drop_rows {
+        tracing::warn!("upload {id}: part {n} was lost or damaged on disk; it must be sent again");
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? AND part_number = ?")
+            .bind(id)
+            .bind(*n as i64)
+            .execute(&inner.pool)
+            .await?;
+    }
+    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'").execute(&inner.pool).await?;
+    Ok(())
+}
+
+/// Upload recovery, a first expiry pass, then the cleanup task (every
+/// minute until the service drains or is dropped). Called by [`Service::open`].
+pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
+    recover(inner).await?;
+    keep_reserve(inner).await;
+    cleanup(inner).await?;
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLEANUP_INTERVAL).await;
+            let Some(inner) = weak.upgrade() else { break };
+            if inner.draining.load(Ordering::SeqCst) {
+                break;
+            }
+            if let Err(e) = cleanup(&inner).await {
+                tracing::warn!("upload cleanup: {e}");
+            }
+        }
+    });
+    Ok(())
+}
