@@ -16,7 +16,8 @@
 # declare Debian 12's library packages), root for debootstrap, and the
 # package registries. Tools it installs when missing (scripts/setup.sh with
 # CREMA_SETUP_PACKAGING=1): podman, buildah, debootstrap, rpm, dpkg-dev and
-# cargo-deb (crates.io). The Tauri CLI comes from npm (@tauri-apps/cli).
+# cargo-deb (cargo install). The Tauri CLI comes from npm (@tauri-apps/cli,
+# pinned below, run with npx).
 # Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,14 @@
 #   CREMA_SOURCE_ROOTS    --source-root, one per entry of a colon-separated list
 #   CREMA_WEBHOOK_ALLOW   --webhook-allow, one per entry of a comma-separated list
 #   CREMA_TLS_CERT, CREMA_TLS_KEY  --tls-cert/--tls-key: PEM files, e.g. mounted secrets
+#   CREMA_API_KEY_FILE    a file holding an API key (a mounted secret, e.g.
+#                         /run/secrets/crema_api_key): imported before the
+#                         server starts (`crema keys import`; a no-op when
+#                         already present, refused when revoked)
+#   CREMA_API_KEY         the key itself (an orchestrator's secret variable):
+#                         imported the same way, then removed from the
+#                         server's environment
+#   CREMA_API_KEY_NAME    the name they are stored under (default "container")
 # read by crema itself: CREMA_DATA_DIR (/var/lib/crema, the volume), CREMA_LOG,
 # CREMA_FFMPEG_LOG, CREMA_UI_DIR, CREMA_PROFILE_DIR.
 set -eu
@@ -23,6 +31,15 @@ if [ "${1:-serve}" != "serve" ]; then
     exec /usr/bin/crema "$@"
 fi
 [ $# -gt 0 ] && shift
+
+key_name=${CREMA_API_KEY_NAME:-container}
+if [ -n "${CREMA_API_KEY_FILE:-}" ]; then
+    /usr/bin/crema keys import "$key_name" --key-file "$CREMA_API_KEY_FILE"
+fi
+if [ -n "${CREMA_API_KEY:-}" ]; then
+    printf '%s\n' "$CREMA_API_KEY" | /usr/bin/crema keys import "$key_name" --key-file -
+fi
+unset CREMA_API_KEY
 
 set -- serve --listen "${CREMA_LISTEN:-0.0.0.0:8080}" "$@"
 [ -n "${CREMA_WORKERS:-}" ] && set -- "$@" --workers "$CREMA_WORKERS"
