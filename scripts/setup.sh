@@ -15,6 +15,8 @@
 # built-in VMAF models out, and linking Crema then fails on purpose); python3-venv
 # and curl for the API fuzzing step (schemathesis in a virtualenv). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
+# With CREMA_SETUP_PACKAGING=1 (scripts/package.sh) also the packaging tools:
+# podman, buildah, debootstrap, rpm, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
 set -euo pipefail
 
 need_pkgs=()
@@ -27,6 +29,9 @@ for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevic
          python3-venv curl; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
+if [ "${CREMA_SETUP_PACKAGING:-0}" = 1 ]; then
+  for p in podman buildah debootstrap rpm dpkg-dev; do have_pkg "$p" || need_pkgs+=("$p"); done
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   SUDO=""
@@ -37,4 +42,8 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust >= 1.94 with rustup first" >&2
   exit 1
+fi
+if [ "${CREMA_SETUP_PACKAGING:-0}" = 1 ] && ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "setup: cargo install cargo-deb (once, a few minutes)" >&2
+  cargo install cargo-deb --version '^3' --locked --quiet
 fi

@@ -29,6 +29,11 @@ step cargo build --locked -p crema
 step bash scripts/api-fuzz.sh target/debug/crema
 step bash scripts/ui-test.sh
 step bash scripts/desktop-smoke.sh
+# Packages (README "Install"): the debug build packaged and installed into a
+# clean Debian 12 root, and the container image smoke-tested. Runs when root
+# and the packaging tools are present, else prints "package-test: SKIPPED"
+# and why; CREMA_PACKAGE_TEST=1 installs the tools and runs it, =0 skips it.
+step bash scripts/package-test.sh --ci
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'test: FAILED: %s\n' "${failed[@]}" >&2
   exit 1

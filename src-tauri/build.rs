@@ -9,8 +9,13 @@
 //! page (`src-tauri/fallback-ui/`: a small job list that says how to build
 //! the real UI) there, with a `.crema-fallback` marker. Vite empties
 //! `ui/dist` on its next build, replacing it.
+//!
+//! It also records the git commit for `crema-desktop --version`
+//! (`packaging/build/git_commit.rs`, shared with the `crema` binary).
 
 use std::path::Path;
+
+include!("../packaging/build/git_commit.rs");
 
 fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -22,6 +27,8 @@ fn main() {
     if missing && let Err(e) = copy_fallback(&fallback, &dist) {
         panic!("cannot create the fallback UI in {}: {e}", dist.display());
     }
+    println!("cargo:rerun-if-changed=../packaging/build/git_commit.rs");
+    emit_git_commit(manifest);
     tauri_build::build();
 }
 

@@ -179,6 +179,12 @@ struct EncodeArgs {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // `--version`/`-V`: the commit and the linked FFmpeg, x264 and x265 too.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            let commit = env!("CREMA_GIT_COMMIT");
+            print!("{}", crema_engine::versions::report("crema", env!("CARGO_PKG_VERSION"), commit));
+            return ExitCode::from(exit::OK);
+        }
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();

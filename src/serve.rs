@@ -113,6 +113,19 @@ pub enum KeysCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Add a key made elsewhere (a container secret, another machine's
+    /// `keys create`), read from a file; only its hash is stored. A key
+    /// already present is left as it is, so this may run on every start.
+    Import {
+        /// A name to recognise the key by (who or what uses it).
+        name: String,
+        /// File holding the key (`crema_sk_` + 64 hex digits, surrounding
+        /// white space ignored), e.g. a mounted secret; `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
     /// List keys (prefix, name, dates; never the key itself).
     List {
         #[command(flatten)]
@@ -296,6 +309,21 @@ async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
             println!("{}", k.key);
             eprintln!("key {} ({}) created for {:?}. It is shown only now: store it safely.", k.id, k.prefix, k.name);
             eprintln!("Use it as `Authorization: Bearer <key>`.");
+        }
+        KeysCommand::Import { name, key_file, data } => {
+            let key = if key_file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+            } else {
+                std::fs::read_to_string(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?
+            };
+            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let imported = admin.import_key(&name, &key).await.map_err(|e| e.to_string())?;
+            let k = &imported.key;
+            if imported.created {
+                eprintln!("key {} ({}) imported for {:?}.", k.id, k.prefix, k.name);
+            } else {
+                eprintln!("key {} ({}, {:?}) is already present; nothing changed.", k.id, k.prefix, k.name);
+            }
         }
         KeysCommand::List { data, json } => {
             let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;

@@ -41,7 +41,7 @@ fn service_config(paths: &Paths, settings: &Settings) -> Config {
 }
 
 /// Opens the service and puts the app state in place.
-fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
+fn setup(app: &mut tauri::App, files: Vec<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let paths = Paths::resolve()?;
     let settings = Settings::load(&paths.settings_file());
     let config = service_config(&paths, &settings);
@@ -68,6 +68,7 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         subscriptions: Subscriptions::default(),
         quitting: AtomicBool::new(false),
     });
+    crate::open::queue(app.handle(), files);
     Ok(())
 }
 
@@ -112,16 +113,25 @@ fn on_window_event(window: &Window, event: &WindowEvent) {
         });
 }
 
-/// Builds and runs the app until its window closes.
+/// Builds and runs the app until its window closes; `files` (absolute
+/// paths from the command line) are queued once the service is open.
+///
+/// When another instance already runs (same user, D-Bus session bus), this
+/// launch hands it its arguments and exits instead (see [`crate::open`]).
 ///
 /// Errors: [`StartError::Tauri`] when the app cannot start (no display,
 /// the service cannot open its data folder: the message says which).
-pub fn run() -> Result<(), StartError> {
+pub fn run(files: Vec<std::path::PathBuf>) -> Result<(), StartError> {
     let app = tauri::Builder::default()
+        // First, so that a second launch exits before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
+            crate::open::focus_main(app);
+            crate::open::queue(app, crate::open::forwarded(&argv, &cwd));
+        }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
-        .setup(setup)
+        .setup(move |app| setup(app, files))
         .on_window_event(on_window_event)
         .on_page_load(|webview, payload| {
             if payload.event() == PageLoadEvent::Started

@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod events;
 mod notify;
+mod open;
 mod paths;
 mod server;
 mod settings;
@@ -18,6 +19,20 @@ mod state;
 mod watch;
 
 fn main() -> std::process::ExitCode {
+    // Before anything touches the display: `--version` and `--help` work
+    // without one (and in a package test's chroot).
+    let launch = match <open::Launch as clap::Parser>::try_parse() {
+        Ok(l) => l,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            let commit = env!("CREMA_GIT_COMMIT");
+            print!("{}", crema_engine::versions::report("crema-desktop", env!("CARGO_PKG_VERSION"), commit));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CREMA_LOG")
@@ -26,7 +41,8 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match app::run() {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match app::run(open::absolute(&launch.files, &cwd)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crema-desktop: {e}");

@@ -85,6 +85,15 @@ pub struct ApiKey {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// The result of [`Admin::import_key`]: the stored key (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyImported {
+    /// The key as listed.
+    pub key: ApiKey,
+    /// `true` when this call stored it, `false` when it was already there.
+    pub created: bool,
+}
+
 /// Who made a request: the key (also for cookie sessions, the key that logged in).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -143,6 +152,23 @@ impl Admin {
     /// [`ServiceError::Internal`] for the database.
     pub async fn create_key(&self, name: &str) -> Result<ApiKeyCreated> {
         create_key(&self.pool, name).await
+    }
+
+    /// Adds a key made elsewhere (a container secret, another machine's
+    /// `crema keys create`) under `name`, storing only its SHA-256, so that a
+    /// deployment can hand the server its key instead of reading one back.
+    /// Idempotent: a key already stored and active is returned as it is
+    /// (`created` false, its name unchanged), so an entrypoint may import on
+    /// every start.
+    ///
+    /// Errors: [`ServiceError::Validation`] (`key`) when `key` (surrounding
+    /// white space ignored) is not `crema_sk_` + 64 lower-case hex digits, the
+    /// shape `create_key` makes, or when it was revoked (a revoked key stays
+    /// revoked: make a new one); (`name`) as for `create_key`;
+    /// [`ServiceError::Internal`] for the database. The messages never
+    /// contain the key.
+    pub async fn import_key(&self, name: &str, key: &str) -> Result<ApiKeyImported> {
+        import_key(&self.pool, name, key).await
     }
 
     /// Every key, oldest first, without secrets. Errors: [`ServiceError::Internal`].
@@ -288,7 +314,8 @@ fn row_to_key(row: &SqliteRow) -> Result<ApiKey> {
     })
 }
 
-pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCreated> {
+/// `name` trimmed, or why it cannot name a key.
+fn key_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() {
         return Err(ServiceError::validation("name", "must not be empty"));
@@ -299,6 +326,11 @@ pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCr
     if name.chars().any(char::is_control) {
         return Err(ServiceError::validation("name", "must not contain control characters"));
     }
+    Ok(name)
+}
+
+pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCreated> {
+    let name = key_name(name)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ServiceError::Internal(format!("no OS randomness: {e}")))?;
     let secret = hex::encode(bytes);
@@ -315,6 +347,46 @@ pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCr
         .execute(pool)
         .await?;
     Ok(ApiKeyCreated { id, name: name.to_string(), prefix, key, created_at })
+}
+
+pub(crate) async fn import_key(pool: &SqlitePool, name: &str, key: &str) -> Result<ApiKeyImported> {
+    let name = key_name(name)?;
+    let key = key.trim();
+    let secret = key.strip_prefix(KEY_PREFIX).unwrap_or_default();
+    if secret.len() != 64 || !secret.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ServiceError::validation(
+            "key",
+            format!("must be {KEY_PREFIX} followed by 64 lower-case hex digits (as `crema keys create` makes)"),
+        ));
+    }
+    let hash = sha256_hex(key);
+    let mut tx = crate::store::begin_immediate(pool).await?;
+    if let Some(row) =
+        sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?").bind(&hash).fetch_optional(&mut *tx).await?
+    {
+        let existing = row_to_key(&row)?;
+        if existing.revoked_at.is_some() {
+            return Err(ServiceError::validation(
+                "key",
+                format!("key {} ({}) was revoked; make a new key", existing.id, existing.prefix),
+            ));
+        }
+        return Ok(ApiKeyImported { key: existing, created: false });
+    }
+    let id = new_id("key");
+    let prefix = format!("{KEY_PREFIX}{}", &secret[..VISIBLE_HEX]);
+    let created_at = now();
+    sqlx::query("INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(name)
+        .bind(&prefix)
+        .bind(&hash)
+        .bind(ts(created_at))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let key = ApiKey { id, name: name.to_string(), prefix, created_at, last_used_at: None, revoked_at: None };
+    Ok(ApiKeyImported { key, created: true })
 }
 
 pub(crate) async fn list_keys(pool: &SqlitePool) -> Result<Vec<ApiKey>> {

@@ -34,7 +34,7 @@ mod webhooks;
 mod wire;
 mod worker;
 
-pub use auth::{Admin, ApiKey, ApiKeyCreated, Principal, Session};
+pub use auth::{Admin, ApiKey, ApiKeyCreated, ApiKeyImported, Principal, Session};
 pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};

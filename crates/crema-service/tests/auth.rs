@@ -183,6 +183,51 @@ async fn secrets_are_stored_hashed_never_in_clear() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_keys_authenticate_are_idempotent_and_revocation_sticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(dir.path(), 0).await;
+    let admin = Admin::open(dir.path()).await.unwrap();
+    // A key made on another machine (another data folder), as a mounted secret holds it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = Admin::open(elsewhere.path()).await.unwrap();
+    let made = other.create_key("made elsewhere").await.unwrap();
+    other.close().await;
+    unauthorized(svc.authenticate_key(&made.key).await);
+
+    let imported = admin.import_key(" worker ", &format!("{}\n", made.key)).await.unwrap();
+    assert!(imported.created);
+    assert_eq!((imported.key.name.as_str(), imported.key.prefix.as_str()), ("worker", made.prefix.as_str()));
+    assert!(imported.key.id.starts_with("key_") && imported.key.revoked_at.is_none());
+    assert_eq!(svc.authenticate_key(&made.key).await.unwrap().key_id, imported.key.id, "the server sees it at once");
+    assert!(!format!("{imported:?}").contains(&made.key[9..]), "Debug shows the secret");
+
+    // Again (every container start): nothing changes, same ID and name.
+    let again = admin.import_key("another name", &made.key).await.unwrap();
+    assert!(!again.created);
+    assert_eq!((again.key.id.as_str(), again.key.name.as_str()), (imported.key.id.as_str(), "worker"));
+    assert_eq!(admin.list_keys().await.unwrap().len(), 1);
+
+    // Malformed: refused, and the message does not echo what was given.
+    let upper = format!("crema_sk_{}", made.key[9..].to_uppercase());
+    for bad in ["", "crema_sk_", &made.key[9..], &made.key[..40], &upper, &format!("{}0", made.key)] {
+        let e = admin.import_key("w", bad).await.unwrap_err();
+        assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "key"), "{bad:?}: {e:?}");
+        assert!(bad.len() < 20 || !e.to_string().contains(&bad[9..]), "{e}");
+    }
+    let e = admin.import_key("  ", &made.key).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "name"), "{e:?}");
+
+    // A revoked key is not brought back by importing it again.
+    svc.revoke_key(&imported.key.id).await.unwrap();
+    let e = admin.import_key("worker", &made.key).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "key"), "{e:?}");
+    assert!(e.to_string().contains("revoked") && !e.to_string().contains(&made.key[9..]), "{e}");
+    unauthorized(svc.authenticate_key(&made.key).await);
+    admin.close().await;
+    svc.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_works_beside_a_running_service_without_touching_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 0).await;
