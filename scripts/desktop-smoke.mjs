@@ -200,7 +200,7 @@ async function main() {
       await driver.invoke("submit_job", { spec: { source: { type: "path", path: FIXTURE }, profile: "no-such" } });
       throw new Error("an unknown profile was accepted");
     } catch (e) {
-      if (e.payload?.code !== "validation_failed" || !/profile/.test(e.payload?.message)) throw e;
+      if (e.payload?.code !== "validation_error" || !/profile/.test(e.payload?.message)) throw e;
       log("unknown profile refused:", e.payload.message.slice(0, 80));
     }
 

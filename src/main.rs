@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod bench;
 mod quality;
 mod serve;
 mod watch;
@@ -72,8 +71,6 @@ enum Command {
         #[command(subcommand)]
         command: HlsCommand,
     },
-    /// Benchmark Crema against the ffmpeg command line (see README "Benchmark").
-    Bench(bench::BenchArgs),
     /// Serve the SOPHON-compatible /v1 API and the job queue (headless mode).
     Serve(serve::ServeArgs),
     /// Manage API keys for `crema serve`.
@@ -206,7 +203,6 @@ fn main() -> ExitCode {
         Command::Profiles { json } => profiles_cmd(json),
         Command::Encoders { json } => encoders_cmd(json),
         Command::Hls { command: HlsCommand::Check { dir, json } } => hls_check(&dir, json),
-        Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),

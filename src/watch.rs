@@ -81,7 +81,7 @@ pub struct AddArgs {
     #[arg(long)]
     waveform: bool,
     /// Scale down to this height in pixels (never up; 144..4320).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    #[arg(long)]
     target_height: Option<u32>,
     /// Make an HLS ladder (a STEM.PROFILE.hls/ folder) instead of the single file.
     #[arg(long)]
@@ -151,6 +151,12 @@ fn failure_action(a: &str) -> Result<FailureAction, String> {
 }
 
 fn spec_of(a: &AddArgs) -> Result<WatchRuleSpec, String> {
+    // The engine's one rule set, worded with this command's flags, as
+    // `crema encode` words it (the service checks it again for the API).
+    let shape = a
+        .hls
+        .then_some(crema_engine::request::HlsShape { renditions: &a.renditions, segment_seconds: a.segment_seconds });
+    crema_engine::request::check_output(a.target_height, shape).map_err(|e| e.to_string())?;
     let hls = a.hls.then(|| HlsSpec {
         renditions: a.renditions.clone(),
         codec: match a.hls_codec {

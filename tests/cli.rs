@@ -899,3 +899,75 @@ fn result_encoder_options_reproduce_the_run_with_ffmpeg() {
     let frames = |f: &Path| video_packets(f).len();
     assert_eq!(frames(&out), frames(&again));
 }
+
+// ---------------------------------------------------------------------------
+// one rule set for every surface
+// ---------------------------------------------------------------------------
+
+/// The engine's request rules (`crema_engine::request`) are the only ones:
+/// the same invalid output asked of `crema encode`, `crema watch add` and
+/// `POST /v1/jobs` is refused by each with the same words (the field named
+/// in each surface's own spelling: `--renditions`, `output.hls.renditions`),
+/// and nothing is encoded, watched or queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_request_is_refused_with_the_same_words_everywhere() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let input = fixture("h264_720p_2s.mp4");
+    // (CLI flags, the API's `output`, the CLI field, the API field, the words)
+    let cases: [(&[&str], serde_json::Value, &str, &str, &str); 3] = [
+        (
+            &["--hls", "--renditions", "720,5000"],
+            serde_json::json!({"hls": {"renditions": [720, 5000]}}),
+            "--renditions",
+            "output.hls.renditions",
+            "heights must be 144..4320 pixels, got 5000",
+        ),
+        (
+            &["--hls", "--renditions", "720", "--segment-seconds", "30"],
+            serde_json::json!({"hls": {"renditions": [720], "segment_seconds": 30}}),
+            "--segment-seconds",
+            "output.hls.segment_seconds",
+            "must be 1..20 seconds, got 30",
+        ),
+        (
+            &["--target-height", "100"],
+            serde_json::json!({"target_height": 100}),
+            "--target-height",
+            "output.target_height",
+            "must be 144..4320 pixels, got 100",
+        ),
+    ];
+    let data = tempdir();
+    let key = common::serve::create_key(data.path());
+    let server = common::serve::Server::start(data.path());
+    let api =
+        common::serve::Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: std::cell::Cell::new(0) };
+    api.wait_up().await;
+    let watched = tempdir();
+    for (flags, output, flag, field, words) in cases {
+        let out = tempdir();
+        let mut a = args!["encode", &input, "-p", "sophon-cortado", "--output-dir", out.path()];
+        a.extend(flags.iter().map(std::ffi::OsString::from));
+        let r = crema(&a);
+        assert_eq!(r.code, 2, "{}", r.describe());
+        assert!(r.stderr.contains(&format!("{flag}: {words}")), "crema encode: {}", r.describe());
+        assert!(list_dir(out.path()).is_empty(), "nothing encoded");
+
+        let mut a = args!["watch", "add", watched.path(), "-p", "sophon-cortado", "--data-dir", data.path()];
+        a.extend(flags.iter().map(std::ffi::OsString::from));
+        let r = crema(&a);
+        assert_ne!(r.code, 0, "{}", r.describe());
+        assert!(r.stderr.contains(&format!("{flag}: {words}")), "crema watch add: {}", r.describe());
+
+        let body = serde_json::json!({"source": {"type": "path", "path": input}, "profile": "sophon-cortado", "output": output});
+        let (st, e) = api.post("/v1/jobs", body).await;
+        assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e["error"]["code"], "validation_error", "{e}");
+        let msg = e["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(field) && msg.contains(words), "POST /v1/jobs: {e}");
+    }
+    let (_, rules) = api.get("/v1/watch-folders").await;
+    assert_eq!(rules["watch_folders"].as_array().map(Vec::len), Some(0), "no rule added: {rules}");
+    let (_, jobs) = api.get("/v1/jobs").await;
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "nothing queued: {jobs}");
+}

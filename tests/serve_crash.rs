@@ -6,98 +6,14 @@
 
 mod common;
 
-use common::{crema, crema_bin, ffmpeg, fixture, fixtures_dir, tempdir};
+use common::serve::{Api, Server, create_key};
+use common::{crema, crema_bin, ffmpeg, fixture, tempdir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        let child = Command::new(crema_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "1", "--grace-seconds", "2"])
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--source-root")
-            .arg(fixtures_dir())
-            .env("CREMA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("crema serve starts");
-        Server { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn kill9(mut self) {
-        // SIGKILL: no cleanup, no graceful anything.
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn create_key(data: &Path) -> String {
-    let out = Command::new(crema_bin())
-        .args(["keys", "create", "crash-test", "--data-dir"])
-        .arg(data)
-        .output()
-        .expect("keys");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-    n: std::cell::Cell<u32>,
-}
-
-impl Api {
-    async fn wait_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while let Err(e) = self.http.get(format!("{}/healthz", self.base)).send().await {
-            assert!(Instant::now() < deadline, "server did not come up: {e:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await.expect("GET");
-        (r.status(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.n.set(self.n.get() + 1);
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("Idempotency-Key", format!("crash-{}-{}", std::process::id(), self.n.get()))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        (r.status(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn put(&self, path: &str, bytes: Vec<u8>) -> StatusCode {
-        let r =
-            self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.key).body(bytes).send().await.expect("PUT");
-        r.status()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_encode_and_mid_upload_loses_nothing() {

@@ -70,7 +70,7 @@ impl LanServer {
     /// Binds `listen` (`127.0.0.1:8080`, `0.0.0.0:8080`; port 0 picks one)
     /// and serves the `/v1` API on `service` (and the web UI from `ui_dir`).
     ///
-    /// Errors: `validation_failed` (`listen`) for an unparsable address or
+    /// Errors: `validation_error` (`listen`) for an unparsable address or
     /// one that cannot be bound (in use, not this machine's);
     /// `invalid_transition` when a server is already running.
     pub async fn start(&self, service: Arc<Service>, listen: &str, ui_dir: Option<PathBuf>) -> CmdResult<ServerStatus> {

@@ -59,7 +59,7 @@ impl Settings {
     /// Parses what the Settings panel sends: unknown fields (`restart_required`)
     /// are ignored, missing ones take their defaults, an empty `output_dir` is `null`.
     ///
-    /// Errors: `validation_failed` for a value of the wrong type.
+    /// Errors: `validation_error` for a value of the wrong type.
     pub fn from_ui(value: serde_json::Value) -> CmdResult<Self> {
         let mut s: Settings = serde_json::from_value(value).map_err(|e| CommandError::invalid("settings", e))?;
         if s.output_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
@@ -96,7 +96,7 @@ impl Settings {
 
     /// Validates and writes `file` atomically (temporary file, then rename).
     ///
-    /// Errors: `validation_failed` for a bad field; `internal_error` when the
+    /// Errors: `validation_error` for a bad field; `internal_error` when the
     /// file cannot be written.
     pub fn save(&self, file: &Path) -> CmdResult<()> {
         self.validate()?;

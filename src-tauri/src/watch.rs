@@ -58,7 +58,7 @@ pub async fn watch_events(state: Ctx<'_>, id: String, limit: Option<u32>) -> Cmd
     Ok(state.service.watch_events(&id, Some(limit.unwrap_or(DEFAULT_EVENTS)), None).await?)
 }
 
-/// The UI's rule → a [`WatchRuleSpec`]; a bad shape is `validation_failed`
+/// The UI's rule → a [`WatchRuleSpec`]; a bad shape is `validation_error`
 /// naming `spec` with serde's sentence (unknown field, missing `profile`…).
 fn parse_spec(spec: Value) -> CmdResult<WatchRuleSpec> {
     serde_json::from_value(spec).map_err(|e| CommandError::invalid("spec", e))

@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod serve;
+
 pub use serde_json;
 pub use tempfile::TempDir;
 

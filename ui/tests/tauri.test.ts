@@ -174,9 +174,9 @@ describe('tauri transport', () => {
   });
 
   it('watch folders: a refused rule rejects with the command error as a sentence', async () => {
-    const { deps } = fake({ watch_add: () => Promise.reject({ code: 'validation_failed', message: 'folder: /nope does not exist' }) });
+    const { deps } = fake({ watch_add: () => Promise.reject({ code: 'validation_error', message: 'folder: /nope does not exist' }) });
     const e = await createTauriApi(deps).addWatchRule({ folder: '/nope', profile: 'sophon-auto' }).catch((x) => x);
-    expect(e.code).toBe('validation_failed');
+    expect(e.code).toBe('validation_error');
     expect(humanMessage(e)).toMatch(/^Folder: \/nope does not exist/);
   });
 });

@@ -31,6 +31,7 @@ pub mod quality;
 pub mod request;
 pub mod streams;
 pub mod thumbnail;
+pub mod verify;
 pub mod versions;
 pub mod waveform;
 pub mod xparams;

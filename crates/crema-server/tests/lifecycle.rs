@@ -124,7 +124,10 @@ async fn broken_sources_are_refused_and_unencodable_ones_fail_with_bounded_retri
     // never carries a readable frame: nothing to encode): accepted, fails as
     // source_unsupported. (Audio-only sources with readable audio are encoded.)
     let (st, job) = s
-        .post("/v1/jobs", &json!({"source": {"type": "path", "path": fixture("audio_unreadable.ts")}, "profile": "sophon-cortado"}))
+        .post(
+            "/v1/jobs",
+            &json!({"source": {"type": "path", "path": fixture("audio_unreadable.ts")}, "profile": "sophon-cortado"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{job}");
     let id = job["id"].as_str().expect("id").to_string();

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod idempotency;
 mod maintenance;
+mod place;
 pub mod redact;
 mod service;
 mod store;
@@ -50,11 +51,11 @@ pub use uploads::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
-pub use waveform::{WaveformFormat, WaveformInfo, WaveformRequest, WaveformSpec};
 pub use watch::{
     DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, MAX_EVENTS_PER_RULE, MAX_LIST_LIMIT, SuccessAction,
     WatchConfig, WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec,
 };
+pub use waveform::{WaveformFormat, WaveformInfo, WaveformRequest, WaveformSpec};
 pub use webhooks::{
     DELIVERY_CONCURRENCY, DeliveryState, MAX_BACKOFF, MAX_DELIVERY_RECORDS, MAX_JOB_WEBHOOKS, MAX_NAME_CHARS,
     MAX_URL_BYTES, PolicyRefusal, Webhook, WebhookCreated, WebhookDelivery, WebhookEvent, WebhookPolicy, WebhookSpec,

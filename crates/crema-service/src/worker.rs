@@ -415,14 +415,14 @@ async fn place_in(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    let placement = crate::watch::verify::Placement {
+    let placement = crate::place::Placement {
         src,
         dir: dir.clone(),
         stem: format!("{source_stem}.{profile}"),
         ext,
         tmp_name: format!(".crema-placing-{}.tmp", row.job.id),
     };
-    let placed = tokio::task::spawn_blocking(move || crate::watch::verify::place_unrecorded(&placement))
+    let placed = tokio::task::spawn_blocking(move || crate::place::place_unrecorded(&placement))
         .await
         .map_err(|e| crate::ServiceError::Internal(format!("placing the output: {e}")))?
         .map_err(|e| crate::ServiceError::Internal(format!("{}: cannot place the output: {e}", dir.display())))?;

@@ -1753,12 +1753,12 @@ export interface operations {
     };
     stream: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only events of this job. */
-                job_id: string | null;
+                job_id?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1813,16 +1813,16 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only jobs in this status. */
-                status: null | components["schemas"]["JobStatus"];
+                status?: components["schemas"]["JobStatus"];
                 /** @description Page size, 1..100 (default 20). */
-                limit: number | null;
+                limit?: number;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -3073,14 +3073,15 @@ export interface operations {
     };
     events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Entries to return, 1..1000 (default 100). */
+                limit?: number;
+                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
+                before?: number;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Entries to return, 1..1000 (default 100). */
-                limit: string | null;
-                /** @description Only entries with `seq` below this (the last `seq` of the previous page). */
-                before: string | null;
             };
             cookie?: never;
         };
@@ -3134,12 +3135,13 @@ export interface operations {
     };
     files: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Files to return, 1..1000 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Files to return, 1..1000 (default 100). */
-                limit: string | null;
             };
             cookie?: never;
         };

@@ -29,7 +29,6 @@
 mod db;
 mod rules;
 mod scan;
-pub(crate) mod verify;
 mod watcher;
 
 use crate::auth::Admin;

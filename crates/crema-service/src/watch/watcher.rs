@@ -5,12 +5,13 @@
 use super::db::{self, FileRow, NewFile, RuleRow};
 use super::rules::Filter;
 use super::scan::{self, Settle, Settler};
-use super::verify::{self, Placement};
 use super::{FailureAction, SuccessAction, WatchDecision, WatchRuleSpec};
 use crate::error::ServiceError;
+use crate::place::{self, Placement};
 use crate::service::Inner;
 use crate::store;
 use crate::types::{JobSpec, JobStatus, ServiceEvent, SourceSpec};
+use crema_engine::verify;
 use notify::Watcher as _;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -845,7 +846,8 @@ impl Finisher {
                 if hls { verify::verify_hls(&out.join("master.m3u8"), &src) } else { verify::verify_file(&out, &src) }
             })
             .await
-            .unwrap_or_else(|e| Err(format!("the check failed: {e}")));
+            .map_err(|e| format!("the check failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
             if let Err(why) = verdict {
                 let why = format!(
                     "the output did not verify ({why}); it was kept in {} and the source was not touched by a success action",
@@ -865,7 +867,7 @@ impl Finisher {
             }
         }
         if let Some(k) = keep {
-            let placed = tokio::task::spawn_blocking(move || verify::place_unrecorded(&k)).await;
+            let placed = tokio::task::spawn_blocking(move || place::place_unrecorded(&k)).await;
             if let Ok(Err(e)) = placed {
                 tracing::warn!("watch {}: cannot place the kept MP4: {e}", self.rule_id);
             }
@@ -881,7 +883,7 @@ impl Finisher {
                 tmp_name: format!(".crema-placing-{}-waveform.{ext}", row.id),
                 ext,
             };
-            match tokio::task::spawn_blocking(move || verify::place_unrecorded(&w)).await {
+            match tokio::task::spawn_blocking(move || place::place_unrecorded(&w)).await {
                 Ok(Ok(p)) => waveform_placed = p,
                 Ok(Err(e)) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
                 Err(e) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
@@ -945,7 +947,7 @@ impl Finisher {
                 Some(d) => d,
                 None => {
                     let q = p.clone();
-                    let d = blocking(Box::new(move || verify::free_name(&q.dir, &q.stem, &q.ext).map(Some)))
+                    let d = blocking(Box::new(move || place::free_name(&q.dir, &q.stem, &q.ext).map(Some)))
                         .await?
                         .ok_or("no free name")?;
                     db::set_placing(&self.inner.pool, row_id, &d).await.map_err(|e| e.to_string())?;
@@ -953,7 +955,7 @@ impl Finisher {
                 }
             };
             let (q, d) = (p.clone(), dest.clone());
-            let done = blocking(Box::new(move || Ok(verify::publish_exact(&q.tmp(), &d)?.then(PathBuf::new)))).await?;
+            let done = blocking(Box::new(move || Ok(place::publish_exact(&q.tmp(), &d)?.then(PathBuf::new)))).await?;
             if done.is_some() {
                 return Ok(dest);
             }
@@ -978,7 +980,7 @@ impl Finisher {
             }
             Some(_) => match (action, dest) {
                 (SuccessAction::Leave, _) => "source left in place".to_string(),
-                (SuccessAction::Move { .. }, Some(dest)) => match verify::move_source(&source, &dest) {
+                (SuccessAction::Move { .. }, Some(dest)) => match place::move_source(&source, &dest) {
                     Ok(to) => format!("source moved to {}", to.display()),
                     Err(e) => format!("the source could not be moved ({e}); it was left in place"),
                 },
@@ -1014,8 +1016,8 @@ impl Finisher {
             Some(match scan::stat(&source) {
                 None => "the source is no longer there".to_string(),
                 Some(st) if st != (size, mtime) => "the source changed meanwhile, so it was left in place".to_string(),
-                Some(_) => match verify::move_source(&source, &dest) {
-                    Ok(to) => match verify::write_error_file(&to, &text) {
+                Some(_) => match place::move_source(&source, &dest) {
+                    Ok(to) => match place::write_error_file(&to, &text) {
                         Ok(err) => format!("source moved to {} (why: {})", to.display(), err.display()),
                         Err(e) => format!("source moved to {}; the error file could not be written: {e}", to.display()),
                     },

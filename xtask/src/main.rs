@@ -1,0 +1,32 @@
+//! `cargo xtask …`: developer tasks that are not part of the product.
+//!
+//! - `cargo xtask bench [OPTIONS]`: Crema's H.264 HLS ladder and HEVC file
+//!   against the `ffmpeg` command line on the same clip, in one session
+//!   (see [`bench`]). Exit codes: 0 done, 1 a case failed, 2 usage (missing
+//!   clip, unknown profile), 4 a work folder could not be written.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+
+/// Crema's developer tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Crema against `ffmpeg` on one clip: HLS ladder and HEVC file, wall and
+    /// CPU time, peak memory, and the ratios to the reference.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().task {
+        Task::Bench(args) => ExitCode::from(bench::run(args)),
+    }
+}
