@@ -23,6 +23,7 @@ step() {
   fi
 }
 step cargo fmt --all -- --check
+step python3 scripts/check-doc-links.py
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
 step cargo build --locked -p crema

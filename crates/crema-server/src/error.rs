@@ -15,6 +15,11 @@ use crema_service::{ErrorCode, ServiceError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Largest `POST` body under `/v1`, in bytes (64 KiB: JSON bodies only; job
+/// `metadata` alone is capped at 16 KiB by the service). A larger one is
+/// `400 validation_error` with reason `payload_too_large`.
+pub const MAX_POST_BODY: usize = 64 * 1024;
+
 /// The envelope body of every non-2xx response except 302:
 /// `{"error": {"code", "message", "retryable", "request_id", "reason"?}}`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -225,7 +230,7 @@ impl BodyFault {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         if let JsonRejection::BytesRejection(b) = &r {
-            return BodyFault::of(b).into_error(crate::idempotency::MAX_POST_BODY);
+            return BodyFault::of(b).into_error(MAX_POST_BODY);
         }
         // A missing Content-Type is a malformed request like any other (400, not 415).
         let message = r.body_text().replace("Failed to deserialize the JSON body into the target type: ", "");

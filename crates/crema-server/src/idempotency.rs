@@ -22,9 +22,7 @@ use std::sync::Arc;
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Largest `POST` body under `/v1`, in bytes (64 KiB: JSON bodies only; job
-/// `metadata` alone is capped at 16 KiB by the service).
-pub const MAX_POST_BODY: usize = 64 * 1024;
+pub use crate::error::MAX_POST_BODY;
 
 /// Frees the key when the request is dropped before it finished (client gone).
 struct Guard {

@@ -1,7 +1,7 @@
 //! The five cases: Crema's runs (`crema encode --json`) and the `ffmpeg`
 //! command lines built from what Crema reported it did.
 
-use super::measure::{Usage, count_frames, fresh_dir, run_measured, tree_size};
+use super::measure::{Usage, count_frames, fresh_dir, run_measured, shell_line, tree_size};
 use super::{BenchArgs, EncoderSetup, Failure, Outcome, RUNGS, Rendition, SEGMENT_SECONDS, fail};
 use crema_engine::plan;
 use serde_json::Value;
@@ -213,20 +213,6 @@ fn path_arg(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// `cmd` as one line a POSIX shell would take.
-pub(super) fn shell_line(cmd: &[String]) -> String {
-    cmd.iter()
-        .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+%@".contains(c)) {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,13 +236,5 @@ mod tests {
             options: vec![("pix_fmt".into(), "yuv420p".into()), ("crf".into(), "23".into())],
         };
         assert_eq!(encoder_args(&enc), ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "23"]);
-    }
-
-    #[test]
-    fn shell_quotes_only_when_needed() {
-        assert_eq!(
-            shell_line(&["ffmpeg".into(), "-x".into(), "expr:gte(t,n_forced*6)".into()]),
-            "ffmpeg -x 'expr:gte(t,n_forced*6)'"
-        );
     }
 }

@@ -1,7 +1,6 @@
 //! Measuring child processes (`wait4(2)`: wall time, user + system CPU
 //! time, peak resident set size) and describing the machine.
 
-use super::cases::shell_line;
 use super::{Failure, fail, round3};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -254,9 +253,31 @@ impl Machine {
     }
 }
 
+/// `cmd` as one line a POSIX shell would take.
+pub(super) fn shell_line(cmd: &[String]) -> String {
+    cmd.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+%@".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_quotes_only_when_needed() {
+        assert_eq!(
+            shell_line(&["ffmpeg".into(), "-x".into(), "expr:gte(t,n_forced*6)".into()]),
+            "ffmpeg -x 'expr:gte(t,n_forced*6)'"
+        );
+    }
 
     #[test]
     fn sequential_usage_adds_times_and_keeps_the_peak() {

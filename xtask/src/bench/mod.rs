@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 mod cases;
 mod measure;
 
-use cases::{crema_file, crema_ladder, ffmpeg_file, ffmpeg_per_rung, ffmpeg_split, shell_line};
-use measure::{Machine, Usage, warm_page_cache};
+use cases::{crema_file, crema_ladder, ffmpeg_file, ffmpeg_per_rung, ffmpeg_split};
+use measure::{Machine, Usage, shell_line, warm_page_cache};
 
 /// The clip `fixtures/prepare.sh --bench` makes (17.6 s of 1080p25 ProRes 422 HQ).
 const DEFAULT_INPUT: &str = "fixtures/cache/prores_hq_1080p25_10bit_long.mov";
