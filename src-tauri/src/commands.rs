@@ -88,7 +88,7 @@ pub async fn move_job(state: Ctx<'_>, id: String, position: Value) -> CmdResult<
 }
 
 /// What `probe_file` returns.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProbedFile {
     /// What the file is (resolution, frame rate, duration, codec, bit depth, HDR, audio tracks).
     pub facts: SourceFacts,
@@ -173,7 +173,11 @@ pub async fn reveal_path(app: AppHandle, path: String) -> CmdResult<()> {
 /// `on_event` as `{type, data}` (see `events.rs`) until `unsubscribe` or a
 /// page load.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn subscribe(state: Ctx<'_>, webview: Webview, on_event: Channel<Value>) -> CmdResult<u64> {
+pub async fn subscribe(
+    state: Ctx<'_>,
+    webview: Webview,
+    on_event: Channel<crema_service::EventMessage>,
+) -> CmdResult<u64> {
     // Async commands run on Tauri's tokio runtime.
     let task = tokio::spawn(crate::events::forward(state.service.subscribe(), on_event));
     Ok(state.subscriptions.add(webview.label(), task))
@@ -187,7 +191,7 @@ pub async fn unsubscribe(state: Ctx<'_>, id: u64) -> CmdResult<bool> {
 
 /// What `settings_get` and `settings_set` return: the saved settings plus
 /// whether the running service still uses older values.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SettingsReply {
     /// The saved settings.
     #[serde(flatten)]
@@ -223,14 +227,19 @@ pub async fn settings_set(state: Ctx<'_>, settings: Value) -> CmdResult<Settings
 }
 
 /// One encoder back-end as `encoders` reports it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EncoderInfo {
     /// The `--encoder` / settings value (`software`, `nvenc`, `vaapi`…).
     pub name: &'static str,
-    /// The detection: `backend`, `encoder` (FFmpeg's name for HEVC),
-    /// `available`, `reason`.
-    #[serde(flatten)]
-    pub detection: crema_engine::encoder::Detection,
+    /// The encoder family (`software`, `nvenc`, `qsv`, `vaapi`,
+    /// `videotoolbox`, `amf`).
+    pub backend: &'static str,
+    /// FFmpeg's encoder name for HEVC on it (`libx265`, `hevc_nvenc`…).
+    pub encoder: &'static str,
+    /// True when the encoder is linked and the device opened.
+    pub available: bool,
+    /// One line saying why (not): "hevc_nvenc is not in this FFmpeg build".
+    pub reason: String,
 }
 
 /// `encoders` → every encoder back-end with whether it is usable here and
@@ -240,7 +249,16 @@ pub async fn encoders() -> CmdResult<Vec<EncoderInfo>> {
     let list =
         tokio::task::spawn_blocking(|| crema_engine::encoder::detect_all(crema_engine::profile::VideoCodec::Hevc))
             .await?;
-    Ok(list.into_iter().map(|d| EncoderInfo { name: d.backend.cli_name(), detection: d }).collect())
+    Ok(list
+        .into_iter()
+        .map(|d| EncoderInfo {
+            name: d.backend.cli_name(),
+            backend: d.backend.cli_name(),
+            encoder: d.encoder,
+            available: d.available,
+            reason: d.reason,
+        })
+        .collect())
 }
 
 /// `server_status` → `{running, listen, url, lan_url, error}`.
@@ -278,7 +296,7 @@ pub async fn server_stop(state: Ctx<'_>) -> CmdResult<ServerStatus> {
 }
 
 /// One API key as `keys_list` reports it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// `id`, `name`, `prefix`, `created_at`, `last_used_at`, `revoked_at`.
     #[serde(flatten)]

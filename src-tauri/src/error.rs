@@ -9,7 +9,7 @@ use crema_service::{ErrorCode, ServiceError};
 use serde::Serialize;
 
 /// A failed command, as the web UI receives it (the rejected promise's value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{message}")]
 pub struct CommandError {
     /// Stable code: one of the `/v1` contract's codes (`not_found`,

@@ -1,9 +1,10 @@
 //! Live job events to the window over a `tauri::ipc::Channel`.
 //!
 //! Each `subscribe` call starts a task that forwards every
-//! [`ServiceEvent`] with the SSE stream's event names and data
-//! (`crates/crema-server/src/routes/events.rs`), the name in `type` beside
-//! the data (the shape `ui/src/api/tauri.ts` reads):
+//! [`ServiceEvent`] as the service's one wire model, [`EventMessage`] (the
+//! SSE stream of `crates/crema-server/src/routes/events.rs` sends the same
+//! messages, the `type` as its event name); the shape `ui/src/api/tauri.ts`
+//! reads, typed from `ui/src/api/ipc.json`:
 //! - `{"type": "job.created" | "job.updated", "job": Job}`;
 //! - `{"type": "job.progress", "job_id", "progress"}`, at most about 10 per
 //!   second per job ([`PROGRESS_INTERVAL`]);
@@ -14,8 +15,7 @@
 //! the webview that made them starts loading a page (a reload must not leave
 //! forwarders behind).
 
-use crema_service::{JobStatus, ServiceEvent};
-use serde_json::{Value, json};
+use crema_service::{EventMessage, JobStatus, ServiceEvent};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,23 +53,19 @@ impl ProgressThrottle {
 }
 
 /// The message for one service event, or `None` when throttled.
-pub fn message(ev: &ServiceEvent, throttle: &mut ProgressThrottle, now: Instant) -> Option<Value> {
+pub fn message(ev: &ServiceEvent, throttle: &mut ProgressThrottle, now: Instant) -> Option<EventMessage> {
     match ev {
-        ServiceEvent::JobCreated { job } => Some(json!({"type": "job.created", "job": job})),
-        ServiceEvent::JobStateChanged { job } => {
-            if job.status.is_terminal() || job.status == JobStatus::Queued {
-                throttle.forget(&job.id);
-            }
-            Some(json!({"type": "job.updated", "job": job}))
+        ServiceEvent::JobStateChanged { job } if job.status.is_terminal() || job.status == JobStatus::Queued => {
+            throttle.forget(&job.id);
         }
-        ServiceEvent::JobProgress { job_id, progress } => {
-            throttle.admit(job_id, now).then(|| json!({"type": "job.progress", "job_id": job_id, "progress": progress}))
-        }
+        ServiceEvent::JobProgress { job_id, .. } if !throttle.admit(job_id, now) => return None,
+        _ => {}
     }
+    Some(EventMessage::from_event(ev))
 }
 
 /// Forwards `rx` into `channel` until either side closes.
-pub async fn forward(mut rx: broadcast::Receiver<ServiceEvent>, channel: Channel<Value>) {
+pub async fn forward(mut rx: broadcast::Receiver<ServiceEvent>, channel: Channel<EventMessage>) {
     let mut throttle = ProgressThrottle::default();
     loop {
         let msg = match rx.recv().await {
@@ -77,7 +73,7 @@ pub async fn forward(mut rx: broadcast::Receiver<ServiceEvent>, channel: Channel
                 Some(m) => m,
                 None => continue,
             },
-            Err(broadcast::error::RecvError::Lagged(n)) => json!({"type": "lagged", "missed": n}),
+            Err(broadcast::error::RecvError::Lagged(missed)) => EventMessage::Lagged { missed },
             Err(broadcast::error::RecvError::Closed) => break,
         };
         if channel.send(msg).is_err() {
@@ -134,7 +130,7 @@ mod tests {
     fn progress_is_throttled_per_job() {
         let mut t = ProgressThrottle::default();
         let t0 = Instant::now();
-        let m = message(&progress_event("job_a"), &mut t, t0).unwrap();
+        let m = serde_json::to_value(message(&progress_event("job_a"), &mut t, t0).unwrap()).unwrap();
         assert_eq!(m["type"], "job.progress");
         assert_eq!(m["job_id"], "job_a");
         assert_eq!(m["progress"]["phase"], "queued");

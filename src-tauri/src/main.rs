@@ -10,6 +10,8 @@ mod app;
 mod commands;
 mod error;
 mod events;
+#[cfg(test)]
+mod ipc_schema;
 mod notify;
 mod open;
 mod paths;

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What `server_status`, `server_start` and `server_stop` return.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ServerStatus {
     /// Whether the server is accepting connections.
     pub running: bool,

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 pub const MAX_CONCURRENT_JOBS: usize = 16;
 
 /// What the user can set in the Settings panel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Settings {
     /// Encodes run at once, 1..=16 (default: the core count, at most 4).
     pub concurrent_jobs: usize,
     /// Where outputs go (`<folder>/<job id>/`); `null`: `<data dir>/outputs`.
+    #[schema(value_type = Option<String>)]
     pub output_dir: Option<PathBuf>,
     /// Hardware encoder preference: `auto`, `software`, `nvenc`, `qsv`,
     /// `vaapi`, `videotoolbox` or `amf` (the CLI's `--encoder` values).

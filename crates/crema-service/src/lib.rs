@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod idempotency;
 mod maintenance;
+mod messages;
 mod place;
 pub mod redact;
 mod service;
@@ -41,6 +42,7 @@ pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
 pub use maintenance::ReadinessReport;
+pub use messages::EventMessage;
 pub use service::{MAX_METADATA_BYTES, Service};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{

@@ -3,6 +3,7 @@
 // and `tauri.ts` (the desktop window: Tauri commands + a channel).
 import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, Profile, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
 import type { WaveformData } from '../lib/waveform';
+import type { components as ipc } from './ipc';
 
 /** What this transport can do; the UI shows or hides controls by it. */
 export interface Capabilities {
@@ -60,45 +61,25 @@ export interface UploadCallbacks {
   onSession?: (id: string) => void;
 }
 
-/** Desktop settings (`settings_get` / `settings_set`). Unknown fields are kept as they are. */
-export interface DesktopSettings {
-  concurrent_jobs?: number;
-  output_dir?: string | null;
-  /** `auto`, `software`, or a back-end name (`nvenc`, `qsv`, `vaapi`, …). */
-  encoder?: string;
-  [key: string]: unknown;
-}
+// The desktop IPC's types are generated from the Rust side (src-tauri's
+// ipc_schema.rs → ipc.json → ipc.d.ts, `npm run gen:types`), like the HTTP
+// API's: a field renamed in Rust fails the type check here.
+type I = ipc['schemas'];
+
+/** Desktop settings (`settings_get` / `settings_set`), with `restart_required` in replies. Unknown fields are kept as they are. */
+export type DesktopSettings = Partial<I['SettingsReply']> & { [key: string]: unknown };
 
 /** One encoder back-end as detected by the desktop app (`encoders`). */
-export interface EncoderReport {
-  name: string;
-  backend?: string;
-  available: boolean;
-  reason?: string | null;
-}
+export type EncoderReport = I['EncoderInfo'];
 
-/** The embedded LAN server (`server_status`). */
-export interface ServerStatus {
-  running: boolean;
-  listen?: string | null;
-  url?: string | null;
-  error?: string | null;
-}
+/** The embedded LAN server (`server_status`): `url`, `local_url`, `lan_url`. */
+export type ServerStatus = I['ServerStatus'];
 
-export interface ApiKeyInfo {
-  id: string;
-  name: string;
-  prefix?: string | null;
-  created_at?: string | null;
-  revoked?: boolean;
-}
+/** An API key as `keys_list` reports it (no secret). */
+export type ApiKeyInfo = I['KeyInfo'];
 
-export interface CreatedKey {
-  id: string;
-  name?: string;
-  /** The secret: shown once. */
-  key: string;
-}
+/** A key as `keys_create` returns it: the only time the secret is shown. */
+export type CreatedKey = I['ApiKeyCreated'];
 
 /** Commands only the desktop app has. */
 export interface DesktopApi {

@@ -15,7 +15,7 @@ use crate::error::{ApiResult, ErrorEnvelope};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use crema_service::ServiceEvent;
+use crema_service::EventMessage;
 use futures_util::Stream;
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -51,27 +51,17 @@ pub async fn stream(
     }
     let only = q.job_id;
     let events = BroadcastStream::new(rx).filter_map(move |item| {
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                return Some(Ok(Event::default().event("lagged").data(format!("{{\"missed\":{n}}}"))));
-            }
+        // The service's one wire model; SSE puts its `type` in the event name.
+        let msg = match item {
+            Ok(ev) => EventMessage::from_event(&ev.network_view()),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => EventMessage::Lagged { missed },
         };
-        let ev = ev.network_view();
-        let (name, job_id, data) = match &ev {
-            ServiceEvent::JobCreated { job } => ("job.created", job.id.as_str(), serde_json::to_string(job)),
-            ServiceEvent::JobStateChanged { job } => ("job.updated", job.id.as_str(), serde_json::to_string(job)),
-            ServiceEvent::JobProgress { job_id, progress } => (
-                "job.progress",
-                job_id.as_str(),
-                serde_json::to_string(&serde_json::json!({"job_id": job_id, "progress": progress})),
-            ),
-        };
-        if only.as_deref().is_some_and(|o| o != job_id) {
+        if let (Some(o), Some(id)) = (only.as_deref(), msg.job_id())
+            && o != id
+        {
             return None;
         }
-        let data = data.ok()?;
-        Some(Ok(Event::default().event(name).data(data)))
+        Some(Ok(Event::default().event(msg.name()).data(msg.sse_data().to_string())))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
