@@ -24,6 +24,7 @@ step() {
 }
 step cargo fmt --all -- --check
 step python3 scripts/check-doc-links.py
+step bash scripts/deps-check.sh
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
 step cargo build --locked -p crema
