@@ -17,9 +17,8 @@
 //!
 //! Skipped, with the reason printed, when `node` is not installed.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -6,8 +6,7 @@
 //! footage) and the prepared fixtures; long ones are stream-copied to a short
 //! piece first. Every output is checked with ffprobe/ffmpeg.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

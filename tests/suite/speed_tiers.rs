@@ -8,8 +8,7 @@
 //! size would leave too little encoder work to tell x265's fast and medium
 //! presets apart: they differ by only ~15% on this content).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[test]

@@ -4,10 +4,9 @@
 //! Also checks the graceful stop (SIGTERM → `draining`, running job requeued),
 //! and a watch folder killed in the middle of a batch (each file once).
 
-mod common;
 
-use common::serve::{Api, Server, create_key};
-use common::{crema, crema_bin, ffmpeg, fixture, tempdir};
+use crate::common::serve::{Api, Server, create_key};
+use crate::common::{crema, crema_bin, ffmpeg, fixture, tempdir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -5,8 +5,7 @@
 //! the same 1.2 s stream copy of `prores_hq_1080p25_10bit.mov`; quality is
 //! measured against that source scaled the same way (bicubic, like Crema).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,8 +2,7 @@
 //! the original is kept when encoding would not make it smaller; HDR is
 //! tone-mapped to SDR.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The concrete built-in profiles and their bit depths, from `crema profiles --json`.

@@ -8,8 +8,7 @@
 //! Media: `fixtures/prepare.sh` (the `q_*` files) and `tests/quality_data/`
 //! (libvmaf's akiyo test vector, see its README).
 
-mod common;
-use common::*;
+use crate::common::*;
 use crema_engine::quality::{self, QualityOptions, QualityReport};
 use crema_engine::{CancelFlag, EngineError};
 use serde_json::Value;

@@ -3,9 +3,8 @@
 //! package checker passes, and the waveform made in the same pass as the
 //! encode (the same bytes as `crema waveform` on the same track).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn format_tag(file: &Path, key: &str) -> String {

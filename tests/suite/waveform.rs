@@ -3,9 +3,8 @@
 //! (`doc/DataFormat.md` of bbc/audiowaveform); the errors are the documented
 //! exit codes. The cross-check against BBC's own parser is in `waveform_js.rs`.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use crema_engine::waveform::{self, Bits, Resolution, WaveformOptions, WaveformRequest};
 use crema_engine::{CancelFlag, EngineError};
 use std::path::{Path, PathBuf};

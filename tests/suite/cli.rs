@@ -3,8 +3,7 @@
 //! the `--json` format, default output names, `crema probe --json`,
 //! `crema profiles --json`, and reproducing a run with the `ffmpeg` CLI.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -938,10 +937,10 @@ async fn a_bad_request_is_refused_with_the_same_words_everywhere() {
         ),
     ];
     let data = tempdir();
-    let key = common::serve::create_key(data.path());
-    let server = common::serve::Server::start(data.path());
+    let key = crate::common::serve::create_key(data.path());
+    let server = crate::common::serve::Server::start(data.path());
     let api =
-        common::serve::Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: std::cell::Cell::new(0) };
+        crate::common::serve::Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: std::cell::Cell::new(0) };
     api.wait_up().await;
     let watched = tempdir();
     for (flags, output, flag, field, words) in cases {

@@ -4,8 +4,7 @@
 //! rungs are dropped; HEVC ladders are fMP4 with `hvc1`; one AAC rendition
 //! with LANGUAGE; `--keep-mp4` writes the progressive file.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
