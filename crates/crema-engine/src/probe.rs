@@ -22,177 +22,12 @@ use std::sync::OnceLock;
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::format::context::Input;
 use ffmpeg_sys_next as sys;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
+use crate::ffutil::{c_str, dict_get};
+pub use crate::media::{AudioStream, ContentLightLevel, MasteringDisplay, MediaInfo, OtherStream, VideoStream};
 use crate::progress::CancelFlag;
-
-/// Everything Crema needs to know about a source.
-#[derive(Clone, Debug, Serialize)]
-pub struct MediaInfo {
-    /// File name without folders (the `/v1` `source.name`).
-    pub name: String,
-    /// File size in bytes.
-    pub bytes: u64,
-    /// Lower-case hex SHA-256 of the whole file.
-    pub sha256: String,
-    /// Duration in seconds (container duration, else the longest stream).
-    pub duration_seconds: f64,
-    /// Display resolution `"WIDTHxHEIGHT"` of the first video stream *after*
-    /// rotation (a 1280x720 stream rotated 90° is `"720x1280"`); `None` without video.
-    pub resolution: Option<String>,
-    /// Nominal frame rate as a reduced fraction string: `"25"`, `"24000/1001"`,
-    /// `"25/2"`; `None` without video. For variable-rate sources this is the
-    /// base rate (`r_frame_rate`) when the average is at most 20% below it
-    /// (dropped frames), else the average snapped to a standard rate.
-    pub frame_rate: Option<String>,
-    /// Container format name as libavformat reports it (`"mov,mp4,m4a,3gp,3g2,mj2"`).
-    pub container: String,
-    /// Overall bit rate in bits per second, when known.
-    pub bit_rate: Option<u64>,
-    /// The video stream Crema encodes: the one libavformat's
-    /// `av_find_best_stream` ranks first (see [`crate::streams`]), unless
-    /// that is cover art or has no picture size, then the first that is neither.
-    pub video: Option<VideoStream>,
-    /// Every audio stream, in file order (of every program).
-    pub audio: Vec<AudioStream>,
-    /// Index of the audio stream that goes with the video: the best audio
-    /// stream of the video's program (`av_find_best_stream` with the video as
-    /// related stream), skipping streams whose sample rate or channel count
-    /// cannot be read; `None` when there is none. HLS packages use this one.
-    pub main_audio: Option<usize>,
-    /// The programs (MPEG-TS services) with their streams; empty for
-    /// containers without programs (MP4, MOV, MKV).
-    pub programs: Vec<crate::streams::Program>,
-    /// Subtitle streams.
-    pub subtitles: Vec<OtherStream>,
-    /// Data streams (timecode `tmcd`, GoPro `gpmd` telemetry...).
-    pub data: Vec<OtherStream>,
-    /// SMPTE timecode of the first frame (`"01:00:00:00"`), from a `tmcd`
-    /// track, stream or container metadata or the codec's GOP header.
-    pub timecode: Option<String>,
-}
-
-/// The video stream's facts.
-#[derive(Clone, Debug, Serialize)]
-pub struct VideoStream {
-    /// Index of the stream in the container.
-    pub index: usize,
-    /// Codec short name (`h264`, `hevc`, `prores`, `dnxhd`, `mpeg2video`).
-    pub codec: String,
-    /// Codec profile name (`High`, `Main 10`, `HQ`), when known.
-    pub profile: Option<String>,
-    /// Coded width in pixels (before rotation).
-    pub width: u32,
-    /// Coded height in pixels (before rotation).
-    pub height: u32,
-    /// Pixel format name (`yuv420p`, `yuv422p10le`).
-    pub pix_fmt: String,
-    /// Bits per luma sample (8, 10, 12).
-    pub bit_depth: u8,
-    /// Average frame rate as (numerator, denominator), reduced; the
-    /// container's base rate (`r_frame_rate`) when it declares no average;
-    /// (0, 1) when unknown.
-    pub frame_rate: (i32, i32),
-    /// True when the real frame timing varies (`r_frame_rate` ≠ `avg_frame_rate`).
-    pub variable_frame_rate: bool,
-    /// Number of frames the container declares, when it does.
-    pub frames: Option<u64>,
-    /// Stream time base as (numerator, denominator).
-    pub time_base: (i32, i32),
-    /// Color primaries name as FFmpeg spells it (`bt709`, `bt2020`), `None` when unspecified.
-    pub color_primaries: Option<String>,
-    /// Transfer characteristics (`bt709`, `smpte2084` = PQ, `arib-std-b67` = HLG).
-    pub color_transfer: Option<String>,
-    /// Matrix coefficients (`bt709`, `bt2020nc`).
-    pub color_matrix: Option<String>,
-    /// `tv` (limited) or `pc` (full), `None` when unspecified.
-    pub color_range: Option<String>,
-    /// `pq`, `hlg` or `None` (SDR), from the transfer characteristics.
-    pub hdr: Option<String>,
-    /// SMPTE ST 2086 mastering display metadata, when present.
-    pub mastering_display: Option<MasteringDisplay>,
-    /// CTA-861.3 content light level, when present.
-    pub content_light_level: Option<ContentLightLevel>,
-    /// Display rotation in degrees clockwise that a player applies (0, 90,
-    /// 180, 270), the angle the `ffmpeg` CLI's autorotate uses: 90 means
-    /// `transpose=clock`, 180 `hflip,vflip`, 270 `transpose=cclock`.
-    ///
-    /// This is the *negation* of the display matrix angle that `ffprobe`
-    /// prints as `rotation` (counter-clockwise): a phone clip that `ffprobe`
-    /// lists as `rotation=90` is reported here as 270 and is turned upright
-    /// with `transpose=cclock`. Mirroring in the matrix is ignored.
-    pub rotation: i32,
-    /// `progressive`, `tt`, `bb`, `tb`, `bt` or `unknown`: the container's
-    /// or parser's field order, else the first decoded frame's interlace flags.
-    pub field_order: String,
-    /// Stream bit rate in bits per second, when known.
-    pub bit_rate: Option<u64>,
-}
-
-/// SMPTE ST 2086 mastering display color volume. Chromaticities are CIE 1931
-/// xy coordinates (0..1), luminance in cd/m².
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct MasteringDisplay {
-    /// Red primary (x, y).
-    pub red: (f64, f64),
-    /// Green primary (x, y).
-    pub green: (f64, f64),
-    /// Blue primary (x, y).
-    pub blue: (f64, f64),
-    /// White point (x, y).
-    pub white_point: (f64, f64),
-    /// Minimum luminance, cd/m².
-    pub min_luminance: f64,
-    /// Maximum luminance, cd/m².
-    pub max_luminance: f64,
-}
-
-/// CTA-861.3 content light level, both in cd/m².
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-pub struct ContentLightLevel {
-    /// Maximum content light level (MaxCLL).
-    pub max_cll: u32,
-    /// Maximum frame-average light level (MaxFALL).
-    pub max_fall: u32,
-}
-
-/// An audio stream's facts.
-#[derive(Clone, Debug, Serialize)]
-pub struct AudioStream {
-    /// Index of the stream in the container.
-    pub index: usize,
-    /// Codec short name (`aac`, `pcm_s16le`, `mp2`, `vorbis`).
-    pub codec: String,
-    /// Codec profile (`LC`), when known.
-    pub profile: Option<String>,
-    /// Channel count.
-    pub channels: u32,
-    /// Channel layout name (`stereo`, `5.1`), when known.
-    pub layout: Option<String>,
-    /// Sample rate in Hz.
-    pub sample_rate: u32,
-    /// ISO 639-2 language tag, when the container carries one.
-    pub language: Option<String>,
-    /// Stream bit rate in bits per second, when known.
-    pub bit_rate: Option<u64>,
-    /// True when the stream is flagged default.
-    pub default: bool,
-}
-
-/// A subtitle or data stream.
-#[derive(Clone, Debug, Serialize)]
-pub struct OtherStream {
-    /// Index of the stream in the container.
-    pub index: usize,
-    /// Codec name, or the codec tag (`tmcd`, `gpmd`) when FFmpeg has no codec for it.
-    pub codec: String,
-    /// ISO 639-2 language tag, when the container carries one.
-    pub language: Option<String>,
-    /// The stream's `handler_name` metadata, when present.
-    pub handler: Option<String>,
-}
 
 /// Probes `path`: [`probe_with`] with a flag nobody raises.
 ///
@@ -368,32 +203,6 @@ struct RawMasteringDisplay {
 struct RawContentLight {
     max_cll: c_uint,
     max_fall: c_uint,
-}
-
-/// A C string from FFmpeg, `None` when null.
-fn c_str(p: *const c_char) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: FFmpeg returns NUL-terminated strings that live at least as
-    // long as this call (static tables or the owning context).
-    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
-/// A metadata value, trimmed; `None` when absent or blank.
-pub(crate) fn dict_get(dict: *const sys::AVDictionary, key: &CStr) -> Option<String> {
-    if dict.is_null() {
-        return None;
-    }
-    // SAFETY: `dict` is a live dictionary owned by the format context.
-    let entry = unsafe { sys::av_dict_get(dict, key.as_ptr(), ptr::null(), 0) };
-    if entry.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null entry has a valid value pointer (or null).
-    let value = c_str(unsafe { (*entry).value })?;
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_string())
 }
 
 fn rational_f64(r: sys::AVRational) -> f64 {
@@ -722,7 +531,7 @@ fn open_demuxer(path: &Path) -> std::result::Result<Input, OpenError> {
         }
         // Decoders probing the streams refuse pictures beyond the source
         // limit instead of allocating them (a file may declare 15000x15000).
-        let limit = crate::limits::source_limits().max_samples.min(i32::MAX as u64);
+        let limit = crate::levels::source_limits().max_samples.min(i32::MAX as u64);
         let max_pixels = CString::new(limit.to_string()).unwrap_or_else(|_| c"2147483647".to_owned());
         // A refused picture leaves the stream without a size (libavcodec
         // clears it): the size the container declared is put back, so the

@@ -4,7 +4,7 @@
 //! alone), so the track is never decoded twice.
 
 use super::{DataFormat, Waveform, WaveformBuilder, WaveformOptions};
-use crate::probe::MediaInfo;
+use crate::media::MediaInfo;
 use crate::{EngineError, Result};
 use ffmpeg_next as ff;
 use serde::Serialize;
