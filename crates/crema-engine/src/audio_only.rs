@@ -1,9 +1,9 @@
 //! Audio-only sources (a podcast, a music master, a recorder's WAV): what
-//! [`crate::pipeline::run`] does when the source has audio and no video.
+//! [`crate::encode::run`] does when the source has audio and no video.
 //!
 //! - **Single file**: MP4 (`.m4a` names use the `ipod` muxer, brand `M4A `)
 //!   holds AAC: AAC tracks are copied, every other codec is converted to
-//!   AAC (as [`crate::pipeline`] converts audio MP4 cannot hold); Matroska
+//!   AAC (as [`crate::transcode`] converts audio MP4 cannot hold); Matroska
 //!   keeps every track's codec as it is. The source's tags (container tags
 //!   and, for Ogg or FLAC whose Vorbis comments sit on the stream, the main
 //!   track's) become the output's container tags.
@@ -29,13 +29,15 @@ use std::time::Instant;
 use crate::error::{EngineError, Result};
 use crate::ffutil;
 use crate::hls::{self, AudioVariantSpec};
-use crate::pipeline::{
-    self, AudioPath, AudioWork, Container, EncodeRequest, EncodeResult, FinalArtifact, LoopCtx, Mux, MuxKind,
-    OutputReport, Staging,
+use crate::media::{AudioStream, MediaInfo};
+use crate::output::{
+    self, AudioFeed, AudioPath, AudioWork, Mux, MuxKind, Staging, add_audio_stream, canceled, dir_size, io_out_err,
+    measured_duration, open_audio_transcode, push_hls_mux, write_headers,
 };
-use crate::probe::{self, AudioStream, MediaInfo};
+use crate::probe;
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
+use crate::request::{Container, EncodeRequest, EncodeResult, FinalArtifact, OutputReport};
 use crate::streams;
 use crate::waveform::tap as waveform_tap;
 
@@ -51,12 +53,12 @@ pub const NOTHING_TO_ENCODE: &str = "nothing to encode: no video stream and no r
 const CONTAINER_TAGS: &[&str] =
     &["major_brand", "minor_version", "compatible_brands", "encoder", "creation_time", "handler_name", "vendor_id"];
 
-/// Encodes an audio-only source. Called by [`pipeline::run`] after the
+/// Encodes an audio-only source. Called by [`crate::encode::run`] after the
 /// probe; `started` is when the run began.
 ///
 /// Errors: [`EngineError::InputUnsupported`] with [`NOTHING_TO_ENCODE`]
 /// when no audio stream is readable, or when the audio cannot be decoded;
-/// otherwise those of [`pipeline::run`].
+/// otherwise those of [`crate::encode::run`].
 pub(crate) fn run(
     req: &EncodeRequest,
     profile: &Profile,
@@ -115,10 +117,10 @@ pub(crate) fn run(
             let mut path = if f.container == Container::Mkv || a.codec == "aac" {
                 copy_path(&stream)
             } else {
-                pipeline::open_audio_transcode(input, &stream, None, None)?
+                open_audio_transcode(input, &stream, None, None)?
             };
             let disposition = stream.disposition().bits();
-            pipeline::add_audio_stream(&mut muxes, 0, &mut path, &ictx, a.language.as_deref(), disposition)?;
+            add_audio_stream(&mut muxes, 0, &mut path, &ictx, a.language.as_deref(), disposition)?;
             paths.push(path);
         }
         for (index, mime) in cover_streams(&ictx) {
@@ -136,13 +138,12 @@ pub(crate) fn run(
         let channels = if main.channels == 1 { 1 } else { 2 };
         for kbps in HLS_AUDIO_KBPS {
             let rung_dir = dir.join(format!("aac_{kbps}k"));
-            std::fs::create_dir(&rung_dir).map_err(|e| pipeline::io_out_err(&h.dir, e))?;
-            let mi =
-                pipeline::push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsAudio, h.segment_seconds, &h.dir, input)?;
-            let mut path = pipeline::open_audio_transcode(input, &stream, Some(channels), Some(kbps))?;
+            std::fs::create_dir(&rung_dir).map_err(|e| io_out_err(&h.dir, e))?;
+            let mi = push_hls_mux(&mut muxes, &rung_dir, MuxKind::HlsAudio, h.segment_seconds, &h.dir, input)?;
+            let mut path = open_audio_transcode(input, &stream, Some(channels), Some(kbps))?;
             // Not the rendition of a video package: nothing waits for a picture.
             path.hls = false;
-            pipeline::add_audio_stream(&mut muxes, mi, &mut path, &ictx, main.language.as_deref(), 1)?;
+            add_audio_stream(&mut muxes, mi, &mut path, &ictx, main.language.as_deref(), 1)?;
             paths.push(path);
         }
         hls_dir_tmp = Some(dir);
@@ -153,38 +154,18 @@ pub(crate) fn run(
         None => None,
     };
     if let (Some(w), Some(track)) = (&req.waveform, waveform_track) {
-        waveform_tap::attach(&mut paths, &ictx, track, w.options)?;
+        output::waveform::attach(&mut paths, &ictx, track, w.options)?;
     }
 
-    for m in &mut muxes {
-        let header = m.header.clone();
-        ffutil::write_header(&mut m.ctx, &header).map_err(|e| match e {
-            ffutil::HeaderError::UnknownOptions(keys) => {
-                EngineError::Internal(format!("unknown muxer option(s): {}", keys.join(", ")))
-            }
-            ffutil::HeaderError::Ffmpeg(e) => EngineError::from_ffmpeg(input, Some(&m.report_path), "write header", e),
-        })?;
-        m.stream_tbs = m.ctx.streams().map(|s| s.time_base()).collect();
-        m.origins = m.stream_tbs.iter().map(|tb| origin_us.rescale(Rational::new(1, 1_000_000), *tb)).collect();
-    }
+    write_headers(&mut muxes, input, origin_us)?;
 
     on_event(Event::Stage { stage: Stage::Encoding });
     let mut progress = AudioProgress::new(info.duration_seconds, origin_us);
-    let mut graph = ff::filter::Graph::new();
-    let mut sinks = Vec::new();
-    let mut ctx = LoopCtx {
-        input,
-        in_tb: Rational::new(1, 1),
-        muxes: &mut muxes,
-        sinks: &mut sinks,
-        graph: &mut graph,
-        video_start_us: None,
-        video_in: None,
-    };
+    let mut ctx = AudioFeed { input, muxes: &mut muxes, video_start_us: None };
     let mut read_errors = 0u32;
     loop {
         if cancel.is_canceled() {
-            return Err(pipeline::canceled(&mut staging, on_event));
+            return Err(canceled(&mut staging, on_event));
         }
         let mut packet = ff::Packet::empty();
         match packet.read(&mut ictx) {
@@ -216,7 +197,7 @@ pub(crate) fn run(
         ctx.flush_audio(p)?;
     }
     if cancel.is_canceled() {
-        return Err(pipeline::canceled(&mut staging, on_event));
+        return Err(canceled(&mut staging, on_event));
     }
     on_event(Event::Stage { stage: Stage::Muxing });
     for m in ctx.muxes.iter_mut() {
@@ -230,7 +211,7 @@ pub(crate) fn run(
         hls::write_audio_master(dir, &variants)?;
     }
     let waveform = match &req.waveform {
-        Some(w) => waveform_tap::save(&mut paths, w, waveform_track, &mut staging)?,
+        Some(w) => output::waveform::save(&mut paths, w, waveform_track, &mut staging)?,
         None => None,
     };
 
@@ -244,11 +225,11 @@ pub(crate) fn run(
     }
     if let (Some(h), Some(dir)) = (&req.hls, &hls_dir_tmp) {
         let master = h.dir.join(hls::MASTER_PLAYLIST);
-        outputs.push(audio_report("hls", &master, pipeline::dir_size(dir), &dir.join(hls::MASTER_PLAYLIST), 1));
+        outputs.push(audio_report("hls", &master, dir_size(dir), &dir.join(hls::MASTER_PLAYLIST), 1));
     }
     drop(muxes);
     staging.commit()?;
-    let waveform = pipeline::waveform_result(waveform, &mut warnings, on_event);
+    let waveform = output::waveform::result(waveform, &mut warnings, on_event);
     let main_bytes = outputs.first().map_or(0, |o| o.bytes);
     let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
     Ok(EncodeResult {
@@ -298,7 +279,7 @@ fn audio_report(kind: &str, path: &Path, bytes: u64, measure: &Path, audio_track
         kind: kind.into(),
         path: path.to_path_buf(),
         bytes,
-        duration_seconds: pipeline::measured_duration(measure),
+        duration_seconds: measured_duration(measure),
         width: 0,
         height: 0,
         audio_tracks,

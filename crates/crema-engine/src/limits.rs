@@ -24,8 +24,8 @@ use std::path::Path;
 
 use crate::error::EngineError;
 pub use crate::levels::{
-    H264_MAX_DIMENSION_MBS, H264_MAX_FRAME_MBS, HEVC_MAX_DIMENSION, HEVC_MAX_LUMA_PS, JOB_MAX_OUTPUT_SAMPLES, SourceLimits,
-    set_source_limits, source_limits,
+    H264_MAX_DIMENSION_MBS, H264_MAX_FRAME_MBS, HEVC_MAX_DIMENSION, HEVC_MAX_LUMA_PS, JOB_MAX_OUTPUT_SAMPLES,
+    SourceLimits, set_source_limits, source_limits,
 };
 use crate::plan;
 use crate::profile::VideoCodec;
@@ -181,7 +181,7 @@ pub fn check_job(input: &Path, display: (u32, u32), pictures: &JobPictures) -> R
     Ok(total)
 }
 
-/// The picture checks [`crate::pipeline::run`] makes before decoding, from
+/// The picture checks [`crate::encode::run`] makes before decoding, from
 /// a probe alone, for a caller that refuses a job when it is submitted
 /// (`POST /v1/jobs`): the source limit, then each output (`file_codec` with
 /// `target_height`, the ladder's codec with its rung heights) against level

@@ -15,10 +15,10 @@
 
 use std::ffi::c_int;
 
-use ffmpeg_sys_next as sys;
 use crate::ffutil::dict_get;
 pub use crate::media::Program;
 use crate::media::{AudioStream, MediaInfo};
+use ffmpeg_sys_next as sys;
 
 /// The programs of an open format context, in file order (empty for
 /// containers without programs).
