@@ -6,8 +6,8 @@ use ff::{Rational, Rescale};
 use ffmpeg_next as ff;
 use std::path::Path;
 
-use super::encoder_setup::pixel_name;
 use super::encoder_setup::Keyframing;
+use super::encoder_setup::pixel_name;
 use super::sink::VideoSink;
 use crate::error::{EngineError, Result};
 use crate::output::{AudioFeed, Mux, fferr, write_to};

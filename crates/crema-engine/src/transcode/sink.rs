@@ -19,7 +19,6 @@ use crate::progress::Event;
 use crate::request::{EncoderOption, EncoderReport};
 use ff::Rational;
 
-
 /// One open video encoder and what it feeds.
 pub(super) struct VideoSink {
     pub(super) label: String,
@@ -44,7 +43,6 @@ pub(super) struct VideoSink {
     /// Output bit depth (8 or 10).
     pub(super) bit_depth: u8,
 }
-
 
 /// Adds `sink`'s stream to muxer `mi` (the default track; `hvc1` for HEVC
 /// outside Matroska; the source's timecode when given).
@@ -75,7 +73,6 @@ pub(super) fn add_video_stream(
     sink.outputs.push((mi, idx));
     Ok(())
 }
-
 
 /// Opens the first of `candidates` (from [`encoder::candidates`]) that works
 /// for `spec`, falling back (with `auto`) and reporting why.
