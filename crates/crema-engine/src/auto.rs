@@ -22,9 +22,9 @@
 //! Output is always HEVC Main 8-bit; HDR sources are tone-mapped to SDR by
 //! the pipeline because every candidate profile is 8-bit.
 //!
-//! This is policy: [`decide`] resolves an auto profile for
-//! [`crate::encode::run`] and measures its sample with
-//! [`crate::transcode`]; the transcode never calls back here.
+//! This is policy: `decide` resolves an auto profile for
+//! [`crate::encode::run`] and measures its sample with the engine's
+//! `transcode` module; the transcode never calls back here.
 
 use ffmpeg_next as ff;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! the source and chooses the path: audio-only sources go to
 //! [`crate::audio_only`]; `sophon-auto` profiles are resolved by
 //! [`crate::auto`]; the encode itself (decode once → filter → encode every
-//! output → mux) is [`crate::transcode`].
+//! output → mux) is the engine's `transcode` module.
 //!
 //! [`run`] takes an [`EncodeRequest`] and produces a single file (MP4/MKV)
 //! and/or an HLS ladder from one decode of the source. It blocks; callers

@@ -6,12 +6,12 @@
 //! - **entry**: [`encode::run`] checks a request, probes the source and
 //!   chooses the path: [`audio_only`] for sources without video,
 //!   [`auto`] (the `sophon-auto` policy) to resolve an auto profile, and
-//!   [`transcode`] for the encode itself;
+//!   `transcode` for the encode itself;
 //! - **policy**: [`auto`] picks a concrete profile and measures a sample
-//!   with [`transcode`]; [`request`] holds the request and result types
+//!   with `transcode`; [`request`] holds the request and result types
 //!   and the one set of rules a request obeys;
-//! - **mechanism**: [`transcode`] (decode once, filter, encode every
-//!   output, mux), [`audio_only`], [`output`] (staged outputs, muxers,
+//! - **mechanism**: `transcode` (decode once, filter, encode every
+//!   output, mux), [`audio_only`], `output` (staged outputs, muxers,
 //!   audio paths), [`hls`] (master playlist, codec strings, the package
 //!   checker), [`waveform`], [`thumbnail`], [`verify`], [`quality`];
 //! - **facts and numbers**: [`probe`] (what a source file is, as the
@@ -37,7 +37,7 @@ pub mod hls;
 pub mod levels;
 pub mod limits;
 pub mod media;
-pub mod output;
+mod output;
 pub mod plan;
 pub mod probe;
 pub mod profile;
@@ -46,7 +46,7 @@ pub mod quality;
 pub mod request;
 pub mod streams;
 pub mod thumbnail;
-pub mod transcode;
+mod transcode;
 pub mod verify;
 pub mod versions;
 pub mod waveform;

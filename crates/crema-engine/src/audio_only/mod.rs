@@ -3,7 +3,7 @@
 //!
 //! - **Single file**: MP4 (`.m4a` names use the `ipod` muxer, brand `M4A `)
 //!   holds AAC: AAC tracks are copied, every other codec is converted to
-//!   AAC (as [`crate::transcode`] converts audio MP4 cannot hold); Matroska
+//!   AAC (as the engine's `transcode` converts audio MP4 cannot hold); Matroska
 //!   keeps every track's codec as it is. The source's tags (container tags
 //!   and, for Ogg or FLAC whose Vorbis comments sit on the stream, the main
 //!   track's) become the output's container tags.

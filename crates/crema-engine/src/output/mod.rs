@@ -13,12 +13,12 @@
 
 pub(crate) mod audio;
 pub(crate) mod audio_feed;
-pub mod mux;
+pub(crate) mod mux;
 pub(crate) mod staging;
 pub(crate) mod waveform;
 
 pub(crate) use audio::{AudioPath, AudioWork, MP4_AUDIO_COPY, add_audio_stream, open_audio_transcode};
 pub(crate) use audio_feed::AudioFeed;
-pub use mux::measured_duration;
+pub(crate) use mux::measured_duration;
 pub(crate) use mux::{Mux, MuxKind, fferr, push_hls_mux, write_headers, write_to};
 pub(crate) use staging::{Staging, canceled, dir_size, io_out_err};

@@ -36,7 +36,7 @@ pub(crate) fn fferr<'a>(input: &'a Path, what: &str) -> impl Fn(ff::Error) -> En
 }
 
 /// Duration of a written output as libavformat reads it, seconds (0 on failure).
-pub fn measured_duration(path: &Path) -> f64 {
+pub(crate) fn measured_duration(path: &Path) -> f64 {
     match ff::format::input(&path) {
         Ok(ctx) if ctx.duration() > 0 => ctx.duration() as f64 / 1e6,
         _ => 0.0,

@@ -74,7 +74,7 @@ pub(super) fn add_video_stream(
     Ok(())
 }
 
-/// Opens the first of `candidates` (from [`encoder::candidates`]) that works
+/// Opens the first of `candidates` (from [`crate::encoder::candidates`]) that works
 /// for `spec`, falling back (with `auto`) and reporting why.
 pub(super) fn open_sink(
     spec: SinkSpec,
