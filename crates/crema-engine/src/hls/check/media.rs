@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 
-use super::super::master::{
+use super::super::playlist::{
     SegmentFile, max_rounded_extinf, peak_and_average_bps, read_media_playlist, required_version, resolve_segments,
     resolve_uri, segment_size,
 };

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ffmpeg_next as ffmpeg;
 
 use super::super::codecs::codec_string_from_parameters;
-use super::super::master::{SegmentFile, VideoRange};
+use super::super::master::VideoRange;
+use super::super::playlist::SegmentFile;
 
 /// Whether a media playlist carries video or audio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
