@@ -5,7 +5,6 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use std::path::Path;
 
-use super::vanished;
 use crate::error::{EngineError, Result};
 use crate::ffutil;
 use crate::output::Mux;
@@ -121,4 +120,9 @@ pub(super) fn write_cover(mux: &mut Mux, stream: usize, mut packet: ff::Packet, 
     packet
         .write_interleaved(&mut mux.ctx)
         .map_err(|e| EngineError::from_ffmpeg(input, Some(&mux.report_path), "write", e))
+}
+
+/// An internal error: stream `index` of the open input is gone.
+pub(super) fn vanished(index: usize) -> EngineError {
+    EngineError::Internal(format!("audio stream {index} vanished"))
 }

@@ -40,10 +40,7 @@ mod cover;
 mod outputs;
 mod pump;
 
-/// Bit rates of an audio-only HLS package, kbit/s: the 64/128/192 kbit/s
-/// AAC-LC steps that Apple's HLS Authoring Specification (§2.5) lists for
-/// stereo audio-only variants.
-pub const HLS_AUDIO_KBPS: [u32; 3] = [64, 128, 192];
+pub use outputs::HLS_AUDIO_KBPS;
 
 /// What an audio-only source cannot be encoded without (no readable audio).
 pub const NOTHING_TO_ENCODE: &str = "nothing to encode: no video stream and no readable audio stream";
@@ -161,10 +158,6 @@ fn ignored_settings(req: &EncodeRequest, profile: &Profile) -> String {
         ));
     }
     w
-}
-
-fn vanished(index: usize) -> EngineError {
-    EngineError::Internal(format!("audio stream {index} vanished"))
 }
 
 fn file_len(path: &Path) -> u64 {

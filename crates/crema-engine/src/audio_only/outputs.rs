@@ -6,14 +6,18 @@
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 
-use super::cover::{add_mkv_attachment, add_mp4_cover, cover_streams, recording_tags};
-use super::{HLS_AUDIO_KBPS, vanished};
+use super::cover::{add_mkv_attachment, add_mp4_cover, cover_streams, recording_tags, vanished};
 use crate::error::{EngineError, Result};
 use crate::media::AudioStream;
 use crate::output::{
     AudioPath, AudioWork, Mux, MuxKind, Staging, add_audio_stream, io_out_err, open_audio_transcode, push_hls_mux,
 };
 use crate::request::{Container, EncodeRequest};
+
+/// Bit rates of an audio-only HLS package, kbit/s: the 64/128/192 kbit/s
+/// AAC-LC steps that Apple's HLS Authoring Specification (§2.5) lists for
+/// stereo audio-only variants.
+pub const HLS_AUDIO_KBPS: [u32; 3] = [64, 128, 192];
 
 /// Every output of one audio-only job, open and staged.
 pub(super) struct Outputs {

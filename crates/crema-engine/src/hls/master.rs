@@ -29,10 +29,9 @@ use std::path::{Path, PathBuf};
 use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution, VariantStream};
 
 use super::playlist::{
-    PlaylistStats, encode_error, max_rounded_extinf, measure_parsed, normalize_media_playlist, read_media_playlist,
-    write_playlist_atomically,
+    AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST, PlaylistStats, encode_error, max_rounded_extinf, measure_parsed,
+    normalize_media_playlist, read_media_playlist, write_playlist_atomically,
 };
-use super::{AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST};
 use crate::error::{EngineError, Result};
 
 /// The dynamic range a variant is mastered for, written as the

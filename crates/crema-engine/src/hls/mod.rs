@@ -32,13 +32,4 @@ pub use audio_master::{AudioVariantSpec, write_audio_master};
 pub use check::{CheckReport, Violation, check_package};
 pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
 pub use master::{AudioRenditionSpec, MasterSummary, VariantSpec, VariantSummary, VideoRange, write_master};
-pub use playlist::{PlaylistStats, measure_media_playlist};
-
-/// File name of the master (multivariant) playlist at the package root.
-pub const MASTER_PLAYLIST: &str = "master.m3u8";
-
-/// File name of every media playlist, inside its rung's or rendition's folder.
-pub const MEDIA_PLAYLIST: &str = "index.m3u8";
-
-/// `GROUP-ID` of the audio rendition group every variant references.
-pub const AUDIO_GROUP_ID: &str = "audio";
+pub use playlist::{AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST, PlaylistStats, measure_media_playlist};

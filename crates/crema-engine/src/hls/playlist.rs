@@ -12,6 +12,15 @@ use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 
 use crate::error::{EngineError, Result};
 
+/// File name of the master (multivariant) playlist at the package root.
+pub const MASTER_PLAYLIST: &str = "master.m3u8";
+
+/// File name of every media playlist, inside its rung's or rendition's folder.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+
+/// `GROUP-ID` of the audio rendition group every variant references.
+pub const AUDIO_GROUP_ID: &str = "audio";
+
 /// Measured figures of one media playlist (RFC 8216 §4.1 definitions).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlaylistStats {

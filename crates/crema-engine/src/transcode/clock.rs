@@ -5,7 +5,7 @@
 use ff::{Rational, Rescale};
 use ffmpeg_next as ff;
 
-use super::TimeRange;
+use super::job::TimeRange;
 
 /// Parses a probe frame rate string (`"25"`, `"30000/1001"`).
 pub(super) fn parse_rate(s: &str) -> Option<Rational> {

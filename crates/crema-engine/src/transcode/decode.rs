@@ -6,9 +6,9 @@
 
 use ffmpeg_next as ff;
 
-use super::Job;
 use super::clock::{Admit, FrameClock};
 use super::frames::LoopCtx;
+use super::job::Job;
 use super::outputs::Outputs;
 use super::progress::Progress;
 use super::source::Source;

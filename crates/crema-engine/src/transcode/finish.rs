@@ -7,9 +7,9 @@ use ff::Rational;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 
+use super::job::{Job, KeepRule, Transcoded};
 use super::sink::VideoSink;
 use super::source::Source;
-use super::{Job, KeepRule, Transcoded};
 use crate::error::{EngineError, Result};
 use crate::media::{MediaInfo, VideoStream};
 use crate::output::waveform as waveform_tap;

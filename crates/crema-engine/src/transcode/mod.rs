@@ -19,13 +19,9 @@ use ff::Rational;
 use ffmpeg_next as ff;
 
 use crate::error::Result;
-use crate::media::{MediaInfo, VideoStream};
 use crate::output::write_headers;
 use crate::plan::VideoFilters;
-use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event};
-use crate::request::{EncodeRequest, OutputReport};
-use crate::waveform::tap::WaveformDone;
 
 mod clock;
 mod decode;
@@ -33,29 +29,13 @@ mod encoder_setup;
 mod finish;
 mod frames;
 mod graph;
+mod job;
 mod outputs;
 mod progress;
 mod sink;
 mod source;
 
-/// Range to encode in seconds from the start (sample encodes), else everything.
-pub(crate) type TimeRange = Option<(f64, f64)>;
-
-/// What every phase reads: the request, the probe, the video stream
-/// encoded, the concrete profile and the sample range.
-#[derive(Clone, Copy)]
-pub(crate) struct Job<'a> {
-    /// The request.
-    pub(crate) req: &'a EncodeRequest,
-    /// The source as probed.
-    pub(crate) info: &'a MediaInfo,
-    /// The video stream encoded.
-    pub(crate) video: &'a VideoStream,
-    /// The concrete profile (never `sophon-auto`).
-    pub(crate) profile: &'a Profile,
-    /// The sample range, `None` for the whole source.
-    pub(crate) range: TimeRange,
-}
+pub(crate) use job::{Job, KeepRule, Transcoded};
 
 /// The real work: one decode feeding every output. Returns the output
 /// reports, the main output first, or that the [`KeepRule`] discarded them.
@@ -83,24 +63,4 @@ pub(crate) fn transcode(
     let mut graph: ff::filter::Graph = graph::build(input, job.video, &source, &filters, &out.sinks, out_tb)?;
     decode::decode_all(&job, &mut source, &mut out, &mut graph, cancel, on_event, notices)?;
     finish::finish(&job, &source, out, keep, on_event)
-}
-
-/// `sophon-auto`'s last check, made before outputs are committed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct KeepRule {
-    /// Keep the encode only if it saves at least this much, 0..100.
-    pub min_saving_percent: f64,
-    /// Bytes the main output is compared with.
-    pub reference_bytes: u64,
-}
-
-/// What [`transcode`] did.
-pub(crate) enum Transcoded {
-    /// Outputs written, the main one first, and the waveform's fate.
-    Written(Vec<OutputReport>, WaveformDone),
-    /// The [`KeepRule`] failed: nothing was written.
-    NotSmaller {
-        /// The saving the encode would have made, percent.
-        saved_percent: f64,
-    },
 }

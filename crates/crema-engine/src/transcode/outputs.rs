@@ -7,8 +7,8 @@ use ff::Rational;
 use ffmpeg_next as ff;
 use std::path::PathBuf;
 
-use super::Job;
 use super::encoder_setup::{Keyframing, SinkSpec};
+use super::job::Job;
 use super::sink::{VideoSink, add_video_stream, open_sink};
 use super::source::Source;
 use crate::encoder;

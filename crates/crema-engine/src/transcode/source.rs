@@ -8,8 +8,8 @@ use ff::Rational;
 use ff::ffi;
 use ffmpeg_next as ff;
 
-use super::TimeRange;
 use super::clock::parse_rate;
+use super::job::TimeRange;
 use crate::budget::Budget;
 use crate::error::{EngineError, Result};
 use crate::limits::{self, JobPictures};

@@ -3,7 +3,9 @@
 //! track that is copied, not transcoded, is decoded once for the waveform
 //! alone), so the track is never decoded twice.
 
-use super::{DataFormat, Waveform, WaveformBuilder, WaveformOptions};
+use super::builder::WaveformBuilder;
+use super::format::{DataFormat, Waveform};
+use super::options::WaveformOptions;
 use crate::media::MediaInfo;
 use crate::{EngineError, Result};
 use ffmpeg_next as ff;

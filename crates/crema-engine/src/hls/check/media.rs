@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 
 use super::super::playlist::{
-    SegmentFile, max_rounded_extinf, peak_and_average_bps, read_media_playlist, required_version, resolve_segments,
-    resolve_uri, segment_size,
+    MASTER_PLAYLIST, PlaylistStats, SegmentFile, max_rounded_extinf, peak_and_average_bps, read_media_playlist,
+    required_version, resolve_segments, resolve_uri, segment_size,
 };
-use super::super::{MASTER_PLAYLIST, PlaylistStats};
 
 use super::report::CheckReport;
 use super::rules::*;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use m3u8_rs::{AlternativeMediaType, MasterPlaylist, VariantStream};
 
-use super::{MASTER_PLAYLIST, PlaylistStats};
+use super::playlist::{MASTER_PLAYLIST, PlaylistStats};
 use crate::error::{EngineError, Result};
 
 mod media;
