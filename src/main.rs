@@ -9,10 +9,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crema_engine::EngineError;
 use crema_engine::encoder::{self, Preference};
-use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
 use crema_engine::probe;
 use crema_engine::profile::{self, ProfileSet, VideoCodec};
 use crema_engine::progress::{CancelFlag, Event, Stage};
+use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest, FinalArtifact, HlsRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -414,7 +414,7 @@ fn encode_one(req: &EncodeRequest, profiles: &ProfileSet, cancel: &CancelFlag, j
         let (req, profiles, cancel) = (req.clone(), profiles.clone(), cancel.clone());
         std::thread::Builder::new()
             .name("crema-encode".into())
-            .spawn(move || pipeline::run(&req, &profiles, &cancel, &mut |e| drop(tx.send(e))))
+            .spawn(move || crema_engine::encode::run(&req, &profiles, &cancel, &mut |e| drop(tx.send(e))))
             .expect("spawn encode thread")
     };
     let name = req.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -533,7 +533,7 @@ fn print_result(name: &str, res: &EncodeResult) {
     if let Some(r) = &res.profile_reason {
         println!("  profile: {r}");
     }
-    if res.final_artifact == pipeline::FinalArtifact::Original {
+    if res.final_artifact == FinalArtifact::Original {
         println!("  kept the original ({}): encoding would not make it smaller", human_bytes(res.source.bytes));
         return;
     }

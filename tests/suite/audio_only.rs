@@ -3,7 +3,6 @@
 //! package checker passes, and the waveform made in the same pass as the
 //! encode (the same bytes as `crema waveform` on the same track).
 
-
 use crate::common::*;
 use std::path::Path;
 

@@ -939,8 +939,12 @@ async fn a_bad_request_is_refused_with_the_same_words_everywhere() {
     let data = tempdir();
     let key = crate::common::serve::create_key(data.path());
     let server = crate::common::serve::Server::start(data.path());
-    let api =
-        crate::common::serve::Api { http: reqwest::Client::new(), base: server.base.clone(), key, n: std::cell::Cell::new(0) };
+    let api = crate::common::serve::Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        key,
+        n: std::cell::Cell::new(0),
+    };
     api.wait_up().await;
     let watched = tempdir();
     for (flags, output, flag, field, words) in cases {

@@ -3,7 +3,6 @@
 //! file or standard input, as the container entrypoint does with a mounted
 //! secret (`CREMA_API_KEY_FILE`). The real binary on a real SQLite store.
 
-
 use crate::common::crema_bin;
 use std::io::Write;
 use std::path::Path;

@@ -4,7 +4,6 @@
 //! Also checks the graceful stop (SIGTERM → `draining`, running job requeued),
 //! and a watch folder killed in the middle of a batch (each file once).
 
-
 use crate::common::serve::{Api, Server, create_key};
 use crate::common::{crema, crema_bin, ffmpeg, fixture, tempdir};
 use reqwest::StatusCode;

@@ -3,7 +3,6 @@
 //! (`doc/DataFormat.md` of bbc/audiowaveform); the errors are the documented
 //! exit codes. The cross-check against BBC's own parser is in `waveform_js.rs`.
 
-
 use crate::common::*;
 use crema_engine::waveform::{self, Bits, Resolution, WaveformOptions, WaveformRequest};
 use crema_engine::{CancelFlag, EngineError};

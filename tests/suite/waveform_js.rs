@@ -17,7 +17,6 @@
 //!
 //! Skipped, with the reason printed, when `node` is not installed.
 
-
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -21,15 +21,20 @@
 //!
 //! Output is always HEVC Main 8-bit; HDR sources are tone-mapped to SDR by
 //! the pipeline because every candidate profile is 8-bit.
+//!
+//! This is policy: `decide` resolves an auto profile for
+//! [`crate::encode::run`] and measures its sample with the engine's
+//! `transcode` module; the transcode never calls back here.
 
 use ffmpeg_next as ff;
 use std::path::Path;
 
 use crate::error::{EngineError, Result};
-use crate::pipeline::{self, EncodeRequest, FileRequest};
-use crate::probe::{MediaInfo, VideoStream};
-use crate::profile::{AutoRules, Profile};
-use crate::progress::CancelFlag;
+use crate::media::{MediaInfo, VideoStream};
+use crate::profile::{AutoRules, Profile, ProfileSet};
+use crate::progress::{CancelFlag, Event, Stage};
+use crate::request::{Container, EncodeRequest, FileRequest};
+use crate::transcode::{Job, KeepRule, transcode};
 
 /// Bits per pixel per frame of the video stream, when its bit rate is known
 /// (stream bit rate, else container bit rate less audio).
@@ -116,7 +121,7 @@ pub(crate) fn video_bytes(
 
 /// Encodes a sample with `profile` and predicts the saving; see the module docs.
 ///
-/// Errors: those of the sample encode ([`pipeline::run`]'s), and
+/// Errors: those of the sample encode ([`crate::encode::run`]'s), and
 /// [`EngineError::OutputNotWritable`] when no temporary file can be made.
 pub fn predict_saving(
     req: &EncodeRequest,
@@ -125,7 +130,7 @@ pub fn predict_saving(
     profile: &Profile,
     rules: &AutoRules,
     cancel: &CancelFlag,
-    on_event: &mut dyn FnMut(crate::Event),
+    on_event: &mut dyn FnMut(Event),
 ) -> Result<Decision> {
     if req.hls.is_some() {
         return Ok(Decision {
@@ -138,7 +143,7 @@ pub fn predict_saving(
     let duration = info.duration_seconds;
     if duration <= rules.sample_seconds * 1.5 {
         // A sample would be most of the file: encode it all and let the size
-        // check on the real output decide (see `pipeline::run`).
+        // check on the real output decide (see [`decide`]'s keep rule).
         return Ok(Decision {
             encode: true,
             reason: format!("source is short ({duration:.1} s): the full encode is measured instead of a sample"),
@@ -154,7 +159,7 @@ pub fn predict_saving(
     let sample_req = EncodeRequest {
         input: req.input.clone(),
         profile: profile.id.clone(),
-        file: Some(FileRequest { path: sample_path.clone(), container: pipeline::Container::Mp4 }),
+        file: Some(FileRequest { path: sample_path.clone(), container: Container::Mp4 }),
         hls: None,
         audio: false,
         target_height: req.target_height,
@@ -164,13 +169,13 @@ pub fn predict_saving(
     };
     let mut notices = Vec::new();
     // The sample's own progress is not the job's; only a cancellation is passed on.
-    let mut forward = |e: crate::Event| {
-        if matches!(e, crate::Event::Canceled) {
+    let mut forward = |e: Event| {
+        if matches!(e, Event::Canceled) {
             on_event(e);
         }
     };
-    let result =
-        pipeline::transcode(&sample_req, info, video, profile, Some(range), None, cancel, &mut forward, &mut notices);
+    let job = Job { req: &sample_req, info, video, profile, range: Some(range) };
+    let result = transcode(job, None, cancel, &mut forward, &mut notices);
     let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
     let _ = std::fs::remove_dir_all(&tmpdir);
     result?;
@@ -207,6 +212,68 @@ pub fn predict_saving(
     } else {
         Ok(Decision { encode: true, reason, notice: None, reference_bytes: Some(reference) })
     }
+}
+
+/// What `sophon-auto` decided for one source.
+#[derive(Debug)]
+pub(crate) struct Choice {
+    /// The concrete profile chosen.
+    pub(crate) profile: Profile,
+    /// Why that profile, and what the sample measured.
+    pub(crate) reason: String,
+    /// Something to show the user, when any.
+    pub(crate) notice: Option<String>,
+    /// Whether to encode, and the check the real output must then pass.
+    pub(crate) outcome: Outcome,
+}
+
+/// Whether `sophon-auto` encodes.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The sample predicts too small a saving: keep the original, write nothing.
+    KeepOriginal,
+    /// Encode; a single file (no HLS) is kept only if it passes the rule.
+    Encode(Option<KeepRule>),
+}
+
+/// Resolves an auto profile (`rules`) for a source: [`choose`] the
+/// concrete profile from `profiles`, then [`predict_saving`]; when the
+/// encode goes ahead without HLS, the [`KeepRule`] the real output must
+/// pass before it is committed (it must save enough against what it
+/// replaces: the whole source with audio, its video alone without).
+///
+/// Errors: [`EngineError::Usage`] for a concrete profile that does not
+/// exist; those of [`predict_saving`] and [`video_bytes`].
+pub(crate) fn decide(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    video: &VideoStream,
+    profiles: &ProfileSet,
+    rules: &AutoRules,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Choice> {
+    let (id, why) = choose(info, video, rules);
+    let concrete = profiles.get(&id)?.clone();
+    on_event(Event::Stage { stage: Stage::Analyzing });
+    let decision = predict_saving(req, info, video, &concrete, rules, cancel, on_event)?;
+    let reason = format!("{why}; {}", decision.reason);
+    if !decision.encode {
+        return Ok(Choice { profile: concrete, reason, notice: decision.notice, outcome: Outcome::KeepOriginal });
+    }
+    let mut keep = None;
+    if req.hls.is_none() {
+        // Decided before anything is committed: the real output must
+        // save enough against what it replaces (the whole source with
+        // audio, its video alone without).
+        let reference = match decision.reference_bytes {
+            Some(bytes) => bytes,
+            None if req.audio => info.bytes,
+            None => video_bytes(&req.input, video.index, None, cancel)?.1,
+        };
+        keep = Some(KeepRule { min_saving_percent: rules.min_saving_percent, reference_bytes: reference });
+    }
+    Ok(Choice { profile: concrete, reason, notice: decision.notice, outcome: Outcome::Encode(keep) })
 }
 
 /// A private temporary folder for sample encodes (system temp dir).

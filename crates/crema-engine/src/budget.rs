@@ -54,7 +54,7 @@
 //! the HEVC figure; the rung cap bounds it.
 
 use crate::ffutil::Options;
-use crate::limits::HEVC_MAX_LUMA_PS;
+pub use crate::levels::JOB_MAX_OUTPUT_SAMPLES;
 
 /// Luma samples × frames that the lookaheads of one job's encoders may hold
 /// together (about 600 MB at 5 bytes per sample).
@@ -65,11 +65,6 @@ pub const MIN_LOOKAHEAD_FRAMES: u32 = 10;
 pub const MAX_X264_THREADS: u32 = 6;
 /// Most x265 frame threads per encoder (x265's own default reaches 6 on 32 cores).
 pub const MAX_X265_FRAME_THREADS: u32 = 3;
-/// Most output luma samples per frame one job may write, over all its
-/// outputs (file and rungs): three level-6.2 pictures, e.g. an 8K file
-/// beside an 8K ladder.
-pub const JOB_MAX_OUTPUT_SAMPLES: u64 = 3 * HEVC_MAX_LUMA_PS;
-
 /// What every software encoder of one job is allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -177,6 +172,7 @@ pub fn x_params(name: &str, opts: &Options, budget: Budget) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::levels::HEVC_MAX_LUMA_PS;
 
     fn opts(pairs: &[(&str, &str)]) -> Options {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -6,7 +6,7 @@
 
 use ff::ffi;
 use ffmpeg_next as ff;
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, c_char};
 
 /// Encoder or muxer options as ordered (name, value) pairs, exactly as the
 /// `ffmpeg` command line would take them (`-preset medium` is `("preset", "medium")`).
@@ -174,4 +174,30 @@ pub fn set_hvc1_tag(stream: &mut ff::format::stream::StreamMut) {
 /// Copies an FFmpeg metadata dictionary into owned pairs.
 pub fn dict_pairs(dict: &ff::DictionaryRef) -> Vec<(String, String)> {
     dict.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A C string from FFmpeg, `None` when null.
+pub(crate) fn c_str(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: FFmpeg returns NUL-terminated strings that live at least as
+    // long as this call (static tables or the owning context).
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A metadata value, trimmed; `None` when absent or blank.
+pub(crate) fn dict_get(dict: *const ffi::AVDictionary, key: &CStr) -> Option<String> {
+    if dict.is_null() {
+        return None;
+    }
+    // SAFETY: `dict` is a live dictionary owned by the format context.
+    let entry = unsafe { ffi::av_dict_get(dict, key.as_ptr(), std::ptr::null(), 0) };
+    if entry.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null entry has a valid value pointer (or null).
+    let value = c_str(unsafe { (*entry).value })?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
 }

@@ -1,28 +1,43 @@
 //! Crema's encoding engine.
 //!
-//! Everything that touches FFmpeg lives here: [`probe`] (what a source file
-//! is), [`profile`] (the built-in and user encoding profiles), [`encoder`]
-//! (software and hardware encoder back-ends), [`pipeline`] (decode once,
-//! filter, encode every output, mux) and [`hls`] (HLS ladders: master
-//! playlist, codec strings and the package checker). What a request may ask
-//! for is in [`request`] (heights, rungs, segments) and [`limits`] (picture
-//! sizes); [`budget`] bounds the frames each encoder holds; [`streams`]
-//! picks a multi-program source's main program.
+//! Everything that touches FFmpeg lives here. Layers, each importing only
+//! those below it:
+//!
+//! - **entry**: [`encode::run`] checks a request, probes the source and
+//!   chooses the path: [`audio_only`] for sources without video,
+//!   [`auto`] (the `sophon-auto` policy) to resolve an auto profile, and
+//!   `transcode` for the encode itself;
+//! - **policy**: [`auto`] picks a concrete profile and measures a sample
+//!   with `transcode`; [`request`] holds the request and result types
+//!   and the one set of rules a request obeys;
+//! - **mechanism**: `transcode` (decode once, filter, encode every
+//!   output, mux), [`audio_only`], `output` (staged outputs, muxers,
+//!   audio paths), [`hls`] (master playlist, codec strings, the package
+//!   checker), [`waveform`], [`thumbnail`], [`verify`], [`quality`];
+//! - **facts and numbers**: [`probe`] (what a source file is, as the
+//!   [`media`] types), [`streams`] (a multi-program source's main
+//!   program), [`plan`] (sizes, ladders, filters), [`limits`] (picture
+//!   sizes) and [`budget`] (frames each encoder holds) over [`levels`],
+//!   [`profile`] (encoding profiles), [`encoder`] (software and hardware
+//!   back-ends), [`ffutil`], [`progress`], [`error`].
 //!
 //! The engine is synchronous and has no async runtime, HTTP or GUI
-//! dependency. Callers run [`pipeline::run`] on a thread of their own, pass a
+//! dependency. Callers run [`encode::run`] on a thread of their own, pass a
 //! [`CancelFlag`] and receive typed [`progress::Event`]s through a callback;
 //! they only render those events.
 
 pub mod audio_only;
 pub mod auto;
 pub mod budget;
+pub mod encode;
 pub mod encoder;
 pub mod error;
 pub mod ffutil;
 pub mod hls;
+pub mod levels;
 pub mod limits;
-pub mod pipeline;
+pub mod media;
+mod output;
 pub mod plan;
 pub mod probe;
 pub mod profile;
@@ -31,6 +46,7 @@ pub mod quality;
 pub mod request;
 pub mod streams;
 pub mod thumbnail;
+mod transcode;
 pub mod verify;
 pub mod versions;
 pub mod waveform;

@@ -21,51 +21,14 @@
 //! Both are refused with [`EngineError::PictureTooLarge`].
 
 use std::path::Path;
-use std::sync::RwLock;
 
 use crate::error::EngineError;
+pub use crate::levels::{
+    H264_MAX_DIMENSION_MBS, H264_MAX_FRAME_MBS, HEVC_MAX_DIMENSION, HEVC_MAX_LUMA_PS, JOB_MAX_OUTPUT_SAMPLES,
+    SourceLimits, set_source_limits, source_limits,
+};
 use crate::plan;
 use crate::profile::VideoCodec;
-
-/// H.265 level 6.2 MaxLumaPs: the largest picture, luma samples (Table A.8).
-pub const HEVC_MAX_LUMA_PS: u64 = 35_651_584;
-/// H.265 level 6.2: largest width or height, pixels: ⌊√(8 × MaxLumaPs)⌋ (§A.4.1).
-pub const HEVC_MAX_DIMENSION: u32 = 16_888;
-/// H.264 level 6.2 MaxFS: the largest frame, macroblocks (Table A-1).
-pub const H264_MAX_FRAME_MBS: u64 = 139_264;
-/// H.264 level 6.2: largest width or height, macroblocks: ⌊√(8 × MaxFS)⌋ (§A.3.1).
-pub const H264_MAX_DIMENSION_MBS: u32 = 1_055;
-
-/// The largest source picture Crema decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceLimits {
-    /// Largest coded width or height, pixels.
-    pub max_dimension: u32,
-    /// Largest coded picture, pixels (width × height).
-    pub max_samples: u64,
-}
-
-impl Default for SourceLimits {
-    /// 32,768 pixels a side and 71,303,168 pixels (2 × the H.265 level 6.2
-    /// picture): room for 8192×8192 and 12K-wide 2.4:1 sources, which can
-    /// be scaled down to a playable output; 15000×15000 is refused.
-    fn default() -> Self {
-        Self { max_dimension: 32_768, max_samples: 2 * HEVC_MAX_LUMA_PS }
-    }
-}
-
-static CONFIGURED: RwLock<Option<SourceLimits>> = RwLock::new(None);
-
-/// Sets the source limits of this process (a server's configuration);
-/// until called, [`SourceLimits::default`] applies.
-pub fn set_source_limits(limits: SourceLimits) {
-    *CONFIGURED.write().unwrap_or_else(|e| e.into_inner()) = Some(limits);
-}
-
-/// The source limits in force: the configured ones, else the default.
-pub fn source_limits() -> SourceLimits {
-    CONFIGURED.read().unwrap_or_else(|e| e.into_inner()).unwrap_or_default()
-}
 
 fn megapixels(w: u32, h: u32) -> String {
     format!("{:.1} megapixels", f64::from(w) * f64::from(h) / 1e6)
@@ -185,7 +148,7 @@ pub struct JobPictures {
 
 /// Checks every output picture of a job of a `display`-sized source
 /// against its codec's level ([`check_output`]) and their sum against
-/// [`crate::budget::JOB_MAX_OUTPUT_SAMPLES`]. Returns that sum, luma samples
+/// [`JOB_MAX_OUTPUT_SAMPLES`]. Returns that sum, luma samples
 /// per frame.
 ///
 /// Errors: [`EngineError::PictureTooLarge`].
@@ -201,7 +164,7 @@ pub fn check_job(input: &Path, display: (u32, u32), pictures: &JobPictures) -> R
             total += u64::from(w) * u64::from(h);
         }
     }
-    let max = crate::budget::JOB_MAX_OUTPUT_SAMPLES;
+    let max = JOB_MAX_OUTPUT_SAMPLES;
     if total > max {
         let (width, height) = display;
         return Err(EngineError::PictureTooLarge {
@@ -218,11 +181,11 @@ pub fn check_job(input: &Path, display: (u32, u32), pictures: &JobPictures) -> R
     Ok(total)
 }
 
-/// The picture checks [`crate::pipeline::run`] makes before decoding, from
+/// The picture checks [`crate::encode::run`] makes before decoding, from
 /// a probe alone, for a caller that refuses a job when it is submitted
 /// (`POST /v1/jobs`): the source limit, then each output (`file_codec` with
 /// `target_height`, the ladder's codec with its rung heights) against level
-/// 6.2 and [`crate::budget::JOB_MAX_OUTPUT_SAMPLES`]. The probe has no
+/// 6.2 and [`JOB_MAX_OUTPUT_SAMPLES`]. The probe has no
 /// sample aspect ratio, so anamorphic sources are checked at their coded
 /// width (the encode checks the exact size again). A probe without video
 /// passes (the encode refuses it for that reason).
@@ -230,7 +193,7 @@ pub fn check_job(input: &Path, display: (u32, u32), pictures: &JobPictures) -> R
 /// Errors: [`EngineError::PictureTooLarge`].
 pub fn check_probed(
     input: &Path,
-    info: &crate::probe::MediaInfo,
+    info: &crate::media::MediaInfo,
     file_codec: Option<VideoCodec>,
     target_height: Option<u32>,
     hls: Option<(VideoCodec, &[u32])>,

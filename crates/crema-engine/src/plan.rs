@@ -2,7 +2,7 @@
 //! and the filter graph description. No FFmpeg calls, so all of it is unit
 //! tested without media.
 
-use crate::probe::VideoStream;
+use crate::media::VideoStream;
 use crate::profile::VideoCodec;
 
 /// Display size of a video stream after rotation and with square pixels:

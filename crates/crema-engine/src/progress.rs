@@ -87,7 +87,7 @@ pub enum Event {
     },
     /// Part of the source is left out of the outputs (an audio stream whose
     /// parameters cannot be read). The encode goes on; the same text is in
-    /// [`crate::pipeline::EncodeResult::warnings`].
+    /// [`crate::request::EncodeResult::warnings`].
     Warning {
         /// The message, one line.
         message: String,

@@ -15,23 +15,10 @@
 
 use std::ffi::c_int;
 
+use crate::ffutil::dict_get;
+pub use crate::media::Program;
+use crate::media::{AudioStream, MediaInfo};
 use ffmpeg_sys_next as sys;
-use serde::Serialize;
-
-use crate::probe::{AudioStream, MediaInfo};
-
-/// One program (an MPEG-TS service) of a source.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Program {
-    /// The program number (MPEG-TS `program_number`, the DVB service id).
-    pub id: i32,
-    /// The service name (DVB SDT `service_name`), when the container has it.
-    pub service_name: Option<String>,
-    /// The service provider (DVB SDT `service_provider_name`), when known.
-    pub service_provider: Option<String>,
-    /// Indices of the streams the program carries, in file order.
-    pub streams: Vec<usize>,
-}
 
 /// The programs of an open format context, in file order (empty for
 /// containers without programs).
@@ -57,8 +44,8 @@ pub(crate) fn programs(ctx: *const sys::AVFormatContext) -> Vec<Program> {
             };
             out.push(Program {
                 id: (*p).id,
-                service_name: crate::probe::dict_get((*p).metadata, c"service_name"),
-                service_provider: crate::probe::dict_get((*p).metadata, c"service_provider"),
+                service_name: dict_get((*p).metadata, c"service_name"),
+                service_provider: dict_get((*p).metadata, c"service_provider"),
                 streams,
             });
         }

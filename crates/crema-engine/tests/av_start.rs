@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crema_engine::CancelFlag;
+use crema_engine::encode;
 use crema_engine::hls::check_package;
-use crema_engine::pipeline::{self, Container, EncodeRequest, FileRequest, HlsRequest};
 use crema_engine::profile::{ProfileSet, VideoCodec};
+use crema_engine::request::{Container, EncodeRequest, FileRequest, HlsRequest};
 
 /// One AAC frame at 48 kHz, seconds.
 const AAC_FRAME: f64 = 1024.0 / 48_000.0;
@@ -117,7 +118,7 @@ fn ladder(codec: VideoCodec, dir: &Path) -> PathBuf {
         overwrite: false,
         waveform: None,
     };
-    pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
+    encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     hls
 }
 
@@ -181,7 +182,7 @@ fn single_file_mp4_starts_video_and_audio_together() {
         overwrite: false,
         waveform: None,
     };
-    pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
+    encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     let (video, audio) = (ffprobe_first_pts(&out, "v:0"), ffprobe_first_pts(&out, "a:0"));
     assert!(video.is_finite() && audio.is_finite(), "no packets: video {video}, audio {audio}");
     assert!((video - audio).abs() <= AAC_FRAME + 1e-6, "video starts at {video} s, audio at {audio} s");

@@ -9,9 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
+use crema_engine::encode;
 use crema_engine::probe::{MediaInfo, probe};
 use crema_engine::profile::{ProfileSet, VideoCodec};
+use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
 use crema_engine::{CancelFlag, Event};
 use ffmpeg_next as ffmpeg;
 
@@ -70,7 +71,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         waveform: None,
     };
     let mut events = Vec::new();
-    let res = pipeline::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))
+    let res = encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))
         .unwrap_or_else(|e| panic!("encode {}: {e}", input.display()));
     (res, events)
 }

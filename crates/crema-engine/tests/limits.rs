@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crema_engine::encode;
 use crema_engine::limits::{self, SourceLimits};
-use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
 use crema_engine::profile::{ProfileSet, VideoCodec};
+use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest};
 use crema_engine::{CancelFlag, EngineError};
 
 /// Held by every test here: one of them changes the process-wide source limit.
@@ -47,7 +48,7 @@ fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Opt
 }
 
 fn run(req: &EncodeRequest) -> Result<EncodeResult, EngineError> {
-    pipeline::run(req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {})
+    encode::run(req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {})
 }
 
 fn assert_empty(dir: &Path) {

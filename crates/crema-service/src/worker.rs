@@ -4,8 +4,9 @@
 use crate::service::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, Inner, RunHandle, ended_output, source_from_probe};
 use crate::store::{self, Finish, JobRow};
 use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
-use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
+use crema_engine::encode;
 use crema_engine::progress::Stage;
+use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
 use crema_engine::{CancelFlag, EngineError, Event};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -173,7 +174,7 @@ async fn run_job(inner: Arc<Inner>, row: JobRow) {
     let flag = cancel.clone();
     let engine = tokio::task::spawn_blocking(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pipeline::run(&req, &profiles, &flag, &mut |ev| {
+            encode::run(&req, &profiles, &flag, &mut |ev| {
                 if matches!(ev, Event::Canceled) {
                     let _ = stopped_tx.send(true);
                 }

@@ -18,11 +18,11 @@ use std::path::Path;
 
 use m3u8_rs::{MasterPlaylist, VariantStream};
 
-use super::master::{
-    MasterSummary, VariantSummary, max_rounded_extinf, measure_parsed, normalize_media_playlist, read_media_playlist,
-    valid_dir_name, write_playlist_atomically,
+use super::master::{MasterSummary, VariantSummary, valid_dir_name};
+use super::playlist::{
+    MASTER_PLAYLIST, MEDIA_PLAYLIST, max_rounded_extinf, measure_parsed, normalize_media_playlist, read_media_playlist,
+    write_playlist_atomically,
 };
-use super::{MASTER_PLAYLIST, MEDIA_PLAYLIST};
 use crate::{EngineError, Result};
 
 /// One audio-only variant, as the pipeline encoded it.

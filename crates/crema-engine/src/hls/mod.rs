@@ -18,6 +18,7 @@
 //!
 //! - [`codecs`]: RFC 6381 `CODECS` strings read from the real parameter sets.
 //! - [`master`]: measures segments and writes `master.m3u8` with m3u8-rs.
+//! - [`playlist`]: reads, measures and rewrites media playlists.
 //! - [`check`]: re-reads a package and lists every rule of RFC 8216 and
 //!   Apple's HLS Authoring Specification it breaks.
 
@@ -25,20 +26,10 @@ pub mod audio_master;
 pub mod check;
 pub mod codecs;
 pub mod master;
+pub mod playlist;
 
 pub use audio_master::{AudioVariantSpec, write_audio_master};
 pub use check::{CheckReport, Violation, check_package};
 pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
-pub use master::{
-    AudioRenditionSpec, MasterSummary, PlaylistStats, VariantSpec, VariantSummary, VideoRange, measure_media_playlist,
-    write_master,
-};
-
-/// File name of the master (multivariant) playlist at the package root.
-pub const MASTER_PLAYLIST: &str = "master.m3u8";
-
-/// File name of every media playlist, inside its rung's or rendition's folder.
-pub const MEDIA_PLAYLIST: &str = "index.m3u8";
-
-/// `GROUP-ID` of the audio rendition group every variant references.
-pub const AUDIO_GROUP_ID: &str = "audio";
+pub use master::{AudioRenditionSpec, MasterSummary, VariantSpec, VariantSummary, VideoRange, write_master};
+pub use playlist::{AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST, PlaylistStats, measure_media_playlist};

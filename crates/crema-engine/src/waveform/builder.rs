@@ -1,8 +1,8 @@
 //! [`WaveformBuilder`]: min/max per pixel from decoded audio, fed frame by
 //! frame, the way audiowaveform's `WaveformGenerator::process` computes it.
 
-use super::format::Waveform;
-use super::{MAX_CHANNELS, MAX_POINTS, WaveformOptions};
+use super::format::{MAX_CHANNELS, MAX_POINTS, Waveform};
+use super::options::WaveformOptions;
 use crate::{EngineError, Result};
 use ff::format::Sample;
 use ffmpeg_next as ff;

@@ -1,6 +1,8 @@
 //! [`generate`]: a file's audio track → [`Waveform`], decoding with FFmpeg.
 
-use super::{MAX_POINTS, Waveform, WaveformBuilder, WaveformOptions};
+use super::builder::WaveformBuilder;
+use super::format::{MAX_POINTS, Waveform};
+use super::options::WaveformOptions;
 use crate::probe;
 use crate::{CancelFlag, EngineError, Result};
 use ffmpeg_next as ff;

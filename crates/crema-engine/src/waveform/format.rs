@@ -30,6 +30,17 @@ use serde::ser::{Serialize, Serializer};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// Most channels a waveform may have: audiowaveform's
+/// `WaveformBuffer::MAX_CHANNELS` (it refuses to generate or load more).
+pub const MAX_CHANNELS: usize = 24;
+
+/// Most (min, max) pairs a waveform may hold, over all channels
+/// (`length × channels`): 16 Mi pairs, 64 MiB in memory, 32 MiB as 8-bit
+/// `.dat`. That is about 24 hours of 48 kHz audio at the default 256
+/// samples per pixel, mono. A request that would need more fails with
+/// [`crate::EngineError::Usage`] instead of exhausting memory.
+pub const MAX_POINTS: usize = 16 * 1024 * 1024;
+
 /// Resolution of the stored min/max values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
@@ -144,7 +155,7 @@ impl Waveform {
     /// channel per pixel, pixel-major, at 16-bit precision.
     ///
     /// Errors: [`EngineError::Usage`] when `channels` is 0 or above
-    /// [`super::MAX_CHANNELS`], `samples_per_pixel` is below 2 or above
+    /// [`MAX_CHANNELS`], `samples_per_pixel` is below 2 or above
     /// `i32::MAX`, `sample_rate` is 0 or above `i32::MAX` (the header fields
     /// are `int32_t`), or `data` is not a whole number of pixels.
     pub fn from_parts(
@@ -155,11 +166,8 @@ impl Waveform {
         data: Vec<i16>,
     ) -> Result<Self> {
         let max = i32::MAX as u32;
-        if channels == 0 || usize::from(channels) > super::MAX_CHANNELS {
-            return Err(EngineError::Usage(format!(
-                "a waveform has 1 to {} channels, not {channels}",
-                super::MAX_CHANNELS
-            )));
+        if channels == 0 || usize::from(channels) > MAX_CHANNELS {
+            return Err(EngineError::Usage(format!("a waveform has 1 to {} channels, not {channels}", MAX_CHANNELS)));
         }
         if !(2..=max).contains(&samples_per_pixel) {
             return Err(EngineError::Usage(format!("samples per pixel must be 2 or more, not {samples_per_pixel}")));

@@ -1,7 +1,13 @@
-//! The rules every encode request obeys, in one place.
+//! Encode requests and results, and the rules every request obeys, in one
+//! place.
+//!
+//! The types callers build and read are in [`types`] ([`EncodeRequest`],
+//! [`FileRequest`], [`HlsRequest`], [`Container`]) and [`report`]
+//! ([`EncodeResult`], [`OutputReport`], [`FinalArtifact`]...); both are
+//! re-exported here. This module owns the rules.
 //!
 //! The CLI (`crema encode`), the service (`POST /v1/jobs`, watch rules) and
-//! [`crate::pipeline::run`] itself all call [`check_output`], so a height, a
+//! [`crate::encode::run`] itself all call [`check_output`], so a height, a
 //! ladder or a segment length is accepted or refused the same way
 //! everywhere, with the same words.
 //!
@@ -22,6 +28,12 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use crate::error::EngineError;
+
+pub mod report;
+pub mod types;
+
+pub use report::{EncodeResult, EncoderOption, EncoderReport, FinalArtifact, OutputReport, RungReport};
+pub use types::{Container, EncodeRequest, FileRequest, HlsRequest};
 
 /// Smallest output or rung height, pixels.
 pub const MIN_HEIGHT: u32 = 144;

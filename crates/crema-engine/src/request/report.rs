@@ -1,0 +1,120 @@
+//! What one encode reports back: [`EncodeResult`], one [`OutputReport`]
+//! per output written, and the encoder set-up that made each
+//! ([`EncoderReport`]).
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+use crate::encoder::Backend;
+use crate::media::MediaInfo;
+use crate::waveform::WaveformReport;
+
+/// Which artifact a client should keep (the `/v1` `final_artifact` extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinalArtifact {
+    /// The new encode.
+    Encoded,
+    /// The source: encoding would not have made it smaller (`sophon-auto`).
+    Original,
+}
+
+/// The encoder that produced an output, and exactly how it was set up.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncoderReport {
+    /// FFmpeg encoder name (`libx265`, `hevc_nvenc`).
+    pub name: String,
+    /// Back-end family.
+    pub backend: Backend,
+    /// Why it was used (requested, detected hardware, or the fallback reason).
+    pub reason: String,
+    /// Every option set, as `ffmpeg -c:v NAME -KEY VALUE` pairs, so the run
+    /// can be reproduced with the `ffmpeg` command line.
+    pub options: Vec<EncoderOption>,
+}
+
+/// One name/value encoder option.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EncoderOption {
+    /// Option name as the `ffmpeg` command line takes it (`crf`, `x265-params`).
+    pub name: String,
+    /// Value as a string.
+    pub value: String,
+}
+
+/// One HLS rung in the result.
+#[derive(Clone, Debug, Serialize)]
+pub struct RungReport {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Media playlist path.
+    pub playlist: PathBuf,
+    /// Measured peak bit rate (video + audio), bits/s, as in the master's BANDWIDTH.
+    pub bandwidth: u64,
+    /// Measured average bit rate, bits/s (AVERAGE-BANDWIDTH).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// VBV cap the encoder was given, kbit/s.
+    pub peak_kbps_cap: u32,
+    /// The encoder used for the rung.
+    pub encoder: EncoderReport,
+}
+
+/// One output in the result.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputReport {
+    /// `file`, `hls` or `hls_mp4` (the `keep_mp4` file).
+    pub kind: String,
+    /// File path (for `hls`, the master playlist).
+    pub path: PathBuf,
+    /// Size in bytes (for `hls`, the whole folder).
+    pub bytes: u64,
+    /// Duration in seconds, measured from the written output.
+    pub duration_seconds: f64,
+    /// Width in pixels (for `hls`, the top rung).
+    pub width: u32,
+    /// Height in pixels (for `hls`, the top rung).
+    pub height: u32,
+    /// Audio tracks in the output.
+    pub audio_tracks: usize,
+    /// The video encoder (for `hls`, the top rung's; each rung in `renditions`).
+    pub encoder: Option<EncoderReport>,
+    /// HLS rungs, tallest first (only for `hls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<RungReport>,
+}
+
+/// The result of one encode.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncodeResult {
+    /// The source as probed.
+    pub source: MediaInfo,
+    /// Profile as asked.
+    pub profile: String,
+    /// The concrete profile that ran (for `sophon-auto`, the one chosen).
+    pub effective_profile_id: String,
+    /// Why that profile (for `sophon-auto`), else `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_reason: Option<String>,
+    /// Which artifact to keep.
+    pub final_artifact: FinalArtifact,
+    /// 0..100: how much smaller the main output is than the source (0 when `original`).
+    pub saved_percent: f64,
+    /// Outputs written (empty when `final_artifact` is `original`).
+    pub outputs: Vec<OutputReport>,
+    /// Wall time of the whole run, seconds.
+    pub elapsed_seconds: f64,
+    /// Notices that were also sent as events (fallbacks, dropped rungs).
+    pub notices: Vec<String>,
+    /// Parts of the source that were left out (an audio stream whose
+    /// parameters cannot be read), also sent as [`crate::Event::Warning`]s. The
+    /// encode succeeded without them.
+    pub warnings: Vec<String>,
+    /// The waveform written, when one was asked for and could be made (why
+    /// not is one of the `warnings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform: Option<WaveformReport>,
+}

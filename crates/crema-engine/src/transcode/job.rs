@@ -1,0 +1,46 @@
+//! What every phase of a transcode reads ([`Job`]) and what a transcode
+//! returns ([`Transcoded`]), with `sophon-auto`'s last check ([`KeepRule`]).
+
+use crate::media::{MediaInfo, VideoStream};
+use crate::profile::Profile;
+use crate::request::{EncodeRequest, OutputReport};
+use crate::waveform::tap::WaveformDone;
+
+/// Range to encode in seconds from the start (sample encodes), else everything.
+pub(crate) type TimeRange = Option<(f64, f64)>;
+
+/// What every phase reads: the request, the probe, the video stream
+/// encoded, the concrete profile and the sample range.
+#[derive(Clone, Copy)]
+pub(crate) struct Job<'a> {
+    /// The request.
+    pub(crate) req: &'a EncodeRequest,
+    /// The source as probed.
+    pub(crate) info: &'a MediaInfo,
+    /// The video stream encoded.
+    pub(crate) video: &'a VideoStream,
+    /// The concrete profile (never `sophon-auto`).
+    pub(crate) profile: &'a Profile,
+    /// The sample range, `None` for the whole source.
+    pub(crate) range: TimeRange,
+}
+
+/// `sophon-auto`'s last check, made before outputs are committed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeepRule {
+    /// Keep the encode only if it saves at least this much, 0..100.
+    pub min_saving_percent: f64,
+    /// Bytes the main output is compared with.
+    pub reference_bytes: u64,
+}
+
+/// What [`super::transcode`] did.
+pub(crate) enum Transcoded {
+    /// Outputs written, the main one first, and the waveform's fate.
+    Written(Vec<OutputReport>, WaveformDone),
+    /// The [`KeepRule`] failed: nothing was written.
+    NotSmaller {
+        /// The saving the encode would have made, percent.
+        saved_percent: f64,
+    },
+}
