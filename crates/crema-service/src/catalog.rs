@@ -4,8 +4,8 @@
 
 use crate::error::{Result, ServiceError};
 use crate::service::Service;
-use crate::store;
-use crate::types::{Job, JobStatus};
+use crate::jobs::{self, store, store::QueuePlace};
+use crate::types::Job;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use utoipa::ToSchema;
@@ -126,12 +126,8 @@ impl Service {
                 "job {id} still has {owed} webhook deliveries to make; try again later"
             )));
         }
-        let deleted = sqlx::query("DELETE FROM jobs WHERE id = ? AND status IN ('completed', 'failed', 'canceled')")
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
+        let deleted = jobs::store::delete_finished(pool, id).await?;
+        if !deleted {
             return Err(ServiceError::InvalidTransition(format!("job {id} changed state; look again")));
         }
         for dir in [self.inner.output_dir.join(id), self.config().data_dir.join("sources").join(id)] {
@@ -151,60 +147,12 @@ impl Service {
     /// when the job (or the `Before` job) is not queued.
     pub async fn move_job(&self, id: &str, position: &MovePosition) -> Result<Job> {
         let pool = &self.inner.pool;
-        let mut tx = store::begin_immediate(pool).await?;
-        let row: Option<(String, f64)> =
-            sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (status, _) = row.ok_or_else(|| ServiceError::NotFound { kind: "job", id: id.to_string() })?;
-        if status != JobStatus::Queued.as_str() {
-            return Err(ServiceError::InvalidTransition(format!(
-                "job {id} is {status}; only queued jobs can be moved"
-            )));
-        }
-        let q = "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-                 WHERE status = 'queued' AND id <> ?";
-        let (min, max): (Option<f64>, Option<f64>) = sqlx::query_as(q).bind(id).fetch_one(&mut *tx).await?;
-        let new_order = match position {
-            MovePosition::Top => min.map_or(0.0, |m| m - 1.0),
-            MovePosition::Bottom => max.map_or(0.0, |m| m + 1.0),
-            MovePosition::Before(other) => {
-                if other == id {
-                    return Err(ServiceError::validation("before", "a job cannot move before itself"));
-                }
-                let target: Option<(String, f64)> =
-                    sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
-                        .bind(other)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let (other_status, other_order) =
-                    target.ok_or_else(|| ServiceError::NotFound { kind: "job", id: other.clone() })?;
-                if other_status != JobStatus::Queued.as_str() {
-                    return Err(ServiceError::InvalidTransition(format!(
-                        "job {other} is {other_status}; jobs can only be placed before queued jobs"
-                    )));
-                }
-                let prev: Option<f64> = sqlx::query_scalar(
-                    "SELECT CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-                     WHERE status = 'queued' AND id <> ? AND COALESCE(queue_order, seq) < ?",
-                )
-                .bind(id)
-                .bind(other_order)
-                .fetch_one(&mut *tx)
-                .await?;
-                match prev {
-                    Some(p) => (p + other_order) / 2.0,
-                    None => other_order - 1.0,
-                }
-            }
+        let place = match position {
+            MovePosition::Top => QueuePlace::Top,
+            MovePosition::Bottom => QueuePlace::Bottom,
+            MovePosition::Before(other) => QueuePlace::Before(other),
         };
-        sqlx::query("UPDATE jobs SET queue_order = ? WHERE id = ? AND status = 'queued'")
-            .bind(new_order)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        jobs::store::move_in_queue(pool, id, place).await?;
         store::must_get(pool, id).await
     }
 
@@ -212,9 +160,7 @@ impl Service {
     ///
     /// Errors: [`ServiceError::Internal`] when the database fails.
     pub async fn queue_order(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq")
-            .fetch_all(&self.inner.pool)
-            .await?)
+        jobs::store::queue_order(&self.inner.pool).await
     }
 
     /// What a local file is (header facts, no hash), for a UI's queue. No

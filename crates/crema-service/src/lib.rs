@@ -21,6 +21,7 @@ mod catalog;
 mod config;
 mod error;
 mod idempotency;
+mod jobs;
 mod maintenance;
 mod place;
 pub mod redact;

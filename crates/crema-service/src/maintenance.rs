@@ -2,9 +2,8 @@
 //! file system Crema writes to) and output retention.
 
 use crate::service::{Inner, Service};
+use crate::jobs;
 use crate::store;
-use crate::types::OutputInfo;
-use sqlx::Row;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -167,16 +166,9 @@ pub(crate) async fn run(inner: Weak<Inner>) {
 
 async fn expire_outputs(inner: &Arc<Inner>) -> crate::Result<u64> {
     let now = store::now().unix_timestamp();
-    let rows = sqlx::query(
-        "SELECT id, output_json FROM jobs WHERE output_expires_unix IS NOT NULL AND output_expires_unix <= ?",
-    )
-    .bind(now)
-    .fetch_all(&inner.pool)
-    .await?;
+    let rows = jobs::store::expiring(&inner.pool, now).await?;
     let mut n = 0;
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let mut output: OutputInfo = serde_json::from_str(&row.try_get::<String, _>("output_json")?)?;
+    for (id, mut output) in rows {
         for dir in [inner.output_dir.join(&id), inner.config.data_dir.join("sources").join(&id)] {
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -186,11 +178,7 @@ async fn expire_outputs(inner: &Arc<Inner>) -> crate::Result<u64> {
         }
         output.expired = true;
         output.path = None;
-        sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
-            .bind(serde_json::to_string(&output)?)
-            .bind(&id)
-            .execute(&inner.pool)
-            .await?;
+        jobs::store::set_output(&inner.pool, &id, &output).await?;
         tracing::info!("job {id}: output retention expired, files removed");
         n += 1;
     }

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
-use crate::store;
+use crate::jobs::store;
 use crate::types::{
     Job, JobSpec, JobStatus, OutputInfo, OutputState, Page, Progress, ServiceEvent, SourceInfo, SourceSpec,
 };
@@ -126,7 +126,7 @@ impl Service {
             .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?;
         let source_roots =
             config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
-        let pool = store::open(&config.data_dir).await?;
+        let pool = crate::store::open(&config.data_dir).await?;
         let download_signer = crate::tokens::load_or_create_secret(&config.data_dir).await?;
         crate::idempotency::clear_in_flight(&pool).await?;
         let (requeued, failed) = store::recover(&pool).await?;
@@ -462,7 +462,7 @@ pub(crate) async fn submit_job(inner: &Inner, spec: JobSpec, trusted: bool, id: 
         progress: Progress::queued(),
         output: pending_output(&spec.output),
         metadata,
-        created_at: store::now(),
+        created_at: crate::store::now(),
         started_at: None,
         completed_at: None,
         error: None,

@@ -2,7 +2,7 @@
 //! turn its events into job state, record the outcome.
 
 use crate::service::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, Inner, RunHandle, ended_output, source_from_probe};
-use crate::store::{self, Finish, JobRow};
+use crate::jobs::store::{self, Finish, JobRow};
 use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
 use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
 use crema_engine::progress::Stage;
@@ -348,7 +348,7 @@ async fn complete(
     let output = match &main {
         Some(m) => {
             let expires =
-                inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
+                inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| crate::store::now() + r);
             let mut output = written_output(&row.job.output, m, sha256, expires);
             let source = row.job.source.path.as_deref().map(Path::new);
             output.warnings =

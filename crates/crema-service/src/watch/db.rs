@@ -448,14 +448,3 @@ pub(crate) async fn finishable(pool: &SqlitePool, rule_id: &str) -> Result<Vec<F
     .await?;
     rows.iter().map(row_to_file).collect()
 }
-
-/// Points a job's output at the placed file (or HLS folder) and takes it out
-/// of the output retention: it now belongs to the watch folder's owner.
-pub(crate) async fn set_job_output(pool: &SqlitePool, job_id: &str, output: &crate::types::OutputInfo) -> Result<()> {
-    sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
-        .bind(serde_json::to_string(output)?)
-        .bind(job_id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}

@@ -9,6 +9,7 @@ use super::{FailureAction, SuccessAction, WatchDecision, WatchRuleSpec};
 use crate::error::ServiceError;
 use crate::place::{self, Placement};
 use crate::service::Inner;
+use crate::jobs;
 use crate::store;
 use crate::types::{JobSpec, JobStatus, ServiceEvent, SourceSpec};
 use crema_engine::verify;
@@ -762,7 +763,7 @@ impl Finisher {
             db::set_state(pool, row.id, "pending", None).await?;
             return Ok(());
         };
-        let Some(job) = store::get(pool, &job_id).await?.map(|r| r.job) else {
+        let Some(job) = jobs::store::get(pool, &job_id).await?.map(|r| r.job) else {
             if self.recovering && row.state == "queued" {
                 // A crash between recording the job ID and creating the job: queue it again.
                 sqlx::query(
@@ -908,7 +909,7 @@ impl Finisher {
         if let Some(w) = output.waveform.as_mut() {
             w.path = waveform_placed.map(|p| p.display().to_string());
         }
-        db::set_job_output(pool, &job.id, &output).await?;
+        jobs::store::set_output(pool, &job.id, &output).await?;
         let dir = job_dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
         let done = self.source_action(row, &self.spec.on_success).await;
