@@ -14,7 +14,7 @@
 //! `in_flight` by a dead process are deleted: their requests are not running.
 
 use crate::error::{Result, ServiceError};
-use crate::service::{Inner, Service};
+use crate::shared::Core;
 use crate::store::{now, ts};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
@@ -43,7 +43,17 @@ pub enum IdempotencyBegin {
     },
 }
 
-impl Service {
+/// The idempotency-records handle of a running service.
+pub(crate) struct Idempotency {
+    core: Arc<Core>,
+}
+
+impl Idempotency {
+    /// A handle over the shared state.
+    pub(crate) fn new(core: Arc<Core>) -> Idempotency {
+        Idempotency { core }
+    }
+
     /// Claims `key` within `scope` for a request whose body hashes to
     /// `request_hash`. Exactly one of several concurrent callers with the same
     /// scope and key gets [`IdempotencyBegin::Proceed`].
@@ -57,9 +67,14 @@ impl Service {
     /// [`ServiceError::IdempotencyKeyReused`] when the key was used with a
     /// different body (checked first); [`ServiceError::RequestInProgress`]
     /// while the first request with this key runs; [`ServiceError::Internal`].
-    pub async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &[u8]) -> Result<IdempotencyBegin> {
+    pub(crate) async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &[u8],
+    ) -> Result<IdempotencyBegin> {
         validate_key(key)?;
-        let pool = &self.inner.pool;
+        let pool = &self.core.pool;
         // A record can vanish between the insert and the read (abandoned or
         // purged meanwhile); try again a few times.
         for _ in 0..5 {
@@ -113,7 +128,7 @@ impl Service {
     /// or already done is left alone (logged).
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
+    pub(crate) async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
         let r = sqlx::query(
             "UPDATE idempotency_records SET state = 'done', status = ?, body = ?
              WHERE scope = ? AND key = ? AND state = 'in_flight'",
@@ -122,7 +137,7 @@ impl Service {
         .bind(body)
         .bind(scope)
         .bind(key)
-        .execute(&self.inner.pool)
+        .execute(&self.core.pool)
         .await?;
         if r.rows_affected() != 1 {
             tracing::warn!("idempotency record {key:?} ({scope}) was not in flight when its request finished");
@@ -134,11 +149,11 @@ impl Service {
     /// the same key may be sent again and will run. Done records stay.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
+    pub(crate) async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM idempotency_records WHERE scope = ? AND key = ? AND state = 'in_flight'")
             .bind(scope)
             .bind(key)
-            .execute(&self.inner.pool)
+            .execute(&self.core.pool)
             .await?;
         Ok(())
     }
@@ -148,8 +163,8 @@ impl Service {
     /// how many rows went. [`Service::open`] runs it every 5 minutes.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn purge_expired(&self) -> Result<u64> {
-        purge(&self.inner).await
+    pub(crate) async fn purge_expired(&self) -> Result<u64> {
+        purge(&self.core).await
     }
 }
 
@@ -174,7 +189,7 @@ fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-async fn purge(inner: &Inner) -> Result<u64> {
+async fn purge(inner: &Core) -> Result<u64> {
     let retention = i64::try_from(inner.config.idempotency_retention.as_secs()).unwrap_or(i64::MAX);
     let cutoff = OffsetDateTime::now_utc().unix_timestamp().saturating_sub(retention);
     let r =
@@ -190,16 +205,16 @@ pub(crate) async fn clear_in_flight(pool: &SqlitePool) -> Result<u64> {
 
 /// Starts the purge task: once now, then every [`PURGE_EVERY`], until the
 /// service drains or is dropped.
-pub(crate) fn spawn_purger(inner: &Arc<Inner>) {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+pub(crate) fn spawn_purger(handle: &Arc<Idempotency>) {
+    let weak: Weak<Idempotency> = Arc::downgrade(handle);
     tokio::spawn(async move {
         loop {
             {
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.draining.load(std::sync::atomic::Ordering::SeqCst) || inner.pool.is_closed() {
+                let Some(handle) = weak.upgrade() else { return };
+                if handle.core.is_draining() || handle.core.pool.is_closed() {
                     return;
                 }
-                match purge(&inner).await {
+                match purge(&handle.core).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!("purged {n} expired idempotency records and sessions"),
                     Err(e) => tracing::warn!("purging expired idempotency records and sessions: {e}"),

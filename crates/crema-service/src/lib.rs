@@ -26,6 +26,7 @@ mod maintenance;
 mod place;
 pub mod redact;
 mod service;
+mod shared;
 mod store;
 mod tokens;
 mod types;
@@ -34,15 +35,15 @@ mod watch;
 mod waveform;
 mod webhooks;
 mod wire;
-mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, ApiKeyImported, Principal, Session};
 pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
+pub use jobs::MAX_METADATA_BYTES;
 pub use maintenance::ReadinessReport;
-pub use service::{MAX_METADATA_BYTES, Service};
+pub use service::Service;
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,

@@ -54,4 +54,3 @@ pub(crate) fn parse_ts(s: Option<String>) -> Result<Option<OffsetDateTime>> {
     s.map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| ServiceError::Internal(format!("stored time {s}: {e}"))))
         .transpose()
 }
-

@@ -296,7 +296,8 @@ pub(crate) async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace
     if status != JobStatus::Queued.as_str() {
         return Err(ServiceError::InvalidTransition(format!("job {id} is {status}; only queued jobs can be moved")));
     }
-    let q = "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
+    let q =
+        "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
              WHERE status = 'queued' AND id <> ?";
     let (min, max): (Option<f64>, Option<f64>) = sqlx::query_as(q).bind(id).fetch_one(&mut *tx).await?;
     let new_order = match place {

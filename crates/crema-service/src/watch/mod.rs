@@ -33,13 +33,15 @@ mod watcher;
 
 use crate::auth::Admin;
 use crate::error::{Result, ServiceError};
-use crate::service::{Inner, Service};
+pub use crate::config::WatchConfig;
+use crate::jobs::Jobs;
+use crate::shared::{Core, new_id};
 use crate::types::OutputSpec;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 pub(crate) use watcher::manager;
@@ -50,44 +52,6 @@ pub const DEFAULT_SETTLE_SECONDS: f64 = 3.0;
 
 /// Most decisions kept per rule in the log; older ones are pruned.
 pub const MAX_EVENTS_PER_RULE: i64 = 10_000;
-
-/// How the watch-folder machinery of a [`Service`] runs (`Config::watch`).
-#[derive(Clone, Debug)]
-pub struct WatchConfig {
-    /// Run the watch-folder rules in this service (default true). False: rules
-    /// can still be managed but nothing is watched.
-    pub enabled: bool,
-    /// Use file-system events (`notify`: inotify, FSEvents,
-    /// ReadDirectoryChangesW). Default true. False switches events off for
-    /// every rule: rules without `poll_seconds` then only see files at the
-    /// periodic rescan (tests use this to check the polling mode).
-    pub events: bool,
-    /// Full rescan of every rule's folder as a safety net against lost events
-    /// (default 60 s). Rules in polling mode rescan every `poll_seconds` instead.
-    pub rescan_interval: Duration,
-    /// Jobs of one rule queued or running at once (default 4, at least 1);
-    /// further complete files wait as `pending` rows, so a burst of files
-    /// never floods the queue.
-    pub max_outstanding_per_rule: usize,
-    /// How often a running service re-reads the rules from the database, to
-    /// pick up changes made by another process (`crema watch …`) (default 2 s).
-    pub reload_interval: Duration,
-    /// How often candidates are re-checked for settling (default 250 ms).
-    pub tick: Duration,
-}
-
-impl Default for WatchConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            events: true,
-            rescan_interval: Duration::from_secs(60),
-            max_outstanding_per_rule: 4,
-            reload_interval: Duration::from_secs(2),
-            tick: Duration::from_millis(250),
-        }
-    }
-}
 
 /// What happens to a source after its output was verified and placed.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -341,12 +305,27 @@ async fn add_rule(pool: &sqlx::SqlitePool, spec: WatchRuleSpec, ctx: ValidationC
     let spec = tokio::task::spawn_blocking(move || rules::validate(spec, &ctx))
         .await
         .map_err(|e| ServiceError::Internal(format!("validating the rule: {e}")))??;
-    let id = crate::service::new_id("wf");
+    let id = new_id("wf");
     db::insert_rule(pool, &id, &spec).await?;
     db::must_get_rule(pool, &id).await
 }
 
-impl Service {
+/// The watch-folders handle of a running service: the rules API, the
+/// manager's wake-up and the narrow part of the queue the rules use.
+pub(crate) struct Watch {
+    pub(crate) core: Arc<Core>,
+    /// Submits, cancels and reads the rules' jobs.
+    pub(crate) jobs: Jobs,
+    /// Wakes the manager (a rule was added, removed, paused or resumed).
+    pub(crate) wake: Notify,
+}
+
+impl Watch {
+    /// A handle over the shared state and the queue.
+    pub(crate) fn new(core: Arc<Core>, jobs: Jobs) -> Watch {
+        Watch { core, jobs, wake: Notify::new() }
+    }
+
     /// Adds a watch-folder rule; it starts at once (taking the files already
     /// in the folder unless `take_existing` is false).
     ///
@@ -358,7 +337,7 @@ impl Service {
     /// watched tree without an `exclude` glob covering it), `include[i]` /
     /// `exclude[i]` (bad glob), `settle_seconds` (outside 0.1..=3600),
     /// `poll_seconds` (outside 0.2..=3600); [`ServiceError::Internal`] for the database.
-    pub async fn add_watch_rule(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
+    pub(crate) async fn add_watch_rule(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
         self.add_rule_with(spec, None).await
     }
 
@@ -370,26 +349,26 @@ impl Service {
     ///
     /// Errors: as [`Service::add_watch_rule`]; [`ServiceError::Forbidden`]
     /// for a folder outside the source roots (checked before anything is created).
-    pub async fn add_watch_rule_within_roots(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
-        self.add_rule_with(spec, Some(self.inner.source_roots.clone())).await
+    pub(crate) async fn add_watch_rule_within_roots(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
+        self.add_rule_with(spec, Some(self.core.source_roots.clone())).await
     }
 
     async fn add_rule_with(&self, spec: WatchRuleSpec, roots: Option<Vec<PathBuf>>) -> Result<WatchRule> {
-        let ctx = ValidationContext { profiles: self.inner.profiles.clone(), reserved: reserved(&self.inner), roots };
-        let rule = add_rule(&self.inner.pool, spec, ctx).await?;
-        self.inner.watch_wake.notify_one();
+        let ctx = ValidationContext { profiles: self.core.profiles.clone(), reserved: reserved(&self.core), roots };
+        let rule = add_rule(&self.core.pool, spec, ctx).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
     /// Every rule (not removed), oldest first, with counts.
     /// Errors: [`ServiceError::Internal`].
-    pub async fn list_watch_rules(&self) -> Result<Vec<WatchRule>> {
-        db::list_rules(&self.inner.pool).await
+    pub(crate) async fn list_watch_rules(&self) -> Result<Vec<WatchRule>> {
+        db::list_rules(&self.core.pool).await
     }
 
     /// One rule. Errors: [`ServiceError::NotFound`] (kind `watch_folder`).
-    pub async fn watch_rule(&self, id: &str) -> Result<WatchRule> {
-        db::must_get_rule(&self.inner.pool, id).await
+    pub(crate) async fn watch_rule(&self, id: &str) -> Result<WatchRule> {
+        db::must_get_rule(&self.core.pool, id).await
     }
 
     /// Removes a rule: it stops watching, its unfinished jobs are canceled
@@ -397,10 +376,10 @@ impl Service {
     /// Outputs already placed stay. Returns the rule as it was.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn remove_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::must_get_rule(&self.inner.pool, id).await?;
-        db::mark_removed(&self.inner.pool, id).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn remove_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::must_get_rule(&self.core.pool, id).await?;
+        db::mark_removed(&self.core.pool, id).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
@@ -408,18 +387,18 @@ impl Service {
     /// their outputs are placed. Idempotent.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::set_paused(&self.inner.pool, id, true).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::set_paused(&self.core.pool, id, true).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
     /// Resumes a paused rule (a full rescan follows). Idempotent.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::set_paused(&self.inner.pool, id, false).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::set_paused(&self.core.pool, id, false).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
@@ -428,10 +407,15 @@ impl Service {
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Validation`]
     /// (`limit`); [`ServiceError::Internal`].
-    pub async fn watch_events(&self, id: &str, limit: Option<u32>, before: Option<i64>) -> Result<Vec<WatchEvent>> {
+    pub(crate) async fn watch_events(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+        before: Option<i64>,
+    ) -> Result<Vec<WatchEvent>> {
         let limit = check_limit(limit)?;
-        db::must_get_rule(&self.inner.pool, id).await?;
-        db::list_events(&self.inner.pool, id, limit, before).await
+        db::must_get_rule(&self.core.pool, id).await?;
+        db::list_events(&self.core.pool, id, limit, before).await
     }
 
     /// The files a rule has seen, most recently changed first, at most
@@ -439,14 +423,14 @@ impl Service {
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Validation`]
     /// (`limit`); [`ServiceError::Internal`].
-    pub async fn watch_files(&self, id: &str, limit: Option<u32>) -> Result<Vec<WatchFile>> {
+    pub(crate) async fn watch_files(&self, id: &str, limit: Option<u32>) -> Result<Vec<WatchFile>> {
         let limit = check_limit(limit)?;
-        db::must_get_rule(&self.inner.pool, id).await?;
-        db::list_files(&self.inner.pool, id, limit).await
+        db::must_get_rule(&self.core.pool, id).await?;
+        db::list_files(&self.core.pool, id, limit).await
     }
 }
 
-fn reserved(inner: &Inner) -> Vec<PathBuf> {
+fn reserved(inner: &Core) -> Vec<PathBuf> {
     [&inner.config.data_dir, &inner.output_dir]
         .into_iter()
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))

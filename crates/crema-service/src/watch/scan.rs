@@ -213,7 +213,7 @@ impl Settler {
 /// did not change meanwhile. Blocking.
 pub(crate) fn identify(path: &Path, size: u64, mtime_ns: i64) -> Result<String, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot be opened for reading yet: {e}"))?;
-    let sha = crate::worker::sha256_file(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let sha = crate::shared::sha256_file(path).map_err(|e| format!("cannot be read: {e}"))?;
     match stat(path) {
         Some((s, m)) if s == size && m == mtime_ns => Ok(sha),
         Some(_) => Err("changed while it was being read".into()),

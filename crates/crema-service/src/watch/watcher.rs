@@ -5,11 +5,9 @@
 use super::db::{self, FileRow, NewFile, RuleRow};
 use super::rules::Filter;
 use super::scan::{self, Settle, Settler};
-use super::{FailureAction, SuccessAction, WatchDecision, WatchRuleSpec};
+use super::{FailureAction, SuccessAction, Watch, WatchDecision, WatchRuleSpec};
 use crate::error::ServiceError;
 use crate::place::{self, Placement};
-use crate::service::Inner;
-use crate::jobs;
 use crate::store;
 use crate::types::{JobSpec, JobStatus, ServiceEvent, SourceSpec};
 use crema_engine::verify;
@@ -17,7 +15,6 @@ use notify::Watcher as _;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -54,14 +51,14 @@ async fn stop(r: Running) {
 /// their rule is paused or resumed, stops and cleans up removed rules. Re-reads
 /// the table every `reload_interval` and whenever the service changes a rule.
 /// Ends when the service drains.
-pub(crate) async fn manager(inner: Arc<Inner>) {
+pub(crate) async fn manager(inner: Arc<Watch>) {
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_prune: Option<Instant> = None;
     loop {
-        if inner.draining.load(Ordering::SeqCst) {
+        if inner.core.is_draining() {
             break;
         }
-        match db::all_rules(&inner.pool).await {
+        match db::all_rules(&inner.core.pool).await {
             Ok(rules) => {
                 let mut live = HashSet::new();
                 for rule in rules {
@@ -103,7 +100,7 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
                 if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                     last_prune = Some(Instant::now());
                     for id in &live {
-                        if let Err(e) = db::prune_events(&inner.pool, id).await {
+                        if let Err(e) = db::prune_events(&inner.core.pool, id).await {
                             tracing::warn!("watch {id}: cannot prune the decision log: {e}");
                         }
                     }
@@ -112,8 +109,8 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
             Err(e) => tracing::warn!("watch: cannot read the rules: {e}"),
         }
         tokio::select! {
-            _ = inner.watch_wake.notified() => {}
-            _ = tokio::time::sleep(inner.config.watch.reload_interval) => {}
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(inner.core.config.watch.reload_interval) => {}
         }
     }
     let all: Vec<Running> = running.into_values().collect();
@@ -126,11 +123,11 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
 }
 
 /// A removed rule: cancel its unfinished jobs, then delete it with its rows.
-async fn cleanup_removed(inner: &Arc<Inner>, id: &str) {
-    match db::unfinished_jobs(&inner.pool, id).await {
+async fn cleanup_removed(inner: &Arc<Watch>, id: &str) {
+    match db::unfinished_jobs(&inner.core.pool, id).await {
         Ok(jobs) => {
             for job in jobs {
-                match crate::service::cancel_job(inner, &job).await {
+                match inner.jobs.cancel(&job).await {
                     Ok(_) | Err(ServiceError::JobNotCancelable(_)) | Err(ServiceError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!("watch {id}: cannot cancel job {job}: {e}"),
                 }
@@ -141,7 +138,7 @@ async fn cleanup_removed(inner: &Arc<Inner>, id: &str) {
             return;
         }
     }
-    match db::delete_rule(&inner.pool, id).await {
+    match db::delete_rule(&inner.core.pool, id).await {
         Ok(()) => tracing::info!("watch {id}: rule removed"),
         Err(e) => tracing::warn!("watch {id}: cannot delete the removed rule: {e}"),
     }
@@ -161,7 +158,7 @@ fn start_watcher(
 
 /// What one rule's task keeps.
 struct Rule {
-    inner: Arc<Inner>,
+    inner: Arc<Watch>,
     id: String,
     spec: Arc<WatchRuleSpec>,
     filter: Arc<Filter>,
@@ -184,7 +181,7 @@ struct Rule {
 
 type Identified = (PathBuf, u64, i64, Result<String, String>);
 
-async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl>) {
+async fn run_rule(inner: Arc<Watch>, rule: RuleRow, mut ctl: watch::Receiver<Ctl>) {
     let filter = match Filter::new(&rule.spec) {
         Ok(f) => Arc::new(f),
         Err(e) => {
@@ -193,7 +190,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
             return;
         }
     };
-    let reserved = super::reserved(&inner);
+    let reserved = super::reserved(&inner.core);
     let own = Arc::new(scan::own_dirs(&rule.spec, &reserved));
     let settle = rule.spec.settle_seconds.unwrap_or(super::DEFAULT_SETTLE_SECONDS);
     let mut r = Rule {
@@ -212,17 +209,17 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
         rescan_after_finish: false,
         looked: false,
     };
-    match db::known(&inner.pool, &r.id).await {
+    match db::known(&inner.core.pool, &r.id).await {
         Ok(rows) => r.known = rows.into_iter().map(|(p, s, m)| (p, (s, m))).collect(),
         Err(e) => tracing::warn!("watch {}: cannot load known files: {e}", r.id),
     }
-    let config = inner.config.watch.clone();
+    let config = inner.core.config.watch.clone();
     let polling = rule.spec.poll_seconds;
     let use_events = config.events && polling.is_none();
     let scan_every = polling.map(Duration::from_secs_f64).unwrap_or(config.rescan_interval);
     let mut baseline = !rule.spec.take_existing && !rule.baseline_done;
     let mut baseline_recorded = rule.baseline_done;
-    let mut job_events = inner.events.subscribe();
+    let mut job_events = inner.core.events.subscribe();
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let mut watcher: Option<notify::RecommendedWatcher> = None;
     let mut watcher_failed = false;
@@ -246,7 +243,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
     );
     loop {
         let c = *ctl.borrow();
-        if c.stop || inner.draining.load(Ordering::SeqCst) {
+        if c.stop || inner.core.is_draining() {
             break;
         }
         if c.paused {
@@ -281,7 +278,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
             }
             if !baseline_recorded {
                 baseline_recorded = true;
-                if let Err(e) = db::set_baseline_done(&inner.pool, &r.id).await {
+                if let Err(e) = db::set_baseline_done(&inner.core.pool, &r.id).await {
                     tracing::warn!("watch {}: {e}", r.id);
                 }
             }
@@ -360,7 +357,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
 
 impl Rule {
     async fn log(&self, d: WatchDecision, path: &Path, reason: Option<&str>, job: Option<&str>, out: Option<&str>) {
-        db::log(&self.inner.pool, &self.id, d, path, reason, job, out).await;
+        db::log(&self.inner.core.pool, &self.id, d, path, reason, job, out).await;
     }
 
     /// Logs an `ignored` decision once per path and reason for this task.
@@ -476,7 +473,7 @@ impl Rule {
             let reason = "present when the rule started; existing files are not taken (take_existing: false)";
             let row =
                 NewFile { path: &p, size, mtime_ns: mtime, sha256: None, state: "baseline", reason: Some(reason) };
-            match db::insert_file(&self.inner.pool, &self.id, &row).await {
+            match db::insert_file(&self.inner.core.pool, &self.id, &row).await {
                 Ok(_) => {
                     self.known.insert(p.clone(), (size, mtime));
                     self.log(WatchDecision::Ignored, &p, Some(reason), None, None).await;
@@ -553,8 +550,8 @@ impl Rule {
     }
 
     /// The exactly-once decision for a complete file with known content.
-    async fn decide(&mut self, path: &Path, size: u64, mtime: i64, sha: &str) -> crate::Result<()> {
-        let pool = self.inner.pool.clone();
+    async fn decide(&mut self, path: &Path, size: u64, mtime: i64, sha: &str) -> crate::error::Result<()> {
+        let pool = self.inner.core.pool.clone();
         if let Some(row) = db::live_by_path(&pool, &self.id, path).await? {
             if row.sha256.as_deref() == Some(sha) {
                 // Touched, or copied over with the same bytes: nothing new.
@@ -618,8 +615,8 @@ impl Rule {
     /// Queues pending files while the rule has fewer than
     /// `max_outstanding_per_rule` jobs queued or running.
     async fn dispatch(&mut self) {
-        let pool = self.inner.pool.clone();
-        let max = self.inner.config.watch.max_outstanding_per_rule.max(1);
+        let pool = self.inner.core.pool.clone();
+        let max = self.inner.core.config.watch.max_outstanding_per_rule.max(1);
         let outstanding = match db::outstanding(&pool, &self.id).await {
             Ok(n) => n,
             Err(e) => {
@@ -628,10 +625,7 @@ impl Rule {
             }
         };
         // Shutting down, or the disk is almost full: files wait as `pending` rows.
-        if outstanding >= max
-            || self.inner.draining.load(Ordering::SeqCst)
-            || self.inner.disk_critical.load(Ordering::SeqCst)
-        {
+        if outstanding >= max || self.inner.core.is_draining() || self.inner.core.is_disk_critical() {
             return;
         }
         let rows = match db::pending(&pool, &self.id, max - outstanding).await {
@@ -649,8 +643,8 @@ impl Rule {
         }
     }
 
-    async fn queue(&mut self, row: FileRow) -> crate::Result<()> {
-        let pool = self.inner.pool.clone();
+    async fn queue(&mut self, row: FileRow) -> crate::error::Result<()> {
+        let pool = self.inner.core.pool.clone();
         let p = row.path.clone();
         let now_stat = tokio::task::spawn_blocking(move || scan::stat(&p)).await.unwrap_or(None);
         match now_stat {
@@ -672,7 +666,7 @@ impl Rule {
         }
         // The row points at the job before the job exists: a crash in between
         // leaves a `queued` row without a job, which is queued again (never twice).
-        let job_id = crate::service::new_id("job");
+        let job_id = crate::shared::new_id("job");
         db::set_queued(&pool, row.id, &job_id).await?;
         let spec = JobSpec {
             source: SourceSpec::Path { path: row.path.clone() },
@@ -684,7 +678,7 @@ impl Rule {
                 "watch_file": row.path.display().to_string(),
             })),
         };
-        match crate::service::submit_job(&self.inner, spec, true, Some(job_id.clone())).await {
+        match self.inner.jobs.submit_as(spec, true, Some(job_id.clone())).await {
             Ok(job) => {
                 let reason = format!("complete (unchanged for {} s); job queued", self.settle);
                 self.log(WatchDecision::Taken, &row.path, Some(&reason), Some(&job.id), None).await;
@@ -708,7 +702,7 @@ impl Rule {
     }
 
     async fn start_finishing(&mut self, set: &mut JoinSet<i64>) {
-        let rows = match db::finishable(&self.inner.pool, &self.id).await {
+        let rows = match db::finishable(&self.inner.core.pool, &self.id).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("watch {}: {e}", self.id);
@@ -735,7 +729,7 @@ impl Rule {
 
 /// What finishing a file needs (owned: runs in its own task).
 struct Finisher {
-    inner: Arc<Inner>,
+    inner: Arc<Watch>,
     rule_id: String,
     spec: Arc<WatchRuleSpec>,
     /// The rule's first look after it started: a `queued` row without its job
@@ -753,17 +747,17 @@ impl Finisher {
     }
 
     async fn log(&self, d: WatchDecision, path: &Path, reason: Option<&str>, job: Option<&str>, out: Option<&str>) {
-        db::log(&self.inner.pool, &self.rule_id, d, path, reason, job, out).await;
+        db::log(&self.inner.core.pool, &self.rule_id, d, path, reason, job, out).await;
     }
 
     /// A file whose job ended (or whose output was being placed).
-    async fn finish(&self, row: FileRow) -> crate::Result<()> {
-        let pool = &self.inner.pool;
+    async fn finish(&self, row: FileRow) -> crate::error::Result<()> {
+        let pool = &self.inner.core.pool;
         let Some(job_id) = row.job_id.clone() else {
             db::set_state(pool, row.id, "pending", None).await?;
             return Ok(());
         };
-        let Some(job) = jobs::store::get(pool, &job_id).await?.map(|r| r.job) else {
+        let Some(job) = self.inner.jobs.find(&job_id).await? else {
             if self.recovering && row.state == "queued" {
                 // A crash between recording the job ID and creating the job: queue it again.
                 sqlx::query(
@@ -793,10 +787,10 @@ impl Finisher {
         }
     }
 
-    async fn completed(&self, row: &FileRow, job: &crate::types::Job) -> crate::Result<()> {
-        let pool = &self.inner.pool;
+    async fn completed(&self, row: &FileRow, job: &crate::types::Job) -> crate::error::Result<()> {
+        let pool = &self.inner.core.pool;
         let source = row.path.clone();
-        let job_dir = self.inner.output_dir.join(&job.id);
+        let job_dir = self.inner.core.output_dir.join(&job.id);
         let stem_src = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
         let stem = format!("{stem_src}.{}", self.spec.profile);
         let dest_dir = self.spec.output_dir.clone().unwrap_or_default().join(self.rel_dir(&source));
@@ -909,7 +903,7 @@ impl Finisher {
         if let Some(w) = output.waveform.as_mut() {
             w.path = waveform_placed.map(|p| p.display().to_string());
         }
-        jobs::store::set_output(pool, &job.id, &output).await?;
+        self.inner.jobs.set_output(&job.id, &output).await?;
         let dir = job_dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
         let done = self.source_action(row, &self.spec.on_success).await;
@@ -951,7 +945,7 @@ impl Finisher {
                     let d = blocking(Box::new(move || place::free_name(&q.dir, &q.stem, &q.ext).map(Some)))
                         .await?
                         .ok_or("no free name")?;
-                    db::set_placing(&self.inner.pool, row_id, &d).await.map_err(|e| e.to_string())?;
+                    db::set_placing(&self.inner.core.pool, row_id, &d).await.map_err(|e| e.to_string())?;
                     d
                 }
             };
@@ -1032,7 +1026,7 @@ impl Finisher {
             Some(n) => format!("{why}; {n}"),
             None => why.to_string(),
         };
-        if let Err(e) = db::set_state(&self.inner.pool, row.id, "failed", Some(&reason)).await {
+        if let Err(e) = db::set_state(&self.inner.core.pool, row.id, "failed", Some(&reason)).await {
             tracing::warn!("watch {}: cannot record a failure: {e}", self.rule_id);
         }
         self.log(WatchDecision::Failed, &row.path, Some(&reason), job_id, None).await;
