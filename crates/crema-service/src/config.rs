@@ -1,7 +1,7 @@
 //! Service configuration.
 
-use std::path::PathBuf;
 use crate::webhooks::policy::WebhookPolicy;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a [`crate::Service`] is set up. Build with [`Config::new`] and adjust fields.

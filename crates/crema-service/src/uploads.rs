@@ -53,12 +53,14 @@ pub use model::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
+pub(crate) use state::Uploads;
+use state::{
+    blocking, internal_io, is_database_full, job_source_dir, load, received, unix_ms, upload_dir, upload_not_found,
+};
 use std::collections::HashSet;
 use tokio::io::AsyncRead;
 pub(crate) use upkeep::start;
 use upkeep::{cleanup, free_files, keep_reserve};
-pub(crate) use state::Uploads;
-use state::{blocking, internal_io, is_database_full, job_source_dir, load, received, unix_ms, upload_dir, upload_not_found};
 
 /// At most this many runs of missing parts are named in an `upload_incomplete` message.
 const MAX_LISTED_RUNS: usize = 20;

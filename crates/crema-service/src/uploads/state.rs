@@ -227,4 +227,3 @@ pub(super) async fn blocking<T: Send + 'static>(
         }
     })
 }
-

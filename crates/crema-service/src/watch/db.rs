@@ -1,6 +1,6 @@
 //! Queries on `watch_rules`, `watch_files` and `watch_events`.
 
-use super::{WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
+use super::model::{WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
 use crate::error::{Result, ServiceError};
 use crate::store::{now, ts};
 use sqlx::Row;
@@ -184,14 +184,14 @@ pub(crate) async fn delete_rule(pool: &SqlitePool, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Keeps the newest [`super::MAX_EVENTS_PER_RULE`] log entries of a rule.
+/// Keeps the newest [`super::model::MAX_EVENTS_PER_RULE`] log entries of a rule.
 pub(crate) async fn prune_events(pool: &SqlitePool, rule_id: &str) -> Result<()> {
     sqlx::query(
         "DELETE FROM watch_events WHERE rule_id = ?1 AND seq < (
              SELECT seq FROM watch_events WHERE rule_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     )
     .bind(rule_id)
-    .bind(super::MAX_EVENTS_PER_RULE - 1)
+    .bind(super::model::MAX_EVENTS_PER_RULE - 1)
     .execute(pool)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Rule validation and the include/exclude filter.
 
-use super::{DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, SuccessAction, ValidationContext, WatchRuleSpec};
+use super::model::{
+    DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, SuccessAction, ValidationContext, WatchRuleSpec,
+};
 use crate::error::{Result, ServiceError};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! settles, identifies, queues, and finishes files.
 
 use super::db::{self, FileRow, NewFile, RuleRow};
+use super::model::{FailureAction, SuccessAction, Watch, WatchDecision, WatchRuleSpec};
 use super::rules::Filter;
 use super::scan::{self, Settle, Settler};
-use super::{FailureAction, SuccessAction, Watch, WatchDecision, WatchRuleSpec};
 use crate::error::ServiceError;
 use crate::place::{self, Placement};
 use crate::store;
@@ -190,9 +190,9 @@ async fn run_rule(inner: Arc<Watch>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
             return;
         }
     };
-    let reserved = super::reserved(&inner.core);
+    let reserved = super::model::reserved(&inner.core);
     let own = Arc::new(scan::own_dirs(&rule.spec, &reserved));
-    let settle = rule.spec.settle_seconds.unwrap_or(super::DEFAULT_SETTLE_SECONDS);
+    let settle = rule.spec.settle_seconds.unwrap_or(super::model::DEFAULT_SETTLE_SECONDS);
     let mut r = Rule {
         inner: inner.clone(),
         id: rule.id.clone(),

@@ -1,8 +1,8 @@
 //! The delivery task: claims due outbox rows, checks the target against the
 //! policy after resolving it, sends the signed event, records the attempt.
 
-use super::policy::WebhookPolicy;
 use super::model::{WEBHOOK_DELETED, WebhookEvent, Webhooks, host_ip};
+use super::policy::WebhookPolicy;
 use crate::error::{Result, ServiceError};
 use crate::store::{begin_immediate, now, ts};
 use crate::types::ServiceEvent;

@@ -18,12 +18,12 @@ pub(crate) mod policy;
 
 pub use delivery::{DELIVERY_CONCURRENCY, sign};
 pub(crate) use delivery::{recover, spawn_delivery};
+use model::host_ip;
 pub use model::{
     DeliveryState, MAX_DELIVERY_RECORDS, MAX_JOB_WEBHOOKS, MAX_NAME_CHARS, MAX_URL_BYTES, Webhook, WebhookCreated,
     WebhookDelivery, WebhookEvent, WebhookSpec,
 };
 pub(crate) use model::{WEBHOOK_DELETED, Webhooks};
-use model::host_ip;
 pub use policy::{MAX_BACKOFF, PolicyRefusal, WebhookPolicy};
 
 use crate::error::{Result, ServiceError};
