@@ -101,7 +101,7 @@ pub struct Principal {
     pub key_id: String,
 }
 
-/// A browser session, as created by [`Service::create_session`].
+/// A browser session, as created by [`crate::Service::create_session`].
 #[derive(Clone)]
 pub struct Session {
     /// The cookie value (43 base64url characters: 32 random bytes). Shown once;
@@ -146,7 +146,7 @@ impl Admin {
         Ok(Admin { pool: store::open(data_dir).await?, data_dir: data_dir.to_path_buf() })
     }
 
-    /// Creates a key; see [`create_key`](Service::create_key).
+    /// Creates a key; see [`create_key`](crate::Service::create_key).
     ///
     /// Errors: [`ServiceError::Validation`] (`name`) for an empty name;
     /// [`ServiceError::Internal`] for the database.
@@ -176,7 +176,7 @@ impl Admin {
         list_keys(&self.pool).await
     }
 
-    /// Revokes a key; see [`revoke_key`](Service::revoke_key).
+    /// Revokes a key; see [`revoke_key`](crate::Service::revoke_key).
     ///
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Validation`] for an
     /// ambiguous prefix, [`ServiceError::Internal`].
@@ -240,7 +240,7 @@ impl Auth {
     /// Exchanges a valid API key for a browser session (the login of the UI).
     ///
     /// Errors: [`ServiceError::Unauthorized`] for a bad key (as
-    /// [`authenticate_key`](Service::authenticate_key)); [`ServiceError::Internal`].
+    /// [`authenticate_key`](crate::Service::authenticate_key)); [`ServiceError::Internal`].
     pub(crate) async fn create_session(&self, presented_key: &str) -> Result<Session> {
         let principal = authenticate_key(&self.pool, presented_key).await?;
         let mut bytes = [0u8; 32];

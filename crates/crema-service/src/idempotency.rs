@@ -3,14 +3,14 @@
 //! first response, with another body is `idempotency_key_reused` (422), and
 //! while the first request still runs is `request_in_progress` (409).
 //!
-//! The HTTP layer drives it: [`Service::idempotency_begin`] before running
-//! the handler, then [`Service::idempotency_finish`] with the response it
-//! sent (any status below 500), or [`Service::idempotency_abandon`] for a 5xx
+//! The HTTP layer drives it: [`crate::Service::idempotency_begin`] before running
+//! the handler, then [`crate::Service::idempotency_finish`] with the response it
+//! sent (any status below 500), or [`crate::Service::idempotency_abandon`] for a 5xx
 //! or a request dropped half-way, which frees the key for a retry.
 //!
 //! Records are kept for [`crate::Config::idempotency_retention`] (24 h by
-//! default) and purged after by a task that [`Service::open`] starts (every
-//! 5 minutes) or by [`Service::purge_expired`]. At open, records left
+//! default) and purged after by a task that [`crate::Service::open`] starts (every
+//! 5 minutes) or by [`crate::Service::purge_expired`]. At open, records left
 //! `in_flight` by a dead process are deleted: their requests are not running.
 
 use crate::error::{Result, ServiceError};
@@ -27,11 +27,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// The header name, used as the `field` of validation errors.
 const FIELD: &str = "Idempotency-Key";
 
-/// What [`Service::idempotency_begin`] decided.
+/// What [`crate::Service::idempotency_begin`] decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyBegin {
     /// First use of the key: run the request, then call
-    /// [`Service::idempotency_finish`] or [`Service::idempotency_abandon`].
+    /// [`crate::Service::idempotency_finish`] or [`crate::Service::idempotency_abandon`].
     Proceed,
     /// The key was used with the same body and that request finished: send
     /// this status and body again, without running the request.
@@ -122,7 +122,7 @@ impl Idempotency {
         Err(ServiceError::RequestInProgress(key.to_string()))
     }
 
-    /// Records the response of a request that [`Service::idempotency_begin`]
+    /// Records the response of a request that [`crate::Service::idempotency_begin`]
     /// let proceed, so that replays get `status` and `body`. Call it for every
     /// status below 500 (a 4xx is a final answer too). A record that is gone
     /// or already done is left alone (logged).
@@ -160,7 +160,7 @@ impl Idempotency {
 
     /// Deletes idempotency records older than
     /// [`crate::Config::idempotency_retention`] and expired sessions; returns
-    /// how many rows went. [`Service::open`] runs it every 5 minutes.
+    /// how many rows went. [`crate::Service::open`] runs it every 5 minutes.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
     pub(crate) async fn purge_expired(&self) -> Result<u64> {

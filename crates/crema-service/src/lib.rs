@@ -23,6 +23,7 @@ mod error;
 mod idempotency;
 mod jobs;
 mod maintenance;
+mod origin;
 mod place;
 pub mod redact;
 mod service;
@@ -43,6 +44,7 @@ pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
 pub use jobs::MAX_METADATA_BYTES;
 pub use maintenance::ReadinessReport;
+pub use origin::Origin;
 pub use service::Service;
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{

@@ -16,7 +16,7 @@
 //! room to record a delete, so that uploads can be deleted on a full disk; it
 //! is made again at the next upload once space allows.
 //!
-//! Crash safety: on [`Service::open`], stray temp files are removed; a part 0
+//! Crash safety: on [`crate::Service::open`], stray temp files are removed; a part 0
 //! caught in an interrupted assembly is given back (the assembly only appends
 //! after part 0, so truncating `assembling` or `source` to part 0's length
 //! restores it); rows whose part file is missing or short are dropped (the
@@ -163,7 +163,7 @@ fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Checks the upload settings of a [`Config`] (called by [`Service::open`]).
+/// Checks the upload settings of a [`Config`] (called by [`crate::Service::open`]).
 pub(crate) fn check_config(config: &Config) -> Result<()> {
     if config.upload_chunk_size_override == Some(0) {
         return Err(ServiceError::validation("upload_chunk_size_override", "must be at least 1 byte"));
@@ -260,7 +260,7 @@ impl Uploads {
     /// size; [`ServiceError::NotFound`] when the session expired;
     /// [`ServiceError::InvalidTransition`] when the upload is completed or
     /// canceled; [`ServiceError::CapacityExceeded`] while the disk is critical
-    /// (as for [`Service::create_upload`]) or when the part does not fit
+    /// (as for [`crate::Service::create_upload`]) or when the part does not fit
     /// (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`): the parts acknowledged before stay,
     /// and the message names no server path; [`ServiceError::Internal`] for
     /// other disk or database faults.
@@ -334,7 +334,7 @@ impl Uploads {
     }
 
     /// `GET /v1/uploads/{id}`: the session with the parts received so far.
-    /// Its status is `assembling` while [`Service::complete_upload`] runs.
+    /// Its status is `assembling` while [`crate::Service::complete_upload`] runs.
     ///
     /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
     /// expired session; [`ServiceError::Internal`].

@@ -13,6 +13,7 @@ pub(crate) use outputs::validate_output;
 
 use crate::catalog::MovePosition;
 use crate::error::{Result, ServiceError};
+use crate::origin::Origin;
 use crate::shared::Core;
 use crate::types::{Job, JobSpec, JobStatus, OutputInfo, Page, ServiceEvent};
 use crate::uploads::Uploads;
@@ -70,11 +71,10 @@ impl Jobs {
         (0..self.0.core.config.workers).map(|n| tokio::spawn(worker::worker_loop(self.0.clone(), n))).collect()
     }
 
-    /// Validates and queues a job. `trusted`: the source path was vetted
-    /// elsewhere (the local user, a watch rule's folder), so the source-root
-    /// check is skipped and `output.dir` is allowed. `id`: use this job ID.
-    pub(crate) async fn submit_as(&self, spec: JobSpec, trusted: bool, id: Option<String>) -> Result<Job> {
-        submit::submit_job(&self.0, spec, trusted, id).await
+    /// Validates and queues a job for `origin` (see `Service::submit`).
+    /// `id`: use this job ID (the watch folders record it before the job exists).
+    pub(crate) async fn submit_as(&self, spec: JobSpec, origin: &Origin, id: Option<String>) -> Result<Job> {
+        submit::submit_job(&self.0, spec, origin, id).await
     }
 
     /// One job. Errors: [`ServiceError::NotFound`].

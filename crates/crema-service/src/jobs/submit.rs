@@ -5,16 +5,18 @@ use super::outputs::{pending_output, validate_metadata, validate_output};
 use super::state::JobsState;
 use super::store;
 use crate::error::{Result, ServiceError};
+use crate::origin::Origin;
 use crate::shared::{new_id, normalize};
 use crate::types::{HlsCodec, Job, JobSpec, JobStatus, Progress, ServiceEvent, SourceInfo, SourceSpec};
 use std::path::{Path, PathBuf};
 
-/// Validates and queues a job (see `Service::submit`). `trusted`: the
-/// source path was vetted elsewhere (a watch-folder rule's folder is validated
-/// when the rule is created), so the source-root check is skipped; the path
-/// must still be an absolute, readable file. `id`: use this job ID (the watch
-/// folders record it before the job exists).
-pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, trusted: bool, id: Option<String>) -> Result<Job> {
+/// Validates and queues a job (see `Service::submit`). [`Origin::Local`]:
+/// the local user, or a watch-folder rule (its folder was validated when the
+/// rule was created), so the source-root check is skipped (the path must
+/// still be an absolute, readable file) and `output.dir` is allowed.
+/// [`Origin::Network`]: only the source roots, no `output.dir`. `id`: use
+/// this job ID (the watch folders record it before the job exists).
+pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin, id: Option<String>) -> Result<Job> {
     if inner.core.is_draining() {
         return Err(ServiceError::CapacityExceeded("the service is shutting down and takes no new jobs".into()));
     }
@@ -33,7 +35,7 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, trusted: bool, 
     }
     validate_output(&spec.output)?;
     if let Some(dir) = &spec.output.dir {
-        if !trusted {
+        if let Origin::Network(_) = origin {
             return Err(ServiceError::Forbidden(
                 "output.dir is for the desktop app's local jobs; network clients download their outputs".into(),
             ));
@@ -46,7 +48,10 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, trusted: bool, 
     let id = id.unwrap_or_else(|| new_id("job"));
     let source = match &spec.source {
         SourceSpec::Path { path } => {
-            let path = if trusted { trusted_source_path(path)? } else { check_source_path(inner, path)? };
+            let path = match origin {
+                Origin::Local => local_source_path(path)?,
+                Origin::Network(_) => check_source_path(inner, path)?,
+            };
             tokio::task::spawn_blocking(move || describe_source(&path))
                 .await
                 .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))??
@@ -117,9 +122,9 @@ fn check_source_path(inner: &JobsState, path: &Path) -> Result<PathBuf> {
     Ok(canonical)
 }
 
-/// A source path vetted elsewhere (a watch-folder rule's folder): it must
-/// still be absolute and a readable file. Returns the canonical path.
-fn trusted_source_path(path: &Path) -> Result<PathBuf> {
+/// A source path of the local user, or of a watch-folder rule (its folder was vetted
+/// when the rule was made): it must still be absolute and a readable file. Returns the canonical path.
+fn local_source_path(path: &Path) -> Result<PathBuf> {
     if !path.is_absolute() {
         return Err(ServiceError::validation("source.path", format!("{} is not an absolute path", path.display())));
     }

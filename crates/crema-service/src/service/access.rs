@@ -12,13 +12,13 @@ impl Service {
     /// Creates an API key named `name` (trimmed, 1..=200 characters). The
     /// returned [`ApiKeyCreated::key`] is the only copy of the secret.
     ///
-    /// Errors: [`ServiceError::Validation`] (`name`) for an empty or too long
-    /// name; [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Validation`] (`name`) for an empty or too long
+    /// name; [`crate::ServiceError::Internal`] for the database.
     pub async fn create_key(&self, name: &str) -> Result<ApiKeyCreated> {
         self.auth.create_key(name).await
     }
 
-    /// Every key, oldest first, without secrets. Errors: [`ServiceError::Internal`].
+    /// Every key, oldest first, without secrets. Errors: [`crate::ServiceError::Internal`].
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
         self.auth.list_keys().await
     }
@@ -28,40 +28,40 @@ impl Service {
     /// key fails authentication from the next request on. Revoking a revoked
     /// key returns it unchanged.
     ///
-    /// Errors: [`ServiceError::NotFound`] when nothing matches;
-    /// [`ServiceError::Validation`] (`key`) when a prefix matches several keys
-    /// (the message lists their IDs); [`ServiceError::Internal`].
+    /// Errors: [`crate::ServiceError::NotFound`] when nothing matches;
+    /// [`crate::ServiceError::Validation`] (`key`) when a prefix matches several keys
+    /// (the message lists their IDs); [`crate::ServiceError::Internal`].
     pub async fn revoke_key(&self, id_or_prefix: &str) -> Result<ApiKey> {
         self.auth.revoke_key(id_or_prefix).await
     }
 
     /// Checks a presented API key (`Authorization: Bearer <key>`).
     ///
-    /// Errors: [`ServiceError::Unauthorized`] for an unknown, malformed or
-    /// revoked key; [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Unauthorized`] for an unknown, malformed or
+    /// revoked key; [`crate::ServiceError::Internal`] for the database.
     pub async fn authenticate_key(&self, presented: &str) -> Result<Principal> {
         self.auth.authenticate_key(presented).await
     }
 
     /// Exchanges a valid API key for a browser session (the login of the UI).
     ///
-    /// Errors: [`ServiceError::Unauthorized`] for a bad key (as
-    /// [`authenticate_key`](Service::authenticate_key)); [`ServiceError::Internal`].
+    /// Errors: [`crate::ServiceError::Unauthorized`] for a bad key (as
+    /// [`authenticate_key`](Service::authenticate_key)); [`crate::ServiceError::Internal`].
     pub async fn create_session(&self, presented_key: &str) -> Result<Session> {
         self.auth.create_session(presented_key).await
     }
 
     /// Checks a session cookie value. An expired session is deleted.
     ///
-    /// Errors: [`ServiceError::Unauthorized`] for an unknown, malformed or
-    /// expired session, or one whose key was revoked; [`ServiceError::Internal`].
+    /// Errors: [`crate::ServiceError::Unauthorized`] for an unknown, malformed or
+    /// expired session, or one whose key was revoked; [`crate::ServiceError::Internal`].
     pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Principal> {
         self.auth.authenticate_session(cookie_value).await
     }
 
     /// Ends a session (logout). Unknown or malformed values are not an error.
     ///
-    /// Errors: [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Internal`] for the database.
     pub async fn delete_session(&self, cookie_value: &str) -> Result<()> {
         self.auth.delete_session(cookie_value).await
     }
@@ -74,11 +74,11 @@ impl Service {
     /// (keys are scoped per route and per API key); `request_hash` = SHA-256
     /// of the body (32 bytes, though any length is compared as given).
     ///
-    /// Errors: [`ServiceError::Validation`] (`Idempotency-Key`) for a key that
+    /// Errors: [`crate::ServiceError::Validation`] (`Idempotency-Key`) for a key that
     /// does not follow [`IDEMPOTENCY_KEY_PATTERN`];
-    /// [`ServiceError::IdempotencyKeyReused`] when the key was used with a
-    /// different body (checked first); [`ServiceError::RequestInProgress`]
-    /// while the first request with this key runs; [`ServiceError::Internal`].
+    /// [`crate::ServiceError::IdempotencyKeyReused`] when the key was used with a
+    /// different body (checked first); [`crate::ServiceError::RequestInProgress`]
+    /// while the first request with this key runs; [`crate::ServiceError::Internal`].
     pub async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &[u8]) -> Result<IdempotencyBegin> {
         self.idempotency.idempotency_begin(scope, key, request_hash).await
     }
@@ -88,7 +88,7 @@ impl Service {
     /// status below 500 (a 4xx is a final answer too). A record that is gone
     /// or already done is left alone (logged).
     ///
-    /// Errors: [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Internal`] for the database.
     pub async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
         self.idempotency.idempotency_finish(scope, key, status, body).await
     }
@@ -96,7 +96,7 @@ impl Service {
     /// Forgets an in-flight key (the request failed with a 5xx or was dropped):
     /// the same key may be sent again and will run. Done records stay.
     ///
-    /// Errors: [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Internal`] for the database.
     pub async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
         self.idempotency.idempotency_abandon(scope, key).await
     }
@@ -105,7 +105,7 @@ impl Service {
     /// [`crate::Config::idempotency_retention`] and expired sessions; returns
     /// how many rows went. [`Service::open`] runs it every 5 minutes.
     ///
-    /// Errors: [`ServiceError::Internal`] for the database.
+    /// Errors: [`crate::ServiceError::Internal`] for the database.
     pub async fn purge_expired(&self) -> Result<u64> {
         self.idempotency.purge_expired().await
     }
@@ -119,7 +119,7 @@ impl Service {
 
     /// Checks a token's signature (constant-time, `Mac::verify_slice`) and expiry.
     ///
-    /// Errors, all [`ServiceError::Forbidden`] (403: the token is the
+    /// Errors, all [`crate::ServiceError::Forbidden`] (403: the token is the
     /// credential, and a bad credential for a known route is refused, not
     /// reported missing; the message never says which part was wrong beyond
     /// "invalid" vs "expired"): a malformed, tampered or foreign (signed with

@@ -11,13 +11,13 @@ impl Service {
     /// contract's tiers ([`chunk_size_for`]) unless the config overrides it;
     /// the session expires [`Config::upload_ttl`] (24 h) after creation.
     ///
-    /// Errors: [`ServiceError::Validation`] for a bad `file_name` (empty, over
+    /// Errors: [`crate::ServiceError::Validation`] for a bad `file_name` (empty, over
     /// [`MAX_FILE_NAME_BYTES`], with `/`, `\` or control characters, `.`/`..`),
-    /// `file_size` 0 or a bad `mime_type`; [`ServiceError::PayloadTooLarge`] when
+    /// `file_size` 0 or a bad `mime_type`; [`crate::ServiceError::PayloadTooLarge`] when
     /// `file_size` is over [`Config::max_upload_bytes`];
-    /// [`ServiceError::CapacityExceeded`] while the disk is critical (free space
+    /// [`crate::ServiceError::CapacityExceeded`] while the disk is critical (free space
     /// under [`Config::disk_min_free_bytes`] on the data or output folder's file
-    /// system, measured now: `/readyz` `disk_critical`); [`ServiceError::Internal`]
+    /// system, measured now: `/readyz` `disk_critical`); [`crate::ServiceError::Internal`]
     /// for database faults.
     pub async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
         self.uploads.create_upload(spec).await
@@ -30,16 +30,16 @@ impl Service {
     /// renamed into place, then recorded: it is acknowledged only once durable.
     /// Re-sending a part replaces it; parts may come in any order and at once.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::Validation`]
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `upload`); [`crate::ServiceError::Validation`]
     /// for `part_number` outside `0..total_chunks`, or for a body shorter than
     /// the part's size (field `body`, naming the expected size) or that cannot be
-    /// read; [`ServiceError::PayloadTooLarge`] for a body longer than the part's
-    /// size; [`ServiceError::NotFound`] when the session expired;
-    /// [`ServiceError::InvalidTransition`] when the upload is completed or
-    /// canceled; [`ServiceError::CapacityExceeded`] while the disk is critical
+    /// read; [`crate::ServiceError::PayloadTooLarge`] for a body longer than the part's
+    /// size; [`crate::ServiceError::NotFound`] when the session expired;
+    /// [`crate::ServiceError::InvalidTransition`] when the upload is completed or
+    /// canceled; [`crate::ServiceError::CapacityExceeded`] while the disk is critical
     /// (as for [`Service::create_upload`]) or when the part does not fit
     /// (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`): the parts acknowledged before stay,
-    /// and the message names no server path; [`ServiceError::Internal`] for
+    /// and the message names no server path; [`crate::ServiceError::Internal`] for
     /// other disk or database faults.
     pub async fn put_part<R: AsyncRead + Unpin + Send>(
         &self,
@@ -53,8 +53,8 @@ impl Service {
     /// `GET /v1/uploads/{id}`: the session with the parts received so far.
     /// Its status is `assembling` while [`Service::complete_upload`] runs.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
-    /// expired session; [`ServiceError::Internal`].
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// expired session; [`crate::ServiceError::Internal`].
     pub async fn get_upload(&self, id: &str) -> Result<Upload> {
         self.uploads.get_upload(id).await
     }
@@ -67,13 +67,13 @@ impl Service {
     /// completes, with those fields `null`). Completing a completed upload
     /// returns the same result again.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`);
-    /// [`ServiceError::UploadIncomplete`] when parts are missing (the message
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `upload`);
+    /// [`crate::ServiceError::UploadIncomplete`] when parts are missing (the message
     /// lists them as runs, `0-4, 7`, abbreviated after 20 runs);
-    /// [`ServiceError::NotFound`] for an expired session;
-    /// [`ServiceError::InvalidTransition`] for a canceled upload;
-    /// [`ServiceError::CapacityExceeded`] when the disk is too full for the
-    /// assembled file; [`ServiceError::Internal`] for other disk or database
+    /// [`crate::ServiceError::NotFound`] for an expired session;
+    /// [`crate::ServiceError::InvalidTransition`] for a canceled upload;
+    /// [`crate::ServiceError::CapacityExceeded`] when the disk is too full for the
+    /// assembled file; [`crate::ServiceError::Internal`] for other disk or database
     /// faults (the parts are kept in both cases).
     pub async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
         self.uploads.complete_upload(id).await
@@ -85,9 +85,9 @@ impl Service {
     /// `canceled`, `received_chunks` empty. Deleting a canceled upload returns
     /// it unchanged. Works on a full disk (the files go before the row changes).
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `upload`) for an unknown or
     /// expired session (an expired one's files are removed now if the cleanup
-    /// task had not yet); [`ServiceError::Internal`].
+    /// task had not yet); [`crate::ServiceError::Internal`].
     pub async fn delete_upload(&self, id: &str) -> Result<Upload> {
         self.uploads.delete_upload(id).await
     }
@@ -98,7 +98,7 @@ impl Service {
     /// their assembled file unless an unfinished job still names them.
     /// Returns how many uploads had their files removed.
     ///
-    /// Errors: [`ServiceError::Internal`] for database faults (file removal
+    /// Errors: [`crate::ServiceError::Internal`] for database faults (file removal
     /// faults are logged and retried on the next pass).
     pub async fn cleanup_uploads(&self) -> Result<u64> {
         self.uploads.cleanup_uploads().await
@@ -109,11 +109,11 @@ impl Service {
     /// The secret is stored in clear in the service database (it must be
     /// readable to sign deliveries) and returned only here.
     ///
-    /// Errors: [`ServiceError::Validation`] on `url` (not an absolute URL,
+    /// Errors: [`crate::ServiceError::Validation`] on `url` (not an absolute URL,
     /// not http/https, no host, user info, over 2048 bytes) or `name` (over
-    /// 200 characters); [`ServiceError::Forbidden`] when the host is an IP
+    /// 200 characters); [`crate::ServiceError::Forbidden`] when the host is an IP
     /// literal the [`WebhookPolicy`] refuses (host names are checked at every
-    /// delivery, after resolution); [`ServiceError::Internal`] for database
+    /// delivery, after resolution); [`crate::ServiceError::Internal`] for database
     /// faults or no OS randomness.
     pub async fn create_webhook(&self, spec: WebhookSpec) -> Result<WebhookCreated> {
         self.webhooks.create_webhook(spec).await
@@ -121,7 +121,7 @@ impl Service {
 
     /// Active webhooks, oldest first (`GET /v1/webhooks`); secrets are never listed.
     ///
-    /// Errors: [`ServiceError::Internal`] for database faults.
+    /// Errors: [`crate::ServiceError::Internal`] for database faults.
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
         self.webhooks.list_webhooks().await
     }
@@ -133,8 +133,8 @@ impl Service {
     /// [`Service::webhook_deliveries`] still answers. Returns the webhook with
     /// `active: false`.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `webhook`) for an unknown or
-    /// already deleted ID; [`ServiceError::Internal`] for database faults.
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `webhook`) for an unknown or
+    /// already deleted ID; [`crate::ServiceError::Internal`] for database faults.
     pub async fn delete_webhook(&self, id: &str) -> Result<Webhook> {
         self.webhooks.delete_webhook(id).await
     }
@@ -143,8 +143,8 @@ impl Service {
     /// [`MAX_DELIVERY_RECORDS`]. Works for deleted webhooks too. A delivery
     /// waiting for its first attempt has no record yet.
     ///
-    /// Errors: [`ServiceError::NotFound`] (kind `webhook`) for an ID never
-    /// registered; [`ServiceError::Internal`] for database faults.
+    /// Errors: [`crate::ServiceError::NotFound`] (kind `webhook`) for an ID never
+    /// registered; [`crate::ServiceError::Internal`] for database faults.
     pub async fn webhook_deliveries(&self, id: &str) -> Result<Vec<WebhookDelivery>> {
         self.webhooks.webhook_deliveries(id).await
     }

@@ -16,6 +16,7 @@ use crate::error::{Result, ServiceError};
 use crate::idempotency::Idempotency;
 use crate::jobs::Jobs;
 use crate::maintenance::ReadinessReport;
+use crate::origin::Origin;
 use crate::shared::{Core, check_disk, normalize};
 use crate::tokens::Downloads;
 use crate::types::{Job, JobSpec, JobStatus, Page, ServiceEvent};
@@ -138,11 +139,19 @@ impl Service {
 
     /// Validates and queues a job; returns it with status `queued`.
     ///
+    /// `origin` decides what the job may reach: [`Origin::Network`] (the HTTP
+    /// transport, on behalf of an API key) reaches only `path` sources under
+    /// the configured source roots and may not set `output.dir`;
+    /// [`Origin::Local`] (the local user of this machine: the desktop app)
+    /// may name any file the process can read and set `output.dir`. Never
+    /// pass `Local` on behalf of a network client.
+    ///
     /// Errors: [`ServiceError::Validation`] naming the field (unknown
     /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
     /// object or over 16 KiB, a relative or unreadable `source.path`,
     /// `webhook_ids` naming an unknown or deleted webhook or more than 16);
-    /// [`ServiceError::Forbidden`] for a path outside the source roots;
+    /// for [`Origin::Network`], [`ServiceError::Forbidden`] for a path outside
+    /// the source roots or an `output.dir`;
     /// [`ServiceError::Validation`] (field `source.upload_id`) for an unknown upload;
     /// [`ServiceError::SourceInvalid`] / [`ServiceError::SourceUnsupported`] for a
     /// source the probe cannot read as media;
@@ -153,19 +162,8 @@ impl Service {
     /// An upload source is hard-linked (or copied) to `<data_dir>/sources/<job id>/<file name>`,
     /// so the job keeps it after the upload session expires; its `sha256`, `bytes`
     /// and probe facts come from the upload record (no second hash).
-    pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
-        self.jobs.submit_as(spec, false, None).await
-    }
-
-    /// [`Service::submit`] for the local user of this machine (the desktop
-    /// app): a `path` source may be any file the process can read, with no
-    /// source-root check. Never call it on behalf of a network client: the
-    /// HTTP transport uses [`Service::submit`], so an API key still reaches
-    /// only the configured source roots.
-    ///
-    /// Errors: those of [`Service::submit`] except the `Forbidden` of the roots.
-    pub async fn submit_local(&self, spec: JobSpec) -> Result<Job> {
-        self.jobs.submit_as(spec, true, None).await
+    pub async fn submit(&self, spec: JobSpec, origin: Origin) -> Result<Job> {
+        self.jobs.submit_as(spec, &origin, None).await
     }
 
     /// One job. Errors: [`ServiceError::NotFound`].

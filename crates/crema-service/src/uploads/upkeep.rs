@@ -112,7 +112,7 @@ async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
     Ok(row.try_get::<i64, _>("used")? != 0)
 }
 
-/// One expiry pass (see [`Service::cleanup_uploads`]).
+/// One expiry pass (see [`crate::Service::cleanup_uploads`]).
 pub(super) async fn cleanup(inner: &Uploads) -> Result<u64> {
     let at = now();
     let ids: Vec<String> =
@@ -180,7 +180,7 @@ async fn recover(inner: &Uploads) -> Result<()> {
 }
 
 /// Upload recovery, a first expiry pass, then the cleanup task (every
-/// minute until the service drains or is dropped). Called by [`Service::open`].
+/// minute until the service drains or is dropped). Called by [`crate::Service::open`].
 pub(crate) async fn start(inner: &Arc<Uploads>) -> Result<()> {
     recover(inner).await?;
     keep_reserve(inner).await;

@@ -5,7 +5,7 @@
 //! not, include/exclude globs), the profile and output options of the jobs,
 //! where verified outputs go, and what happens to the source afterwards.
 //! Rules live in the job store (migration `0006_watch.sql`) and run inside
-//! every [`Service`] (desktop and headless modes alike):
+//! every [`crate::Service`] (desktop and headless modes alike):
 //!
 //! - `watcher.rs`: one task per active rule. File-system events from
 //!   `notify` (or, for network shares, polling) find candidates; a periodic
@@ -35,6 +35,7 @@ mod watcher;
 use crate::auth::Admin;
 pub use crate::config::WatchConfig;
 use crate::error::{Result, ServiceError};
+use crate::origin::Origin;
 use crate::shared::new_id;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,20 +77,12 @@ impl Watch {
     /// watched tree without an `exclude` glob covering it), `include[i]` /
     /// `exclude[i]` (bad glob), `settle_seconds` (outside 0.1..=3600),
     /// `poll_seconds` (outside 0.2..=3600); [`ServiceError::Internal`] for the database.
-    pub(crate) async fn add_watch_rule(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
-        self.add_rule_with(spec, None).await
-    }
-
-    /// [`Service::add_watch_rule`] for network callers (the `/v1` API): the
-    /// watched folder and every folder the rule writes into must be under the
-    /// service's source roots, as for `{"type": "path"}` job sources, since a
-    /// rule reads, moves and may delete files there. With no source roots
-    /// configured, no rule can be added this way.
-    ///
-    /// Errors: as [`Service::add_watch_rule`]; [`ServiceError::Forbidden`]
-    /// for a folder outside the source roots (checked before anything is created).
-    pub(crate) async fn add_watch_rule_within_roots(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
-        self.add_rule_with(spec, Some(self.core.source_roots.clone())).await
+    pub(crate) async fn add_watch_rule(&self, spec: WatchRuleSpec, origin: &Origin) -> Result<WatchRule> {
+        let roots = match origin {
+            Origin::Local => None,
+            Origin::Network(_) => Some(self.core.source_roots.clone()),
+        };
+        self.add_rule_with(spec, roots).await
     }
 
     async fn add_rule_with(&self, spec: WatchRuleSpec, roots: Option<Vec<PathBuf>>) -> Result<WatchRule> {
@@ -174,7 +167,7 @@ impl Admin {
     /// service starts it within [`WatchConfig::reload_interval`]. Profiles
     /// are the built-ins plus `profile_dir`.
     ///
-    /// Errors: as [`Service::add_watch_rule`]; [`ServiceError::Internal`]
+    /// Errors: as [`crate::Service::add_watch_rule`]; [`ServiceError::Internal`]
     /// when the profiles cannot be loaded.
     pub async fn add_watch_rule(&self, spec: WatchRuleSpec, profile_dir: Option<&Path>) -> Result<WatchRule> {
         let dir = profile_dir.map(Path::to_path_buf);
@@ -201,13 +194,13 @@ impl Admin {
         Ok(rule)
     }
 
-    /// Pauses a rule (see [`Service::pause_watch_rule`]).
+    /// Pauses a rule (see [`crate::Service::pause_watch_rule`]).
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Internal`].
     pub async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
         db::set_paused(&self.pool, id, true).await
     }
 
-    /// Resumes a rule (see [`Service::resume_watch_rule`]).
+    /// Resumes a rule (see [`crate::Service::resume_watch_rule`]).
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Internal`].
     pub async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
         db::set_paused(&self.pool, id, false).await

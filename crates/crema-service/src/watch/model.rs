@@ -60,7 +60,7 @@ pub enum FailureAction {
 }
 
 /// A watch-folder rule as submitted (`POST /v1/watch-folders`,
-/// `crema watch add`). [`Service::add_watch_rule`] stores it with defaults
+/// `crema watch add`). [`crate::Service::add_watch_rule`] stores it with defaults
 /// filled in and folders made absolute and canonical.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

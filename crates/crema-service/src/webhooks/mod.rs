@@ -4,7 +4,7 @@
 //! A job names webhooks in `webhook_ids`; when it reaches `completed`,
 //! `failed` or `canceled`, an SQLite trigger (migration `0003_webhooks.sql`)
 //! writes one outbox row per active webhook in the same transaction as the
-//! status change. A delivery task started by [`Service::open`] sends due rows
+//! status change. A delivery task started by [`crate::Service::open`] sends due rows
 //! (at most [`DELIVERY_CONCURRENCY`] at once, never holding up job
 //! processing), records every attempt, and retries with backoff
 //! ([`WebhookPolicy`]). Rows survive crashes: after a restart the deliveries
@@ -88,7 +88,7 @@ impl Webhooks {
     /// deliveries, its pending ones are marked failed ("webhook deleted"; an
     /// attempt under way at that moment still ends, and is not retried), and
     /// jobs that named it no longer owe it events. The row is kept so that
-    /// [`Service::webhook_deliveries`] still answers. Returns the webhook with
+    /// [`crate::Service::webhook_deliveries`] still answers. Returns the webhook with
     /// `active: false`.
     ///
     /// Errors: [`ServiceError::NotFound`] (kind `webhook`) for an unknown or
@@ -194,7 +194,7 @@ fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound { kind: "webhook", id: id.to_string() }
 }
 
-/// Parses and checks a webhook URL (see [`Service::create_webhook`]).
+/// Parses and checks a webhook URL (see [`crate::Service::create_webhook`]).
 fn validate_url(raw: &str, policy: &WebhookPolicy) -> Result<reqwest::Url> {
     let bad = |m: &str| ServiceError::validation("url", m.to_string());
     let raw = raw.trim();

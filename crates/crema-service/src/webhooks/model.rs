@@ -17,7 +17,7 @@ pub const MAX_JOB_WEBHOOKS: usize = 16;
 pub const MAX_URL_BYTES: usize = 2048;
 /// Longest accepted webhook name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
-/// Most attempt records [`Service::webhook_deliveries`] returns.
+/// Most attempt records [`crate::Service::webhook_deliveries`] returns.
 pub const MAX_DELIVERY_RECORDS: u32 = 500;
 
 /// The body of `POST /v1/webhooks`.
