@@ -42,7 +42,7 @@ pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
-pub use jobs::MAX_METADATA_BYTES;
+pub use jobs::{FfmpegTranscoder, MAX_METADATA_BYTES, Transcoder};
 pub use maintenance::ReadinessReport;
 pub use origin::Origin;
 pub use service::Service;

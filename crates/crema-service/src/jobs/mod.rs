@@ -6,10 +6,12 @@ mod outputs;
 mod state;
 pub(crate) mod store;
 mod submit;
+mod transcoder;
 mod worker;
 
 pub use outputs::MAX_METADATA_BYTES;
 pub(crate) use outputs::validate_output;
+pub use transcoder::{FfmpegTranscoder, Transcoder};
 
 use crate::catalog::MovePosition;
 use crate::error::{Result, ServiceError};
@@ -54,9 +56,11 @@ impl Jobs {
         &self.0.core
     }
 
-    /// A handle over the shared state; upload sources come from `uploads`.
-    pub(crate) fn new(core: Arc<Core>, uploads: Arc<Uploads>) -> Jobs {
-        Jobs(Arc::new(JobsState { core, uploads, running: Mutex::new(HashMap::new()), wake: Notify::new() }))
+    /// A handle over the shared state; upload sources come from `uploads`,
+    /// encodes are run by `transcoder`.
+    pub(crate) fn new(core: Arc<Core>, uploads: Arc<Uploads>, transcoder: Arc<dyn Transcoder>) -> Jobs {
+        let running = Mutex::new(HashMap::new());
+        Jobs(Arc::new(JobsState { core, uploads, transcoder, running, wake: Notify::new() }))
     }
 
     /// Crash recovery at open: jobs a dead process left running are requeued

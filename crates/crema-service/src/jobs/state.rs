@@ -2,6 +2,7 @@
 //! run (their cancel flags) and the wake-up of idle workers.
 
 use super::store;
+use super::transcoder::Transcoder;
 use crate::shared::Core;
 use crate::types::ServiceEvent;
 use crate::uploads::Uploads;
@@ -33,6 +34,8 @@ pub(crate) struct JobsState {
     pub core: Arc<Core>,
     /// Upload sources of submitted jobs.
     pub uploads: Arc<Uploads>,
+    /// Runs the encodes.
+    pub transcoder: Arc<dyn Transcoder>,
     pub running: Mutex<HashMap<String, RunHandle>>,
     /// Wakes idle workers when work may be available.
     pub wake: Notify,

@@ -7,7 +7,7 @@ use super::store::{self, Finish, JobRow};
 use crate::error::{Result, ServiceError};
 use crate::shared::sha256_file;
 use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
-use crema_engine::pipeline::{self, Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
+use crema_engine::pipeline::{Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
 use crema_engine::progress::Stage;
 use crema_engine::{CancelFlag, EngineError, Event};
 use std::path::Path;
@@ -173,10 +173,11 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let profiles = inner.core.profiles.clone();
+    let transcoder = inner.transcoder.clone();
     let flag = cancel.clone();
     let engine = tokio::task::spawn_blocking(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pipeline::run(&req, &profiles, &flag, &mut |ev| {
+            transcoder.transcode(&req, &profiles, &flag, &mut |ev| {
                 if matches!(ev, Event::Canceled) {
                     let _ = stopped_tx.send(true);
                 }

@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::idempotency::Idempotency;
-use crate::jobs::Jobs;
+use crate::jobs::{FfmpegTranscoder, Jobs, Transcoder};
 use crate::maintenance::ReadinessReport;
 use crate::origin::Origin;
 use crate::shared::{Core, check_disk, normalize};
@@ -64,6 +64,15 @@ impl Service {
     /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
     /// or `server.secret` has a mode wider than 0600 or a wrong length.
     pub async fn open(config: Config) -> Result<Service> {
+        Service::open_with(config, Arc::new(FfmpegTranscoder)).await
+    }
+
+    /// [`Service::open`] with the workers' encodes run by `transcoder`
+    /// instead of the engine's FFmpeg pipeline (for example a stand-in that
+    /// lets queue behaviour be tested without encoding).
+    ///
+    /// Errors: those of [`Service::open`].
+    pub async fn open_with(config: Config, transcoder: Arc<dyn Transcoder>) -> Result<Service> {
         if config.max_attempts == 0 {
             return Err(ServiceError::validation("max_attempts", "must be at least 1"));
         }
@@ -109,7 +118,7 @@ impl Service {
         let idempotency = Arc::new(Idempotency::new(core.clone()));
         crate::idempotency::spawn_purger(&idempotency);
         check_disk(&core);
-        let jobs = Jobs::new(core.clone(), uploads.clone());
+        let jobs = Jobs::new(core.clone(), uploads.clone(), transcoder);
         tokio::spawn(crate::maintenance::run(jobs.downgrade()));
         let mut workers = jobs.spawn_workers();
         let webhooks = Arc::new(Webhooks::new(core.clone()));
