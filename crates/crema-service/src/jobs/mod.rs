@@ -3,14 +3,18 @@
 //! the [`Jobs`] handle.
 
 mod outputs;
+mod repo;
 mod state;
-pub(crate) mod store;
+mod store;
 mod submit;
 mod transcoder;
 mod worker;
 
 pub use outputs::MAX_METADATA_BYTES;
 pub(crate) use outputs::validate_output;
+pub(crate) use repo::JobStore;
+use repo::QueuePlace;
+pub(crate) use store::SqliteJobStore;
 pub use transcoder::{FfmpegTranscoder, Transcoder};
 
 use crate::catalog::MovePosition;
@@ -26,7 +30,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use store::QueuePlace;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -57,17 +60,15 @@ impl Jobs {
     }
 
     /// A handle over the shared state; upload sources come from `uploads`,
-    /// encodes are run by `transcoder`.
-    pub(crate) fn new(core: Arc<Core>, uploads: Arc<Uploads>, transcoder: Arc<dyn Transcoder>) -> Jobs {
+    /// jobs are kept in `store`, encodes are run by `transcoder`.
+    pub(crate) fn new(
+        core: Arc<Core>,
+        uploads: Arc<Uploads>,
+        store: Arc<dyn JobStore>,
+        transcoder: Arc<dyn Transcoder>,
+    ) -> Jobs {
         let running = Mutex::new(HashMap::new());
-        Jobs(Arc::new(JobsState { core, uploads, transcoder, running, wake: Notify::new() }))
-    }
-
-    /// Crash recovery at open: jobs a dead process left running are requeued
-    /// (attempt + 1) or failed when their attempts are used up. Returns
-    /// (requeued, failed).
-    pub(crate) async fn recover(pool: &sqlx::SqlitePool) -> Result<(u64, u64)> {
-        store::recover(pool).await
+        Jobs(Arc::new(JobsState { core, uploads, store, transcoder, running, wake: Notify::new() }))
     }
 
     /// Starts `config.workers` workers.
@@ -83,12 +84,12 @@ impl Jobs {
 
     /// One job. Errors: [`ServiceError::NotFound`].
     pub(crate) async fn get(&self, id: &str) -> Result<Job> {
-        store::must_get(&self.0.core.pool, id).await
+        self.0.store.must_get(id).await
     }
 
     /// One job, `None` when there is none.
     pub(crate) async fn find(&self, id: &str) -> Result<Option<Job>> {
-        Ok(store::get(&self.0.core.pool, id).await?.map(|r| r.job))
+        Ok(self.0.store.get(id).await?.map(|r| r.job))
     }
 
     /// A page of jobs, newest first (see `Service::list`).
@@ -103,7 +104,7 @@ impl Jobs {
             return Err(ServiceError::validation("limit", format!("must be 1..100, got {limit}")));
         }
         let before = cursor.map(decode_cursor).transpose()?;
-        let mut rows = store::list(&self.0.core.pool, status, before, limit + 1).await?;
+        let mut rows = self.0.store.list(status, before, limit + 1).await?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = if has_more { rows.last().map(|r| encode_cursor(r.seq)) } else { None };
@@ -113,8 +114,7 @@ impl Jobs {
     /// Cancels a queued or running job (see `Service::cancel`).
     pub(crate) async fn cancel(&self, id: &str) -> Result<Job> {
         let inner = &*self.0;
-        let pool = &inner.core.pool;
-        let job = store::must_get(pool, id).await?;
+        let job = self.0.store.must_get(id).await?;
         if job.status.is_terminal() {
             return Err(ServiceError::JobNotCancelable(format!(
                 "job {id} is {}; only queued or running jobs can be canceled",
@@ -122,9 +122,9 @@ impl Jobs {
             )));
         }
         let none = ended_output(&job.output);
-        if job.status == JobStatus::Queued && store::cancel(pool, id, true, &none).await? {
+        if job.status == JobStatus::Queued && self.0.store.cancel(id, true, &none).await? {
             inner.emit_state(id).await;
-            return store::must_get(pool, id).await;
+            return self.0.store.must_get(id).await;
         }
         // Running (or claimed since we looked).
         let handle = inner.running_handle(id);
@@ -132,8 +132,8 @@ impl Jobs {
             h.intent.store(INTENT_CANCEL, Ordering::SeqCst);
             h.cancel.cancel();
         }
-        if !store::cancel(pool, id, false, &none).await? {
-            let job = store::must_get(pool, id).await?;
+        if !self.0.store.cancel(id, false, &none).await? {
+            let job = self.0.store.must_get(id).await?;
             return if job.status == JobStatus::Canceled {
                 Ok(job)
             } else {
@@ -144,15 +144,14 @@ impl Jobs {
             let _ = tokio::time::timeout(Duration::from_millis(900), h.stopped.wait_for(|stopped| *stopped)).await;
         }
         inner.emit_state(id).await;
-        store::must_get(pool, id).await
+        self.0.store.must_get(id).await
     }
 
     /// Requeues a failed job with attempts left (see `Service::retry`).
     pub(crate) async fn retry(&self, id: &str) -> Result<Job> {
-        let pool = &self.0.core.pool;
-        let job = store::must_get(pool, id).await?;
-        let Some(requeued) = store::retry(pool, id, &pending_output_from(&job.output)).await? else {
-            let job = store::must_get(pool, id).await?;
+        let job = self.0.store.must_get(id).await?;
+        let Some(requeued) = self.0.store.retry(id, &pending_output_from(&job.output)).await? else {
+            let job = self.0.store.must_get(id).await?;
             let why = if job.status != JobStatus::Failed {
                 format!("job {id} is {}; only failed jobs can be retried", job.status)
             } else {
@@ -168,7 +167,7 @@ impl Jobs {
     /// Removes a finished job with its output and kept source (see `Service::remove_job`).
     pub(crate) async fn remove(&self, id: &str) -> Result<()> {
         let core = &self.0.core;
-        let job = store::must_get(&core.pool, id).await?;
+        let job = self.0.store.must_get(id).await?;
         if !job.status.is_terminal() {
             return Err(ServiceError::InvalidTransition(format!(
                 "job {id} is {}; cancel it before removing it",
@@ -181,7 +180,7 @@ impl Jobs {
                 "job {id} still has {owed} webhook deliveries to make; try again later"
             )));
         }
-        if !store::delete_finished(&core.pool, id).await? {
+        if !self.0.store.delete_finished(id).await? {
             return Err(ServiceError::InvalidTransition(format!("job {id} changed state; look again")));
         }
         for dir in [core.output_dir.join(id), core.config.data_dir.join("sources").join(id)] {
@@ -201,19 +200,19 @@ impl Jobs {
             MovePosition::Bottom => QueuePlace::Bottom,
             MovePosition::Before(other) => QueuePlace::Before(other),
         };
-        store::move_in_queue(&self.0.core.pool, id, place).await?;
-        store::must_get(&self.0.core.pool, id).await
+        self.0.store.move_in_queue(id, place).await?;
+        self.0.store.must_get(id).await
     }
 
     /// IDs of the queued jobs in the order workers take them.
     pub(crate) async fn queue_order(&self) -> Result<Vec<String>> {
-        store::queue_order(&self.0.core.pool).await
+        self.0.store.queue_order().await
     }
 
     /// Points a job's output at a file placed elsewhere (a watch rule moved
     /// it) and takes it out of the output retention.
     pub(crate) async fn set_output(&self, id: &str, output: &OutputInfo) -> Result<()> {
-        store::set_output(&self.0.core.pool, id, output).await
+        self.0.store.set_output(id, output).await
     }
 
     /// Output retention: deletes the outputs whose retention expired; returns
@@ -221,7 +220,7 @@ impl Jobs {
     pub(crate) async fn expire_outputs(&self) -> Result<u64> {
         let core = &self.0.core;
         let now = crate::store::now().unix_timestamp();
-        let rows = store::expiring(&core.pool, now).await?;
+        let rows = self.0.store.expiring(now).await?;
         let mut n = 0;
         for (id, mut output) in rows {
             for dir in [core.output_dir.join(&id), core.config.data_dir.join("sources").join(&id)] {
@@ -233,7 +232,7 @@ impl Jobs {
             }
             output.expired = true;
             output.path = None;
-            store::set_output(&core.pool, &id, &output).await?;
+            self.0.store.set_output(&id, &output).await?;
             tracing::info!("job {id}: output retention expired, files removed");
             n += 1;
         }

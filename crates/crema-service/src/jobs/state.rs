@@ -1,7 +1,7 @@
 //! What the queue keeps in memory beside the `jobs` table: the jobs being
 //! run (their cancel flags) and the wake-up of idle workers.
 
-use super::store;
+use super::repo::JobStore;
 use super::transcoder::Transcoder;
 use crate::shared::Core;
 use crate::types::ServiceEvent;
@@ -34,6 +34,8 @@ pub(crate) struct JobsState {
     pub core: Arc<Core>,
     /// Upload sources of submitted jobs.
     pub uploads: Arc<Uploads>,
+    /// The `jobs` table.
+    pub store: Arc<dyn JobStore>,
     /// Runs the encodes.
     pub transcoder: Arc<dyn Transcoder>,
     pub running: Mutex<HashMap<String, RunHandle>>,
@@ -44,7 +46,7 @@ pub(crate) struct JobsState {
 impl JobsState {
     /// Sends the job's current state as `JobStateChanged`.
     pub(crate) async fn emit_state(&self, id: &str) {
-        match store::get(&self.core.pool, id).await {
+        match self.store.get(id).await {
             Ok(Some(row)) => self.core.emit(ServiceEvent::JobStateChanged { job: Box::new(row.job) }),
             Ok(None) => {}
             Err(e) => tracing::warn!("job {id}: cannot read back for an event: {e}"),

@@ -1,7 +1,9 @@
-//! Every write to the `jobs` table (and the reads the queue needs): submit,
-//! claim, progress, finish, cancel, retry, queue order, removal, output
-//! retention, placed outputs, crash recovery. No other module writes `jobs`.
+//! The SQLite [`JobStore`]: every write to the `jobs` table (and the reads
+//! the queue needs): submit, claim, progress, finish, cancel, retry, queue
+//! order, removal, output retention, placed outputs, crash recovery. No other
+//! module writes `jobs`.
 
+use super::repo::{Finish, JobRow, JobStore, QueuePlace, StoreFuture};
 use crate::error::{Result, ServiceError};
 use crate::store::{begin_immediate, now, parse_ts, ts};
 use crate::types::{Job, JobStatus, OutputInfo, OutputSpec, Progress, SourceInfo};
@@ -19,13 +21,6 @@ macro_rules! terminal {
     () => {
         "('completed', 'failed', 'canceled')"
     };
-}
-
-/// A job row as stored, with the parts the worker needs that the response does not show.
-pub(crate) struct JobRow {
-    pub job: Job,
-    pub seq: i64,
-    pub output_request: OutputSpec,
 }
 
 pub(crate) fn row_to_job(row: &SqliteRow) -> Result<JobRow> {
@@ -64,12 +59,7 @@ pub(crate) fn row_to_job(row: &SqliteRow) -> Result<JobRow> {
 
 /// Inserts a new job.
 /// `webhook_ids` (already checked) go to `webhook_ids_json`, read by the outbox trigger.
-pub(crate) async fn insert(
-    pool: &SqlitePool,
-    job: &Job,
-    output_request: &OutputSpec,
-    webhook_ids: &[String],
-) -> Result<()> {
+async fn insert(pool: &SqlitePool, job: &Job, output_request: &OutputSpec, webhook_ids: &[String]) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (id, status, status_reason, attempt, max_attempts, profile, source_json,
                            output_request_json, progress_json, output_json, metadata_json, created_at,
@@ -95,23 +85,13 @@ pub(crate) async fn insert(
 }
 
 /// One job by ID.
-pub(crate) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<JobRow>> {
+async fn get(pool: &SqlitePool, id: &str) -> Result<Option<JobRow>> {
     let row = sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(id).fetch_optional(pool).await?;
     row.as_ref().map(row_to_job).transpose()
 }
 
-/// Like [`get`], `NotFound` when absent.
-pub(crate) async fn must_get(pool: &SqlitePool, id: &str) -> Result<Job> {
-    get(pool, id).await?.map(|r| r.job).ok_or_else(|| ServiceError::job_not_found(id))
-}
-
 /// Up to `limit` jobs with `seq < before` (all when `None`), newest first.
-pub(crate) async fn list(
-    pool: &SqlitePool,
-    status: Option<JobStatus>,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<JobRow>> {
+async fn list(pool: &SqlitePool, status: Option<JobStatus>, before: Option<i64>, limit: u32) -> Result<Vec<JobRow>> {
     let rows = sqlx::query(
         "SELECT * FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR seq < ?2)
          ORDER BY seq DESC LIMIT ?3",
@@ -125,7 +105,7 @@ pub(crate) async fn list(
 }
 
 /// Atomically moves the oldest queued job to `probing` and returns it.
-pub(crate) async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
+async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
     let started = now();
     let progress = Progress { phase: JobStatus::Probing, ..Progress::queued() };
     let row = sqlx::query(
@@ -142,32 +122,14 @@ pub(crate) async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
 
 /// Sets a running job's status and progress; false when the job is no longer running
 /// (canceled meanwhile).
-pub(crate) async fn set_running_state(
-    pool: &SqlitePool,
-    id: &str,
-    status: JobStatus,
-    progress: &Progress,
-) -> Result<bool> {
+async fn set_running_state(pool: &SqlitePool, id: &str, status: JobStatus, progress: &Progress) -> Result<bool> {
     let q = concat!("UPDATE jobs SET status = ?, progress_json = ? WHERE id = ? AND status IN ", running!());
     let r = sqlx::query(q).bind(status.as_str()).bind(serde_json::to_string(progress)?).bind(id).execute(pool).await?;
     Ok(r.rows_affected() == 1)
 }
 
-/// The final state of a run, written only if the job is still running.
-pub(crate) struct Finish<'a> {
-    pub status: JobStatus,
-    pub status_reason: Option<&'a str>,
-    pub error: Option<&'a str>,
-    pub progress: &'a Progress,
-    pub source: &'a SourceInfo,
-    pub output: &'a OutputInfo,
-    pub effective_profile_id: Option<&'a str>,
-    pub final_artifact: Option<&'a str>,
-    pub saved_percent: Option<f64>,
-}
-
 /// Writes a terminal state for a running job; false when it was no longer running.
-pub(crate) async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Result<bool> {
+async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Result<bool> {
     let q = concat!(
         "UPDATE jobs SET status = ?, status_reason = ?, error = ?, progress_json = ?, source_json = ?,
                          output_json = ?, effective_profile_id = ?, final_artifact = ?, saved_percent = ?,
@@ -194,7 +156,7 @@ pub(crate) async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Resul
 }
 
 /// Puts a running job back in the queue (graceful shutdown), same attempt.
-pub(crate) async fn requeue_running(pool: &SqlitePool, id: &str, reason: &str) -> Result<bool> {
+async fn requeue_running(pool: &SqlitePool, id: &str, reason: &str) -> Result<bool> {
     let q = concat!(
         "UPDATE jobs SET status = 'queued', status_reason = ?, started_at = NULL, progress_json = ?
          WHERE id = ? AND status IN ",
@@ -206,7 +168,7 @@ pub(crate) async fn requeue_running(pool: &SqlitePool, id: &str, reason: &str) -
 }
 
 /// Cancels a job that is not terminal; false when it already was.
-pub(crate) async fn cancel(pool: &SqlitePool, id: &str, only_queued: bool, output: &OutputInfo) -> Result<bool> {
+async fn cancel(pool: &SqlitePool, id: &str, only_queued: bool, output: &OutputInfo) -> Result<bool> {
     let q = if only_queued {
         "UPDATE jobs SET status = 'canceled', status_reason = 'canceled by request', completed_at = ?, output_json = ?
          WHERE id = ? AND status = 'queued'"
@@ -224,7 +186,7 @@ pub(crate) async fn cancel(pool: &SqlitePool, id: &str, only_queued: bool, outpu
 
 /// Requeues a failed job with attempts left (attempt + 1); the job as
 /// requeued, or `None` when it was not failed or had no attempts left.
-pub(crate) async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<Option<Job>> {
+async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<Option<Job>> {
     let row = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempt = attempt + 1, status_reason = 'retry requested', error = NULL,
                          started_at = NULL, completed_at = NULL, progress_json = ?, output_json = ?,
@@ -242,7 +204,7 @@ pub(crate) async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> R
 
 /// Crash recovery: jobs left running by a dead process are requeued with
 /// attempt + 1 while attempts remain, else failed. Returns (requeued, failed).
-pub(crate) async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
+async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
     let mut tx = begin_immediate(pool).await?;
     let q = concat!(
         "UPDATE jobs SET status = 'queued', attempt = attempt + 1,
@@ -265,19 +227,9 @@ pub(crate) async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
 }
 
 /// Deletes a terminal job; false when it was not terminal (any more).
-pub(crate) async fn delete_finished(pool: &SqlitePool, id: &str) -> Result<bool> {
+async fn delete_finished(pool: &SqlitePool, id: &str) -> Result<bool> {
     let q = concat!("DELETE FROM jobs WHERE id = ? AND status IN ", terminal!());
     Ok(sqlx::query(q).bind(id).execute(pool).await?.rows_affected() == 1)
-}
-
-/// Where a queued job goes in the run order.
-pub(crate) enum QueuePlace<'a> {
-    /// First to run.
-    Top,
-    /// Last to run.
-    Bottom,
-    /// Just before this queued job.
-    Before(&'a str),
 }
 
 /// Moves a queued job in the run order, in one transaction.
@@ -285,7 +237,7 @@ pub(crate) enum QueuePlace<'a> {
 /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
 /// when the job (or the `Before` job) is not queued; a validation error for
 /// a job placed before itself.
-pub(crate) async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Result<()> {
+async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Result<()> {
     let mut tx = begin_immediate(pool).await?;
     let row: Option<(String, f64)> =
         sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
@@ -343,14 +295,14 @@ pub(crate) async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace
 }
 
 /// IDs of the queued jobs in the order workers take them.
-pub(crate) async fn queue_order(pool: &SqlitePool) -> Result<Vec<String>> {
+async fn queue_order(pool: &SqlitePool) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq")
         .fetch_all(pool)
         .await?)
 }
 
 /// Jobs whose output retention ran out by `now_unix`, with their output.
-pub(crate) async fn expiring(pool: &SqlitePool, now_unix: i64) -> Result<Vec<(String, OutputInfo)>> {
+async fn expiring(pool: &SqlitePool, now_unix: i64) -> Result<Vec<(String, OutputInfo)>> {
     let rows = sqlx::query(
         "SELECT id, output_json FROM jobs WHERE output_expires_unix IS NOT NULL AND output_expires_unix <= ?",
     )
@@ -364,11 +316,81 @@ pub(crate) async fn expiring(pool: &SqlitePool, now_unix: i64) -> Result<Vec<(St
 
 /// Replaces a job's output and stops its retention clock: an expired output,
 /// or one a watch rule moved to the user's folder.
-pub(crate) async fn set_output(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<()> {
+async fn set_output(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<()> {
     sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
         .bind(serde_json::to_string(output)?)
         .bind(id)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The `jobs` table in the service's SQLite database.
+pub(crate) struct SqliteJobStore {
+    pool: SqlitePool,
+}
+
+impl SqliteJobStore {
+    /// The store over `pool` (migrations already run).
+    pub(crate) fn new(pool: SqlitePool) -> SqliteJobStore {
+        SqliteJobStore { pool }
+    }
+}
+
+impl JobStore for SqliteJobStore {
+    fn insert<'a>(
+        &'a self,
+        job: &'a Job,
+        output_request: &'a OutputSpec,
+        webhook_ids: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(insert(&self.pool, job, output_request, webhook_ids))
+    }
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<JobRow>> {
+        Box::pin(get(&self.pool, id))
+    }
+    fn list(&self, status: Option<JobStatus>, before: Option<i64>, limit: u32) -> StoreFuture<'_, Vec<JobRow>> {
+        Box::pin(list(&self.pool, status, before, limit))
+    }
+    fn claim(&self) -> StoreFuture<'_, Option<JobRow>> {
+        Box::pin(claim(&self.pool))
+    }
+    fn set_running_state<'a>(
+        &'a self,
+        id: &'a str,
+        status: JobStatus,
+        progress: &'a Progress,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(set_running_state(&self.pool, id, status, progress))
+    }
+    fn finish<'a>(&'a self, id: &'a str, f: &'a Finish<'a>) -> StoreFuture<'a, bool> {
+        Box::pin(finish(&self.pool, id, f))
+    }
+    fn requeue_running<'a>(&'a self, id: &'a str, reason: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(requeue_running(&self.pool, id, reason))
+    }
+    fn cancel<'a>(&'a self, id: &'a str, only_queued: bool, output: &'a OutputInfo) -> StoreFuture<'a, bool> {
+        Box::pin(cancel(&self.pool, id, only_queued, output))
+    }
+    fn retry<'a>(&'a self, id: &'a str, output: &'a OutputInfo) -> StoreFuture<'a, Option<Job>> {
+        Box::pin(retry(&self.pool, id, output))
+    }
+    fn recover(&self) -> StoreFuture<'_, (u64, u64)> {
+        Box::pin(recover(&self.pool))
+    }
+    fn delete_finished<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(delete_finished(&self.pool, id))
+    }
+    fn move_in_queue<'a>(&'a self, id: &'a str, place: QueuePlace<'a>) -> StoreFuture<'a, ()> {
+        Box::pin(move_in_queue(&self.pool, id, place))
+    }
+    fn queue_order(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(queue_order(&self.pool))
+    }
+    fn expiring(&self, now_unix: i64) -> StoreFuture<'_, Vec<(String, OutputInfo)>> {
+        Box::pin(expiring(&self.pool, now_unix))
+    }
+    fn set_output<'a>(&'a self, id: &'a str, output: &'a OutputInfo) -> StoreFuture<'a, ()> {
+        Box::pin(set_output(&self.pool, id, output))
+    }
 }

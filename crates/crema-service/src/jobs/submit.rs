@@ -3,7 +3,6 @@
 
 use super::outputs::{pending_output, validate_metadata, validate_output};
 use super::state::JobsState;
-use super::store;
 use crate::error::{Result, ServiceError};
 use crate::origin::Origin;
 use crate::shared::{new_id, normalize};
@@ -91,7 +90,7 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
         final_artifact: None,
         saved_percent: None,
     };
-    if let Err(e) = store::insert(&inner.core.pool, &job, &spec.output, &webhook_ids).await {
+    if let Err(e) = inner.store.insert(&job, &spec.output, &webhook_ids).await {
         inner.uploads.remove_job_source(&job.id).await;
         return Err(e);
     }

@@ -2,8 +2,8 @@
 //! turn its events into job state, record the outcome.
 
 use super::outputs::{ended_output, source_from_probe};
+use super::repo::{Finish, JobRow};
 use super::state::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, JobsState, RunHandle};
-use super::store::{self, Finish, JobRow};
 use crate::error::{Result, ServiceError};
 use crate::shared::sha256_file;
 use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
@@ -33,7 +33,7 @@ pub(crate) async fn worker_loop(inner: Arc<JobsState>, n: usize) {
             }
             continue;
         }
-        match store::claim(&inner.core.pool).await {
+        match inner.store.claim().await {
             Ok(Some(row)) => {
                 let id = row.job.id.clone();
                 // Its own task: a panic in the job's async part cannot take the worker down.
@@ -60,7 +60,7 @@ pub(crate) async fn worker_loop(inner: Arc<JobsState>, n: usize) {
 }
 
 async fn fail_internal(inner: &JobsState, id: &str, message: &str) {
-    let Ok(job) = store::must_get(&inner.core.pool, id).await else { return };
+    let Ok(job) = inner.store.must_get(id).await else { return };
     let progress = Progress { phase: JobStatus::Failed, ..job.progress.clone() };
     let f = Finish {
         status: JobStatus::Failed,
@@ -73,7 +73,7 @@ async fn fail_internal(inner: &JobsState, id: &str, message: &str) {
         final_artifact: None,
         saved_percent: None,
     };
-    if let Err(e) = store::finish(&inner.core.pool, id, &f).await {
+    if let Err(e) = inner.store.finish(id, &f).await {
         tracing::error!("job {id}: cannot record the failure: {e}");
     }
     remove_dir(&inner.core.output_dir.join(id));
@@ -229,7 +229,7 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
             continue;
         }
         last_write = Some(Instant::now());
-        match store::set_running_state(&inner.core.pool, &id, status, &progress).await {
+        match inner.store.set_running_state(&id, status, &progress).await {
             Ok(true) => {}
             Ok(false) => {
                 // Canceled (or otherwise ended) behind our back: stop the engine.
@@ -253,17 +253,16 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
 
 async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: Progress, outcome: Outcome, intent: u8) {
     let id = &row.job.id;
-    let pool = &inner.core.pool;
     if intent == INTENT_SHUTDOWN {
         remove_dir(job_dir);
-        if let Err(e) = store::requeue_running(pool, id, "requeued at shutdown").await {
+        if let Err(e) = inner.store.requeue_running(id, "requeued at shutdown").await {
             tracing::error!("job {id}: cannot requeue: {e}");
         }
         return;
     }
     if intent == INTENT_CANCEL {
         remove_dir(job_dir);
-        if let Err(e) = store::cancel(pool, id, false, &ended_output(&row.job.output)).await {
+        if let Err(e) = inner.store.cancel(id, false, &ended_output(&row.job.output)).await {
             tracing::error!("job {id}: cannot record the cancel: {e}");
         }
         return;
@@ -284,7 +283,7 @@ async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: P
         Ok(result) => complete(inner, row, job_dir, progress, result).await,
         Err(EngineError::Canceled) => {
             remove_dir(job_dir);
-            store::cancel(pool, id, false, &ended_output(&row.job.output)).await
+            inner.store.cancel(id, false, &ended_output(&row.job.output)).await
         }
         Err(e) => {
             remove_dir(job_dir);
@@ -308,7 +307,7 @@ async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: P
                 final_artifact: None,
                 saved_percent: None,
             };
-            store::finish(pool, id, &f).await
+            inner.store.finish(id, &f).await
         }
     };
     match finished {
@@ -399,7 +398,7 @@ async fn complete(
         final_artifact: final_artifact.as_deref(),
         saved_percent: Some(result.saved_percent),
     };
-    store::finish(&inner.core.pool, id, &f).await
+    inner.store.finish(id, &f).await
 }
 
 /// Places a finished output in the folder the local caller asked for

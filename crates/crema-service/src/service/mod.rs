@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::idempotency::Idempotency;
-use crate::jobs::{FfmpegTranscoder, Jobs, Transcoder};
+use crate::jobs::{FfmpegTranscoder, JobStore, Jobs, SqliteJobStore, Transcoder};
 use crate::maintenance::ReadinessReport;
 use crate::origin::Origin;
 use crate::shared::{Core, check_disk, normalize};
@@ -93,7 +93,8 @@ impl Service {
         let pool = crate::store::open(&config.data_dir).await?;
         let downloads = crate::tokens::load_or_create_secret(&config.data_dir).await?;
         crate::idempotency::clear_in_flight(&pool).await?;
-        let (requeued, failed) = Jobs::recover(&pool).await?;
+        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
+        let (requeued, failed) = store.recover().await?;
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
         }
@@ -118,7 +119,7 @@ impl Service {
         let idempotency = Arc::new(Idempotency::new(core.clone()));
         crate::idempotency::spawn_purger(&idempotency);
         check_disk(&core);
-        let jobs = Jobs::new(core.clone(), uploads.clone(), transcoder);
+        let jobs = Jobs::new(core.clone(), uploads.clone(), store, transcoder);
         tokio::spawn(crate::maintenance::run(jobs.downgrade()));
         let mut workers = jobs.spawn_workers();
         let webhooks = Arc::new(Webhooks::new(core.clone()));
