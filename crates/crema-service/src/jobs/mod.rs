@@ -38,6 +38,34 @@ use tokio::task::JoinHandle;
 #[derive(Clone)]
 pub(crate) struct Jobs(Arc<JobsState>);
 
+/// The narrow part of the queue the watch folders use: submit a rule's job
+/// (as [`Origin::Local`]: the rule's folder was vetted when it was made),
+/// cancel it, read it, and record where its output was placed.
+#[derive(Clone)]
+pub(crate) struct RuleJobs(Jobs);
+
+impl RuleJobs {
+    /// Queues a rule's job under the ID the rule recorded.
+    pub(crate) async fn submit(&self, spec: JobSpec, id: String) -> Result<Job> {
+        self.0.submit_as(spec, &Origin::Local, Some(id)).await
+    }
+
+    /// Cancels a job of a removed rule.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<Job> {
+        self.0.cancel(id).await
+    }
+
+    /// One job, `None` when there is none.
+    pub(crate) async fn find(&self, id: &str) -> Result<Option<Job>> {
+        self.0.find(id).await
+    }
+
+    /// Points a job's output at the file the rule placed (out of the retention).
+    pub(crate) async fn set_output(&self, id: &str, output: &OutputInfo) -> Result<()> {
+        self.0.set_output(id, output).await
+    }
+}
+
 /// A [`Jobs`] handle that does not keep the queue alive (for background tasks).
 pub(crate) struct WeakJobs(Weak<JobsState>);
 
@@ -49,6 +77,11 @@ impl WeakJobs {
 }
 
 impl Jobs {
+    /// The narrow handle the watch folders get.
+    pub(crate) fn for_rules(&self) -> RuleJobs {
+        RuleJobs(self.clone())
+    }
+
     /// A handle that does not keep the queue alive.
     pub(crate) fn downgrade(&self) -> WeakJobs {
         WeakJobs(Arc::downgrade(&self.0))

@@ -124,7 +124,7 @@ impl Service {
         let mut workers = jobs.spawn_workers();
         let webhooks = Arc::new(Webhooks::new(core.clone()));
         workers.push(crate::webhooks::spawn_delivery(webhooks.clone()));
-        let watch = Arc::new(Watch::new(core.clone(), jobs.clone()));
+        let watch = Arc::new(Watch::new(core.clone(), jobs.for_rules()));
         if core.config.watch.enabled {
             workers.push(tokio::spawn(crate::watch::manager(watch.clone())));
         }

@@ -3,7 +3,7 @@
 //! API (`mod.rs`), the database (`db.rs`), validation (`rules.rs`), scanning
 //! (`scan.rs`) and the running rules (`watcher.rs`).
 
-use crate::jobs::Jobs;
+use crate::jobs::RuleJobs;
 use crate::shared::Core;
 use crate::types::OutputSpec;
 use serde::{Deserialize, Serialize};
@@ -265,14 +265,14 @@ pub(crate) struct ValidationContext {
 pub(crate) struct Watch {
     pub(crate) core: Arc<Core>,
     /// Submits, cancels and reads the rules' jobs.
-    pub(crate) jobs: Jobs,
+    pub(crate) jobs: RuleJobs,
     /// Wakes the manager (a rule was added, removed, paused or resumed).
     pub(crate) wake: Notify,
 }
 
 impl Watch {
     /// A handle over the shared state and the queue.
-    pub(crate) fn new(core: Arc<Core>, jobs: Jobs) -> Watch {
+    pub(crate) fn new(core: Arc<Core>, jobs: RuleJobs) -> Watch {
         Watch { core, jobs, wake: Notify::new() }
     }
 }

@@ -7,7 +7,6 @@ use super::model::{FailureAction, SuccessAction, Watch, WatchDecision, WatchRule
 use super::rules::Filter;
 use super::scan::{self, Settle, Settler};
 use crate::error::ServiceError;
-use crate::origin::Origin;
 use crate::place::{self, Placement};
 use crate::store;
 use crate::types::{JobSpec, JobStatus, ServiceEvent, SourceSpec};
@@ -679,7 +678,7 @@ impl Rule {
                 "watch_file": row.path.display().to_string(),
             })),
         };
-        match self.inner.jobs.submit_as(spec, &Origin::Local, Some(job_id.clone())).await {
+        match self.inner.jobs.submit(spec, job_id.clone()).await {
             Ok(job) => {
                 let reason = format!("complete (unchanged for {} s); job queued", self.settle);
                 self.log(WatchDecision::Taken, &row.path, Some(&reason), Some(&job.id), None).await;
