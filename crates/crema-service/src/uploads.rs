@@ -39,31 +39,28 @@
 
 mod files;
 mod model;
+mod rules;
+mod sources;
 mod state;
 mod upkeep;
 
-use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::shared::{check_disk, new_id};
 use crate::store::{now, ts};
-use crate::types::SourceInfo;
-use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
+use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, part_name, remove_path, sync_dir, write_part};
 use model::Stored;
 pub use model::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
+pub(crate) use rules::check_config;
+use rules::{describe_missing, validate_spec};
 pub(crate) use state::Uploads;
-use state::{
-    blocking, internal_io, is_database_full, job_source_dir, load, received, unix_ms, upload_dir, upload_not_found,
-};
+use state::{blocking, internal_io, is_database_full, load, received, unix_ms, upload_dir, upload_not_found};
 use std::collections::HashSet;
 use tokio::io::AsyncRead;
 pub(crate) use upkeep::start;
 use upkeep::{cleanup, free_files, keep_reserve};
-
-/// At most this many runs of missing parts are named in an `upload_incomplete` message.
-const MAX_LISTED_RUNS: usize = 20;
 
 /// The answer to a part that did not fit: `CapacityExceeded` (the server maps
 /// it to `503 capacity_exceeded`, retryable), never a server path. The free
@@ -105,98 +102,6 @@ fn refuse_if_disk_critical(inner: &Uploads, what: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// `name` as a file name on disk: `.` and `..` become `_`, and a name over
-/// 255 bytes (the usual file-system limit) is cut at a character boundary,
-/// keeping its extension when it has a short one.
-pub(crate) fn disk_name(name: &str) -> String {
-    if name == "." || name == ".." {
-        return "_".into();
-    }
-    if name.len() <= MAX_FILE_NAME_BYTES {
-        return name.to_string();
-    }
-    let ext = std::path::Path::new(name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 16);
-    let keep = MAX_FILE_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
-    let mut cut = keep;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    match ext {
-        Some(e) => format!("{}.{e}", &name[..cut]),
-        None => name[..cut].to_string(),
-    }
-}
-
-fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
-    let name = &spec.file_name;
-    let bad_name = |m: &str| ServiceError::validation("file_name", m);
-    // The rule is the OpenAPI document's (`FILE_NAME_PATTERN`, 1..=255
-    // characters), so that what the document allows is accepted; `.`/`..` and
-    // names over 255 bytes are made safe where the name becomes a file
-    // ([`disk_name`]), not refused.
-    let chars = name.chars().count();
-    if chars == 0 {
-        return Err(bad_name("must be at least 1 character"));
-    }
-    if chars > MAX_FILE_NAME_BYTES {
-        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} characters, got {chars}")));
-    }
-    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
-        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters"));
-    }
-    if spec.file_size == 0 {
-        return Err(ServiceError::validation("file_size", "must be at least 1 byte"));
-    }
-    if spec.file_size > config.max_upload_bytes {
-        return Err(ServiceError::PayloadTooLarge(format!(
-            "file_size {} bytes is over this server's upload limit of {} bytes",
-            spec.file_size, config.max_upload_bytes
-        )));
-    }
-    if let Some(m) = &spec.mime_type
-        && (m.chars().count() > 255 || m.chars().any(char::is_control))
-    {
-        return Err(ServiceError::validation("mime_type", "must be at most 255 characters without control characters"));
-    }
-    Ok(())
-}
-
-/// Checks the upload settings of a [`Config`] (called by [`crate::Service::open`]).
-pub(crate) fn check_config(config: &Config) -> Result<()> {
-    if config.upload_chunk_size_override == Some(0) {
-        return Err(ServiceError::validation("upload_chunk_size_override", "must be at least 1 byte"));
-    }
-    if config.max_upload_bytes > i64::MAX as u64 {
-        return Err(ServiceError::validation("max_upload_bytes", format!("must be at most {}", i64::MAX)));
-    }
-    if config.upload_ttl.is_zero() || time::Duration::try_from(config.upload_ttl).is_err() {
-        return Err(ServiceError::validation("upload_ttl", "must be a positive duration"));
-    }
-    Ok(())
-}
-
-/// Missing part numbers as runs (`0-4, 7, 9-12`), at most [`MAX_LISTED_RUNS`] runs.
-fn describe_missing(missing: &[u64]) -> String {
-    let mut runs: Vec<(u64, u64)> = Vec::new();
-    for &n in missing {
-        match runs.last_mut() {
-            Some((_, end)) if *end + 1 == n => *end = n,
-            _ => runs.push((n, n)),
-        }
-    }
-    let shown: Vec<String> = runs
-        .iter()
-        .take(MAX_LISTED_RUNS)
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
-        .collect();
-    let mut text = shown.join(", ");
-    if runs.len() > MAX_LISTED_RUNS {
-        let listed: u64 = runs.iter().take(MAX_LISTED_RUNS).map(|(a, b)| b - a + 1).sum();
-        text.push_str(&format!(" and {} more", missing.len() as u64 - listed));
-    }
-    text
 }
 
 impl Uploads {
@@ -521,111 +426,4 @@ async fn set_status(inner: &Uploads, id: &str, from: UploadStatus, to: UploadSta
         return Err(ServiceError::Internal(format!("upload {id} was not {from} when it should become {to}")));
     }
     Ok(())
-}
-
-/// The job source for `SourceSpec::Upload`: the upload's assembled file,
-/// hard-linked (copied when linking fails) to `<data_dir>/sources/<job_id>/<file name>`,
-/// with the upload's hash, size and probe facts.
-///
-/// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::UploadIncomplete`]
-/// when the upload is not completed or its file is gone; [`ServiceError::Internal`].
-impl Uploads {
-    /// The `source` of a job submitted from a completed upload: the file linked (or copied) into the job's own folder.
-    pub(crate) async fn job_source(&self, upload_id: &str, job_id: &str) -> Result<SourceInfo> {
-        let inner = self;
-        let up = load(inner, upload_id).await?;
-        let status = up.effective(now());
-        let gone = || {
-            ServiceError::UploadIncomplete(format!(
-                "upload {upload_id} expired at {}; its file was removed",
-                ts(up.expires_at)
-            ))
-        };
-        match status {
-            Stored::Shown(UploadStatus::Completed) if up.files_present => {}
-            Stored::Shown(status @ (UploadStatus::Uploading | UploadStatus::Assembling)) => {
-                let got = received(inner, upload_id).await?.len();
-                return Err(ServiceError::UploadIncomplete(format!(
-                    "upload {upload_id} is {status} ({got} of {} part(s) received); complete it with \
-                 POST /v1/uploads/{upload_id}/complete before using it as a source",
-                    up.total_chunks
-                )));
-            }
-            Stored::Shown(UploadStatus::Canceled) => {
-                return Err(ServiceError::UploadIncomplete(format!("upload {upload_id} was canceled")));
-            }
-            Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
-        }
-        let src = upload_dir(inner, upload_id).join(SOURCE);
-        let dest_dir = job_source_dir(inner, job_id);
-        let dest = dest_dir.join(disk_name(&up.file_name));
-        let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
-        let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("linking the upload: {e}")))?;
-        if let Err(e) = linked {
-            let _ = tokio::fs::remove_dir_all(&dest_dir).await;
-            return Err(if e.kind() == std::io::ErrorKind::NotFound {
-                gone()
-            } else {
-                internal_io(format!("linking upload {upload_id}"), e)
-            });
-        }
-        // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
-        // A file the probe cannot read is refused now (`source_invalid`, 422)
-        // rather than accepted and failed later.
-        let probe_path = dest.clone();
-        let probed = tokio::task::spawn_blocking(move || {
-            crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new())
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("probing upload {upload_id}: {e}")))?;
-        let facts = match probed {
-            Ok(f) => Some(f),
-            Err(e) => match crate::error::source_error(&e, &dest) {
-                Some(refused) => {
-                    let _ = tokio::fs::remove_dir_all(&dest_dir).await;
-                    return Err(refused);
-                }
-                None => None,
-            },
-        };
-        let video = facts.as_ref().and_then(|f| f.video.as_ref());
-        Ok(SourceInfo {
-            kind: "upload".into(),
-            upload_id: Some(upload_id.to_string()),
-            path: Some(dest.display().to_string()),
-            name: up.file_name.clone(),
-            bytes: up.bytes.unwrap_or(up.file_size),
-            sha256: up.sha256.clone().unwrap_or_default(),
-            duration_seconds: up.source_duration_seconds,
-            resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
-            frame_rate: up.source_frame_rate.clone(),
-            codec: video.map(|v| v.codec.clone()),
-            bit_depth: video.map(|v| v.bit_depth),
-            hdr: video.and_then(|v| v.hdr.clone()),
-            audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
-        })
-    }
-
-    /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
-    /// Removes the source link a refused submission made.
-    pub(crate) async fn remove_job_source(&self, job_id: &str) {
-        let dir = job_source_dir(self, job_id);
-        let _ = blocking("removing a job's source link", move || remove_path(&dir)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_parts_are_listed_as_runs_and_abbreviated() {
-        assert_eq!(describe_missing(&[0, 1, 2, 4, 7, 8]), "0-2, 4, 7-8");
-        let many: Vec<u64> = (0..100).map(|n| n * 2).collect();
-        let text = describe_missing(&many);
-        assert!(text.starts_with("0, 2, 4"), "{text}");
-        assert!(text.ends_with("and 80 more"), "{text}");
-    }
 }
