@@ -27,6 +27,7 @@
 //! through the service itself take effect at once.
 
 mod db;
+mod finish;
 mod model;
 mod rules;
 mod scan;
