@@ -30,7 +30,7 @@ fn service_config(paths: &Paths, settings: &Settings) -> Config {
     config.workers = settings.concurrent_jobs;
     config.output_dir = settings.output_dir.clone();
     config.profile_dir = crema_engine::profile::user_profile_dir();
-    // The window's own jobs go through `Service::submit_local` (any file the
+    // The window's own jobs go through `Service::submit` as `Origin::Local` (any file the
     // user can read); API-key holders of the LAN server started from the app
     // reach no path sources at all (no source roots): they upload.
     config.source_roots = Vec::new();

@@ -57,7 +57,7 @@ pub async fn get_job(state: Ctx<'_>, id: String) -> CmdResult<Job> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn submit_job(state: Ctx<'_>, spec: Value) -> CmdResult<Job> {
     let spec: JobSpec = serde_json::from_value(spec).map_err(|e| CommandError::invalid("spec", e))?;
-    Ok(state.service.submit_local(spec).await?)
+    Ok(state.service.submit(spec, crema_service::Origin::Local).await?)
 }
 
 /// `cancel_job {id}` → the canceled Job.

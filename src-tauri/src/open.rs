@@ -9,7 +9,7 @@
 //! files join the running queue instead of opening a second window on the
 //! same database. Without a session bus every launch opens its own window.
 //!
-//! Each file becomes a job through [`crema_service::Service::submit_local`]
+//! Each file becomes a job through [`crema_service::Service::submit`] as [`crema_service::Origin::Local`]
 //! (the same path as the window's `submit_job`) with the UI's default choices:
 //! profile [`OPEN_WITH_PROFILE`], MP4, audio kept. The window shows the new
 //! jobs through its event channel; a file that cannot be queued is reported in
@@ -93,7 +93,7 @@ pub fn queue(app: &AppHandle, files: Vec<PathBuf>) {
                 problems.push(format!("{}: not a file (moved or deleted?)", file.display()));
                 continue;
             }
-            match state.service.submit_local(spec_for(&file)).await {
+            match state.service.submit(spec_for(&file), crema_service::Origin::Local).await {
                 Ok(job) => tracing::info!("queued {} as {}", file.display(), job.id),
                 Err(e) => problems.push(format!("{}: {e}", file.display())),
             }
@@ -164,7 +164,7 @@ mod tests {
             let mut config = crema_service::Config::new(dir.path());
             config.workers = 1;
             let service = crema_service::Service::open(config).await.unwrap();
-            let job = service.submit_local(spec_for(&media)).await.unwrap();
+            let job = service.submit(spec_for(&media), crema_service::Origin::Local).await.unwrap();
             assert_eq!(job.profile, OPEN_WITH_PROFILE);
             assert_eq!(service.get(&job.id).await.unwrap().id, job.id);
             service.shutdown(std::time::Duration::ZERO).await;

@@ -1,8 +1,8 @@
 //! Watch-folder commands for the Settings panel: the same rules as
 //! `crema watch` and `/v1/watch-folders`, managed by the local user.
 //!
-//! Rules added here use [`Service::add_watch_rule`](crema_service::Service::add_watch_rule),
-//! the local entry point without the network callers' source-root check (the
+//! Rules added here use [`Service::add_watch_rule`](crema_service::Service::add_watch_rule)
+//! as [`Origin::Local`](crema_service::Origin::Local), without the network callers' source-root check (the
 //! person at the window may watch any folder they can read), like
 //! `crema watch add`. Payloads are the HTTP bodies' shapes: a `WatchRuleSpec`
 //! in, `WatchRule`s and `WatchEvent`s out.
@@ -29,7 +29,7 @@ pub async fn watch_list(state: Ctx<'_>) -> CmdResult<Vec<WatchRule>> {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn watch_add(state: Ctx<'_>, spec: Value) -> CmdResult<WatchRule> {
     let spec = parse_spec(spec)?;
-    Ok(state.service.add_watch_rule(spec).await?)
+    Ok(state.service.add_watch_rule(spec, crema_service::Origin::Local).await?)
 }
 
 /// `watch_remove {id}` → the rule as it was: it stops, its unfinished jobs

@@ -352,8 +352,8 @@ async fn local_jobs_place_their_output_in_the_chosen_folder_and_network_ones_may
     spec.output.target_height = Some(240);
     spec.output.dir = Some(out.path().to_path_buf());
     // Twice: the second output must not replace the first.
-    let a = s.service.submit_local(spec.clone()).await.expect("submit");
-    let b = s.service.submit_local(spec.clone()).await.expect("submit");
+    let a = s.service.submit(spec.clone(), crema_service::Origin::Local).await.expect("submit");
+    let b = s.service.submit(spec.clone(), crema_service::Origin::Local).await.expect("submit");
     let a = s.wait_terminal(&a.id, 60).await;
     let b = s.wait_terminal(&b.id, 60).await;
     let first = out.path().join("h264_720p_2s.sophon-espresso.mp4");

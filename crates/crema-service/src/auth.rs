@@ -15,7 +15,7 @@
 //! hash (a unique index), so the comparison never runs over the secret itself.
 
 use crate::error::{Result, ServiceError};
-use crate::service::{Service, new_id};
+use crate::shared::new_id;
 use crate::store::{self, now, ts};
 use base64::Engine as _;
 use serde::Serialize;
@@ -101,7 +101,7 @@ pub struct Principal {
     pub key_id: String,
 }
 
-/// A browser session, as created by [`Service::create_session`].
+/// A browser session, as created by [`crate::Service::create_session`].
 #[derive(Clone)]
 pub struct Session {
     /// The cookie value (43 base64url characters: 32 random bytes). Shown once;
@@ -146,7 +146,7 @@ impl Admin {
         Ok(Admin { pool: store::open(data_dir).await?, data_dir: data_dir.to_path_buf() })
     }
 
-    /// Creates a key; see [`create_key`](Service::create_key).
+    /// Creates a key; see [`create_key`](crate::Service::create_key).
     ///
     /// Errors: [`ServiceError::Validation`] (`name`) for an empty name;
     /// [`ServiceError::Internal`] for the database.
@@ -176,7 +176,7 @@ impl Admin {
         list_keys(&self.pool).await
     }
 
-    /// Revokes a key; see [`revoke_key`](Service::revoke_key).
+    /// Revokes a key; see [`revoke_key`](crate::Service::revoke_key).
     ///
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Validation`] for an
     /// ambiguous prefix, [`ServiceError::Internal`].
@@ -190,19 +190,31 @@ impl Admin {
     }
 }
 
-impl Service {
+/// The keys-and-sessions handle of a running service.
+pub(crate) struct Auth {
+    pool: SqlitePool,
+    /// How long a browser session lasts.
+    session_ttl: std::time::Duration,
+}
+
+impl Auth {
+    /// A handle over `pool`, with sessions lasting `session_ttl`.
+    pub(crate) fn new(pool: SqlitePool, session_ttl: std::time::Duration) -> Auth {
+        Auth { pool, session_ttl }
+    }
+
     /// Creates an API key named `name` (trimmed, 1..=200 characters). The
     /// returned [`ApiKeyCreated::key`] is the only copy of the secret.
     ///
     /// Errors: [`ServiceError::Validation`] (`name`) for an empty or too long
     /// name; [`ServiceError::Internal`] for the database.
-    pub async fn create_key(&self, name: &str) -> Result<ApiKeyCreated> {
-        create_key(&self.inner.pool, name).await
+    pub(crate) async fn create_key(&self, name: &str) -> Result<ApiKeyCreated> {
+        create_key(&self.pool, name).await
     }
 
     /// Every key, oldest first, without secrets. Errors: [`ServiceError::Internal`].
-    pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
-        list_keys(&self.inner.pool).await
+    pub(crate) async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        list_keys(&self.pool).await
     }
 
     /// Revokes a key, named by its ID (`key_…`), its visible prefix
@@ -213,29 +225,29 @@ impl Service {
     /// Errors: [`ServiceError::NotFound`] when nothing matches;
     /// [`ServiceError::Validation`] (`key`) when a prefix matches several keys
     /// (the message lists their IDs); [`ServiceError::Internal`].
-    pub async fn revoke_key(&self, id_or_prefix: &str) -> Result<ApiKey> {
-        revoke_key(&self.inner.pool, id_or_prefix).await
+    pub(crate) async fn revoke_key(&self, id_or_prefix: &str) -> Result<ApiKey> {
+        revoke_key(&self.pool, id_or_prefix).await
     }
 
     /// Checks a presented API key (`Authorization: Bearer <key>`).
     ///
     /// Errors: [`ServiceError::Unauthorized`] for an unknown, malformed or
     /// revoked key; [`ServiceError::Internal`] for the database.
-    pub async fn authenticate_key(&self, presented: &str) -> Result<Principal> {
-        authenticate_key(&self.inner.pool, presented).await
+    pub(crate) async fn authenticate_key(&self, presented: &str) -> Result<Principal> {
+        authenticate_key(&self.pool, presented).await
     }
 
     /// Exchanges a valid API key for a browser session (the login of the UI).
     ///
     /// Errors: [`ServiceError::Unauthorized`] for a bad key (as
-    /// [`authenticate_key`](Service::authenticate_key)); [`ServiceError::Internal`].
-    pub async fn create_session(&self, presented_key: &str) -> Result<Session> {
-        let principal = authenticate_key(&self.inner.pool, presented_key).await?;
+    /// [`authenticate_key`](crate::Service::authenticate_key)); [`ServiceError::Internal`].
+    pub(crate) async fn create_session(&self, presented_key: &str) -> Result<Session> {
+        let principal = authenticate_key(&self.pool, presented_key).await?;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| ServiceError::Internal(format!("no OS randomness: {e}")))?;
         let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let created = now();
-        let ttl = time::Duration::try_from(self.inner.config.session_ttl).unwrap_or(time::Duration::DAY);
+        let ttl = time::Duration::try_from(self.session_ttl).unwrap_or(time::Duration::DAY);
         let expires_at = created.saturating_add(ttl);
         sqlx::query(
             "INSERT INTO sessions (token_hash, key_id, created_at, expires_at, expires_unix) VALUES (?, ?, ?, ?, ?)",
@@ -245,7 +257,7 @@ impl Service {
         .bind(ts(created))
         .bind(ts(expires_at))
         .bind(expires_at.unix_timestamp())
-        .execute(&self.inner.pool)
+        .execute(&self.pool)
         .await?;
         Ok(Session { value, expires_at, key_id: principal.key_id })
     }
@@ -254,7 +266,7 @@ impl Service {
     ///
     /// Errors: [`ServiceError::Unauthorized`] for an unknown, malformed or
     /// expired session, or one whose key was revoked; [`ServiceError::Internal`].
-    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Principal> {
+    pub(crate) async fn authenticate_session(&self, cookie_value: &str) -> Result<Principal> {
         let bad = || ServiceError::Unauthorized("the session is invalid or has expired; log in again".into());
         if cookie_value.len() != 43
             || !cookie_value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -267,27 +279,27 @@ impl Service {
              FROM sessions s JOIN api_keys k ON k.id = s.key_id WHERE s.token_hash = ?",
         )
         .bind(&hash)
-        .fetch_optional(&self.inner.pool)
+        .fetch_optional(&self.pool)
         .await?
         .ok_or_else(bad)?;
         let key_id: String = row.try_get("key_id")?;
         let expires_unix: i64 = row.try_get("expires_unix")?;
         let revoked: Option<String> = row.try_get("revoked_at")?;
         if expires_unix <= OffsetDateTime::now_utc().unix_timestamp() || revoked.is_some() {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&hash).execute(&self.inner.pool).await?;
+            sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&hash).execute(&self.pool).await?;
             return Err(bad());
         }
-        touch(&self.inner.pool, &key_id, row.try_get("last_used_at")?).await?;
+        touch(&self.pool, &key_id, row.try_get("last_used_at")?).await?;
         Ok(Principal { key_id })
     }
 
     /// Ends a session (logout). Unknown or malformed values are not an error.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn delete_session(&self, cookie_value: &str) -> Result<()> {
+    pub(crate) async fn delete_session(&self, cookie_value: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(sha256_hex(cookie_value))
-            .execute(&self.inner.pool)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }

@@ -1,13 +1,11 @@
-//! Queue management beyond the contract (the desktop app's and web UI's
-//! needs): the profile list, removing finished jobs, reordering the queue,
-//! source facts and poster-frame thumbnails.
+//! Catalog beyond the contract (the desktop app's and web UI's needs): the
+//! profile list, the queue-move position, source facts and poster-frame
+//! thumbnails. Imports only the low modules.
 
 use crate::error::{Result, ServiceError};
-use crate::service::Service;
-use crate::store;
-use crate::types::{Job, JobStatus};
+use crema_engine::profile::ProfileSet;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use utoipa::ToSchema;
 
 /// One profile, as `GET /v1/profiles` and the desktop app list it.
@@ -82,209 +80,62 @@ fn wire<T: Serialize>(v: &T) -> String {
 /// Largest thumbnail side in pixels.
 pub const THUMBNAIL_BOX: (u32, u32) = (320, 180);
 
-impl Service {
-    /// The loaded profiles as the API lists them.
-    pub fn profile_list(&self) -> ProfileList {
-        let profiles = self
-            .profiles()
-            .iter()
-            .map(|p| ProfileInfo {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                description: p.description.clone(),
-                group: wire(&p.group),
-                codec: wire(&p.codec),
-                bit_depth: p.bit_depth,
-                speed: p.speed.as_ref().map(wire),
-                source: p.source.clone(),
-            })
-            .collect();
-        ProfileList { profiles }
-    }
-
-    /// Removes a finished job from the store with its output and kept source.
-    ///
-    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
-    /// while the job is queued or running (cancel it first) or while webhook
-    /// deliveries about it are still owed.
-    pub async fn remove_job(&self, id: &str) -> Result<()> {
-        let pool = &self.inner.pool;
-        let job = store::must_get(pool, id).await?;
-        if !job.status.is_terminal() {
-            return Err(ServiceError::InvalidTransition(format!(
-                "job {id} is {}; cancel it before removing it",
-                job.status
-            )));
-        }
-        let owed: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE job_id = ? AND state IN ('pending')")
-                .bind(id)
-                .fetch_one(pool)
-                .await?;
-        if owed > 0 {
-            return Err(ServiceError::InvalidTransition(format!(
-                "job {id} still has {owed} webhook deliveries to make; try again later"
-            )));
-        }
-        let deleted = sqlx::query("DELETE FROM jobs WHERE id = ? AND status IN ('completed', 'failed', 'canceled')")
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(ServiceError::InvalidTransition(format!("job {id} changed state; look again")));
-        }
-        for dir in [self.inner.output_dir.join(id), self.config().data_dir.join("sources").join(id)] {
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("{}: cannot remove: {e}", dir.display());
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves a queued job in the run order (pagination order is unchanged:
-    /// it follows submission). Returns the job.
-    ///
-    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
-    /// when the job (or the `Before` job) is not queued.
-    pub async fn move_job(&self, id: &str, position: &MovePosition) -> Result<Job> {
-        let pool = &self.inner.pool;
-        let mut tx = store::begin_immediate(pool).await?;
-        let row: Option<(String, f64)> =
-            sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (status, _) = row.ok_or_else(|| ServiceError::NotFound { kind: "job", id: id.to_string() })?;
-        if status != JobStatus::Queued.as_str() {
-            return Err(ServiceError::InvalidTransition(format!(
-                "job {id} is {status}; only queued jobs can be moved"
-            )));
-        }
-        let q = "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-                 WHERE status = 'queued' AND id <> ?";
-        let (min, max): (Option<f64>, Option<f64>) = sqlx::query_as(q).bind(id).fetch_one(&mut *tx).await?;
-        let new_order = match position {
-            MovePosition::Top => min.map_or(0.0, |m| m - 1.0),
-            MovePosition::Bottom => max.map_or(0.0, |m| m + 1.0),
-            MovePosition::Before(other) => {
-                if other == id {
-                    return Err(ServiceError::validation("before", "a job cannot move before itself"));
-                }
-                let target: Option<(String, f64)> =
-                    sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
-                        .bind(other)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let (other_status, other_order) =
-                    target.ok_or_else(|| ServiceError::NotFound { kind: "job", id: other.clone() })?;
-                if other_status != JobStatus::Queued.as_str() {
-                    return Err(ServiceError::InvalidTransition(format!(
-                        "job {other} is {other_status}; jobs can only be placed before queued jobs"
-                    )));
-                }
-                let prev: Option<f64> = sqlx::query_scalar(
-                    "SELECT CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-                     WHERE status = 'queued' AND id <> ? AND COALESCE(queue_order, seq) < ?",
-                )
-                .bind(id)
-                .bind(other_order)
-                .fetch_one(&mut *tx)
-                .await?;
-                match prev {
-                    Some(p) => (p + other_order) / 2.0,
-                    None => other_order - 1.0,
-                }
-            }
-        };
-        sqlx::query("UPDATE jobs SET queue_order = ? WHERE id = ? AND status = 'queued'")
-            .bind(new_order)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        store::must_get(pool, id).await
-    }
-
-    /// IDs of the queued jobs in the order workers will take them.
-    ///
-    /// Errors: [`ServiceError::Internal`] when the database fails.
-    pub async fn queue_order(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq")
-            .fetch_all(&self.inner.pool)
-            .await?)
-    }
-
-    /// What a local file is (header facts, no hash), for a UI's queue. No
-    /// source-root check: callers are local (the desktop app), not the HTTP API.
-    ///
-    /// Errors: [`ServiceError::SourceInvalid`] when the file is not media
-    /// or cannot be read.
-    pub async fn probe_facts(&self, path: &Path) -> Result<SourceFacts> {
-        let p = path.to_path_buf();
-        let info =
-            tokio::task::spawn_blocking(move || crema_engine::probe::probe_facts(&p, &crema_engine::CancelFlag::new()))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("probe task: {e}")))?
-                .map_err(|e| {
-                    crate::error::source_error(&e, path)
-                        .unwrap_or_else(|| ServiceError::Internal(format!("probe: {e}")))
-                })?;
-        let video = info.video.as_ref();
-        Ok(SourceFacts {
-            name: info.name.clone(),
-            bytes: info.bytes,
-            duration_seconds: info.duration_seconds,
-            resolution: info.resolution.clone(),
-            frame_rate: info.frame_rate.clone(),
-            codec: video.map(|v| v.codec.clone()),
-            bit_depth: video.map(|v| v.bit_depth),
-            hdr: video.and_then(|v| v.hdr.clone()),
-            audio_tracks: info.audio.len() as u32,
-            container: info.container.clone(),
+/// The loaded profiles as the API lists them.
+pub(crate) fn profile_list(profiles: &ProfileSet) -> ProfileList {
+    let profiles = profiles
+        .iter()
+        .map(|p| ProfileInfo {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            group: wire(&p.group),
+            codec: wire(&p.codec),
+            bit_depth: p.bit_depth,
+            speed: p.speed.as_ref().map(wire),
+            source: p.source.clone(),
         })
-    }
+        .collect();
+    ProfileList { profiles }
+}
 
-    /// A JPEG poster frame of a local file, at most 320×180 pixels, upright.
-    ///
-    /// Errors: [`ServiceError::SourceInvalid`] when the file has no
-    /// decodable video; [`ServiceError::Internal`] when encoding the JPEG fails.
-    pub async fn thumbnail_jpeg(&self, path: &Path) -> Result<Vec<u8>> {
-        let p = path.to_path_buf();
-        tokio::task::spawn_blocking(move || jpeg_of(&p))
+/// What a local file is (header facts, no hash), for a UI's queue. No
+/// source-root check: callers are local (the desktop app), not the HTTP API.
+///
+/// Errors: [`ServiceError::SourceInvalid`] when the file is not media
+/// or cannot be read.
+pub(crate) async fn probe_facts(path: &Path) -> Result<SourceFacts> {
+    let p = path.to_path_buf();
+    let info =
+        tokio::task::spawn_blocking(move || crema_engine::probe::probe_facts(&p, &crema_engine::CancelFlag::new()))
             .await
-            .map_err(|e| ServiceError::Internal(format!("thumbnail task: {e}")))?
-    }
+            .map_err(|e| ServiceError::Internal(format!("probe task: {e}")))?
+            .map_err(|e| {
+                crate::error::source_error(&e, path).unwrap_or_else(|| ServiceError::Internal(format!("probe: {e}")))
+            })?;
+    let video = info.video.as_ref();
+    Ok(SourceFacts {
+        name: info.name.clone(),
+        bytes: info.bytes,
+        duration_seconds: info.duration_seconds,
+        resolution: info.resolution.clone(),
+        frame_rate: info.frame_rate.clone(),
+        codec: video.map(|v| v.codec.clone()),
+        bit_depth: video.map(|v| v.bit_depth),
+        hdr: video.and_then(|v| v.hdr.clone()),
+        audio_tracks: info.audio.len() as u32,
+        container: info.container.clone(),
+    })
+}
 
-    /// The poster frame of a job's source (`GET /v1/jobs/{id}/thumbnail`).
-    ///
-    /// Errors: [`ServiceError::NotFound`] for an unknown job or a source that
-    /// is gone; those of [`Service::thumbnail_jpeg`].
-    pub async fn job_thumbnail(&self, id: &str) -> Result<Vec<u8>> {
-        let job = self.get(id).await?;
-        let path = job
-            .source
-            .path
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-            .ok_or_else(|| ServiceError::NotFound { kind: "thumbnail", id: id.to_string() })?;
-        self.thumbnail_jpeg(&path).await
-    }
-
-    /// The poster frame of a completed upload (`GET /v1/uploads/{id}/thumbnail`).
-    ///
-    /// Errors: [`ServiceError::NotFound`] for an unknown upload or one that is
-    /// not assembled (yet, or any more); those of [`Service::thumbnail_jpeg`].
-    pub async fn upload_thumbnail(&self, id: &str) -> Result<Vec<u8>> {
-        let up = self.get_upload(id).await?;
-        let path = (up.status == crate::UploadStatus::Completed)
-            .then(|| crate::uploads::assembled_file(&self.inner, id))
-            .flatten()
-            .ok_or_else(|| ServiceError::NotFound { kind: "thumbnail", id: id.to_string() })?;
-        self.thumbnail_jpeg(&path).await
-    }
+/// A JPEG poster frame of a local file, at most 320×180 pixels, upright.
+///
+/// Errors: [`ServiceError::SourceInvalid`] when the file has no
+/// decodable video; [`ServiceError::Internal`] when encoding the JPEG fails.
+pub(crate) async fn thumbnail_jpeg(path: &Path) -> Result<Vec<u8>> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || jpeg_of(&p))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("thumbnail task: {e}")))?
 }
 
 fn jpeg_of(path: &Path) -> Result<Vec<u8>> {

@@ -1,5 +1,6 @@
 //! Service configuration.
 
+use crate::webhooks::policy::WebhookPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,8 +37,8 @@ pub struct Config {
     /// them; default 24 h, the contract's minimum ("Keep keys for at least 24 hours").
     pub idempotency_retention: Duration,
     /// Webhook target policy (SSRF allow-list), attempts, backoff and timeout;
-    /// see [`crate::WebhookPolicy`] for the defaults.
-    pub webhooks: crate::WebhookPolicy,
+    /// see [`WebhookPolicy`] for the defaults.
+    pub webhooks: WebhookPolicy,
     /// Largest `file_size` accepted by `POST /v1/uploads`, in bytes (default 200 GiB);
     /// larger declared sizes are refused with `payload_too_large`.
     pub max_upload_bytes: u64,
@@ -49,8 +50,8 @@ pub struct Config {
     /// `None` (the default) in production.
     pub upload_chunk_size_override: Option<u64>,
     /// Watch folders: on/off, file-system events on/off, rescan interval,
-    /// jobs per rule at once; see [`crate::WatchConfig`] for the defaults.
-    pub watch: crate::WatchConfig,
+    /// jobs per rule at once; see [`WatchConfig`] for the defaults.
+    pub watch: WatchConfig,
 }
 
 impl Config {
@@ -74,11 +75,11 @@ impl Config {
             disk_min_free_bytes: 2 << 30,
             session_ttl: Duration::from_secs(12 * 3600),
             idempotency_retention: Duration::from_secs(24 * 3600),
-            webhooks: crate::WebhookPolicy::default(),
+            webhooks: WebhookPolicy::default(),
             max_upload_bytes: 200 * 1024 * 1024 * 1024,
             upload_ttl: Duration::from_secs(24 * 60 * 60),
             upload_chunk_size_override: None,
-            watch: crate::WatchConfig::default(),
+            watch: WatchConfig::default(),
         }
     }
 
@@ -97,5 +98,43 @@ impl Config {
     /// The output folder actually used.
     pub fn resolved_output_dir(&self) -> PathBuf {
         self.output_dir.clone().unwrap_or_else(|| self.data_dir.join("outputs"))
+    }
+}
+
+/// How the watch-folder machinery of a [`crate::Service`] runs (`Config::watch`).
+#[derive(Clone, Debug)]
+pub struct WatchConfig {
+    /// Run the watch-folder rules in this service (default true). False: rules
+    /// can still be managed but nothing is watched.
+    pub enabled: bool,
+    /// Use file-system events (`notify`: inotify, FSEvents,
+    /// ReadDirectoryChangesW). Default true. False switches events off for
+    /// every rule: rules without `poll_seconds` then only see files at the
+    /// periodic rescan (tests use this to check the polling mode).
+    pub events: bool,
+    /// Full rescan of every rule's folder as a safety net against lost events
+    /// (default 60 s). Rules in polling mode rescan every `poll_seconds` instead.
+    pub rescan_interval: Duration,
+    /// Jobs of one rule queued or running at once (default 4, at least 1);
+    /// further complete files wait as `pending` rows, so a burst of files
+    /// never floods the queue.
+    pub max_outstanding_per_rule: usize,
+    /// How often a running service re-reads the rules from the database, to
+    /// pick up changes made by another process (`crema watch …`) (default 2 s).
+    pub reload_interval: Duration,
+    /// How often candidates are re-checked for settling (default 250 ms).
+    pub tick: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            events: true,
+            rescan_interval: Duration::from_secs(60),
+            max_outstanding_per_rule: 4,
+            reload_interval: Duration::from_secs(2),
+            tick: Duration::from_millis(250),
+        }
     }
 }

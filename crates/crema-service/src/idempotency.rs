@@ -3,18 +3,18 @@
 //! first response, with another body is `idempotency_key_reused` (422), and
 //! while the first request still runs is `request_in_progress` (409).
 //!
-//! The HTTP layer drives it: [`Service::idempotency_begin`] before running
-//! the handler, then [`Service::idempotency_finish`] with the response it
-//! sent (any status below 500), or [`Service::idempotency_abandon`] for a 5xx
+//! The HTTP layer drives it: [`crate::Service::idempotency_begin`] before running
+//! the handler, then [`crate::Service::idempotency_finish`] with the response it
+//! sent (any status below 500), or [`crate::Service::idempotency_abandon`] for a 5xx
 //! or a request dropped half-way, which frees the key for a retry.
 //!
 //! Records are kept for [`crate::Config::idempotency_retention`] (24 h by
-//! default) and purged after by a task that [`Service::open`] starts (every
-//! 5 minutes) or by [`Service::purge_expired`]. At open, records left
+//! default) and purged after by a task that [`crate::Service::open`] starts (every
+//! 5 minutes) or by [`crate::Service::purge_expired`]. At open, records left
 //! `in_flight` by a dead process are deleted: their requests are not running.
 
 use crate::error::{Result, ServiceError};
-use crate::service::{Inner, Service};
+use crate::shared::Core;
 use crate::store::{now, ts};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
@@ -27,11 +27,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// The header name, used as the `field` of validation errors.
 const FIELD: &str = "Idempotency-Key";
 
-/// What [`Service::idempotency_begin`] decided.
+/// What [`crate::Service::idempotency_begin`] decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyBegin {
     /// First use of the key: run the request, then call
-    /// [`Service::idempotency_finish`] or [`Service::idempotency_abandon`].
+    /// [`crate::Service::idempotency_finish`] or [`crate::Service::idempotency_abandon`].
     Proceed,
     /// The key was used with the same body and that request finished: send
     /// this status and body again, without running the request.
@@ -43,7 +43,17 @@ pub enum IdempotencyBegin {
     },
 }
 
-impl Service {
+/// The idempotency-records handle of a running service.
+pub(crate) struct Idempotency {
+    core: Arc<Core>,
+}
+
+impl Idempotency {
+    /// A handle over the shared state.
+    pub(crate) fn new(core: Arc<Core>) -> Idempotency {
+        Idempotency { core }
+    }
+
     /// Claims `key` within `scope` for a request whose body hashes to
     /// `request_hash`. Exactly one of several concurrent callers with the same
     /// scope and key gets [`IdempotencyBegin::Proceed`].
@@ -57,9 +67,14 @@ impl Service {
     /// [`ServiceError::IdempotencyKeyReused`] when the key was used with a
     /// different body (checked first); [`ServiceError::RequestInProgress`]
     /// while the first request with this key runs; [`ServiceError::Internal`].
-    pub async fn idempotency_begin(&self, scope: &str, key: &str, request_hash: &[u8]) -> Result<IdempotencyBegin> {
+    pub(crate) async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &[u8],
+    ) -> Result<IdempotencyBegin> {
         validate_key(key)?;
-        let pool = &self.inner.pool;
+        let pool = &self.core.pool;
         // A record can vanish between the insert and the read (abandoned or
         // purged meanwhile); try again a few times.
         for _ in 0..5 {
@@ -107,13 +122,13 @@ impl Service {
         Err(ServiceError::RequestInProgress(key.to_string()))
     }
 
-    /// Records the response of a request that [`Service::idempotency_begin`]
+    /// Records the response of a request that [`crate::Service::idempotency_begin`]
     /// let proceed, so that replays get `status` and `body`. Call it for every
     /// status below 500 (a 4xx is a final answer too). A record that is gone
     /// or already done is left alone (logged).
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
+    pub(crate) async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
         let r = sqlx::query(
             "UPDATE idempotency_records SET state = 'done', status = ?, body = ?
              WHERE scope = ? AND key = ? AND state = 'in_flight'",
@@ -122,7 +137,7 @@ impl Service {
         .bind(body)
         .bind(scope)
         .bind(key)
-        .execute(&self.inner.pool)
+        .execute(&self.core.pool)
         .await?;
         if r.rows_affected() != 1 {
             tracing::warn!("idempotency record {key:?} ({scope}) was not in flight when its request finished");
@@ -134,22 +149,22 @@ impl Service {
     /// the same key may be sent again and will run. Done records stay.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
+    pub(crate) async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM idempotency_records WHERE scope = ? AND key = ? AND state = 'in_flight'")
             .bind(scope)
             .bind(key)
-            .execute(&self.inner.pool)
+            .execute(&self.core.pool)
             .await?;
         Ok(())
     }
 
     /// Deletes idempotency records older than
     /// [`crate::Config::idempotency_retention`] and expired sessions; returns
-    /// how many rows went. [`Service::open`] runs it every 5 minutes.
+    /// how many rows went. [`crate::Service::open`] runs it every 5 minutes.
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
-    pub async fn purge_expired(&self) -> Result<u64> {
-        purge(&self.inner).await
+    pub(crate) async fn purge_expired(&self) -> Result<u64> {
+        purge(&self.core).await
     }
 }
 
@@ -174,7 +189,7 @@ fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-async fn purge(inner: &Inner) -> Result<u64> {
+async fn purge(inner: &Core) -> Result<u64> {
     let retention = i64::try_from(inner.config.idempotency_retention.as_secs()).unwrap_or(i64::MAX);
     let cutoff = OffsetDateTime::now_utc().unix_timestamp().saturating_sub(retention);
     let r =
@@ -190,16 +205,16 @@ pub(crate) async fn clear_in_flight(pool: &SqlitePool) -> Result<u64> {
 
 /// Starts the purge task: once now, then every [`PURGE_EVERY`], until the
 /// service drains or is dropped.
-pub(crate) fn spawn_purger(inner: &Arc<Inner>) {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+pub(crate) fn spawn_purger(handle: &Arc<Idempotency>) {
+    let weak: Weak<Idempotency> = Arc::downgrade(handle);
     tokio::spawn(async move {
         loop {
             {
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.draining.load(std::sync::atomic::Ordering::SeqCst) || inner.pool.is_closed() {
+                let Some(handle) = weak.upgrade() else { return };
+                if handle.core.is_draining() || handle.core.pool.is_closed() {
                     return;
                 }
-                match purge(&inner).await {
+                match purge(&handle.core).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!("purged {n} expired idempotency records and sessions"),
                     Err(e) => tracing::warn!("purging expired idempotency records and sessions: {e}"),

@@ -21,11 +21,14 @@ mod catalog;
 mod config;
 mod error;
 mod idempotency;
+mod jobs;
 mod maintenance;
 mod messages;
+mod origin;
 mod place;
 pub mod redact;
 mod service;
+mod shared;
 mod store;
 mod tokens;
 mod types;
@@ -34,16 +37,17 @@ mod watch;
 mod waveform;
 mod webhooks;
 mod wire;
-mod worker;
 
 pub use auth::{Admin, ApiKey, ApiKeyCreated, ApiKeyImported, Principal, Session};
 pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
+pub use jobs::{FfmpegTranscoder, MAX_METADATA_BYTES, Transcoder};
 pub use maintenance::ReadinessReport;
 pub use messages::EventMessage;
-pub use service::{MAX_METADATA_BYTES, Service};
+pub use origin::Origin;
+pub use service::Service;
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,

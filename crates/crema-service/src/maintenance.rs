@@ -1,13 +1,10 @@
 //! Readiness (`/readyz`) and the maintenance task: free-space watch (every
-//! file system Crema writes to) and output retention.
+//! file system Crema writes to, measured in `shared.rs`) and output
+//! retention (done by the queue).
 
-use crate::service::{Inner, Service};
-use crate::store;
-use crate::types::OutputInfo;
-use sqlx::Row;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use crate::jobs::WeakJobs;
+use crate::shared::check_disk;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often the maintenance task runs.
@@ -47,152 +44,20 @@ impl ReadinessReport {
     }
 }
 
-impl Service {
-    /// Runs the readiness checks now (the disk one is re-measured too).
-    pub async fn readiness(&self) -> ReadinessReport {
-        let database =
-            tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.inner.pool))
-                .await
-                .map_or(true, |r| r.is_err());
-        let disk = check_disk(&self.inner);
-        let draining = self.is_draining();
-        let workers_dead =
-            !draining && self.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|w| w.is_finished());
-        ReadinessReport {
-            database,
-            disk_critical: self.inner.disk_critical.load(Ordering::SeqCst),
-            draining,
-            workers_dead,
-            free_bytes: disk.free_bytes,
-            low_on_space: disk.low,
-        }
-    }
-
-    /// Deletes outputs whose retention expired now (the task does this every
-    /// 30 s); returns how many jobs' outputs were removed.
-    ///
-    /// Errors: [`crate::ServiceError::Internal`] when the database fails.
-    pub async fn expire_outputs(&self) -> crate::Result<u64> {
-        expire_outputs(&self.inner).await
-    }
-}
-
-/// What one free-space measurement found.
-pub(crate) struct DiskCheck {
-    /// Free bytes on the fullest file system measured; `None` when none could be read.
-    pub free_bytes: Option<u64>,
-    /// The folders under the floor.
-    pub low: Vec<PathBuf>,
-}
-
-/// The folders Crema writes to, one per file system: the data folder
-/// (database, uploads, job sources) and the output folder unless it is on
-/// the same file system.
-fn written_dirs(inner: &Inner) -> Vec<(&'static str, &Path)> {
-    let mut dirs = vec![("data folder", inner.config.data_dir.as_path())];
-    if !same_file_system(&inner.config.data_dir, &inner.output_dir) {
-        dirs.push(("output folder", inner.output_dir.as_path()));
-    }
-    dirs
-}
-
-#[cfg(unix)]
-fn same_file_system(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev(),
-        _ => a == b,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_file_system(a: &Path, b: &Path) -> bool {
-    a == b
-}
-
-/// Measures free space on every file system Crema writes to and updates
-/// `disk_critical` (any of them under `Config::disk_min_free_bytes`); logs
-/// which folder is low when that starts, and when space is back.
-pub(crate) fn check_disk(inner: &Inner) -> DiskCheck {
-    let floor = inner.config.disk_min_free_bytes;
-    let mut free_bytes: Option<u64> = None;
-    let mut low = Vec::new();
-    let mut lines = Vec::new();
-    for (name, dir) in written_dirs(inner) {
-        match fs4::available_space(dir) {
-            Ok(free) => {
-                free_bytes = Some(free_bytes.map_or(free, |f| f.min(free)));
-                if free < floor {
-                    lines.push(format!("only {free} bytes free on the {name} ({})", dir.display()));
-                    low.push(dir.to_path_buf());
-                }
-            }
-            Err(e) => tracing::warn!("{name} {}: cannot read free space: {e}", dir.display()),
-        }
-    }
-    if free_bytes.is_none() {
-        // Nothing measured: keep the last verdict.
-        return DiskCheck { free_bytes, low };
-    }
-    let critical = !low.is_empty();
-    let was = inner.disk_critical.swap(critical, Ordering::SeqCst);
-    if critical && !was {
-        tracing::warn!("{}: no new encodes or uploads until more than {floor} bytes are free there", lines.join("; "));
-    } else if was && !critical {
-        tracing::info!(
-            "disk space recovered ({} bytes free): taking encodes and uploads again",
-            free_bytes.unwrap_or_default()
-        );
-        inner.wake.notify_waiters();
-    }
-    DiskCheck { free_bytes, low }
-}
-
-/// The maintenance loop; ends when the service is dropped.
-pub(crate) async fn run(inner: Weak<Inner>) {
+/// The maintenance loop: every 30 s, the free-space watch and the output
+/// retention; ends when the service drains or is dropped.
+pub(crate) async fn run(jobs: WeakJobs) {
     loop {
         {
-            let Some(inner) = inner.upgrade() else { return };
-            if inner.draining.load(Ordering::SeqCst) {
+            let Some(jobs) = jobs.upgrade() else { return };
+            if jobs.core().is_draining() {
                 return;
             }
-            check_disk(&inner);
-            if let Err(e) = expire_outputs(&inner).await {
+            check_disk(jobs.core());
+            if let Err(e) = jobs.expire_outputs().await {
                 tracing::warn!("output retention cleanup failed: {e}");
             }
         }
         tokio::time::sleep(PERIOD).await;
     }
-}
-
-async fn expire_outputs(inner: &Arc<Inner>) -> crate::Result<u64> {
-    let now = store::now().unix_timestamp();
-    let rows = sqlx::query(
-        "SELECT id, output_json FROM jobs WHERE output_expires_unix IS NOT NULL AND output_expires_unix <= ?",
-    )
-    .bind(now)
-    .fetch_all(&inner.pool)
-    .await?;
-    let mut n = 0;
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let mut output: OutputInfo = serde_json::from_str(&row.try_get::<String, _>("output_json")?)?;
-        for dir in [inner.output_dir.join(&id), inner.config.data_dir.join("sources").join(&id)] {
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("{}: cannot remove expired output: {e}", dir.display());
-            }
-        }
-        output.expired = true;
-        output.path = None;
-        sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
-            .bind(serde_json::to_string(&output)?)
-            .bind(&id)
-            .execute(&inner.pool)
-            .await?;
-        tracing::info!("job {id}: output retention expired, files removed");
-        n += 1;
-    }
-    Ok(n)
 }

@@ -10,7 +10,6 @@
 //! `<data_dir>/server.secret`, created at first start with mode 0600.
 
 use crate::error::{Result, ServiceError};
-use crate::service::Service;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -76,17 +75,17 @@ pub struct DownloadClaims {
     pub expires_at: OffsetDateTime,
 }
 
-/// The server secret, as a keyed HMAC ready to clone.
+/// The download-token handle: the server secret, as a keyed HMAC ready to clone.
 #[derive(Clone)]
-pub(crate) struct DownloadSigner {
+pub(crate) struct Downloads {
     mac: Hmac<Sha256>,
 }
 
-impl Service {
+impl Downloads {
     /// A token for `target` valid for `ttl` from now (the contract's downloads
     /// last 24 h; the caller picks). URL-safe: base64url characters and one
     /// `.`, never `/`. Signing cannot fail.
-    pub fn sign_download(&self, target: &DownloadTarget, ttl: Duration) -> String {
+    pub(crate) fn sign_download(&self, target: &DownloadTarget, ttl: Duration) -> String {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let expires = OffsetDateTime::now_utc().unix_timestamp().saturating_add(ttl).max(0) as u64;
         let mut payload = Vec::with_capacity(10 + target.job_id().len());
@@ -94,7 +93,7 @@ impl Service {
         payload.push(target.kind());
         payload.extend_from_slice(&expires.to_be_bytes());
         payload.extend_from_slice(target.job_id().as_bytes());
-        let mut mac = self.inner.download_signer.mac.clone();
+        let mut mac = self.mac.clone();
         mac.update(&payload);
         let tag = mac.finalize().into_bytes();
         format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
@@ -108,7 +107,7 @@ impl Service {
     /// "invalid" vs "expired"): a malformed, tampered or foreign (signed with
     /// another server's secret) token is "invalid"; a valid token past its
     /// expiry is "expired".
-    pub fn verify_download(&self, token: &str) -> Result<DownloadClaims> {
+    pub(crate) fn verify_download(&self, token: &str) -> Result<DownloadClaims> {
         let invalid = || ServiceError::Forbidden("the download link is invalid".into());
         if token.len() > MAX_TOKEN {
             return Err(invalid());
@@ -116,7 +115,7 @@ impl Service {
         let (payload_b64, tag_b64) = token.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag_b64).map_err(|_| invalid())?;
-        let mut mac = self.inner.download_signer.mac.clone();
+        let mut mac = self.mac.clone();
         mac.update(&payload);
         mac.verify_slice(&tag).map_err(|_| invalid())?;
         // Signed by us from here on; still parse defensively.
@@ -148,14 +147,14 @@ impl Service {
 /// Errors: [`ServiceError::Internal`] when the file cannot be created or
 /// read, is not a regular file, is readable by group or others (mode wider
 /// than 0600), or is not exactly 32 bytes.
-pub(crate) async fn load_or_create_secret(data_dir: &Path) -> Result<DownloadSigner> {
+pub(crate) async fn load_or_create_secret(data_dir: &Path) -> Result<Downloads> {
     let path = data_dir.join(SECRET_FILE);
     let secret = tokio::task::spawn_blocking(move || load_or_create_blocking(&path))
         .await
         .map_err(|e| ServiceError::Internal(format!("loading the server secret: {e}")))??;
     let mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret)
         .map_err(|e| ServiceError::Internal(format!("server secret: {e}")))?;
-    Ok(DownloadSigner { mac })
+    Ok(Downloads { mac })
 }
 
 fn load_or_create_blocking(path: &Path) -> Result<[u8; SECRET_LEN]> {

@@ -161,7 +161,7 @@ pub struct OutputSpec {
     /// Extension: an HLS ladder instead of the single file.
     #[serde(default)]
     pub hls: Option<HlsSpec>,
-    /// Extension for local callers (the desktop app, [`crate::Service::submit_local`]):
+    /// Extension for local callers (the desktop app, [`crate::Service::submit`] with [`crate::Origin::Local`]):
     /// also place the finished output in this folder as
     /// `<source stem>.<profile>.<ext>` (never replacing a file; `-2`… when the
     /// name is taken), and point `output.path` there. Refused from the network.

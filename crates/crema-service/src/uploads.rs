@@ -16,7 +16,7 @@
 //! room to record a delete, so that uploads can be deleted on a full disk; it
 //! is made again at the next upload once space allows.
 //!
-//! Crash safety: on [`Service::open`], stray temp files are removed; a part 0
+//! Crash safety: on [`crate::Service::open`], stray temp files are removed; a part 0
 //! caught in an interrupted assembly is given back (the assembly only appends
 //! after part 0, so truncating `assembling` or `source` to part 0's length
 //! restores it); rows whose part file is missing or short are dropped (the
@@ -39,218 +39,34 @@
 
 mod files;
 mod model;
+mod rules;
+mod sources;
+mod state;
 mod upkeep;
 
-use crate::config::Config;
 use crate::error::{Result, ServiceError};
-use crate::service::{Inner, Service, new_id};
+use crate::shared::{check_disk, new_id};
 use crate::store::{now, ts};
-use crate::types::SourceInfo;
-use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, link_or_copy, part_name, remove_path, sync_dir, write_part};
+use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, part_name, remove_path, sync_dir, write_part};
 use model::Stored;
 pub use model::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+pub(crate) use rules::check_config;
+use rules::{describe_missing, validate_spec};
+pub(crate) use state::Uploads;
+use state::{blocking, internal_io, is_database_full, load, received, unix_ms, upload_dir, upload_not_found};
+use std::collections::HashSet;
 use tokio::io::AsyncRead;
-use tokio::sync::RwLock;
 pub(crate) use upkeep::start;
 use upkeep::{cleanup, free_files, keep_reserve};
-
-/// At most this many runs of missing parts are named in an `upload_incomplete` message.
-const MAX_LISTED_RUNS: usize = 20;
-
-/// One `RwLock` per upload ID (see the module docs).
-#[derive(Default)]
-pub(crate) struct UploadLocks(Mutex<HashMap<String, Arc<RwLock<()>>>>);
-
-impl UploadLocks {
-    fn of(&self, id: &str) -> Arc<RwLock<()>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(id.to_string()).or_default().clone()
-    }
-
-    /// Forgets locks nobody holds or waits for.
-    fn prune(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, l| Arc::strong_count(l) > 1);
-    }
-}
-
-/// An `uploads` row.
-struct UploadRow {
-    id: String,
-    status: Stored,
-    file_name: String,
-    file_size: u64,
-    mime_type: Option<String>,
-    chunk_size: u64,
-    total_chunks: u64,
-    sha256: Option<String>,
-    bytes: Option<u64>,
-    source_width: Option<u32>,
-    source_height: Option<u32>,
-    source_duration_seconds: Option<f64>,
-    source_frame_rate: Option<String>,
-    created_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-    completed_at: Option<OffsetDateTime>,
-    files_present: bool,
-}
-
-fn parse_ts(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ServiceError::Internal(format!("stored time {s}: {e}")))
-}
-
-fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
-    Ok(row.try_get::<i64, _>(col)?.max(0) as u64)
-}
-
-impl UploadRow {
-    fn from_row(row: &SqliteRow) -> Result<Self> {
-        let status: String = row.try_get("status")?;
-        let status =
-            Stored::parse(&status).ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
-        let opt_u32 = |col: &str| -> Result<Option<u32>> {
-            Ok(row.try_get::<Option<i64>, _>(col)?.and_then(|v| u32::try_from(v).ok()))
-        };
-        Ok(Self {
-            id: row.try_get("id")?,
-            status,
-            file_name: row.try_get("file_name")?,
-            file_size: u64_col(row, "file_size")?,
-            mime_type: row.try_get("mime_type")?,
-            chunk_size: u64_col(row, "chunk_size")?,
-            total_chunks: u64_col(row, "total_chunks")?,
-            sha256: row.try_get("sha256")?,
-            bytes: row.try_get::<Option<i64>, _>("bytes")?.map(|b| b.max(0) as u64),
-            source_width: opt_u32("source_width")?,
-            source_height: opt_u32("source_height")?,
-            source_duration_seconds: row.try_get("source_duration_seconds")?,
-            source_frame_rate: row.try_get("source_frame_rate")?,
-            created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-            expires_at: parse_ts(&row.try_get::<String, _>("expires_at")?)?,
-            completed_at: row.try_get::<Option<String>, _>("completed_at")?.as_deref().map(parse_ts).transpose()?,
-            files_present: row.try_get::<i64, _>("files_present")? != 0,
-        })
-    }
-
-    /// The state at `at`: an open session past `expires_at` is expired.
-    fn effective(&self, at: OffsetDateTime) -> Stored {
-        match self.status {
-            Stored::Shown(s) if s.is_open() && at >= self.expires_at => Stored::Expired,
-            other => other,
-        }
-    }
-
-    /// The status callers see now; `NotFound` for an expired session.
-    fn visible(&self) -> Result<UploadStatus> {
-        match self.effective(now()) {
-            Stored::Shown(s) => Ok(s),
-            Stored::Expired => Err(upload_not_found(&self.id)),
-        }
-    }
-
-    /// Bytes part `n` must have: `chunk_size`, the last one the remainder.
-    fn part_len(&self, n: u64) -> u64 {
-        if n + 1 < self.total_chunks {
-            self.chunk_size
-        } else {
-            self.file_size - self.chunk_size * (self.total_chunks - 1)
-        }
-    }
-
-    fn to_upload(&self, status: UploadStatus, received_chunks: Vec<u64>) -> Upload {
-        Upload {
-            id: self.id.clone(),
-            status,
-            file_name: self.file_name.clone(),
-            total_chunks: self.total_chunks,
-            received_chunks,
-            expires_at: self.expires_at,
-            source_width: self.source_width,
-            source_height: self.source_height,
-            source_duration_seconds: self.source_duration_seconds,
-            file_size: self.file_size,
-            chunk_size: self.chunk_size,
-            mime_type: self.mime_type.clone(),
-            sha256: self.sha256.clone(),
-            bytes: self.bytes,
-            source_frame_rate: self.source_frame_rate.clone(),
-            created_at: self.created_at,
-            completed_at: self.completed_at,
-        }
-    }
-
-    fn completed(&self) -> Option<UploadCompleted> {
-        Some(UploadCompleted {
-            id: self.id.clone(),
-            status: UploadStatus::Completed,
-            sha256: self.sha256.clone()?,
-            bytes: self.bytes?,
-        })
-    }
-}
-
-fn upload_not_found(id: &str) -> ServiceError {
-    ServiceError::NotFound { kind: "upload", id: id.to_string() }
-}
-
-async fn load(inner: &Inner, id: &str) -> Result<UploadRow> {
-    let row = sqlx::query("SELECT * FROM uploads WHERE id = ?").bind(id).fetch_optional(&inner.pool).await?;
-    row.as_ref().map(UploadRow::from_row).transpose()?.ok_or_else(|| upload_not_found(id))
-}
-
-/// Acknowledged part numbers, ascending.
-async fn received(inner: &Inner, id: &str) -> Result<Vec<u64>> {
-    let rows = sqlx::query("SELECT part_number FROM upload_parts WHERE upload_id = ? ORDER BY part_number")
-        .bind(id)
-        .fetch_all(&inner.pool)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get::<i64, _>("part_number")?.max(0) as u64)).collect()
-}
-
-fn uploads_root(inner: &Inner) -> PathBuf {
-    inner.config.data_dir.join("uploads")
-}
-
-/// The assembled file of a completed upload, when it is still on disk.
-pub(crate) fn assembled_file(inner: &Inner, id: &str) -> Option<PathBuf> {
-    Some(upload_dir(inner, id).join(SOURCE)).filter(|p| p.is_file())
-}
-
-fn upload_dir(inner: &Inner, id: &str) -> PathBuf {
-    uploads_root(inner).join(id)
-}
-
-fn job_source_dir(inner: &Inner, job_id: &str) -> PathBuf {
-    inner.config.data_dir.join("sources").join(job_id)
-}
-
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn internal_io(what: impl std::fmt::Display, e: std::io::Error) -> ServiceError {
-    ServiceError::Internal(format!("{what}: {e}"))
-}
-
-/// Whether SQLite failed for want of space (`SQLITE_FULL`, 13).
-fn is_database_full(e: &sqlx::Error) -> bool {
-    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "13")
-}
 
 /// The answer to a part that did not fit: `CapacityExceeded` (the server maps
 /// it to `503 capacity_exceeded`, retryable), never a server path. The free
 /// space is measured again, so `/readyz` and the next requests know at once.
-fn disk_full(inner: &Inner, id: &str, part_number: u64) -> ServiceError {
-    crate::maintenance::check_disk(inner);
+fn disk_full(inner: &Uploads, id: &str, part_number: u64) -> ServiceError {
+    check_disk(&inner.core);
     ServiceError::CapacityExceeded(format!(
         "the server's disk is full: part {part_number} of upload {id} was not stored (the parts received \
          before it are kept); send it again once space has been freed"
@@ -260,7 +76,7 @@ fn disk_full(inner: &Inner, id: &str, part_number: u64) -> ServiceError {
 /// A file fault while storing part `part_number`: a full disk is
 /// [`disk_full`] (logged with the path), anything else `Internal`.
 fn part_fault(
-    inner: &Inner,
+    inner: &Uploads,
     id: &str,
     part_number: u64,
     what: &dyn std::fmt::Display,
@@ -276,127 +92,19 @@ fn part_fault(
 
 /// `CapacityExceeded` while `/readyz` reports `disk_critical` (measured now):
 /// no new uploads or parts until space is freed; deleting still works.
-fn refuse_if_disk_critical(inner: &Inner, what: &str) -> Result<()> {
-    crate::maintenance::check_disk(inner);
-    if inner.disk_critical.load(Ordering::SeqCst) {
+fn refuse_if_disk_critical(inner: &Uploads, what: &str) -> Result<()> {
+    check_disk(&inner.core);
+    if inner.core.is_disk_critical() {
         return Err(ServiceError::CapacityExceeded(format!(
             "the server's disk is almost full (under {} bytes free); it takes no {what} until space is \
              freed, e.g. by deleting uploads",
-            inner.config.disk_min_free_bytes
+            inner.core.config.disk_min_free_bytes
         )));
     }
     Ok(())
 }
 
-/// Runs file work on a blocking thread. A full disk is `CapacityExceeded`
-/// (naming `what`, no path), anything else `Internal`.
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::Internal(format!("{what}: {e}")))?.map_err(|e| {
-        tracing::warn!("{what}: {e}");
-        if is_disk_full(&e) {
-            ServiceError::CapacityExceeded(format!("the server's disk is full ({what}); try again once space is freed"))
-        } else {
-            internal_io(what, e)
-        }
-    })
-}
-
-/// `name` as a file name on disk: `.` and `..` become `_`, and a name over
-/// 255 bytes (the usual file-system limit) is cut at a character boundary,
-/// keeping its extension when it has a short one.
-pub(crate) fn disk_name(name: &str) -> String {
-    if name == "." || name == ".." {
-        return "_".into();
-    }
-    if name.len() <= MAX_FILE_NAME_BYTES {
-        return name.to_string();
-    }
-    let ext = std::path::Path::new(name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 16);
-    let keep = MAX_FILE_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
-    let mut cut = keep;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    match ext {
-        Some(e) => format!("{}.{e}", &name[..cut]),
-        None => name[..cut].to_string(),
-    }
-}
-
-fn validate_spec(spec: &UploadSpec, config: &Config) -> Result<()> {
-    let name = &spec.file_name;
-    let bad_name = |m: &str| ServiceError::validation("file_name", m);
-    // The rule is the OpenAPI document's (`FILE_NAME_PATTERN`, 1..=255
-    // characters), so that what the document allows is accepted; `.`/`..` and
-    // names over 255 bytes are made safe where the name becomes a file
-    // ([`disk_name`]), not refused.
-    let chars = name.chars().count();
-    if chars == 0 {
-        return Err(bad_name("must be at least 1 character"));
-    }
-    if chars > MAX_FILE_NAME_BYTES {
-        return Err(bad_name(&format!("must be at most {MAX_FILE_NAME_BYTES} characters, got {chars}")));
-    }
-    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
-        return Err(bad_name("must be a plain file name: no '/' or '\\', no control characters"));
-    }
-    if spec.file_size == 0 {
-        return Err(ServiceError::validation("file_size", "must be at least 1 byte"));
-    }
-    if spec.file_size > config.max_upload_bytes {
-        return Err(ServiceError::PayloadTooLarge(format!(
-            "file_size {} bytes is over this server's upload limit of {} bytes",
-            spec.file_size, config.max_upload_bytes
-        )));
-    }
-    if let Some(m) = &spec.mime_type
-        && (m.chars().count() > 255 || m.chars().any(char::is_control))
-    {
-        return Err(ServiceError::validation("mime_type", "must be at most 255 characters without control characters"));
-    }
-    Ok(())
-}
-
-/// Checks the upload settings of a [`Config`] (called by [`Service::open`]).
-pub(crate) fn check_config(config: &Config) -> Result<()> {
-    if config.upload_chunk_size_override == Some(0) {
-        return Err(ServiceError::validation("upload_chunk_size_override", "must be at least 1 byte"));
-    }
-    if config.max_upload_bytes > i64::MAX as u64 {
-        return Err(ServiceError::validation("max_upload_bytes", format!("must be at most {}", i64::MAX)));
-    }
-    if config.upload_ttl.is_zero() || time::Duration::try_from(config.upload_ttl).is_err() {
-        return Err(ServiceError::validation("upload_ttl", "must be a positive duration"));
-    }
-    Ok(())
-}
-
-/// Missing part numbers as runs (`0-4, 7, 9-12`), at most [`MAX_LISTED_RUNS`] runs.
-fn describe_missing(missing: &[u64]) -> String {
-    let mut runs: Vec<(u64, u64)> = Vec::new();
-    for &n in missing {
-        match runs.last_mut() {
-            Some((_, end)) if *end + 1 == n => *end = n,
-            _ => runs.push((n, n)),
-        }
-    }
-    let shown: Vec<String> = runs
-        .iter()
-        .take(MAX_LISTED_RUNS)
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
-        .collect();
-    let mut text = shown.join(", ");
-    if runs.len() > MAX_LISTED_RUNS {
-        let listed: u64 = runs.iter().take(MAX_LISTED_RUNS).map(|(a, b)| b - a + 1).sum();
-        text.push_str(&format!(" and {} more", missing.len() as u64 - listed));
-    }
-    text
-}
-
-impl Service {
+impl Uploads {
     /// `POST /v1/uploads`: opens an upload session. Part size follows the
     /// contract's tiers ([`chunk_size_for`]) unless the config overrides it;
     /// the session expires [`Config::upload_ttl`] (24 h) after creation.
@@ -409,16 +117,17 @@ impl Service {
     /// under [`Config::disk_min_free_bytes`] on the data or output folder's file
     /// system, measured now: `/readyz` `disk_critical`); [`ServiceError::Internal`]
     /// for database faults.
-    pub async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
-        let inner = &self.inner;
-        validate_spec(&spec, &inner.config)?;
+    pub(crate) async fn create_upload(&self, spec: UploadSpec) -> Result<UploadCreated> {
+        let inner = self;
+        validate_spec(&spec, &inner.core.config)?;
         refuse_if_disk_critical(inner, "new uploads")?;
         keep_reserve(inner).await;
         let size = spec.file_size;
-        let chunk_size = inner.config.upload_chunk_size_override.map_or_else(|| chunk_size_for(size), |c| c.min(size));
+        let chunk_size =
+            inner.core.config.upload_chunk_size_override.map_or_else(|| chunk_size_for(size), |c| c.min(size));
         let total_chunks = size.div_ceil(chunk_size);
         let created = now();
-        let expires_at = time::Duration::try_from(inner.config.upload_ttl)
+        let expires_at = time::Duration::try_from(inner.core.config.upload_ttl)
             .ok()
             .and_then(|d| created.checked_add(d))
             .ok_or_else(|| ServiceError::validation("upload_ttl", "out of range"))?;
@@ -437,7 +146,7 @@ impl Service {
         .bind(ts(created))
         .bind(ts(expires_at))
         .bind(unix_ms(expires_at))
-        .execute(&inner.pool)
+        .execute(&inner.core.pool)
         .await?;
         Ok(UploadCreated { id, chunk_size, total_chunks, expires_at })
     }
@@ -456,17 +165,17 @@ impl Service {
     /// size; [`ServiceError::NotFound`] when the session expired;
     /// [`ServiceError::InvalidTransition`] when the upload is completed or
     /// canceled; [`ServiceError::CapacityExceeded`] while the disk is critical
-    /// (as for [`Service::create_upload`]) or when the part does not fit
+    /// (as for [`crate::Service::create_upload`]) or when the part does not fit
     /// (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`): the parts acknowledged before stay,
     /// and the message names no server path; [`ServiceError::Internal`] for
     /// other disk or database faults.
-    pub async fn put_part<R: AsyncRead + Unpin + Send>(
+    pub(crate) async fn put_part<R: AsyncRead + Unpin + Send>(
         &self,
         id: &str,
         part_number: u64,
         body: R,
     ) -> Result<PartReceived> {
-        let inner = &self.inner;
+        let inner = self;
         let up = load(inner, id).await?;
         if part_number >= up.total_chunks {
             return Err(ServiceError::validation(
@@ -479,7 +188,7 @@ impl Service {
             ));
         }
         let expected = up.part_len(part_number);
-        let lock = inner.uploads.of(id);
+        let lock = inner.locks.of(id);
         let _shared = lock.read().await;
         let status = load(inner, id).await?.visible()?;
         if !status.is_open() {
@@ -516,7 +225,7 @@ impl Service {
         .bind(part_number as i64)
         .bind(expected as i64)
         .bind(ts(now()))
-        .execute(&inner.pool)
+        .execute(&inner.core.pool)
         .await;
         if let Err(e) = recorded {
             // A part never acknowledged gives its space back (a re-sent one
@@ -530,14 +239,14 @@ impl Service {
     }
 
     /// `GET /v1/uploads/{id}`: the session with the parts received so far.
-    /// Its status is `assembling` while [`Service::complete_upload`] runs.
+    /// Its status is `assembling` while [`crate::Service::complete_upload`] runs.
     ///
     /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
     /// expired session; [`ServiceError::Internal`].
-    pub async fn get_upload(&self, id: &str) -> Result<Upload> {
-        let up = load(&self.inner, id).await?;
+    pub(crate) async fn get_upload(&self, id: &str) -> Result<Upload> {
+        let up = load(self, id).await?;
         let status = up.visible()?;
-        Ok(up.to_upload(status, received(&self.inner, id).await?))
+        Ok(up.to_upload(status, received(self, id).await?))
     }
 
     /// `POST /v1/uploads/{id}/complete`: assembles the parts into one file
@@ -556,10 +265,10 @@ impl Service {
     /// [`ServiceError::CapacityExceeded`] when the disk is too full for the
     /// assembled file; [`ServiceError::Internal`] for other disk or database
     /// faults (the parts are kept in both cases).
-    pub async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
-        let inner = &self.inner;
+    pub(crate) async fn complete_upload(&self, id: &str) -> Result<UploadCompleted> {
+        let inner = self;
         load(inner, id).await?;
-        let lock = inner.uploads.of(id);
+        let lock = inner.locks.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
         match up.visible()? {
@@ -598,7 +307,7 @@ impl Service {
                 set_status(inner, id, UploadStatus::Assembling, UploadStatus::Uploading).await?;
                 return Err(match e {
                     ServiceError::CapacityExceeded(_) => {
-                        crate::maintenance::check_disk(inner);
+                        check_disk(&inner.core);
                         ServiceError::CapacityExceeded(format!(
                             "the server's disk is full: upload {id} could not be assembled (its parts are kept); \
                              complete it again once space has been freed"
@@ -645,7 +354,7 @@ impl Service {
         .bind(info.as_ref().and_then(|i| i.frame_rate.clone()))
         .bind(ts(now()))
         .bind(id)
-        .execute(&inner.pool)
+        .execute(&inner.core.pool)
         .await?;
         if r.rows_affected() != 1 {
             return Err(ServiceError::Internal(format!("upload {id} changed state while being completed")));
@@ -669,10 +378,10 @@ impl Service {
     /// Errors: [`ServiceError::NotFound`] (kind `upload`) for an unknown or
     /// expired session (an expired one's files are removed now if the cleanup
     /// task had not yet); [`ServiceError::Internal`].
-    pub async fn delete_upload(&self, id: &str) -> Result<Upload> {
-        let inner = &self.inner;
+    pub(crate) async fn delete_upload(&self, id: &str) -> Result<Upload> {
+        let inner = self;
         load(inner, id).await?;
-        let lock = inner.uploads.of(id);
+        let lock = inner.locks.of(id);
         let _exclusive = lock.write().await;
         let up = load(inner, id).await?;
         match up.effective(now()) {
@@ -696,8 +405,8 @@ impl Service {
     ///
     /// Errors: [`ServiceError::Internal`] for database faults (file removal
     /// faults are logged and retried on the next pass).
-    pub async fn cleanup_uploads(&self) -> Result<u64> {
-        cleanup(&self.inner).await
+    pub(crate) async fn cleanup_uploads(&self) -> Result<u64> {
+        cleanup(self).await
     }
 }
 
@@ -706,117 +415,15 @@ impl Service {
 /// Errors: [`ServiceError::Internal`] when it was not in `from` (the caller
 /// holds the upload's lock exclusively, so nothing else changes it) or the
 /// database fails.
-async fn set_status(inner: &Inner, id: &str, from: UploadStatus, to: UploadStatus) -> Result<()> {
+async fn set_status(inner: &Uploads, id: &str, from: UploadStatus, to: UploadStatus) -> Result<()> {
     let r = sqlx::query("UPDATE uploads SET status = ? WHERE id = ? AND status = ?")
         .bind(to.as_str())
         .bind(id)
         .bind(from.as_str())
-        .execute(&inner.pool)
+        .execute(&inner.core.pool)
         .await?;
     if r.rows_affected() != 1 {
         return Err(ServiceError::Internal(format!("upload {id} was not {from} when it should become {to}")));
     }
     Ok(())
-}
-
-/// The job source for `SourceSpec::Upload`: the upload's assembled file,
-/// hard-linked (copied when linking fails) to `<data_dir>/sources/<job_id>/<file name>`,
-/// with the upload's hash, size and probe facts.
-///
-/// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::UploadIncomplete`]
-/// when the upload is not completed or its file is gone; [`ServiceError::Internal`].
-pub(crate) async fn job_source(inner: &Inner, upload_id: &str, job_id: &str) -> Result<SourceInfo> {
-    let up = load(inner, upload_id).await?;
-    let status = up.effective(now());
-    let gone = || {
-        ServiceError::UploadIncomplete(format!(
-            "upload {upload_id} expired at {}; its file was removed",
-            ts(up.expires_at)
-        ))
-    };
-    match status {
-        Stored::Shown(UploadStatus::Completed) if up.files_present => {}
-        Stored::Shown(status @ (UploadStatus::Uploading | UploadStatus::Assembling)) => {
-            let got = received(inner, upload_id).await?.len();
-            return Err(ServiceError::UploadIncomplete(format!(
-                "upload {upload_id} is {status} ({got} of {} part(s) received); complete it with \
-                 POST /v1/uploads/{upload_id}/complete before using it as a source",
-                up.total_chunks
-            )));
-        }
-        Stored::Shown(UploadStatus::Canceled) => {
-            return Err(ServiceError::UploadIncomplete(format!("upload {upload_id} was canceled")));
-        }
-        Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
-    }
-    let src = upload_dir(inner, upload_id).join(SOURCE);
-    let dest_dir = job_source_dir(inner, job_id);
-    let dest = dest_dir.join(disk_name(&up.file_name));
-    let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
-    let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
-        .await
-        .map_err(|e| ServiceError::Internal(format!("linking the upload: {e}")))?;
-    if let Err(e) = linked {
-        let _ = tokio::fs::remove_dir_all(&dest_dir).await;
-        return Err(if e.kind() == std::io::ErrorKind::NotFound {
-            gone()
-        } else {
-            internal_io(format!("linking upload {upload_id}"), e)
-        });
-    }
-    // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
-    // A file the probe cannot read is refused now (`source_invalid`, 422)
-    // rather than accepted and failed later.
-    let probe_path = dest.clone();
-    let probed = tokio::task::spawn_blocking(move || {
-        crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new())
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("probing upload {upload_id}: {e}")))?;
-    let facts = match probed {
-        Ok(f) => Some(f),
-        Err(e) => match crate::error::source_error(&e, &dest) {
-            Some(refused) => {
-                let _ = tokio::fs::remove_dir_all(&dest_dir).await;
-                return Err(refused);
-            }
-            None => None,
-        },
-    };
-    let video = facts.as_ref().and_then(|f| f.video.as_ref());
-    Ok(SourceInfo {
-        kind: "upload".into(),
-        upload_id: Some(upload_id.to_string()),
-        path: Some(dest.display().to_string()),
-        name: up.file_name.clone(),
-        bytes: up.bytes.unwrap_or(up.file_size),
-        sha256: up.sha256.clone().unwrap_or_default(),
-        duration_seconds: up.source_duration_seconds,
-        resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
-        frame_rate: up.source_frame_rate.clone(),
-        codec: video.map(|v| v.codec.clone()),
-        bit_depth: video.map(|v| v.bit_depth),
-        hdr: video.and_then(|v| v.hdr.clone()),
-        audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
-    })
-}
-
-/// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
-pub(crate) async fn remove_job_source(inner: &Inner, job_id: &str) {
-    let dir = job_source_dir(inner, job_id);
-    let _ = blocking("removing a job's source link", move || remove_path(&dir)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_parts_are_listed_as_runs_and_abbreviated() {
-        assert_eq!(describe_missing(&[0, 1, 2, 4, 7, 8]), "0-2, 4, 7-8");
-        let many: Vec<u64> = (0..100).map(|n| n * 2).collect();
-        let text = describe_missing(&many);
-        assert!(text.starts_with("0, 2, 4"), "{text}");
-        assert!(text.ends_with("and 80 more"), "{text}");
-    }
 }

@@ -231,7 +231,7 @@ async fn imported_keys_authenticate_are_idempotent_and_revocation_sticks() {
 async fn admin_works_beside_a_running_service_without_touching_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 0).await;
-    let job = svc.submit(quick_spec()).await.unwrap();
+    let job = svc.submit(quick_spec(), common::network()).await.unwrap();
     // Pretend a worker is running it, and a request is in flight.
     let db = raw_db(dir.path()).await;
     sqlx::query("UPDATE jobs SET status = 'encoding', started_at = '2026-01-01T00:00:00Z' WHERE id = ?")

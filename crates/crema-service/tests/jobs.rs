@@ -12,7 +12,7 @@ async fn submit_runs_to_completion_with_events_and_output() {
     let svc = open(dir.path(), 1).await;
     let mut events = svc.subscribe();
     let started = Instant::now();
-    let job = svc.submit(quick_spec()).await.unwrap();
+    let job = svc.submit(quick_spec(), common::network()).await.unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     assert!(job.id.starts_with("job_") && job.id.len() == 4 + 32, "{}", job.id);
     assert_eq!(job.attempt, 1);
@@ -121,7 +121,7 @@ async fn submit_validation_errors_name_the_field() {
 
     let mut spec = quick_spec();
     spec.profile = "sophon-doppio".into();
-    let e = svc.submit(spec).await.unwrap_err();
+    let e = svc.submit(spec, common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "profile"), "{e:?}");
     assert_eq!(e.code().as_str(), "validation_error");
     assert!(!e.retryable());
@@ -129,25 +129,25 @@ async fn submit_validation_errors_name_the_field() {
 
     let mut spec = quick_spec();
     spec.output.target_height = Some(100);
-    let e = svc.submit(spec).await.unwrap_err();
+    let e = svc.submit(spec, common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "output.target_height"), "{e:?}");
 
     let mut spec = quick_spec();
     spec.metadata = Some(serde_json::json!({ "blob": "x".repeat(16 * 1024) }));
-    let e = svc.submit(spec).await.unwrap_err();
+    let e = svc.submit(spec, common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "metadata"), "{e:?}");
 
     let mut spec = quick_spec();
     spec.metadata = Some(serde_json::json!([1, 2]));
-    let e = svc.submit(spec).await.unwrap_err();
+    let e = svc.submit(spec, common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "metadata"), "{e:?}");
 
     let mut spec = quick_spec();
     spec.metadata = Some(serde_json::json!({ "blob": "x".repeat(1000) }));
-    let job = svc.submit(spec).await.expect("metadata under 16 KiB is fine");
+    let job = svc.submit(spec, common::network()).await.expect("metadata under 16 KiB is fine");
     assert_eq!(job.metadata["blob"].as_str().unwrap().len(), 1000);
 
-    let e = svc.submit(JobSpec::path("relative/clip.mp4", "sophon-espresso")).await.unwrap_err();
+    let e = svc.submit(JobSpec::path("relative/clip.mp4", "sophon-espresso"), common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "source.path"), "{e:?}");
 }
 
@@ -158,7 +158,7 @@ async fn path_outside_source_roots_is_forbidden() {
     let outside = dir.path().join("clip.mp4");
     std::fs::copy(fixture("h264_720p_2s.mp4"), &outside).unwrap();
     for path in [outside.clone(), fixtures_dir().join("..").join("..").join("Cargo.toml")] {
-        let e = svc.submit(JobSpec::path(&path, "sophon-espresso")).await.unwrap_err();
+        let e = svc.submit(JobSpec::path(&path, "sophon-espresso"), common::network()).await.unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{}: {e:?}", path.display());
         assert_eq!(e.code().as_str(), "forbidden");
     }
@@ -169,7 +169,7 @@ async fn path_outside_source_roots_is_forbidden() {
     let mut cfg = config(&dir.path().join("other"), 0);
     cfg.source_roots = vec![link_root.path().to_path_buf()];
     let svc2 = crema_service::Service::open(cfg).await.unwrap();
-    let ok = svc2.submit(JobSpec::path(&link, "sophon-espresso")).await;
+    let ok = svc2.submit(JobSpec::path(&link, "sophon-espresso"), common::network()).await;
     // The link's target is outside every root.
     assert!(matches!(ok, Err(ServiceError::Forbidden(_))), "{ok:?}");
     let e = svc.get("job_nope").await.unwrap_err();
@@ -180,7 +180,10 @@ async fn path_outside_source_roots_is_forbidden() {
 async fn cancel_running_job_is_quick_and_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 1).await;
-    let job = svc.submit(JobSpec::path(fixture("prores_hq_1080p25_10bit.mov"), "sophon-espresso")).await.unwrap();
+    let job = svc
+        .submit(JobSpec::path(fixture("prores_hq_1080p25_10bit.mov"), "sophon-espresso"), common::network())
+        .await
+        .unwrap();
     wait_until(&svc, &job.id, Duration::from_secs(120), |j| {
         j.status == JobStatus::Encoding && j.progress.frames_done.unwrap_or(0) > 0
     })
@@ -211,7 +214,7 @@ async fn cancel_running_job_is_quick_and_leaves_no_output() {
     // A queued job is canceled at once.
     let idle = tempfile::tempdir().unwrap();
     let svc0 = open(idle.path(), 0).await;
-    let q = svc0.submit(quick_spec()).await.unwrap();
+    let q = svc0.submit(quick_spec(), common::network()).await.unwrap();
     let c = svc0.cancel(&q.id).await.unwrap();
     assert_eq!(c.status, JobStatus::Canceled);
     svc.shutdown(Duration::from_secs(1)).await;
@@ -222,7 +225,8 @@ async fn corrupt_input_fails_and_retry_rules_hold() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 0).await;
     // A broken file is refused at submission, nothing queued (issue 9).
-    let e = svc.submit(JobSpec::path(fixture("truncated.mp4"), "sophon-espresso")).await.unwrap_err();
+    let e =
+        svc.submit(JobSpec::path(fixture("truncated.mp4"), "sophon-espresso"), common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::SourceInvalid(m) if m.starts_with("truncated.mp4:")), "{e:?}");
     assert!(svc.list(None, None, None).await.unwrap().jobs.is_empty());
     svc.shutdown(Duration::ZERO).await;
@@ -267,14 +271,14 @@ async fn pagination_is_newest_first_and_stable_under_inserts() {
     let spec = common::quick_spec;
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(svc.submit(spec()).await.unwrap().id);
+        ids.push(svc.submit(spec(), common::network()).await.unwrap().id);
     }
     let p1 = svc.list(None, Some(2), None).await.unwrap();
     assert_eq!(p1.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![ids[4].clone(), ids[3].clone()]);
     assert!(p1.has_more);
     // New jobs arrive between page fetches: later pages do not shift.
     for _ in 0..3 {
-        svc.submit(spec()).await.unwrap();
+        svc.submit(spec(), common::network()).await.unwrap();
     }
     let p2 = svc.list(None, Some(2), p1.next_cursor.as_deref()).await.unwrap();
     assert_eq!(p2.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[1].clone()]);
@@ -305,9 +309,9 @@ async fn interrupted_jobs_are_requeued_or_failed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = {
         let svc = open(dir.path(), 0).await;
-        let a = svc.submit(quick_spec()).await.unwrap().id;
-        let b = svc.submit(quick_spec()).await.unwrap().id;
-        let c = svc.submit(quick_spec()).await.unwrap().id;
+        let a = svc.submit(quick_spec(), common::network()).await.unwrap().id;
+        let b = svc.submit(quick_spec(), common::network()).await.unwrap().id;
+        let c = svc.submit(quick_spec(), common::network()).await.unwrap().id;
         svc.shutdown(Duration::ZERO).await;
         (a, b, c)
     };
@@ -416,13 +420,16 @@ fn error_codes_and_statuses_match_the_contract() {
 async fn shutdown_requeues_running_jobs_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 1).await;
-    let job = svc.submit(JobSpec::path(fixture("prores_hq_1080p25_10bit.mov"), "sophon-espresso")).await.unwrap();
+    let job = svc
+        .submit(JobSpec::path(fixture("prores_hq_1080p25_10bit.mov"), "sophon-espresso"), common::network())
+        .await
+        .unwrap();
     wait_until(&svc, &job.id, Duration::from_secs(120), is(JobStatus::Encoding)).await;
     let t = Instant::now();
     svc.shutdown(Duration::from_millis(200)).await;
     assert!(t.elapsed() < Duration::from_secs(10), "shutdown took {:?}", t.elapsed());
     assert!(svc.is_draining());
-    let e = svc.submit(quick_spec()).await.unwrap_err();
+    let e = svc.submit(quick_spec(), common::network()).await.unwrap_err();
     assert_eq!(e.code().as_str(), "capacity_exceeded");
     assert!(e.retryable());
 
@@ -443,7 +450,7 @@ async fn moves_and_revokes_succeed_while_another_connection_writes() {
     let svc = open(dir.path(), 0).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
-        ids.push(svc.submit(quick_spec()).await.unwrap().id);
+        ids.push(svc.submit(quick_spec(), common::network()).await.unwrap().id);
     }
     let other = db(dir.path()).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

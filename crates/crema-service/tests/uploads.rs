@@ -386,7 +386,7 @@ async fn delete_cancels_and_frees_the_parts() {
     assert_eq!(e.code().as_str(), "conflict");
     // Deleting again is harmless.
     assert_eq!(svc.delete_upload(&created.id).await.unwrap().status, UploadStatus::Canceled);
-    let e = svc.submit(upload_job(&created.id)).await.unwrap_err();
+    let e = svc.submit(upload_job(&created.id), common::network()).await.unwrap_err();
     assert!(matches!(e, ServiceError::UploadIncomplete(_)), "{e:?}");
     svc.shutdown(Duration::ZERO).await;
 }
@@ -417,7 +417,7 @@ async fn expired_sessions_are_cleaned_and_jobs_keep_their_source() {
     let video = std::fs::read(fixture("h264_720p_2s.mp4")).unwrap();
     let done_id = upload_all(&svc, "clip.mp4", &video).await;
     svc.complete_upload(&done_id).await.unwrap();
-    let job = svc.submit(upload_job(&done_id)).await.unwrap();
+    let job = svc.submit(upload_job(&done_id), common::network()).await.unwrap();
     let link = PathBuf::from(job.source.path.clone().unwrap());
     assert_eq!(link, dir.path().join("sources").join(&job.id).join("clip.mp4"));
     expire_now(dir.path(), &done_id).await;
@@ -434,7 +434,7 @@ async fn expired_sessions_are_cleaned_and_jobs_keep_their_source() {
     not_found(svc.delete_upload(&done_id).await.unwrap_err());
     assert!(!upload_dir(dir.path(), &done_id).exists());
     assert_eq!(std::fs::read(&link).unwrap(), video, "the job keeps its own link of the source");
-    let e = svc.submit(upload_job(&done_id)).await.unwrap_err();
+    let e = svc.submit(upload_job(&done_id), common::network()).await.unwrap_err();
     assert!(matches!(e, ServiceError::UploadIncomplete(_)), "{e:?}");
     assert!(e.to_string().contains("expired"), "{e}");
     assert_eq!(svc.cleanup_uploads().await.unwrap(), 0);
@@ -458,17 +458,17 @@ async fn jobs_from_uploads_run_and_non_media_fails_as_unsupported() {
     let svc = open_with(upload_config(dir.path(), 1, Some(200 * 1024))).await;
 
     // An unknown upload is a bad field of the job, not a missing route object (contract).
-    let e = svc.submit(upload_job("upl_missing")).await.unwrap_err();
+    let e = svc.submit(upload_job("upl_missing"), common::network()).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Validation { field, .. } if field == "source.upload_id"), "{e:?}");
     let pending = svc.create_upload(spec("pending.mp4", 10)).await.unwrap();
-    let e = svc.submit(upload_job(&pending.id)).await.unwrap_err();
+    let e = svc.submit(upload_job(&pending.id), common::network()).await.unwrap_err();
     assert!(matches!(e, ServiceError::UploadIncomplete(_)), "{e:?}");
 
     let video = std::fs::read(fixture("h264_720p_2s.mp4")).unwrap();
     let id = upload_all(&svc, "my clip.mp4", &video).await;
     assert!(svc.get_upload(&id).await.unwrap().total_chunks >= 2);
     svc.complete_upload(&id).await.unwrap();
-    let job = svc.submit(upload_job(&id)).await.unwrap();
+    let job = svc.submit(upload_job(&id), common::network()).await.unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.source.kind, "upload");
     assert_eq!(job.source.upload_id.as_deref(), Some(id.as_str()));
@@ -483,7 +483,7 @@ async fn jobs_from_uploads_run_and_non_media_fails_as_unsupported() {
     let text = std::fs::read(fixture("text.mov")).unwrap();
     let tid = upload_all(&svc, "text.mov", &text).await;
     svc.complete_upload(&tid).await.unwrap();
-    let e = svc.submit(upload_job(&tid)).await.unwrap_err();
+    let e = svc.submit(upload_job(&tid), common::network()).await.unwrap_err();
     assert!(
         matches!(&e, ServiceError::SourceInvalid(m) if m.starts_with("text.mov:")),
         "a non-media upload is refused at submit: {e:?}"

@@ -8,7 +8,7 @@
 mod common;
 
 use crema_service::{
-    Config, FailureAction, Job, Service, ServiceError, SuccessAction, WatchDecision, WatchEvent, WatchRule,
+    Config, FailureAction, Job, Origin, Service, ServiceError, SuccessAction, WatchDecision, WatchEvent, WatchRule,
     WatchRuleSpec,
 };
 use std::path::{Path, PathBuf};
@@ -163,7 +163,7 @@ async fn slow_chunked_write_is_not_taken_before_the_last_chunk_and_the_settle_pe
     let svc = Service::open(config(&s.data(), 1)).await.expect("open");
     let mut sp = spec(&s.input());
     sp.settle_seconds = Some(1.5);
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     let path = s.input().join("slow.mp4");
     let bytes = variant(1);
     let chunk = bytes.len().div_ceil(4);
@@ -213,7 +213,7 @@ async fn a_burst_of_200_files_is_taken_each_exactly_once_with_the_queue_bounded(
     let out_dir = s.dir("out");
     let mut sp = spec(&s.input());
     sp.output_dir = Some(out_dir.clone());
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     let start = Instant::now();
     for n in 0..N {
         std::fs::write(s.input().join(format!("clip{n:03}.mp4")), variant(n)).expect("write");
@@ -281,7 +281,7 @@ async fn a_restart_in_the_middle_of_a_batch_loses_nothing_and_encodes_nothing_tw
     let svc = Service::open(slow(1)).await.expect("open");
     let mut sp = spec(&s.input());
     sp.output_dir = Some(out_dir.clone());
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     for n in 0..N {
         std::fs::write(s.input().join(format!("r{n:02}.mp4")), variant(1000 + n)).expect("write");
     }
@@ -317,7 +317,7 @@ async fn renames_partial_names_deletions_and_replacements() {
     let input = s.input();
     let outside = s.dir("elsewhere");
     let out = input.join("crema-encoded");
-    let rule = svc.add_watch_rule(spec(&input)).await.expect("add");
+    let rule = svc.add_watch_rule(spec(&input), Origin::Local).await.expect("add");
 
     // Rename into the folder: written elsewhere on the same file system, then moved in.
     std::fs::write(outside.join("a.mp4"), variant(1)).expect("write");
@@ -393,7 +393,7 @@ async fn post_actions_move_on_success_and_failure_and_delete() {
     let mut sp = spec(&input);
     sp.on_success = SuccessAction::Move { dir: None };
     sp.on_failure = FailureAction::Move { dir: None };
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     assert_eq!(
         rule.spec.on_failure,
         FailureAction::Move { dir: Some(input.join("crema-failed")) },
@@ -425,7 +425,7 @@ async fn post_actions_move_on_success_and_failure_and_delete() {
     let other = s.dir("other");
     let mut sp = spec(&other);
     sp.on_success = SuccessAction::Delete;
-    let rule2 = svc.add_watch_rule(sp).await.expect("add");
+    let rule2 = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     std::fs::write(other.join("d.mp4"), variant(11)).expect("write");
     wait_rule(&svc, &rule2.id, 60, "deleted after success", |r| r.counts.done == 1).await;
     assert!(!other.join("d.mp4").exists(), "the source was not deleted");
@@ -450,8 +450,8 @@ async fn polling_mode_takes_files_where_events_are_switched_off() {
     let evented = s.dir("evented");
     let mut sp = spec(&polled);
     sp.poll_seconds = Some(0.5);
-    let poll_rule = svc.add_watch_rule(sp).await.expect("add");
-    let event_rule = svc.add_watch_rule(spec(&evented)).await.expect("add");
+    let poll_rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
+    let event_rule = svc.add_watch_rule(spec(&evented), Origin::Local).await.expect("add");
     // Let both rules make their first scan of the (empty) folders.
     tokio::time::sleep(Duration::from_millis(800)).await;
     std::fs::write(polled.join("p.mp4"), variant(20)).expect("write");
@@ -476,7 +476,7 @@ async fn pause_resume_remove_and_existing_files() {
     std::fs::write(input.join("old.mp4"), variant(30)).expect("write");
     let mut sp = spec(&input);
     sp.take_existing = false;
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let paused = svc.pause_watch_rule(&rule.id).await.expect("pause");
     assert!(paused.paused);
@@ -509,32 +509,32 @@ async fn rules_are_validated_naming_the_field() {
         other => panic!("expected a validation error, got {other:?}"),
     };
     let mut sp = spec(&s.tmp.path().join("missing"));
-    assert_eq!(field(svc.add_watch_rule(sp.clone()).await), "folder");
+    assert_eq!(field(svc.add_watch_rule(sp.clone(), Origin::Local).await), "folder");
     sp = spec(Path::new("relative/folder"));
-    assert_eq!(field(svc.add_watch_rule(sp).await), "folder");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "folder");
     sp = spec(&input);
     sp.profile = "no-such-profile".into();
-    assert_eq!(field(svc.add_watch_rule(sp).await), "profile");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "profile");
     sp = spec(&input);
     sp.include = vec!["*.mov".into(), "a[".into()];
-    assert_eq!(field(svc.add_watch_rule(sp).await), "include[1]");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "include[1]");
     sp = spec(&input);
     sp.settle_seconds = Some(0.0);
-    assert_eq!(field(svc.add_watch_rule(sp).await), "settle_seconds");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "settle_seconds");
     sp = spec(&input);
     sp.output.target_height = Some(10);
-    assert_eq!(field(svc.add_watch_rule(sp).await), "output.target_height");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "output.target_height");
     // An output folder inside a recursive watched tree needs an exclude glob.
     sp = spec(&input);
     sp.recursive = true;
     sp.output_dir = Some(input.join("out"));
-    assert_eq!(field(svc.add_watch_rule(sp.clone()).await), "output_dir");
+    assert_eq!(field(svc.add_watch_rule(sp.clone(), Origin::Local).await), "output_dir");
     sp.exclude = vec!["out/**".into()];
-    let ok = svc.add_watch_rule(sp).await.expect("excluded output folder is fine");
+    let ok = svc.add_watch_rule(sp, Origin::Local).await.expect("excluded output folder is fine");
     assert_eq!(ok.spec.output_dir, Some(input.join("out")));
     sp = spec(&input);
     sp.output_dir = Some(input.clone());
-    assert_eq!(field(svc.add_watch_rule(sp).await), "output_dir");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "output_dir");
     // Unwritable output folder.
     #[cfg(unix)]
     {
@@ -544,18 +544,18 @@ async fn rules_are_validated_naming_the_field() {
         if std::fs::write(ro.join("probe"), b"").is_err() {
             sp = spec(&input);
             sp.output_dir = Some(ro.clone());
-            assert_eq!(field(svc.add_watch_rule(sp).await), "output_dir");
+            assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "output_dir");
         }
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     // The service's own data folder is never watched.
     sp = spec(&s.data());
-    assert_eq!(field(svc.add_watch_rule(sp).await), "folder");
+    assert_eq!(field(svc.add_watch_rule(sp, Origin::Local).await), "folder");
     // Recursive with the default folders: their excludes are added.
     sp = spec(&input);
     sp.recursive = true;
     sp.on_success = SuccessAction::Move { dir: None };
-    let r = svc.add_watch_rule(sp).await.expect("defaults");
+    let r = svc.add_watch_rule(sp, Origin::Local).await.expect("defaults");
     assert!(r.spec.exclude.contains(&"crema-encoded/**".to_string()), "{:?}", r.spec.exclude);
     assert!(r.spec.exclude.contains(&"crema-done/**".to_string()), "{:?}", r.spec.exclude);
     svc.shutdown(Duration::from_secs(1)).await;
@@ -568,7 +568,7 @@ async fn camera_card_folders_are_found_by_the_recursive_scan() {
     let input = s.input();
     let mut sp = spec(&input);
     sp.recursive = true;
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     // A whole card copied elsewhere, then moved in at once (no events for its files).
     let card = s.dir("staging").join("CARD01");
     std::fs::create_dir_all(card.join("PRIVATE/M4ROOT/CLIP")).expect("mkdir");
@@ -597,7 +597,7 @@ async fn hls_ladders_and_mkv_files_are_verified_and_placed() {
         segment_seconds: 1.0,
         keep_mp4: Some(144),
     });
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     std::fs::copy(common::fixture("h264_720p_2s.mp4"), input.join("ladder.mp4")).expect("copy");
     let r = wait_rule(&svc, &rule.id, 120, "ladder done", |r| r.counts.done + r.counts.failed == 1).await;
     assert_eq!(r.counts.done, 1, "{:#?}", events(&svc, &rule.id).await);
@@ -613,7 +613,7 @@ async fn hls_ladders_and_mkv_files_are_verified_and_placed() {
     let mut sp = spec(&other);
     sp.output.container = crema_service::ContainerSpec::Mkv;
     sp.output.target_height = Some(144);
-    let rule = svc.add_watch_rule(sp).await.expect("add");
+    let rule = svc.add_watch_rule(sp, Origin::Local).await.expect("add");
     std::fs::copy(common::fixture("sd_480p_2s.mp4"), other.join("sd.mp4")).expect("copy");
     let r = wait_rule(&svc, &rule.id, 120, "mkv done", |r| r.counts.done + r.counts.failed == 1).await;
     assert_eq!(r.counts.done, 1, "{:#?}", events(&svc, &rule.id).await);

@@ -243,7 +243,7 @@ async fn registration_validation_policy_and_delete() {
     // Unknown and deleted webhooks in a job.
     let mut job = quick_spec();
     job.webhook_ids = vec!["wh_nope".into()];
-    let e = svc.submit(job.clone()).await.unwrap_err();
+    let e = svc.submit(job.clone(), common::network()).await.unwrap_err();
     assert_eq!(e.code().as_str(), "validation_error");
     assert!(e.to_string().starts_with("webhook_ids:"), "{e}");
     let deleted = svc.delete_webhook(&other.id).await.unwrap();
@@ -254,10 +254,10 @@ async fn registration_validation_policy_and_delete() {
     assert_eq!(svc.webhook_deliveries("wh_nope").await.unwrap_err().code().as_str(), "not_found");
     assert!(svc.webhook_deliveries(&other.id).await.unwrap().is_empty());
     job.webhook_ids = vec![created.id.clone(), other.id.clone()];
-    let e = svc.submit(job.clone()).await.unwrap_err();
+    let e = svc.submit(job.clone(), common::network()).await.unwrap_err();
     assert!(e.to_string().contains(&other.id), "{e}");
     job.webhook_ids = vec![created.id.clone(), created.id.clone()];
-    svc.submit(job).await.expect("a live webhook (named twice) is accepted");
+    svc.submit(job, common::network()).await.expect("a live webhook (named twice) is accepted");
     svc.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -271,7 +271,7 @@ async fn canceled_queued_job_sends_one_signed_delivery() {
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
     job.metadata = Some(json!({"order": 42, "tags": ["a", "b"], "nested": {"k": null}}));
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.received().is_empty(), "a delivery before the job ended");
 
@@ -317,7 +317,7 @@ async fn completed_encode_sends_job_completed() {
     let hook = svc.create_webhook(spec(&url)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     let done = wait_terminal(&svc, &job.id).await;
     assert_eq!(done.status, JobStatus::Completed, "{done:#?}");
     let got = tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));
@@ -368,7 +368,7 @@ async fn non_2xx_is_retried_with_backoff_and_every_attempt_recorded() {
     let hook = svc.create_webhook(spec(&url)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     let got = tokio::task::block_in_place(|| rx.wait_for(3, Duration::from_secs(10)));
     let log = wait_deliveries(&svc, &hook.id, Duration::from_secs(5), |d| d.len() == 3).await;
@@ -406,7 +406,7 @@ async fn non_2xx_is_retried_with_backoff_and_every_attempt_recorded() {
     let hook = svc.create_webhook(spec(&url)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     let log = wait_deliveries(&svc, &hook.id, Duration::from_secs(10), |d| {
         d.first().is_some_and(|d| d.state == DeliveryState::Failed)
@@ -432,7 +432,7 @@ async fn host_names_are_checked_at_delivery() {
     let hook = svc.create_webhook(spec(&by_name)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     let log = wait_deliveries(&svc, &hook.id, Duration::from_secs(10), |d| !d.is_empty()).await;
     assert_eq!(log.len(), 1, "a policy refusal is final: {log:#?}");
@@ -458,7 +458,7 @@ async fn allowed_host_name_is_delivered_on_its_port() {
     let hook = svc.create_webhook(spec(&url.replace("127.0.0.1", "localhost"))).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     let got = tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));
     let body = verify_as_consumer(&hook.secret, &got[0]);
@@ -479,7 +479,7 @@ async fn deleting_a_webhook_drops_its_pending_deliveries() {
     let hook = svc.create_webhook(spec(&url)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     wait_deliveries(&svc, &hook.id, Duration::from_secs(10), |d| d.len() == 1).await;
     svc.delete_webhook(&hook.id).await.unwrap();
@@ -506,7 +506,7 @@ fn owed_delivery_is_sent_after_a_crash() {
         let hook = svc.create_webhook(spec(&url)).await.unwrap();
         let mut job = quick_spec();
         job.webhook_ids = vec![hook.id.clone()];
-        let job = svc.submit(job).await.unwrap();
+        let job = svc.submit(job, common::network()).await.unwrap();
         svc.cancel(&job.id).await.unwrap();
         // Dropped without shutdown: its tasks go on until the runtime dies.
         drop(svc);
@@ -574,7 +574,7 @@ async fn every_attempt_is_recorded_while_another_connection_writes() {
     for _ in 0..JOBS {
         let mut job = quick_spec();
         job.webhook_ids = hooks.clone();
-        let job = svc.submit(job).await.unwrap();
+        let job = svc.submit(job, common::network()).await.unwrap();
         svc.cancel(&job.id).await.unwrap();
         ids.push(job.id);
     }
@@ -625,7 +625,7 @@ async fn an_attempt_whose_record_fails_once_is_recorded_later() {
     let hook = svc.create_webhook(spec(&url)).await.unwrap();
     let mut job = quick_spec();
     job.webhook_ids = vec![hook.id.clone()];
-    let job = svc.submit(job).await.unwrap();
+    let job = svc.submit(job, common::network()).await.unwrap();
     svc.cancel(&job.id).await.unwrap();
     tokio::task::block_in_place(|| rx.wait_for(1, Duration::from_secs(10)));
     // The request is under way: another connection takes the write lock and

@@ -860,7 +860,7 @@ export interface components {
             /** @description Single-file container (default MP4). */
             container?: components["schemas"]["ContainerSpec"];
             /**
-             * @description Extension for local callers (the desktop app, [`crate::Service::submit_local`]):
+             * @description Extension for local callers (the desktop app, [`crate::Service::submit`] with [`crate::Origin::Local`]):
              *     also place the finished output in this folder as
              *     `<source stem>.<profile>.<ext>` (never replacing a file; `-2`… when the
              *     name is taken), and point `output.path` there. Refused from the network.
@@ -1329,7 +1329,7 @@ export interface components {
         };
         /**
          * @description A watch-folder rule as submitted (`POST /v1/watch-folders`,
-         *     `crema watch add`). [`Service::add_watch_rule`] stores it with defaults
+         *     `crema watch add`). [`crate::Service::add_watch_rule`] stores it with defaults
          *     filled in and folders made absolute and canonical.
          */
         WatchRuleSpec: {

@@ -2,12 +2,14 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crema_service::{DownloadTarget, Job, JobSpec, JobStatus, MovePosition, OutputState, Page, ServiceError};
+use axum::{Extension, Json};
+use crema_service::{
+    DownloadTarget, Job, JobSpec, JobStatus, MovePosition, Origin, OutputState, Page, Principal, ServiceError,
+};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
@@ -22,10 +24,11 @@ pub const DOWNLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
               (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<JobSpec>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let Json(spec) = body?;
-    Ok((StatusCode::CREATED, Json(state.service.submit(spec).await?.network_view())))
+    Ok((StatusCode::CREATED, Json(state.service.submit(spec, Origin::Network(principal)).await?.network_view())))
 }
 
 /// One job.

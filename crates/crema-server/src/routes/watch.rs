@@ -6,11 +6,11 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use crema_service::{WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
+use axum::{Extension, Json};
+use crema_service::{Origin, Principal, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -71,10 +71,11 @@ fn number<T: std::str::FromStr>(name: &str, v: Option<&str>) -> ApiResult<Option
               (status = 422, body = ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<WatchRuleSpec>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<WatchRule>)> {
     let Json(spec) = body?;
-    Ok((StatusCode::CREATED, Json(state.service.add_watch_rule_within_roots(spec).await?)))
+    Ok((StatusCode::CREATED, Json(state.service.add_watch_rule(spec, Origin::Network(principal)).await?)))
 }
 
 /// Every rule with its file counts.

@@ -3,9 +3,10 @@
 
 use super::files::{DirPlan, recover_dirs, remove_path};
 use super::model::{Stored, UploadStatus};
-use super::{UploadRow, blocking, internal_io, is_database_full, load, u64_col, unix_ms, upload_dir, uploads_root};
+use super::state::{
+    UploadRow, Uploads, blocking, internal_io, is_database_full, load, u64_col, unix_ms, upload_dir, uploads_root,
+};
 use crate::error::{Result, ServiceError};
-use crate::service::Inner;
 use crate::store::{begin_immediate, now};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -13,7 +14,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often the cleanup task looks for expired uploads.
@@ -41,7 +41,7 @@ const SPACE_RESERVE_BYTES: usize = 1 << 20;
 /// cannot be removed now is removed at the next open. When the removal freed
 /// too little (no parts yet, an assembled file a job still links), the space
 /// reserve is given up and the change tried again.
-pub(super) async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) -> Result<()> {
+pub(super) async fn free_files(inner: &Uploads, up: &UploadRow, status: Stored) -> Result<()> {
     let dir = upload_dir(inner, &up.id);
     let _ = blocking("removing upload files", move || remove_path(&dir)).await;
     match mark_freed(inner, &up.id, status).await {
@@ -53,8 +53,8 @@ pub(super) async fn free_files(inner: &Inner, up: &UploadRow, status: Stored) ->
     }
 }
 
-async fn mark_freed(inner: &Inner, id: &str, status: Stored) -> Result<(), sqlx::Error> {
-    let mut tx = begin_immediate(&inner.pool).await?;
+async fn mark_freed(inner: &Uploads, id: &str, status: Stored) -> Result<(), sqlx::Error> {
+    let mut tx = begin_immediate(&inner.core.pool).await?;
     sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
         .bind(status.as_str())
         .bind(id)
@@ -64,13 +64,13 @@ async fn mark_freed(inner: &Inner, id: &str, status: Stored) -> Result<(), sqlx:
     tx.commit().await
 }
 
-fn reserve_path(inner: &Inner) -> PathBuf {
-    inner.config.data_dir.join(SPACE_RESERVE)
+fn reserve_path(inner: &Uploads) -> PathBuf {
+    inner.core.config.data_dir.join(SPACE_RESERVE)
 }
 
 /// Makes `<data_dir>/space-reserve` ([`SPACE_RESERVE_BYTES`] of real blocks)
 /// unless it is there; a disk too full for it is logged, not an error.
-pub(super) async fn keep_reserve(inner: &Inner) {
+pub(super) async fn keep_reserve(inner: &Uploads) {
     let path = reserve_path(inner);
     if tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() == SPACE_RESERVE_BYTES as u64) {
         return;
@@ -96,33 +96,33 @@ pub(super) async fn keep_reserve(inner: &Inner) {
 }
 
 /// Removes the space reserve; whether there was one.
-async fn release_reserve(inner: &Inner) -> bool {
+async fn release_reserve(inner: &Uploads) -> bool {
     tokio::fs::remove_file(reserve_path(inner)).await.is_ok()
 }
 
 /// Whether a job that is not terminal names this upload as its source.
-async fn referenced_by_live_job(inner: &Inner, id: &str) -> Result<bool> {
+async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
     let row = sqlx::query(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = ?
                         AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
     )
     .bind(id)
-    .fetch_one(&inner.pool)
+    .fetch_one(&inner.core.pool)
     .await?;
     Ok(row.try_get::<i64, _>("used")? != 0)
 }
 
-/// One expiry pass (see [`Service::cleanup_uploads`]).
-pub(super) async fn cleanup(inner: &Inner) -> Result<u64> {
+/// One expiry pass (see [`crate::Service::cleanup_uploads`]).
+pub(super) async fn cleanup(inner: &Uploads) -> Result<u64> {
     let at = now();
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= ? ORDER BY seq")
             .bind(unix_ms(at))
-            .fetch_all(&inner.pool)
+            .fetch_all(&inner.core.pool)
             .await?;
     let mut removed = 0;
     for id in ids {
-        let lock = inner.uploads.of(&id);
+        let lock = inner.locks.of(&id);
         let _exclusive = lock.write().await;
         let up = match load(inner, &id).await {
             Ok(up) => up,
@@ -141,21 +141,21 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<u64> {
         tracing::info!("upload {id}: expired; files removed");
         removed += 1;
     }
-    inner.uploads.prune();
+    inner.locks.prune();
     Ok(removed)
 }
 
 /// Open-time recovery (see the module docs).
-async fn recover(inner: &Inner) -> Result<()> {
+async fn recover(inner: &Uploads) -> Result<()> {
     let root = uploads_root(inner);
     tokio::fs::create_dir_all(&root).await.map_err(|e| internal_io(root.display(), e))?;
-    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.pool).await?;
+    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.core.pool).await?;
     let mut plans = Vec::with_capacity(rows.len());
     for row in &rows {
         let up = UploadRow::from_row(row)?;
         let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = ?")
             .bind(&up.id)
-            .fetch_all(&inner.pool)
+            .fetch_all(&inner.core.pool)
             .await?
             .iter()
             .map(|r| Ok((r.try_get::<i64, _>("part_number")?.max(0) as u64, u64_col(r, "bytes")?)))
@@ -170,16 +170,18 @@ async fn recover(inner: &Inner) -> Result<()> {
         sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? AND part_number = ?")
             .bind(id)
             .bind(*n as i64)
-            .execute(&inner.pool)
+            .execute(&inner.core.pool)
             .await?;
     }
-    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'").execute(&inner.pool).await?;
+    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'")
+        .execute(&inner.core.pool)
+        .await?;
     Ok(())
 }
 
 /// Upload recovery, a first expiry pass, then the cleanup task (every
-/// minute until the service drains or is dropped). Called by [`Service::open`].
-pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
+/// minute until the service drains or is dropped). Called by [`crate::Service::open`].
+pub(crate) async fn start(inner: &Arc<Uploads>) -> Result<()> {
     recover(inner).await?;
     keep_reserve(inner).await;
     cleanup(inner).await?;
@@ -188,7 +190,7 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
         loop {
             tokio::time::sleep(CLEANUP_INTERVAL).await;
             let Some(inner) = weak.upgrade() else { break };
-            if inner.draining.load(Ordering::SeqCst) {
+            if inner.core.is_draining() {
                 break;
             }
             if let Err(e) = cleanup(&inner).await {

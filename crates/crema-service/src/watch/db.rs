@@ -1,6 +1,6 @@
 //! Queries on `watch_rules`, `watch_files` and `watch_events`.
 
-use super::{WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
+use super::model::{WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
 use crate::error::{Result, ServiceError};
 use crate::store::{now, ts};
 use sqlx::Row;
@@ -184,14 +184,14 @@ pub(crate) async fn delete_rule(pool: &SqlitePool, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Keeps the newest [`super::MAX_EVENTS_PER_RULE`] log entries of a rule.
+/// Keeps the newest [`super::model::MAX_EVENTS_PER_RULE`] log entries of a rule.
 pub(crate) async fn prune_events(pool: &SqlitePool, rule_id: &str) -> Result<()> {
     sqlx::query(
         "DELETE FROM watch_events WHERE rule_id = ?1 AND seq < (
              SELECT seq FROM watch_events WHERE rule_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     )
     .bind(rule_id)
-    .bind(super::MAX_EVENTS_PER_RULE - 1)
+    .bind(super::model::MAX_EVENTS_PER_RULE - 1)
     .execute(pool)
     .await?;
     Ok(())
@@ -447,15 +447,4 @@ pub(crate) async fn finishable(pool: &SqlitePool, rule_id: &str) -> Result<Vec<F
     .fetch_all(pool)
     .await?;
     rows.iter().map(row_to_file).collect()
-}
-
-/// Points a job's output at the placed file (or HLS folder) and takes it out
-/// of the output retention: it now belongs to the watch folder's owner.
-pub(crate) async fn set_job_output(pool: &SqlitePool, job_id: &str, output: &crate::types::OutputInfo) -> Result<()> {
-    sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
-        .bind(serde_json::to_string(output)?)
-        .bind(job_id)
-        .execute(pool)
-        .await?;
-    Ok(())
 }

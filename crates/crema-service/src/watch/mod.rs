@@ -5,7 +5,7 @@
 //! not, include/exclude globs), the profile and output options of the jobs,
 //! where verified outputs go, and what happens to the source afterwards.
 //! Rules live in the job store (migration `0006_watch.sql`) and run inside
-//! every [`Service`] (desktop and headless modes alike):
+//! every [`crate::Service`] (desktop and headless modes alike):
 //!
 //! - `watcher.rs`: one task per active rule. File-system events from
 //!   `notify` (or, for network shares, polling) find candidates; a periodic
@@ -27,298 +27,27 @@
 //! through the service itself take effect at once.
 
 mod db;
+mod finish;
+mod model;
 mod rules;
 mod scan;
 mod watcher;
 
 use crate::auth::Admin;
+pub use crate::config::WatchConfig;
 use crate::error::{Result, ServiceError};
-use crate::service::{Inner, Service};
-use crate::types::OutputSpec;
-use serde::{Deserialize, Serialize};
+use crate::origin::Origin;
+use crate::shared::new_id;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use time::OffsetDateTime;
-use utoipa::ToSchema;
 
+pub(crate) use model::Watch;
+pub use model::{
+    DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, MAX_EVENTS_PER_RULE, MAX_LIST_LIMIT, SuccessAction,
+    WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec,
+};
+use model::{ValidationContext, reserved};
 pub(crate) use watcher::manager;
-
-/// Default settle period: a file is taken once its size and modification
-/// time have not changed for this many seconds.
-pub const DEFAULT_SETTLE_SECONDS: f64 = 3.0;
-
-/// Most decisions kept per rule in the log; older ones are pruned.
-pub const MAX_EVENTS_PER_RULE: i64 = 10_000;
-
-/// How the watch-folder machinery of a [`Service`] runs (`Config::watch`).
-#[derive(Clone, Debug)]
-pub struct WatchConfig {
-    /// Run the watch-folder rules in this service (default true). False: rules
-    /// can still be managed but nothing is watched.
-    pub enabled: bool,
-    /// Use file-system events (`notify`: inotify, FSEvents,
-    /// ReadDirectoryChangesW). Default true. False switches events off for
-    /// every rule: rules without `poll_seconds` then only see files at the
-    /// periodic rescan (tests use this to check the polling mode).
-    pub events: bool,
-    /// Full rescan of every rule's folder as a safety net against lost events
-    /// (default 60 s). Rules in polling mode rescan every `poll_seconds` instead.
-    pub rescan_interval: Duration,
-    /// Jobs of one rule queued or running at once (default 4, at least 1);
-    /// further complete files wait as `pending` rows, so a burst of files
-    /// never floods the queue.
-    pub max_outstanding_per_rule: usize,
-    /// How often a running service re-reads the rules from the database, to
-    /// pick up changes made by another process (`crema watch …`) (default 2 s).
-    pub reload_interval: Duration,
-    /// How often candidates are re-checked for settling (default 250 ms).
-    pub tick: Duration,
-}
-
-impl Default for WatchConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            events: true,
-            rescan_interval: Duration::from_secs(60),
-            max_outstanding_per_rule: 4,
-            reload_interval: Duration::from_secs(2),
-            tick: Duration::from_millis(250),
-        }
-    }
-}
-
-/// What happens to a source after its output was verified and placed.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SuccessAction {
-    /// Leave the source where it is (the default). It is not encoded again
-    /// while its path, size and modification time stay the same.
-    #[default]
-    Leave,
-    /// Move it into `dir` (default `<folder>/crema-done`), keeping its path
-    /// relative to the watched folder; an existing file is never overwritten
-    /// (a numbered name is used).
-    Move {
-        /// Absolute folder; `null` for the default.
-        #[serde(default)]
-        #[schema(value_type = Option<String>)]
-        dir: Option<PathBuf>,
-    },
-    /// Delete the source.
-    Delete,
-}
-
-/// What happens to a source whose job failed or whose output did not verify.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
-pub enum FailureAction {
-    /// Leave the source where it is (the default); it is not tried again
-    /// until its content changes.
-    #[default]
-    Leave,
-    /// Move it into `dir` (default `<folder>/crema-failed`), keeping its
-    /// relative path, with `<name>.error.txt` beside it saying why.
-    Move {
-        /// Absolute folder; `null` for the default.
-        #[serde(default)]
-        #[schema(value_type = Option<String>)]
-        dir: Option<PathBuf>,
-    },
-}
-
-/// A watch-folder rule as submitted (`POST /v1/watch-folders`,
-/// `crema watch add`). [`Service::add_watch_rule`] stores it with defaults
-/// filled in and folders made absolute and canonical.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WatchRuleSpec {
-    /// The folder to watch: absolute, existing, readable.
-    #[schema(value_type = String)]
-    pub folder: PathBuf,
-    /// Also watch subfolders (camera card structures are found this way). Default false.
-    #[serde(default)]
-    pub recursive: bool,
-    /// Globs (relative to the folder, `*` also crosses `/`, case-insensitive)
-    /// a file must match to be taken; empty: common video extensions
-    /// ([`DEFAULT_INCLUDE`]).
-    #[serde(default)]
-    pub include: Vec<String>,
-    /// Globs of files and folders never taken (checked before `include`).
-    /// Default output/done/failed folders inside the watched folder are added
-    /// automatically.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Profile ID of the jobs.
-    pub profile: String,
-    /// Output options of the jobs (container, audio, target height, HLS ladder).
-    #[serde(default)]
-    pub output: OutputSpec,
-    /// Where verified outputs are placed, mirroring the source's relative
-    /// folder, as `<stem>.<profile>.<mp4|mkv>` (HLS: a `<stem>.<profile>.hls/`
-    /// folder). Default `<folder>/crema-encoded`. Must be writable, and
-    /// outside the watched tree unless an `exclude` glob covers it.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub output_dir: Option<PathBuf>,
-    /// Post-action on the source after a verified success.
-    #[serde(default)]
-    pub on_success: SuccessAction,
-    /// Post-action on the source after a failure.
-    #[serde(default)]
-    pub on_failure: FailureAction,
-    /// Seconds a file's size and modification time must stay unchanged
-    /// before it is taken (0.1..=3600; default [`DEFAULT_SETTLE_SECONDS`]).
-    #[serde(default)]
-    pub settle_seconds: Option<f64>,
-    /// Polling mode, for network shares where file-system events do not
-    /// arrive: rescan every this many seconds (0.2..=3600) instead of
-    /// listening for events. `null`: events plus a periodic rescan.
-    #[serde(default)]
-    pub poll_seconds: Option<f64>,
-    /// Take the files already in the folder when the rule first starts
-    /// (default true). False records them as present and takes only files
-    /// that appear (or change) later.
-    #[serde(default = "yes")]
-    pub take_existing: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Globs used when a rule has no `include`: common video and audio file extensions.
-pub const DEFAULT_INCLUDE: &[&str] = &[
-    "*.mov", "*.mp4", "*.m4v", "*.mkv", "*.mxf", "*.avi", "*.mts", "*.m2ts", "*.ts", "*.webm", "*.mpg", "*.mpeg",
-    "*.3gp", "*.wmv", "*.flv", "*.dv", "*.y4m",
-    // Audio-only sources (encoded to AAC .m4a or an audio-only HLS ladder).
-    "*.wav", "*.flac", "*.mp3", "*.m4a", "*.aac", "*.ogg", "*.oga", "*.opus", "*.aif", "*.aiff", "*.mka", "*.ac3",
-    "*.eac3", "*.dts", "*.thd", "*.wma",
-];
-
-/// Counts of a rule's files by state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct WatchCounts {
-    /// Complete, waiting for a queue slot.
-    pub pending: u64,
-    /// A job is queued or running for it (or its output is being placed).
-    pub queued: u64,
-    /// Encoded, verified and placed.
-    pub done: u64,
-    /// Failed (the job failed or the output did not verify).
-    pub failed: u64,
-    /// Recognised as the same content as another file and not encoded again.
-    pub duplicate: u64,
-}
-
-/// A stored rule (`GET /v1/watch-folders/{id}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct WatchRule {
-    /// `wf_` + 128 random bits in hex.
-    pub id: String,
-    /// The rule with defaults filled in and folders absolute.
-    pub spec: WatchRuleSpec,
-    /// Paused: nothing new is taken (jobs already queued still finish and are placed).
-    pub paused: bool,
-    /// When the rule was created (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Last change (pause, resume) (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// The rule's files by state.
-    pub counts: WatchCounts,
-}
-
-/// Kinds of entries in a rule's decision log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum WatchDecision {
-    /// The file was complete and a job was queued for it.
-    Taken,
-    /// The file was not taken; `reason` says why (temporary name, excluded,
-    /// same content as another file, deleted before it was taken, …).
-    Ignored,
-    /// The output was verified and placed (`output_path`); the post-action ran.
-    Done,
-    /// The job failed or its output did not verify; `reason` says why.
-    Failed,
-}
-
-impl WatchDecision {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Taken => "taken",
-            Self::Ignored => "ignored",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        [Self::Taken, Self::Ignored, Self::Done, Self::Failed].into_iter().find(|d| d.as_str() == s)
-    }
-}
-
-/// One entry of a rule's decision log (`GET /v1/watch-folders/{id}/events`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct WatchEvent {
-    /// Position in the log (increasing); pass as `before` to page back.
-    pub seq: i64,
-    /// The rule.
-    pub rule_id: String,
-    /// When the decision was made (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// What was decided.
-    pub decision: WatchDecision,
-    /// The file (absolute path).
-    pub path: String,
-    /// Why, in words; `null` when nothing more to say.
-    #[schema(required = true)]
-    pub reason: Option<String>,
-    /// The job, for `taken`, `done` and `failed`.
-    #[schema(required = true)]
-    pub job_id: Option<String>,
-    /// Where the output was placed, for `done`.
-    #[schema(required = true)]
-    pub output_path: Option<String>,
-}
-
-/// One file a rule has seen (`Service::watch_files`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct WatchFile {
-    /// Absolute path (where the file was last seen).
-    pub path: String,
-    /// Size in bytes when identified.
-    pub bytes: u64,
-    /// Modification time when identified (RFC 3339 UTC, nanoseconds kept).
-    #[serde(with = "time::serde::rfc3339")]
-    pub modified_at: OffsetDateTime,
-    /// Lower-case hex SHA-256 of the content; `null` for files recorded
-    /// without being read (present when a rule with `take_existing: false` started).
-    #[schema(required = true)]
-    pub sha256: Option<String>,
-    /// `pending`, `queued`, `placing`, `done`, `failed`, `duplicate`,
-    /// `baseline`, `superseded` or `gone` (see the migration `0006_watch.sql`).
-    pub state: String,
-    /// The job, once queued.
-    #[schema(required = true)]
-    pub job_id: Option<String>,
-    /// Why the file is in its state.
-    #[schema(required = true)]
-    pub reason: Option<String>,
-    /// Where the verified output was placed.
-    #[schema(required = true)]
-    pub output_path: Option<String>,
-    /// Last change of this record (RFC 3339 UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-/// Largest `limit` of the decision-log and file listings.
-pub const MAX_LIST_LIMIT: u32 = 1000;
 
 fn check_limit(limit: Option<u32>) -> Result<u32> {
     let limit = limit.unwrap_or(100);
@@ -328,25 +57,16 @@ fn check_limit(limit: Option<u32>) -> Result<u32> {
     Ok(limit)
 }
 
-/// What rule validation needs to know about the service.
-pub(crate) struct ValidationContext {
-    pub profiles: Arc<crema_engine::profile::ProfileSet>,
-    /// Canonical data folder and output folder of the service (never watched).
-    pub reserved: Vec<PathBuf>,
-    /// For network callers: the canonical source roots every folder of the rule must be under.
-    pub roots: Option<Vec<PathBuf>>,
-}
-
 async fn add_rule(pool: &sqlx::SqlitePool, spec: WatchRuleSpec, ctx: ValidationContext) -> Result<WatchRule> {
     let spec = tokio::task::spawn_blocking(move || rules::validate(spec, &ctx))
         .await
         .map_err(|e| ServiceError::Internal(format!("validating the rule: {e}")))??;
-    let id = crate::service::new_id("wf");
+    let id = new_id("wf");
     db::insert_rule(pool, &id, &spec).await?;
     db::must_get_rule(pool, &id).await
 }
 
-impl Service {
+impl Watch {
     /// Adds a watch-folder rule; it starts at once (taking the files already
     /// in the folder unless `take_existing` is false).
     ///
@@ -358,38 +78,30 @@ impl Service {
     /// watched tree without an `exclude` glob covering it), `include[i]` /
     /// `exclude[i]` (bad glob), `settle_seconds` (outside 0.1..=3600),
     /// `poll_seconds` (outside 0.2..=3600); [`ServiceError::Internal`] for the database.
-    pub async fn add_watch_rule(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
-        self.add_rule_with(spec, None).await
-    }
-
-    /// [`Service::add_watch_rule`] for network callers (the `/v1` API): the
-    /// watched folder and every folder the rule writes into must be under the
-    /// service's source roots, as for `{"type": "path"}` job sources, since a
-    /// rule reads, moves and may delete files there. With no source roots
-    /// configured, no rule can be added this way.
-    ///
-    /// Errors: as [`Service::add_watch_rule`]; [`ServiceError::Forbidden`]
-    /// for a folder outside the source roots (checked before anything is created).
-    pub async fn add_watch_rule_within_roots(&self, spec: WatchRuleSpec) -> Result<WatchRule> {
-        self.add_rule_with(spec, Some(self.inner.source_roots.clone())).await
+    pub(crate) async fn add_watch_rule(&self, spec: WatchRuleSpec, origin: &Origin) -> Result<WatchRule> {
+        let roots = match origin {
+            Origin::Local => None,
+            Origin::Network(_) => Some(self.core.source_roots.clone()),
+        };
+        self.add_rule_with(spec, roots).await
     }
 
     async fn add_rule_with(&self, spec: WatchRuleSpec, roots: Option<Vec<PathBuf>>) -> Result<WatchRule> {
-        let ctx = ValidationContext { profiles: self.inner.profiles.clone(), reserved: reserved(&self.inner), roots };
-        let rule = add_rule(&self.inner.pool, spec, ctx).await?;
-        self.inner.watch_wake.notify_one();
+        let ctx = ValidationContext { profiles: self.core.profiles.clone(), reserved: reserved(&self.core), roots };
+        let rule = add_rule(&self.core.pool, spec, ctx).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
     /// Every rule (not removed), oldest first, with counts.
     /// Errors: [`ServiceError::Internal`].
-    pub async fn list_watch_rules(&self) -> Result<Vec<WatchRule>> {
-        db::list_rules(&self.inner.pool).await
+    pub(crate) async fn list_watch_rules(&self) -> Result<Vec<WatchRule>> {
+        db::list_rules(&self.core.pool).await
     }
 
     /// One rule. Errors: [`ServiceError::NotFound`] (kind `watch_folder`).
-    pub async fn watch_rule(&self, id: &str) -> Result<WatchRule> {
-        db::must_get_rule(&self.inner.pool, id).await
+    pub(crate) async fn watch_rule(&self, id: &str) -> Result<WatchRule> {
+        db::must_get_rule(&self.core.pool, id).await
     }
 
     /// Removes a rule: it stops watching, its unfinished jobs are canceled
@@ -397,10 +109,10 @@ impl Service {
     /// Outputs already placed stay. Returns the rule as it was.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn remove_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::must_get_rule(&self.inner.pool, id).await?;
-        db::mark_removed(&self.inner.pool, id).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn remove_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::must_get_rule(&self.core.pool, id).await?;
+        db::mark_removed(&self.core.pool, id).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
@@ -408,18 +120,18 @@ impl Service {
     /// their outputs are placed. Idempotent.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::set_paused(&self.inner.pool, id, true).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::set_paused(&self.core.pool, id, true).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
     /// Resumes a paused rule (a full rescan follows). Idempotent.
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`].
-    pub async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
-        let rule = db::set_paused(&self.inner.pool, id, false).await?;
-        self.inner.watch_wake.notify_one();
+    pub(crate) async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
+        let rule = db::set_paused(&self.core.pool, id, false).await?;
+        self.wake.notify_one();
         Ok(rule)
     }
 
@@ -428,10 +140,15 @@ impl Service {
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Validation`]
     /// (`limit`); [`ServiceError::Internal`].
-    pub async fn watch_events(&self, id: &str, limit: Option<u32>, before: Option<i64>) -> Result<Vec<WatchEvent>> {
+    pub(crate) async fn watch_events(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+        before: Option<i64>,
+    ) -> Result<Vec<WatchEvent>> {
         let limit = check_limit(limit)?;
-        db::must_get_rule(&self.inner.pool, id).await?;
-        db::list_events(&self.inner.pool, id, limit, before).await
+        db::must_get_rule(&self.core.pool, id).await?;
+        db::list_events(&self.core.pool, id, limit, before).await
     }
 
     /// The files a rule has seen, most recently changed first, at most
@@ -439,18 +156,11 @@ impl Service {
     ///
     /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Validation`]
     /// (`limit`); [`ServiceError::Internal`].
-    pub async fn watch_files(&self, id: &str, limit: Option<u32>) -> Result<Vec<WatchFile>> {
+    pub(crate) async fn watch_files(&self, id: &str, limit: Option<u32>) -> Result<Vec<WatchFile>> {
         let limit = check_limit(limit)?;
-        db::must_get_rule(&self.inner.pool, id).await?;
-        db::list_files(&self.inner.pool, id, limit).await
+        db::must_get_rule(&self.core.pool, id).await?;
+        db::list_files(&self.core.pool, id, limit).await
     }
-}
-
-fn reserved(inner: &Inner) -> Vec<PathBuf> {
-    [&inner.config.data_dir, &inner.output_dir]
-        .into_iter()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-        .collect()
 }
 
 impl Admin {
@@ -458,7 +168,7 @@ impl Admin {
     /// service starts it within [`WatchConfig::reload_interval`]. Profiles
     /// are the built-ins plus `profile_dir`.
     ///
-    /// Errors: as [`Service::add_watch_rule`]; [`ServiceError::Internal`]
+    /// Errors: as [`crate::Service::add_watch_rule`]; [`ServiceError::Internal`]
     /// when the profiles cannot be loaded.
     pub async fn add_watch_rule(&self, spec: WatchRuleSpec, profile_dir: Option<&Path>) -> Result<WatchRule> {
         let dir = profile_dir.map(Path::to_path_buf);
@@ -485,13 +195,13 @@ impl Admin {
         Ok(rule)
     }
 
-    /// Pauses a rule (see [`Service::pause_watch_rule`]).
+    /// Pauses a rule (see [`crate::Service::pause_watch_rule`]).
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Internal`].
     pub async fn pause_watch_rule(&self, id: &str) -> Result<WatchRule> {
         db::set_paused(&self.pool, id, true).await
     }
 
-    /// Resumes a rule (see [`Service::resume_watch_rule`]).
+    /// Resumes a rule (see [`crate::Service::resume_watch_rule`]).
     /// Errors: [`ServiceError::NotFound`], [`ServiceError::Internal`].
     pub async fn resume_watch_rule(&self, id: &str) -> Result<WatchRule> {
         db::set_paused(&self.pool, id, false).await

@@ -1,6 +1,8 @@
 //! Rule validation and the include/exclude filter.
 
-use super::{DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, SuccessAction, ValidationContext, WatchRuleSpec};
+use super::model::{
+    DEFAULT_INCLUDE, DEFAULT_SETTLE_SECONDS, FailureAction, SuccessAction, ValidationContext, WatchRuleSpec,
+};
 use crate::error::{Result, ServiceError};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
@@ -99,7 +101,7 @@ fn writable_dir(dir: &Path, field: &str, roots: Option<&[PathBuf]>) -> Result<Pa
         return Err(ServiceError::validation(field, format!("{} is not a folder", dir.display())));
     }
     check_roots(&dir, roots, field)?;
-    let probe = dir.join(format!(".crema-write-test-{}", crate::service::new_id("w")));
+    let probe = dir.join(format!(".crema-write-test-{}", crate::shared::new_id("w")));
     std::fs::write(&probe, b"")
         .map_err(|e| ServiceError::validation(field, format!("{}: not writable: {e}", dir.display())))?;
     let _ = std::fs::remove_file(&probe);
@@ -182,7 +184,7 @@ pub(crate) fn validate(mut spec: WatchRuleSpec, ctx: &ValidationContext) -> Resu
             format!("unknown profile {:?}; known profiles: {}", spec.profile, known.join(", ")),
         ));
     }
-    crate::service::validate_output(&spec.output)?;
+    crate::jobs::validate_output(&spec.output)?;
     globset(&spec.include, "include")?;
     let user_exclude = globset(&spec.exclude, "exclude")?;
     let settle = spec.settle_seconds.unwrap_or(DEFAULT_SETTLE_SECONDS);

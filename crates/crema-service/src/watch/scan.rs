@@ -1,7 +1,7 @@
 //! What a rule looks at: which names are candidates, walking the folder,
 //! file identity (size, modification time, content hash) and settling.
 
-use super::WatchRuleSpec;
+use super::model::WatchRuleSpec;
 use super::rules::Filter;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,10 +41,10 @@ impl Skip {
 pub(crate) fn own_dirs(spec: &WatchRuleSpec, reserved: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = reserved.to_vec();
     dirs.extend(spec.output_dir.clone());
-    if let super::SuccessAction::Move { dir: Some(d) } = &spec.on_success {
+    if let super::model::SuccessAction::Move { dir: Some(d) } = &spec.on_success {
         dirs.push(d.clone());
     }
-    if let super::FailureAction::Move { dir: Some(d) } = &spec.on_failure {
+    if let super::model::FailureAction::Move { dir: Some(d) } = &spec.on_failure {
         dirs.push(d.clone());
     }
     dirs
@@ -213,7 +213,7 @@ impl Settler {
 /// did not change meanwhile. Blocking.
 pub(crate) fn identify(path: &Path, size: u64, mtime_ns: i64) -> Result<String, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot be opened for reading yet: {e}"))?;
-    let sha = crate::worker::sha256_file(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let sha = crate::shared::sha256_file(path).map_err(|e| format!("cannot be read: {e}"))?;
     match stat(path) {
         Some((s, m)) if s == size && m == mtime_ns => Ok(sha),
         Some(_) => Err("changed while it was being read".into()),

@@ -3,20 +3,16 @@
 //! settles, identifies, queues, and finishes files.
 
 use super::db::{self, FileRow, NewFile, RuleRow};
+use super::finish::Finisher;
+use super::model::{Watch, WatchDecision, WatchRuleSpec};
 use super::rules::Filter;
 use super::scan::{self, Settle, Settler};
-use super::{FailureAction, SuccessAction, WatchDecision, WatchRuleSpec};
 use crate::error::ServiceError;
-use crate::place::{self, Placement};
-use crate::service::Inner;
-use crate::store;
-use crate::types::{JobSpec, JobStatus, ServiceEvent, SourceSpec};
-use crema_engine::verify;
+use crate::types::{JobSpec, ServiceEvent, SourceSpec};
 use notify::Watcher as _;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -53,14 +49,14 @@ async fn stop(r: Running) {
 /// their rule is paused or resumed, stops and cleans up removed rules. Re-reads
 /// the table every `reload_interval` and whenever the service changes a rule.
 /// Ends when the service drains.
-pub(crate) async fn manager(inner: Arc<Inner>) {
+pub(crate) async fn manager(inner: Arc<Watch>) {
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_prune: Option<Instant> = None;
     loop {
-        if inner.draining.load(Ordering::SeqCst) {
+        if inner.core.is_draining() {
             break;
         }
-        match db::all_rules(&inner.pool).await {
+        match db::all_rules(&inner.core.pool).await {
             Ok(rules) => {
                 let mut live = HashSet::new();
                 for rule in rules {
@@ -102,7 +98,7 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
                 if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                     last_prune = Some(Instant::now());
                     for id in &live {
-                        if let Err(e) = db::prune_events(&inner.pool, id).await {
+                        if let Err(e) = db::prune_events(&inner.core.pool, id).await {
                             tracing::warn!("watch {id}: cannot prune the decision log: {e}");
                         }
                     }
@@ -111,8 +107,8 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
             Err(e) => tracing::warn!("watch: cannot read the rules: {e}"),
         }
         tokio::select! {
-            _ = inner.watch_wake.notified() => {}
-            _ = tokio::time::sleep(inner.config.watch.reload_interval) => {}
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(inner.core.config.watch.reload_interval) => {}
         }
     }
     let all: Vec<Running> = running.into_values().collect();
@@ -125,11 +121,11 @@ pub(crate) async fn manager(inner: Arc<Inner>) {
 }
 
 /// A removed rule: cancel its unfinished jobs, then delete it with its rows.
-async fn cleanup_removed(inner: &Arc<Inner>, id: &str) {
-    match db::unfinished_jobs(&inner.pool, id).await {
+async fn cleanup_removed(inner: &Arc<Watch>, id: &str) {
+    match db::unfinished_jobs(&inner.core.pool, id).await {
         Ok(jobs) => {
             for job in jobs {
-                match crate::service::cancel_job(inner, &job).await {
+                match inner.jobs.cancel(&job).await {
                     Ok(_) | Err(ServiceError::JobNotCancelable(_)) | Err(ServiceError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!("watch {id}: cannot cancel job {job}: {e}"),
                 }
@@ -140,7 +136,7 @@ async fn cleanup_removed(inner: &Arc<Inner>, id: &str) {
             return;
         }
     }
-    match db::delete_rule(&inner.pool, id).await {
+    match db::delete_rule(&inner.core.pool, id).await {
         Ok(()) => tracing::info!("watch {id}: rule removed"),
         Err(e) => tracing::warn!("watch {id}: cannot delete the removed rule: {e}"),
     }
@@ -160,7 +156,7 @@ fn start_watcher(
 
 /// What one rule's task keeps.
 struct Rule {
-    inner: Arc<Inner>,
+    inner: Arc<Watch>,
     id: String,
     spec: Arc<WatchRuleSpec>,
     filter: Arc<Filter>,
@@ -183,7 +179,7 @@ struct Rule {
 
 type Identified = (PathBuf, u64, i64, Result<String, String>);
 
-async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl>) {
+async fn run_rule(inner: Arc<Watch>, rule: RuleRow, mut ctl: watch::Receiver<Ctl>) {
     let filter = match Filter::new(&rule.spec) {
         Ok(f) => Arc::new(f),
         Err(e) => {
@@ -192,9 +188,9 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
             return;
         }
     };
-    let reserved = super::reserved(&inner);
+    let reserved = super::model::reserved(&inner.core);
     let own = Arc::new(scan::own_dirs(&rule.spec, &reserved));
-    let settle = rule.spec.settle_seconds.unwrap_or(super::DEFAULT_SETTLE_SECONDS);
+    let settle = rule.spec.settle_seconds.unwrap_or(super::model::DEFAULT_SETTLE_SECONDS);
     let mut r = Rule {
         inner: inner.clone(),
         id: rule.id.clone(),
@@ -211,17 +207,17 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
         rescan_after_finish: false,
         looked: false,
     };
-    match db::known(&inner.pool, &r.id).await {
+    match db::known(&inner.core.pool, &r.id).await {
         Ok(rows) => r.known = rows.into_iter().map(|(p, s, m)| (p, (s, m))).collect(),
         Err(e) => tracing::warn!("watch {}: cannot load known files: {e}", r.id),
     }
-    let config = inner.config.watch.clone();
+    let config = inner.core.config.watch.clone();
     let polling = rule.spec.poll_seconds;
     let use_events = config.events && polling.is_none();
     let scan_every = polling.map(Duration::from_secs_f64).unwrap_or(config.rescan_interval);
     let mut baseline = !rule.spec.take_existing && !rule.baseline_done;
     let mut baseline_recorded = rule.baseline_done;
-    let mut job_events = inner.events.subscribe();
+    let mut job_events = inner.core.events.subscribe();
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let mut watcher: Option<notify::RecommendedWatcher> = None;
     let mut watcher_failed = false;
@@ -245,7 +241,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
     );
     loop {
         let c = *ctl.borrow();
-        if c.stop || inner.draining.load(Ordering::SeqCst) {
+        if c.stop || inner.core.is_draining() {
             break;
         }
         if c.paused {
@@ -280,7 +276,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
             }
             if !baseline_recorded {
                 baseline_recorded = true;
-                if let Err(e) = db::set_baseline_done(&inner.pool, &r.id).await {
+                if let Err(e) = db::set_baseline_done(&inner.core.pool, &r.id).await {
                     tracing::warn!("watch {}: {e}", r.id);
                 }
             }
@@ -359,7 +355,7 @@ async fn run_rule(inner: Arc<Inner>, rule: RuleRow, mut ctl: watch::Receiver<Ctl
 
 impl Rule {
     async fn log(&self, d: WatchDecision, path: &Path, reason: Option<&str>, job: Option<&str>, out: Option<&str>) {
-        db::log(&self.inner.pool, &self.id, d, path, reason, job, out).await;
+        db::log(&self.inner.core.pool, &self.id, d, path, reason, job, out).await;
     }
 
     /// Logs an `ignored` decision once per path and reason for this task.
@@ -475,7 +471,7 @@ impl Rule {
             let reason = "present when the rule started; existing files are not taken (take_existing: false)";
             let row =
                 NewFile { path: &p, size, mtime_ns: mtime, sha256: None, state: "baseline", reason: Some(reason) };
-            match db::insert_file(&self.inner.pool, &self.id, &row).await {
+            match db::insert_file(&self.inner.core.pool, &self.id, &row).await {
                 Ok(_) => {
                     self.known.insert(p.clone(), (size, mtime));
                     self.log(WatchDecision::Ignored, &p, Some(reason), None, None).await;
@@ -552,8 +548,8 @@ impl Rule {
     }
 
     /// The exactly-once decision for a complete file with known content.
-    async fn decide(&mut self, path: &Path, size: u64, mtime: i64, sha: &str) -> crate::Result<()> {
-        let pool = self.inner.pool.clone();
+    async fn decide(&mut self, path: &Path, size: u64, mtime: i64, sha: &str) -> crate::error::Result<()> {
+        let pool = self.inner.core.pool.clone();
         if let Some(row) = db::live_by_path(&pool, &self.id, path).await? {
             if row.sha256.as_deref() == Some(sha) {
                 // Touched, or copied over with the same bytes: nothing new.
@@ -617,8 +613,8 @@ impl Rule {
     /// Queues pending files while the rule has fewer than
     /// `max_outstanding_per_rule` jobs queued or running.
     async fn dispatch(&mut self) {
-        let pool = self.inner.pool.clone();
-        let max = self.inner.config.watch.max_outstanding_per_rule.max(1);
+        let pool = self.inner.core.pool.clone();
+        let max = self.inner.core.config.watch.max_outstanding_per_rule.max(1);
         let outstanding = match db::outstanding(&pool, &self.id).await {
             Ok(n) => n,
             Err(e) => {
@@ -627,10 +623,7 @@ impl Rule {
             }
         };
         // Shutting down, or the disk is almost full: files wait as `pending` rows.
-        if outstanding >= max
-            || self.inner.draining.load(Ordering::SeqCst)
-            || self.inner.disk_critical.load(Ordering::SeqCst)
-        {
+        if outstanding >= max || self.inner.core.is_draining() || self.inner.core.is_disk_critical() {
             return;
         }
         let rows = match db::pending(&pool, &self.id, max - outstanding).await {
@@ -648,8 +641,8 @@ impl Rule {
         }
     }
 
-    async fn queue(&mut self, row: FileRow) -> crate::Result<()> {
-        let pool = self.inner.pool.clone();
+    async fn queue(&mut self, row: FileRow) -> crate::error::Result<()> {
+        let pool = self.inner.core.pool.clone();
         let p = row.path.clone();
         let now_stat = tokio::task::spawn_blocking(move || scan::stat(&p)).await.unwrap_or(None);
         match now_stat {
@@ -671,7 +664,7 @@ impl Rule {
         }
         // The row points at the job before the job exists: a crash in between
         // leaves a `queued` row without a job, which is queued again (never twice).
-        let job_id = crate::service::new_id("job");
+        let job_id = crate::shared::new_id("job");
         db::set_queued(&pool, row.id, &job_id).await?;
         let spec = JobSpec {
             source: SourceSpec::Path { path: row.path.clone() },
@@ -683,7 +676,7 @@ impl Rule {
                 "watch_file": row.path.display().to_string(),
             })),
         };
-        match crate::service::submit_job(&self.inner, spec, true, Some(job_id.clone())).await {
+        match self.inner.jobs.submit(spec, job_id.clone()).await {
             Ok(job) => {
                 let reason = format!("complete (unchanged for {} s); job queued", self.settle);
                 self.log(WatchDecision::Taken, &row.path, Some(&reason), Some(&job.id), None).await;
@@ -699,7 +692,7 @@ impl Rule {
             }
             Err(e) => {
                 let why = format!("cannot be queued: {e}");
-                let f = Finisher::new(self);
+                let f = Finisher::new(self.inner.clone(), self.id.clone(), self.spec.clone(), !self.looked);
                 f.fail(&row, None, &why).await;
                 Ok(())
             }
@@ -707,7 +700,7 @@ impl Rule {
     }
 
     async fn start_finishing(&mut self, set: &mut JoinSet<i64>) {
-        let rows = match db::finishable(&self.inner.pool, &self.id).await {
+        let rows = match db::finishable(&self.inner.core.pool, &self.id).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("watch {}: {e}", self.id);
@@ -718,7 +711,7 @@ impl Rule {
         self.looked = true;
         for row in rows {
             if self.finishing.insert(row.id) {
-                let mut f = Finisher::new(self);
+                let mut f = Finisher::new(self.inner.clone(), self.id.clone(), self.spec.clone(), !self.looked);
                 f.recovering = recovering;
                 set.spawn(async move {
                     let id = row.id;
@@ -729,311 +722,5 @@ impl Rule {
                 });
             }
         }
-    }
-}
-
-/// What finishing a file needs (owned: runs in its own task).
-struct Finisher {
-    inner: Arc<Inner>,
-    rule_id: String,
-    spec: Arc<WatchRuleSpec>,
-    /// The rule's first look after it started: a `queued` row without its job
-    /// is a crash between recording the job ID and creating the job.
-    recovering: bool,
-}
-
-impl Finisher {
-    fn new(r: &Rule) -> Self {
-        Self { inner: r.inner.clone(), rule_id: r.id.clone(), spec: r.spec.clone(), recovering: !r.looked }
-    }
-
-    fn rel_dir(&self, source: &Path) -> PathBuf {
-        source.strip_prefix(&self.spec.folder).ok().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
-    }
-
-    async fn log(&self, d: WatchDecision, path: &Path, reason: Option<&str>, job: Option<&str>, out: Option<&str>) {
-        db::log(&self.inner.pool, &self.rule_id, d, path, reason, job, out).await;
-    }
-
-    /// A file whose job ended (or whose output was being placed).
-    async fn finish(&self, row: FileRow) -> crate::Result<()> {
-        let pool = &self.inner.pool;
-        let Some(job_id) = row.job_id.clone() else {
-            db::set_state(pool, row.id, "pending", None).await?;
-            return Ok(());
-        };
-        let Some(job) = store::get(pool, &job_id).await?.map(|r| r.job) else {
-            if self.recovering && row.state == "queued" {
-                // A crash between recording the job ID and creating the job: queue it again.
-                sqlx::query(
-                    "UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = ? AND state = 'queued'",
-                )
-                .bind(row.id)
-                .execute(pool)
-                .await?;
-            } else {
-                // Someone removed the finished job (and its output) before it was placed.
-                self.fail(&row, Some(&job_id), "its job was removed before the output was placed").await;
-            }
-            return Ok(());
-        };
-        match job.status {
-            JobStatus::Completed => self.completed(&row, &job).await,
-            JobStatus::Failed | JobStatus::Canceled => {
-                let why = match (&job.error, &job.status_reason) {
-                    (Some(e), _) => format!("the encode failed: {e}"),
-                    (None, Some(r)) => format!("the job was {}: {r}", job.status),
-                    (None, None) => format!("the job was {}", job.status),
-                };
-                self.fail(&row, Some(&job.id), &why).await;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn completed(&self, row: &FileRow, job: &crate::types::Job) -> crate::Result<()> {
-        let pool = &self.inner.pool;
-        let source = row.path.clone();
-        let job_dir = self.inner.output_dir.join(&job.id);
-        let stem_src = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
-        let stem = format!("{stem_src}.{}", self.spec.profile);
-        let dest_dir = self.spec.output_dir.clone().unwrap_or_default().join(self.rel_dir(&source));
-        let Some(out_path) = job.output.path.clone().map(PathBuf::from) else {
-            // sophon-auto kept the original: nothing was written.
-            let note = "the encode would not have saved space, so nothing was written (final_artifact: original)";
-            let action = if matches!(self.spec.on_success, SuccessAction::Delete) {
-                // Never delete a source that has no output beside it.
-                SuccessAction::Leave
-            } else {
-                self.spec.on_success.clone()
-            };
-            let done = self.source_action(row, &action).await;
-            db::set_state(pool, row.id, "done", Some(&format!("{note}; {done}"))).await?;
-            self.log(WatchDecision::Done, &source, Some(&format!("{note}; {done}")), Some(&job.id), None).await;
-            return Ok(());
-        };
-        let hls = job.output.hls.is_some();
-        let main = if hls {
-            Placement {
-                src: job_dir.join("hls"),
-                dir: dest_dir.clone(),
-                stem: stem.clone(),
-                ext: "hls".into(),
-                tmp_name: format!(".crema-placing-{}-main.hls", row.id),
-            }
-        } else {
-            let ext = out_path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "mp4".into());
-            Placement {
-                src: out_path.clone(),
-                dir: dest_dir.clone(),
-                stem: stem.clone(),
-                tmp_name: format!(".crema-placing-{}-main.{ext}", row.id),
-                ext,
-            }
-        };
-        let keep = self.spec.output.hls.as_ref().and_then(|h| h.keep_mp4).map(|k| Placement {
-            src: job_dir.join(format!("{k}p.mp4")),
-            dir: dest_dir.clone(),
-            stem: format!("{stem}.{k}p"),
-            ext: "mp4".into(),
-            tmp_name: format!(".crema-placing-{}-keep.mp4", row.id),
-        });
-        if main.src.exists() {
-            // Verify before anything is moved: the output decodes and lasts as long as the source.
-            let (src, out) = (source.clone(), main.src.clone());
-            let verdict = tokio::task::spawn_blocking(move || {
-                if hls { verify::verify_hls(&out.join("master.m3u8"), &src) } else { verify::verify_file(&out, &src) }
-            })
-            .await
-            .map_err(|e| format!("the check failed: {e}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
-            if let Err(why) = verdict {
-                let why = format!(
-                    "the output did not verify ({why}); it was kept in {} and the source was not touched by a success action",
-                    job_dir.display()
-                );
-                self.fail(row, Some(&job.id), &why).await;
-                return Ok(());
-            }
-            if row.state != "placing" {
-                sqlx::query(
-                    "UPDATE watch_files SET state = 'placing', output_path = NULL, updated_at = ? WHERE id = ?",
-                )
-                .bind(store::ts(store::now()))
-                .bind(row.id)
-                .execute(pool)
-                .await?;
-            }
-        }
-        if let Some(k) = keep {
-            let placed = tokio::task::spawn_blocking(move || place::place_unrecorded(&k)).await;
-            if let Ok(Err(e)) = placed {
-                tracing::warn!("watch {}: cannot place the kept MP4: {e}", self.rule_id);
-            }
-        }
-        // The waveform (output.waveform) goes beside the output as STEM.dat / STEM.json.
-        let mut waveform_placed = None;
-        if let Some(src) = job.output.waveform.as_ref().and_then(|w| w.path.clone()).map(PathBuf::from) {
-            let ext = src.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "dat".into());
-            let w = Placement {
-                src,
-                dir: dest_dir.clone(),
-                stem: stem.clone(),
-                tmp_name: format!(".crema-placing-{}-waveform.{ext}", row.id),
-                ext,
-            };
-            match tokio::task::spawn_blocking(move || place::place_unrecorded(&w)).await {
-                Ok(Ok(p)) => waveform_placed = p,
-                Ok(Err(e)) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
-                Err(e) => tracing::warn!("watch {}: cannot place the waveform: {e}", self.rule_id),
-            }
-        }
-        let previous = row.output_path.clone().map(PathBuf::from);
-        let placed = match self.place_recorded(row.id, main, previous).await {
-            Ok(p) => p,
-            Err(e) => {
-                self.fail(row, Some(&job.id), &format!("the verified output could not be placed: {e}")).await;
-                return Ok(());
-            }
-        };
-        db::set_placing(pool, row.id, &placed).await?;
-        let mut output = job.output.clone();
-        let main_file = if hls { placed.join("master.m3u8") } else { placed.clone() };
-        output.path = Some(main_file.display().to_string());
-        if let Some(h) = output.hls.as_mut() {
-            h.master_playlist = main_file.display().to_string();
-        }
-        output.retention_expires_at = None;
-        if let Some(w) = output.waveform.as_mut() {
-            w.path = waveform_placed.map(|p| p.display().to_string());
-        }
-        db::set_job_output(pool, &job.id, &output).await?;
-        let dir = job_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-        let done = self.source_action(row, &self.spec.on_success).await;
-        let placed_text = placed.display().to_string();
-        sqlx::query("UPDATE watch_files SET state = 'done', reason = ?, output_path = ?, updated_at = ? WHERE id = ?")
-            .bind(&done)
-            .bind(&placed_text)
-            .bind(store::ts(store::now()))
-            .bind(row.id)
-            .execute(pool)
-            .await?;
-        self.log(WatchDecision::Done, &source, Some(&done), Some(&job.id), Some(&placed_text)).await;
-        Ok(())
-    }
-
-    /// Places the main output exactly once: staged at its temp name, then
-    /// published under a name that is recorded BEFORE it is used, so a crash
-    /// at any point resumes with the same name (never a second copy).
-    async fn place_recorded(&self, row_id: i64, p: Placement, previous: Option<PathBuf>) -> Result<PathBuf, String> {
-        let p = Arc::new(p);
-        let blocking = |f: Box<dyn FnOnce() -> std::io::Result<Option<PathBuf>> + Send>| async move {
-            tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
-        };
-        let q = p.clone();
-        let staged = blocking(Box::new(move || Ok(q.stage()?.then(PathBuf::new)))).await?.is_some();
-        if !staged {
-            // Nothing at the temp name: a previous run published it, or the output is gone.
-            let prev = previous.clone();
-            return blocking(Box::new(move || Ok(prev.filter(|p| p.symlink_metadata().is_ok()))))
-                .await?
-                .ok_or_else(|| format!("{}: the output is missing", p.src.display()));
-        }
-        let mut name = previous;
-        for _ in 0..1000 {
-            let dest = match name.take() {
-                Some(d) => d,
-                None => {
-                    let q = p.clone();
-                    let d = blocking(Box::new(move || place::free_name(&q.dir, &q.stem, &q.ext).map(Some)))
-                        .await?
-                        .ok_or("no free name")?;
-                    db::set_placing(&self.inner.pool, row_id, &d).await.map_err(|e| e.to_string())?;
-                    d
-                }
-            };
-            let (q, d) = (p.clone(), dest.clone());
-            let done = blocking(Box::new(move || Ok(place::publish_exact(&q.tmp(), &d)?.then(PathBuf::new)))).await?;
-            if done.is_some() {
-                return Ok(dest);
-            }
-        }
-        Err("no free name in the output folder".into())
-    }
-
-    /// The success post-action, only on the very file that was encoded.
-    async fn source_action(&self, row: &FileRow, action: &SuccessAction) -> String {
-        let source = row.path.clone();
-        let (size, mtime) = (row.size, row.mtime_ns);
-        let action = action.clone();
-        let dest = match &action {
-            SuccessAction::Move { dir: Some(d) } => Some(d.join(self.rel_dir(&source))),
-            _ => None,
-        };
-        tokio::task::spawn_blocking(move || match scan::stat(&source) {
-            None => "the source is no longer there".to_string(),
-            Some(st) if st != (size, mtime) => {
-                "the source changed during the encode, so it was left in place (its new content is taken separately)"
-                    .to_string()
-            }
-            Some(_) => match (action, dest) {
-                (SuccessAction::Leave, _) => "source left in place".to_string(),
-                (SuccessAction::Move { .. }, Some(dest)) => match place::move_source(&source, &dest) {
-                    Ok(to) => format!("source moved to {}", to.display()),
-                    Err(e) => format!("the source could not be moved ({e}); it was left in place"),
-                },
-                (SuccessAction::Move { .. }, None) => "source left in place (no done folder)".to_string(),
-                (SuccessAction::Delete, _) => match std::fs::remove_file(&source) {
-                    Ok(()) => "source deleted".to_string(),
-                    Err(e) => format!("the source could not be deleted ({e}); it was left in place"),
-                },
-            },
-        })
-        .await
-        .unwrap_or_else(|e| format!("the post-action failed: {e}"))
-    }
-
-    /// Records a failure and runs the failure post-action.
-    async fn fail(&self, row: &FileRow, job_id: Option<&str>, why: &str) {
-        let source = row.path.clone();
-        let (size, mtime) = (row.size, row.mtime_ns);
-        let dest = match &self.spec.on_failure {
-            FailureAction::Move { dir: Some(d) } => Some(d.join(self.rel_dir(&source))),
-            _ => None,
-        };
-        let text = format!(
-            "Crema could not encode this file.\n\nFile:  {}\nRule:  {}\nJob:   {}\nWhen:  {}\nWhy:   {}\n",
-            source.display(),
-            self.rule_id,
-            job_id.unwrap_or("-"),
-            store::ts(store::now()),
-            why
-        );
-        let note = tokio::task::spawn_blocking(move || {
-            let dest = dest?;
-            Some(match scan::stat(&source) {
-                None => "the source is no longer there".to_string(),
-                Some(st) if st != (size, mtime) => "the source changed meanwhile, so it was left in place".to_string(),
-                Some(_) => match place::move_source(&source, &dest) {
-                    Ok(to) => match place::write_error_file(&to, &text) {
-                        Ok(err) => format!("source moved to {} (why: {})", to.display(), err.display()),
-                        Err(e) => format!("source moved to {}; the error file could not be written: {e}", to.display()),
-                    },
-                    Err(e) => format!("the source could not be moved ({e}); it was left in place"),
-                },
-            })
-        })
-        .await
-        .unwrap_or(None);
-        let reason = match note {
-            Some(n) => format!("{why}; {n}"),
-            None => why.to_string(),
-        };
-        if let Err(e) = db::set_state(&self.inner.pool, row.id, "failed", Some(&reason)).await {
-            tracing::warn!("watch {}: cannot record a failure: {e}", self.rule_id);
-        }
-        self.log(WatchDecision::Failed, &row.path, Some(&reason), job_id, None).await;
     }
 }

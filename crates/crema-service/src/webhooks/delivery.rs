@@ -1,10 +1,9 @@
 //! The delivery task: claims due outbox rows, checks the target against the
 //! policy after resolving it, sends the signed event, records the attempt.
 
+use super::model::{WEBHOOK_DELETED, WebhookEvent, Webhooks, host_ip};
 use super::policy::WebhookPolicy;
-use super::{WEBHOOK_DELETED, WebhookEvent, host_ip};
 use crate::error::{Result, ServiceError};
-use crate::service::Inner;
 use crate::store::{begin_immediate, now, ts};
 use crate::types::ServiceEvent;
 use hmac::{Hmac, Mac};
@@ -13,7 +12,6 @@ use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -99,8 +97,8 @@ pub(crate) async fn recover(pool: &SqlitePool, policy: &WebhookPolicy) -> Result
 
 /// Starts the delivery task. It stops once the service is draining and its
 /// attempts under way have ended; [`crate::Service::shutdown`] waits for it.
-pub(crate) fn spawn_delivery(inner: Arc<Inner>) -> JoinHandle<()> {
-    let events = inner.events.subscribe();
+pub(crate) fn spawn_delivery(inner: Arc<Webhooks>) -> JoinHandle<()> {
+    let events = inner.core.events.subscribe();
     tokio::spawn(run(inner, events))
 }
 
@@ -127,18 +125,18 @@ enum Outcome {
     Final(Option<u16>, String),
 }
 
-async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<ServiceEvent>) {
+async fn run(inner: Arc<Webhooks>, mut events: broadcast::Receiver<ServiceEvent>) {
     let slots = Arc::new(Semaphore::new(DELIVERY_CONCURRENCY));
     let mut tasks = JoinSet::new();
     loop {
-        if inner.draining.load(Ordering::SeqCst) {
+        if inner.core.is_draining() {
             break;
         }
         while tasks.try_join_next().is_some() {}
         let mut wait = IDLE_POLL;
         let free = slots.available_permits();
         if free > 0 {
-            match claim(&inner.pool, free).await {
+            match claim(&inner.core.pool, free).await {
                 Ok(claimed) => {
                     for c in claimed {
                         let Ok(permit) = slots.clone().acquire_owned().await else { break };
@@ -146,7 +144,7 @@ async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<ServiceEvent>) {
                         tasks.spawn(async move {
                             attempt(&inner, c).await;
                             drop(permit);
-                            inner.webhook_wake.notify_one();
+                            inner.wake.notify_one();
                         });
                     }
                 }
@@ -155,14 +153,14 @@ async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<ServiceEvent>) {
                     wait = Duration::from_secs(1);
                 }
             }
-            if let Ok(Some(due)) = next_due(&inner.pool).await {
+            if let Ok(Some(due)) = next_due(&inner.core.pool).await {
                 wait = wait.min(Duration::from_millis((due - ms(now())).max(0) as u64));
             }
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             tokio::select! {
-                _ = inner.webhook_wake.notified() => break,
+                _ = inner.wake.notified() => break,
                 _ = tokio::time::sleep_until(deadline) => break,
                 ev = events.recv() => match ev {
                     Ok(ServiceEvent::JobStateChanged { job }) if job.status.is_terminal() => break,
@@ -218,10 +216,10 @@ async fn next_due(pool: &SqlitePool) -> Result<Option<i64>> {
 }
 
 /// One attempt, start to record.
-async fn attempt(inner: &Inner, c: Claimed) {
+async fn attempt(inner: &Webhooks, c: Claimed) {
     let started = Instant::now();
-    let policy = &inner.config.webhooks;
-    let outcome = match target(&inner.pool, &c).await {
+    let policy = &inner.core.config.webhooks;
+    let outcome = match target(&inner.core.pool, &c).await {
         Ok(Some(t)) => send(policy, &c, &t).await,
         Ok(None) => Outcome::Final(None, WEBHOOK_DELETED.into()),
         Err(e) => Outcome::Retry(None, format!("cannot read the delivery: {e}")),
@@ -231,9 +229,9 @@ async fn attempt(inner: &Inner, c: Claimed) {
     // fault, or the delivery stays in flight and is sent again at the next open.
     let mut wait = RECORD_RETRY_FIRST;
     for n in 1..=RECORD_TRIES {
-        match record(&inner.pool, policy, &c, &outcome, duration_ms).await {
+        match record(&inner.core.pool, policy, &c, &outcome, duration_ms).await {
             Ok(()) => return,
-            Err(e) if n < RECORD_TRIES && !inner.pool.is_closed() && !inner.draining.load(Ordering::SeqCst) => {
+            Err(e) if n < RECORD_TRIES && !inner.core.pool.is_closed() && !inner.core.is_draining() => {
                 tracing::warn!(
                     "webhook delivery {}: recording attempt {} failed ({e}); retrying",
                     c.event_id,

@@ -134,12 +134,12 @@ impl WebhookPolicy {
     ///
     /// Errors: [`crate::ServiceError::Validation`] on `webhooks.max_attempts`
     /// (0) or `webhooks.timeout` (zero).
-    pub fn validate(&self) -> crate::Result<()> {
+    pub fn validate(&self) -> crate::error::Result<()> {
         if self.max_attempts == 0 {
-            return Err(crate::ServiceError::validation("webhooks.max_attempts", "must be at least 1"));
+            return Err(crate::error::ServiceError::validation("webhooks.max_attempts", "must be at least 1"));
         }
         if self.timeout.is_zero() {
-            return Err(crate::ServiceError::validation("webhooks.timeout", "must be more than zero"));
+            return Err(crate::error::ServiceError::validation("webhooks.timeout", "must be more than zero"));
         }
         Ok(())
     }

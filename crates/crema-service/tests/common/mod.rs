@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use crema_service::{Config, Job, JobSpec, JobStatus, Service};
+use crema_service::{Config, Job, JobSpec, JobStatus, Origin, Principal, Service};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,12 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache").canonicalize().unwrap_or_else(|_| {
         panic!("fixtures/cache is missing: run fixtures/prepare.sh (scripts/test.sh does) before these tests")
     })
+}
+
+/// The origin of a network client (an API key), as the HTTP transport passes it:
+/// only the source roots, no `output.dir`.
+pub fn network() -> Origin {
+    Origin::Network(Principal { key_id: "key_test".into() })
 }
 
 /// A fixture file, failing clearly when it is missing.
@@ -165,7 +171,7 @@ pub async fn job_with_source_broken_after_submit(
     let mut idle = config.clone();
     idle.workers = 0;
     let svc = Service::open(idle).await.expect("open service");
-    let job = svc.submit_local(spec).await.expect("a readable source is accepted");
+    let job = svc.submit(spec, Origin::Local).await.expect("a readable source is accepted");
     svc.shutdown(Duration::ZERO).await;
     let bytes = std::fs::read(&src).expect("read the copy");
     std::fs::write(&src, &bytes[..4096]).expect("truncate the copy");

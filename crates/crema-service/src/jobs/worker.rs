@@ -1,15 +1,15 @@
 //! Workers: claim the oldest queued job, run the engine on a blocking thread,
 //! turn its events into job state, record the outcome.
 
-use crate::service::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, Inner, RunHandle, ended_output, source_from_probe};
-use crate::store::{self, Finish, JobRow};
+use super::outputs::{ended_output, source_from_probe};
+use super::repo::{Finish, JobRow};
+use super::state::{INTENT_CANCEL, INTENT_NONE, INTENT_SHUTDOWN, JobsState, RunHandle};
+use crate::error::{Result, ServiceError};
+use crate::shared::sha256_file;
 use crate::types::{EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, JobStatus, OutputInfo, Progress, ServiceEvent};
-use crema_engine::encode;
 use crema_engine::progress::Stage;
 use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest, HlsRequest, OutputReport};
 use crema_engine::{CancelFlag, EngineError, Event};
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -20,32 +20,34 @@ use tokio::sync::{mpsc, watch};
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// One worker: claims and runs jobs until the service drains.
-pub(crate) async fn worker_loop(inner: Arc<Inner>, n: usize) {
+pub(crate) async fn worker_loop(inner: Arc<JobsState>, n: usize) {
     loop {
-        if inner.draining.load(Ordering::SeqCst) {
+        if inner.core.is_draining() {
             break;
         }
-        if inner.disk_critical.load(Ordering::SeqCst) {
+        if inner.core.is_disk_critical() {
             tokio::select! {
                 _ = inner.wake.notified() => {}
+                _ = inner.core.disk_recovered.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
             continue;
         }
-        match store::claim(&inner.pool).await {
+        match inner.store.claim().await {
             Ok(Some(row)) => {
                 let id = row.job.id.clone();
                 // Its own task: a panic in the job's async part cannot take the worker down.
                 let task = tokio::spawn(run_job(inner.clone(), row));
                 if let Err(e) = task.await {
                     tracing::error!("worker {n}: job {id} task failed: {e}");
-                    inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    inner.set_running(&id, None);
                     fail_internal(&inner, &id, &format!("internal error: the job's task failed: {e}")).await;
                 }
             }
             Ok(None) => {
                 tokio::select! {
                     _ = inner.wake.notified() => {}
+                    _ = inner.core.disk_recovered.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
@@ -57,8 +59,8 @@ pub(crate) async fn worker_loop(inner: Arc<Inner>, n: usize) {
     }
 }
 
-async fn fail_internal(inner: &Inner, id: &str, message: &str) {
-    let Ok(job) = store::must_get(&inner.pool, id).await else { return };
+async fn fail_internal(inner: &JobsState, id: &str, message: &str) {
+    let Ok(job) = inner.store.must_get(id).await else { return };
     let progress = Progress { phase: JobStatus::Failed, ..job.progress.clone() };
     let f = Finish {
         status: JobStatus::Failed,
@@ -71,10 +73,10 @@ async fn fail_internal(inner: &Inner, id: &str, message: &str) {
         final_artifact: None,
         saved_percent: None,
     };
-    if let Err(e) = store::finish(&inner.pool, id, &f).await {
+    if let Err(e) = inner.store.finish(id, &f).await {
         tracing::error!("job {id}: cannot record the failure: {e}");
     }
-    remove_dir(&inner.output_dir.join(id));
+    remove_dir(&inner.core.output_dir.join(id));
     inner.emit_state(id).await;
 }
 
@@ -153,28 +155,29 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
 type Outcome = Result<std::thread::Result<crema_engine::Result<EncodeResult>>, tokio::task::JoinError>;
 
 /// Runs one claimed job to its end state.
-async fn run_job(inner: Arc<Inner>, row: JobRow) {
+async fn run_job(inner: Arc<JobsState>, row: JobRow) {
     let id = row.job.id.clone();
-    let job_dir = inner.output_dir.join(&id);
+    let job_dir = inner.core.output_dir.join(&id);
     remove_dir(&job_dir);
     if let Err(e) = std::fs::create_dir_all(&job_dir) {
         fail_internal(&inner, &id, &format!("{}: cannot create the output folder: {e}", job_dir.display())).await;
         return;
     }
-    let req = build_request(&row, &job_dir, inner.config.encoder);
+    let req = build_request(&row, &job_dir, inner.core.config.encoder);
     let cancel = CancelFlag::new();
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let intent = Arc::new(AtomicU8::new(INTENT_NONE));
     let handle = RunHandle { cancel: cancel.clone(), stopped: stopped_rx, intent: intent.clone() };
-    inner.running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
+    inner.set_running(&id, Some(handle));
     inner.emit_state(&id).await;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let profiles = inner.profiles.clone();
+    let profiles = inner.core.profiles.clone();
+    let transcoder = inner.transcoder.clone();
     let flag = cancel.clone();
     let engine = tokio::task::spawn_blocking(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            encode::run(&req, &profiles, &flag, &mut |ev| {
+            transcoder.transcode(&req, &profiles, &flag, &mut |ev| {
                 if matches!(ev, Event::Canceled) {
                     let _ = stopped_tx.send(true);
                 }
@@ -226,7 +229,7 @@ async fn run_job(inner: Arc<Inner>, row: JobRow) {
             continue;
         }
         last_write = Some(Instant::now());
-        match store::set_running_state(&inner.pool, &id, status, &progress).await {
+        match inner.store.set_running_state(&id, status, &progress).await {
             Ok(true) => {}
             Ok(false) => {
                 // Canceled (or otherwise ended) behind our back: stop the engine.
@@ -239,28 +242,27 @@ async fn run_job(inner: Arc<Inner>, row: JobRow) {
         if changed {
             inner.emit_state(&id).await;
         } else {
-            inner.emit(ServiceEvent::JobProgress { job_id: id.clone(), progress: progress.clone() });
+            inner.core.emit(ServiceEvent::JobProgress { job_id: id.clone(), progress: progress.clone() });
         }
     }
     let outcome: Outcome = engine.await;
-    inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    inner.set_running(&id, None);
     finish_job(&inner, &row, &job_dir, progress, outcome, intent.load(Ordering::SeqCst)).await;
     inner.emit_state(&id).await;
 }
 
-async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progress, outcome: Outcome, intent: u8) {
+async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: Progress, outcome: Outcome, intent: u8) {
     let id = &row.job.id;
-    let pool = &inner.pool;
     if intent == INTENT_SHUTDOWN {
         remove_dir(job_dir);
-        if let Err(e) = store::requeue_running(pool, id, "requeued at shutdown").await {
+        if let Err(e) = inner.store.requeue_running(id, "requeued at shutdown").await {
             tracing::error!("job {id}: cannot requeue: {e}");
         }
         return;
     }
     if intent == INTENT_CANCEL {
         remove_dir(job_dir);
-        if let Err(e) = store::cancel(pool, id, false, &ended_output(&row.job.output)).await {
+        if let Err(e) = inner.store.cancel(id, false, &ended_output(&row.job.output)).await {
             tracing::error!("job {id}: cannot record the cancel: {e}");
         }
         return;
@@ -281,7 +283,7 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
         Ok(result) => complete(inner, row, job_dir, progress, result).await,
         Err(EngineError::Canceled) => {
             remove_dir(job_dir);
-            store::cancel(pool, id, false, &ended_output(&row.job.output)).await
+            inner.store.cancel(id, false, &ended_output(&row.job.output)).await
         }
         Err(e) => {
             remove_dir(job_dir);
@@ -291,7 +293,7 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
             let message = crate::redact::paths(
                 &e.to_string(),
                 &source_path.into_iter().collect::<Vec<_>>(),
-                &[job_dir, &inner.output_dir, &inner.config.data_dir],
+                &[job_dir, &inner.core.output_dir, &inner.core.config.data_dir],
             );
             let progress = Progress { phase: JobStatus::Failed, ..progress };
             let f = Finish {
@@ -305,7 +307,7 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
                 final_artifact: None,
                 saved_percent: None,
             };
-            store::finish(pool, id, &f).await
+            inner.store.finish(id, &f).await
         }
     };
     match finished {
@@ -319,12 +321,12 @@ async fn finish_job(inner: &Inner, row: &JobRow, job_dir: &Path, progress: Progr
 }
 
 async fn complete(
-    inner: &Inner,
+    inner: &JobsState,
     row: &JobRow,
     job_dir: &Path,
     progress: Progress,
     result: EncodeResult,
-) -> crate::Result<bool> {
+) -> Result<bool> {
     let id = &row.job.id;
     let main = result.outputs.first().cloned();
     let hashed = match main.clone() {
@@ -333,7 +335,7 @@ async fn complete(
             Some(
                 tokio::task::spawn_blocking(move || sha256_file(&path))
                     .await
-                    .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
             )
         }
         None => None,
@@ -348,8 +350,12 @@ async fn complete(
     };
     let output = match &main {
         Some(m) => {
-            let expires =
-                inner.config.output_retention.and_then(|r| time::Duration::try_from(r).ok()).map(|r| store::now() + r);
+            let expires = inner
+                .core
+                .config
+                .output_retention
+                .and_then(|r| time::Duration::try_from(r).ok())
+                .map(|r| crate::store::now() + r);
             let mut output = written_output(&row.job.output, m, sha256, expires);
             let source = row.job.source.path.as_deref().map(Path::new);
             output.warnings =
@@ -392,7 +398,7 @@ async fn complete(
         final_artifact: final_artifact.as_deref(),
         saved_percent: Some(result.saved_percent),
     };
-    store::finish(&inner.pool, id, &f).await
+    inner.store.finish(id, &f).await
 }
 
 /// Places a finished output in the folder the local caller asked for
@@ -404,7 +410,7 @@ async fn place_in(
     row: &JobRow,
     profile: &str,
     dir: std::path::PathBuf,
-) -> crate::Result<()> {
+) -> Result<()> {
     let hls = m.kind == "hls";
     let src = if hls { m.path.parent().map(Path::to_path_buf).unwrap_or_default() } else { m.path.clone() };
     let ext = if hls {
@@ -425,8 +431,8 @@ async fn place_in(
     };
     let placed = tokio::task::spawn_blocking(move || crate::place::place_unrecorded(&placement))
         .await
-        .map_err(|e| crate::ServiceError::Internal(format!("placing the output: {e}")))?
-        .map_err(|e| crate::ServiceError::Internal(format!("{}: cannot place the output: {e}", dir.display())))?;
+        .map_err(|e| ServiceError::Internal(format!("placing the output: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("{}: cannot place the output: {e}", dir.display())))?;
     if let Some(dest) = placed {
         if hls {
             let master = dest.join("master.m3u8");
@@ -477,19 +483,4 @@ fn written_output(
         warnings: Vec::new(),
         waveform: None,
     }
-}
-
-/// Lower-case hex SHA-256 of a file, read in 1 MiB blocks.
-pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

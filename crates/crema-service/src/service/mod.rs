@@ -1,0 +1,282 @@
+//! The [`Service`]: composes the subsystem handles (the queue, uploads,
+//! webhooks, keys and sessions, idempotency records, download tokens, watch
+//! folders), starts their background tasks, and is the one API every
+//! transport calls. It is the only module that knows every subsystem; none of
+//! them imports it. The public methods live here and in the files beside it,
+//! one per group, and hand each call to its subsystem.
+
+mod access;
+mod catalog;
+mod files;
+mod watch;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::error::{Result, ServiceError};
+use crate::idempotency::Idempotency;
+use crate::jobs::{FfmpegTranscoder, JobStore, Jobs, SqliteJobStore, Transcoder};
+use crate::maintenance::ReadinessReport;
+use crate::origin::Origin;
+use crate::shared::{Core, check_disk, normalize};
+use crate::tokens::Downloads;
+use crate::types::{Job, JobSpec, JobStatus, Page, ServiceEvent};
+use crate::uploads::Uploads;
+use crate::watch::Watch;
+use crate::webhooks::Webhooks;
+use crema_engine::profile::ProfileSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+
+/// The service: a persistent job queue with a worker pool. Cheap to share
+/// behind an `Arc`; every method takes `&self`.
+pub struct Service {
+    core: Arc<Core>,
+    jobs: Jobs,
+    uploads: Arc<Uploads>,
+    webhooks: Arc<Webhooks>,
+    auth: Auth,
+    idempotency: Arc<Idempotency>,
+    downloads: Downloads,
+    watch: Arc<Watch>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Service {
+    /// Opens the store in `config.data_dir` (creating it and running
+    /// migrations), recovers jobs a dead process left running, drops its
+    /// in-flight idempotency records, loads (or creates) the download-token
+    /// secret `server.secret`, loads profiles, recovers uploads (stray temp
+    /// files removed, expired sessions cleaned, then a cleanup task every
+    /// minute: see `uploads.rs`), starts the purge task of idempotency records
+    /// and sessions, the maintenance task (free-space watch, output
+    /// retention), the webhook delivery task (after recording attempts a dead
+    /// process left under way: their deliveries are sent again),
+    /// `config.workers` workers and, unless `config.watch.enabled` is false,
+    /// the watch-folder manager (every active rule starts watching; files
+    /// whose jobs ended while the service was down are finished first).
+    /// Must be called inside a tokio runtime.
+    ///
+    /// Errors: [`ServiceError::Validation`] for a bad config (`max_attempts` 0,
+    /// `webhooks.max_attempts` 0, `webhooks.timeout` zero, `upload_chunk_size_override` 0),
+    /// [`ServiceError::Internal`] when the folders, database or profiles cannot be opened,
+    /// or `server.secret` has a mode wider than 0600 or a wrong length.
+    pub async fn open(config: Config) -> Result<Service> {
+        Service::open_with(config, Arc::new(FfmpegTranscoder)).await
+    }
+
+    /// [`Service::open`] with the workers' encodes run by `transcoder`
+    /// instead of the engine's FFmpeg pipeline (for example a stand-in that
+    /// lets queue behaviour be tested without encoding).
+    ///
+    /// Errors: those of [`Service::open`].
+    pub async fn open_with(config: Config, transcoder: Arc<dyn Transcoder>) -> Result<Service> {
+        if config.max_attempts == 0 {
+            return Err(ServiceError::validation("max_attempts", "must be at least 1"));
+        }
+        config.webhooks.validate()?;
+        crate::uploads::check_config(&config)?;
+        let output_dir = config.resolved_output_dir();
+        for dir in [&config.data_dir, &output_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServiceError::Internal(format!("{}: cannot create folder: {e}", dir.display())))?;
+        }
+        let profile_dir = config.profile_dir.clone();
+        let profiles = tokio::task::spawn_blocking(move || ProfileSet::load(profile_dir.as_deref()))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?
+            .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?;
+        let source_roots =
+            config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
+        let pool = crate::store::open(&config.data_dir).await?;
+        let downloads = crate::tokens::load_or_create_secret(&config.data_dir).await?;
+        crate::idempotency::clear_in_flight(&pool).await?;
+        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
+        let (requeued, failed) = store.recover().await?;
+        if requeued + failed > 0 {
+            tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
+        }
+        let interrupted = crate::webhooks::recover(&pool, &config.webhooks).await?;
+        if interrupted > 0 {
+            tracing::info!("recovered {interrupted} interrupted webhook deliveries");
+        }
+        let (events, _) = broadcast::channel(1024);
+        let core = Arc::new(Core {
+            pool,
+            output_dir,
+            source_roots,
+            profiles: Arc::new(profiles),
+            events,
+            draining: AtomicBool::new(false),
+            disk_critical: AtomicBool::new(false),
+            disk_recovered: Notify::new(),
+            config,
+        });
+        let uploads = Arc::new(Uploads::new(core.clone()));
+        crate::uploads::start(&uploads).await?;
+        let idempotency = Arc::new(Idempotency::new(core.clone()));
+        crate::idempotency::spawn_purger(&idempotency);
+        check_disk(&core);
+        let jobs = Jobs::new(core.clone(), uploads.clone(), store, transcoder);
+        tokio::spawn(crate::maintenance::run(jobs.downgrade()));
+        let mut workers = jobs.spawn_workers();
+        let webhooks = Arc::new(Webhooks::new(core.clone()));
+        workers.push(crate::webhooks::spawn_delivery(webhooks.clone()));
+        let watch = Arc::new(Watch::new(core.clone(), jobs.for_rules()));
+        if core.config.watch.enabled {
+            workers.push(tokio::spawn(crate::watch::manager(watch.clone())));
+        }
+        let auth = Auth::new(core.pool.clone(), core.config.session_ttl);
+        Ok(Service { core, jobs, uploads, webhooks, auth, idempotency, downloads, watch, workers: Mutex::new(workers) })
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The loaded profiles (built-ins plus the user folder, if configured).
+    pub fn profiles(&self) -> &ProfileSet {
+        &self.core.profiles
+    }
+
+    /// Whether [`Service::shutdown`] was called (`/readyz` `draining`).
+    pub fn is_draining(&self) -> bool {
+        self.core.is_draining()
+    }
+
+    /// Validates and queues a job; returns it with status `queued`.
+    ///
+    /// `origin` decides what the job may reach: [`Origin::Network`] (the HTTP
+    /// transport, on behalf of an API key) reaches only `path` sources under
+    /// the configured source roots and may not set `output.dir`;
+    /// [`Origin::Local`] (the local user of this machine: the desktop app)
+    /// may name any file the process can read and set `output.dir`. Never
+    /// pass `Local` on behalf of a network client.
+    ///
+    /// Errors: [`ServiceError::Validation`] naming the field (unknown
+    /// `profile`, `output.target_height` outside 144..=4320, `metadata` not an
+    /// object or over 16 KiB, a relative or unreadable `source.path`,
+    /// `webhook_ids` naming an unknown or deleted webhook or more than 16);
+    /// for [`Origin::Network`], [`ServiceError::Forbidden`] for a path outside
+    /// the source roots or an `output.dir`;
+    /// [`ServiceError::Validation`] (field `source.upload_id`) for an unknown upload;
+    /// [`ServiceError::SourceInvalid`] / [`ServiceError::SourceUnsupported`] for a
+    /// source the probe cannot read as media;
+    /// [`ServiceError::UploadIncomplete`] for an upload that is not completed
+    /// (or whose file expired); [`ServiceError::CapacityExceeded`] while shutting
+    /// down or while the disk is almost full.
+    ///
+    /// An upload source is hard-linked (or copied) to `<data_dir>/sources/<job id>/<file name>`,
+    /// so the job keeps it after the upload session expires; its `sha256`, `bytes`
+    /// and probe facts come from the upload record (no second hash).
+    pub async fn submit(&self, spec: JobSpec, origin: Origin) -> Result<Job> {
+        self.jobs.submit_as(spec, &origin, None).await
+    }
+
+    /// One job. Errors: [`ServiceError::NotFound`].
+    pub async fn get(&self, id: &str) -> Result<Job> {
+        self.jobs.get(id).await
+    }
+
+    /// Jobs newest first, optionally only those in `status`. `limit` is
+    /// 1..=100 (default 20); `cursor` is a page's `next_cursor`. Pages are
+    /// stable under concurrent inserts: the cursor marks a position in
+    /// insertion order, so new jobs never shift later pages.
+    ///
+    /// Errors: [`ServiceError::Validation`] for a bad `limit` or `cursor`.
+    pub async fn list(&self, status: Option<JobStatus>, limit: Option<u32>, cursor: Option<&str>) -> Result<Page> {
+        self.jobs.list(status, limit, cursor).await
+    }
+
+    /// Cancels a job: a queued one at once; a running one by raising its
+    /// cancel flag and waiting (up to about 1 s) until the engine stopped and
+    /// removed its partial outputs. Returns the job, status `canceled`.
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::JobNotCancelable`]
+    /// for a terminal job.
+    pub async fn cancel(&self, id: &str) -> Result<Job> {
+        self.jobs.cancel(id).await
+    }
+
+    /// Requeues a failed job that has attempts left (`attempt < max_attempts`),
+    /// with `attempt + 1`.
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
+    /// for any other state or when attempts are used up.
+    pub async fn retry(&self, id: &str) -> Result<Job> {
+        self.jobs.retry(id).await
+    }
+
+    /// A receiver of every job event from now on. A slow receiver that falls
+    /// more than 1024 events behind gets `RecvError::Lagged` and continues.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.core.events.subscribe()
+    }
+
+    /// Graceful stop, then closes the database: [`Service::drain`] followed
+    /// by closing the connection pool. Every later call fails with `Internal`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.drain(grace).await;
+        self.core.pool.close().await;
+    }
+
+    /// Stops taking work but keeps answering: no new jobs are claimed or
+    /// accepted (`submit` is `CapacityExceeded`, `/readyz` says `draining`);
+    /// running jobs get `grace` to finish, then are canceled and requeued
+    /// (same attempt). Returns once the workers stopped (or after a further
+    /// 10 s at most). Reads, keys and the rest still work, so a server can
+    /// keep serving while it drains; call [`Service::shutdown`] (or drop the
+    /// service) at the end.
+    pub async fn drain(&self, grace: Duration) {
+        self.core.draining.store(true, Ordering::SeqCst);
+        self.jobs.wake_all();
+        self.webhooks.wake.notify_one();
+        self.watch.wake.notify_waiters();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !self.running_ids().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.jobs.interrupt_running();
+        let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in workers {
+            if tokio::time::timeout(Duration::from_secs(10), w).await.is_err() {
+                tracing::warn!("a worker did not stop within 10 s");
+            }
+        }
+    }
+
+    /// IDs of the jobs being run right now.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.jobs.running_ids()
+    }
+
+    /// Runs the readiness checks now (the disk one is re-measured too).
+    pub async fn readiness(&self) -> ReadinessReport {
+        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.core.pool))
+            .await
+            .map_or(true, |r| r.is_err());
+        let disk = check_disk(&self.core);
+        let draining = self.is_draining();
+        let workers_dead =
+            !draining && self.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|w| w.is_finished());
+        ReadinessReport {
+            database,
+            disk_critical: self.core.is_disk_critical(),
+            draining,
+            workers_dead,
+            free_bytes: disk.free_bytes,
+            low_on_space: disk.low,
+        }
+    }
+
+    /// Deletes outputs whose retention expired now (the task does this every
+    /// 30 s); returns how many jobs' outputs were removed.
+    ///
+    /// Errors: [`ServiceError::Internal`] when the database fails.
+    pub async fn expire_outputs(&self) -> Result<u64> {
+        self.jobs.expire_outputs().await
+    }
+}

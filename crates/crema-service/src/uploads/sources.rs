@@ -1,0 +1,103 @@
+//! Upload sources of jobs: the assembled file linked (or copied) into the
+//! job's own folder at submission, and removed again when it is refused.
+
+use super::files::{SOURCE, link_or_copy, remove_path};
+use super::model::{Stored, UploadStatus};
+use super::rules::disk_name;
+use super::state::{Uploads, blocking, internal_io, job_source_dir, load, received, upload_dir};
+use crate::error::{Result, ServiceError};
+use crate::store::{now, ts};
+use crate::types::SourceInfo;
+
+/// The job source for `SourceSpec::Upload`: the upload's assembled file,
+/// hard-linked (copied when linking fails) to `<data_dir>/sources/<job_id>/<file name>`,
+/// with the upload's hash, size and probe facts.
+///
+/// Errors: [`ServiceError::NotFound`] (kind `upload`); [`ServiceError::UploadIncomplete`]
+/// when the upload is not completed or its file is gone; [`ServiceError::Internal`].
+impl Uploads {
+    /// The `source` of a job submitted from a completed upload: the file linked (or copied) into the job's own folder.
+    pub(crate) async fn job_source(&self, upload_id: &str, job_id: &str) -> Result<SourceInfo> {
+        let inner = self;
+        let up = load(inner, upload_id).await?;
+        let status = up.effective(now());
+        let gone = || {
+            ServiceError::UploadIncomplete(format!(
+                "upload {upload_id} expired at {}; its file was removed",
+                ts(up.expires_at)
+            ))
+        };
+        match status {
+            Stored::Shown(UploadStatus::Completed) if up.files_present => {}
+            Stored::Shown(status @ (UploadStatus::Uploading | UploadStatus::Assembling)) => {
+                let got = received(inner, upload_id).await?.len();
+                return Err(ServiceError::UploadIncomplete(format!(
+                    "upload {upload_id} is {status} ({got} of {} part(s) received); complete it with \
+                 POST /v1/uploads/{upload_id}/complete before using it as a source",
+                    up.total_chunks
+                )));
+            }
+            Stored::Shown(UploadStatus::Canceled) => {
+                return Err(ServiceError::UploadIncomplete(format!("upload {upload_id} was canceled")));
+            }
+            Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
+        }
+        let src = upload_dir(inner, upload_id).join(SOURCE);
+        let dest_dir = job_source_dir(inner, job_id);
+        let dest = dest_dir.join(disk_name(&up.file_name));
+        let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
+        let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("linking the upload: {e}")))?;
+        if let Err(e) = linked {
+            let _ = tokio::fs::remove_dir_all(&dest_dir).await;
+            return Err(if e.kind() == std::io::ErrorKind::NotFound {
+                gone()
+            } else {
+                internal_io(format!("linking upload {upload_id}"), e)
+            });
+        }
+        // The header facts (codec, bit depth, HDR, audio tracks) the upload record lacks; no hashing.
+        // A file the probe cannot read is refused now (`source_invalid`, 422)
+        // rather than accepted and failed later.
+        let probe_path = dest.clone();
+        let probed = tokio::task::spawn_blocking(move || {
+            crema_engine::probe::probe_facts(&probe_path, &crema_engine::CancelFlag::new())
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("probing upload {upload_id}: {e}")))?;
+        let facts = match probed {
+            Ok(f) => Some(f),
+            Err(e) => match crate::error::source_error(&e, &dest) {
+                Some(refused) => {
+                    let _ = tokio::fs::remove_dir_all(&dest_dir).await;
+                    return Err(refused);
+                }
+                None => None,
+            },
+        };
+        let video = facts.as_ref().and_then(|f| f.video.as_ref());
+        Ok(SourceInfo {
+            kind: "upload".into(),
+            upload_id: Some(upload_id.to_string()),
+            path: Some(dest.display().to_string()),
+            name: up.file_name.clone(),
+            bytes: up.bytes.unwrap_or(up.file_size),
+            sha256: up.sha256.clone().unwrap_or_default(),
+            duration_seconds: up.source_duration_seconds,
+            resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
+            frame_rate: up.source_frame_rate.clone(),
+            codec: video.map(|v| v.codec.clone()),
+            bit_depth: video.map(|v| v.bit_depth),
+            hdr: video.and_then(|v| v.hdr.clone()),
+            audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
+        })
+    }
+
+    /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
+    /// Removes the source link a refused submission made.
+    pub(crate) async fn remove_job_source(&self, job_id: &str) {
+        let dir = job_source_dir(self, job_id);
+        let _ = blocking("removing a job's source link", move || remove_path(&dir)).await;
+    }
+}
