@@ -15,6 +15,5 @@ mod media_cases;
 mod profiles_on_footage;
 mod quality;
 mod serve_crash;
-mod speed_tiers;
 mod waveform;
 mod waveform_js;

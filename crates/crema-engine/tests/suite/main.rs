@@ -5,5 +5,4 @@
 mod av_start;
 mod broadcast;
 mod hls;
-mod limits;
 mod probe;

@@ -8,7 +8,11 @@
 //! size would leave too little encoder work to tell x265's fast and medium
 //! presets apart: they differ by only ~15% on this content).
 
-use crate::common::*;
+#[macro_use]
+#[path = "suite/common/mod.rs"]
+mod common;
+
+use common::*;
 use std::time::Duration;
 
 #[test]

@@ -4,6 +4,13 @@
 //!
 //! Fixtures from `fixtures/prepare.sh`: `still_8192.mp4` (one 8192x8192
 //! H.264 frame) and `declared_15000.mkv` (one 15000x15000 PNG frame).
+//!
+//! A test binary of its own, not a module of `suite`: in the same process as
+//! the other engine tests' encodes, the 8192x8192 source scaled to 1080p
+//! failed about one run in six with "write: Not yet implemented in FFmpeg,
+//! patches welcome" from the MP4 muxer (seen 2026-12-02; alone, 0 failures
+//! in 6 runs). The cause is not found yet: until it is, these tests run
+//! alone, as they did before the suite was merged into one binary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
