@@ -395,7 +395,9 @@ export class Store {
         if (this.selected.has(d.key)) this.toggle(d.key, false);
       } catch (e) {
         d.state = 'ready';
-        this.toast('error', `${d.name}: ${humanMessage(e)}`);
+        const text = humanMessage(e);
+        // Source errors already name the file ("Text.mov: not a video…").
+        this.toast('error', text.toLowerCase().startsWith(d.name.toLowerCase()) ? text : `${d.name}: ${text}`);
       }
     }
     if (ids.length) this.batch.add(ids);
