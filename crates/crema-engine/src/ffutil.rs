@@ -201,3 +201,39 @@ pub(crate) fn dict_get(dict: *const ffi::AVDictionary, key: &CStr) -> Option<Str
     let value = value.trim();
     (!value.is_empty()).then(|| value.to_string())
 }
+
+/// Read errors in a row after which a source is given up as unreadable.
+const MAX_READ_ERRORS: u32 = 100;
+
+/// Reads the next packet of `ictx` into a fresh packet (ffmpeg-next's
+/// `Packet::read` does not unreference the previous packet, so reusing one
+/// would keep every packet of the source in memory, libavcodec 59). A
+/// damaged stretch is skipped; `None` at the end of the file.
+///
+/// Errors: [`crate::EngineError::InputUnsupported`] (naming `input`) after
+/// more than 100 read errors in a row (`errors` counts them across calls).
+pub(crate) fn read_packet(
+    ictx: &mut ff::format::context::Input,
+    input: &std::path::Path,
+    errors: &mut u32,
+) -> crate::Result<Option<ff::Packet>> {
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(ictx) {
+            Ok(()) => {
+                *errors = 0;
+                return Ok(Some(packet));
+            }
+            Err(ff::Error::Eof) => return Ok(None),
+            Err(e) => {
+                *errors += 1;
+                if *errors > MAX_READ_ERRORS {
+                    return Err(crate::EngineError::InputUnsupported {
+                        path: input.into(),
+                        cause: format!("unreadable data: {e}"),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -187,3 +187,34 @@ pub struct Program {
     /// Indices of the streams the program carries, in file order.
     pub streams: Vec<usize>,
 }
+
+#[cfg(test)]
+impl VideoStream {
+    /// A 1920x1080 25 fps 8-bit H.264 stream for unit tests, with the
+    /// given field order, rotation (degrees) and HDR transfer.
+    pub(crate) fn test_1080p25(field_order: &str, rotation: i32, hdr: Option<&str>) -> VideoStream {
+        VideoStream {
+            index: 0,
+            codec: "h264".into(),
+            profile: None,
+            width: 1920,
+            height: 1080,
+            pix_fmt: "yuv420p".into(),
+            bit_depth: 8,
+            frame_rate: (25, 1),
+            variable_frame_rate: false,
+            frames: None,
+            time_base: (1, 25),
+            color_primaries: None,
+            color_transfer: None,
+            color_matrix: None,
+            color_range: None,
+            hdr: hdr.map(String::from),
+            mastering_display: None,
+            content_light_level: None,
+            rotation,
+            field_order: field_order.into(),
+            bit_rate: None,
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::cover::write_cover;
 use super::outputs::Outputs;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::output::{AudioFeed, canceled};
 use crate::progress::{CancelFlag, Event, Stage};
 
@@ -37,21 +37,7 @@ pub(super) fn copy_all(
         if cancel.is_canceled() {
             return Err(canceled(staging, on_event));
         }
-        let mut packet = ff::Packet::empty();
-        match packet.read(ictx) {
-            Ok(()) => read_errors = 0,
-            Err(ff::Error::Eof) => break,
-            Err(e) => {
-                read_errors += 1;
-                if read_errors > 100 {
-                    return Err(EngineError::InputUnsupported {
-                        path: input.into(),
-                        cause: format!("unreadable data: {e}"),
-                    });
-                }
-                continue;
-            }
-        }
+        let Some(packet) = crate::ffutil::read_packet(ictx, input, &mut read_errors)? else { break };
         let si = packet.stream();
         if let Some(&(_, (mi, os))) = covers.iter().find(|(i, _)| *i == si) {
             write_cover(&mut ctx.muxes[mi], os, packet, input)?;

@@ -58,24 +58,7 @@ pub(super) fn decode_all(
         if cancel.is_canceled() {
             return Err(canceled(staging, on_event));
         }
-        // A fresh packet per read: ffmpeg-next's `Packet::read` does not
-        // unreference the previous packet, so reusing one would keep every
-        // packet of the source in memory (libavcodec 59).
-        let mut packet = ff::Packet::empty();
-        match packet.read(ictx) {
-            Ok(()) => read_errors = 0,
-            Err(ff::Error::Eof) => break,
-            Err(e) => {
-                read_errors += 1;
-                if read_errors > 100 {
-                    return Err(EngineError::InputUnsupported {
-                        path: input.into(),
-                        cause: format!("unreadable data: {e}"),
-                    });
-                }
-                continue;
-            }
-        }
+        let Some(packet) = crate::ffutil::read_packet(ictx, input, &mut read_errors)? else { break };
         let si = packet.stream();
         if si == vindex {
             if video_done {

@@ -327,29 +327,7 @@ mod tests {
     use super::*;
 
     fn video(hdr: Option<&str>) -> VideoStream {
-        VideoStream {
-            index: 0,
-            codec: "h264".into(),
-            profile: None,
-            width: 1920,
-            height: 1080,
-            pix_fmt: "yuv420p".into(),
-            bit_depth: 8,
-            frame_rate: (25, 1),
-            variable_frame_rate: false,
-            frames: None,
-            time_base: (1, 25),
-            color_primaries: None,
-            color_transfer: None,
-            color_matrix: None,
-            color_range: None,
-            hdr: hdr.map(String::from),
-            mastering_display: None,
-            content_light_level: None,
-            rotation: 0,
-            field_order: "progressive".into(),
-            bit_rate: None,
-        }
+        VideoStream::test_1080p25("progressive", 0, hdr)
     }
 
     #[test]
