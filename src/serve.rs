@@ -17,6 +17,11 @@ pub struct DataDirArg {
     /// platform data folder (`~/.local/share/crema` on Linux).
     #[arg(long, env = "CREMA_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Database: an SQLite file path (`sqlite:PATH` too) or a
+    /// `postgres://user:password@host/name` URL that several `crema serve`
+    /// nodes share (farm mode). Default `<data dir>/crema.db`.
+    #[arg(long, env = "CREMA_DATABASE_URL", value_name = "URL|PATH", hide_env_values = true)]
+    pub database: Option<crema_service::Database>,
 }
 
 impl DataDirArg {
@@ -26,6 +31,11 @@ impl DataDirArg {
             .clone()
             .or_else(Config::default_data_dir)
             .ok_or_else(|| "no home folder to put data in: pass --data-dir".to_string())
+    }
+
+    /// Opens the store-only handle of `crema keys` / `crema watch`.
+    pub(crate) async fn admin(&self) -> Result<Admin, String> {
+        Admin::open(&self.resolve()?, self.database.as_ref()).await.map_err(|e| e.to_string())
     }
 }
 
@@ -67,6 +77,14 @@ pub struct ServeArgs {
     /// `share/crema/ui` beside the binary's folder, then the repository's `ui/dist`).
     #[arg(long, value_name = "DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// This node's name in a farm, recorded on the jobs it runs and listed
+    /// by `GET /v1/nodes` (default: the host name).
+    #[arg(long, env = "CREMA_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Seconds a running job stays this node's without a heartbeat; another
+    /// node requeues it after that (renewed every third of it).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_seconds: u64,
     /// Seconds running jobs get to finish after SIGTERM/Ctrl-C before they are requeued.
     #[arg(long, default_value_t = 30)]
     pub grace_seconds: u64,
@@ -173,6 +191,11 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
     config.profile_dir = crema_engine::profile::user_profile_dir();
     config.output_retention = (args.retention_hours > 0).then(|| Duration::from_secs(args.retention_hours * 3600));
     config.webhooks.allow = args.webhook_allow.clone();
+    config.database = args.data.database.clone();
+    if let Some(name) = &args.node_name {
+        config.node_name = name.clone();
+    }
+    config.lease = Duration::from_secs(args.lease_seconds);
     // Bind before opening the service: a busy port fails fast and touches nothing.
     let listener =
         std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -304,7 +327,7 @@ fn date(t: Option<time::OffsetDateTime>) -> String {
 async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
     match cmd {
         KeysCommand::Create { name, data } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let k = admin.create_key(&name).await.map_err(|e| e.to_string())?;
             println!("{}", k.key);
             eprintln!("key {} ({}) created for {:?}. It is shown only now: store it safely.", k.id, k.prefix, k.name);
@@ -316,7 +339,7 @@ async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
             } else {
                 std::fs::read_to_string(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?
             };
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let imported = admin.import_key(&name, &key).await.map_err(|e| e.to_string())?;
             let k = &imported.key;
             if imported.created {
@@ -326,7 +349,7 @@ async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::List { data, json } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let keys = admin.list_keys().await.map_err(|e| e.to_string())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())?);
@@ -346,7 +369,7 @@ async fn keys_async(cmd: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Revoke { key, data } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let k = admin.revoke_key(&key).await.map_err(|e| e.to_string())?;
             println!("revoked {} ({}, {:?})", k.id, k.prefix, k.name);
         }

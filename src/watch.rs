@@ -10,7 +10,7 @@ use crate::serve::{DataDirArg, runtime};
 use crate::{ContainerArg, HlsCodecArg};
 use clap::{Args, Subcommand};
 use crema_service::{
-    Admin, ContainerSpec, FailureAction, HlsCodec, HlsSpec, OutputSpec, SuccessAction, WatchRule, WatchRuleSpec,
+    ContainerSpec, FailureAction, HlsCodec, HlsSpec, OutputSpec, SuccessAction, WatchRule, WatchRuleSpec,
 };
 use std::path::{Path, PathBuf};
 
@@ -241,7 +241,7 @@ async fn run_async(cmd: WatchCommand) -> Result<(), String> {
     match cmd {
         WatchCommand::Add(args) => {
             let spec = spec_of(&args)?;
-            let admin = Admin::open(&args.data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = args.data.admin().await?;
             let profile_dir = crema_engine::profile::user_profile_dir();
             let rule = admin.add_watch_rule(spec, profile_dir.as_deref()).await.map_err(|e| e.to_string())?;
             admin.close().await;
@@ -252,7 +252,7 @@ async fn run_async(cmd: WatchCommand) -> Result<(), String> {
             );
         }
         WatchCommand::List { data, json } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let rules = admin.list_watch_rules().await.map_err(|e| e.to_string())?;
             admin.close().await;
             if json {
@@ -266,19 +266,19 @@ async fn run_async(cmd: WatchCommand) -> Result<(), String> {
             }
         }
         WatchCommand::Remove { id, data } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let r = admin.remove_watch_rule(&id).await.map_err(|e| e.to_string())?;
             admin.close().await;
             println!("removed {} ({})", r.id, r.spec.folder.display());
         }
         WatchCommand::Pause { id, data } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let r = admin.pause_watch_rule(&id).await.map_err(|e| e.to_string())?;
             admin.close().await;
             println!("paused {} ({})", r.id, r.spec.folder.display());
         }
         WatchCommand::Resume { id, data } => {
-            let admin = Admin::open(&data.resolve()?).await.map_err(|e| e.to_string())?;
+            let admin = data.admin().await?;
             let r = admin.resume_watch_rule(&id).await.map_err(|e| e.to_string())?;
             admin.close().await;
             println!("resumed {} ({})", r.id, r.spec.folder.display());

@@ -17,11 +17,11 @@
 use crate::error::{Result, ServiceError};
 use crate::shared::new_id;
 use crate::store::{self, now, ts};
+use crate::store::{DbRow, Pool};
 use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use std::path::Path;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -129,21 +129,22 @@ impl std::fmt::Debug for Session {
 /// Changes are visible to a running server at once (it reads keys from the
 /// store on every request).
 pub struct Admin {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
     pub(crate) data_dir: std::path::PathBuf,
 }
 
 impl Admin {
-    /// Opens `<data_dir>/crema.db` (creating the folder and the database if
-    /// needed, running migrations). Leaves jobs, uploads and idempotency
-    /// records untouched.
+    /// Opens `database` (default `<data_dir>/crema.db`), creating the folder
+    /// and an SQLite database if needed and running migrations. Leaves jobs,
+    /// uploads and idempotency records untouched.
     ///
     /// Errors: [`ServiceError::Internal`] when the folder or database cannot be opened.
-    pub async fn open(data_dir: &Path) -> Result<Admin> {
+    pub async fn open(data_dir: &Path, database: Option<&crate::Database>) -> Result<Admin> {
         tokio::fs::create_dir_all(data_dir)
             .await
             .map_err(|e| ServiceError::Internal(format!("{}: cannot create folder: {e}", data_dir.display())))?;
-        Ok(Admin { pool: store::open(data_dir).await?, data_dir: data_dir.to_path_buf() })
+        let db = database.cloned().unwrap_or_else(|| crate::Database::in_data_dir(data_dir));
+        Ok(Admin { pool: store::open(&db).await?, data_dir: data_dir.to_path_buf() })
     }
 
     /// Creates a key; see [`create_key`](crate::Service::create_key).
@@ -192,14 +193,14 @@ impl Admin {
 
 /// The keys-and-sessions handle of a running service.
 pub(crate) struct Auth {
-    pool: SqlitePool,
+    pool: Pool,
     /// How long a browser session lasts.
     session_ttl: std::time::Duration,
 }
 
 impl Auth {
     /// A handle over `pool`, with sessions lasting `session_ttl`.
-    pub(crate) fn new(pool: SqlitePool, session_ttl: std::time::Duration) -> Auth {
+    pub(crate) fn new(pool: Pool, session_ttl: std::time::Duration) -> Auth {
         Auth { pool, session_ttl }
     }
 
@@ -250,7 +251,7 @@ impl Auth {
         let ttl = time::Duration::try_from(self.session_ttl).unwrap_or(time::Duration::DAY);
         let expires_at = created.saturating_add(ttl);
         sqlx::query(
-            "INSERT INTO sessions (token_hash, key_id, created_at, expires_at, expires_unix) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, key_id, created_at, expires_at, expires_unix) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(sha256_hex(&value))
         .bind(&principal.key_id)
@@ -276,7 +277,7 @@ impl Auth {
         let hash = sha256_hex(cookie_value);
         let row = sqlx::query(
             "SELECT s.key_id, s.expires_unix, k.revoked_at, k.last_used_at
-             FROM sessions s JOIN api_keys k ON k.id = s.key_id WHERE s.token_hash = ?",
+             FROM sessions s JOIN api_keys k ON k.id = s.key_id WHERE s.token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&self.pool)
@@ -286,7 +287,7 @@ impl Auth {
         let expires_unix: i64 = row.try_get("expires_unix")?;
         let revoked: Option<String> = row.try_get("revoked_at")?;
         if expires_unix <= OffsetDateTime::now_utc().unix_timestamp() || revoked.is_some() {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&hash).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(&hash).execute(&self.pool).await?;
             return Err(bad());
         }
         touch(&self.pool, &key_id, row.try_get("last_used_at")?).await?;
@@ -297,7 +298,7 @@ impl Auth {
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
     pub(crate) async fn delete_session(&self, cookie_value: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(sha256_hex(cookie_value))
             .execute(&self.pool)
             .await?;
@@ -315,7 +316,7 @@ fn parse_ts(s: Option<String>) -> Result<Option<OffsetDateTime>> {
         .transpose()
 }
 
-fn row_to_key(row: &SqliteRow) -> Result<ApiKey> {
+fn row_to_key(row: &DbRow) -> Result<ApiKey> {
     Ok(ApiKey {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -341,7 +342,7 @@ fn key_name(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCreated> {
+pub(crate) async fn create_key(pool: &Pool, name: &str) -> Result<ApiKeyCreated> {
     let name = key_name(name)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ServiceError::Internal(format!("no OS randomness: {e}")))?;
@@ -350,7 +351,7 @@ pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCr
     let prefix = format!("{KEY_PREFIX}{}", &secret[..VISIBLE_HEX]);
     let id = new_id("key");
     let created_at = now();
-    sqlx::query("INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(name)
         .bind(&prefix)
@@ -361,7 +362,7 @@ pub(crate) async fn create_key(pool: &SqlitePool, name: &str) -> Result<ApiKeyCr
     Ok(ApiKeyCreated { id, name: name.to_string(), prefix, key, created_at })
 }
 
-pub(crate) async fn import_key(pool: &SqlitePool, name: &str, key: &str) -> Result<ApiKeyImported> {
+pub(crate) async fn import_key(pool: &Pool, name: &str, key: &str) -> Result<ApiKeyImported> {
     let name = key_name(name)?;
     let key = key.trim();
     let secret = key.strip_prefix(KEY_PREFIX).unwrap_or_default();
@@ -374,7 +375,7 @@ pub(crate) async fn import_key(pool: &SqlitePool, name: &str, key: &str) -> Resu
     let hash = sha256_hex(key);
     let mut tx = crate::store::begin_immediate(pool).await?;
     if let Some(row) =
-        sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?").bind(&hash).fetch_optional(&mut *tx).await?
+        sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1").bind(&hash).fetch_optional(&mut *tx).await?
     {
         let existing = row_to_key(&row)?;
         if existing.revoked_at.is_some() {
@@ -388,7 +389,7 @@ pub(crate) async fn import_key(pool: &SqlitePool, name: &str, key: &str) -> Resu
     let id = new_id("key");
     let prefix = format!("{KEY_PREFIX}{}", &secret[..VISIBLE_HEX]);
     let created_at = now();
-    sqlx::query("INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(name)
         .bind(&prefix)
@@ -401,19 +402,19 @@ pub(crate) async fn import_key(pool: &SqlitePool, name: &str, key: &str) -> Resu
     Ok(ApiKeyImported { key, created: true })
 }
 
-pub(crate) async fn list_keys(pool: &SqlitePool) -> Result<Vec<ApiKey>> {
+pub(crate) async fn list_keys(pool: &Pool) -> Result<Vec<ApiKey>> {
     let rows = sqlx::query("SELECT * FROM api_keys ORDER BY rowid").fetch_all(pool).await?;
     rows.iter().map(row_to_key).collect()
 }
 
-pub(crate) async fn revoke_key(pool: &SqlitePool, id_or_prefix: &str) -> Result<ApiKey> {
+pub(crate) async fn revoke_key(pool: &Pool, id_or_prefix: &str) -> Result<ApiKey> {
     let arg = id_or_prefix.trim();
     let not_found = || ServiceError::NotFound { kind: "api key", id: arg.to_string() };
     if arg.is_empty() {
         return Err(ServiceError::validation("key", "give a key ID (key_…) or a key prefix (crema_sk_…)"));
     }
     let mut tx = crate::store::begin_immediate(pool).await?;
-    let rows = sqlx::query("SELECT * FROM api_keys WHERE id = ?1 OR prefix = ?1 OR key_hash = ?2 ORDER BY rowid")
+    let rows = sqlx::query("SELECT * FROM api_keys WHERE id = $1 OR prefix = $1 OR key_hash = $2 ORDER BY rowid")
         .bind(arg)
         .bind(sha256_hex(arg))
         .fetch_all(&mut *tx)
@@ -434,23 +435,23 @@ pub(crate) async fn revoke_key(pool: &SqlitePool, id_or_prefix: &str) -> Result<
             ));
         }
     };
-    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(ts(now()))
         .bind(&key.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE key_id = ?").bind(&key.id).execute(&mut *tx).await?;
-    let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?").bind(&key.id).fetch_one(&mut *tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE key_id = $1").bind(&key.id).execute(&mut *tx).await?;
+    let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1").bind(&key.id).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     row_to_key(&row)
 }
 
-pub(crate) async fn authenticate_key(pool: &SqlitePool, presented: &str) -> Result<Principal> {
+pub(crate) async fn authenticate_key(pool: &Pool, presented: &str) -> Result<Principal> {
     let bad = || ServiceError::Unauthorized("invalid API key".into());
     if !presented.starts_with(KEY_PREFIX) || presented.len() > MAX_PRESENTED {
         return Err(bad());
     }
-    let row = sqlx::query("SELECT id, revoked_at, last_used_at FROM api_keys WHERE key_hash = ?")
+    let row = sqlx::query("SELECT id, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1")
         .bind(sha256_hex(presented))
         .fetch_optional(pool)
         .await?
@@ -465,14 +466,14 @@ pub(crate) async fn authenticate_key(pool: &SqlitePool, presented: &str) -> Resu
 
 /// Writes `last_used_at` when it is unset or at least a minute old, so a busy
 /// key costs one write a minute, not one per request.
-async fn touch(pool: &SqlitePool, key_id: &str, last_used: Option<String>) -> Result<()> {
+async fn touch(pool: &Pool, key_id: &str, last_used: Option<String>) -> Result<()> {
     let now = now();
     let due = match parse_ts(last_used)? {
         None => true,
         Some(t) => (now - t).whole_seconds() >= LAST_USED_EVERY_S,
     };
     if due {
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(ts(now))
             .bind(key_id)
             .execute(pool)
@@ -482,8 +483,8 @@ async fn touch(pool: &SqlitePool, key_id: &str, last_used: Option<String>) -> Re
 }
 
 /// Deletes expired sessions; returns how many.
-pub(crate) async fn purge_sessions(pool: &SqlitePool) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM sessions WHERE expires_unix <= ?")
+pub(crate) async fn purge_sessions(pool: &Pool) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM sessions WHERE expires_unix <= $1")
         .bind(OffsetDateTime::now_utc().unix_timestamp())
         .execute(pool)
         .await?;

@@ -1,5 +1,6 @@
 //! Service configuration.
 
+use crate::database::Database;
 use crate::webhooks::policy::WebhookPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,17 @@ pub struct Config {
     pub encoder: crema_engine::encoder::Preference,
     /// Folder holding `crema.db` (and, by default, `outputs/`). Created if missing.
     pub data_dir: PathBuf,
+    /// The database; `None`: `<data_dir>/crema.db` ([`Database::in_data_dir`]).
+    /// A [`Database::Postgres`] one may be shared by several nodes (farm mode).
+    pub database: Option<Database>,
+    /// This node's name, recorded on the jobs it runs and listed by
+    /// [`crate::Service::nodes`]; default the host name. Nodes sharing a
+    /// database must have distinct names.
+    pub node_name: String,
+    /// How long a claimed job stays this node's without a heartbeat (the
+    /// lease); renewed every third of it. When it runs out, another node
+    /// (or this one after a restart) requeues the job. Default 30 s.
+    pub lease: Duration,
     /// Encodes run at once. 0 runs no workers (a store-only service: jobs stay queued).
     pub workers: usize,
     /// Runs a job may use in all (first run + retries + interrupted runs); at least 1.
@@ -66,6 +78,9 @@ impl Config {
         Self {
             encoder: crema_engine::encoder::Preference::Auto,
             data_dir: data_dir.into(),
+            database: None,
+            node_name: Self::default_node_name(),
+            lease: Duration::from_secs(30),
             workers: Self::default_workers(),
             max_attempts: 2,
             source_roots: Vec::new(),
@@ -87,6 +102,22 @@ impl Config {
     /// e.g. `~/.local/share/crema` on Linux); `None` when there is no home directory.
     pub fn default_data_dir() -> Option<PathBuf> {
         directories::ProjectDirs::from("", "", "crema").map(|d| d.data_dir().to_path_buf())
+    }
+
+    /// The host name (`/proc/sys/kernel/hostname`, then `$HOSTNAME`), or
+    /// `crema` when neither is readable.
+    pub fn default_node_name() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "crema".to_string())
+    }
+
+    /// The database actually used.
+    pub fn resolved_database(&self) -> Database {
+        self.database.clone().unwrap_or_else(|| Database::in_data_dir(&self.data_dir))
     }
 
     /// The core count (`available_parallelism`), at most 4: one encode already

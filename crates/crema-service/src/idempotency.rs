@@ -15,9 +15,9 @@
 
 use crate::error::{Result, ServiceError};
 use crate::shared::Core;
+use crate::store::Pool;
 use crate::store::{now, ts};
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -81,7 +81,7 @@ impl Idempotency {
             let created = now();
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_records (scope, key, request_hash, state, created_at, created_unix)
-                 VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (scope, key) DO NOTHING",
+                 VALUES ($1, $2, $3, 'in_flight', $4, $5) ON CONFLICT (scope, key) DO NOTHING",
             )
             .bind(scope)
             .bind(key)
@@ -95,7 +95,7 @@ impl Idempotency {
                 return Ok(IdempotencyBegin::Proceed);
             }
             let Some(row) = sqlx::query(
-                "SELECT request_hash, state, status, body FROM idempotency_records WHERE scope = ? AND key = ?",
+                "SELECT request_hash, state, status, body FROM idempotency_records WHERE scope = $1 AND key = $2",
             )
             .bind(scope)
             .bind(key)
@@ -130,8 +130,8 @@ impl Idempotency {
     /// Errors: [`ServiceError::Internal`] for the database.
     pub(crate) async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &[u8]) -> Result<()> {
         let r = sqlx::query(
-            "UPDATE idempotency_records SET state = 'done', status = ?, body = ?
-             WHERE scope = ? AND key = ? AND state = 'in_flight'",
+            "UPDATE idempotency_records SET state = 'done', status = $1, body = $2
+             WHERE scope = $3 AND key = $4 AND state = 'in_flight'",
         )
         .bind(i64::from(status))
         .bind(body)
@@ -150,7 +150,7 @@ impl Idempotency {
     ///
     /// Errors: [`ServiceError::Internal`] for the database.
     pub(crate) async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM idempotency_records WHERE scope = ? AND key = ? AND state = 'in_flight'")
+        sqlx::query("DELETE FROM idempotency_records WHERE scope = $1 AND key = $2 AND state = 'in_flight'")
             .bind(scope)
             .bind(key)
             .execute(&self.core.pool)
@@ -192,13 +192,15 @@ fn validate_key(key: &str) -> Result<()> {
 async fn purge(inner: &Core) -> Result<u64> {
     let retention = i64::try_from(inner.config.idempotency_retention.as_secs()).unwrap_or(i64::MAX);
     let cutoff = OffsetDateTime::now_utc().unix_timestamp().saturating_sub(retention);
-    let r =
-        sqlx::query("DELETE FROM idempotency_records WHERE created_unix < ?").bind(cutoff).execute(&inner.pool).await?;
+    let r = sqlx::query("DELETE FROM idempotency_records WHERE created_unix < $1")
+        .bind(cutoff)
+        .execute(&inner.pool)
+        .await?;
     Ok(r.rows_affected() + crate::auth::purge_sessions(&inner.pool).await?)
 }
 
 /// At open: requests a dead process left in flight are not running any more.
-pub(crate) async fn clear_in_flight(pool: &SqlitePool) -> Result<u64> {
+pub(crate) async fn clear_in_flight(pool: &Pool) -> Result<u64> {
     let r = sqlx::query("DELETE FROM idempotency_records WHERE state = 'in_flight'").execute(pool).await?;
     Ok(r.rows_affected())
 }

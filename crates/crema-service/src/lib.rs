@@ -19,6 +19,7 @@
 mod auth;
 mod catalog;
 mod config;
+mod database;
 mod error;
 mod idempotency;
 mod jobs;
@@ -41,6 +42,7 @@ mod wire;
 pub use auth::{Admin, ApiKey, ApiKeyCreated, ApiKeyImported, Principal, Session};
 pub use catalog::{MovePosition, ProfileInfo, ProfileList, SourceFacts, THUMBNAIL_BOX};
 pub use config::Config;
+pub use database::{Database, DatabaseParseError};
 pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
 pub use jobs::{FfmpegTranscoder, MAX_METADATA_BYTES, Transcoder};

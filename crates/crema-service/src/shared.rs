@@ -4,10 +4,10 @@
 //! but the low modules (config, error, types).
 
 use crate::config::Config;
+use crate::store::Pool;
 use crate::types::ServiceEvent;
 use crema_engine::profile::ProfileSet;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqlitePool;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio::sync::{Notify, broadcast};
 
 /// State every subsystem handle holds a share of.
 pub(crate) struct Core {
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub config: Config,
     pub output_dir: PathBuf,
     /// Canonical source roots.

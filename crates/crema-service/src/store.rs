@@ -1,31 +1,106 @@
-//! The SQLite database (sqlx): connection setup, migrations, transactions
-//! and the time format every table stores. Imports nothing but the error type.
+//! The database (sqlx's `Any` driver over SQLite or PostgreSQL): connection
+//! setup, migrations, transactions and the time format every table stores.
+//! Imports nothing but the error type and [`Database`].
+//!
+//! One SQL text serves both back-ends: `$N` placeholders (SQLite binds them
+//! by number too), only TEXT / INTEGER (BIGINT) / REAL (DOUBLE PRECISION) /
+//! BLOB (BYTEA) columns, 0/1 integers for flags. Where the dialects differ
+//! (claiming with `SKIP LOCKED`, JSON access) the caller asks [`backend`].
 
+use crate::database::Database;
 use crate::error::{Result, ServiceError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, ConnectOptions, Executor, Transaction};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Opens (creating if needed) `crema.db` in `data_dir`: WAL journal, foreign
-/// keys on, 5 s busy timeout, then runs the migrations.
-pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool> {
-    let opts = SqliteConnectOptions::new()
-        .filename(data_dir.join("crema.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+/// The connection pool every subsystem shares.
+pub(crate) type Pool = sqlx::AnyPool;
+/// A row of either back-end.
+pub(crate) type DbRow = sqlx::any::AnyRow;
+/// A transaction of either back-end.
+pub(crate) type Tx = Transaction<'static, Any>;
+
+/// Which SQL dialect a [`Pool`] speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The dialect of `pool`, from its connection URL.
+pub(crate) fn backend(pool: &Pool) -> Backend {
+    if pool.connect_options().database_url.scheme().starts_with("postgres") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// Opens (creating if needed) the database and runs its migrations.
+///
+/// SQLite: WAL journal, `synchronous = NORMAL`, foreign keys on, 5 s busy
+/// timeout on every connection; migrations from `migrations/`. PostgreSQL:
+/// migrations from `migrations-postgres/` (the same tables, in its dialect).
+///
+/// Errors: [`ServiceError::Internal`] when the file cannot be created, the
+/// server cannot be reached or refuses the login (the message never holds
+/// the password), or a migration fails.
+pub(crate) async fn open(db: &Database) -> Result<Pool> {
+    sqlx::any::install_default_drivers();
+    match db {
+        Database::Sqlite(path) => open_sqlite(path).await,
+        Database::Postgres(url) => {
+            let opts: AnyConnectOptions =
+                url.parse().map_err(|e| ServiceError::Internal(format!("database {db}: {}", redact(&e, url))))?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| ServiceError::Internal(format!("database {db}: {}", redact(&e, url))))?;
+            sqlx::migrate!("./migrations-postgres").run(&pool).await?;
+            Ok(pool)
+        }
+    }
+}
+
+async fn open_sqlite(path: &Path) -> Result<Pool> {
+    let url = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true).to_url_lossy();
+    let opts = AnyConnectOptions::from_url(&url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(4)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                     PRAGMA busy_timeout = 5000;",
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+        .connect_with(opts)
+        .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
 }
 
-/// Starts a transaction that takes SQLite's write lock at once (`BEGIN
-/// IMMEDIATE`). Every transaction in this crate starts this way. A deferred
+/// The error's text with the URL's password (if any) blanked out.
+fn redact(e: &dyn std::fmt::Display, url: &str) -> String {
+    let text = e.to_string();
+    match url.split_once("://").and_then(|(_, r)| r.split_once('@')).and_then(|(u, _)| u.split_once(':')) {
+        Some((_, pw)) if !pw.is_empty() => text.replace(pw, "***"),
+        _ => text,
+    }
+}
+
+/// Starts a write transaction that runs alone: the same serial order on both
+/// back-ends, so read-then-write logic holds without retries.
+///
+/// SQLite: `BEGIN IMMEDIATE` takes the write lock at once. A deferred
 /// `BEGIN` that reads and then writes fails at once with
 /// `SQLITE_BUSY_SNAPSHOT` (517, "database is locked") when another connection
 /// committed between the read and the write: its snapshot is stale, and the
@@ -33,10 +108,22 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool> {
 /// `SQLITE_BUSY_SNAPSHOT`; "Isolation In SQLite"). `IMMEDIATE` waits for the
 /// lock under the 5 s busy timeout instead, then reads a current snapshot.
 ///
+/// PostgreSQL: `BEGIN` (read committed) then a transaction-level advisory
+/// lock (key 0x6372656d61, "crema" in ASCII), released at commit or rollback (PostgreSQL 15
+/// manual, 9.27.10 "Advisory Lock Functions"). Every node of a farm takes the
+/// same lock, so these transactions are serial farm-wide as on SQLite; reads
+/// outside them and the job claim (`FOR UPDATE SKIP LOCKED`) do not wait for it.
+///
 /// Errors: the database's own (`?` makes them [`ServiceError::Internal`]) when
 /// the lock is not had within the busy timeout or the database fails.
-pub(crate) async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+pub(crate) async fn begin_immediate(pool: &Pool) -> Result<Tx, sqlx::Error> {
+    match backend(pool) {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            // 0x6372656d61: "crema" in ASCII, the key every node takes.
+            pool.begin_with("BEGIN; SELECT pg_advisory_xact_lock(427121012065)").await
+        }
+    }
 }
 
 /// Now, UTC, truncated to milliseconds.

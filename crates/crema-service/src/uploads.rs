@@ -135,7 +135,7 @@ impl Uploads {
         sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, mime_type, chunk_size, total_chunks,
                                   created_at, expires_at, expires_ms)
-             VALUES (?, 'uploading', ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, 'uploading', $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(&spec.file_name)
@@ -217,7 +217,7 @@ impl Uploads {
         .map_err(|e| ServiceError::Internal(format!("storing an upload part: {e}")))?
         .map_err(|e| fault(&dest.display(), e))?;
         let recorded = sqlx::query(
-            "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
                                                                  received_at = excluded.received_at",
         )
@@ -342,9 +342,9 @@ impl Uploads {
             .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
             .unzip();
         let r = sqlx::query(
-            "UPDATE uploads SET status = 'completed', sha256 = ?, bytes = ?, source_width = ?, source_height = ?,
-                                source_duration_seconds = ?, source_frame_rate = ?, completed_at = ?
-             WHERE id = ? AND status = 'assembling'",
+            "UPDATE uploads SET status = 'completed', sha256 = $1, bytes = $2, source_width = $3, source_height = $4,
+                                source_duration_seconds = $5, source_frame_rate = $6, completed_at = $7
+             WHERE id = $8 AND status = 'assembling'",
         )
         .bind(&sha256)
         .bind(file_size as i64)
@@ -416,7 +416,7 @@ impl Uploads {
 /// holds the upload's lock exclusively, so nothing else changes it) or the
 /// database fails.
 async fn set_status(inner: &Uploads, id: &str, from: UploadStatus, to: UploadStatus) -> Result<()> {
-    let r = sqlx::query("UPDATE uploads SET status = ? WHERE id = ? AND status = ?")
+    let r = sqlx::query("UPDATE uploads SET status = $1 WHERE id = $2 AND status = $3")
         .bind(to.as_str())
         .bind(id)
         .bind(from.as_str())

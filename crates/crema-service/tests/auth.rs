@@ -186,10 +186,10 @@ async fn secrets_are_stored_hashed_never_in_clear() {
 async fn imported_keys_authenticate_are_idempotent_and_revocation_sticks() {
     let dir = tempfile::tempdir().unwrap();
     let svc = open(dir.path(), 0).await;
-    let admin = Admin::open(dir.path()).await.unwrap();
+    let admin = Admin::open(dir.path(), None).await.unwrap();
     // A key made on another machine (another data folder), as a mounted secret holds it.
     let elsewhere = tempfile::tempdir().unwrap();
-    let other = Admin::open(elsewhere.path()).await.unwrap();
+    let other = Admin::open(elsewhere.path(), None).await.unwrap();
     let made = other.create_key("made elsewhere").await.unwrap();
     other.close().await;
     unauthorized(svc.authenticate_key(&made.key).await);
@@ -241,7 +241,7 @@ async fn admin_works_beside_a_running_service_without_touching_jobs() {
         .unwrap();
     assert_eq!(svc.idempotency_begin("s", "k", &sha256(b"x")).await.unwrap(), IdempotencyBegin::Proceed);
 
-    let admin = Admin::open(dir.path()).await.expect("admin opens beside the service");
+    let admin = Admin::open(dir.path(), None).await.expect("admin opens beside the service");
     let created = admin.create_key("from the CLI").await.unwrap();
     assert_eq!(svc.authenticate_key(&created.key).await.unwrap().key_id, created.id, "the service sees it at once");
     let session = svc.create_session(&created.key).await.unwrap();

@@ -1,6 +1,6 @@
 //! The queue's storage seam: [`JobStore`], every operation the queue needs
 //! on the `jobs` table, as one trait. `store.rs` is the SQLite
-//! implementation ([`super::store::SqliteJobStore`]); another database can
+//! implementation ([`super::store::SqlJobStore`]); another database can
 //! implement the trait without touching the queue's logic.
 
 use crate::error::{Result, ServiceError};

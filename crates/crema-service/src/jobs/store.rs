@@ -5,10 +5,10 @@
 
 use super::repo::{Finish, JobRow, JobStore, QueuePlace, StoreFuture};
 use crate::error::{Result, ServiceError};
+use crate::store::{DbRow, Pool};
 use crate::store::{begin_immediate, now, parse_ts, ts};
 use crate::types::{Job, JobStatus, OutputInfo, OutputSpec, Progress, SourceInfo};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 
 /// Statuses a worker holds a job in, as an SQL list (a macro so queries stay `&'static str`).
 macro_rules! running {
@@ -23,7 +23,7 @@ macro_rules! terminal {
     };
 }
 
-pub(crate) fn row_to_job(row: &SqliteRow) -> Result<JobRow> {
+pub(crate) fn row_to_job(row: &DbRow) -> Result<JobRow> {
     let status: String = row.try_get("status")?;
     let status = JobStatus::parse(&status).ok_or_else(|| ServiceError::Internal(format!("stored status {status}")))?;
     let attempt: i64 = row.try_get("attempt")?;
@@ -59,12 +59,12 @@ pub(crate) fn row_to_job(row: &SqliteRow) -> Result<JobRow> {
 
 /// Inserts a new job.
 /// `webhook_ids` (already checked) go to `webhook_ids_json`, read by the outbox trigger.
-async fn insert(pool: &SqlitePool, job: &Job, output_request: &OutputSpec, webhook_ids: &[String]) -> Result<()> {
+async fn insert(pool: &Pool, job: &Job, output_request: &OutputSpec, webhook_ids: &[String]) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (id, status, status_reason, attempt, max_attempts, profile, source_json,
                            output_request_json, progress_json, output_json, metadata_json, created_at,
                            webhook_ids_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&job.id)
     .bind(job.status.as_str())
@@ -85,16 +85,16 @@ async fn insert(pool: &SqlitePool, job: &Job, output_request: &OutputSpec, webho
 }
 
 /// One job by ID.
-async fn get(pool: &SqlitePool, id: &str) -> Result<Option<JobRow>> {
-    let row = sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(id).fetch_optional(pool).await?;
+async fn get(pool: &Pool, id: &str) -> Result<Option<JobRow>> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id).fetch_optional(pool).await?;
     row.as_ref().map(row_to_job).transpose()
 }
 
 /// Up to `limit` jobs with `seq < before` (all when `None`), newest first.
-async fn list(pool: &SqlitePool, status: Option<JobStatus>, before: Option<i64>, limit: u32) -> Result<Vec<JobRow>> {
+async fn list(pool: &Pool, status: Option<JobStatus>, before: Option<i64>, limit: u32) -> Result<Vec<JobRow>> {
     let rows = sqlx::query(
-        "SELECT * FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR seq < ?2)
-         ORDER BY seq DESC LIMIT ?3",
+        "SELECT * FROM jobs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR seq < $2)
+         ORDER BY seq DESC LIMIT $3",
     )
     .bind(status.map(|s| s.as_str()))
     .bind(before)
@@ -105,11 +105,11 @@ async fn list(pool: &SqlitePool, status: Option<JobStatus>, before: Option<i64>,
 }
 
 /// Atomically moves the oldest queued job to `probing` and returns it.
-async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
+async fn claim(pool: &Pool) -> Result<Option<JobRow>> {
     let started = now();
     let progress = Progress { phase: JobStatus::Probing, ..Progress::queued() };
     let row = sqlx::query(
-        "UPDATE jobs SET status = 'probing', started_at = ?, completed_at = NULL, progress_json = ?
+        "UPDATE jobs SET status = 'probing', started_at = $1, completed_at = NULL, progress_json = $2
          WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq LIMIT 1) AND status = 'queued'
          RETURNING *",
     )
@@ -122,19 +122,19 @@ async fn claim(pool: &SqlitePool) -> Result<Option<JobRow>> {
 
 /// Sets a running job's status and progress; false when the job is no longer running
 /// (canceled meanwhile).
-async fn set_running_state(pool: &SqlitePool, id: &str, status: JobStatus, progress: &Progress) -> Result<bool> {
-    let q = concat!("UPDATE jobs SET status = ?, progress_json = ? WHERE id = ? AND status IN ", running!());
+async fn set_running_state(pool: &Pool, id: &str, status: JobStatus, progress: &Progress) -> Result<bool> {
+    let q = concat!("UPDATE jobs SET status = $1, progress_json = $2 WHERE id = $3 AND status IN ", running!());
     let r = sqlx::query(q).bind(status.as_str()).bind(serde_json::to_string(progress)?).bind(id).execute(pool).await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Writes a terminal state for a running job; false when it was no longer running.
-async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Result<bool> {
+async fn finish(pool: &Pool, id: &str, f: &Finish<'_>) -> Result<bool> {
     let q = concat!(
-        "UPDATE jobs SET status = ?, status_reason = ?, error = ?, progress_json = ?, source_json = ?,
-                         output_json = ?, effective_profile_id = ?, final_artifact = ?, saved_percent = ?,
-                         completed_at = ?, output_expires_unix = ?
-         WHERE id = ? AND status IN ",
+        "UPDATE jobs SET status = $1, status_reason = $2, error = $3, progress_json = $4, source_json = $5,
+                         output_json = $6, effective_profile_id = $7, final_artifact = $8, saved_percent = $9,
+                         completed_at = $10, output_expires_unix = $11
+         WHERE id = $12 AND status IN ",
         running!()
     );
     let r = sqlx::query(q)
@@ -156,10 +156,10 @@ async fn finish(pool: &SqlitePool, id: &str, f: &Finish<'_>) -> Result<bool> {
 }
 
 /// Puts a running job back in the queue (graceful shutdown), same attempt.
-async fn requeue_running(pool: &SqlitePool, id: &str, reason: &str) -> Result<bool> {
+async fn requeue_running(pool: &Pool, id: &str, reason: &str) -> Result<bool> {
     let q = concat!(
-        "UPDATE jobs SET status = 'queued', status_reason = ?, started_at = NULL, progress_json = ?
-         WHERE id = ? AND status IN ",
+        "UPDATE jobs SET status = 'queued', status_reason = $1, started_at = NULL, progress_json = $2
+         WHERE id = $3 AND status IN ",
         running!()
     );
     let r =
@@ -168,15 +168,15 @@ async fn requeue_running(pool: &SqlitePool, id: &str, reason: &str) -> Result<bo
 }
 
 /// Cancels a job that is not terminal; false when it already was.
-async fn cancel(pool: &SqlitePool, id: &str, only_queued: bool, output: &OutputInfo) -> Result<bool> {
+async fn cancel(pool: &Pool, id: &str, only_queued: bool, output: &OutputInfo) -> Result<bool> {
     let q = if only_queued {
-        "UPDATE jobs SET status = 'canceled', status_reason = 'canceled by request', completed_at = ?, output_json = ?
-         WHERE id = ? AND status = 'queued'"
+        "UPDATE jobs SET status = 'canceled', status_reason = 'canceled by request', completed_at = $1, output_json = $2
+         WHERE id = $3 AND status = 'queued'"
     } else {
         concat!(
-            "UPDATE jobs SET status = 'canceled', status_reason = 'canceled by request', completed_at = ?,
-                             output_json = ?
-             WHERE id = ? AND status NOT IN ",
+            "UPDATE jobs SET status = 'canceled', status_reason = 'canceled by request', completed_at = $1,
+                             output_json = $2
+             WHERE id = $3 AND status NOT IN ",
             terminal!()
         )
     };
@@ -186,12 +186,12 @@ async fn cancel(pool: &SqlitePool, id: &str, only_queued: bool, output: &OutputI
 
 /// Requeues a failed job with attempts left (attempt + 1); the job as
 /// requeued, or `None` when it was not failed or had no attempts left.
-async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<Option<Job>> {
+async fn retry(pool: &Pool, id: &str, output: &OutputInfo) -> Result<Option<Job>> {
     let row = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempt = attempt + 1, status_reason = 'retry requested', error = NULL,
-                         started_at = NULL, completed_at = NULL, progress_json = ?, output_json = ?,
+                         started_at = NULL, completed_at = NULL, progress_json = $1, output_json = $2,
                          effective_profile_id = NULL, final_artifact = NULL, saved_percent = NULL
-         WHERE id = ? AND status = 'failed' AND attempt < max_attempts
+         WHERE id = $3 AND status = 'failed' AND attempt < max_attempts
          RETURNING *",
     )
     .bind(serde_json::to_string(&Progress::queued())?)
@@ -204,11 +204,11 @@ async fn retry(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<Optio
 
 /// Crash recovery: jobs left running by a dead process are requeued with
 /// attempt + 1 while attempts remain, else failed. Returns (requeued, failed).
-async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
+async fn recover(pool: &Pool) -> Result<(u64, u64)> {
     let mut tx = begin_immediate(pool).await?;
     let q = concat!(
         "UPDATE jobs SET status = 'queued', attempt = attempt + 1,
-                         status_reason = 'requeued after an interrupted run', started_at = NULL, progress_json = ?
+                         status_reason = 'requeued after an interrupted run', started_at = NULL, progress_json = $1
          WHERE status IN ",
         running!(),
         " AND attempt < max_attempts"
@@ -217,7 +217,7 @@ async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
         sqlx::query(q).bind(serde_json::to_string(&Progress::queued())?).execute(&mut *tx).await?.rows_affected();
     let q = concat!(
         "UPDATE jobs SET status = 'failed', status_reason = 'interrupted too many times',
-                         error = 'the service stopped during every attempt of this job', completed_at = ?
+                         error = 'the service stopped during every attempt of this job', completed_at = $1
          WHERE status IN ",
         running!()
     );
@@ -227,8 +227,8 @@ async fn recover(pool: &SqlitePool) -> Result<(u64, u64)> {
 }
 
 /// Deletes a terminal job; false when it was not terminal (any more).
-async fn delete_finished(pool: &SqlitePool, id: &str) -> Result<bool> {
-    let q = concat!("DELETE FROM jobs WHERE id = ? AND status IN ", terminal!());
+async fn delete_finished(pool: &Pool, id: &str) -> Result<bool> {
+    let q = concat!("DELETE FROM jobs WHERE id = $1 AND status IN ", terminal!());
     Ok(sqlx::query(q).bind(id).execute(pool).await?.rows_affected() == 1)
 }
 
@@ -237,10 +237,10 @@ async fn delete_finished(pool: &SqlitePool, id: &str) -> Result<bool> {
 /// Errors: [`ServiceError::NotFound`]; [`ServiceError::InvalidTransition`]
 /// when the job (or the `Before` job) is not queued; a validation error for
 /// a job placed before itself.
-async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Result<()> {
+async fn move_in_queue(pool: &Pool, id: &str, place: QueuePlace<'_>) -> Result<()> {
     let mut tx = begin_immediate(pool).await?;
     let row: Option<(String, f64)> =
-        sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -250,7 +250,7 @@ async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Re
     }
     let q =
         "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-             WHERE status = 'queued' AND id <> ?";
+             WHERE status = 'queued' AND id <> $1";
     let (min, max): (Option<f64>, Option<f64>) = sqlx::query_as(q).bind(id).fetch_one(&mut *tx).await?;
     let new_order = match place {
         QueuePlace::Top => min.map_or(0.0, |m| m - 1.0),
@@ -260,7 +260,7 @@ async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Re
                 return Err(ServiceError::validation("before", "a job cannot move before itself"));
             }
             let target: Option<(String, f64)> =
-                sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = ?")
+                sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = $1")
                     .bind(other)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -273,7 +273,7 @@ async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Re
             }
             let prev: Option<f64> = sqlx::query_scalar(
                 "SELECT CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
-                 WHERE status = 'queued' AND id <> ? AND COALESCE(queue_order, seq) < ?",
+                 WHERE status = 'queued' AND id <> $1 AND COALESCE(queue_order, seq) < $2",
             )
             .bind(id)
             .bind(other_order)
@@ -285,7 +285,7 @@ async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Re
             }
         }
     };
-    sqlx::query("UPDATE jobs SET queue_order = ? WHERE id = ? AND status = 'queued'")
+    sqlx::query("UPDATE jobs SET queue_order = $1 WHERE id = $2 AND status = 'queued'")
         .bind(new_order)
         .bind(id)
         .execute(&mut *tx)
@@ -295,16 +295,16 @@ async fn move_in_queue(pool: &SqlitePool, id: &str, place: QueuePlace<'_>) -> Re
 }
 
 /// IDs of the queued jobs in the order workers take them.
-async fn queue_order(pool: &SqlitePool) -> Result<Vec<String>> {
+async fn queue_order(pool: &Pool) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq")
         .fetch_all(pool)
         .await?)
 }
 
 /// Jobs whose output retention ran out by `now_unix`, with their output.
-async fn expiring(pool: &SqlitePool, now_unix: i64) -> Result<Vec<(String, OutputInfo)>> {
+async fn expiring(pool: &Pool, now_unix: i64) -> Result<Vec<(String, OutputInfo)>> {
     let rows = sqlx::query(
-        "SELECT id, output_json FROM jobs WHERE output_expires_unix IS NOT NULL AND output_expires_unix <= ?",
+        "SELECT id, output_json FROM jobs WHERE output_expires_unix IS NOT NULL AND output_expires_unix <= $1",
     )
     .bind(now_unix)
     .fetch_all(pool)
@@ -316,8 +316,8 @@ async fn expiring(pool: &SqlitePool, now_unix: i64) -> Result<Vec<(String, Outpu
 
 /// Replaces a job's output and stops its retention clock: an expired output,
 /// or one a watch rule moved to the user's folder.
-async fn set_output(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<()> {
-    sqlx::query("UPDATE jobs SET output_json = ?, output_expires_unix = NULL WHERE id = ?")
+async fn set_output(pool: &Pool, id: &str, output: &OutputInfo) -> Result<()> {
+    sqlx::query("UPDATE jobs SET output_json = $1, output_expires_unix = NULL WHERE id = $2")
         .bind(serde_json::to_string(output)?)
         .bind(id)
         .execute(pool)
@@ -326,18 +326,18 @@ async fn set_output(pool: &SqlitePool, id: &str, output: &OutputInfo) -> Result<
 }
 
 /// The `jobs` table in the service's SQLite database.
-pub(crate) struct SqliteJobStore {
-    pool: SqlitePool,
+pub(crate) struct SqlJobStore {
+    pool: Pool,
 }
 
-impl SqliteJobStore {
+impl SqlJobStore {
     /// The store over `pool` (migrations already run).
-    pub(crate) fn new(pool: SqlitePool) -> SqliteJobStore {
-        SqliteJobStore { pool }
+    pub(crate) fn new(pool: Pool) -> SqlJobStore {
+        SqlJobStore { pool }
     }
 }
 
-impl JobStore for SqliteJobStore {
+impl JobStore for SqlJobStore {
     fn insert<'a>(
         &'a self,
         job: &'a Job,

@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Result, ServiceError};
 use crate::idempotency::Idempotency;
-use crate::jobs::{FfmpegTranscoder, JobStore, Jobs, SqliteJobStore, Transcoder};
+use crate::jobs::{FfmpegTranscoder, JobStore, Jobs, SqlJobStore, Transcoder};
 use crate::maintenance::ReadinessReport;
 use crate::origin::Origin;
 use crate::shared::{Core, check_disk, normalize};
@@ -90,10 +90,10 @@ impl Service {
             .map_err(|e| ServiceError::Internal(format!("loading profiles: {e}")))?;
         let source_roots =
             config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
-        let pool = crate::store::open(&config.data_dir).await?;
+        let pool = crate::store::open(&config.resolved_database()).await?;
         let downloads = crate::tokens::load_or_create_secret(&config.data_dir).await?;
         crate::idempotency::clear_in_flight(&pool).await?;
-        let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::new(pool.clone()));
+        let store: Arc<dyn JobStore> = Arc::new(SqlJobStore::new(pool.clone()));
         let (requeued, failed) = store.recover().await?;
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");

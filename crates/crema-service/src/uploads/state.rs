@@ -6,9 +6,9 @@ use super::files::{SOURCE, is_disk_full};
 use super::model::{Stored, Upload, UploadCompleted, UploadStatus};
 use crate::error::{Result, ServiceError};
 use crate::shared::Core;
+use crate::store::DbRow;
 use crate::store::now;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -70,12 +70,12 @@ pub(super) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ServiceError::Internal(format!("stored time {s}: {e}")))
 }
 
-pub(super) fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
+pub(super) fn u64_col(row: &DbRow, col: &str) -> Result<u64> {
     Ok(row.try_get::<i64, _>(col)?.max(0) as u64)
 }
 
 impl UploadRow {
-    pub(super) fn from_row(row: &SqliteRow) -> Result<Self> {
+    pub(super) fn from_row(row: &DbRow) -> Result<Self> {
         let status: String = row.try_get("status")?;
         let status =
             Stored::parse(&status).ok_or_else(|| ServiceError::Internal(format!("stored upload status {status}")))?;
@@ -165,13 +165,13 @@ pub(super) fn upload_not_found(id: &str) -> ServiceError {
 }
 
 pub(super) async fn load(inner: &Uploads, id: &str) -> Result<UploadRow> {
-    let row = sqlx::query("SELECT * FROM uploads WHERE id = ?").bind(id).fetch_optional(&inner.core.pool).await?;
+    let row = sqlx::query("SELECT * FROM uploads WHERE id = $1").bind(id).fetch_optional(&inner.core.pool).await?;
     row.as_ref().map(UploadRow::from_row).transpose()?.ok_or_else(|| upload_not_found(id))
 }
 
 /// Acknowledged part numbers, ascending.
 pub(super) async fn received(inner: &Uploads, id: &str) -> Result<Vec<u64>> {
-    let rows = sqlx::query("SELECT part_number FROM upload_parts WHERE upload_id = ? ORDER BY part_number")
+    let rows = sqlx::query("SELECT part_number FROM upload_parts WHERE upload_id = $1 ORDER BY part_number")
         .bind(id)
         .fetch_all(&inner.core.pool)
         .await?;

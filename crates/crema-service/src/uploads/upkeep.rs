@@ -55,12 +55,12 @@ pub(super) async fn free_files(inner: &Uploads, up: &UploadRow, status: Stored) 
 
 async fn mark_freed(inner: &Uploads, id: &str, status: Stored) -> Result<(), sqlx::Error> {
     let mut tx = begin_immediate(&inner.core.pool).await?;
-    sqlx::query("UPDATE uploads SET status = ?, files_present = 0 WHERE id = ?")
+    sqlx::query("UPDATE uploads SET status = $1, files_present = 0 WHERE id = $2")
         .bind(status.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await
 }
 
@@ -103,7 +103,7 @@ async fn release_reserve(inner: &Uploads) -> bool {
 /// Whether a job that is not terminal names this upload as its source.
 async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
     let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = ?
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
                         AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
     )
     .bind(id)
@@ -116,7 +116,7 @@ async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
 pub(super) async fn cleanup(inner: &Uploads) -> Result<u64> {
     let at = now();
     let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= ? ORDER BY seq")
+        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= $1 ORDER BY seq")
             .bind(unix_ms(at))
             .fetch_all(&inner.core.pool)
             .await?;
@@ -153,7 +153,7 @@ async fn recover(inner: &Uploads) -> Result<()> {
     let mut plans = Vec::with_capacity(rows.len());
     for row in &rows {
         let up = UploadRow::from_row(row)?;
-        let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = ?")
+        let parts = sqlx::query("SELECT part_number, bytes FROM upload_parts WHERE upload_id = $1")
             .bind(&up.id)
             .fetch_all(&inner.core.pool)
             .await?
@@ -167,7 +167,7 @@ async fn recover(inner: &Uploads) -> Result<()> {
     let drop_rows = blocking("recovering upload folders", move || recover_dirs(&root, &plans)).await?;
     for (id, n) in &drop_rows {
         tracing::warn!("upload {id}: part {n} was lost or damaged on disk; it must be sent again");
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? AND part_number = ?")
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2")
             .bind(id)
             .bind(*n as i64)
             .execute(&inner.core.pool)

@@ -2,9 +2,9 @@
 
 use super::model::{WatchCounts, WatchDecision, WatchEvent, WatchFile, WatchRule, WatchRuleSpec};
 use crate::error::{Result, ServiceError};
+use crate::store::{DbRow, Pool};
 use crate::store::{now, ts};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -43,7 +43,7 @@ fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound { kind: "watch_folder", id: id.to_string() }
 }
 
-fn row_to_rule(row: &SqliteRow) -> Result<RuleRow> {
+fn row_to_rule(row: &DbRow) -> Result<RuleRow> {
     Ok(RuleRow {
         id: row.try_get("id")?,
         spec: serde_json::from_str(&row.try_get::<String, _>("spec_json")?)?,
@@ -56,7 +56,7 @@ fn row_to_rule(row: &SqliteRow) -> Result<RuleRow> {
     })
 }
 
-fn row_to_file(row: &SqliteRow) -> Result<FileRow> {
+fn row_to_file(row: &DbRow) -> Result<FileRow> {
     Ok(FileRow {
         id: row.try_get("id")?,
         path: PathBuf::from(row.try_get::<String, _>("path")?),
@@ -69,9 +69,9 @@ fn row_to_file(row: &SqliteRow) -> Result<FileRow> {
     })
 }
 
-pub(crate) async fn insert_rule(pool: &SqlitePool, id: &str, spec: &WatchRuleSpec) -> Result<()> {
+pub(crate) async fn insert_rule(pool: &Pool, id: &str, spec: &WatchRuleSpec) -> Result<()> {
     let at = ts(now());
-    sqlx::query("INSERT INTO watch_rules (id, spec_json, created_at, updated_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO watch_rules (id, spec_json, created_at, updated_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(serde_json::to_string(spec)?)
         .bind(&at)
@@ -82,13 +82,13 @@ pub(crate) async fn insert_rule(pool: &SqlitePool, id: &str, spec: &WatchRuleSpe
 }
 
 /// Every rule, removed ones included (the manager cleans those up).
-pub(crate) async fn all_rules(pool: &SqlitePool) -> Result<Vec<RuleRow>> {
+pub(crate) async fn all_rules(pool: &Pool) -> Result<Vec<RuleRow>> {
     let rows = sqlx::query("SELECT * FROM watch_rules ORDER BY seq").fetch_all(pool).await?;
     rows.iter().map(row_to_rule).collect()
 }
 
-async fn counts(pool: &SqlitePool, id: &str) -> Result<WatchCounts> {
-    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM watch_files WHERE rule_id = ? GROUP BY state")
+async fn counts(pool: &Pool, id: &str) -> Result<WatchCounts> {
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM watch_files WHERE rule_id = $1 GROUP BY state")
         .bind(id)
         .fetch_all(pool)
         .await?;
@@ -107,7 +107,7 @@ async fn counts(pool: &SqlitePool, id: &str) -> Result<WatchCounts> {
     Ok(c)
 }
 
-async fn to_rule(pool: &SqlitePool, r: RuleRow) -> Result<WatchRule> {
+async fn to_rule(pool: &Pool, r: RuleRow) -> Result<WatchRule> {
     let counts = counts(pool, &r.id).await?;
     Ok(WatchRule {
         id: r.id,
@@ -119,18 +119,18 @@ async fn to_rule(pool: &SqlitePool, r: RuleRow) -> Result<WatchRule> {
     })
 }
 
-pub(crate) async fn get_rule_row(pool: &SqlitePool, id: &str) -> Result<Option<RuleRow>> {
+pub(crate) async fn get_rule_row(pool: &Pool, id: &str) -> Result<Option<RuleRow>> {
     let row =
-        sqlx::query("SELECT * FROM watch_rules WHERE id = ? AND removed = 0").bind(id).fetch_optional(pool).await?;
+        sqlx::query("SELECT * FROM watch_rules WHERE id = $1 AND removed = 0").bind(id).fetch_optional(pool).await?;
     row.as_ref().map(row_to_rule).transpose()
 }
 
-pub(crate) async fn must_get_rule(pool: &SqlitePool, id: &str) -> Result<WatchRule> {
+pub(crate) async fn must_get_rule(pool: &Pool, id: &str) -> Result<WatchRule> {
     let r = get_rule_row(pool, id).await?.ok_or_else(|| not_found(id))?;
     to_rule(pool, r).await
 }
 
-pub(crate) async fn list_rules(pool: &SqlitePool) -> Result<Vec<WatchRule>> {
+pub(crate) async fn list_rules(pool: &Pool) -> Result<Vec<WatchRule>> {
     let mut out = Vec::new();
     for r in all_rules(pool).await?.into_iter().filter(|r| !r.removed) {
         out.push(to_rule(pool, r).await?);
@@ -138,9 +138,9 @@ pub(crate) async fn list_rules(pool: &SqlitePool) -> Result<Vec<WatchRule>> {
     Ok(out)
 }
 
-pub(crate) async fn set_paused(pool: &SqlitePool, id: &str, paused: bool) -> Result<WatchRule> {
+pub(crate) async fn set_paused(pool: &Pool, id: &str, paused: bool) -> Result<WatchRule> {
     let r = sqlx::query(
-        "UPDATE watch_rules SET paused = ?, revision = revision + 1, updated_at = ? WHERE id = ? AND removed = 0",
+        "UPDATE watch_rules SET paused = $1, revision = revision + 1, updated_at = $2 WHERE id = $3 AND removed = 0",
     )
     .bind(paused as i64)
     .bind(ts(now()))
@@ -153,8 +153,8 @@ pub(crate) async fn set_paused(pool: &SqlitePool, id: &str, paused: bool) -> Res
     must_get_rule(pool, id).await
 }
 
-pub(crate) async fn mark_removed(pool: &SqlitePool, id: &str) -> Result<()> {
-    sqlx::query("UPDATE watch_rules SET removed = 1, revision = revision + 1, updated_at = ? WHERE id = ?")
+pub(crate) async fn mark_removed(pool: &Pool, id: &str) -> Result<()> {
+    sqlx::query("UPDATE watch_rules SET removed = 1, revision = revision + 1, updated_at = $1 WHERE id = $2")
         .bind(ts(now()))
         .bind(id)
         .execute(pool)
@@ -162,15 +162,15 @@ pub(crate) async fn mark_removed(pool: &SqlitePool, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn set_baseline_done(pool: &SqlitePool, id: &str) -> Result<()> {
-    sqlx::query("UPDATE watch_rules SET baseline_done = 1 WHERE id = ?").bind(id).execute(pool).await?;
+pub(crate) async fn set_baseline_done(pool: &Pool, id: &str) -> Result<()> {
+    sqlx::query("UPDATE watch_rules SET baseline_done = 1 WHERE id = $1").bind(id).execute(pool).await?;
     Ok(())
 }
 
 /// Job IDs of a rule's unfinished files.
-pub(crate) async fn unfinished_jobs(pool: &SqlitePool, rule_id: &str) -> Result<Vec<String>> {
+pub(crate) async fn unfinished_jobs(pool: &Pool, rule_id: &str) -> Result<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT job_id FROM watch_files WHERE rule_id = ? AND state IN ('queued', 'placing') AND job_id IS NOT NULL",
+        "SELECT job_id FROM watch_files WHERE rule_id = $1 AND state IN ('queued', 'placing') AND job_id IS NOT NULL",
     )
     .bind(rule_id)
     .fetch_all(pool)
@@ -179,16 +179,16 @@ pub(crate) async fn unfinished_jobs(pool: &SqlitePool, rule_id: &str) -> Result<
 }
 
 /// Deletes a rule with its files and log (cascade).
-pub(crate) async fn delete_rule(pool: &SqlitePool, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM watch_rules WHERE id = ?").bind(id).execute(pool).await?;
+pub(crate) async fn delete_rule(pool: &Pool, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM watch_rules WHERE id = $1").bind(id).execute(pool).await?;
     Ok(())
 }
 
 /// Keeps the newest [`super::model::MAX_EVENTS_PER_RULE`] log entries of a rule.
-pub(crate) async fn prune_events(pool: &SqlitePool, rule_id: &str) -> Result<()> {
+pub(crate) async fn prune_events(pool: &Pool, rule_id: &str) -> Result<()> {
     sqlx::query(
-        "DELETE FROM watch_events WHERE rule_id = ?1 AND seq < (
-             SELECT seq FROM watch_events WHERE rule_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        "DELETE FROM watch_events WHERE rule_id = $1 AND seq < (
+             SELECT seq FROM watch_events WHERE rule_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
     )
     .bind(rule_id)
     .bind(super::model::MAX_EVENTS_PER_RULE - 1)
@@ -198,7 +198,7 @@ pub(crate) async fn prune_events(pool: &SqlitePool, rule_id: &str) -> Result<()>
 }
 
 pub(crate) async fn log(
-    pool: &SqlitePool,
+    pool: &Pool,
     rule_id: &str,
     decision: WatchDecision,
     path: &Path,
@@ -207,7 +207,7 @@ pub(crate) async fn log(
     output_path: Option<&str>,
 ) {
     let r = sqlx::query(
-        "INSERT INTO watch_events (rule_id, at, kind, path, reason, job_id, output_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO watch_events (rule_id, at, kind, path, reason, job_id, output_path) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(rule_id)
     .bind(ts(now()))
@@ -230,13 +230,13 @@ pub(crate) async fn log(
 }
 
 pub(crate) async fn list_events(
-    pool: &SqlitePool,
+    pool: &Pool,
     rule_id: &str,
     limit: u32,
     before: Option<i64>,
 ) -> Result<Vec<WatchEvent>> {
     let rows = sqlx::query(
-        "SELECT * FROM watch_events WHERE rule_id = ? AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
+        "SELECT * FROM watch_events WHERE rule_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
     )
     .bind(rule_id)
     .bind(before)
@@ -261,8 +261,8 @@ pub(crate) async fn list_events(
         .collect()
 }
 
-pub(crate) async fn list_files(pool: &SqlitePool, rule_id: &str, limit: u32) -> Result<Vec<WatchFile>> {
-    let rows = sqlx::query("SELECT * FROM watch_files WHERE rule_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?")
+pub(crate) async fn list_files(pool: &Pool, rule_id: &str, limit: u32) -> Result<Vec<WatchFile>> {
+    let rows = sqlx::query("SELECT * FROM watch_files WHERE rule_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2")
         .bind(rule_id)
         .bind(limit as i64)
         .fetch_all(pool)
@@ -288,9 +288,9 @@ pub(crate) async fn list_files(pool: &SqlitePool, rule_id: &str, limit: u32) -> 
 }
 
 /// Every live row's identity (path, size, mtime): files the rule knows.
-pub(crate) async fn known(pool: &SqlitePool, rule_id: &str) -> Result<Vec<(PathBuf, u64, i64)>> {
+pub(crate) async fn known(pool: &Pool, rule_id: &str) -> Result<Vec<(PathBuf, u64, i64)>> {
     let rows = sqlx::query(
-        "SELECT path, size, mtime_ns FROM watch_files WHERE rule_id = ? AND state NOT IN ('superseded', 'gone')",
+        "SELECT path, size, mtime_ns FROM watch_files WHERE rule_id = $1 AND state NOT IN ('superseded', 'gone')",
     )
     .bind(rule_id)
     .fetch_all(pool)
@@ -306,20 +306,21 @@ pub(crate) async fn known(pool: &SqlitePool, rule_id: &str) -> Result<Vec<(PathB
         .collect()
 }
 
-pub(crate) async fn live_by_path(pool: &SqlitePool, rule_id: &str, path: &Path) -> Result<Option<FileRow>> {
-    let row =
-        sqlx::query("SELECT * FROM watch_files WHERE rule_id = ? AND path = ? AND state NOT IN ('superseded', 'gone')")
-            .bind(rule_id)
-            .bind(path.display().to_string())
-            .fetch_optional(pool)
-            .await?;
+pub(crate) async fn live_by_path(pool: &Pool, rule_id: &str, path: &Path) -> Result<Option<FileRow>> {
+    let row = sqlx::query(
+        "SELECT * FROM watch_files WHERE rule_id = $1 AND path = $2 AND state NOT IN ('superseded', 'gone')",
+    )
+    .bind(rule_id)
+    .bind(path.display().to_string())
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(row_to_file).transpose()
 }
 
 /// Live rows with this content that count as "already handled" (oldest first).
-pub(crate) async fn live_by_hash(pool: &SqlitePool, rule_id: &str, sha256: &str) -> Result<Vec<FileRow>> {
+pub(crate) async fn live_by_hash(pool: &Pool, rule_id: &str, sha256: &str) -> Result<Vec<FileRow>> {
     let rows = sqlx::query(
-        "SELECT * FROM watch_files WHERE rule_id = ? AND sha256 = ?
+        "SELECT * FROM watch_files WHERE rule_id = $1 AND sha256 = $2
            AND state IN ('pending', 'queued', 'placing', 'done', 'failed', 'duplicate') ORDER BY id",
     )
     .bind(rule_id)
@@ -339,11 +340,11 @@ pub(crate) struct NewFile<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub(crate) async fn insert_file(pool: &SqlitePool, rule_id: &str, f: &NewFile<'_>) -> Result<i64> {
+pub(crate) async fn insert_file(pool: &Pool, rule_id: &str, f: &NewFile<'_>) -> Result<i64> {
     let at = ts(now());
     let row = sqlx::query(
         "INSERT INTO watch_files (rule_id, path, size, mtime_ns, sha256, state, reason, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(rule_id)
     .bind(f.path.display().to_string())
@@ -360,8 +361,8 @@ pub(crate) async fn insert_file(pool: &SqlitePool, rule_id: &str, f: &NewFile<'_
 }
 
 /// New path and identity of a row (a rename, or the same content touched).
-pub(crate) async fn set_identity(pool: &SqlitePool, id: i64, path: &Path, size: u64, mtime_ns: i64) -> Result<()> {
-    sqlx::query("UPDATE watch_files SET path = ?, size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?")
+pub(crate) async fn set_identity(pool: &Pool, id: i64, path: &Path, size: u64, mtime_ns: i64) -> Result<()> {
+    sqlx::query("UPDATE watch_files SET path = $1, size = $2, mtime_ns = $3, updated_at = $4 WHERE id = $5")
         .bind(path.display().to_string())
         .bind(size as i64)
         .bind(mtime_ns)
@@ -373,8 +374,8 @@ pub(crate) async fn set_identity(pool: &SqlitePool, id: i64, path: &Path, size: 
 }
 
 /// New content for a pending row.
-pub(crate) async fn set_content(pool: &SqlitePool, id: i64, size: u64, mtime_ns: i64, sha256: &str) -> Result<()> {
-    sqlx::query("UPDATE watch_files SET size = ?, mtime_ns = ?, sha256 = ?, updated_at = ? WHERE id = ?")
+pub(crate) async fn set_content(pool: &Pool, id: i64, size: u64, mtime_ns: i64, sha256: &str) -> Result<()> {
+    sqlx::query("UPDATE watch_files SET size = $1, mtime_ns = $2, sha256 = $3, updated_at = $4 WHERE id = $5")
         .bind(size as i64)
         .bind(mtime_ns)
         .bind(sha256)
@@ -385,8 +386,8 @@ pub(crate) async fn set_content(pool: &SqlitePool, id: i64, size: u64, mtime_ns:
     Ok(())
 }
 
-pub(crate) async fn set_state(pool: &SqlitePool, id: i64, state: &str, reason: Option<&str>) -> Result<()> {
-    sqlx::query("UPDATE watch_files SET state = ?, reason = ?, updated_at = ? WHERE id = ?")
+pub(crate) async fn set_state(pool: &Pool, id: i64, state: &str, reason: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE watch_files SET state = $1, reason = $2, updated_at = $3 WHERE id = $4")
         .bind(state)
         .bind(reason)
         .bind(ts(now()))
@@ -396,8 +397,8 @@ pub(crate) async fn set_state(pool: &SqlitePool, id: i64, state: &str, reason: O
     Ok(())
 }
 
-pub(crate) async fn set_queued(pool: &SqlitePool, id: i64, job_id: &str) -> Result<()> {
-    sqlx::query("UPDATE watch_files SET state = 'queued', job_id = ?, reason = NULL, updated_at = ? WHERE id = ?")
+pub(crate) async fn set_queued(pool: &Pool, id: i64, job_id: &str) -> Result<()> {
+    sqlx::query("UPDATE watch_files SET state = 'queued', job_id = $1, reason = NULL, updated_at = $2 WHERE id = $3")
         .bind(job_id)
         .bind(ts(now()))
         .bind(id)
@@ -406,8 +407,8 @@ pub(crate) async fn set_queued(pool: &SqlitePool, id: i64, job_id: &str) -> Resu
     Ok(())
 }
 
-pub(crate) async fn set_placing(pool: &SqlitePool, id: i64, output_path: &Path) -> Result<()> {
-    sqlx::query("UPDATE watch_files SET state = 'placing', output_path = ?, updated_at = ? WHERE id = ?")
+pub(crate) async fn set_placing(pool: &Pool, id: i64, output_path: &Path) -> Result<()> {
+    sqlx::query("UPDATE watch_files SET state = 'placing', output_path = $1, updated_at = $2 WHERE id = $3")
         .bind(output_path.display().to_string())
         .bind(ts(now()))
         .bind(id)
@@ -417,8 +418,8 @@ pub(crate) async fn set_placing(pool: &SqlitePool, id: i64, output_path: &Path) 
 }
 
 /// Rows waiting for a queue slot, oldest first.
-pub(crate) async fn pending(pool: &SqlitePool, rule_id: &str, limit: usize) -> Result<Vec<FileRow>> {
-    let rows = sqlx::query("SELECT * FROM watch_files WHERE rule_id = ? AND state = 'pending' ORDER BY id LIMIT ?")
+pub(crate) async fn pending(pool: &Pool, rule_id: &str, limit: usize) -> Result<Vec<FileRow>> {
+    let rows = sqlx::query("SELECT * FROM watch_files WHERE rule_id = $1 AND state = 'pending' ORDER BY id LIMIT $2")
         .bind(rule_id)
         .bind(limit as i64)
         .fetch_all(pool)
@@ -426,9 +427,9 @@ pub(crate) async fn pending(pool: &SqlitePool, rule_id: &str, limit: usize) -> R
     rows.iter().map(row_to_file).collect()
 }
 
-pub(crate) async fn outstanding(pool: &SqlitePool, rule_id: &str) -> Result<usize> {
+pub(crate) async fn outstanding(pool: &Pool, rule_id: &str) -> Result<usize> {
     let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM watch_files WHERE rule_id = ? AND state IN ('queued', 'placing')")
+        sqlx::query_scalar("SELECT COUNT(*) FROM watch_files WHERE rule_id = $1 AND state IN ('queued', 'placing')")
             .bind(rule_id)
             .fetch_one(pool)
             .await?;
@@ -436,10 +437,10 @@ pub(crate) async fn outstanding(pool: &SqlitePool, rule_id: &str) -> Result<usiz
 }
 
 /// Rows whose job ended (or whose output was being placed): ready to finish.
-pub(crate) async fn finishable(pool: &SqlitePool, rule_id: &str) -> Result<Vec<FileRow>> {
+pub(crate) async fn finishable(pool: &Pool, rule_id: &str) -> Result<Vec<FileRow>> {
     let rows = sqlx::query(
         "SELECT f.* FROM watch_files f LEFT JOIN jobs j ON j.id = f.job_id
-          WHERE f.rule_id = ? AND (f.state = 'placing'
+          WHERE f.rule_id = $1 AND (f.state = 'placing'
                 OR (f.state = 'queued' AND (j.id IS NULL OR j.status IN ('completed', 'failed', 'canceled'))))
           ORDER BY f.id",
     )

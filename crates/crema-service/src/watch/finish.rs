@@ -48,7 +48,7 @@ impl Finisher {
             if self.recovering && row.state == "queued" {
                 // A crash between recording the job ID and creating the job: queue it again.
                 sqlx::query(
-                    "UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = ? AND state = 'queued'",
+                    "UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = $1 AND state = 'queued'",
                 )
                 .bind(row.id)
                 .execute(pool)
@@ -140,7 +140,7 @@ impl Finisher {
             }
             if row.state != "placing" {
                 sqlx::query(
-                    "UPDATE watch_files SET state = 'placing', output_path = NULL, updated_at = ? WHERE id = ?",
+                    "UPDATE watch_files SET state = 'placing', output_path = NULL, updated_at = $1 WHERE id = $2",
                 )
                 .bind(store::ts(store::now()))
                 .bind(row.id)
@@ -195,13 +195,15 @@ impl Finisher {
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
         let done = self.source_action(row, &self.spec.on_success).await;
         let placed_text = placed.display().to_string();
-        sqlx::query("UPDATE watch_files SET state = 'done', reason = ?, output_path = ?, updated_at = ? WHERE id = ?")
-            .bind(&done)
-            .bind(&placed_text)
-            .bind(store::ts(store::now()))
-            .bind(row.id)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "UPDATE watch_files SET state = 'done', reason = $1, output_path = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&done)
+        .bind(&placed_text)
+        .bind(store::ts(store::now()))
+        .bind(row.id)
+        .execute(pool)
+        .await?;
         self.log(WatchDecision::Done, &source, Some(&done), Some(&job.id), Some(&placed_text)).await;
         Ok(())
     }

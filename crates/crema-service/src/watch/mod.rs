@@ -57,7 +57,7 @@ fn check_limit(limit: Option<u32>) -> Result<u32> {
     Ok(limit)
 }
 
-async fn add_rule(pool: &sqlx::SqlitePool, spec: WatchRuleSpec, ctx: ValidationContext) -> Result<WatchRule> {
+async fn add_rule(pool: &crate::store::Pool, spec: WatchRuleSpec, ctx: ValidationContext) -> Result<WatchRule> {
     let spec = tokio::task::spawn_blocking(move || rules::validate(spec, &ctx))
         .await
         .map_err(|e| ServiceError::Internal(format!("validating the rule: {e}")))??;

@@ -684,7 +684,7 @@ impl Rule {
             }
             Err(e @ ServiceError::CapacityExceeded(_)) => {
                 // Shutting down or disk almost full: stay pending, try later.
-                sqlx::query("UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = ?")
+                sqlx::query("UPDATE watch_files SET state = 'pending', job_id = NULL WHERE id = $1")
                     .bind(row.id)
                     .execute(&pool)
                     .await?;

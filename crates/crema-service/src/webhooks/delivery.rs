@@ -4,12 +4,12 @@
 use super::model::{WEBHOOK_DELETED, WebhookEvent, Webhooks, host_ip};
 use super::policy::WebhookPolicy;
 use crate::error::{Result, ServiceError};
+use crate::store::Pool;
 use crate::store::{begin_immediate, now, ts};
 use crate::types::ServiceEvent;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ fn ms(t: OffsetDateTime) -> i64 {
 /// On open: attempts a dead process left under way are recorded as
 /// interrupted and made due again (or failed when they were the last
 /// allowed). Returns how many there were.
-pub(crate) async fn recover(pool: &SqlitePool, policy: &WebhookPolicy) -> Result<u64> {
+pub(crate) async fn recover(pool: &Pool, policy: &WebhookPolicy) -> Result<u64> {
     let at = now();
     let max = i64::from(policy.max_attempts);
     let error = "interrupted: the service stopped during this attempt";
@@ -68,9 +68,9 @@ pub(crate) async fn recover(pool: &SqlitePool, policy: &WebhookPolicy) -> Result
     sqlx::query(
         "INSERT INTO webhook_attempts (event_id, webhook_id, job_id, type, attempt, status_code, error,
                                        duration_ms, attempted_at, state, next_attempt_at)
-         SELECT event_id, webhook_id, job_id, type, attempts, NULL, ?, 0, ?,
-                CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,
-                CASE WHEN attempts >= ? THEN NULL ELSE ? END
+         SELECT event_id, webhook_id, job_id, type, attempts, NULL, $1, 0, $2,
+                CASE WHEN attempts >= $3 THEN 'failed' ELSE 'pending' END,
+                CASE WHEN attempts >= $4 THEN NULL ELSE $5 END
          FROM webhook_deliveries WHERE in_flight = 1 ORDER BY seq",
     )
     .bind(error)
@@ -81,8 +81,8 @@ pub(crate) async fn recover(pool: &SqlitePool, policy: &WebhookPolicy) -> Result
     .execute(&mut *tx)
     .await?;
     let n = sqlx::query(
-        "UPDATE webhook_deliveries SET in_flight = 0, last_error = ?, due_ms = ?,
-                state = CASE WHEN attempts >= ? THEN 'failed' ELSE state END
+        "UPDATE webhook_deliveries SET in_flight = 0, last_error = $1, due_ms = $2,
+                state = CASE WHEN attempts >= $3 THEN 'failed' ELSE state END
          WHERE in_flight = 1",
     )
     .bind(error)
@@ -179,12 +179,12 @@ async fn run(inner: Arc<Webhooks>, mut events: broadcast::Receiver<ServiceEvent>
 }
 
 /// Marks up to `limit` due deliveries in flight (attempt counted) and returns them.
-async fn claim(pool: &SqlitePool, limit: usize) -> Result<Vec<Claimed>> {
+async fn claim(pool: &Pool, limit: usize) -> Result<Vec<Claimed>> {
     let rows = sqlx::query(
         "UPDATE webhook_deliveries SET in_flight = 1, attempts = attempts + 1
          WHERE seq IN (SELECT seq FROM webhook_deliveries
-                       WHERE state = 'pending' AND in_flight = 0 AND due_ms <= ?
-                       ORDER BY due_ms, seq LIMIT ?)
+                       WHERE state = 'pending' AND in_flight = 0 AND due_ms <= $1
+                       ORDER BY due_ms, seq LIMIT $2)
          RETURNING event_id, webhook_id, job_id, type, status, event_at, attempts",
     )
     .bind(ms(now()))
@@ -207,7 +207,7 @@ async fn claim(pool: &SqlitePool, limit: usize) -> Result<Vec<Claimed>> {
 }
 
 /// When the earliest waiting delivery is due (Unix ms).
-async fn next_due(pool: &SqlitePool) -> Result<Option<i64>> {
+async fn next_due(pool: &Pool) -> Result<Option<i64>> {
     let row =
         sqlx::query("SELECT MIN(due_ms) AS due FROM webhook_deliveries WHERE state = 'pending' AND in_flight = 0")
             .fetch_one(pool)
@@ -262,10 +262,10 @@ struct Target {
 }
 
 /// The webhook's URL and secret and the job's metadata; `None` when the webhook was deleted.
-async fn target(pool: &SqlitePool, c: &Claimed) -> Result<Option<Target>> {
+async fn target(pool: &Pool, c: &Claimed) -> Result<Option<Target>> {
     let Some(row) = sqlx::query(
-        "SELECT url, secret, (SELECT metadata_json FROM jobs WHERE id = ?) AS metadata_json
-         FROM webhooks WHERE id = ? AND active = 1",
+        "SELECT url, secret, (SELECT metadata_json FROM jobs WHERE id = $1) AS metadata_json
+         FROM webhooks WHERE id = $2 AND active = 1",
     )
     .bind(&c.job_id)
     .bind(&c.webhook_id)
@@ -396,16 +396,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Writes the attempt record and the delivery's new state in one transaction.
-async fn record(
-    pool: &SqlitePool,
-    policy: &WebhookPolicy,
-    c: &Claimed,
-    outcome: &Outcome,
-    duration_ms: i64,
-) -> Result<()> {
+async fn record(pool: &Pool, policy: &WebhookPolicy, c: &Claimed, outcome: &Outcome, duration_ms: i64) -> Result<()> {
     let at = now();
     let mut tx = begin_immediate(pool).await?;
-    let active = sqlx::query("SELECT 1 FROM webhooks WHERE id = ? AND active = 1")
+    let active = sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND active = 1")
         .bind(&c.webhook_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -425,7 +419,7 @@ async fn record(
     sqlx::query(
         "INSERT INTO webhook_attempts (event_id, webhook_id, job_id, type, attempt, status_code, error,
                                        duration_ms, attempted_at, state, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&c.event_id)
     .bind(&c.webhook_id)
@@ -441,8 +435,8 @@ async fn record(
     .execute(&mut *tx)
     .await?;
     let updated = sqlx::query(
-        "UPDATE webhook_deliveries SET state = ?, in_flight = 0, due_ms = ?, last_status_code = ?, last_error = ?
-         WHERE event_id = ?",
+        "UPDATE webhook_deliveries SET state = $1, in_flight = 0, due_ms = $2, last_status_code = $3, last_error = $4
+         WHERE event_id = $5",
     )
     .bind(state)
     .bind(ms(next.unwrap_or(at)))

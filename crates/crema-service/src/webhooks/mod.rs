@@ -28,9 +28,9 @@ pub use policy::{MAX_BACKOFF, PolicyRefusal, WebhookPolicy};
 
 use crate::error::{Result, ServiceError};
 use crate::shared::new_id;
+use crate::store::{DbRow, Pool};
 use crate::store::{now, ts};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -65,7 +65,7 @@ impl Webhooks {
             created_at: now(),
             name,
         };
-        sqlx::query("INSERT INTO webhooks (id, url, name, secret, active, created_at) VALUES (?, ?, ?, ?, 1, ?)")
+        sqlx::query("INSERT INTO webhooks (id, url, name, secret, active, created_at) VALUES ($1, $2, $3, $4, 1, $5)")
             .bind(&created.id)
             .bind(&created.url)
             .bind(&created.name)
@@ -96,18 +96,19 @@ impl Webhooks {
     pub(crate) async fn delete_webhook(&self, id: &str) -> Result<Webhook> {
         let at = ts(now());
         let mut tx = crate::store::begin_immediate(self.pool()).await?;
-        let row = sqlx::query("UPDATE webhooks SET active = 0, deleted_at = ? WHERE id = ? AND active = 1 RETURNING *")
-            .bind(&at)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let row =
+            sqlx::query("UPDATE webhooks SET active = 0, deleted_at = $1 WHERE id = $2 AND active = 1 RETURNING *")
+                .bind(&at)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| not_found(id))?;
         let webhook = row_to_webhook(&row)?;
         sqlx::query(
             "INSERT INTO webhook_attempts (event_id, webhook_id, job_id, type, attempt, status_code, error,
                                            duration_ms, attempted_at, state, next_attempt_at)
-             SELECT event_id, webhook_id, job_id, type, 0, NULL, ?, 0, ?, 'failed', NULL
-             FROM webhook_deliveries WHERE webhook_id = ? AND state = 'pending' AND in_flight = 0",
+             SELECT event_id, webhook_id, job_id, type, 0, NULL, $1, 0, $2, 'failed', NULL
+             FROM webhook_deliveries WHERE webhook_id = $3 AND state = 'pending' AND in_flight = 0",
         )
         .bind(WEBHOOK_DELETED)
         .bind(&at)
@@ -115,8 +116,8 @@ impl Webhooks {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'failed', last_error = ?
-             WHERE webhook_id = ? AND state = 'pending' AND in_flight = 0",
+            "UPDATE webhook_deliveries SET state = 'failed', last_error = $1
+             WHERE webhook_id = $2 AND state = 'pending' AND in_flight = 0",
         )
         .bind(WEBHOOK_DELETED)
         .bind(id)
@@ -134,26 +135,26 @@ impl Webhooks {
     /// registered; [`ServiceError::Internal`] for database faults.
     pub(crate) async fn webhook_deliveries(&self, id: &str) -> Result<Vec<WebhookDelivery>> {
         let pool = self.pool();
-        let exists = sqlx::query("SELECT 1 FROM webhooks WHERE id = ?").bind(id).fetch_optional(pool).await?;
+        let exists = sqlx::query("SELECT 1 FROM webhooks WHERE id = $1").bind(id).fetch_optional(pool).await?;
         if exists.is_none() {
             return Err(not_found(id));
         }
-        let rows = sqlx::query("SELECT * FROM webhook_attempts WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM webhook_attempts WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2")
             .bind(id)
-            .bind(MAX_DELIVERY_RECORDS)
+            .bind(i64::from(MAX_DELIVERY_RECORDS))
             .fetch_all(pool)
             .await?;
         rows.iter().map(row_to_delivery).collect()
     }
 
-    fn pool(&self) -> &SqlitePool {
+    fn pool(&self) -> &Pool {
         &self.core.pool
     }
 }
 
 /// How many deliveries about job `job_id` are still to be made.
-pub(crate) async fn owed_deliveries(pool: &SqlitePool, job_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE job_id = ? AND state IN ('pending')")
+pub(crate) async fn owed_deliveries(pool: &Pool, job_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE job_id = $1 AND state IN ('pending')")
         .bind(job_id)
         .fetch_one(pool)
         .await?)
@@ -164,7 +165,7 @@ pub(crate) async fn owed_deliveries(pool: &SqlitePool, job_id: &str) -> Result<i
 ///
 /// Errors: [`ServiceError::Validation`] on `webhook_ids` for an unknown or
 /// deleted ID, or more than [`MAX_JOB_WEBHOOKS`].
-pub(crate) async fn check_job_webhooks(pool: &SqlitePool, ids: &[String]) -> Result<Vec<String>> {
+pub(crate) async fn check_job_webhooks(pool: &Pool, ids: &[String]) -> Result<Vec<String>> {
     let mut unique: Vec<String> = Vec::new();
     for id in ids {
         if !unique.contains(id) {
@@ -179,7 +180,7 @@ pub(crate) async fn check_job_webhooks(pool: &SqlitePool, ids: &[String]) -> Res
     }
     for id in &unique {
         let found =
-            sqlx::query("SELECT 1 FROM webhooks WHERE id = ? AND active = 1").bind(id).fetch_optional(pool).await?;
+            sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND active = 1").bind(id).fetch_optional(pool).await?;
         if found.is_none() {
             return Err(ServiceError::validation(
                 "webhook_ids",
@@ -224,7 +225,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| ServiceError::Internal(format!("stored time {s}: {e}")))
 }
 
-fn row_to_webhook(row: &SqliteRow) -> Result<Webhook> {
+fn row_to_webhook(row: &DbRow) -> Result<Webhook> {
     Ok(Webhook {
         id: row.try_get("id")?,
         url: row.try_get("url")?,
@@ -234,7 +235,7 @@ fn row_to_webhook(row: &SqliteRow) -> Result<Webhook> {
     })
 }
 
-fn row_to_delivery(row: &SqliteRow) -> Result<WebhookDelivery> {
+fn row_to_delivery(row: &DbRow) -> Result<WebhookDelivery> {
     let next: Option<String> = row.try_get("next_attempt_at")?;
     let status: Option<i64> = row.try_get("status_code")?;
     Ok(WebhookDelivery {
