@@ -13,7 +13,8 @@
 # needs to build libvmaf 2.3.1 from its bundled source for `crema quality`
 # (meson, ninja-build, nasm, and xxd: without xxd libvmaf silently leaves its
 # built-in VMAF models out, and linking Crema then fails on purpose); python3-venv
-# and curl for the API fuzzing step (schemathesis in a virtualenv). Rust itself comes from
+# and curl for the API fuzzing step (schemathesis in a virtualenv); postgresql (the
+# farm tests start throwaway clusters with its initdb/pg_ctl; no server is enabled). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
 # With CREMA_SETUP_PACKAGING=1 (scripts/package.sh) also the packaging tools:
 # podman, buildah, debootstrap, rpm, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
@@ -26,7 +27,7 @@ for p in libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevic
          libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
          libssl-dev build-essential file gstreamer1.0-libav gstreamer1.0-plugins-bad \
          xvfb webkit2gtk-driver imagemagick xdotool meson ninja-build nasm xxd \
-         python3-venv curl; do
+         python3-venv curl postgresql; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ "${CREMA_SETUP_PACKAGING:-0}" = 1 ]; then

@@ -27,6 +27,8 @@ step python3 scripts/check-doc-links.py
 step bash scripts/deps-check.sh
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
+# The service suite again on PostgreSQL (a throwaway cluster the tests start): one matrix, two stores.
+step env CREMA_TEST_DATABASE=postgres cargo test --locked -p crema-service --no-fail-fast
 step cargo build --locked -p crema
 step bash scripts/api-fuzz.sh target/debug/crema
 step bash scripts/ui-test.sh

@@ -9,6 +9,7 @@ mod common;
 mod audio_only;
 mod auto;
 mod cli;
+mod farm;
 mod hls;
 mod install_cli;
 mod media_cases;

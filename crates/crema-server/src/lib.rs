@@ -63,7 +63,7 @@ pub const JSON_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// have is answered `405` (with `Allow`) before any credential or header is
 /// looked at.
 pub fn router(state: AppState) -> Router {
-    use routes::{downloads, events, health, jobs, profiles, uploads, watch, waveform, webhooks};
+    use routes::{downloads, events, health, jobs, nodes, profiles, uploads, watch, waveform, webhooks};
     let guard = |m: MethodRouter<AppState>| {
         m.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::middleware))
             .route_layer(axum::middleware::from_fn(rate_limit::per_key))
@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}", guard(delete(webhooks::delete)))
         .route("/v1/webhooks/{id}/deliveries", guard(get(webhooks::deliveries)))
         .route("/v1/profiles", guard(get(profiles::list)))
+        .route("/v1/nodes", guard(get(nodes::list)))
         .route("/v1/watch-folders", guard(post(watch::create).get(watch::list)))
         .route("/v1/watch-folders/{id}", guard(get(watch::get).delete(watch::delete)))
         .route("/v1/watch-folders/{id}/pause", guard(post(watch::pause)))

@@ -39,7 +39,7 @@ impl Modify for Security {
         watch::create, watch::list, watch::get, watch::delete, watch::pause, watch::resume, watch::events,
         watch::files,
         downloads::file, downloads::in_folder,
-        events::stream, profiles::list, health::healthz, health::readyz,
+        events::stream, profiles::list, crate::routes::nodes::list, health::healthz, health::readyz,
         crate::auth::login, crate::auth::logout,
     ),
     components(schemas(crate::error::ErrorEnvelope, crema_service::ServiceEvent)),

@@ -199,9 +199,20 @@ async fn purge(inner: &Core) -> Result<u64> {
     Ok(r.rows_affected() + crate::auth::purge_sessions(&inner.pool).await?)
 }
 
+/// How old an in-flight record of a shared database must be before a
+/// starting node drops it, in seconds: other nodes may be answering the
+/// younger ones (no `/v1` request that takes an idempotency key runs this long).
+const SHARED_IN_FLIGHT_STALE_SECONDS: i64 = 600;
+
 /// At open: requests a dead process left in flight are not running any more.
-pub(crate) async fn clear_in_flight(pool: &Pool) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM idempotency_records WHERE state = 'in_flight'").execute(pool).await?;
+/// On a shared database (`shared`) only records older than
+/// [`SHARED_IN_FLIGHT_STALE_SECONDS`] go: the others may be other nodes' requests.
+pub(crate) async fn clear_in_flight(pool: &Pool, shared: bool) -> Result<u64> {
+    let cutoff = if shared { now().unix_timestamp() - SHARED_IN_FLIGHT_STALE_SECONDS } else { i64::MAX };
+    let r = sqlx::query("DELETE FROM idempotency_records WHERE state = 'in_flight' AND created_unix < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
     Ok(r.rows_affected())
 }
 

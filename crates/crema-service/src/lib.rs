@@ -25,6 +25,7 @@ mod idempotency;
 mod jobs;
 mod maintenance;
 mod messages;
+mod nodes;
 mod origin;
 mod place;
 pub mod redact;
@@ -48,6 +49,7 @@ pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key
 pub use jobs::{FfmpegTranscoder, MAX_METADATA_BYTES, Transcoder};
 pub use maintenance::ReadinessReport;
 pub use messages::EventMessage;
+pub use nodes::NodeInfo;
 pub use origin::Origin;
 pub use service::Service;
 pub use tokens::{DownloadClaims, DownloadTarget};

@@ -54,7 +54,10 @@ pub(crate) async fn run(jobs: WeakJobs) {
                 return;
             }
             check_disk(jobs.core());
-            if let Err(e) = jobs.expire_outputs().await {
+            // Retention runs on one node of a farm at a time.
+            if jobs.core().hold_duty("retention").await
+                && let Err(e) = jobs.expire_outputs().await
+            {
                 tracing::warn!("output retention cleanup failed: {e}");
             }
         }

@@ -37,6 +37,24 @@ impl Core {
         let _ = self.events.send(ev);
     }
 
+    /// Takes or keeps the farm-wide duty `duty` for this node (see
+    /// [`crate::nodes::hold_duty`]); true while this node holds it. On a
+    /// database that is not shared it is always true. A database error
+    /// answers false (the duty waits rather than running twice).
+    pub(crate) async fn hold_duty(&self, duty: &str) -> bool {
+        if !self.config.resolved_database().is_shared() {
+            return true;
+        }
+        let ttl_ms = self.config.lease.as_millis() as i64;
+        match crate::nodes::hold_duty(&self.pool, duty, &self.config.node_name, ttl_ms).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!("cannot claim the {duty} duty: {e}");
+                false
+            }
+        }
+    }
+
     /// Whether the service is shutting down.
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)

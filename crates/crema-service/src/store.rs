@@ -113,6 +113,7 @@ fn redact(e: &dyn std::fmt::Display, url: &str) -> String {
 /// manual, 9.27.10 "Advisory Lock Functions"). Every node of a farm takes the
 /// same lock, so these transactions are serial farm-wide as on SQLite; reads
 /// outside them and the job claim (`FOR UPDATE SKIP LOCKED`) do not wait for it.
+/// `lock_timeout` 5 s mirrors SQLite's busy timeout: a lock not had by then is an error.
 ///
 /// Errors: the database's own (`?` makes them [`ServiceError::Internal`]) when
 /// the lock is not had within the busy timeout or the database fails.
@@ -121,7 +122,7 @@ pub(crate) async fn begin_immediate(pool: &Pool) -> Result<Tx, sqlx::Error> {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         Backend::Postgres => {
             // 0x6372656d61: "crema" in ASCII, the key every node takes.
-            pool.begin_with("BEGIN; SELECT pg_advisory_xact_lock(427121012065)").await
+            pool.begin_with("BEGIN; SET LOCAL lock_timeout = '5s'; SELECT pg_advisory_xact_lock(427121012065)").await
         }
     }
 }

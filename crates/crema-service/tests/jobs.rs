@@ -318,14 +318,13 @@ async fn interrupted_jobs_are_requeued_or_failed_on_open() {
     // What a process killed mid-encode leaves behind: a running with attempts
     // left, b running on its last attempt, c still queued.
     {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("crema.db"));
-        let pool = sqlx::sqlite::SqlitePool::connect_with(opts).await.unwrap();
-        sqlx::query("UPDATE jobs SET status = 'encoding', started_at = '2026-11-21T10:00:00Z' WHERE id = ?")
+        let pool = common::db(dir.path()).await;
+        sqlx::query("UPDATE jobs SET status = 'encoding', started_at = '2026-11-21T10:00:00Z' WHERE id = $1")
             .bind(&a)
             .execute(&pool)
             .await
             .unwrap();
-        sqlx::query("UPDATE jobs SET status = 'muxing', attempt = 2 WHERE id = ?")
+        sqlx::query("UPDATE jobs SET status = 'muxing', attempt = 2 WHERE id = $1")
             .bind(&b)
             .execute(&pool)
             .await
@@ -459,7 +458,7 @@ async fn moves_and_revokes_succeed_while_another_connection_writes() {
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                sqlx::query("UPDATE jobs SET status_reason = ? WHERE id = ?")
+                sqlx::query("UPDATE jobs SET status_reason = $1 WHERE id = $2")
                     .bind(format!("noise {n}"))
                     .bind(&id)
                     .execute(&other)

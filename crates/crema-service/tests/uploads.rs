@@ -81,7 +81,7 @@ async fn expire_now(data_dir: &Path, id: &str) {
     let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
     let text = past.format(&time::format_description::well_known::Rfc3339).unwrap();
     let ms = (past.unix_timestamp_nanos() / 1_000_000) as i64;
-    let r = sqlx::query("UPDATE uploads SET expires_at = ?, expires_ms = ? WHERE id = ?")
+    let r = sqlx::query("UPDATE uploads SET expires_at = $1, expires_ms = $2 WHERE id = $3")
         .bind(text)
         .bind(ms)
         .bind(id)
@@ -560,6 +560,12 @@ async fn a_concurrent_get_reads_assembling_while_complete_runs() {
 /// sessions keep their parts and read `uploading`, expired ones are `404`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_store_keeps_its_uploads_under_the_contracts_statuses() {
+    if common::postgres::enabled() {
+        eprintln!(
+            "SKIPPED on PostgreSQL: this checks SQLite's migration 0008 on a version-7 file; the PostgreSQL schema starts at the current tables"
+        );
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(dir.path().join("crema.db"))
@@ -583,7 +589,7 @@ async fn an_older_store_keeps_its_uploads_under_the_contracts_statuses() {
         sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, chunk_size, total_chunks, sha256, bytes,
                                   created_at, expires_at, expires_ms, files_present)
-             VALUES (?, ?, 'old.bin', 2000, 1000, 2, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, 'old.bin', 2000, 1000, 2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(status)

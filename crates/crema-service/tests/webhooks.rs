@@ -559,7 +559,7 @@ async fn every_attempt_is_recorded_while_another_connection_writes() {
         tokio::spawn(async move {
             let mut commits = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                sqlx::query("UPDATE webhooks SET name = ? WHERE id = ?")
+                sqlx::query("UPDATE webhooks SET name = $1 WHERE id = $2")
                     .bind(format!("noise {commits}"))
                     .bind(&noise)
                     .execute(&other)
@@ -631,11 +631,17 @@ async fn an_attempt_whose_record_fails_once_is_recorded_later() {
     // The request is under way: another connection takes the write lock and
     // keeps it longer than the service's busy timeout, then the receiver answers.
     let other = db(dir.path()).await;
-    let mut lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    // SQLite's write lock, or on PostgreSQL the advisory lock every write transaction takes.
+    let begin = if common::postgres::enabled() {
+        "BEGIN; SELECT pg_advisory_xact_lock(427121012065)"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    let mut lock = other.begin_with(begin).await.unwrap();
     rx.open_gate();
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(svc.webhook_deliveries(&hook.id).await.unwrap().is_empty(), "recorded through another's write lock");
-    sqlx::query("UPDATE webhooks SET name = 'held' WHERE id = ?").bind(&hook.id).execute(&mut *lock).await.unwrap();
+    sqlx::query("UPDATE webhooks SET name = 'held' WHERE id = $1").bind(&hook.id).execute(&mut *lock).await.unwrap();
     lock.commit().await.unwrap();
     let log = wait_deliveries(&svc, &hook.id, Duration::from_secs(15), |d| !d.is_empty()).await;
     let summary: Vec<_> = log.iter().map(|d| (d.attempt, d.status_code, d.state)).collect();

@@ -32,6 +32,25 @@ impl Server {
         Server { child, base: format!("http://127.0.0.1:{port}") }
     }
 
+    /// A farm node: `crema serve` on `data` (its scratch and outputs) with
+    /// the shared `database`, node name `name` and a lease of `lease_s` seconds.
+    pub fn start_node(data: &Path, database: &str, name: &str, lease_s: u32) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = Command::new(crema_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "1", "--grace-seconds", "2"])
+            .args(["--database", database, "--node-name", name, "--lease-seconds", &lease_s.to_string()])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--source-root")
+            .arg(fixtures_dir())
+            .env("CREMA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("crema serve starts");
+        Server { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
     pub fn kill9(mut self) {
         // SIGKILL: no cleanup, no graceful anything.
         self.child.kill().expect("kill -9");
@@ -48,11 +67,17 @@ impl Drop for Server {
 
 /// `crema keys create` on `data`: the new key.
 pub fn create_key(data: &Path) -> String {
-    let out = Command::new(crema_bin())
-        .args(["keys", "create", "crash-test", "--data-dir"])
-        .arg(data)
-        .output()
-        .expect("keys");
+    create_key_in(data, None)
+}
+
+/// `crema keys create` on `data`, in `database` when given.
+pub fn create_key_in(data: &Path, database: Option<&str>) -> String {
+    let mut cmd = Command::new(crema_bin());
+    cmd.args(["keys", "create", "crash-test", "--data-dir"]).arg(data);
+    if let Some(db) = database {
+        cmd.args(["--database", db]);
+    }
+    let out = cmd.output().expect("keys");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf8").trim().to_string()
 }

@@ -5,6 +5,7 @@ pub mod downloads;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod nodes;
 pub mod profiles;
 pub mod uploads;
 pub mod watch;

@@ -2,6 +2,7 @@
 //! workers that run its jobs (`worker.rs`). Other subsystems reach it through
 //! the [`Jobs`] handle.
 
+mod lease;
 mod outputs;
 mod repo;
 mod state;
@@ -14,7 +15,7 @@ pub use outputs::MAX_METADATA_BYTES;
 pub(crate) use outputs::validate_output;
 pub(crate) use repo::JobStore;
 use repo::QueuePlace;
-pub(crate) use store::SqlJobStore;
+pub(crate) use store::{SqlJobStore, now_ms};
 pub use transcoder::{FfmpegTranscoder, Transcoder};
 
 use crate::catalog::MovePosition;
@@ -107,6 +108,12 @@ impl Jobs {
     /// Starts `config.workers` workers.
     pub(crate) fn spawn_workers(&self) -> Vec<JoinHandle<()>> {
         (0..self.0.core.config.workers).map(|n| tokio::spawn(worker::worker_loop(self.0.clone(), n))).collect()
+    }
+
+    /// Starts the lease keeper (lease renewal, node heartbeat, requeue of
+    /// jobs whose lease ran out); see `lease.rs`.
+    pub(crate) fn spawn_lease_keeper(&self) -> JoinHandle<()> {
+        tokio::spawn(lease::keep(Arc::downgrade(&self.0), self.0.core.config.lease))
     }
 
     /// Validates and queues a job for `origin` (see `Service::submit`).

@@ -1,6 +1,6 @@
 //! The queue's storage seam: [`JobStore`], every operation the queue needs
-//! on the `jobs` table, as one trait. `store.rs` is the SQLite
-//! implementation ([`super::store::SqlJobStore`]); another database can
+//! on the `jobs` table, as one trait. `store.rs` is the SQL
+//! implementation (SQLite or PostgreSQL) ([`super::store::SqlJobStore`]); another database can
 //! implement the trait without touching the queue's logic.
 
 use crate::error::{Result, ServiceError};
@@ -21,6 +21,10 @@ pub(crate) struct JobRow {
 
 /// The final state of a run, written only if the job is still running.
 pub(crate) struct Finish<'a> {
+    /// The attempt the worker ran: the write happens only if the job still
+    /// runs that attempt on this node (a node that lost its lease must not
+    /// overwrite the run that replaced it).
+    pub attempt: u32,
     pub status: JobStatus,
     pub status_reason: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -57,22 +61,39 @@ pub(crate) trait JobStore: Send + Sync {
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<JobRow>>;
     /// Up to `limit` jobs with `seq < before` (all when `None`), newest first.
     fn list(&self, status: Option<JobStatus>, before: Option<i64>, limit: u32) -> StoreFuture<'_, Vec<JobRow>>;
-    /// Atomically moves the first queued job (run order) to `probing` and returns it.
+    /// Atomically moves the first queued job (run order) to `probing`, leased
+    /// to this node, and returns it. Concurrent claims (other workers, other
+    /// nodes) never get the same job.
     fn claim(&self) -> StoreFuture<'_, Option<JobRow>>;
-    /// Sets a running job's status and progress; false when it is no longer running.
-    fn set_running_state<'a>(&'a self, id: &'a str, status: JobStatus, progress: &'a Progress)
-    -> StoreFuture<'a, bool>;
-    /// Writes a terminal state for a running job; false when it was no longer running.
+    /// Sets a running job's status and progress; false when it no longer runs
+    /// `attempt` on this node (canceled meanwhile, or its lease was lost).
+    fn set_running_state<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: u32,
+        status: JobStatus,
+        progress: &'a Progress,
+    ) -> StoreFuture<'a, bool>;
+    /// Writes a terminal state for a running job; false when it no longer ran
+    /// `f.attempt` on this node.
     fn finish<'a>(&'a self, id: &'a str, f: &'a Finish<'a>) -> StoreFuture<'a, bool>;
     /// Puts a running job back in the queue (graceful shutdown), same attempt.
-    fn requeue_running<'a>(&'a self, id: &'a str, reason: &'a str) -> StoreFuture<'a, bool>;
+    fn requeue_running<'a>(&'a self, id: &'a str, attempt: u32, reason: &'a str) -> StoreFuture<'a, bool>;
+    /// Renews the lease of every job this node runs until `now + lease`;
+    /// returns how many were renewed.
+    fn renew_leases(&self) -> StoreFuture<'_, u64>;
+    /// Requeues (attempt + 1) or fails (attempts used up) the running jobs
+    /// whose lease ran out, whichever node held them. Returns (requeued, failed).
+    fn reap_expired(&self) -> StoreFuture<'_, (u64, u64)>;
     /// Cancels a job that is not terminal (only a queued one with
     /// `only_queued`); false when it was not cancelable.
     fn cancel<'a>(&'a self, id: &'a str, only_queued: bool, output: &'a OutputInfo) -> StoreFuture<'a, bool>;
     /// Requeues a failed job with attempts left (attempt + 1); `None` when it was not.
     fn retry<'a>(&'a self, id: &'a str, output: &'a OutputInfo) -> StoreFuture<'a, Option<Job>>;
-    /// Crash recovery: jobs left running are requeued (attempt + 1) or failed
-    /// when their attempts are used up. Returns (requeued, failed).
+    /// Crash recovery at start: jobs this node (by name) left running, and
+    /// rows from before leases existed, are requeued (attempt + 1) or failed
+    /// when their attempts are used up; other nodes' jobs are left to
+    /// [`JobStore::reap_expired`]. Returns (requeued, failed).
     fn recover(&self) -> StoreFuture<'_, (u64, u64)>;
     /// Deletes a terminal job; false when it was not terminal.
     fn delete_finished<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;

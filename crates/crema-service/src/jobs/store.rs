@@ -1,14 +1,15 @@
-//! The SQLite [`JobStore`]: every write to the `jobs` table (and the reads
+//! The SQL [`JobStore`] (SQLite or PostgreSQL): every write to the `jobs` table (and the reads
 //! the queue needs): submit, claim, progress, finish, cancel, retry, queue
 //! order, removal, output retention, placed outputs, crash recovery. No other
 //! module writes `jobs`.
 
 use super::repo::{Finish, JobRow, JobStore, QueuePlace, StoreFuture};
 use crate::error::{Result, ServiceError};
+use crate::store::{Backend, backend, begin_immediate, now, parse_ts, ts};
 use crate::store::{DbRow, Pool};
-use crate::store::{begin_immediate, now, parse_ts, ts};
 use crate::types::{Job, JobStatus, OutputInfo, OutputSpec, Progress, SourceInfo};
 use sqlx::Row;
+use time::OffsetDateTime;
 
 /// Statuses a worker holds a job in, as an SQL list (a macro so queries stay `&'static str`).
 macro_rules! running {
@@ -104,37 +105,78 @@ async fn list(pool: &Pool, status: Option<JobStatus>, before: Option<i64>, limit
     rows.iter().map(row_to_job).collect()
 }
 
-/// Atomically moves the oldest queued job to `probing` and returns it.
-async fn claim(pool: &Pool) -> Result<Option<JobRow>> {
+/// Atomically moves the first queued job to `probing`, leased to `me` for
+/// `lease_ms`, and returns it. On PostgreSQL the pick takes the row with
+/// `FOR UPDATE SKIP LOCKED`, so concurrent claims from several nodes each get
+/// a different job instead of queueing on one row (PostgreSQL 15 manual,
+/// SELECT, "The Locking Clause"); SQLite's single writer makes the plain
+/// sub-select atomic already.
+async fn claim(pool: &Pool, me: &str, lease_ms: i64) -> Result<Option<JobRow>> {
     let started = now();
     let progress = Progress { phase: JobStatus::Probing, ..Progress::queued() };
-    let row = sqlx::query(
-        "UPDATE jobs SET status = 'probing', started_at = $1, completed_at = NULL, progress_json = $2
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq LIMIT 1) AND status = 'queued'
-         RETURNING *",
-    )
-    .bind(ts(started))
-    .bind(serde_json::to_string(&progress)?)
-    .fetch_optional(pool)
-    .await?;
+    let q = match backend(pool) {
+        Backend::Sqlite => {
+            "UPDATE jobs SET status = 'probing', started_at = $1, completed_at = NULL, progress_json = $2,
+                             node = $3, lease_until_ms = $4
+             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq LIMIT 1)
+               AND status = 'queued'
+             RETURNING *"
+        }
+        Backend::Postgres => {
+            "UPDATE jobs SET status = 'probing', started_at = $1, completed_at = NULL, progress_json = $2,
+                             node = $3, lease_until_ms = $4
+             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY COALESCE(queue_order, seq), seq LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+               AND status = 'queued'
+             RETURNING *"
+        }
+    };
+    let row = sqlx::query(q)
+        .bind(ts(started))
+        .bind(serde_json::to_string(&progress)?)
+        .bind(me)
+        .bind(now_ms() + lease_ms)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(row_to_job).transpose()
+}
+
+/// Now as Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Renews the lease of `me`'s running jobs.
+async fn renew_leases(pool: &Pool, me: &str, lease_ms: i64) -> Result<u64> {
+    let q = concat!("UPDATE jobs SET lease_until_ms = $1 WHERE node = $2 AND status IN ", running!());
+    Ok(sqlx::query(q).bind(now_ms() + lease_ms).bind(me).execute(pool).await?.rows_affected())
 }
 
 /// Sets a running job's status and progress; false when the job is no longer running
 /// (canceled meanwhile).
-async fn set_running_state(pool: &Pool, id: &str, status: JobStatus, progress: &Progress) -> Result<bool> {
-    let q = concat!("UPDATE jobs SET status = $1, progress_json = $2 WHERE id = $3 AND status IN ", running!());
-    let r = sqlx::query(q).bind(status.as_str()).bind(serde_json::to_string(progress)?).bind(id).execute(pool).await?;
+async fn set_running_state(pool: &Pool, run: Run<'_>, status: JobStatus, progress: &Progress) -> Result<bool> {
+    let q = concat!(
+        "UPDATE jobs SET status = $1, progress_json = $2 WHERE id = $3 AND node = $4 AND attempt = $5 AND status IN ",
+        running!()
+    );
+    let r = sqlx::query(q)
+        .bind(status.as_str())
+        .bind(serde_json::to_string(progress)?)
+        .bind(run.id)
+        .bind(run.node)
+        .bind(i64::from(run.attempt))
+        .execute(pool)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Writes a terminal state for a running job; false when it was no longer running.
-async fn finish(pool: &Pool, id: &str, f: &Finish<'_>) -> Result<bool> {
+async fn finish(pool: &Pool, run: Run<'_>, f: &Finish<'_>) -> Result<bool> {
     let q = concat!(
         "UPDATE jobs SET status = $1, status_reason = $2, error = $3, progress_json = $4, source_json = $5,
                          output_json = $6, effective_profile_id = $7, final_artifact = $8, saved_percent = $9,
-                         completed_at = $10, output_expires_unix = $11
-         WHERE id = $12 AND status IN ",
+                         completed_at = $10, output_expires_unix = $11, lease_until_ms = NULL
+         WHERE id = $12 AND node = $13 AND attempt = $14 AND status IN ",
         running!()
     );
     let r = sqlx::query(q)
@@ -149,21 +191,30 @@ async fn finish(pool: &Pool, id: &str, f: &Finish<'_>) -> Result<bool> {
         .bind(f.saved_percent)
         .bind(ts(now()))
         .bind(f.output.retention_expires_at.map(|t| t.unix_timestamp()))
-        .bind(id)
+        .bind(run.id)
+        .bind(run.node)
+        .bind(i64::from(run.attempt))
         .execute(pool)
         .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Puts a running job back in the queue (graceful shutdown), same attempt.
-async fn requeue_running(pool: &Pool, id: &str, reason: &str) -> Result<bool> {
+async fn requeue_running(pool: &Pool, run: Run<'_>, reason: &str) -> Result<bool> {
     let q = concat!(
-        "UPDATE jobs SET status = 'queued', status_reason = $1, started_at = NULL, progress_json = $2
-         WHERE id = $3 AND status IN ",
+        "UPDATE jobs SET status = 'queued', status_reason = $1, started_at = NULL, progress_json = $2,
+                         lease_until_ms = NULL
+         WHERE id = $3 AND node = $4 AND attempt = $5 AND status IN ",
         running!()
     );
-    let r =
-        sqlx::query(q).bind(reason).bind(serde_json::to_string(&Progress::queued())?).bind(id).execute(pool).await?;
+    let r = sqlx::query(q)
+        .bind(reason)
+        .bind(serde_json::to_string(&Progress::queued())?)
+        .bind(run.id)
+        .bind(run.node)
+        .bind(i64::from(run.attempt))
+        .execute(pool)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -202,26 +253,46 @@ async fn retry(pool: &Pool, id: &str, output: &OutputInfo) -> Result<Option<Job>
     Ok(row.as_ref().map(row_to_job).transpose()?.map(|r| r.job))
 }
 
-/// Crash recovery: jobs left running by a dead process are requeued with
-/// attempt + 1 while attempts remain, else failed. Returns (requeued, failed).
-async fn recover(pool: &Pool) -> Result<(u64, u64)> {
+/// Which running jobs [`requeue_interrupted`] takes.
+enum Interrupted<'a> {
+    /// At start: `me`'s (its previous process is gone), rows without a node
+    /// or lease (from before leases), and any whose lease ran out.
+    AtStart { me: &'a str },
+    /// Any node's, once its lease ran out.
+    LeaseExpired,
+}
+
+/// Jobs whose run was interrupted are requeued with attempt + 1 while
+/// attempts remain, else failed. Returns (requeued, failed).
+async fn requeue_interrupted(pool: &Pool, which: Interrupted<'_>) -> Result<(u64, u64)> {
+    let me = match which {
+        Interrupted::AtStart { me } => Some(me),
+        Interrupted::LeaseExpired => None,
+    };
     let mut tx = begin_immediate(pool).await?;
     let q = concat!(
-        "UPDATE jobs SET status = 'queued', attempt = attempt + 1,
+        "UPDATE jobs SET status = 'queued', attempt = attempt + 1, lease_until_ms = NULL,
                          status_reason = 'requeued after an interrupted run', started_at = NULL, progress_json = $1
          WHERE status IN ",
         running!(),
-        " AND attempt < max_attempts"
+        " AND attempt < max_attempts
+           AND (lease_until_ms < $2 OR ($3 IS NOT NULL AND (node IS NULL OR lease_until_ms IS NULL OR node = $3)))"
     );
-    let requeued =
-        sqlx::query(q).bind(serde_json::to_string(&Progress::queued())?).execute(&mut *tx).await?.rows_affected();
+    let requeued = sqlx::query(q)
+        .bind(serde_json::to_string(&Progress::queued())?)
+        .bind(now_ms())
+        .bind(me)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let q = concat!(
-        "UPDATE jobs SET status = 'failed', status_reason = 'interrupted too many times',
+        "UPDATE jobs SET status = 'failed', status_reason = 'interrupted too many times', lease_until_ms = NULL,
                          error = 'the service stopped during every attempt of this job', completed_at = $1
          WHERE status IN ",
-        running!()
+        running!(),
+        " AND (lease_until_ms < $2 OR ($3 IS NOT NULL AND (node IS NULL OR lease_until_ms IS NULL OR node = $3)))"
     );
-    let failed = sqlx::query(q).bind(ts(now())).execute(&mut *tx).await?.rows_affected();
+    let failed = sqlx::query(q).bind(ts(now())).bind(now_ms()).bind(me).execute(&mut *tx).await?.rows_affected();
     tx.commit().await?;
     Ok((requeued, failed))
 }
@@ -240,7 +311,7 @@ async fn delete_finished(pool: &Pool, id: &str) -> Result<bool> {
 async fn move_in_queue(pool: &Pool, id: &str, place: QueuePlace<'_>) -> Result<()> {
     let mut tx = begin_immediate(pool).await?;
     let row: Option<(String, f64)> =
-        sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = $1")
+        sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS DOUBLE PRECISION) FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -249,7 +320,7 @@ async fn move_in_queue(pool: &Pool, id: &str, place: QueuePlace<'_>) -> Result<(
         return Err(ServiceError::InvalidTransition(format!("job {id} is {status}; only queued jobs can be moved")));
     }
     let q =
-        "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS REAL), CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
+        "SELECT CAST(MIN(COALESCE(queue_order, seq)) AS DOUBLE PRECISION), CAST(MAX(COALESCE(queue_order, seq)) AS DOUBLE PRECISION) FROM jobs
              WHERE status = 'queued' AND id <> $1";
     let (min, max): (Option<f64>, Option<f64>) = sqlx::query_as(q).bind(id).fetch_one(&mut *tx).await?;
     let new_order = match place {
@@ -259,11 +330,12 @@ async fn move_in_queue(pool: &Pool, id: &str, place: QueuePlace<'_>) -> Result<(
             if other == id {
                 return Err(ServiceError::validation("before", "a job cannot move before itself"));
             }
-            let target: Option<(String, f64)> =
-                sqlx::query_as("SELECT status, CAST(COALESCE(queue_order, seq) AS REAL) FROM jobs WHERE id = $1")
-                    .bind(other)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let target: Option<(String, f64)> = sqlx::query_as(
+                "SELECT status, CAST(COALESCE(queue_order, seq) AS DOUBLE PRECISION) FROM jobs WHERE id = $1",
+            )
+            .bind(other)
+            .fetch_optional(&mut *tx)
+            .await?;
             let (other_status, other_order) =
                 target.ok_or_else(|| ServiceError::NotFound { kind: "job", id: other.to_string() })?;
             if other_status != JobStatus::Queued.as_str() {
@@ -272,7 +344,7 @@ async fn move_in_queue(pool: &Pool, id: &str, place: QueuePlace<'_>) -> Result<(
                 )));
             }
             let prev: Option<f64> = sqlx::query_scalar(
-                "SELECT CAST(MAX(COALESCE(queue_order, seq)) AS REAL) FROM jobs
+                "SELECT CAST(MAX(COALESCE(queue_order, seq)) AS DOUBLE PRECISION) FROM jobs
                  WHERE status = 'queued' AND id <> $1 AND COALESCE(queue_order, seq) < $2",
             )
             .bind(id)
@@ -325,15 +397,30 @@ async fn set_output(pool: &Pool, id: &str, output: &OutputInfo) -> Result<()> {
     Ok(())
 }
 
-/// The `jobs` table in the service's SQLite database.
+/// One run of a job: what the worker's writes are fenced by.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    id: &'a str,
+    node: &'a str,
+    attempt: u32,
+}
+
+/// The `jobs` table in the service's database, as node `node` sees it.
 pub(crate) struct SqlJobStore {
     pool: Pool,
+    node: String,
+    lease_ms: i64,
 }
 
 impl SqlJobStore {
-    /// The store over `pool` (migrations already run).
-    pub(crate) fn new(pool: Pool) -> SqlJobStore {
-        SqlJobStore { pool }
+    /// The store over `pool` (migrations already run) for node `node`,
+    /// whose claims hold for `lease` unless renewed.
+    pub(crate) fn new(pool: Pool, node: &str, lease: std::time::Duration) -> SqlJobStore {
+        SqlJobStore { pool, node: node.to_string(), lease_ms: lease.as_millis() as i64 }
+    }
+
+    fn run<'a>(&'a self, id: &'a str, attempt: u32) -> Run<'a> {
+        Run { id, node: &self.node, attempt }
     }
 }
 
@@ -353,21 +440,28 @@ impl JobStore for SqlJobStore {
         Box::pin(list(&self.pool, status, before, limit))
     }
     fn claim(&self) -> StoreFuture<'_, Option<JobRow>> {
-        Box::pin(claim(&self.pool))
+        Box::pin(claim(&self.pool, &self.node, self.lease_ms))
     }
     fn set_running_state<'a>(
         &'a self,
         id: &'a str,
+        attempt: u32,
         status: JobStatus,
         progress: &'a Progress,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(set_running_state(&self.pool, id, status, progress))
+        Box::pin(set_running_state(&self.pool, self.run(id, attempt), status, progress))
     }
     fn finish<'a>(&'a self, id: &'a str, f: &'a Finish<'a>) -> StoreFuture<'a, bool> {
-        Box::pin(finish(&self.pool, id, f))
+        Box::pin(finish(&self.pool, self.run(id, f.attempt), f))
     }
-    fn requeue_running<'a>(&'a self, id: &'a str, reason: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(requeue_running(&self.pool, id, reason))
+    fn requeue_running<'a>(&'a self, id: &'a str, attempt: u32, reason: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(requeue_running(&self.pool, self.run(id, attempt), reason))
+    }
+    fn renew_leases(&self) -> StoreFuture<'_, u64> {
+        Box::pin(renew_leases(&self.pool, &self.node, self.lease_ms))
+    }
+    fn reap_expired(&self) -> StoreFuture<'_, (u64, u64)> {
+        Box::pin(requeue_interrupted(&self.pool, Interrupted::LeaseExpired))
     }
     fn cancel<'a>(&'a self, id: &'a str, only_queued: bool, output: &'a OutputInfo) -> StoreFuture<'a, bool> {
         Box::pin(cancel(&self.pool, id, only_queued, output))
@@ -376,7 +470,7 @@ impl JobStore for SqlJobStore {
         Box::pin(retry(&self.pool, id, output))
     }
     fn recover(&self) -> StoreFuture<'_, (u64, u64)> {
-        Box::pin(recover(&self.pool))
+        Box::pin(requeue_interrupted(&self.pool, Interrupted::AtStart { me: &self.node }))
     }
     fn delete_finished<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(delete_finished(&self.pool, id))

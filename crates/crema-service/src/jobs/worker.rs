@@ -36,12 +36,13 @@ pub(crate) async fn worker_loop(inner: Arc<JobsState>, n: usize) {
         match inner.store.claim().await {
             Ok(Some(row)) => {
                 let id = row.job.id.clone();
+                let attempt = row.job.attempt;
                 // Its own task: a panic in the job's async part cannot take the worker down.
                 let task = tokio::spawn(run_job(inner.clone(), row));
                 if let Err(e) = task.await {
                     tracing::error!("worker {n}: job {id} task failed: {e}");
                     inner.set_running(&id, None);
-                    fail_internal(&inner, &id, &format!("internal error: the job's task failed: {e}")).await;
+                    fail_internal(&inner, &id, attempt, &format!("internal error: the job's task failed: {e}")).await;
                 }
             }
             Ok(None) => {
@@ -59,10 +60,11 @@ pub(crate) async fn worker_loop(inner: Arc<JobsState>, n: usize) {
     }
 }
 
-async fn fail_internal(inner: &JobsState, id: &str, message: &str) {
+async fn fail_internal(inner: &JobsState, id: &str, attempt: u32, message: &str) {
     let Ok(job) = inner.store.must_get(id).await else { return };
     let progress = Progress { phase: JobStatus::Failed, ..job.progress.clone() };
     let f = Finish {
+        attempt,
         status: JobStatus::Failed,
         status_reason: Some("internal_error"),
         error: Some(message),
@@ -160,7 +162,13 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
     let job_dir = inner.core.output_dir.join(&id);
     remove_dir(&job_dir);
     if let Err(e) = std::fs::create_dir_all(&job_dir) {
-        fail_internal(&inner, &id, &format!("{}: cannot create the output folder: {e}", job_dir.display())).await;
+        fail_internal(
+            &inner,
+            &id,
+            row.job.attempt,
+            &format!("{}: cannot create the output folder: {e}", job_dir.display()),
+        )
+        .await;
         return;
     }
     let req = build_request(&row, &job_dir, inner.core.config.encoder);
@@ -229,7 +237,7 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
             continue;
         }
         last_write = Some(Instant::now());
-        match inner.store.set_running_state(&id, status, &progress).await {
+        match inner.store.set_running_state(&id, row.job.attempt, status, &progress).await {
             Ok(true) => {}
             Ok(false) => {
                 // Canceled (or otherwise ended) behind our back: stop the engine.
@@ -255,7 +263,7 @@ async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: P
     let id = &row.job.id;
     if intent == INTENT_SHUTDOWN {
         remove_dir(job_dir);
-        if let Err(e) = inner.store.requeue_running(id, "requeued at shutdown").await {
+        if let Err(e) = inner.store.requeue_running(id, row.job.attempt, "requeued at shutdown").await {
             tracing::error!("job {id}: cannot requeue: {e}");
         }
         return;
@@ -297,6 +305,7 @@ async fn finish_job(inner: &JobsState, row: &JobRow, job_dir: &Path, progress: P
             );
             let progress = Progress { phase: JobStatus::Failed, ..progress };
             let f = Finish {
+                attempt: row.job.attempt,
                 status: JobStatus::Failed,
                 status_reason: Some(reason),
                 error: Some(&message),
@@ -388,6 +397,7 @@ async fn complete(
         ..progress
     };
     let f = Finish {
+        attempt: row.job.attempt,
         status: JobStatus::Completed,
         status_reason: None,
         error: None,

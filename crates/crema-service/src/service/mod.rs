@@ -92,16 +92,22 @@ impl Service {
             config.source_roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| normalize(r))).collect();
         let pool = crate::store::open(&config.resolved_database()).await?;
         let downloads = crate::tokens::load_or_create_secret(&config.data_dir).await?;
-        crate::idempotency::clear_in_flight(&pool).await?;
-        let store: Arc<dyn JobStore> = Arc::new(SqlJobStore::new(pool.clone()));
+        crate::idempotency::clear_in_flight(&pool, config.resolved_database().is_shared()).await?;
+        let store: Arc<dyn JobStore> = Arc::new(SqlJobStore::new(pool.clone(), &config.node_name, config.lease));
         let (requeued, failed) = store.recover().await?;
         if requeued + failed > 0 {
             tracing::info!("recovered interrupted jobs: {requeued} requeued, {failed} failed");
         }
-        let interrupted = crate::webhooks::recover(&pool, &config.webhooks).await?;
-        if interrupted > 0 {
-            tracing::info!("recovered {interrupted} interrupted webhook deliveries");
+        let shared = config.resolved_database().is_shared();
+        if !shared {
+            // On a farm the node that takes the webhook duty does this.
+            let interrupted = crate::webhooks::recover(&pool, &config.webhooks).await?;
+            if interrupted > 0 {
+                tracing::info!("recovered {interrupted} interrupted webhook deliveries");
+            }
         }
+        let encoders = tokio::task::spawn_blocking(found_encoders).await.unwrap_or_default();
+        crate::nodes::register(&pool, &config.node_name, config.workers, &encoders).await?;
         let (events, _) = broadcast::channel(1024);
         let core = Arc::new(Core {
             pool,
@@ -122,6 +128,9 @@ impl Service {
         let jobs = Jobs::new(core.clone(), uploads.clone(), store, transcoder);
         tokio::spawn(crate::maintenance::run(jobs.downgrade()));
         let mut workers = jobs.spawn_workers();
+        // Not among the workers a drain waits for: it ends by itself once the
+        // service drains or is dropped.
+        drop(jobs.spawn_lease_keeper());
         let webhooks = Arc::new(Webhooks::new(core.clone()));
         workers.push(crate::webhooks::spawn_delivery(webhooks.clone()));
         let watch = Arc::new(Watch::new(core.clone(), jobs.for_rules()));
@@ -220,6 +229,9 @@ impl Service {
     /// by closing the connection pool. Every later call fails with `Internal`.
     pub async fn shutdown(&self, grace: Duration) {
         self.drain(grace).await;
+        if let Err(e) = crate::nodes::stopped(&self.core.pool, &self.core.config.node_name).await {
+            tracing::warn!("cannot record this node's stop: {e}");
+        }
         self.core.pool.close().await;
     }
 
@@ -253,6 +265,19 @@ impl Service {
         self.jobs.running_ids()
     }
 
+    /// The nodes sharing this database (one on a single box), by name, with
+    /// their heartbeat, workers, running jobs and encoders.
+    ///
+    /// Errors: [`ServiceError::Internal`] when the database fails.
+    pub async fn nodes(&self) -> Result<Vec<crate::NodeInfo>> {
+        crate::nodes::list(&self.core.pool, self.core.config.lease.as_millis() as i64).await
+    }
+
+    /// This node's name (`--node-name`).
+    pub fn node_name(&self) -> &str {
+        &self.core.config.node_name
+    }
+
     /// Runs the readiness checks now (the disk one is re-measured too).
     pub async fn readiness(&self) -> ReadinessReport {
         let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").fetch_one(&self.core.pool))
@@ -279,4 +304,19 @@ impl Service {
     pub async fn expire_outputs(&self) -> Result<u64> {
         self.jobs.expire_outputs().await
     }
+}
+
+/// FFmpeg names of the video encoders usable here (H.264 and HEVC, software
+/// and hardware), for the node list.
+fn found_encoders() -> Vec<String> {
+    use crema_engine::profile::VideoCodec;
+    let mut names: Vec<String> = [VideoCodec::H264, VideoCodec::Hevc]
+        .into_iter()
+        .flat_map(crema_engine::encoder::detect_all)
+        .filter(|d| d.available)
+        .map(|d| d.encoder.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

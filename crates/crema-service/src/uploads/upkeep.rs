@@ -7,7 +7,7 @@ use super::state::{
     UploadRow, Uploads, blocking, internal_io, is_database_full, load, u64_col, unix_ms, upload_dir, uploads_root,
 };
 use crate::error::{Result, ServiceError};
-use crate::store::{begin_immediate, now};
+use crate::store::{Backend, backend, begin_immediate, now};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::fs::File;
@@ -102,13 +102,18 @@ async fn release_reserve(inner: &Uploads) -> bool {
 
 /// Whether a job that is not terminal names this upload as its source.
 async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
-                        AND status NOT IN ('completed', 'failed', 'canceled')) AS used",
-    )
-    .bind(id)
-    .fetch_one(&inner.core.pool)
-    .await?;
+    // JSON access differs: SQLite's json_extract, PostgreSQL's ->> on jsonb.
+    let q = match backend(&inner.core.pool) {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS used FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
+               AND status NOT IN ('completed', 'failed', 'canceled')"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS used FROM jobs WHERE (source_json::jsonb ->> 'upload_id') = $1
+               AND status NOT IN ('completed', 'failed', 'canceled')"
+        }
+    };
+    let row = sqlx::query(q).bind(id).fetch_one(&inner.core.pool).await?;
     Ok(row.try_get::<i64, _>("used")? != 0)
 }
 

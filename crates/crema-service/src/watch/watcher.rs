@@ -56,6 +56,17 @@ pub(crate) async fn manager(inner: Arc<Watch>) {
         if inner.core.is_draining() {
             break;
         }
+        if !inner.core.hold_duty("watch").await {
+            // Another node of the farm runs the watch folders.
+            for (_, r) in running.drain() {
+                stop(r).await;
+            }
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(inner.core.config.watch.reload_interval) => {}
+            }
+            continue;
+        }
         match db::all_rules(&inner.core.pool).await {
             Ok(rules) => {
                 let mut live = HashSet::new();

@@ -128,13 +128,24 @@ enum Outcome {
 async fn run(inner: Arc<Webhooks>, mut events: broadcast::Receiver<ServiceEvent>) {
     let slots = Arc::new(Semaphore::new(DELIVERY_CONCURRENCY));
     let mut tasks = JoinSet::new();
+    // Whether this node delivers (one node of a farm does; a single box always).
+    let mut holder = !inner.core.config.resolved_database().is_shared();
     loop {
         if inner.core.is_draining() {
             break;
         }
         while tasks.try_join_next().is_some() {}
         let mut wait = IDLE_POLL;
-        let free = slots.available_permits();
+        let was_holder = holder;
+        holder = inner.core.hold_duty("webhooks").await;
+        if holder && !was_holder {
+            // Taken over from a node that stopped renewing the duty: its
+            // attempts under way are interrupted, as after a restart.
+            if let Err(e) = recover(&inner.core.pool, &inner.core.config.webhooks).await {
+                tracing::warn!("webhook deliveries: cannot recover interrupted attempts: {e}");
+            }
+        }
+        let free = if holder { slots.available_permits() } else { 0 };
         if free > 0 {
             match claim(&inner.core.pool, free).await {
                 Ok(claimed) => {

@@ -26,9 +26,19 @@ pub fn fixture(name: &str) -> PathBuf {
     p
 }
 
-/// A config around `data_dir` with the fixtures folder as the only source root.
+pub mod postgres;
+
+/// The database of `data_dir` in this run of the matrix: `None` (SQLite in
+/// the folder) unless `CREMA_TEST_DATABASE=postgres`.
+pub fn database(data_dir: &Path) -> Option<crema_service::Database> {
+    postgres::enabled().then(|| postgres::database_for(data_dir).parse().expect("database URL"))
+}
+
+/// A config around `data_dir` with the fixtures folder as the only source
+/// root, on the matrix's database ([`database`]).
 pub fn config(data_dir: &Path, workers: usize) -> Config {
     let mut c = Config::new(data_dir);
+    c.database = database(data_dir);
     c.workers = workers;
     c.source_roots = vec![fixtures_dir()];
     c
@@ -78,13 +88,29 @@ pub fn is(status: JobStatus) -> impl Fn(&Job) -> bool {
     move |j| j.status == status
 }
 
-/// A pool of its own on the service's database file (another connection, as
-/// another process or task would have): for tests that change rows directly.
-pub async fn db(data_dir: &Path) -> sqlx::SqlitePool {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data_dir.join("crema.db"))
-        .busy_timeout(Duration::from_secs(10));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open db")
+/// A pool of its own on the service's database (another connection, as
+/// another process or node would have): for tests that change rows directly.
+/// SQLite or PostgreSQL as the matrix says ([`database`]); SQL in `$N` form.
+pub async fn db(data_dir: &Path) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match database(data_dir) {
+        Some(crema_service::Database::Postgres(url)) => url,
+        _ => format!("sqlite://{}", data_dir.join("crema.db").display()),
+    };
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                if conn.backend_name() == "SQLite" {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .expect("open db")
 }
 
 /// A real, small file system (tmpfs) mounted on a temp folder, unmounted on drop.
