@@ -24,6 +24,7 @@ mod idempotency;
 mod jobs;
 mod maintenance;
 mod messages;
+pub mod objects;
 mod origin;
 mod place;
 pub mod redact;
