@@ -16,6 +16,10 @@
 # and curl for the API fuzzing step (schemathesis in a virtualenv); postgresql (the
 # farm tests start throwaway clusters with its initdb/pg_ctl; no server is enabled). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
+# Also s3s-fs 0.14.1, the signature-checking S3 server the object-storage
+# tests start on loopback (crates/crema-service/tests/support/s3s.rs), built
+# once (4-5 CPU minutes) into ${CREMA_TOOLS:-$HOME/.cache/crema/tools}/bin and
+# reused from there.
 # With CREMA_SETUP_PACKAGING=1 (scripts/package.sh) also the packaging tools:
 # podman, buildah, debootstrap, rpm, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
 set -euo pipefail
@@ -47,4 +51,11 @@ fi
 if [ "${CREMA_SETUP_PACKAGING:-0}" = 1 ] && ! command -v cargo-deb >/dev/null 2>&1; then
   echo "setup: cargo install cargo-deb (once, a few minutes)" >&2
   cargo install cargo-deb --version '^3' --locked --quiet
+fi
+# Pinned: s3s-fs 0.15+ needs a newer rustc than rust-toolchain.toml's. Its
+# own --locked dependency set, installed outside the repository.
+crema_tools="${CREMA_TOOLS:-$HOME/.cache/crema/tools}"
+if ! "$crema_tools/bin/s3s-fs" --version 2>/dev/null | grep -q ' 0\.14\.1$'; then
+  echo "setup: cargo install s3s-fs 0.14.1 into $crema_tools (once, a few minutes)" >&2
+  cargo install s3s-fs --version 0.14.1 --features binary --locked --root "$crema_tools" --quiet
 fi

@@ -26,6 +26,7 @@ mod jobs;
 mod maintenance;
 mod messages;
 mod nodes;
+pub mod objects;
 mod origin;
 mod place;
 pub mod redact;
