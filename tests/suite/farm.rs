@@ -5,6 +5,7 @@
 //! out (attempt + 1, one output); a node restarted while another encodes does
 //! not requeue that node's job.
 
+#[allow(dead_code)]
 #[path = "../../crates/crema-service/tests/common/postgres.rs"]
 mod postgres;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 const LEASE_S: u32 = 3;
 
 fn api(server: &Server, key: &str, first_idempotency_n: u32) -> Api {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Api {
         http: reqwest::Client::new(),
         base: server.base.clone(),
@@ -29,8 +31,12 @@ fn api(server: &Server, key: &str, first_idempotency_n: u32) -> Api {
 }
 
 async fn submit(api: &Api, clip: &str, height: u32) -> String {
+    submit_with(api, clip, height, json!([])).await
+}
+
+async fn submit_with(api: &Api, clip: &str, height: u32, webhook_ids: Value) -> String {
     let body = json!({"source": {"type": "path", "path": fixture(clip)}, "profile": "sophon-espresso",
-                      "output": {"target_height": height}});
+                      "output": {"target_height": height}, "webhook_ids": webhook_ids});
     let (st, job) = api.post("/v1/jobs", body).await;
     assert_eq!(st, StatusCode::CREATED, "{job}");
     job["id"].as_str().expect("id").to_string()
@@ -65,11 +71,15 @@ async fn two_nodes_share_one_queue_and_take_over_a_killed_nodes_job() {
     api_a.wait_up().await;
     api_b.wait_up().await;
 
-    // 1. Twenty short jobs through either node: each runs once, on one node.
+    // 1. Twenty short jobs through either node, each naming one webhook:
+    // each runs once, on one node, and its event is delivered once.
+    let (hook_url, deliveries) = receiver().await;
+    let (st, hook) = api_a.post("/v1/webhooks", json!({"url": hook_url})).await;
+    assert_eq!(st, StatusCode::CREATED, "{hook}");
     let mut ids = Vec::new();
     for i in 0..20 {
         let via = if i % 2 == 0 { &api_a } else { &api_b };
-        ids.push(submit(via, "h264_720p_2s.mp4", 144).await);
+        ids.push(submit_with(via, "h264_720p_2s.mp4", 144, json!([hook["id"]])).await);
     }
     for id in &ids {
         let job = wait_job(&api_a, id, 300, |j| j["status"] == "completed" || j["status"] == "failed").await;
@@ -78,6 +88,17 @@ async fn two_nodes_share_one_queue_and_take_over_a_killed_nodes_job() {
         let places = [has_output(a_dir.path(), id), has_output(b_dir.path(), id)];
         assert_eq!(places.iter().filter(|p| **p).count(), 1, "job {id}: output on exactly one node ({places:?})");
     }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deliveries.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "webhook deliveries: {:?}", deliveries.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2 * u64::from(LEASE_S))).await;
+    let mut got = deliveries.lock().unwrap().clone();
+    got.sort();
+    let mut want: Vec<String> = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "one job.completed delivery per job, not one per node");
     let ran_on_a = ids.iter().filter(|id| has_output(a_dir.path(), id)).count();
     eprintln!("farm: 20 jobs, {ran_on_a} on node-a, {} on node-b", 20 - ran_on_a);
     let (st, nodes) = api_b.get("/v1/nodes").await;
@@ -116,6 +137,31 @@ async fn two_nodes_share_one_queue_and_take_over_a_killed_nodes_job() {
     let (_, nodes) = survivor.get("/v1/nodes").await;
     let lost: Vec<&Value> = nodes["data"].as_array().unwrap().iter().filter(|n| n["state"] == "lost").collect();
     assert_eq!(lost.len(), 1, "the killed node shows as lost: {nodes}");
+}
+
+/// A webhook receiver on loopback: its URL and the job IDs of the
+/// `job.completed` events it got (every delivery, duplicates included).
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                if body["type"] == "job.completed" {
+                    let id = body["job_id"].as_str().unwrap_or("?");
+                    seen.lock().unwrap().push(id.to_string());
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
 }
 
 /// Which of the two nodes runs a job now (from `GET /v1/nodes`): true for `first`.

@@ -39,6 +39,7 @@ impl Server {
         let child = Command::new(crema_bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "1", "--grace-seconds", "2"])
             .args(["--database", database, "--node-name", name, "--lease-seconds", &lease_s.to_string()])
+            .args(["--webhook-allow", "127.0.0.1/32"])
             .arg("--data-dir")
             .arg(data)
             .arg("--source-root")
