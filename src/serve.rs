@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// `share/crema/ui` beside the binary's folder, then the repository's `ui/dist`).
     #[arg(long, value_name = "DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// Store outputs in S3-compatible object storage instead of the data
+    /// folder: `s3://BUCKET/PREFIX?endpoint=https://…&region=auto` (credentials
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or `credentials_file=`).
+    /// `GET /v1/jobs/{id}/output` then redirects to a presigned URL.
+    #[arg(long, env = "CREMA_OBJECT_STORE", value_name = "URL")]
+    pub object_store: Option<crema_service::objects::ObjectStoreUrl>,
     /// This node's name in a farm, recorded on the jobs it runs and listed
     /// by `GET /v1/nodes` (default: the host name).
     #[arg(long, env = "CREMA_NODE_NAME", value_name = "NAME")]
@@ -192,6 +198,7 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
     config.output_retention = (args.retention_hours > 0).then(|| Duration::from_secs(args.retention_hours * 3600));
     config.webhooks.allow = args.webhook_allow.clone();
     config.database = args.data.database.clone();
+    config.object_store = args.object_store.clone();
     if let Some(name) = &args.node_name {
         config.node_name = name.clone();
     }

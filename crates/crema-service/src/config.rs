@@ -16,6 +16,9 @@ pub struct Config {
     /// The database; `None`: `<data_dir>/crema.db` ([`Database::in_data_dir`]).
     /// A [`Database::Postgres`] one may be shared by several nodes (farm mode).
     pub database: Option<Database>,
+    /// Where outputs are stored (`--object-store s3://bucket/prefix?…`, farm
+    /// mode); `None`: the node's own disk only. See [`crate::objects`].
+    pub object_store: Option<crate::objects::ObjectStoreUrl>,
     /// This node's name, recorded on the jobs it runs and listed by
     /// [`crate::Service::nodes`]; default the host name. Nodes sharing a
     /// database must have distinct names.
@@ -79,6 +82,7 @@ impl Config {
             encoder: crema_engine::encoder::Preference::Auto,
             data_dir: data_dir.into(),
             database: None,
+            object_store: None,
             node_name: Self::default_node_name(),
             lease: Duration::from_secs(30),
             workers: Self::default_workers(),

@@ -17,6 +17,8 @@ use tokio::sync::{Notify, broadcast};
 /// State every subsystem handle holds a share of.
 pub(crate) struct Core {
     pub pool: Pool,
+    /// The bucket outputs go to (`config.object_store`), `None` on local disk only.
+    pub objects: Option<crate::objects::Objects>,
     pub config: Config,
     pub output_dir: PathBuf,
     /// Canonical source roots.

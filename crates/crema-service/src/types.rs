@@ -406,6 +406,11 @@ pub struct OutputInfo {
     /// Extension: the HLS package, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls: Option<HlsOutputInfo>,
+    /// Extension (farm mode, `--object-store`): the bucket key, below the
+    /// configured prefix, of the file (or master playlist) once stored there;
+    /// `GET /v1/jobs/{id}/output` then redirects to a presigned URL of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
     /// Extension: what of the source the encode left out, in words (an
     /// audio stream whose parameters cannot be read, a second program);
     /// absent when nothing was.

@@ -111,7 +111,7 @@ pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> Ap
         );
         return Err(ApiError::not_found(msg).with_reason("output_expired"));
     }
-    if job.output.state != OutputState::Available || job.output.path.is_none() {
+    if job.output.state != OutputState::Available || (job.output.path.is_none() && job.output.object_key.is_none()) {
         let why = match (job.status, job.final_artifact.as_deref()) {
             (JobStatus::Completed, Some("original")) => {
                 "the encode would not have saved space, so the original was kept (final_artifact: original)".to_string()
@@ -121,7 +121,10 @@ pub async fn output(State(state): State<AppState>, Path(id): Path<String>) -> Ap
         };
         return Err(ServiceError::OutputNotReady(format!("job {id} has no output: {why}")).into());
     }
-    let location = if job.output.hls.is_some() {
+    let location = if let Some(url) = state.service.presigned_output(&id).await? {
+        // Farm mode: the file is in the bucket; a presigned GET (24 h), as SOPHON answers.
+        url
+    } else if job.output.hls.is_some() {
         let token = state.service.sign_download(&DownloadTarget::HlsFolder { job_id: id }, DOWNLOAD_TTL);
         format!("/v1/downloads/{token}/master.m3u8")
     } else {

@@ -4,6 +4,7 @@
 
 mod lease;
 mod outputs;
+mod persist;
 mod repo;
 mod state;
 mod store;
@@ -223,6 +224,9 @@ impl Jobs {
         if !self.0.store.delete_finished(id).await? {
             return Err(ServiceError::InvalidTransition(format!("job {id} changed state; look again")));
         }
+        if let Some(objects) = &core.objects {
+            persist::delete(objects, id).await;
+        }
         for dir in [core.output_dir.join(id), core.config.data_dir.join("sources").join(id)] {
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -269,6 +273,9 @@ impl Jobs {
                 {
                     tracing::warn!("{}: cannot remove expired output: {e}", dir.display());
                 }
+            }
+            if let Some(objects) = &core.objects {
+                persist::delete(objects, &id).await;
             }
             output.expired = true;
             output.path = None;

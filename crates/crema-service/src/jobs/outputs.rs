@@ -86,6 +86,7 @@ pub(crate) fn pending_output(spec: &OutputSpec) -> OutputInfo {
         retention_expires_at: None,
         path: None,
         hls: None,
+        object_key: None,
         warnings: Vec::new(),
         waveform: None,
     }

@@ -380,6 +380,44 @@ async fn complete(
             ended_output(&row.job.output)
         }
     };
+    let mut output = output;
+    if let (Some(objects), Some(m)) = (inner.core.objects.clone(), &main) {
+        // Farm mode: the job completes only once its files are in the bucket.
+        let uploading =
+            Progress { phase: JobStatus::UploadingOutput, stage: Some("uploading_output".into()), ..progress.clone() };
+        if !inner.store.set_running_state(id, row.job.attempt, JobStatus::UploadingOutput, &uploading).await? {
+            return Ok(false);
+        }
+        inner.emit_state(id).await;
+        match super::persist::upload(&objects, id, job_dir, &m.path).await {
+            Ok(key) => {
+                output.object_key = Some(key.as_str().to_string());
+                if output.hls.is_none() && row.output_request.dir.is_none() {
+                    // The bucket holds it now: free the scratch copy.
+                    remove_dir(job_dir);
+                    output.path = None;
+                }
+            }
+            Err(e) => {
+                // Kept on this node's disk until a retry succeeds or the job is removed.
+                let message = format!("the encode worked but its output could not be stored in the bucket: {e}");
+                let failed = Progress { phase: JobStatus::Failed, ..progress.clone() };
+                let f = Finish {
+                    attempt: row.job.attempt,
+                    status: JobStatus::Failed,
+                    status_reason: Some("output_persistence_failed"),
+                    error: Some(&message),
+                    progress: &failed,
+                    source: &row.job.source,
+                    output: &ended_output(&row.job.output),
+                    effective_profile_id: Some(&result.effective_profile_id),
+                    final_artifact: None,
+                    saved_percent: None,
+                };
+                return inner.store.finish(id, &f).await;
+            }
+        }
+    }
     let source_path = row.job.source.path.clone().unwrap_or_default();
     let probed = source_from_probe(Path::new(&source_path), &result.source);
     // Keep how the source was given (`upload` and its ID).
@@ -490,6 +528,7 @@ fn written_output(
         retention_expires_at,
         path: Some(m.path.display().to_string()),
         hls,
+        object_key: None,
         warnings: Vec::new(),
         waveform: None,
     }

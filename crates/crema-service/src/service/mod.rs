@@ -108,9 +108,17 @@ impl Service {
         }
         let encoders = tokio::task::spawn_blocking(found_encoders).await.unwrap_or_default();
         crate::nodes::register(&pool, &config.node_name, config.workers, &encoders).await?;
+        let objects = match &config.object_store {
+            Some(url) => Some(
+                crate::objects::Objects::open(url)
+                    .map_err(|e| ServiceError::validation("object_store", e.to_string()))?,
+            ),
+            None => None,
+        };
         let (events, _) = broadcast::channel(1024);
         let core = Arc::new(Core {
             pool,
+            objects,
             output_dir,
             source_roots,
             profiles: Arc::new(profiles),
@@ -271,6 +279,26 @@ impl Service {
     /// Errors: [`ServiceError::Internal`] when the database fails.
     pub async fn nodes(&self) -> Result<Vec<crate::NodeInfo>> {
         crate::nodes::list(&self.core.pool, self.core.config.lease.as_millis() as i64).await
+    }
+
+    /// A presigned GET URL (24 h) of job `id`'s output in the bucket, when
+    /// the output was stored there (`output.object_key`, farm mode) and is
+    /// a file; `None` otherwise (the server hands out its own download link).
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`] when
+    /// the URL cannot be signed.
+    pub async fn presigned_output(&self, id: &str) -> Result<Option<String>> {
+        let job = self.get(id).await?;
+        let (Some(objects), Some(key), None) = (&self.core.objects, &job.output.object_key, &job.output.hls) else {
+            return Ok(None);
+        };
+        let key: crate::objects::ObjectKey =
+            key.parse().map_err(|e: crate::objects::ObjectsError| ServiceError::Internal(e.to_string()))?;
+        let url = objects
+            .presigned_get(&key, crate::objects::DEFAULT_PRESIGN_TTL)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("cannot sign the output URL: {e}")))?;
+        Ok(Some(url.to_string()))
     }
 
     /// This node's name (`--node-name`).

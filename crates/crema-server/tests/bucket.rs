@@ -1,0 +1,87 @@
+//! Farm mode's object storage through the HTTP API, against a real,
+//! signature-checking S3 server (s3s-fs on loopback): a job's output is
+//! stored in the bucket before the job completes, `GET /v1/jobs/{id}/output`
+//! answers `302` to a presigned URL of it (as the SOPHON service does), the
+//! scratch copy is gone, removing the job deletes its objects; a bucket that
+//! refuses the upload fails the job with `output_persistence_failed` and the
+//! encoded file stays on disk.
+
+mod common;
+#[path = "../../crema-service/tests/support/s3s.rs"]
+mod s3s;
+
+use common::{TestServer, fixture};
+use crema_service::objects::ObjectStoreUrl;
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// The store URL for `s3` with a credentials file (AWS format) in `dir`.
+fn store_url(s3: &s3s::S3sFs, dir: &Path, secret: &str) -> ObjectStoreUrl {
+    let creds = dir.join("credentials");
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = {}\naws_secret_access_key = {secret}\n", s3.access_key),
+    )
+    .unwrap();
+    format!("s3://{}/farm?endpoint={}&credentials_file={}", s3s::BUCKET, s3.endpoint(), creds.display())
+        .parse()
+        .expect("store URL")
+}
+
+async fn submit(s: &TestServer) -> String {
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso",
+                      "output": {"target_height": 144}});
+    let (st, job) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    job["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_is_stored_in_the_bucket_and_handed_out_presigned() {
+    let s3 = s3s::S3sFs::start();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let url = store_url(&s3, creds_dir.path(), &s3.secret_key);
+    let s = TestServer::start(1, |c| c.object_store = Some(url)).await;
+    let id = submit(&s).await;
+    let job = s.wait_terminal(&id, 120).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let key = job["output"]["object_key"].as_str().expect("object_key").to_string();
+    assert!(key.starts_with(&format!("jobs/{id}/")), "{key}");
+    assert!(job["output"]["path"].is_null(), "the scratch copy is gone: {job}");
+    assert!(!s.data_dir.join("outputs").join(&id).exists(), "scratch folder removed");
+    let stored = s3.stored_file(&format!("farm/{key}"));
+    assert!(stored.is_file(), "{} in the bucket", stored.display());
+
+    let r = s.client().get(s.url(&format!("/v1/jobs/{id}/output"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3.endpoint()) && location.contains("X-Amz-Signature="), "{location}");
+    assert!(location.contains("X-Amz-Expires=86400"), "24 h presigned URL: {location}");
+    let bytes = reqwest::get(&location).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), job["output"]["sha256"].as_str().unwrap());
+    assert_eq!(bytes.len() as u64, job["output"]["bytes"].as_u64().unwrap());
+
+    let (st, _) = s.delete(&format!("/v1/jobs/{id}/record")).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(!stored.exists(), "removing the job deletes its objects");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_refuses_fails_the_job_and_keeps_the_file() {
+    let s3 = s3s::S3sFs::start();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let url = store_url(&s3, creds_dir.path(), "0000000000wrong-secret");
+    let s = TestServer::start(1, |c| c.object_store = Some(url)).await;
+    let id = submit(&s).await;
+    let job = s.wait_terminal(&id, 120).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["status_reason"], "output_persistence_failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("could not be stored") && !error.contains("wrong-secret"), "{error}");
+    let kept = std::fs::read_dir(s.data_dir.join("outputs").join(&id)).map(|d| d.count()).unwrap_or(0);
+    assert!(kept > 0, "the encoded file stays on this node until a retry or removal");
+    s.stop().await;
+}
