@@ -85,3 +85,34 @@ async fn a_bucket_that_refuses_fails_the_job_and_keeps_the_file() {
     assert!(kept > 0, "the encoded file stays on this node until a retry or removal");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_already_in_the_bucket_is_encoded_and_keys_outside_the_prefix_are_refused() {
+    let s3 = s3s::S3sFs::start();
+    let objects = s3.objects("farm", Default::default());
+    let master = objects.resolve_user_key("farm/masters/clip.mp4").unwrap();
+    objects.put_file(&fixture("h264_720p_2s.mp4"), &master).await.unwrap();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let url = store_url(&s3, creds_dir.path(), &s3.secret_key);
+    let s = TestServer::start(1, |c| c.object_store = Some(url)).await;
+
+    let body = |key: &str| json!({"source": {"type": "s3", "key": key}, "profile": "sophon-espresso", "output": {"target_height": 144}});
+    let (st, job) = s.post("/v1/jobs", &body("farm/masters/clip.mp4")).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    assert_eq!(job["source"]["type"], "s3");
+    assert_eq!(job["source"]["object_key"], "masters/clip.mp4");
+    assert_eq!(job["source"]["name"], "clip.mp4");
+    let id = job["id"].as_str().unwrap();
+    let done = s.wait_terminal(id, 120).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!s.data_dir.join("sources").join(id).exists(), "the downloaded copy was scratch");
+
+    for (key, status) in
+        [("elsewhere/clip.mp4", 403), ("farm/../elsewhere/clip.mp4", 403), ("farm/masters/none.mp4", 400)]
+    {
+        let (st, e) = s.post("/v1/jobs", &body(key)).await;
+        assert_eq!(st.as_u16(), status, "{key}: {e}");
+        common::contract::check_error(&e, if status == 403 { "forbidden" } else { "validation_error" });
+    }
+    s.stop().await;
+}

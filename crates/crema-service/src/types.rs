@@ -96,6 +96,13 @@ pub enum SourceSpec {
         /// The upload's ID (`upl_…`).
         upload_id: String,
     },
+    /// Extension (farm mode, `--object-store`): an object already in the
+    /// configured bucket, below its prefix.
+    S3 {
+        /// The object's full key in the bucket (`PREFIX/masters/a.mov`); keys
+        /// not below the configured prefix (whole segments) are refused (403).
+        key: String,
+    },
 }
 
 /// Single-file container (`output.container`).
@@ -214,7 +221,7 @@ impl JobSpec {
 /// The job's `source` object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourceInfo {
-    /// Extension: how the source was given (`"path"` or `"upload"`).
+    /// Extension: how the source was given (`"path"`, `"upload"` or `"s3"`).
     #[serde(rename = "type")]
     pub kind: String,
     /// Extension: the upload's ID (`upl_…`), for `upload` sources.
@@ -223,6 +230,11 @@ pub struct SourceInfo {
     /// Extension: the server-side path (for `upload` sources the job's own link of the assembled file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Extension (farm mode): the bucket key (below the configured prefix)
+    /// any node fetches the source from when it is not on its own disk: the
+    /// `s3` source's key less the prefix, or `jobs/<id>/source/<name>` for an upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
     /// File name without folders.
     pub name: String,
     /// File size in bytes.

@@ -48,6 +48,7 @@ pub(crate) fn validate_output(output: &OutputSpec) -> Result<()> {
 /// The `source` object from a probe of `path`.
 pub(crate) fn source_from_probe(path: &Path, info: &crema_engine::probe::MediaInfo) -> SourceInfo {
     SourceInfo {
+        object_key: None,
         kind: "path".into(),
         upload_id: None,
         path: Some(path.display().to_string()),

@@ -66,3 +66,41 @@ pub(crate) async fn delete(objects: &Objects, id: &str) {
         Err(e) => tracing::warn!("job {id}: {e}"),
     }
 }
+
+/// `<data_dir>/sources/<job id>/<name>`: where a job's own copy of its source
+/// lives on this node (uploads link it there; bucket sources download there).
+pub(crate) fn local_source(data_dir: &Path, job_id: &str, name: &str) -> std::path::PathBuf {
+    data_dir.join("sources").join(job_id).join(name)
+}
+
+/// Downloads `key` to [`local_source`] (ranged, resumable) unless it is
+/// there already; returns the local path.
+///
+/// Errors: the store's ([`ObjectsError::NotFound`] for a missing object) or
+/// the local disk's.
+pub(crate) async fn fetch_source(
+    objects: &Objects,
+    data_dir: &Path,
+    job_id: &str,
+    name: &str,
+    key: &ObjectKey,
+) -> Result<std::path::PathBuf, ObjectsError> {
+    let path = local_source(data_dir, job_id, name);
+    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+        return Ok(path);
+    }
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| ObjectsError::io(dir, e))?;
+    }
+    objects.get_to_file(key, &path).await?;
+    Ok(path)
+}
+
+/// Stores job `id`'s local source copy at `jobs/<id>/source/<name>` so any
+/// node of the farm can fetch it; returns the key.
+pub(crate) async fn store_source(objects: &Objects, id: &str, path: &Path) -> Result<ObjectKey, ObjectsError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "source".into());
+    let key = job_prefix(id)?.join("source")?.join(&name)?;
+    objects.put_file(path, &key).await?;
+    Ok(key)
+}

@@ -63,9 +63,21 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
             }
             other => other?,
         },
+        SourceSpec::S3 { key } => bucket_source(inner, key, &id).await?,
     };
+    let mut source = source;
+    if let (Some(objects), SourceSpec::Upload { .. }, Some(path)) = (&inner.core.objects, &spec.source, &source.path) {
+        // Farm mode: any node may run the job, so the source goes to the bucket too.
+        match super::persist::store_source(objects, &id, Path::new(path)).await {
+            Ok(key) => source.object_key = Some(key.as_str().to_string()),
+            Err(e) => {
+                inner.uploads.remove_job_source(&id).await;
+                return Err(ServiceError::Internal(format!("cannot store the source in the bucket: {e}")));
+            }
+        }
+    }
     if let Err(e) = check_pictures(inner, &spec, &source).await {
-        if matches!(spec.source, SourceSpec::Upload { .. }) {
+        if !matches!(spec.source, SourceSpec::Path { .. }) {
             inner.uploads.remove_job_source(&id).await;
         }
         return Err(e);
@@ -97,6 +109,53 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
     inner.wake.notify_one();
     inner.core.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
     Ok(job)
+}
+
+/// An `s3` source (farm mode): the key must name an object below the
+/// configured prefix, no larger than `max_upload_bytes`; it is downloaded to
+/// the job's own source folder and probed like any file.
+///
+/// Errors: validation (`source.type` without `--object-store`, `source.key`
+/// malformed or missing in the bucket); [`ServiceError::Forbidden`] for a key
+/// outside the prefix; `PayloadTooLarge`; `SourceInvalid` from the probe;
+/// `Internal` when the bucket cannot be read.
+async fn bucket_source(inner: &JobsState, user_key: &str, id: &str) -> Result<SourceInfo> {
+    use crate::objects::ObjectsError;
+    let Some(objects) = inner.core.objects.as_ref() else {
+        return Err(ServiceError::validation("source.type", "s3 sources need a server started with --object-store"));
+    };
+    let key = objects.resolve_user_key(user_key).map_err(|e| match e {
+        ObjectsError::OutsidePrefix { .. } => ServiceError::Forbidden(format!("{e}")),
+        other => ServiceError::validation("source.key", other.to_string()),
+    })?;
+    let bucket_error = |e: ObjectsError| ServiceError::Internal(format!("reading the bucket: {e}"));
+    let Some(size) = objects.head(&key).await.map_err(bucket_error)? else {
+        return Err(ServiceError::validation("source.key", format!("there is no object {user_key} in the bucket")));
+    };
+    if size > inner.core.config.max_upload_bytes {
+        return Err(ServiceError::PayloadTooLarge(format!(
+            "the object is {size} bytes; this server takes sources up to {} bytes",
+            inner.core.config.max_upload_bytes
+        )));
+    }
+    let name = key.as_str().rsplit('/').next().unwrap_or("source").to_string();
+    let path = super::persist::fetch_source(objects, &inner.core.config.data_dir, id, &name, &key)
+        .await
+        .map_err(bucket_error)?;
+    let probe_path = path.clone();
+    let described = tokio::task::spawn_blocking(move || describe_source(&probe_path))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading the source: {e}")))?;
+    let mut info = match described {
+        Ok(info) => info,
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(path.parent().unwrap_or(&path)).await;
+            return Err(e);
+        }
+    };
+    info.kind = "s3".into();
+    info.object_key = Some(key.as_str().to_string());
+    Ok(info)
 }
 
 /// Checks a `path` source: absolute, under a source root (also after

@@ -156,9 +156,32 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
 
 type Outcome = Result<std::thread::Result<crema_engine::Result<EncodeResult>>, tokio::task::JoinError>;
 
+/// Farm mode: a source stored in the bucket (`source.object_key`) that is
+/// not on this node's disk is downloaded to this node's own source folder
+/// first, and the job runs from there.
+async fn ensure_local_source(inner: &JobsState, row: &mut JobRow) -> std::result::Result<(), String> {
+    let (Some(objects), Some(key)) = (inner.core.objects.as_ref(), row.job.source.object_key.clone()) else {
+        return Ok(());
+    };
+    if row.job.source.path.as_deref().is_some_and(|p| Path::new(p).is_file()) {
+        return Ok(());
+    }
+    let key: crate::objects::ObjectKey = key.parse().map_err(|e| format!("the source's bucket key: {e}"))?;
+    let path =
+        super::persist::fetch_source(objects, &inner.core.config.data_dir, &row.job.id, &row.job.source.name, &key)
+            .await
+            .map_err(|e| format!("cannot fetch the source from the bucket: {e}"))?;
+    row.job.source.path = Some(path.display().to_string());
+    Ok(())
+}
+
 /// Runs one claimed job to its end state.
-async fn run_job(inner: Arc<JobsState>, row: JobRow) {
+async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
     let id = row.job.id.clone();
+    if let Err(message) = ensure_local_source(&inner, &mut row).await {
+        fail_internal(&inner, &id, row.job.attempt, &message).await;
+        return;
+    }
     let job_dir = inner.core.output_dir.join(&id);
     remove_dir(&job_dir);
     if let Err(e) = std::fs::create_dir_all(&job_dir) {
@@ -256,6 +279,10 @@ async fn run_job(inner: Arc<JobsState>, row: JobRow) {
     let outcome: Outcome = engine.await;
     inner.set_running(&id, None);
     finish_job(&inner, &row, &job_dir, progress, outcome, intent.load(Ordering::SeqCst)).await;
+    if row.job.source.object_key.is_some() {
+        // The bucket holds the source; this node's copy was scratch.
+        remove_dir(&inner.core.config.data_dir.join("sources").join(&id));
+    }
     inner.emit_state(&id).await;
 }
 

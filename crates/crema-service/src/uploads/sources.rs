@@ -78,6 +78,7 @@ impl Uploads {
         };
         let video = facts.as_ref().and_then(|f| f.video.as_ref());
         Ok(SourceInfo {
+            object_key: None,
             kind: "upload".into(),
             upload_id: Some(upload_id.to_string()),
             path: Some(dest.display().to_string()),
