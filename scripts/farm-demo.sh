@@ -4,7 +4,10 @@
 # in target/farm-demo/ (Debian's postgresql; scripts/setup.sh installs it),
 # creates an API key, starts node-a on 127.0.0.1:8081 and node-b on
 # 127.0.0.1:8082 (each with its own data folder for scratch and outputs),
-# and stops everything on Ctrl-C. CREMA=path/to/crema picks the binary
+# and stops everything on Ctrl-C. When s3s-fs (the S3 test server
+# scripts/setup.sh installs into ~/.cache/crema/tools) is there, it also
+# starts it on 127.0.0.1:9000 and gives both nodes --object-store, so outputs
+# and sources go to a bucket. CREMA=path/to/crema picks the binary
 # (default target/release/crema, then target/debug/crema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,12 +31,22 @@ cleanup() {
   "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null || true
 }
 trap cleanup EXIT
+store_args=()
+s3s=${CREMA_TOOLS:-$HOME/.cache/crema/tools}/bin/s3s-fs
+if [ -x "$s3s" ]; then
+  mkdir -p "$dir/s3/farm-demo"
+  export AWS_ACCESS_KEY_ID=FARMDEMO AWS_SECRET_ACCESS_KEY=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  "$s3s" --host 127.0.0.1 --port 9000 --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$dir/s3" >"$dir/s3s.log" 2>&1 &
+  pids+=($!)
+  store_args=(--object-store "s3://farm-demo/media?endpoint=http://127.0.0.1:9000&region=us-east-1")
+  echo "farm-demo: bucket s3://farm-demo/media on http://127.0.0.1:9000 (s3s-fs, files in $dir/s3)"
+fi
 key=$("$crema" keys create farm-demo --database "$db" --data-dir "$dir/node-a")
 for n in a b; do
   port_n=$([ $n = a ] && echo 8081 || echo 8082)
   mkdir -p "$dir/node-$n"
   "$crema" serve --database "$db" --node-name "node-$n" --listen "127.0.0.1:$port_n" \
-    --data-dir "$dir/node-$n" --source-root "$PWD" --workers 1 &
+    --data-dir "$dir/node-$n" --source-root "$PWD" --workers 1 "${store_args[@]}" &
   pids+=($!)
 done
 echo "farm-demo: database $db"

@@ -283,6 +283,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Nodes with their state (`online`, `stopped`, `lost`), last heartbeat,
+         *     workers, running jobs and encoders. Extension (not in the SOPHON contract).
+         */
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/profiles": {
         parameters: {
             query?: never;
@@ -801,6 +821,47 @@ export interface components {
             /** @description `top` (first to run) or `bottom` (last). */
             position: components["schemas"]["MoveEnd"];
         };
+        /** @description One node as the database knows it. */
+        NodeInfo: {
+            /** @description Video encoders it found (FFmpeg names, software and hardware). */
+            encoders: string[];
+            /**
+             * Format: date-time
+             * @description Its last heartbeat.
+             */
+            last_heartbeat_at: string;
+            /** @description `--node-name` (default the host name). */
+            name: string;
+            /**
+             * Format: int32
+             * @description Jobs it runs now.
+             */
+            running_jobs: number;
+            /**
+             * Format: date-time
+             * @description When its process started.
+             */
+            started_at: string;
+            /**
+             * @description `online` (beat within its lease), `stopped` (shut down cleanly) or
+             *     `lost` (no heartbeat for longer than a lease: its jobs are requeued).
+             */
+            state: string;
+            /** @description Crema's version on that node. */
+            version: string;
+            /**
+             * Format: int32
+             * @description Encode slots (`--workers`).
+             */
+            workers: number;
+        };
+        /** @description The node list. */
+        NodeList: {
+            /** @description Every node that ever ran against this database, by name. */
+            data: components["schemas"]["NodeInfo"][];
+            /** @description The node answering this request (`--node-name`). */
+            this_node: string;
+        };
         /** @description The job's `output` object. */
         OutputInfo: {
             /** @description Whether the written output really has audio. */
@@ -823,6 +884,12 @@ export interface components {
              */
             height: number | null;
             hls?: null | components["schemas"]["HlsOutputInfo"];
+            /**
+             * @description Extension (farm mode, `--object-store`): the bucket key, below the
+             *     configured prefix, of the file (or master playlist) once stored there;
+             *     `GET /v1/jobs/{id}/output` then redirects to a presigned URL of it.
+             */
+            object_key?: string | null;
             /** @description Extension: server-side path of the file (or master playlist), for transports. */
             path?: string | null;
             /**
@@ -1024,13 +1091,19 @@ export interface components {
             hdr?: string | null;
             /** @description File name without folders. */
             name: string;
+            /**
+             * @description Extension (farm mode): the bucket key (below the configured prefix)
+             *     any node fetches the source from when it is not on its own disk: the
+             *     `s3` source's key less the prefix, or `jobs/<id>/source/<name>` for an upload.
+             */
+            object_key?: string | null;
             /** @description Extension: the server-side path (for `upload` sources the job's own link of the assembled file). */
             path?: string | null;
             /** @description `"1920x1080"` after rotation; `null` until probed. */
             resolution: string | null;
             /** @description Lower-case hex SHA-256 of the whole file. */
             sha256: string;
-            /** @description Extension: how the source was given (`"path"` or `"upload"`). */
+            /** @description Extension: how the source was given (`"path"`, `"upload"` or `"s3"`). */
             type: string;
             /** @description Extension: the upload's ID (`upl_…`), for `upload` sources. */
             upload_id?: string | null;
@@ -1046,6 +1119,14 @@ export interface components {
             type: "upload";
             /** @description The upload's ID (`upl_…`). */
             upload_id: string;
+        } | {
+            /**
+             * @description The object's full key in the bucket (`PREFIX/masters/a.mov`); keys
+             *     not below the configured prefix (whole segments) are refused (403).
+             */
+            key: string;
+            /** @enum {string} */
+            type: "s3";
         };
         /** @description What happens to a source after its output was verified and placed. */
         SuccessAction: {
@@ -2396,6 +2477,45 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited (or capacity_exceeded where 503 is not declared); see Retry-After */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeList"];
+                };
+            };
+            /** @description unauthorized: no credential, or an invalid, revoked or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
