@@ -72,7 +72,7 @@ enum Command {
         command: HlsCommand,
     },
     /// Serve the SOPHON-compatible /v1 API and the job queue (headless mode).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage API keys for `crema serve`.
     Keys {
         #[command(subcommand)]
@@ -203,7 +203,7 @@ fn main() -> ExitCode {
         Command::Profiles { json } => profiles_cmd(json),
         Command::Encoders { json } => encoders_cmd(json),
         Command::Hls { command: HlsCommand::Check { dir, json } } => hls_check(&dir, json),
-        Command::Serve(args) => serve::serve(args),
+        Command::Serve(args) => serve::serve(*args),
         Command::Keys { command } => serve::keys(command),
         Command::Watch { command } => watch::run(command),
         Command::Waveform(args) => waveform::run(args),

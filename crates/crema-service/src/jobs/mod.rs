@@ -114,6 +114,9 @@ impl Jobs {
     /// Starts the lease keeper (lease renewal, node heartbeat, requeue of
     /// jobs whose lease ran out); see `lease.rs`.
     pub(crate) fn spawn_lease_keeper(&self) -> JoinHandle<()> {
+        if let crate::Database::Postgres(url) = self.0.core.config.resolved_database() {
+            tokio::spawn(lease::listen(Arc::downgrade(&self.0), url));
+        }
         tokio::spawn(lease::keep(Arc::downgrade(&self.0), self.0.core.config.lease))
     }
 
@@ -202,6 +205,7 @@ impl Jobs {
         };
         self.0.core.emit(ServiceEvent::JobStateChanged { job: Box::new(requeued.clone()) });
         self.0.wake.notify_one();
+        lease::announce(&self.0).await;
         Ok(requeued)
     }
 

@@ -107,6 +107,7 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
         return Err(e);
     }
     inner.wake.notify_one();
+    super::lease::announce(inner).await;
     inner.core.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });
     Ok(job)
 }

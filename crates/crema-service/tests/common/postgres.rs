@@ -66,7 +66,7 @@ fn cluster() -> &'static Cluster {
             run(
                 {
                     let mut c = Command::new("chown");
-                    c.arg("postgres:postgres").arg(&dir);
+                    c.arg("postgres:postgres").arg(dir);
                     c
                 },
                 "chown the cluster folder",
