@@ -121,11 +121,20 @@ pub(crate) async fn begin_immediate(pool: &Pool) -> Result<Tx, sqlx::Error> {
     match backend(pool) {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         Backend::Postgres => {
-            // 0x6372656d61: "crema" in ASCII, the key every node takes.
-            pool.begin_with("BEGIN; SET LOCAL lock_timeout = '5s'; SELECT pg_advisory_xact_lock(427121012065)").await
+            // Separate statements inside the transaction: when the lock is not
+            // had in time, dropping `tx` rolls the aborted transaction back
+            // (a failing custom BEGIN statement would leave it open on the
+            // pooled connection).
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK_KEY).execute(&mut *tx).await?;
+            Ok(tx)
         }
     }
 }
+
+/// The advisory-lock key of [`begin_immediate`] on PostgreSQL: "crema" in ASCII.
+const WRITE_LOCK_KEY: i64 = 0x6372656d61;
 
 /// Now, UTC, truncated to milliseconds.
 pub(crate) fn now() -> OffsetDateTime {
