@@ -241,6 +241,12 @@ export interface components {
              */
             height: number | null;
             hls?: null | components["schemas"]["HlsOutputInfo"];
+            /**
+             * @description Extension (farm mode, `--object-store`): the bucket key, below the
+             *     configured prefix, of the file (or master playlist) once stored there;
+             *     `GET /v1/jobs/{id}/output` then redirects to a presigned URL of it.
+             */
+            object_key?: string | null;
             /** @description Extension: server-side path of the file (or master playlist), for transports. */
             path?: string | null;
             /**
@@ -442,13 +448,19 @@ export interface components {
             hdr?: string | null;
             /** @description File name without folders. */
             name: string;
+            /**
+             * @description Extension (farm mode): the bucket key (below the configured prefix)
+             *     any node fetches the source from when it is not on its own disk: the
+             *     `s3` source's key less the prefix, or `jobs/<id>/source/<name>` for an upload.
+             */
+            object_key?: string | null;
             /** @description Extension: the server-side path (for `upload` sources the job's own link of the assembled file). */
             path?: string | null;
             /** @description `"1920x1080"` after rotation; `null` until probed. */
             resolution: string | null;
             /** @description Lower-case hex SHA-256 of the whole file. */
             sha256: string;
-            /** @description Extension: how the source was given (`"path"` or `"upload"`). */
+            /** @description Extension: how the source was given (`"path"`, `"upload"` or `"s3"`). */
             type: string;
             /** @description Extension: the upload's ID (`upl_…`), for `upload` sources. */
             upload_id?: string | null;
