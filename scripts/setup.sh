@@ -17,7 +17,7 @@
 # farm tests start throwaway clusters with its initdb/pg_ctl; no server is enabled). Rust itself comes from
 # rustup (https://rustup.rs); this script does not install it.
 # Also s3s-fs 0.14.1, the signature-checking S3 server the object-storage
-# tests start on loopback (crates/crema-service/tests/support/s3s.rs), built
+# tests start on loopback (crates/crema-service/tests/service/support/s3s.rs), built
 # once (4-5 CPU minutes) into ${CREMA_TOOLS:-$HOME/.cache/crema/tools}/bin and
 # reused from there.
 # With CREMA_SETUP_PACKAGING=1 (scripts/package.sh) also the packaging tools:

@@ -18,18 +18,27 @@ bash fixtures/prepare.sh >/dev/null
 failed=()
 step() {
   echo "== $*" >&2
+  local start=$SECONDS
   if ! "$@"; then
     failed+=("$*")
   fi
+  echo "== took $((SECONDS - start)) s: $*" >&2
 }
 step cargo fmt --all -- --check
 step python3 scripts/check-doc-links.py
 step bash scripts/deps-check.sh
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
-# The service suite again on PostgreSQL (a throwaway cluster the tests start): one matrix, two stores.
-step env CREMA_TEST_DATABASE=postgres cargo test --locked -p crema-service --no-fail-fast
-step cargo build --locked -p crema
+# The service suite again on PostgreSQL (a throwaway cluster the tests start):
+# one matrix, two stores. `--workspace --test service` selects the service's
+# suite binary with the features the workspace build above resolved, so
+# nothing is compiled again (`-p crema-service` resolves its own features
+# and rebuilt for minutes).
+step env CREMA_TEST_DATABASE=postgres cargo test --locked --workspace --no-fail-fast --test service
+# target/debug/crema for the steps below: `cargo test` built it for the CLI
+# suite, so this is a no-op after it (`cargo build` would resolve features
+# without the dev-dependencies and rebuild shared crates for minutes).
+step cargo test --locked --workspace --no-run
 step bash scripts/api-fuzz.sh target/debug/crema
 step bash scripts/ui-test.sh
 step bash scripts/desktop-smoke.sh

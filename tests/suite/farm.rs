@@ -6,7 +6,7 @@
 //! not requeue that node's job.
 
 #[allow(dead_code)]
-#[path = "../../crates/crema-service/tests/common/postgres.rs"]
+#[path = "../../crates/crema-service/tests/service/common/postgres.rs"]
 mod postgres;
 
 use crate::common::fixture;

@@ -63,7 +63,7 @@
 //! | a URL over 65,534 bytes within the head limit | `414 URI Too Long` (unreachable with the 64 KiB head limit) |
 //! | head not complete within the idle timeout | no answer; the connection is closed |
 //!
-//! `tests/hardening.rs` (`protocol_level_rejections_*`) checks each row.
+//! `tests/server/hardening.rs` (`protocol_level_rejections_*`) checks each row.
 
 use crate::body_timeout::BodyIdleTimeout;
 use crate::rate_limit::{Limiter, RateLimitOptions};

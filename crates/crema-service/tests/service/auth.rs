@@ -1,7 +1,7 @@
 //! API keys, sessions, idempotency records and download tokens, on a real
 //! SQLite file in a temp dir (a service with no workers).
 
-mod common;
+use crate::common;
 
 use common::*;
 use crema_service::{Admin, DownloadTarget, IdempotencyBegin, JobStatus, Service, ServiceError};

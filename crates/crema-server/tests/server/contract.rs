@@ -3,7 +3,7 @@
 //! types and required fields of `shared/api/v1.md` (data in
 //! `common/contract.rs`), and the OpenAPI document against the same data.
 
-mod common;
+use crate::common;
 
 use common::contract::{self as c, Schema, T};
 use common::{TestServer, fixture};

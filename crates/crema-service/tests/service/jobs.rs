@@ -1,6 +1,6 @@
 //! Service tests on a real SQLite file and real encodes of short clips.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crema_service::{JobSpec, JobStatus, ServiceError, ServiceEvent};

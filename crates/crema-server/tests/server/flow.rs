@@ -5,7 +5,7 @@
 //! timestamp checks pass; then an HLS job played from the signed folder URL
 //! by libavformat (the `ffmpeg` command line).
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;

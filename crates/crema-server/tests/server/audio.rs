@@ -3,7 +3,7 @@
 //! redirects to a signed download of BBC audiowaveform data; a watch folder
 //! encodes an audio file and places its waveform beside it.
 
-mod common;
+use crate::common;
 
 use common::contract as c;
 use common::{TestServer, fixture};

@@ -2,7 +2,7 @@
 //! Idempotency-Key), list, get, pause/resume, the decision log, delete, the
 //! source-root rule and validation errors, and a real file taken end to end.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, idem};
 use reqwest::StatusCode;

@@ -3,7 +3,7 @@
 //! assembly and its hash, probing, resume after a restart, expiry, and jobs
 //! whose source is an upload.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crema_service::{

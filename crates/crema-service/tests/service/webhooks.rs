@@ -2,7 +2,7 @@
 //! real HTTP receiver on loopback, retries, crash safety. Real SQLite files,
 //! real encodes of short clips.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -2,7 +2,7 @@
 //! idempotency (replay, reuse, in flight), pagination under concurrent
 //! inserts, request limits.
 
-mod common;
+use crate::common;
 
 use common::contract::{self as c};
 use common::{TestServer, fixture, idem};

@@ -6,9 +6,8 @@
 //! refuses the upload fails the job with `output_persistence_failed` and the
 //! encoded file stays on disk.
 
-mod common;
-#[path = "../../crema-service/tests/support/s3s.rs"]
-mod s3s;
+use crate::common;
+use crate::s3s;
 
 use common::{TestServer, fixture};
 use crema_service::objects::ObjectStoreUrl;

@@ -1,12 +1,11 @@
 //! The object-storage layer (`crema_service::objects`) against a real S3
 //! server: `s3s-fs` on loopback, checking SigV4 signatures, presigned URLs
-//! and multipart uploads (tests/support/s3s.rs), with a TCP proxy in front
-//! where a test needs to see or disturb the traffic (tests/support/proxy.rs).
+//! and multipart uploads (tests/service/support/s3s.rs), with a TCP proxy in front
+//! where a test needs to see or disturb the traffic (tests/service/support/proxy.rs).
 
-#[path = "support/proxy.rs"]
-mod proxy;
-#[path = "support/s3s.rs"]
-mod s3s;
+use crate::support::proxy;
+
+use crate::support::s3s;
 
 use crema_service::objects::{
     Credentials, DEFAULT_PRESIGN_TTL, MIN_PART_SIZE, ObjectKey, Objects, ObjectsError, ObjectsOptions, RetryOptions,

@@ -5,7 +5,7 @@
 //! get a distinct MP4 `free` box appended, so each has its own content hash
 //! (the watch recognises identical content as the same file).
 
-mod common;
+use crate::common;
 
 use crema_service::{
     Config, FailureAction, Job, Origin, Service, ServiceError, SuccessAction, WatchDecision, WatchEvent, WatchRule,

@@ -1,7 +1,7 @@
 //! Queue behaviour with a stand-in transcoder (`Service::open_with`): claim,
 //! failure, retry, cancel and shutdown run without encoding anything.
 
-mod common;
+use crate::common;
 
 use common::*;
 use crema_engine::profile::ProfileSet;
