@@ -109,7 +109,7 @@ async function main() {
   rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
 
-  const server = await startServer('main', ['--workers', '1']);
+  const server = await startServer('main', ['--workers', '1', '--node-name', 'e2e-main']);
   log('server', server.base);
   const browser = await chromium.launch({
     executablePath: browserPath,
@@ -240,6 +240,17 @@ async function main() {
     await page.keyboard.press('Space');
     await page.keyboard.press('Delete');
     await page.waitForFunction((n) => document.querySelectorAll('li.job').length === n - 1, before);
+  });
+
+  await step('Settings lists this server as an online node of the queue', async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const node = page.locator('li.node', { hasText: 'e2e-main' });
+    await node.waitFor({ timeout: 10_000 });
+    const text = await node.innerText();
+    expect(/this server/.test(text) && /online/.test(text) && /of 1 slot busy/.test(text), `node row: ${text}`);
+    expect(/libx265/.test(text), `encoders listed: ${text}`);
+    await shot(page, '10-nodes');
+    await page.getByRole('button', { name: 'Close', exact: true }).click();
   });
 
   await step('dark theme and 200% zoom (narrow layout) render', async () => {

@@ -273,6 +273,14 @@ describe('http transport', () => {
     expect(calls.at(-1)?.url).toBe('/v1/watch-folders/wf_1/events?limit=5');
   });
 
+  it('nodes: GET /v1/nodes as the server sends it', async () => {
+    const nodes = { this_node: 'enc-1', data: [{ name: 'enc-1', version: '0.1.0', workers: 2, running_jobs: 0, encoders: ['libx265'], started_at: '2026-12-03T09:00:00Z', last_heartbeat_at: '2026-12-03T09:59:57Z', state: 'online' }] };
+    const { fetch, calls } = fakeFetch({ 'GET /v1/nodes': () => [200, nodes] });
+    const api = createHttpApi({ fetch, sleep: noSleep });
+    expect(await api.listNodes()).toEqual(nodes);
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['GET /v1/nodes']);
+  });
+
   it('watch folders: a refused rule reads as the server says why', async () => {
     const { fetch } = fakeFetch({
       'POST /v1/watch-folders': () => [403, { error: { code: 'forbidden', message: 'folder: /home/x is outside the source roots', retryable: false } }],

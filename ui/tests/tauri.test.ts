@@ -143,6 +143,13 @@ describe('tauri transport', () => {
     expect(calls.filter((c) => c.cmd === 'server_start')[0].args).toEqual({ listen: '0.0.0.0:8080' });
   });
 
+  it('nodes: the desktop app has no node list and sends no command for it', async () => {
+    const { deps, calls } = fake({});
+    const api = createTauriApi(deps);
+    expect(await api.listNodes()).toBeNull();
+    expect(calls).toEqual([]);
+  });
+
   it('watch folders: the watch_* commands with snake_case arguments', async () => {
     const rule = watchRule();
     const { deps, calls } = fake({

@@ -1,7 +1,7 @@
 // The one interface every component talks to. Two transports implement it:
 // `http.ts` (a browser served by `crema serve`: `/v1` + server-sent events)
 // and `tauri.ts` (the desktop window: Tauri commands + a channel).
-import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, Profile, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
+import type { CremaEvent, Job, JobPage, JobSpec, JobStatus, MovePosition, NodeList, Profile, SourceFacts, WatchEvent, WatchRule, WatchRuleSpec } from './types';
 import type { WaveformData } from '../lib/waveform';
 import type { components as ipc } from './ipc';
 
@@ -141,6 +141,12 @@ export interface CremaApi {
   resumeWatchRule(id: string): Promise<WatchRule>;
   /** A rule's latest decisions, newest first (default 20). */
   watchEvents(id: string, limit?: number): Promise<WatchEvent[]>;
+
+  /**
+   * The nodes sharing this queue (`GET /v1/nodes`, extension), or null where
+   * the transport has none: the desktop app is one node on its own database.
+   */
+  listNodes(): Promise<NodeList | null>;
 
   /** Chunked, resumable upload (browser only). */
   upload(file: Blob & { name: string; type: string }, cb?: UploadCallbacks): UploadHandle;

@@ -16,6 +16,7 @@ import type {
   JobPage,
   JobSpec,
   MovePosition,
+  NodeList,
   Profile,
   Progress,
   SourceFacts,
@@ -375,6 +376,8 @@ export function createHttpApi(partial: Partial<HttpDeps> = {}): CremaApi {
       const r = await call<{ events: WatchEvent[] }>('GET', `/v1/watch-folders/${enc(id)}/events?limit=${limit}`);
       return r.events;
     },
+
+    listNodes: () => call<NodeList>('GET', '/v1/nodes'),
 
     thumbnailUrl(ref: SourceRef) {
       if ('job' in ref) return url(`/v1/jobs/${enc(ref.job)}/thumbnail`);

@@ -140,6 +140,7 @@ export function createTauriApi(deps: TauriDeps): CremaApi {
         closed = true;
       };
     },
+    listNodes: async () => null,
     listWatchRules: () => cmd<WatchRule[]>('watch_list'),
     addWatchRule: (spec: WatchRuleSpec) => cmd<WatchRule>('watch_add', { spec }),
     removeWatchRule: (id) => cmd<WatchRule>('watch_remove', { id }),

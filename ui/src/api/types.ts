@@ -30,6 +30,8 @@ export type WatchEvent = S['WatchEvent'];
 export type WatchDecision = S['WatchDecision'];
 export type SuccessAction = S['SuccessAction'];
 export type FailureAction = S['FailureAction'];
+export type NodeInfo = S['NodeInfo'];
+export type NodeList = S['NodeList'];
 
 /** Source facts the server adds once a source is probed (extension; absent on older jobs). */
 export interface SourceExtensions {
