@@ -5,10 +5,7 @@
 //! out (attempt + 1, one output); a node restarted while another encodes does
 //! not requeue that node's job.
 
-#[allow(dead_code)]
-#[path = "../../crates/crema-service/tests/service/common/postgres.rs"]
-mod postgres;
-
+use crema_testkit::postgres;
 use crate::common::fixture;
 use crate::common::serve::{Api, Server, create_key_in};
 use crate::common::tempdir;

@@ -25,14 +25,7 @@ use crema_engine::{CancelFlag, EngineError};
 /// Held by every test here: one of them changes the process-wide source limit.
 static LIMITS: Mutex<()> = Mutex::new(());
 
-fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CREMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache"));
-    let p = dir.join(name);
-    assert!(p.is_file(), "missing fixture {}: run fixtures/prepare.sh", p.display());
-    p
-}
+use crema_testkit::fixture;
 
 fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Option<Vec<u32>>) -> EncodeRequest {
     EncodeRequest {

@@ -5,9 +5,6 @@
 //! keys over a temp folder (the bucket is a folder in it) and is killed on
 //! drop.
 
-#![allow(dead_code)]
-
-use crema_service::objects::{Credentials, ObjectStoreUrl, Objects, ObjectsOptions};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -117,19 +114,11 @@ impl S3sFs {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// `s3://crema-test/PREFIX?endpoint=…&region=auto` against `endpoint`.
-    pub fn url_at(endpoint: &str, prefix: &str) -> ObjectStoreUrl {
-        format!("s3://{BUCKET}/{prefix}?endpoint={endpoint}&region=auto").parse().unwrap()
-    }
-
-    /// The server's credentials.
-    pub fn credentials(&self) -> Credentials {
-        Credentials::new(&self.access_key, &self.secret_key).unwrap()
-    }
-
-    /// An [`Objects`] on this server under `prefix`.
-    pub fn objects(&self, prefix: &str, options: ObjectsOptions) -> Objects {
-        Objects::open_with(&Self::url_at(&self.endpoint(), prefix), self.credentials(), options).unwrap()
+    /// `s3://crema-test/PREFIX?endpoint=ENDPOINT&region=auto`: the object
+    /// store URL of `crema serve --object-store` for a server at `endpoint`
+    /// (this one's, or a proxy's in front of it).
+    pub fn url_at(endpoint: &str, prefix: &str) -> String {
+        format!("s3://{BUCKET}/{prefix}?endpoint={endpoint}&region=auto")
     }
 
     /// The file in which the server stores the object with full bucket key `full_key`.

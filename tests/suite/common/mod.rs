@@ -24,43 +24,7 @@ pub fn crema_bin() -> &'static str {
     env!("CARGO_BIN_EXE_crema")
 }
 
-/// The fixture cache folder (`$CREMA_FIXTURES`, else `fixtures/cache`).
-pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("CREMA_FIXTURES") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("cache"),
-    }
-}
-
-/// A file of the fixture cache; panics with the fix when it is missing.
-pub fn fixture(name: &str) -> PathBuf {
-    let p = fixtures_dir().join(name);
-    assert!(
-        p.is_file(),
-        "missing test fixture {}: run fixtures/prepare.sh (or set CREMA_FIXTURES to a prepared cache)",
-        p.display()
-    );
-    p
-}
-
-/// A clip of the real-footage folder (`../shared/media`), read in place.
-/// Looked up through the cache's `shared` link, `$CREMA_SHARED_MEDIA`, then
-/// `../shared/media` beside the repository.
-pub fn shared_media(name: &str) -> PathBuf {
-    let mut candidates = vec![fixtures_dir().join("shared").join(name)];
-    if let Some(d) = std::env::var_os("CREMA_SHARED_MEDIA") {
-        candidates.push(PathBuf::from(d).join(name));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("media").join(name));
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("missing real test media {name}: run fixtures/prepare.sh (it links ../shared/media into the cache) or set CREMA_SHARED_MEDIA")
-    })
-}
-
-/// A fresh temporary folder (removed when dropped).
-pub fn tempdir() -> TempDir {
-    tempfile::Builder::new().prefix("crema-test-").tempdir().expect("create a temporary folder")
-}
+pub use crema_testkit::{fixture, fixtures_dir, shared_media, tempdir};
 
 /// A folder shared by the tests of one test binary for derived clips
 /// (cargo's per-target scratch folder; rebuilt on demand).

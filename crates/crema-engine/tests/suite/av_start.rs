@@ -25,14 +25,7 @@ use crema_engine::request::{Container, EncodeRequest, FileRequest, HlsRequest};
 /// One AAC frame at 48 kHz, seconds.
 const AAC_FRAME: f64 = 1024.0 / 48_000.0;
 
-fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CREMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache"));
-    let p = dir.join(name);
-    assert!(p.is_file(), "missing fixture {}: run fixtures/prepare.sh", p.display());
-    p
-}
+use crema_testkit::fixture;
 
 /// The boxes directly inside `data` as (type, body).
 fn boxes(data: &[u8]) -> Vec<([u8; 4], &[u8])> {

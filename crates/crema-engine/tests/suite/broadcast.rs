@@ -16,15 +16,7 @@ use crema_engine::request::{Container, EncodeRequest, EncodeResult, FileRequest,
 use crema_engine::{CancelFlag, Event};
 use ffmpeg_next as ffmpeg;
 
-/// A file of the fixture cache (`$CREMA_FIXTURES`, else `fixtures/cache`).
-fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CREMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache"));
-    let p = dir.join(name);
-    assert!(p.is_file(), "missing fixture {}: run fixtures/prepare.sh", p.display());
-    p
-}
+use crema_testkit::fixture;
 
 fn probe_ok(path: &Path) -> MediaInfo {
     probe(path).unwrap_or_else(|e| panic!("probe {}: {e}", path.display()))

@@ -7,10 +7,10 @@
 //! encoded file stays on disk.
 
 use crate::common;
-use crate::s3s;
+use crema_testkit::s3s;
 
 use common::{TestServer, fixture};
-use crema_service::objects::ObjectStoreUrl;
+use crema_service::objects::{Credentials, ObjectStoreUrl, Objects};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -88,7 +88,12 @@ async fn a_bucket_that_refuses_fails_the_job_and_keeps_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_already_in_the_bucket_is_encoded_and_keys_outside_the_prefix_are_refused() {
     let s3 = s3s::S3sFs::start();
-    let objects = s3.objects("farm", Default::default());
+    let objects = Objects::open_with(
+        &s3s::S3sFs::url_at(&s3.endpoint(), "farm").parse().expect("store URL"),
+        Credentials::new(&s3.access_key, &s3.secret_key).expect("credentials"),
+        Default::default(),
+    )
+    .expect("open the store");
     let master = objects.resolve_user_key("farm/masters/clip.mp4").unwrap();
     objects.put_file(&fixture("h264_720p_2s.mp4"), &master).await.unwrap();
     let creds_dir = tempfile::tempdir().unwrap();

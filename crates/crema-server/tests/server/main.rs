@@ -5,8 +5,6 @@
 //! and SQLite, and linking them was a large share of the build.
 
 mod common;
-#[path = "../../../crema-service/tests/service/support/s3s.rs"]
-mod s3s;
 
 mod audio;
 mod bucket;

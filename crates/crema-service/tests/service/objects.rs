@@ -12,7 +12,7 @@ use crema_service::objects::{
 };
 use md5::{Digest, Md5};
 use proxy::Proxy;
-use s3s::S3sFs;
+use s3s::{S3sFs, S3sFsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -114,7 +114,7 @@ async fn multipart_upload_has_equal_parts_and_round_trips() {
 async fn no_checksum_headers_go_over_the_wire() {
     let s3 = S3sFs::start();
     let proxy = Proxy::start(s3.port).await;
-    let objects = Objects::open_with(&S3sFs::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
+    let objects = Objects::open_with(&s3s::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("a.mp4");
     write(&local, &data(MIN_PART_SIZE as usize + 10, 1));
@@ -133,7 +133,7 @@ async fn no_checksum_headers_go_over_the_wire() {
 async fn a_wrong_secret_is_refused_and_never_shown() {
     let s3 = S3sFs::start();
     let secret = "wrong-secret-0123456789";
-    let url = S3sFs::url_at(&s3.endpoint(), "farm");
+    let url = s3s::url_at(&s3.endpoint(), "farm");
     let bad = Objects::open_with(&url, Credentials::new(&s3.access_key, secret).unwrap(), no_retries()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("a.bin");
@@ -211,7 +211,7 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
     s3.objects("farm", small_parts()).put_file(&src, &k).await.unwrap();
 
     let proxy = Proxy::start(s3.port).await;
-    let url = S3sFs::url_at(&proxy.endpoint, "farm");
+    let url = s3s::url_at(&proxy.endpoint, "farm");
     let opts = ObjectsOptions { download_chunk: 4 * 1024 * 1024, ..no_retries() };
     let objects = Objects::open_with(&url, s3.credentials(), opts).unwrap();
     // The connection is cut after about 5 MiB: the call fails, the partial file stays.
@@ -243,7 +243,7 @@ async fn a_partial_of_a_replaced_object_is_not_reused() {
     let objects = s3.objects("farm", small_parts());
     let proxy = Proxy::start(s3.port).await;
     let via_proxy = Objects::open_with(
-        &S3sFs::url_at(&proxy.endpoint, "farm"),
+        &s3s::url_at(&proxy.endpoint, "farm"),
         s3.credentials(),
         ObjectsOptions { download_chunk: 1024 * 1024, ..no_retries() },
     )
@@ -369,7 +369,7 @@ async fn delete_prefix_removes_that_prefix_only() {
 async fn transient_failures_are_retried_then_reported() {
     let s3 = S3sFs::start();
     let proxy = Proxy::start(s3.port).await;
-    let objects = Objects::open_with(&S3sFs::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
+    let objects = Objects::open_with(&s3s::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("a.mp4");
     let bytes = data(MIN_PART_SIZE as usize + 100, 9);
@@ -385,7 +385,7 @@ async fn transient_failures_are_retried_then_reported() {
     // client: the proxy fails new connections, not the pooled ones.)
     proxy.state.fail_next.store(usize::MAX, Ordering::SeqCst);
     let before = proxy.state.connections.load(Ordering::SeqCst);
-    let objects = Objects::open_with(&S3sFs::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
+    let objects = Objects::open_with(&s3s::url_at(&proxy.endpoint, "farm"), s3.credentials(), small_parts()).unwrap();
     let e = objects.put_file(&local, &key("b.mp4")).await.unwrap_err();
     assert!(matches!(e, ObjectsError::Unavailable { .. }) && e.is_transient(), "{e:?}");
     assert!(e.to_string().contains("503"), "{e}");
@@ -393,7 +393,7 @@ async fn transient_failures_are_retried_then_reported() {
 
     // Nothing listening at all: Unavailable too.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = S3sFs::url_at(&format!("http://127.0.0.1:{port}"), "farm");
+    let url = s3s::url_at(&format!("http://127.0.0.1:{port}"), "farm");
     let down = Objects::open_with(&url, s3.credentials(), small_parts()).unwrap();
     let e = down.head(&key("a.mp4")).await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");

@@ -14,17 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Repository root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-/// A prepared fixture (`fixtures/prepare.sh` makes them).
-pub fn fixture(name: &str) -> PathBuf {
-    let p = root().join("fixtures/cache").join(name);
-    assert!(p.is_file(), "{} missing: run fixtures/prepare.sh", p.display());
-    p
-}
+pub use crema_testkit::{fixture, root};
 
 /// A running server.
 pub struct TestServer {

@@ -6,12 +6,7 @@ use crema_service::{Config, Job, JobSpec, JobStatus, Origin, Principal, Service}
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// `fixtures/cache/`.
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cache").canonicalize().unwrap_or_else(|_| {
-        panic!("fixtures/cache is missing: run fixtures/prepare.sh (scripts/test.sh does) before these tests")
-    })
-}
+pub use crema_testkit::{fixture, fixtures_dir, postgres};
 
 /// The origin of a network client (an API key), as the HTTP transport passes it:
 /// only the source roots, no `output.dir`.
@@ -19,14 +14,6 @@ pub fn network() -> Origin {
     Origin::Network(Principal { key_id: "key_test".into() })
 }
 
-/// A fixture file, failing clearly when it is missing.
-pub fn fixture(name: &str) -> PathBuf {
-    let p = fixtures_dir().join(name);
-    assert!(p.is_file(), "fixture {} is missing: run fixtures/prepare.sh (scripts/test.sh does)", p.display());
-    p
-}
-
-pub mod postgres;
 
 /// The database of `data_dir` in this run of the matrix: `None` (SQLite in
 /// the folder) unless `CREMA_TEST_DATABASE=postgres`.
