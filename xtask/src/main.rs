@@ -4,11 +4,14 @@
 //!   against the `ffmpeg` command line on the same clip, in one session
 //!   (see [`bench`]). Exit codes: 0 done, 1 a case failed, 2 usage (missing
 //!   clip, unknown profile), 4 a work folder could not be written.
+//! - `cargo xtask cancel [OPTIONS]`: seconds from Ctrl-C to exit of `crema
+//!   encode`, against the encode's own time per frame (see [`cancel`]).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod cancel;
 
 /// Crema's developer tasks.
 #[derive(Parser)]
@@ -23,10 +26,14 @@ enum Task {
     /// Crema against `ffmpeg` on one clip: HLS ladder and HEVC file, wall and
     /// CPU time, peak memory, and the ratios to the reference.
     Bench(bench::BenchArgs),
+    /// Seconds from Ctrl-C to exit of `crema encode`, per profile, against
+    /// the encode's own time per frame.
+    Cancel(cancel::CancelArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().task {
         Task::Bench(args) => ExitCode::from(bench::run(args)),
+        Task::Cancel(args) => ExitCode::from(cancel::run(args)),
     }
 }
