@@ -5,10 +5,10 @@
 //! out (attempt + 1, one output); a node restarted while another encodes does
 //! not requeue that node's job.
 
-use crema_testkit::postgres;
 use crate::common::fixture;
 use crate::common::serve::{Api, Server, create_key_in};
 use crate::common::tempdir;
+use crema_testkit::postgres;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;

@@ -12,7 +12,7 @@
 //! in 6 runs). The cause is not found yet: until it is, these tests run
 //! alone, as they did before the suite was merged into one binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 

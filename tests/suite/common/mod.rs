@@ -16,15 +16,18 @@ use std::time::{Duration, Instant};
 
 pub mod serve;
 
+// Re-exports for the suite's modules; `tests/speed_tiers.rs` includes this
+// module too and uses only part of it.
+#[allow(unused_imports)]
+pub use crema_testkit::{fixture, fixtures_dir, shared_media, tempdir};
 pub use serde_json;
+#[allow(unused_imports)]
 pub use tempfile::TempDir;
 
 /// The `crema` binary under test.
 pub fn crema_bin() -> &'static str {
     env!("CARGO_BIN_EXE_crema")
 }
-
-pub use crema_testkit::{fixture, fixtures_dir, shared_media, tempdir};
 
 /// A folder shared by the tests of one test binary for derived clips
 /// (cargo's per-target scratch folder; rebuilt on demand).

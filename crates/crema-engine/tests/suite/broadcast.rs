@@ -7,7 +7,7 @@
 //! `ts_audio_no_frames.ts`) and the shared media folder
 //! (`dvb_576i25_mpeg2_mp2.ts`); outputs are read back with libavformat.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crema_engine::encode;
 use crema_engine::probe::{MediaInfo, probe};

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use crema_service::{Config, Job, JobSpec, JobStatus, Origin, Principal, Service};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use crema_testkit::{fixture, fixtures_dir, postgres};
@@ -13,7 +13,6 @@ pub use crema_testkit::{fixture, fixtures_dir, postgres};
 pub fn network() -> Origin {
     Origin::Network(Principal { key_id: "key_test".into() })
 }
-
 
 /// The database of `data_dir` in this run of the matrix: `None` (SQLite in
 /// the folder) unless `CREMA_TEST_DATABASE=postgres`.

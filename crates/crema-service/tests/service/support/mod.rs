@@ -6,8 +6,8 @@ pub mod proxy;
 /// The S3 test server of `crema_testkit`, with [`S3sFsExt`] for the
 /// service's types.
 pub mod s3s {
-    pub use crema_testkit::s3s::{BUCKET, S3sFs};
     use crema_service::objects::{Credentials, ObjectStoreUrl, Objects, ObjectsOptions};
+    pub use crema_testkit::s3s::{BUCKET, S3sFs};
 
     /// `S3sFs::url_at` parsed as the service parses `--object-store`.
     pub fn url_at(endpoint: &str, prefix: &str) -> ObjectStoreUrl {
