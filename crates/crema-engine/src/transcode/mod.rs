@@ -18,7 +18,7 @@
 use ff::Rational;
 use ffmpeg_next as ff;
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::output::write_headers;
 use crate::plan::VideoFilters;
 use crate::progress::{CancelFlag, Event};
@@ -61,11 +61,6 @@ pub(crate) fn transcode(
     let mut out = outputs::Outputs::open(&job, &source, out_tb, on_event, notices)?;
     write_headers(&mut out.muxes, input, source.origin_us)?;
     let mut graph: ff::filter::Graph = graph::build(input, job.video, &source, &filters, &out.sinks, out_tb)?;
-    if let Err(e) = decode::decode_all(&job, &mut source, &mut out, &mut graph, cancel, on_event, notices) {
-        if matches!(e, EngineError::Canceled) {
-            out.close_encoders_in_background();
-        }
-        return Err(e);
-    }
+    decode::decode_all(&job, &mut source, &mut out, &mut graph, cancel, on_event, notices)?;
     finish::finish(&job, &source, out, keep, on_event)
 }

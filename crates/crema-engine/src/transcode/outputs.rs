@@ -269,21 +269,4 @@ impl Outputs {
         }
         Ok(())
     }
-
-    /// After a cancel: closes the video encoders on a thread of their own.
-    ///
-    /// Closing libx264 or libx265 waits for the pictures its frame threads
-    /// have in flight (x265's `Encoder::stopJobs` collects every frame
-    /// encoder's picture before it stops them): seconds at the slower presets
-    /// on a 1080p picture, with the worker (or the CLI's exit) waiting on it.
-    /// Nothing of a canceled encode is kept, so nothing needs that wait: the
-    /// thread only frees the encoders' memory and threads while the caller
-    /// goes on (the server's worker takes its next job, the CLI exits with
-    /// 130 and the process ends the thread).
-    pub(super) fn close_encoders_in_background(&mut self) {
-        let encoders: Vec<ff::codec::encoder::video::Encoder> = self.sinks.drain(..).map(|s| s.encoder).collect();
-        // When no thread can be started, `spawn` drops the closure, and the
-        // encoders with it, here.
-        let _ = std::thread::Builder::new().name("crema-encoder-close".into()).spawn(move || drop(encoders));
-    }
 }
