@@ -14,4 +14,6 @@ if [ "$(cargo-deny --version 2>/dev/null)" != "cargo-deny 0.20.2" ]; then
 fi
 checks=(licenses bans sources)
 [ "${1:-}" = "--advisories" ] && checks+=(advisories)
-cargo deny --log-level warn check "${checks[@]}"
+# Errors only: the duplicate-version warnings (bans.multiple-versions =
+# "warn") print whole dependency trees; `CREMA_DENY_LOG=warn` shows them.
+cargo deny --log-level "${CREMA_DENY_LOG:-error}" check "${checks[@]}"

@@ -27,6 +27,7 @@ step() {
 step cargo fmt --all -- --check
 step python3 scripts/check-doc-links.py
 step bash scripts/deps-check.sh
+step bash scripts/deny-check.sh
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
 # The service suite again on PostgreSQL (a throwaway cluster the tests start):
