@@ -40,6 +40,8 @@ step env CREMA_TEST_DATABASE=postgres cargo test --locked --workspace --no-fail-
 # suite, so this is a no-op after it (`cargo build` would resolve features
 # without the dev-dependencies and rebuild shared crates for minutes).
 step cargo test --locked --workspace --no-run
+# Every `crema …` command line in the docs names subcommands and flags this binary has.
+step python3 scripts/check-doc-commands.py target/debug/crema
 step bash scripts/api-fuzz.sh target/debug/crema
 step bash scripts/ui-test.sh
 step bash scripts/desktop-smoke.sh

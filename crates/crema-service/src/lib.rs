@@ -20,6 +20,7 @@ mod auth;
 mod catalog;
 mod config;
 mod database;
+mod duty;
 mod error;
 mod idempotency;
 mod jobs;

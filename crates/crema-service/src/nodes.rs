@@ -2,10 +2,10 @@
 //! start, beats every third of its lease, and is listed by
 //! [`crate::Service::nodes`] (`GET /v1/nodes`). Duties that must run once per
 //! farm (webhook delivery, retention, upload expiry, watch folders) go to the
-//! node holding the duty's claim ([`hold_duty`]).
+//! node holding the duty's claim ([`crate::duty::hold_duty`]).
 
 use crate::error::Result;
-use crate::store::{Pool, now, parse_ts, ts};
+use crate::store::{Pool, now, now_ms, parse_ts, ts};
 use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -51,7 +51,7 @@ pub(crate) async fn register(pool: &Pool, name: &str, workers: usize, encoders: 
     .bind(workers as i64)
     .bind(serde_json::to_string(encoders)?)
     .bind(at)
-    .bind(crate::jobs::now_ms())
+    .bind(now_ms())
     .execute(pool)
     .await?;
     Ok(())
@@ -61,7 +61,7 @@ pub(crate) async fn register(pool: &Pool, name: &str, workers: usize, encoders: 
 pub(crate) async fn beat(pool: &Pool, name: &str) -> Result<()> {
     sqlx::query("UPDATE nodes SET heartbeat_at = $1, heartbeat_ms = $2, stopped = 0 WHERE name = $3")
         .bind(ts(now()))
-        .bind(crate::jobs::now_ms())
+        .bind(now_ms())
         .bind(name)
         .execute(pool)
         .await?;
@@ -84,7 +84,7 @@ pub(crate) async fn list(pool: &Pool, lease_ms: i64) -> Result<Vec<NodeInfo>> {
     )
     .fetch_all(pool)
     .await?;
-    let now_ms = crate::jobs::now_ms();
+    let now_ms = now_ms();
     rows.iter()
         .map(|r| {
             let beat_ms: i64 = r.try_get("heartbeat_ms")?;
@@ -107,26 +107,4 @@ pub(crate) async fn list(pool: &Pool, lease_ms: i64) -> Result<Vec<NodeInfo>> {
             })
         })
         .collect()
-}
-
-/// Takes or keeps duty `duty` for node `me` until `ttl_ms` from now; true
-/// while `me` holds it. A duty whose holder stopped renewing it (crashed,
-/// cut off) passes to the next node that asks after it ran out, so at most
-/// one node does the work at a time, give or take a holder that lost the
-/// database longer than `ttl_ms` and has not noticed yet (its next call
-/// answers false).
-pub(crate) async fn hold_duty(pool: &Pool, duty: &str, me: &str, ttl_ms: i64) -> Result<bool> {
-    let now = crate::jobs::now_ms();
-    let r = sqlx::query(
-        "INSERT INTO duties (name, holder, until_ms) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET holder = $2, until_ms = $3
-         WHERE duties.holder = $2 OR duties.until_ms < $4",
-    )
-    .bind(duty)
-    .bind(me)
-    .bind(now + ttl_ms)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected() == 1)
 }

@@ -40,7 +40,7 @@ impl Core {
     }
 
     /// Takes or keeps the farm-wide duty `duty` for this node (see
-    /// [`crate::nodes::hold_duty`]); true while this node holds it. On a
+    /// [`crate::duty::hold_duty`]); true while this node holds it. On a
     /// database that is not shared it is always true. A database error
     /// answers false (the duty waits rather than running twice).
     pub(crate) async fn hold_duty(&self, duty: &str) -> bool {
@@ -48,7 +48,7 @@ impl Core {
             return true;
         }
         let ttl_ms = self.config.lease.as_millis() as i64;
-        match crate::nodes::hold_duty(&self.pool, duty, &self.config.node_name, ttl_ms).await {
+        match crate::duty::hold_duty(&self.pool, duty, &self.config.node_name, ttl_ms).await {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!("cannot claim the {duty} duty: {e}");

@@ -142,6 +142,11 @@ pub(crate) fn now() -> OffsetDateTime {
     t.replace_millisecond(t.millisecond()).unwrap_or(t)
 }
 
+/// Now as Unix milliseconds (leases, duties and heartbeats count in them).
+pub(crate) fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// RFC 3339 text of a timestamp.
 pub(crate) fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()

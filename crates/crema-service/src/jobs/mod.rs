@@ -16,7 +16,7 @@ pub use outputs::MAX_METADATA_BYTES;
 pub(crate) use outputs::validate_output;
 pub(crate) use repo::JobStore;
 use repo::QueuePlace;
-pub(crate) use store::{SqlJobStore, now_ms};
+pub(crate) use store::SqlJobStore;
 pub use transcoder::{FfmpegTranscoder, Transcoder};
 
 use crate::catalog::MovePosition;

@@ -9,7 +9,6 @@ use crate::store::{Backend, backend, begin_immediate, now, parse_ts, ts};
 use crate::store::{DbRow, Pool};
 use crate::types::{Job, JobStatus, OutputInfo, OutputSpec, Progress, SourceInfo};
 use sqlx::Row;
-use time::OffsetDateTime;
 
 /// Statuses a worker holds a job in, as an SQL list (a macro so queries stay `&'static str`).
 macro_rules! running {
@@ -141,10 +140,7 @@ async fn claim(pool: &Pool, me: &str, lease_ms: i64) -> Result<Option<JobRow>> {
     row.as_ref().map(row_to_job).transpose()
 }
 
-/// Now as Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+pub(crate) use crate::store::now_ms;
 
 /// Renews the lease of `me`'s running jobs.
 async fn renew_leases(pool: &Pool, me: &str, lease_ms: i64) -> Result<u64> {

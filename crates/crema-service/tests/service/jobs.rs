@@ -197,7 +197,14 @@ async fn cancel_running_job_is_quick_and_leaves_no_output() {
     assert!(took < Duration::from_secs(20), "cancel took {took:?}");
     assert_eq!(canceled.status, JobStatus::Canceled);
     assert!(canceled.completed_at.is_some());
-    assert!(!has_files(&dir.path().join("outputs").join(&job.id)), "partial output left behind");
+    // The engine removes its partial outputs as it stops, which the cancel
+    // does not wait for past ~1 s: wait for that, bounded against a hang.
+    let job_dir = dir.path().join("outputs").join(&job.id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while has_files(&job_dir) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!has_files(&job_dir), "partial output left behind");
 
     let e = svc.cancel(&job.id).await.unwrap_err();
     assert!(matches!(e, ServiceError::JobNotCancelable(_)), "{e:?}");
