@@ -72,6 +72,7 @@ def words(cmd: str) -> list[str]:
 
 
 def resolve(exe: str, ws: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The subcommand path the words name (`("hls", "check")`) and the words after it."""
     path: tuple[str, ...] = ()
     rest = ws
     while rest:
@@ -102,14 +103,7 @@ def check_line(exe: str, cmd: str) -> list[str]:
 
 def check(exe: str, cmd: str) -> list[str]:
     ws = words(cmd)[1:]
-    path: tuple[str, ...] = ()
-    rest = ws
-    while rest:
-        subs = subcommands(help_text(exe, path))
-        if not subs or rest[0] not in subs:
-            break
-        path += (rest[0],)
-        rest = rest[1:]
+    path, rest = resolve(exe, ws)
     text = help_text(exe, path)
     if not path:
         return [f"unknown subcommand {ws[0] if ws else '(none)'}"]

@@ -913,7 +913,7 @@ async fn a_bad_request_is_refused_with_the_same_words_everywhere() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let input = fixture("h264_720p_2s.mp4");
     // (CLI flags, the API's `output`, the CLI field, the API field, the words)
-    let cases: [(&[&str], serde_json::Value, &str, &str, &str); 3] = [
+    let cases: [(&[&str], serde_json::Value, &str, &str, &str); 4] = [
         (
             &["--hls", "--renditions", "720,5000"],
             serde_json::json!({"hls": {"renditions": [720, 5000]}}),
@@ -927,6 +927,13 @@ async fn a_bad_request_is_refused_with_the_same_words_everywhere() {
             "--segment-seconds",
             "output.hls.segment_seconds",
             "must be 1..20 seconds, got 30",
+        ),
+        (
+            &["--hls", "--renditions", "144,180,240,288,360,432,480,540,576"],
+            serde_json::json!({"hls": {"renditions": [144, 180, 240, 288, 360, 432, 480, 540, 576]}}),
+            "--renditions",
+            "output.hls.renditions",
+            "at most 8 distinct heights per ladder, got 9",
         ),
         (
             &["--target-height", "100"],

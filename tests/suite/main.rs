@@ -15,7 +15,6 @@ mod install_cli;
 mod media_cases;
 mod profiles_on_footage;
 mod quality;
-mod request_rules;
 mod serve_crash;
 mod waveform;
 mod waveform_js;

@@ -10,6 +10,7 @@
 //! worker waits before it can take its next job). Median and minimum are
 //! printed; the process runs alone (nothing else of this task beside it).
 
+use crate::bench::median;
 use clap::Args;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -92,11 +93,6 @@ fn one(args: &CancelArgs, profile: &str, work: &Path) -> Result<Sample, String> 
     }
     let frame_s = (t1 - t0).as_secs_f64() / (f1.saturating_sub(f0)).max(1) as f64;
     Ok(Sample { stop_s, frame_s })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs the measurement; returns the exit code (0 done, 1 a run failed, 2 usage).

@@ -119,12 +119,7 @@ struct CaseResult {
 impl CaseResult {
     /// Medians of wall and CPU time, the maximum of peak memory.
     fn summary(&self) -> Usage {
-        let med = |f: &dyn Fn(&Usage) -> f64| {
-            let mut v: Vec<f64> = self.runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-        };
+        let med = |f: &dyn Fn(&Usage) -> f64| median(self.runs.iter().map(f).collect());
         let cpu = med(&|u| u.cpu());
         let user = med(&|u| u.user);
         Usage {
@@ -511,6 +506,29 @@ fn join(v: &[u64]) -> String {
     v.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
 }
 
+/// The median of `v` (the mean of the middle two for an even count); 0 for none.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_runs() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
 }
