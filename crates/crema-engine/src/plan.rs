@@ -152,24 +152,82 @@ pub struct SinkFilter<'a> {
     pub tone_map: bool,
 }
 
+/// Where each output branch of the filter graph scales from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Every output scales from the (deinterlaced, rotated) source frame:
+    /// what `ffmpeg -filter_complex "split=N…"` written by hand does.
+    Direct,
+    /// Outputs of the same pixel format and tone mapping form a cascade,
+    /// largest first: the largest converts from the source, every other one
+    /// scales from the next larger output's frames (already converted, and
+    /// smaller), when it is no wider and no taller. For a 4-rung ladder of a
+    /// 10-bit 4:2:2 1080p source that is one 10→8-bit 4:2:0 conversion at
+    /// 1080p and three 8-bit 4:2:0 downscales, each from the rung above,
+    /// instead of four scalings of the 10-bit 4:2:2 source. Measured in
+    /// docs/benchmarks.md (speed and VMAF per rung against direct scaling).
+    Cascaded,
+}
+
+/// For each sink, the sink it scales from (`None`: the source), under `scaling`.
+fn scale_parents(sinks: &[SinkFilter], scaling: Scaling) -> Vec<Option<usize>> {
+    let mut parents = vec![None; sinks.len()];
+    if scaling == Scaling::Direct {
+        return parents;
+    }
+    let area = |s: &SinkFilter| u64::from(s.width) * u64::from(s.height);
+    let mut order: Vec<usize> = (0..sinks.len()).collect();
+    // Stable: equal sizes keep their order, so the first of them is the parent.
+    order.sort_by_key(|&i| std::cmp::Reverse(area(&sinks[i])));
+    for (k, &i) in order.iter().enumerate() {
+        let s = &sinks[i];
+        parents[i] = order[..k].iter().rev().copied().find(|&p| {
+            let q = &sinks[p];
+            q.pix_fmt == s.pix_fmt && q.tone_map == s.tone_map && q.width >= s.width && q.height >= s.height
+        });
+    }
+    parents
+}
+
 /// The whole video filter graph for one input and `sinks` outputs. Input
-/// pad `in`, output pads `out0..outN`; one `split` after the common chain.
-/// Each branch scales with bicubic swscale to square pixels and limited
-/// (TV) range, the range every output is tagged with, tone-maps when asked,
-/// and converts to the encoder's pixel format.
-pub fn graph_spec(common: &[String], sinks: &[SinkFilter]) -> String {
-    let tail = |s: &SinkFilter| {
-        let tone = if s.tone_map { format!(",{}", TONE_MAP.join(",")) } else { String::new() };
+/// pad `in`, output pads `out0..outN`. Each branch scales with bicubic
+/// swscale to square pixels and limited (TV) range, the range every output
+/// is tagged with, tone-maps when asked, and converts to the encoder's pixel
+/// format; where it scales from is `scaling`'s choice ([`Scaling`]). A
+/// branch scaled from another output's frames is not tone-mapped again
+/// (its parent was, or neither is).
+pub fn graph_spec(common: &[String], sinks: &[SinkFilter], scaling: Scaling) -> String {
+    let parents = scale_parents(sinks, scaling);
+    let tail = |i: usize| {
+        let s = &sinks[i];
+        let tone = if s.tone_map && parents[i].is_none() { format!(",{}", TONE_MAP.join(",")) } else { String::new() };
         format!("scale={}:{}:flags=bicubic:out_range=tv,setsar=1{tone},format={}", s.width, s.height, s.pix_fmt)
     };
+    let children = |p: Option<usize>| -> Vec<usize> { (0..sinks.len()).filter(|&i| parents[i] == p).collect() };
+    // A branch's output, split when other branches scale from it.
+    let pads = |i: usize| {
+        let kids = children(Some(i));
+        if kids.is_empty() {
+            format!("[out{i}]")
+        } else {
+            let labels: String = kids.iter().map(|k| format!("[c{k}]")).collect();
+            format!(",split={}[out{i}]{labels}", kids.len() + 1)
+        }
+    };
     let head = if common.is_empty() { "null".to_string() } else { common.join(",") };
-    if sinks.len() == 1 {
-        return format!("[in]{head},{}[out0]", tail(&sinks[0]));
-    }
-    let split_labels: String = (0..sinks.len()).map(|i| format!("[s{i}]")).collect();
-    let mut spec = format!("[in]{head},split={}{split_labels}", sinks.len());
-    for (i, s) in sinks.iter().enumerate() {
-        spec.push_str(&format!(";[s{i}]{}[out{i}]", tail(s)));
+    let roots = children(None);
+    let mut spec = if let [only] = roots[..] {
+        format!("[in]{head},{}{}", tail(only), pads(only))
+    } else {
+        let labels: String = roots.iter().map(|i| format!("[s{i}]")).collect();
+        let mut spec = format!("[in]{head},split={}{labels}", roots.len());
+        for &i in &roots {
+            spec.push_str(&format!(";[s{i}]{}{}", tail(i), pads(i)));
+        }
+        spec
+    };
+    for i in (0..sinks.len()).filter(|&i| parents[i].is_some()) {
+        spec.push_str(&format!(";[c{i}]{}{}", tail(i), pads(i)));
     }
     spec
 }
@@ -243,16 +301,64 @@ mod tests {
 
     #[test]
     fn graph_spec_splits_once_and_tone_maps_only_the_sdr_branches() {
-        let one = graph_spec(&[], &[sink(1280, 720, "yuv420p", false)]);
+        let one = graph_spec(&[], &[sink(1280, 720, "yuv420p", false)], Scaling::Direct);
         assert_eq!(one, "[in]null,scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]");
         let two = graph_spec(
             &["transpose=clock".into()],
             &[sink(720, 1280, "yuv420p10le", false), sink(360, 640, "yuv420p", true)],
+            Scaling::Cascaded,
         );
         assert!(two.starts_with("[in]transpose=clock,split=2[s0][s1];[s0]scale=720:1280"));
         let (hdr, sdr) = two.split_once(";[s1]").unwrap();
         assert!(!hdr.contains("tonemap"));
         assert!(sdr.contains("setsar=1,zscale=t=linear") && sdr.contains("tonemap=tonemap=hable"));
         assert!(sdr.ends_with("format=yuv420p[out1]"));
+    }
+
+    #[test]
+    fn a_cascaded_ladder_scales_each_rung_from_the_rung_above() {
+        let rungs = [
+            sink(1920, 1080, "yuv420p", false),
+            sink(1280, 720, "yuv420p", false),
+            sink(854, 480, "yuv420p", false),
+            sink(640, 360, "yuv420p", false),
+        ];
+        let spec = graph_spec(&["bwdif".into()], &rungs, Scaling::Cascaded);
+        assert_eq!(
+            spec,
+            "[in]bwdif,scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out0][c1];\
+             [c1]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out1][c2];\
+             [c2]scale=854:480:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out2][c3];\
+             [c3]scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out3]"
+        );
+        let direct = graph_spec(&["bwdif".into()], &rungs, Scaling::Direct);
+        assert!(direct.starts_with("[in]bwdif,split=4[s0][s1][s2][s3];[s0]scale=1920:1080"), "{direct}");
+        assert!(!direct.contains("[c"), "{direct}");
+    }
+
+    #[test]
+    fn a_cascade_joins_only_outputs_of_the_same_format_and_tone_mapping() {
+        // An HDR source: a 10-bit file and an SDR ladder listed smallest first.
+        let sinks = [
+            sink(3840, 2160, "p010le", false),
+            sink(640, 360, "yuv420p", true),
+            sink(1920, 1080, "yuv420p", true),
+            sink(1280, 720, "yuv420p", true),
+        ];
+        assert_eq!(scale_parents(&sinks, Scaling::Cascaded), [None, Some(3), None, Some(2)]);
+        let spec = graph_spec(&[], &sinks, Scaling::Cascaded);
+        assert!(spec.starts_with("[in]null,split=2[s0][s2];[s0]scale=3840:2160"), "{spec}");
+        // Tone mapping runs once, on the largest SDR output; the others scale its SDR frames.
+        assert_eq!(spec.matches("tonemap=").count(), 1, "{spec}");
+        assert!(spec.contains(";[s2]scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,zscale"), "{spec}");
+        assert!(spec.contains(";[c1]scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out1]"), "{spec}");
+        assert!(
+            spec.contains(";[c3]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out3][c1]")
+        );
+        // A portrait rung is never scaled from a wider but shorter landscape one.
+        let mixed = [sink(1280, 720, "yuv420p", false), sink(406, 720, "yuv420p", false)];
+        assert_eq!(scale_parents(&mixed, Scaling::Cascaded), [None, Some(0)]);
+        let odd = [sink(1280, 720, "yuv420p", false), sink(720, 1280, "yuv420p", false)];
+        assert_eq!(scale_parents(&odd, Scaling::Cascaded), [None, None]);
     }
 }

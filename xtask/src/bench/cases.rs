@@ -1,11 +1,11 @@
-//! The five cases: Crema's runs (`crema encode --json`) and the `ffmpeg`
+//! The six cases: Crema's runs (`crema encode --json`) and the `ffmpeg`
 //! command lines built from what Crema reported it did.
 
 use super::measure::{Usage, count_frames, fresh_dir, run_measured, shell_line, tree_size};
 use super::{BenchArgs, EncoderSetup, Failure, Outcome, RUNGS, Rendition, SEGMENT_SECONDS, fail};
 use crema_engine::plan;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Case 1: `crema encode --hls`. Returns the usage, outcome and rungs as reported.
 pub(super) fn crema_ladder(
@@ -23,16 +23,19 @@ pub(super) fn crema_ladder(
         .ok_or_else(|| fail(1, "Crema's result has no hls output"))?;
     let mut rungs = Vec::new();
     let mut frames = Vec::new();
+    let mut playlists = Vec::new();
     for r in hls["renditions"].as_array().into_iter().flatten() {
         let rendition = rendition_of(r, &r["encoder"])?;
         expect_software(&rendition.encoder, "libx264")?;
-        frames.push(count_frames(&args.ffprobe, Path::new(r["playlist"].as_str().unwrap_or_default())));
+        let playlist = PathBuf::from(r["playlist"].as_str().unwrap_or_default());
+        frames.push(count_frames(&args.ffprobe, &playlist));
+        playlists.push((rendition.height, playlist));
         rungs.push(rendition);
     }
     if rungs.is_empty() {
         return Err(fail(1, "Crema's HLS result lists no renditions"));
     }
-    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd] }, rungs))
+    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd], playlists }, rungs))
 }
 
 /// Case 4: `crema encode` to one MP4.
@@ -46,29 +49,32 @@ pub(super) fn crema_file(exe: &Path, args: &BenchArgs, dir: &Path) -> Result<(Us
     let setup = rendition_of(&file, &file["encoder"])?;
     expect_software(&setup.encoder, "libx26")?;
     let frames = vec![count_frames(&args.ffprobe, Path::new(file["path"].as_str().unwrap_or_default()))];
-    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd] }, setup))
+    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd], playlists: Vec::new() }, setup))
 }
 
-/// Case 2: one `ffmpeg`, one decode, `split` to every rung.
+/// Cases 2 and 6: one `ffmpeg`, one decode, `split` to every rung, each
+/// rung scaled from the rung above (2, as Crema does) or from the source (6).
 pub(super) fn ffmpeg_split(
     args: &BenchArgs,
     common: &[String],
     rungs: &[Rendition],
     dir: &Path,
+    scaling: plan::Scaling,
 ) -> Result<(Usage, Outcome), Failure> {
     fresh_dir(dir)?;
     let sinks: Vec<(u32, u32, &str)> = rungs.iter().map(|r| (r.width, r.height, r.pix_fmt())).collect();
     let mut cmd = ffmpeg_head(args);
-    cmd.extend(["-filter_complex".into(), ffmpeg_graph(common, &sinks)]);
+    cmd.extend(["-filter_complex".into(), ffmpeg_graph(common, &sinks, scaling)]);
     for (i, r) in rungs.iter().enumerate() {
         cmd.extend(["-map".into(), format!("[out{i}]")]);
         cmd.extend(encoder_args(&r.encoder));
         cmd.extend(hls_args(&dir.join(format!("{}p", r.height)))?);
     }
     let usage = run_measured(&cmd, dir, "ffmpeg")?;
-    let frames =
-        rungs.iter().map(|r| count_frames(&args.ffprobe, &dir.join(format!("{}p/index.m3u8", r.height)))).collect();
-    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd] }))
+    let playlists: Vec<(u32, PathBuf)> =
+        rungs.iter().map(|r| (r.height, dir.join(format!("{}p/index.m3u8", r.height)))).collect();
+    let frames = playlists.iter().map(|(_, p)| count_frames(&args.ffprobe, p)).collect();
+    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd], playlists }))
 }
 
 /// Case 3: one `ffmpeg` per rung, one after the other.
@@ -82,18 +88,23 @@ pub(super) fn ffmpeg_per_rung(
     let mut total = Usage::default();
     let mut commands = Vec::new();
     let mut frames = Vec::new();
+    let mut playlists = Vec::new();
     for r in rungs {
         let mut cmd = ffmpeg_head(args);
-        cmd.extend(["-filter_complex".into(), ffmpeg_graph(common, &[(r.width, r.height, r.pix_fmt())])]);
+        cmd.extend([
+            "-filter_complex".into(),
+            ffmpeg_graph(common, &[(r.width, r.height, r.pix_fmt())], plan::Scaling::Direct),
+        ]);
         cmd.extend(["-map".into(), "[out0]".into()]);
         cmd.extend(encoder_args(&r.encoder));
         let rung_dir = dir.join(format!("{}p", r.height));
         cmd.extend(hls_args(&rung_dir)?);
         total = total.then(run_measured(&cmd, dir, "ffmpeg")?);
         frames.push(count_frames(&args.ffprobe, &rung_dir.join("index.m3u8")));
+        playlists.push((r.height, rung_dir.join("index.m3u8")));
         commands.push(cmd);
     }
-    Ok((total, Outcome { bytes: tree_size(dir), frames, commands }))
+    Ok((total, Outcome { bytes: tree_size(dir), frames, commands, playlists }))
 }
 
 /// Case 5: one `ffmpeg` to one MP4.
@@ -106,14 +117,17 @@ pub(super) fn ffmpeg_file(
     fresh_dir(dir)?;
     let out = dir.join("ffmpeg.mp4");
     let mut cmd = ffmpeg_head(args);
-    cmd.extend(["-filter_complex".into(), ffmpeg_graph(common, &[(setup.width, setup.height, setup.pix_fmt())])]);
+    cmd.extend([
+        "-filter_complex".into(),
+        ffmpeg_graph(common, &[(setup.width, setup.height, setup.pix_fmt())], plan::Scaling::Direct),
+    ]);
     cmd.extend(["-map".into(), "[out0]".into()]);
     cmd.extend(encoder_args(&setup.encoder));
     // Crema writes its MP4s with the index in front, as here.
     cmd.extend(["-movflags".into(), "+faststart".into(), "-f".into(), "mp4".into(), path_arg(&out)]);
     let usage = run_measured(&cmd, dir, "ffmpeg")?;
     let frames = vec![count_frames(&args.ffprobe, &out)];
-    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd] }))
+    Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd], playlists: Vec::new() }))
 }
 
 // ---------------------------------------------------------------------------
@@ -172,13 +186,13 @@ fn ffmpeg_head(args: &BenchArgs) -> Vec<String> {
 }
 
 /// Crema's filter graph for these sinks, on the first input's video.
-fn ffmpeg_graph(common: &[String], sinks: &[(u32, u32, &str)]) -> String {
+fn ffmpeg_graph(common: &[String], sinks: &[(u32, u32, &str)], scaling: plan::Scaling) -> String {
     // The bench source is SDR: no branch is tone-mapped.
     let filters: Vec<plan::SinkFilter> = sinks
         .iter()
         .map(|&(width, height, pix_fmt)| plan::SinkFilter { width, height, pix_fmt, tone_map: false })
         .collect();
-    let spec = plan::graph_spec(common, &filters);
+    let spec = plan::graph_spec(common, &filters, scaling);
     match spec.strip_prefix("[in]") {
         Some(rest) => format!("[0:v]{rest}"),
         None => spec,

@@ -1,12 +1,19 @@
 //! `cargo xtask bench`: Crema against the `ffmpeg` command line, in one session.
 //!
-//! Five cases on the same source clip (video only, no audio anywhere):
+//! Six cases on the same source clip (video only, no audio anywhere):
 //!
 //! 1. Crema's H.264 HLS ladder (1080/720/480/360, 6 s segments), one `crema encode`;
-//! 2. the same ladder by one `ffmpeg` process that decodes once and `split`s;
+//! 2. the same ladder by one `ffmpeg` process that decodes once and `split`s,
+//!    with Crema's cascaded scaling (each rung scaled from the rung above):
+//!    the best `ffmpeg` command for the work;
 //! 3. the same ladder by one `ffmpeg` process per rung (times summed, peak memory the max);
 //! 4. one HEVC MP4 by Crema;
-//! 5. the same HEVC MP4 by `ffmpeg`.
+//! 5. the same HEVC MP4 by `ffmpeg`;
+//! 6. case 2 with every rung scaled from the source (direct scaling: the
+//!    `split` graph people write by hand, and Crema's graph before cascading).
+//!
+//! `--vmaf` then scores every rung of cases 1, 2 and 6 against the source
+//! (`crema quality`), so cascaded scaling's quality is read beside its speed.
 //!
 //! Every case runs as a child process and is measured the same way, by
 //! `wait4(2)`: wall time around the child, CPU time as user + system time
@@ -21,7 +28,7 @@
 //! ladders are written as fMP4 HLS with the same muxer options as Crema.
 
 use clap::Args;
-use crema_engine::plan::VideoFilters;
+use crema_engine::plan::{self, VideoFilters};
 use crema_engine::probe::{self, VideoStream};
 use crema_engine::profile::{self, ProfileSet};
 use serde_json::{Value, json};
@@ -29,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 mod cases;
 mod measure;
+mod vmaf;
 
 use cases::{crema_file, crema_ladder, ffmpeg_file, ffmpeg_per_rung, ffmpeg_split};
 use measure::{Machine, Usage, shell_line, warm_page_cache};
@@ -52,10 +60,14 @@ pub struct BenchArgs {
     /// Runs of every case; the table shows medians (peak memory: the maximum).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     runs: u32,
-    /// Only these cases, comma separated (1-5). Cases 2, 3 and 5 still need
+    /// Only these cases, comma separated (1-6). Cases 2, 3, 5 and 6 still need
     /// Crema's options: without 1 (or 4) an unmeasured Crema run learns them first.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=5))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=6))]
     only: Vec<u8>,
+    /// After the runs, score every rung of the ladder cases (1, 2, 6) against
+    /// the source with `crema quality` (a few minutes more).
+    #[arg(long)]
+    vmaf: bool,
     /// The `ffmpeg` program to compare with.
     #[arg(long, default_value = "ffmpeg")]
     ffmpeg: PathBuf,
@@ -106,6 +118,8 @@ struct Outcome {
     frames: Vec<u64>,
     /// The command lines run.
     commands: Vec<Vec<String>>,
+    /// Media playlist of every rung (height in pixels, path); empty for files.
+    playlists: Vec<(u32, PathBuf)>,
 }
 
 /// Measurements of one case over all runs.
@@ -131,12 +145,13 @@ impl CaseResult {
     }
 }
 
-const LABELS: [&str; 5] = [
+const LABELS: [&str; 6] = [
     "Crema H.264 ladder (4 rungs, 1 process)",
-    "ffmpeg ladder, 1 process with split",
+    "ffmpeg ladder, 1 process, split, cascaded",
     "ffmpeg ladder, 1 process per rung (4)",
     "Crema HEVC file",
     "ffmpeg HEVC file",
+    "ffmpeg ladder, 1 process, split, direct",
 ];
 
 /// A failed step, with the exit code to return.
@@ -203,7 +218,7 @@ fn bench(args: &BenchArgs, exe: &Path) -> Result<(), Failure> {
     }
     let info = probe::probe(&args.input).map_err(|e| fail(2, e.to_string()))?;
     let video = info.video.clone().ok_or_else(|| fail(2, format!("{}: no video stream", args.input.display())))?;
-    let selected: Vec<u8> = if args.only.is_empty() { vec![1, 2, 3, 4, 5] } else { args.only.clone() };
+    let selected: Vec<u8> = if args.only.is_empty() { vec![1, 2, 3, 4, 5, 6] } else { args.only.clone() };
     let want = |c: u8| selected.contains(&c);
 
     let (work, temporary) = match &args.work_dir {
@@ -274,7 +289,7 @@ fn bench_in(
     };
 
     // Cases 2, 3 and 5 need Crema's options: learn them first when 1 or 4 is not run.
-    if (want(2) || want(3)) && !want(1) {
+    if (want(2) || want(3) || want(6)) && !want(1) {
         note("learning the ladder's encoder options (unmeasured Crema run)...".into());
         let (_, _, rungs) = crema_ladder(exe, args, &ladder_dir(1))?;
         ladder = Some(rungs);
@@ -286,7 +301,7 @@ fn bench_in(
     }
 
     for run in 1..=args.runs {
-        for case in 1..=5u8 {
+        for case in 1..=6u8 {
             if !want(case) {
                 continue;
             }
@@ -298,7 +313,10 @@ fn bench_in(
                     ladder = Some(rungs);
                     (u, o)
                 }
-                2 => ffmpeg_split(args, &common, ladder.as_deref().expect("learned above"), &dir)?,
+                2 | 6 => {
+                    let scaling = if case == 2 { plan::Scaling::Cascaded } else { plan::Scaling::Direct };
+                    ffmpeg_split(args, &common, ladder.as_deref().expect("learned above"), &dir, scaling)?
+                }
                 3 => ffmpeg_per_rung(args, &common, ladder.as_deref().expect("learned above"), &dir)?,
                 4 => {
                     let (u, o, setup) = crema_file(exe, args, &dir)?;
@@ -318,12 +336,13 @@ fn bench_in(
     }
 
     let get = |id: u8| results.iter().find(|r| r.id == id).map(CaseResult::summary);
-    let ratios: Vec<Ratio> = [(1u8, 2u8, 1.05), (1, 3, 0.80), (4, 5, 1.02)]
+    let ratios: Vec<Ratio> = [(1u8, 2u8, 0.92), (1, 6, 1.0), (1, 3, 0.80), (4, 5, 1.02)]
         .into_iter()
         .filter_map(|(a, b, target)| Some(Ratio { a, b, target, num: get(a)?, den: get(b)? }))
         .collect();
 
     let checks = comparability(&results, src_frames);
+    let scores = if args.vmaf { vmaf::score_ladders(exe, &args.input, &results)? } else { Vec::new() };
     if args.json {
         let v = json!({
             "input": args.input,
@@ -348,6 +367,7 @@ fn bench_in(
             }).collect::<Vec<_>>(),
             "ratios": ratios.iter().map(Ratio::json).collect::<Vec<_>>(),
             "checks": checks,
+            "vmaf": scores,
         });
         println!("{v}");
         return Ok(());
@@ -398,6 +418,10 @@ fn bench_in(
         for c in list {
             println!("{}", c["text"].as_str().unwrap_or_default());
         }
+    }
+    if !scores.is_empty() {
+        println!();
+        vmaf::print(&scores);
     }
     println!();
     println!("commands (last run):");
@@ -462,7 +486,7 @@ impl Ratio {
 fn comparability(results: &[CaseResult], src_frames: u64) -> Value {
     let mut out = Vec::new();
     let find = |id: u8| results.iter().find(|r| r.id == id);
-    for (a, b) in [(1u8, 2u8), (1, 3), (4, 5)] {
+    for (a, b) in [(1u8, 2u8), (1, 6), (1, 3), (4, 5)] {
         let (Some(x), Some(y)) = (find(a), find(b)) else {
             continue;
         };

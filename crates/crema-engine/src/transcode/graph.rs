@@ -60,7 +60,7 @@ pub(super) fn build(
             tone_map: video.hdr.is_some() && s.bit_depth == 8,
         })
         .collect();
-    let spec = plan::graph_spec(&filters.chain(), &sink_filters);
+    let spec = plan::graph_spec(&filters.chain(), &sink_filters, plan::Scaling::Cascaded);
     {
         let mut parser = graph.output("in", 0).map_err(fferr(input, "filter graph"))?;
         for i in 0..sinks.len() {
