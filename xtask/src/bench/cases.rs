@@ -53,7 +53,8 @@ pub(super) fn crema_file(exe: &Path, args: &BenchArgs, dir: &Path) -> Result<(Us
 }
 
 /// Cases 2 and 6: one `ffmpeg`, one decode, `split` to every rung, each
-/// rung scaled from the rung above (2, as Crema does) or from the source (6).
+/// rung scaled from the top rung's converted frames (2, as Crema does) or
+/// from the source (6).
 pub(super) fn ffmpeg_split(
     args: &BenchArgs,
     common: &[String],
@@ -233,12 +234,15 @@ mod tests {
 
     #[test]
     fn graph_binds_the_first_input() {
-        let g = ffmpeg_graph(&[], &[(1920, 1080, "yuv420p"), (1280, 720, "yuv420p")]);
+        let two = [(1920, 1080, "yuv420p"), (1280, 720, "yuv420p")];
+        let g = ffmpeg_graph(&[], &two, plan::Scaling::Direct);
         assert!(g.starts_with(
             "[0:v]null,split=2[s0][s1];[s0]scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]"
         ));
+        let g = ffmpeg_graph(&[], &two, plan::Scaling::Cascaded);
+        assert!(g.starts_with("[0:v]null,scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out0][c1];[c1]scale=1280:720"), "{g}");
         assert_eq!(
-            ffmpeg_graph(&[], &[(640, 360, "yuv420p")]),
+            ffmpeg_graph(&[], &[(640, 360, "yuv420p")], plan::Scaling::Cascaded),
             "[0:v]null,scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out0]"
         );
     }

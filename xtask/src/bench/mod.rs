@@ -4,8 +4,8 @@
 //!
 //! 1. Crema's H.264 HLS ladder (1080/720/480/360, 6 s segments), one `crema encode`;
 //! 2. the same ladder by one `ffmpeg` process that decodes once and `split`s,
-//!    with Crema's cascaded scaling (each rung scaled from the rung above):
-//!    the best `ffmpeg` command for the work;
+//!    with Crema's cascaded scaling (one conversion at the top rung, every
+//!    other rung scaled from it): the best `ffmpeg` command for the work;
 //! 3. the same ladder by one `ffmpeg` process per rung (times summed, peak memory the max);
 //! 4. one HEVC MP4 by Crema;
 //! 5. the same HEVC MP4 by `ffmpeg`;

@@ -5,7 +5,7 @@
 use super::measure::shell_line;
 use super::{CaseResult, Failure, fail};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Scored frame step (odd: an even one aliases with x264's mini-GOP pattern).
@@ -23,8 +23,9 @@ pub(super) fn score_ladders(exe: &Path, source: &Path, results: &[CaseResult]) -
     let mut scores = Vec::new();
     for r in results.iter().filter(|r| matches!(r.id, 1 | 2 | 6)) {
         for (height, playlist) in &r.outcome.playlists {
+            let joined = join_rung(playlist)?;
             let mut cmd = vec![exe.display().to_string(), "quality".into(), source.display().to_string()];
-            cmd.push(playlist.display().to_string());
+            cmd.push(joined.display().to_string());
             cmd.extend(["--json", "--no-neg", "--model", "vmaf_v0.6.1", "--subsample", SUBSAMPLE].map(String::from));
             eprintln!("scoring case {} {height}p...", r.id);
             let out = Command::new(&cmd[0])
@@ -41,6 +42,30 @@ pub(super) fn score_ladders(exe: &Path, source: &Path, results: &[CaseResult]) -
         }
     }
     Ok(scores)
+}
+
+/// Joins a fMP4 media playlist's init segment and media segments, in
+/// playlist order, into `joined.mp4` beside it (one fragmented MP4: `crema
+/// quality`, like every Crema input, takes no playlists) and returns its path.
+///
+/// Errors: an unreadable playlist or segment, or no `EXT-X-MAP` (exit code 1).
+fn join_rung(playlist: &Path) -> Result<PathBuf, Failure> {
+    let io = |p: &Path, e: std::io::Error| fail(1, format!("{}: {e}", p.display()));
+    let dir = playlist.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(playlist).map_err(|e| io(playlist, e))?;
+    let init = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")?.split('"').next())
+        .ok_or_else(|| fail(1, format!("{}: no EXT-X-MAP", playlist.display())))?;
+    let segments = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let out = dir.join("joined.mp4");
+    let mut file = std::fs::File::create(&out).map_err(|e| io(&out, e))?;
+    for name in std::iter::once(init).chain(segments) {
+        let part = dir.join(name);
+        let mut src = std::fs::File::open(&part).map_err(|e| io(&part, e))?;
+        std::io::copy(&mut src, &mut file).map_err(|e| io(&out, e))?;
+    }
+    Ok(out)
 }
 
 /// Prints the scores as one row per rung, with cascaded (case 1, else 2)
