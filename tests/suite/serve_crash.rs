@@ -154,7 +154,8 @@ async fn sigterm_drains_and_requeues_the_running_job() {
     let started = Instant::now();
     let status = server.child.wait().expect("wait");
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(15), "stopped within the grace period plus cleanup");
+    // Only a hang bound: 2 s of grace plus the workers' stop timeout (30 s), with room.
+    assert!(started.elapsed() < Duration::from_secs(60), "stopped within the grace period plus cleanup");
     // The job went back to the queue with the same attempt, nothing left running.
     let server = Server::start(data.path());
     let api = Api { base: server.base.clone(), ..api };

@@ -158,17 +158,24 @@ pub enum Scaling {
     /// Every output scales from the (deinterlaced, rotated) source frame:
     /// what `ffmpeg -filter_complex "split=N…"` written by hand does.
     Direct,
-    /// Outputs of the same pixel format and tone mapping share one
-    /// conversion: the largest converts (and tone-maps) from the source,
-    /// every other one scales from its frames (already converted, and no
-    /// smaller) when it is no wider and no taller. For a 4-rung ladder of a
-    /// 10-bit 4:2:2 1080p source that is one 10→8-bit 4:2:0 conversion at
-    /// 1080p and three 8-bit 4:2:0 downscales of it, instead of four
-    /// scalings of the 10-bit 4:2:2 source. Each rung is still resized once:
-    /// scaling each rung from the rung above (1080→720→480→360) was
-    /// measured too, and lost 0.57 VMAF at 360p (docs/benchmarks.md).
+    /// Outputs of the same pixel format and tone mapping form a cascade,
+    /// largest first: the largest converts (and tone-maps) from the source,
+    /// every other one scales from the next larger output's frames (already
+    /// converted, and smaller) when it is no wider and no taller, except that
+    /// no output is more than [`MAX_CASCADE_STEPS`] resizes from the largest:
+    /// one that would be scales from the largest itself. For a 4-rung ladder
+    /// of a 10-bit 4:2:2 1080p source that is one 10→8-bit 4:2:0 conversion
+    /// at 1080p, then 1080→720→480 and 1080→360 in 8-bit 4:2:0, instead of
+    /// four scalings of the 10-bit 4:2:2 source: about 40% less scaling CPU
+    /// time, with every rung within 0.2 VMAF of direct scaling (measured in
+    /// docs/benchmarks.md, where 1080→720→480→360 lost 0.57 VMAF at 360p).
     Cascaded,
 }
+
+/// Most resizes between an output and the output of its cascade that
+/// converts from the source ([`Scaling::Cascaded`]): a third bicubic step
+/// (1080→720→480→360) cost 0.57 VMAF at 360p, two cost at most 0.13.
+pub const MAX_CASCADE_STEPS: usize = 2;
 
 /// For each sink, the sink it scales from (`None`: the source), under `scaling`.
 fn scale_parents(sinks: &[SinkFilter], scaling: Scaling) -> Vec<Option<usize>> {
@@ -177,20 +184,27 @@ fn scale_parents(sinks: &[SinkFilter], scaling: Scaling) -> Vec<Option<usize>> {
         return parents;
     }
     let area = |s: &SinkFilter| u64::from(s.width) * u64::from(s.height);
+    let fits = |q: &SinkFilter, s: &SinkFilter| {
+        q.pix_fmt == s.pix_fmt && q.tone_map == s.tone_map && q.width >= s.width && q.height >= s.height
+    };
     let mut order: Vec<usize> = (0..sinks.len()).collect();
     // Stable: of equal sizes the first listed is the one the others scale from.
     order.sort_by_key(|&i| std::cmp::Reverse(area(&sinks[i])));
+    // Resizes from the output that converts from the source (0 for that one).
+    let mut steps = vec![0usize; sinks.len()];
     for (k, &i) in order.iter().enumerate() {
         let s = &sinks[i];
-        // The largest earlier output that converts from the source and contains this one.
-        let parent = order[..k].iter().copied().find(|&p| {
-            let q = &sinks[p];
-            parents[p].is_none()
-                && q.pix_fmt == s.pix_fmt
-                && q.tone_map == s.tone_map
-                && q.width >= s.width
-                && q.height >= s.height
-        });
+        let above = order[..k].iter().rev().copied().find(|&p| fits(&sinks[p], s));
+        let parent = match above {
+            Some(p) if steps[p] >= MAX_CASCADE_STEPS => {
+                // Too many resizes down the cascade: scale from its top instead.
+                order[..k].iter().copied().find(|&q| parents[q].is_none() && fits(&sinks[q], s))
+            }
+            other => other,
+        };
+        if let Some(p) = parent {
+            steps[i] = steps[p] + 1;
+        }
         parents[i] = parent;
     }
     parents
@@ -323,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cascaded_ladder_converts_once_and_scales_every_rung_from_the_top_one() {
+    fn a_cascaded_ladder_converts_once_and_resizes_each_rung_at_most_twice() {
         let rungs = [
             sink(1920, 1080, "yuv420p", false),
             sink(1280, 720, "yuv420p", false),
@@ -333,8 +347,8 @@ mod tests {
         let spec = graph_spec(&["bwdif".into()], &rungs, Scaling::Cascaded);
         assert_eq!(
             spec,
-            "[in]bwdif,scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=4[out0][c1][c2][c3];\
-             [c1]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out1];\
+            "[in]bwdif,scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=3[out0][c1][c3];\
+             [c1]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out1][c2];\
              [c2]scale=854:480:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out2];\
              [c3]scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out3]"
         );
@@ -352,15 +366,24 @@ mod tests {
             sink(1920, 1080, "yuv420p", true),
             sink(1280, 720, "yuv420p", true),
         ];
-        assert_eq!(scale_parents(&sinks, Scaling::Cascaded), [None, Some(2), None, Some(2)]);
+        assert_eq!(scale_parents(&sinks, Scaling::Cascaded), [None, Some(3), None, Some(2)]);
         let spec = graph_spec(&[], &sinks, Scaling::Cascaded);
         assert!(spec.starts_with("[in]null,split=2[s0][s2];[s0]scale=3840:2160"), "{spec}");
         // Tone mapping runs once, on the largest SDR output; the others scale its SDR frames.
         assert_eq!(spec.matches("tonemap=hable").count(), 1, "{spec}");
         assert!(spec.contains(";[s2]scale=1920:1080:flags=bicubic:out_range=tv,setsar=1,zscale"), "{spec}");
         assert!(spec.contains(";[c1]scale=640:360:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out1]"), "{spec}");
-        assert!(spec.contains("format=yuv420p,split=3[out2][c1][c3];"), "{spec}");
-        assert!(spec.ends_with(";[c3]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p[out3]"));
+        assert!(spec.contains("format=yuv420p,split=2[out2][c3];"), "{spec}");
+        assert!(
+            spec.ends_with(";[c3]scale=1280:720:flags=bicubic:out_range=tv,setsar=1,format=yuv420p,split=2[out3][c1]")
+        );
+        // An 8-rung ladder: a third step goes back to the top (1080 → 576 here).
+        let heights = [1080, 900, 720, 576, 480, 360, 240, 144];
+        let eight: Vec<SinkFilter> = heights.iter().map(|&h| sink(h * 16 / 9, h, "yuv420p", false)).collect();
+        assert_eq!(
+            scale_parents(&eight, Scaling::Cascaded),
+            [None, Some(0), Some(1), Some(0), Some(3), Some(0), Some(5), Some(0)]
+        );
         // A portrait rung is never scaled from a wider but shorter landscape one.
         let mixed = [sink(1280, 720, "yuv420p", false), sink(406, 720, "yuv420p", false)];
         assert_eq!(scale_parents(&mixed, Scaling::Cascaded), [None, Some(0)]);

@@ -30,6 +30,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
+/// How long [`Service::drain`] waits for each worker once its job was told
+/// to stop. A canceled encode normally ends within a frame or two (docs/
+/// benchmarks.md, `cargo xtask cancel`); on a loaded 2-core machine a debug
+/// build's worker was seen to need more than 10 s, which left its job
+/// `running` and cost it an attempt at the next start. Below systemd's
+/// default stop timeout (90 s) with room for the grace period.
+pub const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The service: a persistent job queue with a worker pool. Cheap to share
 /// behind an `Arc`; every method takes `&self`.
 pub struct Service {
@@ -247,7 +255,8 @@ impl Service {
     /// accepted (`submit` is `CapacityExceeded`, `/readyz` says `draining`);
     /// running jobs get `grace` to finish, then are canceled and requeued
     /// (same attempt). Returns once the workers stopped (or after a further
-    /// 10 s at most). Reads, keys and the rest still work, so a server can
+    /// [`WORKER_STOP_TIMEOUT`] at most: a job whose worker is still busy then
+    /// stays `running` and is taken as interrupted at the next start, attempt + 1). Reads, keys and the rest still work, so a server can
     /// keep serving while it drains; call [`Service::shutdown`] (or drop the
     /// service) at the end.
     pub async fn drain(&self, grace: Duration) {
@@ -262,8 +271,8 @@ impl Service {
         self.jobs.interrupt_running();
         let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for w in workers {
-            if tokio::time::timeout(Duration::from_secs(10), w).await.is_err() {
-                tracing::warn!("a worker did not stop within 10 s");
+            if tokio::time::timeout(WORKER_STOP_TIMEOUT, w).await.is_err() {
+                tracing::warn!("a worker did not stop within {} s", WORKER_STOP_TIMEOUT.as_secs());
             }
         }
     }
