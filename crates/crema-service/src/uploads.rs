@@ -39,7 +39,6 @@
 
 mod files;
 mod model;
-mod part_writer;
 mod rules;
 mod sources;
 mod state;
@@ -48,13 +47,12 @@ mod upkeep;
 use crate::error::{Result, ServiceError};
 use crate::shared::{check_disk, new_id};
 use crate::store::{now, ts};
-use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, part_name, remove_path};
+use files::{SOURCE, TMP_PREFIX, assemble, is_disk_full, part_name, remove_path, sync_dir, write_part};
 use model::Stored;
 pub use model::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_BYTES, MIB, PartReceived, Upload, UploadCompleted, UploadCreated, UploadSpec,
     UploadStatus, chunk_size_for,
 };
-use part_writer::{PartFiles, store_part};
 pub(crate) use rules::check_config;
 use rules::{describe_missing, validate_spec};
 pub(crate) use state::Uploads;
@@ -203,9 +201,21 @@ impl Uploads {
         let mut salt = [0u8; 8];
         let _ = getrandom::fill(&mut salt);
         let tmp = dir.join(format!("{TMP_PREFIX}{}-{}", part_name(part_number), hex::encode(salt)));
+        if let Err(e) = write_part(&tmp, body, expected, part_number, &fault).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
         let dest = dir.join(part_name(part_number));
-        let files = PartFiles { tmp, dest: dest.clone(), dir };
-        store_part(files, body, expected, part_number, &fault).await?;
+        let (moved_dest, moved_dir) = (dest.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&tmp, &moved_dest).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+            sync_dir(&moved_dir)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storing an upload part: {e}")))?
+        .map_err(|e| fault(&dest.display(), e))?;
         let recorded = sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,

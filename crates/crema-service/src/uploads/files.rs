@@ -1,14 +1,16 @@
-//! The file work of uploads, all blocking: part file names, assembly,
+//! The file work of uploads, blocking unless async: part files, assembly,
 //! open-time folder recovery and job-source links (the layout and the crash
 //! rules are in the parent module's docs).
 
+use crate::error::{Result, ServiceError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-/// Read/write block size for assembly.
+/// Read/write block size for parts and assembly.
 const IO_BUFFER: usize = 1 << 20;
 
 /// Name of the file being assembled.
@@ -52,6 +54,60 @@ pub(super) fn remove_path(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Reads one part from `body` into `tmp` (created new), checking its size, then
+/// fsyncs it. File faults go through `fault` (a full disk is `CapacityExceeded`).
+pub(super) async fn write_part<R: AsyncRead + Unpin + Send>(
+    tmp: &Path,
+    body: R,
+    expected: u64,
+    part_number: u64,
+    fault: &impl Fn(&dyn std::fmt::Display, std::io::Error) -> ServiceError,
+) -> Result<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await
+        .map_err(|e| fault(&tmp.display(), e))?;
+    let mut body = body.take(expected + 1);
+    let mut buf = vec![0u8; IO_BUFFER.min(expected as usize + 1)];
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = body
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| ServiceError::validation("body", format!("reading part {part_number} failed: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        total += filled as u64;
+        if total > expected {
+            return Err(ServiceError::PayloadTooLarge(format!(
+                "part {part_number} must be exactly {expected} bytes; more were sent"
+            )));
+        }
+        if filled > 0 {
+            file.write_all(&buf[..filled]).await.map_err(|e| fault(&tmp.display(), e))?;
+        }
+        if filled < buf.len() {
+            break;
+        }
+    }
+    if total < expected {
+        return Err(ServiceError::validation(
+            "body",
+            format!("part {part_number} must be exactly {expected} bytes, got {total}"),
+        ));
+    }
+    file.flush().await.map_err(|e| fault(&tmp.display(), e))?;
+    file.sync_all().await.map_err(|e| fault(&tmp.display(), e))?;
+    Ok(())
 }
 
 /// Hashes everything read from `src`, copying it to `dst` when given; returns the byte count.
