@@ -32,10 +32,11 @@ use tokio::task::JoinHandle;
 
 /// How long [`Service::drain`] waits for each worker once its job was told
 /// to stop. A canceled encode normally ends within a frame or two (docs/
-/// benchmarks.md, `cargo xtask cancel`); on a loaded 2-core machine a debug
-/// build's worker was seen to need more than 10 s, which left its job
-/// `running` and cost it an attempt at the next start. Below systemd's
-/// default stop timeout (90 s) with room for the grace period.
+/// benchmarks.md, `cargo xtask cancel`). It was 10 s until a graceful-stop
+/// test on a loaded 2-core machine (debug build) saw its job come back with
+/// attempt + 1: consistent with a worker that needed longer than that, though
+/// the worker's warning was not captured. Below systemd's default stop
+/// timeout (90 s), with room for the grace period.
 pub const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The service: a persistent job queue with a worker pool. Cheap to share
