@@ -7,7 +7,7 @@ use crema_engine::plan;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Case 1: `crema encode --hls`. Returns the usage, outcome and rungs as reported.
+/// Case 1: `crema encode --hls --hls-codec` (`--ladder-codec`). Returns the usage, outcome and rungs as reported.
 pub(super) fn crema_ladder(
     exe: &Path,
     args: &BenchArgs,
@@ -15,7 +15,8 @@ pub(super) fn crema_ladder(
 ) -> Result<(Usage, Outcome, Vec<Rendition>), Failure> {
     fresh_dir(dir)?;
     let seg = SEGMENT_SECONDS.to_string();
-    let extra = ["--hls", "--renditions", RUNGS, "--hls-codec", "h264", "--segment-seconds", seg.as_str()];
+    let codec = args.ladder_codec.as_str();
+    let extra = ["--hls", "--renditions", RUNGS, "--hls-codec", codec, "--segment-seconds", seg.as_str()];
     let (usage, result, cmd) = run_crema(exe, args, dir, &extra)?;
     let hls = outputs(&result)
         .into_iter()
@@ -26,7 +27,7 @@ pub(super) fn crema_ladder(
     let mut playlists = Vec::new();
     for r in hls["renditions"].as_array().into_iter().flatten() {
         let rendition = rendition_of(r, &r["encoder"])?;
-        expect_software(&rendition.encoder, "libx264")?;
+        expect_software(&rendition.encoder, if codec == "hevc" { "libx265" } else { "libx264" })?;
         let playlist = PathBuf::from(r["playlist"].as_str().unwrap_or_default());
         frames.push(count_frames(&args.ffprobe, &playlist));
         playlists.push((rendition.height, playlist));
@@ -200,12 +201,16 @@ fn ffmpeg_graph(common: &[String], sinks: &[(u32, u32, &str)], scaling: plan::Sc
     }
 }
 
-/// `-c:v NAME -KEY VALUE...` exactly as Crema set the encoder up.
+/// `-c:v NAME -KEY VALUE...` exactly as Crema set the encoder up (HEVC
+/// tagged `hvc1`, as Crema's MP4 and fMP4 outputs are).
 fn encoder_args(enc: &EncoderSetup) -> Vec<String> {
     let mut v = vec!["-c:v".to_string(), enc.name.clone()];
     for (k, val) in &enc.options {
         v.push(format!("-{k}"));
         v.push(val.clone());
+    }
+    if enc.name == "libx265" {
+        v.extend(["-tag:v".to_string(), "hvc1".to_string()]);
     }
     v
 }
@@ -254,5 +259,7 @@ mod tests {
             options: vec![("pix_fmt".into(), "yuv420p".into()), ("crf".into(), "23".into())],
         };
         assert_eq!(encoder_args(&enc), ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "23"]);
+        let hevc = EncoderSetup { name: "libx265".into(), options: vec![("crf".into(), "24".into())] };
+        assert_eq!(encoder_args(&hevc), ["-c:v", "libx265", "-crf", "24", "-tag:v", "hvc1"]);
     }
 }

@@ -39,7 +39,7 @@ pub(super) struct SinkSpec {
     pub(super) keyframing: Keyframing,
     /// VBV peak cap, kbit/s (HLS rungs).
     pub(super) peak_kbps: Option<u32>,
-    /// What the encoder may hold (lookahead, frame threads).
+    /// What the encoder may hold (lookahead) and the job's thread plan.
     pub(super) budget: Budget,
 }
 
@@ -173,7 +173,7 @@ pub(super) fn try_open(
     ctx.set_color_range(ff::color::Range::MPEG);
     let mut x_params = codec_params(name, gop, (hls, scenecut), bit_depth, video, &mut opts);
     // Frames in flight per encoder (see `budget`): after the profile's, so they win.
-    x_params.extend(crate::budget::x_params(name, &opts, budget));
+    x_params.extend(crate::budget::x_params(name, &opts, budget, u64::from(width) * u64::from(height)));
     if !x_params.is_empty() {
         let key = if name == "libx265" { "x265-params" } else { "x264-params" };
         if let Some(existing) = opts.iter_mut().find(|(k, _)| k == key) {

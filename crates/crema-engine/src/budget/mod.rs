@@ -1,5 +1,6 @@
-//! The memory bound of one job: how many frames each software encoder may
-//! hold at once.
+//! The memory bound of one job (how many frames each software encoder may
+//! hold at once) and its thread plan ([`ThreadPlan`], in `threads.rs`: how
+//! many threads each encoder gets).
 //!
 //! One job decodes once and feeds every output's encoder (the single file,
 //! each HLS rung) at the same time, so its memory is the sum over its
@@ -10,13 +11,13 @@
 //! |---|---|---|
 //! | lookahead (mbtree / cutree, B-frame decision) | `rc-lookahead` | [`lookahead_frames`] (at most the preset's) |
 //! | B-frames waiting for their reference | `bframes` (x264 3, x265 4 at medium) | the profile |
-//! | frames being encoded in parallel | x264 `threads` ≤ [`MAX_X264_THREADS`], x265 `frame-threads` ≤ [`MAX_X265_FRAME_THREADS`] | [`Budget::for_job`] |
+//! | frames being encoded in parallel (T) | x264 `threads` ≤ [`MAX_X264_THREADS`], x265 `frame-threads` ≤ [`MAX_X265_FRAME_THREADS`] | the [`ThreadPlan`]: the output's share of the job's pixels |
 //! | reference pictures | 3..5 (`ref`) + 1 | the profile |
 //! | filter graph (scale, format) | ≤ 2 | the pipeline drains every sink after each frame |
 //!
-//! So each rung holds about **L + 15 frames** (L the lookahead below, plus
-//! at most 4 B-frames, 6 frame threads, 5 references and 2 filter frames
-//! waiting), where a frame costs about 5 bytes per luma sample in x264 or
+//! So each rung holds about **L + 9 + T frames** (L the lookahead below, T
+//! its frame threads, plus at most 4 B-frames, 5 references and 2 filter
+//! frames waiting), where a frame costs about 5 bytes per luma sample in x264 or
 //! x265 (the picture, its half-resolution lookahead copy and analysis data;
 //! measured with `/usr/bin/time -v` on 8-rung ladders, below). Before, x264 ran
 //! medium's 40-frame lookahead on every rung and its default of
@@ -29,14 +30,20 @@
 //! below [`MIN_LOOKAHEAD_FRAMES`]. Together with the caps on rungs
 //! ([`crate::request::MAX_RUNGS`]) and on the pictures one job writes
 //! ([`JOB_MAX_OUTPUT_SAMPLES`]), one job's encoders hold at most about
-//! `5 B × (L + 15) × Σ samples`: ≈ 1 GB for the 8-rung 1080p ladder.
+//! `5 B × (L + 9 + T) × Σ samples`: ≈ 1 GB for the 8-rung 1080p ladder on 2
+//! cores (T ≤ 3). The thread plan gives the largest rungs the most frame
+//! threads, so on 16 cores the 8-rung ladder's Σ T × samples (9, 6, 4, 3, 2,
+//! 2, 2, 2 threads from 1080p down: 34 M) is what the earlier flat cap of 6
+//! per rung gave (35 M), and a single 1080p output may now use 16.
 //!
 //! Measured peak RSS (`/usr/bin/time -v`) of `crema encode
 //! prores_hq_1080p25_10bit.mov -p sophon-cortado --hls --renditions
 //! 1080,900,720,576,480,360,240,144 --segment-seconds 2 --audio` (4 s of
 //! 1080p25, 8 rungs) on 2 cores; "as on 16 cores" gives the old build the
 //! thread counts the encoders pick there (x264 `threads=24`, x265
-//! `frame-threads=4`), the new one what it allows there (6 and 3):
+//! `frame-threads=4`), the new one what it allowed there (a flat 6 and 3
+//! per encoder, before the thread plan; the plan's own figures are in
+//! docs/benchmarks.md, "Thread plan"):
 //!
 //! | ladder | before | after |
 //! |---|---|---|
@@ -53,50 +60,31 @@
 //! and per-frame-encoder buffers, ≈ 95 MB per encoder here) is the bulk of
 //! the HEVC figure; the rung cap bounds it.
 
+mod threads;
+
 use crate::ffutil::Options;
 pub use crate::levels::JOB_MAX_OUTPUT_SAMPLES;
+pub use threads::{EncoderThreads, MAX_X264_THREADS, MAX_X265_FRAME_THREADS, MIN_X264_THREADS, ThreadPlan};
 
 /// Luma samples × frames that the lookaheads of one job's encoders may hold
 /// together (about 600 MB at 5 bytes per sample).
 pub const LOOKAHEAD_BUDGET_SAMPLES: u64 = 120_000_000;
 /// The shortest lookahead a job is given, frames (x264's `veryfast`).
 pub const MIN_LOOKAHEAD_FRAMES: u32 = 10;
-/// Most x264 frame threads per encoder (x264's own default is 1.5 × cores).
-pub const MAX_X264_THREADS: u32 = 6;
-/// Most x265 frame threads per encoder (x265's own default reaches 6 on 32 cores).
-pub const MAX_X265_FRAME_THREADS: u32 = 3;
 /// What every software encoder of one job is allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Longest lookahead, frames.
     pub lookahead: u32,
-    /// x264 frame threads.
-    pub x264_threads: u32,
-    /// x265 frame threads.
-    pub x265_frame_threads: u32,
+    /// How the job's encoders share the machine's threads.
+    pub threads: ThreadPlan,
 }
 
 impl Budget {
     /// The budget of a job whose outputs add up to `samples` luma samples
     /// per frame, on a machine with `cores` logical CPUs.
-    ///
-    /// Thread counts are the encoders' own defaults (x264: 1.5 × cores;
-    /// x265: 1 below 4 cores, 2 from 4, 3 from 8, ...) capped, so nothing
-    /// changes on small machines: on 2 cores x264 keeps 3 threads and x265 1.
     pub fn for_job(samples: u64, cores: usize) -> Self {
-        let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
-        let x265_auto = match cores {
-            32.. => 5,
-            16.. => 4,
-            8.. => 3,
-            4.. => 2,
-            _ => 1,
-        };
-        Budget {
-            lookahead: lookahead_frames(samples),
-            x264_threads: (cores * 3 / 2).clamp(2, MAX_X264_THREADS),
-            x265_frame_threads: x265_auto.min(MAX_X265_FRAME_THREADS),
-        }
+        Budget { lookahead: lookahead_frames(samples), threads: ThreadPlan::new(samples, cores) }
     }
 }
 
@@ -134,13 +122,15 @@ fn param(params: &str, key: &str) -> Option<String> {
         .next_back()
 }
 
-/// The x-params entries that keep encoder `name` (libx264/libx265) within
+/// The x-params entries that keep encoder `name` (libx264/libx265) of an
+/// output of `samples` luma samples per frame (width × height) within
 /// `budget`, given the options the profile set (`opts`, with `preset`,
-/// `x264-params`/`x265-params`, `rc-lookahead`, `threads`). A value the
-/// profile already set lower is kept; nothing is returned for other
-/// encoders. Returned as `key=value` strings for the `x264-params` /
-/// `x265-params` option, where they come last and so win.
-pub fn x_params(name: &str, opts: &Options, budget: Budget) -> Vec<String> {
+/// `x264-params`/`x265-params`, `rc-lookahead`, `threads`). A lookahead or
+/// frame-thread count the profile already set lower is kept, as is a
+/// `pools` it set; nothing is returned for other encoders. Returned as
+/// `key=value` strings for the `x264-params` / `x265-params` option, where
+/// they come last and so win.
+pub fn x_params(name: &str, opts: &Options, budget: Budget, samples: u64) -> Vec<String> {
     let get = |k: &str| opts.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let key = match name {
         "libx264" => "x264-params",
@@ -157,14 +147,21 @@ pub fn x_params(name: &str, opts: &Options, budget: Budget) -> Vec<String> {
     if asked_lookahead.is_some_and(|l| l > budget.lookahead) {
         out.push(format!("rc-lookahead={}", budget.lookahead));
     }
-    let (threads_key, cap) =
-        if name == "libx264" { ("threads", budget.x264_threads) } else { ("frame-threads", budget.x265_frame_threads) };
+    let planned = budget.threads.for_output(samples);
+    let (threads_key, cap) = if name == "libx264" {
+        ("threads", planned.x264_threads)
+    } else {
+        ("frame-threads", planned.x265_frame_threads)
+    };
     let asked_threads = param(&params, threads_key)
         .or_else(|| (name == "libx264").then(|| get("threads")).flatten())
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|t| *t > 0);
     if asked_threads.is_none_or(|t| t > cap) {
         out.push(format!("{threads_key}={cap}"));
+    }
+    if let Some(pool) = planned.x265_pool.filter(|_| name == "libx265" && param(&params, "pools").is_none()) {
+        out.push(format!("pools={pool}"));
     }
     out
 }
@@ -194,30 +191,47 @@ mod tests {
     }
 
     #[test]
-    fn thread_counts_match_the_encoders_defaults_on_small_machines_and_are_capped() {
-        let two = Budget::for_job(1, 2);
-        assert_eq!((two.x264_threads, two.x265_frame_threads), (3, 1));
-        let big = Budget::for_job(1, 64);
-        assert_eq!((big.x264_threads, big.x265_frame_threads), (MAX_X264_THREADS, MAX_X265_FRAME_THREADS));
-        assert_eq!(Budget::for_job(1, 1).x264_threads, 2, "x264 needs 2+ threads to run beside the pipeline");
+    fn the_budget_plans_threads_for_the_jobs_pixels() {
+        let b = Budget::for_job(1920 * 1080, 2);
+        assert_eq!(b.threads, ThreadPlan::new(1920 * 1080, 2));
+        assert_eq!(b.threads.for_output(1920 * 1080).x264_threads, 3, "x264's own 1.5 x cores");
     }
 
     #[test]
     fn x_params_lower_what_the_preset_would_hold_and_keep_lower_asked_values() {
-        let b = Budget { lookahead: 20, x264_threads: 3, x265_frame_threads: 1 };
+        let p1080 = 1920 * 1080;
+        // One 1080p output on 2 cores: x264 3 threads, x265 1 frame thread and its default pool.
+        let b = Budget { lookahead: 20, threads: ThreadPlan::new(p1080, 2) };
         let medium = opts(&[("preset", "medium"), ("crf", "23")]);
-        assert_eq!(x_params("libx264", &medium, b), vec!["rc-lookahead=20", "threads=3"]);
+        assert_eq!(x_params("libx264", &medium, b, p1080), vec!["rc-lookahead=20", "threads=3"]);
         // x265 medium already looks 20 ahead: only the thread count is pinned.
         let x265 = opts(&[("preset", "medium"), ("x265-params", "aq-mode=2")]);
-        assert_eq!(x_params("libx265", &x265, b), vec!["frame-threads=1"]);
+        assert_eq!(x_params("libx265", &x265, b, p1080), vec!["frame-threads=1"]);
         let slow = opts(&[("preset", "slow"), ("x265-params", "aq-mode=2")]);
-        assert_eq!(x_params("libx265", &slow, b), vec!["rc-lookahead=20", "frame-threads=1"]);
+        assert_eq!(x_params("libx265", &slow, b, p1080), vec!["rc-lookahead=20", "frame-threads=1"]);
         let faster = opts(&[("preset", "faster")]);
-        assert_eq!(x_params("libx264", &faster, b), vec!["threads=3"]);
+        assert_eq!(x_params("libx264", &faster, b, p1080), vec!["threads=3"]);
         let asked = opts(&[("preset", "slow"), ("x264-params", "rc-lookahead=12:threads=2")]);
-        assert!(x_params("libx264", &asked, b).is_empty());
+        assert!(x_params("libx264", &asked, b, p1080).is_empty());
         let too_many = opts(&[("preset", "medium"), ("threads", "32"), ("rc-lookahead", "60")]);
-        assert_eq!(x_params("libx264", &too_many, b), vec!["rc-lookahead=20", "threads=3"]);
-        assert!(x_params("hevc_nvenc", &medium, b).is_empty());
+        assert_eq!(x_params("libx264", &too_many, b, p1080), vec!["rc-lookahead=20", "threads=3"]);
+        assert!(x_params("hevc_nvenc", &medium, b, p1080).is_empty());
+    }
+
+    #[test]
+    fn x_params_give_a_small_rung_its_share_of_the_machine() {
+        // The 360p rung of a 1080/720/480/360 ladder on 16 cores.
+        let job = 1920 * 1080 + 1280 * 720 + 854 * 480 + 640 * 360;
+        let b = Budget { lookahead: 30, threads: ThreadPlan::new(job, 16) };
+        let p360 = 640 * 360;
+        let medium = opts(&[("preset", "medium")]);
+        assert_eq!(x_params("libx264", &medium, b, p360), vec!["rc-lookahead=30", "threads=2"]);
+        assert_eq!(x_params("libx265", &medium, b, p360), vec!["frame-threads=1", "pools=2"]);
+        // The top rung keeps x265's default pool only when it has every core;
+        // here it gets 10 of 16 and 3 frame threads.
+        assert_eq!(x_params("libx265", &medium, b, 1920 * 1080), vec!["frame-threads=3", "pools=10"]);
+        // A pool the profile set is the profile's.
+        let pinned = opts(&[("preset", "medium"), ("x265-params", "pools=4")]);
+        assert_eq!(x_params("libx265", &pinned, b, p360), vec!["frame-threads=1"]);
     }
 }
