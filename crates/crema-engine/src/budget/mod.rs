@@ -31,10 +31,14 @@
 //! ([`crate::request::MAX_RUNGS`]) and on the pictures one job writes
 //! ([`JOB_MAX_OUTPUT_SAMPLES`]), one job's encoders hold at most about
 //! `5 B × (L + 9 + T) × Σ samples`: ≈ 1 GB for the 8-rung 1080p ladder on 2
-//! cores (T ≤ 3). The thread plan gives the largest rungs the most frame
-//! threads, so on 16 cores the 8-rung ladder's Σ T × samples (9, 6, 4, 3, 2,
-//! 2, 2, 2 threads from 1080p down: 34 M) is what the earlier flat cap of 6
-//! per rung gave (35 M), and a single 1080p output may now use 16.
+//! cores (T = 2 on every rung there; 3 for a single output). The thread plan
+//! gives the largest rungs the most frame threads, so on 16 cores the 8-rung
+//! ladder's Σ T × samples (9, 6, 4, 3, 2, 2, 2, 2 threads from 1080p down:
+//! 34 M) is what the earlier flat cap of 6 per rung gave (35 M). It grows on
+//! bigger machines, bounded by the cap of 16 per encoder: 63 M on 32 cores
+//! and 81 M on 64 (by the formula, 1.16 GB and 1.25 GB for the 8-rung
+//! ladder instead of 1.01 GB), and a single 1080p output may now hold 10
+//! more frames than the old cap let it.
 //!
 //! Measured peak RSS (`/usr/bin/time -v`) of `crema encode
 //! prores_hq_1080p25_10bit.mov -p sophon-cortado --hls --renditions
@@ -160,7 +164,8 @@ pub fn x_params(name: &str, opts: &Options, budget: Budget, samples: u64) -> Vec
     if asked_threads.is_none_or(|t| t > cap) {
         out.push(format!("{threads_key}={cap}"));
     }
-    if let Some(pool) = planned.x265_pool.filter(|_| name == "libx265" && param(&params, "pools").is_none()) {
+    let profile_pools = param(&params, "pools").or_else(|| param(&params, "numa-pools"));
+    if let Some(pool) = planned.x265_pool.filter(|_| name == "libx265" && profile_pools.is_none()) {
         out.push(format!("pools={pool}"));
     }
     out
@@ -201,7 +206,7 @@ mod tests {
     fn x_params_lower_what_the_preset_would_hold_and_keep_lower_asked_values() {
         let p1080 = 1920 * 1080;
         // One 1080p output on 2 cores: x264 3 threads, x265 1 frame thread and its default pool.
-        let b = Budget { lookahead: 20, threads: ThreadPlan::new(p1080, 2) };
+        let b = Budget { lookahead: 20, threads: ThreadPlan::with_online(p1080, 2, 2) };
         let medium = opts(&[("preset", "medium"), ("crf", "23")]);
         assert_eq!(x_params("libx264", &medium, b, p1080), vec!["rc-lookahead=20", "threads=3"]);
         // x265 medium already looks 20 ahead: only the thread count is pinned.
@@ -222,7 +227,7 @@ mod tests {
     fn x_params_give_a_small_rung_its_share_of_the_machine() {
         // The 360p rung of a 1080/720/480/360 ladder on 16 cores.
         let job = 1920 * 1080 + 1280 * 720 + 854 * 480 + 640 * 360;
-        let b = Budget { lookahead: 30, threads: ThreadPlan::new(job, 16) };
+        let b = Budget { lookahead: 30, threads: ThreadPlan::with_online(job, 16, 16) };
         let p360 = 640 * 360;
         let medium = opts(&[("preset", "medium")]);
         assert_eq!(x_params("libx264", &medium, b, p360), vec!["rc-lookahead=30", "threads=2"]);
@@ -233,5 +238,7 @@ mod tests {
         // A pool the profile set is the profile's.
         let pinned = opts(&[("preset", "medium"), ("x265-params", "pools=4")]);
         assert_eq!(x_params("libx265", &pinned, b, p360), vec!["frame-threads=1"]);
+        let numa = opts(&[("preset", "medium"), ("x265-params", "numa-pools=4,4")]);
+        assert_eq!(x_params("libx265", &numa, b, p360), vec!["frame-threads=1"]);
     }
 }

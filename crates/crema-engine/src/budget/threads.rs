@@ -20,18 +20,27 @@
 //! | setting | rule | source of the machine figure |
 //! |---|---|---|
 //! | x264 `threads` (frame threads) | `⌈1.5 × cores × share⌉`, in [`MIN_X264_THREADS`]..=[`MAX_X264_THREADS`] | x264's own default, `1.5 × cores` (x264 `encoder.c`, `X264_THREADS_AUTO`) |
-//! | x265 `pools` (worker threads) | `⌈cores × share⌉`, in 1..=cores; left at x265's default (every core, all NUMA nodes) when that is all of them | x265's default pool, one thread per core |
+//! | x265 `pools` (worker threads) | `⌈cores × share⌉`, in 1..=cores; left at x265's default (every core, all NUMA nodes) when that is all of them and the process may use every online CPU | x265's default pool, one thread per online CPU |
 //! | x265 `frame-threads` | x265's own rule on the output's pool (1 below 4 threads, 2 from 4, 3 from 8, 4 from 16, 5 from 32), at most [`MAX_X265_FRAME_THREADS`] | x265 `encoder.cpp`, frame threads from the pool size (x265 2.5+) |
 //!
 //! x264's lookahead threads stay at x264's default, `threads / 6` or so
 //! (about one per 8 macroblock rows at most), which follows the plan.
 //!
+//! `cores` is what this process may run on (`available_parallelism`: CPU
+//! affinity and cgroup quotas). x265's default pool counts every online CPU
+//! instead (`sysconf(_SC_NPROCESSORS_ONLN)`), so in a container limited to 4
+//! CPUs of a 64-CPU host it would start 64 workers: there the plan sets
+//! `pools` on every output. A number in `pools` puts the pool on the first
+//! NUMA node (x265 `threadpool.cpp`), so on a multi-socket machine the
+//! smaller rungs share node 0; a profile that wants another layout sets
+//! `pools` (or `numa-pools`) in its `x265-params`, which the plan keeps.
+//!
 //! **Why fewer threads on small rungs.** x264 frame threads each encode a
 //! different frame; a frame may only reference rows its reference's thread has
 //! already finished, so x264 limits vertical motion vectors to about
-//! `((height + 24) / threads − 24) / 2` pixels (x264 `encoder.c`,
-//! `mv_range_thread`): 3 threads on a 360p rung leave ±56 pixels, 2 leave
-//! ±84. Threads beyond what a rung's work needs cost compression and memory
+//! `((height + 24) / threads − 24) / 2` pixels, rounded to whole macroblock
+//! rows (x264 `encoder.c`, `mv_range_thread`): 3 threads on a 360p rung
+//! leave about ±56 pixels, 2 about ±88. Threads beyond what a rung's work needs cost compression and memory
 //! (each holds a frame) and buy no speed, because the loop that feeds every
 //! encoder waits for the slowest one, which is the largest rung.
 //!
@@ -80,17 +89,33 @@ pub struct EncoderThreads {
 /// The thread plan of one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ThreadPlan {
-    /// Logical CPUs of the machine (at least 1).
+    /// Logical CPUs this process may use (at least 1).
     pub cores: u32,
     /// Luma samples per frame over all the job's outputs (at least 1).
     pub job_samples: u64,
+    /// Whether the machine has more online CPUs than `cores` (a cgroup
+    /// quota or CPU affinity), so x265's default pool would be too large.
+    pub limited: bool,
 }
 
 impl ThreadPlan {
     /// The plan for a job whose outputs add up to `job_samples` luma samples
-    /// per frame on a machine with `cores` logical CPUs.
+    /// per frame on `cores` logical CPUs, with as many online as this
+    /// machine has (`sysconf(_SC_NPROCESSORS_ONLN)`).
     pub fn new(job_samples: u64, cores: usize) -> Self {
-        ThreadPlan { cores: u32::try_from(cores.max(1)).unwrap_or(u32::MAX), job_samples: job_samples.max(1) }
+        // SAFETY: sysconf reads a system constant; -1 (unknown) counts as no limit.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        Self::with_online(job_samples, cores, usize::try_from(online).unwrap_or(0))
+    }
+
+    /// [`ThreadPlan::new`] with the online CPU count given (`online` ≤
+    /// `cores` means no limit).
+    pub fn with_online(job_samples: u64, cores: usize, online: usize) -> Self {
+        ThreadPlan {
+            cores: u32::try_from(cores.max(1)).unwrap_or(u32::MAX),
+            job_samples: job_samples.max(1),
+            limited: online > cores.max(1),
+        }
     }
 
     /// The threads of the output whose pictures are `samples` luma samples
@@ -102,7 +127,7 @@ impl ThreadPlan {
         let pool = ((cores * share).ceil() as u32).clamp(1, self.cores);
         EncoderThreads {
             x264_threads: x264.clamp(MIN_X264_THREADS, MAX_X264_THREADS),
-            x265_pool: (pool < self.cores).then_some(pool),
+            x265_pool: (pool < self.cores || self.limited).then_some(pool),
             x265_frame_threads: x265_frame_threads(pool).min(MAX_X265_FRAME_THREADS),
         }
     }
@@ -128,7 +153,7 @@ mod tests {
     const LADDER: [u64; 4] = [1920 * 1080, 1280 * 720, 854 * 480, 640 * 360];
 
     fn rungs(cores: usize) -> Vec<EncoderThreads> {
-        let plan = ThreadPlan::new(LADDER.iter().sum(), cores);
+        let plan = ThreadPlan::with_online(LADDER.iter().sum(), cores, cores);
         LADDER.iter().map(|s| plan.for_output(*s)).collect()
     }
 
@@ -141,6 +166,7 @@ mod tests {
         assert_eq!(x264(16), [14, 7, 3, 2]);
         assert_eq!(x264(32), [16, 13, 6, 4]);
         assert_eq!(pools(2), [2, 1, 1, 1]);
+        assert_eq!(pools(8), [5, 3, 1, 1]);
         assert_eq!(pools(16), [10, 5, 2, 2]);
         assert_eq!(pools(32), [19, 9, 4, 3]);
         // The top rung on 2 cores has the whole machine: x265's default pool.
@@ -151,7 +177,7 @@ mod tests {
     #[test]
     fn a_single_output_gets_the_encoders_own_defaults_up_to_the_caps() {
         let p1080 = 1920 * 1080;
-        let one = |cores| ThreadPlan::new(p1080, cores).for_output(p1080);
+        let one = |cores| ThreadPlan::with_online(p1080, cores, cores).for_output(p1080);
         assert_eq!(one(2), EncoderThreads { x264_threads: 3, x265_pool: None, x265_frame_threads: 1 });
         assert_eq!(one(4).x264_threads, 6);
         assert_eq!(one(8).x265_frame_threads, 3);
@@ -163,11 +189,33 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_stay_in_range() {
-        let plan = ThreadPlan::new(0, 0);
-        assert_eq!(plan, ThreadPlan { cores: 1, job_samples: 1 });
+        let plan = ThreadPlan::with_online(0, 0, 0);
+        assert_eq!(plan, ThreadPlan { cores: 1, job_samples: 1, limited: false });
         let t = plan.for_output(u64::MAX);
         assert_eq!((t.x264_threads, t.x265_pool, t.x265_frame_threads), (2, None, 1));
-        let tiny = ThreadPlan::new(u64::MAX, 16).for_output(0);
+        let tiny = ThreadPlan::with_online(u64::MAX, 16, 16).for_output(0);
         assert_eq!((tiny.x264_threads, tiny.x265_pool), (MIN_X264_THREADS, Some(1)));
+    }
+
+    #[test]
+    fn a_cpu_quota_pins_every_pool() {
+        // 4 CPUs of a 64-CPU host: x265's default would start 64 workers.
+        let p1080 = 1920 * 1080;
+        let quota = ThreadPlan::with_online(p1080, 4, 64);
+        assert!(quota.limited);
+        assert_eq!(quota.for_output(p1080).x265_pool, Some(4));
+        assert_eq!(ThreadPlan::with_online(p1080, 4, 4).for_output(p1080).x265_pool, None);
+    }
+
+    #[test]
+    fn the_eight_rung_ladder_on_16_cores_holds_what_the_flat_cap_did() {
+        let ladder: [u64; 8] =
+            [1920 * 1080, 1600 * 900, 1280 * 720, 1024 * 576, 854 * 480, 640 * 360, 426 * 240, 256 * 144];
+        let plan = ThreadPlan::with_online(ladder.iter().sum(), 16, 16);
+        let t: Vec<u32> = ladder.iter().map(|s| plan.for_output(*s).x264_threads).collect();
+        assert_eq!(t, [9, 6, 4, 3, 2, 2, 2, 2]);
+        let held: u64 = ladder.iter().zip(&t).map(|(s, t)| s * u64::from(*t)).sum();
+        let flat: u64 = ladder.iter().map(|s| s * 6).sum();
+        assert!(held <= flat, "threads x samples {held} against the flat cap's {flat}");
     }
 }
