@@ -184,6 +184,13 @@ impl Jobs {
                 Err(ServiceError::JobNotCancelable(format!("job {id} is {}; it can no longer be canceled", job.status)))
             };
         }
+        // The worker may have registered its handle after the first look (it
+        // checks the row once more after registering: see `worker::run_job`).
+        let handle = handle.or_else(|| inner.running_handle(id));
+        if let Some(h) = &handle {
+            h.intent.store(INTENT_CANCEL, Ordering::SeqCst);
+            h.cancel.cancel();
+        }
         if let Some(mut h) = handle {
             let _ = tokio::time::timeout(Duration::from_millis(900), h.stopped.wait_for(|stopped| *stopped)).await;
         }

@@ -200,6 +200,19 @@ async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
     let intent = Arc::new(AtomicU8::new(INTENT_NONE));
     let handle = RunHandle { cancel: cancel.clone(), stopped: stopped_rx, intent: intent.clone() };
     inner.set_running(&id, Some(handle));
+    // A cancel between the claim and the line above found no handle to stop
+    // and only changed the row; with no progress event to notice it (a
+    // transcoder may send none for a long time), the encode would run on.
+    // Look at the row again now that the handle is visible: `Jobs::cancel`
+    // looks for the handle again after its write, so one of the two sees
+    // the other.
+    let claimed = Progress { stage: Some("probing".into()), phase: JobStatus::Probing, ..Progress::queued() };
+    if let Ok(false) = inner.store.set_running_state(&id, row.job.attempt, JobStatus::Probing, &claimed).await {
+        inner.set_running(&id, None);
+        remove_dir(&job_dir);
+        inner.emit_state(&id).await;
+        return;
+    }
     inner.emit_state(&id).await;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
