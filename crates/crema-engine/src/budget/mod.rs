@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn the_budget_plans_threads_for_the_jobs_pixels() {
         let b = Budget::for_job(1920 * 1080, 2);
-        assert_eq!(b.threads, ThreadPlan::new(1920 * 1080, 2));
+        assert_eq!((b.threads.cores, b.threads.job_samples), (2, 1920 * 1080));
         assert_eq!(b.threads.for_output(1920 * 1080).x264_threads, 3, "x264's own 1.5 x cores");
     }
 

@@ -208,9 +208,9 @@ async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
     // the other.
     let claimed = Progress { stage: Some("probing".into()), phase: JobStatus::Probing, ..Progress::queued() };
     if let Ok(false) = inner.store.set_running_state(&id, row.job.attempt, JobStatus::Probing, &claimed).await {
+        // Whoever ended the row (a cancel, a requeue) has sent its event.
         inner.set_running(&id, None);
         remove_dir(&job_dir);
-        inner.emit_state(&id).await;
         return;
     }
     inner.emit_state(&id).await;
