@@ -10,7 +10,7 @@
 use crate::database::Database;
 use crate::error::{Result, ServiceError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, ConnectOptions, Executor, Transaction};
+use sqlx::{Any, ConnectOptions, Connection, Executor, Transaction};
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -80,6 +80,19 @@ async fn open_sqlite(path: &Path) -> Result<Pool> {
                 )
                 .await
                 .map(|_| ())
+            })
+        })
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                // A `ROLLBACK` that fails leaves sqlx's transaction depth at 1
+                // on a connection SQLite already ended the transaction of (an
+                // `SQLITE_FULL` at `COMMIT` rolls back by itself: SQLite,
+                // "Result and Error Codes", `SQLITE_FULL`), and every later
+                // `BEGIN IMMEDIATE` on it fails. The ping waits for the
+                // rollback sqlx queued when the transaction was dropped; a
+                // connection still marked in a transaction after it is closed.
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
             })
         })
         .connect_with(opts)
@@ -155,4 +168,35 @@ pub(crate) fn ts(t: OffsetDateTime) -> String {
 pub(crate) fn parse_ts(s: Option<String>) -> Result<Option<OffsetDateTime>> {
     s.map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| ServiceError::Internal(format!("stored time {s}: {e}"))))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transaction whose `ROLLBACK` fails (here SQLite has no transaction
+    /// left to roll back, as after an `SQLITE_FULL` at `COMMIT`) must not
+    /// leave its connection unable to begin again: every pooled connection
+    /// still starts a write transaction afterwards.
+    #[tokio::test]
+    async fn a_failed_rollback_does_not_poison_a_pooled_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&Database::Sqlite(dir.path().join("t.db"))).await.unwrap();
+        {
+            let mut tx = begin_immediate(&pool).await.unwrap();
+            // Ends SQLite's transaction behind sqlx's back: the rollback on
+            // drop then fails with "no transaction is active".
+            sqlx::query("COMMIT").execute(&mut *tx).await.unwrap();
+        }
+        let max = pool.options().get_max_connections() as usize;
+        let mut held = Vec::new();
+        for i in 0..max {
+            let mut conn = pool.acquire().await.unwrap();
+            match conn.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => tx.rollback().await.unwrap(),
+                Err(e) => panic!("pooled connection {i} cannot begin: {e}"),
+            }
+            held.push(conn);
+        }
+    }
 }
