@@ -37,6 +37,7 @@
 //! lose their source: each one gets its own hard link (or copy) of the
 //! assembled file at submit time.
 
+mod bucket;
 mod files;
 mod model;
 mod rules;
@@ -132,10 +133,16 @@ impl Uploads {
             .and_then(|d| created.checked_add(d))
             .ok_or_else(|| ServiceError::validation("upload_ttl", "out of range"))?;
         let id = new_id("upl");
+        // Farm mode: the parts go to the bucket's own multipart upload; else
+        // they are files on this node's disk.
+        let (multipart_id, node) = match &inner.core.objects {
+            Some(objects) => (Some(bucket::begin(objects, &id).await?), None),
+            None => (None, Some(inner.core.config.node_name.clone())),
+        };
         sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, mime_type, chunk_size, total_chunks,
-                                  created_at, expires_at, expires_ms)
-             VALUES ($1, 'uploading', $2, $3, $4, $5, $6, $7, $8, $9)",
+                                  created_at, expires_at, expires_ms, multipart_id, node)
+             VALUES ($1, 'uploading', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(&spec.file_name)
@@ -146,6 +153,8 @@ impl Uploads {
         .bind(ts(created))
         .bind(ts(expires_at))
         .bind(unix_ms(expires_at))
+        .bind(multipart_id)
+        .bind(node)
         .execute(&inner.core.pool)
         .await?;
         Ok(UploadCreated { id, chunk_size, total_chunks, expires_at })
@@ -205,6 +214,18 @@ impl Uploads {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
+        if up.multipart_id.is_some() {
+            let stored = match &inner.core.objects {
+                Some(objects) => bucket::store_part(objects, &up, part_number, &tmp).await,
+                None => Err(no_bucket(id)),
+            };
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = tokio::fs::remove_dir(&dir).await; // when no other part is on its way through it
+            record_part(inner, id, part_number, expected, Some(stored?))
+                .await
+                .map_err(|e| if is_database_full(&e) { disk_full(inner, id, part_number) } else { e.into() })?;
+            return Ok(PartReceived { part_number, received: true });
+        }
         let dest = dir.join(part_name(part_number));
         let (moved_dest, moved_dir) = (dest.clone(), dir.clone());
         tokio::task::spawn_blocking(move || {
@@ -216,18 +237,7 @@ impl Uploads {
         .await
         .map_err(|e| ServiceError::Internal(format!("storing an upload part: {e}")))?
         .map_err(|e| fault(&dest.display(), e))?;
-        let recorded = sqlx::query(
-            "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
-                                                                 received_at = excluded.received_at",
-        )
-        .bind(id)
-        .bind(part_number as i64)
-        .bind(expected as i64)
-        .bind(ts(now()))
-        .execute(&inner.core.pool)
-        .await;
-        if let Err(e) = recorded {
+        if let Err(e) = record_part(inner, id, part_number, expected, None).await {
             // A part never acknowledged gives its space back (a re-sent one
             // keeps its row and its new, complete file).
             if !received(inner, id).await?.contains(&part_number) {
@@ -297,16 +307,31 @@ impl Uploads {
         let dir = upload_dir(inner, id);
         let (total, part0_len, file_size) = (up.total_chunks, up.part_len(0), up.file_size);
         set_status(inner, id, UploadStatus::Uploading, UploadStatus::Assembling).await?;
-        let assemble_dir = dir.clone();
-        let assembled =
-            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await;
+        if up.multipart_id.is_some() {
+            // The node completing it: its restart gives the upload back (open-time recovery).
+            sqlx::query("UPDATE uploads SET node = $1 WHERE id = $2")
+                .bind(&inner.core.config.node_name)
+                .bind(id)
+                .execute(&inner.core.pool)
+                .await?;
+        }
+        let assembled = if up.multipart_id.is_some() {
+            match &inner.core.objects {
+                Some(objects) => bucket::finish(inner, objects, &up).await,
+                None => Err(no_bucket(id)),
+            }
+        } else {
+            let assemble_dir = dir.clone();
+            blocking("assembling an upload", move || assemble(&assemble_dir, total, part0_len, file_size)).await
+        };
         let sha256 = match assembled {
             Ok(sha) => sha,
             Err(e) => {
-                // Part 0 was given back: the session takes parts again.
+                // Part 0 was given back (the bucket's parts stay where they
+                // were): the session takes parts again.
                 set_status(inner, id, UploadStatus::Assembling, UploadStatus::Uploading).await?;
                 return Err(match e {
-                    ServiceError::CapacityExceeded(_) => {
+                    ServiceError::CapacityExceeded(_) if up.multipart_id.is_none() => {
                         check_disk(&inner.core);
                         ServiceError::CapacityExceeded(format!(
                             "the server's disk is full: upload {id} could not be assembled (its parts are kept); \
@@ -359,6 +384,16 @@ impl Uploads {
         if r.rows_affected() != 1 {
             return Err(ServiceError::Internal(format!("upload {id} changed state while being completed")));
         }
+        if up.multipart_id.is_some() {
+            // The bucket joined the parts; this node's copy was for the hash and the probe.
+            let _ = blocking("removing the upload's local copy", move || remove_path(&dir)).await;
+            return Ok(UploadCompleted {
+                id: id.to_string(),
+                status: UploadStatus::Completed,
+                sha256,
+                bytes: file_size,
+            });
+        }
         let _ = blocking("removing assembled parts", move || {
             for n in 1..total {
                 remove_path(&dir.join(part_name(n)))?;
@@ -408,6 +443,32 @@ impl Uploads {
     pub(crate) async fn cleanup_uploads(&self) -> Result<u64> {
         cleanup(self).await
     }
+}
+
+/// Records (or, for a re-sent part, replaces) part `n`'s row; `etag` for a
+/// part stored in the bucket.
+async fn record_part(inner: &Uploads, id: &str, n: u64, bytes: u64, etag: Option<String>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO upload_parts (upload_id, part_number, bytes, received_at, etag) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (upload_id, part_number) DO UPDATE SET bytes = excluded.bytes,
+                                                             received_at = excluded.received_at,
+                                                             etag = excluded.etag",
+    )
+    .bind(id)
+    .bind(n as i64)
+    .bind(bytes as i64)
+    .bind(ts(now()))
+    .bind(etag)
+    .execute(&inner.core.pool)
+    .await
+    .map(|_| ())
+}
+
+/// An upload kept in the bucket, on a node started without `--object-store`.
+fn no_bucket(id: &str) -> ServiceError {
+    ServiceError::Internal(format!(
+        "upload {id} is kept in the object store, and this server was started without --object-store"
+    ))
 }
 
 /// Moves an upload from `from` to `to`.

@@ -66,8 +66,11 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
         SourceSpec::S3 { key } => bucket_source(inner, key, &id).await?,
     };
     let mut source = source;
-    if let (Some(objects), SourceSpec::Upload { .. }, Some(path)) = (&inner.core.objects, &spec.source, &source.path) {
-        // Farm mode: any node may run the job, so the source goes to the bucket too.
+    if let (Some(objects), SourceSpec::Upload { .. }, Some(path), None) =
+        (&inner.core.objects, &spec.source, &source.path, &source.object_key)
+    {
+        // Farm mode: any node may run the job, so the source goes to the
+        // bucket too (an upload kept in the bucket is there already).
         match super::persist::store_source(objects, &id, Path::new(path)).await {
             Ok(key) => source.object_key = Some(key.as_str().to_string()),
             Err(e) => {

@@ -27,6 +27,7 @@ mod credentials;
 mod download;
 mod error;
 mod keys;
+mod multipart;
 mod upload;
 mod url;
 

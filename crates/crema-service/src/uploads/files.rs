@@ -133,6 +133,13 @@ fn copy_hashing(
     }
 }
 
+/// The SHA-256 of the file at `path`, as lowercase hex (blocking, one read).
+pub(super) fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    copy_hashing(&mut File::open(path)?, None, &mut hasher, &mut vec![0u8; IO_BUFFER])?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Assembles `part-*` in `dir` into `source` and returns its SHA-256 (blocking).
 /// Part 0 is renamed to `assembling` and hashed in place; the other parts are
 /// appended and hashed in the same pass. On any failure part 0 is restored, so

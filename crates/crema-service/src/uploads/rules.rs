@@ -69,6 +69,18 @@ pub(crate) fn check_config(config: &Config) -> Result<()> {
     if config.upload_chunk_size_override == Some(0) {
         return Err(ServiceError::validation("upload_chunk_size_override", "must be at least 1 byte"));
     }
+    if let (Some(_), Some(chunk)) = (&config.object_store, config.upload_chunk_size_override) {
+        // The parts become the bucket's multipart parts (see `bucket.rs`).
+        if chunk < crate::objects::MIN_PART_SIZE {
+            return Err(ServiceError::validation(
+                "upload_chunk_size_override",
+                format!(
+                    "with an object store, parts must be at least {} bytes (S3's minimum)",
+                    crate::objects::MIN_PART_SIZE
+                ),
+            ));
+        }
+    }
     if config.max_upload_bytes > i64::MAX as u64 {
         return Err(ServiceError::validation("max_upload_bytes", format!("must be at most {}", i64::MAX)));
     }

@@ -1,11 +1,13 @@
 //! Upload sources of jobs: the assembled file linked (or copied) into the
 //! job's own folder at submission, and removed again when it is refused.
 
+use super::bucket;
 use super::files::{SOURCE, link_or_copy, remove_path};
 use super::model::{Stored, UploadStatus};
 use super::rules::disk_name;
 use super::state::{Uploads, blocking, internal_io, job_source_dir, load, received, upload_dir};
 use crate::error::{Result, ServiceError};
+use crate::objects::ObjectsError;
 use crate::store::{now, ts};
 use crate::types::SourceInfo;
 
@@ -45,10 +47,34 @@ impl Uploads {
         let src = upload_dir(inner, upload_id).join(SOURCE);
         let dest_dir = job_source_dir(inner, job_id);
         let dest = dest_dir.join(disk_name(&up.file_name));
-        let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
-        let linked = tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("linking the upload: {e}")))?;
+        let mut object_key = None;
+        let linked = if up.multipart_id.is_some() {
+            // In the bucket: this node downloads it to probe it, and the job
+            // names the object (no second copy in the bucket).
+            let objects = inner.core.objects.as_ref().ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "upload {upload_id} is kept in the object store, which this server lacks"
+                ))
+            })?;
+            let key = bucket::source_key(upload_id)?;
+            tokio::fs::create_dir_all(&dest_dir).await.map_err(|e| internal_io("a job's source folder", e))?;
+            match objects.get_to_file(&key, &dest).await {
+                Ok(_) => {
+                    object_key = Some(key.as_str().to_string());
+                    Ok(())
+                }
+                Err(ObjectsError::NotFound { .. }) => Err(std::io::ErrorKind::NotFound.into()),
+                Err(e) => {
+                    let _ = tokio::fs::remove_dir_all(&dest_dir).await;
+                    return Err(bucket::bucket_fault("reading the upload", e));
+                }
+            }
+        } else {
+            let (link_dir, link_dest) = (dest_dir.clone(), dest.clone());
+            tokio::task::spawn_blocking(move || link_or_copy(&src, &link_dir, &link_dest))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("linking the upload: {e}")))?
+        };
         if let Err(e) = linked {
             let _ = tokio::fs::remove_dir_all(&dest_dir).await;
             return Err(if e.kind() == std::io::ErrorKind::NotFound {
@@ -78,7 +104,7 @@ impl Uploads {
         };
         let video = facts.as_ref().and_then(|f| f.video.as_ref());
         Ok(SourceInfo {
-            object_key: None,
+            object_key,
             kind: "upload".into(),
             upload_id: Some(upload_id.to_string()),
             path: Some(dest.display().to_string()),

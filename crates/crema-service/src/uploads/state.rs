@@ -64,6 +64,9 @@ pub(super) struct UploadRow {
     pub(super) expires_at: OffsetDateTime,
     pub(super) completed_at: Option<OffsetDateTime>,
     pub(super) files_present: bool,
+    /// The bucket's multipart upload holding the parts (farm mode); `None`:
+    /// the parts are files on the disk of `node`.
+    pub(super) multipart_id: Option<String>,
 }
 
 pub(super) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
@@ -100,6 +103,7 @@ impl UploadRow {
             expires_at: parse_ts(&row.try_get::<String, _>("expires_at")?)?,
             completed_at: row.try_get::<Option<String>, _>("completed_at")?.as_deref().map(parse_ts).transpose()?,
             files_present: row.try_get::<i64, _>("files_present")? != 0,
+            multipart_id: row.try_get("multipart_id")?,
         })
     }
 

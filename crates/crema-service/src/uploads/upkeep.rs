@@ -1,6 +1,7 @@
 //! Upload upkeep: open-time recovery, the expiry pass and its task, freeing
 //! an upload's files (also on a full disk) and the space reserve.
 
+use super::bucket;
 use super::files::{DirPlan, recover_dirs, remove_path};
 use super::model::{Stored, UploadStatus};
 use super::state::{
@@ -44,6 +45,9 @@ const SPACE_RESERVE_BYTES: usize = 1 << 20;
 pub(super) async fn free_files(inner: &Uploads, up: &UploadRow, status: Stored) -> Result<()> {
     let dir = upload_dir(inner, &up.id);
     let _ = blocking("removing upload files", move || remove_path(&dir)).await;
+    if up.multipart_id.is_some() {
+        return free_objects(inner, up, status).await;
+    }
     match mark_freed(inner, &up.id, status).await {
         Err(e) if is_database_full(&e) && release_reserve(inner).await => {
             tracing::warn!("upload {}: the disk is full; the space reserve was given up to record the delete", up.id);
@@ -51,6 +55,28 @@ pub(super) async fn free_files(inner: &Uploads, up: &UploadRow, status: Stored) 
         }
         other => Ok(other?),
     }
+}
+
+/// [`free_files`] for an upload kept in the bucket: its objects are deleted,
+/// unless a job that may still run names it (see `bucket.rs`); then only
+/// the status changes, and a later expiry pass deletes them.
+async fn free_objects(inner: &Uploads, up: &UploadRow, status: Stored) -> Result<()> {
+    if bucket::needed_by_a_job(inner, &up.id).await? {
+        let mut tx = begin_immediate(&inner.core.pool).await?;
+        sqlx::query("UPDATE uploads SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(&up.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&up.id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    let objects = inner.core.objects.as_ref().ok_or_else(|| {
+        ServiceError::Internal(format!("upload {} is kept in the object store, which this server lacks", up.id))
+    })?;
+    bucket::discard(objects, up).await?;
+    Ok(mark_freed(inner, &up.id, status).await?)
 }
 
 async fn mark_freed(inner: &Uploads, id: &str, status: Stored) -> Result<(), sqlx::Error> {
@@ -120,11 +146,15 @@ async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
 /// One expiry pass (see [`crate::Service::cleanup_uploads`]).
 pub(super) async fn cleanup(inner: &Uploads) -> Result<u64> {
     let at = now();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= $1 ORDER BY seq")
-            .bind(unix_ms(at))
-            .fetch_all(&inner.core.pool)
-            .await?;
+    // Local files only on the node that holds them; the bucket's from any node.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM uploads WHERE files_present = 1 AND expires_ms <= $1
+           AND (multipart_id IS NOT NULL OR CAST($2 AS TEXT) IS NULL OR node IS NULL OR node = $2) ORDER BY seq",
+    )
+    .bind(unix_ms(at))
+    .bind(own_node(inner))
+    .fetch_all(&inner.core.pool)
+    .await?;
     let mut removed = 0;
     for id in ids {
         let lock = inner.locks.of(&id);
@@ -150,11 +180,26 @@ pub(super) async fn cleanup(inner: &Uploads) -> Result<u64> {
     Ok(removed)
 }
 
+/// The node whose uploads recovery and expiry of local files look at: this
+/// one on PostgreSQL, where several nodes share the rows; `None` (every row)
+/// on SQLite, which only one box uses, so a renamed host still finds its own.
+fn own_node(inner: &Uploads) -> Option<String> {
+    (backend(&inner.core.pool) == Backend::Postgres).then(|| inner.core.config.node_name.clone())
+}
+
 /// Open-time recovery (see the module docs).
 async fn recover(inner: &Uploads) -> Result<()> {
     let root = uploads_root(inner);
     tokio::fs::create_dir_all(&root).await.map_err(|e| internal_io(root.display(), e))?;
-    let rows = sqlx::query("SELECT * FROM uploads WHERE files_present = 1").fetch_all(&inner.core.pool).await?;
+    // This node's local uploads: the bucket's need no recovery, and another
+    // node's parts are on that node's disk.
+    let rows = sqlx::query(
+        "SELECT * FROM uploads WHERE files_present = 1 AND multipart_id IS NULL
+           AND (CAST($1 AS TEXT) IS NULL OR node IS NULL OR node = $1)",
+    )
+    .bind(own_node(inner))
+    .fetch_all(&inner.core.pool)
+    .await?;
     let mut plans = Vec::with_capacity(rows.len());
     for row in &rows {
         let up = UploadRow::from_row(row)?;
@@ -178,9 +223,14 @@ async fn recover(inner: &Uploads) -> Result<()> {
             .execute(&inner.core.pool)
             .await?;
     }
-    sqlx::query("UPDATE uploads SET status = 'uploading' WHERE status = 'assembling'")
-        .execute(&inner.core.pool)
-        .await?;
+    // A completion this node did not finish (local or in the bucket).
+    sqlx::query(
+        "UPDATE uploads SET status = 'uploading'
+         WHERE status = 'assembling' AND (CAST($1 AS TEXT) IS NULL OR node IS NULL OR node = $1)",
+    )
+    .bind(own_node(inner))
+    .execute(&inner.core.pool)
+    .await?;
     Ok(())
 }
 

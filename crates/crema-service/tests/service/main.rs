@@ -9,6 +9,7 @@ mod common;
 mod support;
 
 mod auth;
+mod bucket_uploads;
 mod jobs;
 mod objects;
 mod standin;
