@@ -1,7 +1,9 @@
 //! Chunked, resumable uploads: the `/v1` contract's "Uploads (chunked,
 //! resumable)" section, and the `upload` source of jobs.
 //!
-//! Files live under `<data_dir>/uploads/<upload id>/`:
+//! With an object store (farm mode) the parts go to the bucket instead and
+//! any node takes them: see `uploads/bucket.rs`. On one box, files live
+//! under `<data_dir>/uploads/<upload id>/`:
 //! - `part-000042`: an acknowledged part. It is written to
 //!   `.tmp-part-000042-<random>`, fsynced, renamed into place and the folder
 //!   fsynced before its row goes into `upload_parts`: a part is acknowledged
