@@ -53,7 +53,7 @@ pub use maintenance::ReadinessReport;
 pub use messages::EventMessage;
 pub use nodes::NodeInfo;
 pub use origin::Origin;
-pub use service::{Service, WORKER_STOP_TIMEOUT};
+pub use service::{BucketHlsFile, MAX_PLAYLIST_BYTES, Service, WORKER_STOP_TIMEOUT};
 pub use tokens::{DownloadClaims, DownloadTarget};
 pub use types::{
     ContainerSpec, EncoderUse, HlsCodec, HlsOutputInfo, HlsRendition, HlsSpec, Job, JobSpec, JobStatus, OutputInfo,

@@ -102,6 +102,9 @@ export interface paths {
         /**
          * A file inside an HLS package (`master.m3u8`, `720p/seg_001.m4s`, …), so
          *     that a player resolves the playlists' relative URIs against the token.
+         *     Farm mode (the package in the bucket, on any node): playlists come from
+         *     the bucket, media playlists with presigned segment URLs; any other file
+         *     is a `302` to its presigned URL.
          */
         get: operations["in_folder"];
         put?: never;
@@ -1814,6 +1817,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description farm mode: Location is the file's presigned bucket URL */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1824,6 +1834,16 @@ export interface operations {
             };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

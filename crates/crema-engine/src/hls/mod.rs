@@ -19,6 +19,8 @@
 //! - [`codecs`]: RFC 6381 `CODECS` strings read from the real parameter sets.
 //! - [`master`]: measures segments and writes `master.m3u8` with m3u8-rs.
 //! - [`playlist`]: reads, measures and rewrites media playlists.
+//! - [`uris`]: a media playlist's segment URIs, and the playlist with them
+//!   replaced (presigned bucket URLs in farm mode).
 //! - [`check`]: re-reads a package and lists every rule of RFC 8216 and
 //!   Apple's HLS Authoring Specification it breaks.
 
@@ -27,9 +29,11 @@ pub mod check;
 pub mod codecs;
 pub mod master;
 pub mod playlist;
+pub mod uris;
 
 pub use audio_master::{AudioVariantSpec, write_audio_master};
 pub use check::{CheckReport, Violation, check_package};
 pub use codecs::{aac_codec_string, avc_codec_string, hevc_codec_string};
 pub use master::{AudioRenditionSpec, MasterSummary, VariantSpec, VariantSummary, VideoRange, write_master};
 pub use playlist::{AUDIO_GROUP_ID, MASTER_PLAYLIST, MEDIA_PLAYLIST, PlaylistStats, measure_media_playlist};
+pub use uris::{media_playlist_uris, rewrite_media_playlist};

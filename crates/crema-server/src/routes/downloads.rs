@@ -7,9 +7,9 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use crema_service::{DownloadTarget, OutputState, ServiceError};
+use crema_service::{BucketHlsFile, DownloadTarget, OutputState, ServiceError};
 use std::path::PathBuf;
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
@@ -74,19 +74,36 @@ pub async fn file(State(state): State<AppState>, Path(token): Path<String>, req:
 
 /// A file inside an HLS package (`master.m3u8`, `720p/seg_001.m4s`, …), so
 /// that a player resolves the playlists' relative URIs against the token.
+/// Farm mode (the package in the bucket, on any node): playlists come from
+/// the bucket, media playlists with presigned segment URLs; any other file
+/// is a `302` to its presigned URL.
 #[utoipa::path(get, path = "/v1/downloads/{token}/{path}", tag = "downloads",
     params(("token" = String, Path), ("path" = String, Path, description = "path inside the package")),
     security(()),
     responses((status = 200, description = "the file"), (status = 206, description = "a byte range"),
-              (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+              (status = 302, description = "farm mode: Location is the file's presigned bucket URL"),
+              (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+              (status = 503, body = ErrorEnvelope)))]
 pub async fn in_folder(
     State(state): State<AppState>,
     Path((token, rel)): Path<(String, String)>,
     req: Request,
 ) -> ApiResult<Response> {
     let (target, dir) = resolve(&state, &token).await?;
-    if !matches!(target, DownloadTarget::HlsFolder { .. }) {
+    let DownloadTarget::HlsFolder { job_id } = &target else {
         return Err(ApiError::not_found("this token covers a single file, not a folder"));
+    };
+    match state.service.bucket_hls_file(job_id, &rel).await? {
+        // Farm mode: the package is in the bucket (see crema_service's service/hls.rs).
+        Some(BucketHlsFile::Playlist(bytes)) => return Ok(finish(Response::new(Body::from(bytes)), rel.as_ref())),
+        Some(BucketHlsFile::Redirect(url)) => {
+            let mut res = StatusCode::FOUND.into_response();
+            let location = HeaderValue::from_str(&url).map_err(|e| ApiError::internal(e.to_string()))?;
+            res.headers_mut().insert(header::LOCATION, location);
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+            return Ok(res);
+        }
+        None => {}
     }
     // ServeDir refuses `..` and absolute components; give it only the path inside the package.
     let (mut parts, body) = req.into_parts();

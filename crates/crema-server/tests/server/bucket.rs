@@ -120,3 +120,74 @@ async fn a_source_already_in_the_bucket_is_encoded_and_keys_outside_the_prefix_a
     }
     s.stop().await;
 }
+
+/// The URIs of a playlist: its non-tag lines and `URI="…"` attributes.
+fn playlist_uris(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.split_once("URI=\"").map(|(_, r)| r) {
+            out.push(rest.split('"').next().unwrap().to_string());
+        } else if !line.starts_with('#') {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// Issue 11, "Object storage", HLS: a package kept in the bucket is served
+/// through the node's folder token even when the node has no copy of it (as
+/// on a node that did not encode it): the master playlist from the bucket,
+/// each media playlist with presigned URLs of its segments and init section
+/// that the bucket serves byte for byte, any other file a `302` to its
+/// presigned URL, and nothing outside the package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_package_in_the_bucket_is_served_with_presigned_segments() {
+    let s3 = s3s::S3sFs::start();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let url = store_url(&s3, creds_dir.path(), &s3.secret_key);
+    let s = TestServer::start(1, |c| c.object_store = Some(url)).await;
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso",
+                      "output": {"hls": {"renditions": [240], "codec": "h264", "segment_seconds": 1}}});
+    let (st, job) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let job = s.wait_terminal(&id, 120).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let master_key = job["output"]["object_key"].as_str().expect("object_key").to_string();
+    let package = master_key.rsplit_once('/').unwrap().0.to_string();
+    // As on another node of the farm: no local copy.
+    std::fs::remove_dir_all(s.data_dir.join("outputs").join(&id)).unwrap();
+
+    let r = s.client().get(s.url(&format!("/v1/jobs/{id}/output"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let master_url = s.url(r.headers()["location"].to_str().unwrap());
+    assert!(master_url.ends_with("/master.m3u8"), "{master_url}");
+    let r = s.client().get(&master_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let master = r.text().await.unwrap();
+    assert_eq!(master.as_bytes(), std::fs::read(s3.stored_file(&format!("farm/{master_key}"))).unwrap());
+    let variant = playlist_uris(&master).into_iter().find(|u| u.ends_with(".m3u8")).expect("a variant");
+
+    let base = master_url.trim_end_matches("master.m3u8");
+    let media = s.client().get(format!("{base}{variant}")).send().await.unwrap().text().await.unwrap();
+    let stored_media = std::fs::read_to_string(s3.stored_file(&format!("farm/{package}/{variant}"))).unwrap();
+    let (signed, relative) = (playlist_uris(&media), playlist_uris(&stored_media));
+    assert_eq!(signed.len(), relative.len(), "{media}");
+    assert!(relative.len() >= 3, "init and at least two 1 s segments: {stored_media}");
+    let variant_dir = variant.rsplit_once('/').map_or(String::new(), |(d, _)| format!("{d}/"));
+    for (url, rel) in signed.iter().zip(&relative) {
+        assert!(url.starts_with(&s3.endpoint()) && url.contains("X-Amz-Signature="), "{url}");
+        let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
+        let stored = std::fs::read(s3.stored_file(&format!("farm/{package}/{variant_dir}{rel}"))).unwrap();
+        assert!(bytes == stored, "{rel} differs from the bucket's object");
+    }
+    let r = s.client().get(format!("{base}{variant_dir}{}", relative[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND, "a segment asked for by its relative path");
+    assert!(r.headers()["location"].to_str().unwrap().contains("X-Amz-Signature="));
+    for outside in ["nope/index.m3u8", "a//b.m3u8"] {
+        let r = s.client().get(format!("{base}{outside}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{outside}");
+    }
+    s.stop().await;
+}

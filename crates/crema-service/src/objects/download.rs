@@ -148,3 +148,22 @@ async fn sync_parent(local: &Path) -> Result<()> {
     let dir = tokio::fs::File::open(&parent).await.map_err(|e| ObjectsError::io(&parent, e))?;
     dir.sync_all().await.map_err(|e| ObjectsError::io(&parent, e))
 }
+
+impl Objects {
+    /// The whole object `key` in memory, when it is at most `max_bytes`
+    /// long (a playlist, not media).
+    ///
+    /// Errors: [`ObjectsError::NotFound`]; [`ObjectsError::InvalidOption`]
+    /// when the object is larger than `max_bytes` (its body is not read);
+    /// [`ObjectsError::Refused`], [`ObjectsError::Unavailable`].
+    pub async fn get_small(&self, key: &ObjectKey, max_bytes: u64) -> Result<Vec<u8>> {
+        let path = self.path(key)?;
+        let map = |e| ObjectsError::from_store(path.as_ref(), e);
+        let got = self.inner.store.get(&path).await.map_err(map)?;
+        if got.meta.size > max_bytes {
+            let reason = format!("object {path} is {} bytes, over the {max_bytes} asked for", got.meta.size);
+            return Err(ObjectsError::InvalidOption { reason });
+        }
+        Ok(got.bytes().await.map_err(map)?.to_vec())
+    }
+}

@@ -8,6 +8,9 @@
 mod access;
 mod catalog;
 mod files;
+mod hls;
+
+pub use hls::{BucketHlsFile, MAX_PLAYLIST_BYTES};
 mod watch;
 
 use crate::auth::Auth;
