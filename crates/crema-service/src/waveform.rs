@@ -139,13 +139,10 @@ pub(crate) fn engine_output(w: Option<&WaveformRequest>, job_dir: &Path) -> Opti
         (None, Some(s)) => Resolution::SamplesPerPixel(s),
         (None, None) => Resolution::SamplesPerPixel(wf::DEFAULT_SAMPLES_PER_PIXEL),
     };
-    let format = match spec.format.unwrap_or_default() {
-        WaveformFormat::Dat => DataFormat::Dat,
-        WaveformFormat::Json => DataFormat::Json,
-    };
+    let format = data_format(spec.format.unwrap_or_default());
     let bits = if spec.bits == Some(16) { Bits::Sixteen } else { Bits::Eight };
     Some(WaveformOutput {
-        path: job_dir.join(format!("waveform.{}", format.extension())),
+        path: job_dir.join(file_name(spec.format.unwrap_or_default())),
         format,
         options: WaveformOptions { resolution, bits, split_channels: false },
         track: None,
@@ -153,6 +150,19 @@ pub(crate) fn engine_output(w: Option<&WaveformRequest>, job_dir: &Path) -> Opti
 }
 
 /// What a finished encode wrote, for the job record.
+fn data_format(format: WaveformFormat) -> DataFormat {
+    match format {
+        WaveformFormat::Dat => DataFormat::Dat,
+        WaveformFormat::Json => DataFormat::Json,
+    }
+}
+
+/// The waveform file's name in the job folder (and under `jobs/<id>/` in
+/// the bucket): `waveform.dat` or `waveform.json`.
+pub(crate) fn file_name(format: WaveformFormat) -> String {
+    format!("waveform.{}", data_format(format).extension())
+}
+
 pub(crate) fn info(r: &crema_engine::waveform::WaveformReport) -> WaveformInfo {
     WaveformInfo {
         format: match r.format {

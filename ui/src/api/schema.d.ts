@@ -2472,7 +2472,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Location: /v1/downloads/{token} (the .dat or .json waveform data) */
+            /** @description Location: /v1/downloads/{token} (the .dat or .json waveform data), or its presigned bucket URL in farm mode */
             302: {
                 headers: {
                     [name: string]: unknown;

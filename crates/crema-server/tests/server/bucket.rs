@@ -191,3 +191,31 @@ async fn an_hls_package_in_the_bucket_is_served_with_presigned_segments() {
     }
     s.stop().await;
 }
+
+/// Farm mode removes a file output's scratch folder once the bucket has it,
+/// waveform data included: `GET /v1/jobs/{id}/waveform` then answers `302`
+/// to the presigned URL of the waveform's object, as the output route does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waveform_of_a_job_in_the_bucket_is_handed_out_presigned() {
+    let s3 = s3s::S3sFs::start();
+    let creds_dir = tempfile::tempdir().unwrap();
+    let url = store_url(&s3, creds_dir.path(), &s3.secret_key);
+    let s = TestServer::start(1, |c| c.object_store = Some(url)).await;
+    let body = json!({"source": {"type": "path", "path": fixture("h264_720p_2s.mp4")}, "profile": "sophon-espresso",
+                      "output": {"target_height": 144, "waveform": {"pixels_per_second": 20, "format": "json"}}});
+    let (st, job) = s.post("/v1/jobs", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let job = s.wait_terminal(&id, 120).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert!(!s.data_dir.join("outputs").join(&id).exists(), "scratch folder removed");
+    let r = s.client().get(s.url(&format!("/v1/jobs/{id}/waveform"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3.endpoint()) && location.contains("X-Amz-Signature="), "{location}");
+    let data: serde_json::Value =
+        reqwest::get(&location).await.unwrap().error_for_status().unwrap().json().await.unwrap();
+    assert_eq!((data["version"].as_u64(), data["samples_per_pixel"].as_u64()), (Some(2), Some(2400)), "{data}");
+    assert_eq!(data["length"].as_u64(), job["output"]["waveform"]["length"].as_u64());
+    s.stop().await;
+}

@@ -314,6 +314,26 @@ impl Service {
         Ok(Some(url.to_string()))
     }
 
+    /// Farm mode: a presigned GET URL (24 h) of job `id`'s waveform data in
+    /// the bucket, when its output was stored there (`output.object_key`)
+    /// with a waveform; `None` otherwise (the server hands out its own
+    /// download link).
+    ///
+    /// Errors: [`ServiceError::NotFound`]; [`ServiceError::Internal`] when
+    /// the URL cannot be signed.
+    pub async fn presigned_waveform(&self, id: &str) -> Result<Option<String>> {
+        let job = self.get(id).await?;
+        let (Some(objects), Some(_), Some(w)) = (&self.core.objects, &job.output.object_key, &job.output.waveform)
+        else {
+            return Ok(None);
+        };
+        let internal = |e: crate::objects::ObjectsError| ServiceError::Internal(e.to_string());
+        let key = crate::objects::ObjectKey::new(&format!("jobs/{id}/{}", crate::waveform::file_name(w.format)))
+            .map_err(internal)?;
+        let url = objects.presigned_get(&key, crate::objects::DEFAULT_PRESIGN_TTL).await.map_err(internal)?;
+        Ok(Some(url.to_string()))
+    }
+
     /// This node's name (`--node-name`).
     pub fn node_name(&self) -> &str {
         &self.core.config.node_name
