@@ -16,10 +16,19 @@ scripts/setup.sh
 bash fixtures/prepare.sh >/dev/null
 
 failed=()
+# No step may take the whole CI budget: one that hangs (a test waiting
+# forever) is stopped after CREMA_STEP_TIMEOUT seconds (default 3000: four
+# times the longest step, `cargo test` with its build on a fresh 2-core
+# machine), counted as failed, and the steps after it still run; the run
+# then still ends inside CI's 90 minutes. libtest names a test running over
+# 60 s in the log.
+step_limit=${CREMA_STEP_TIMEOUT:-3000}
 step() {
   echo "== $*" >&2
-  local start=$SECONDS
-  if ! "$@"; then
+  local start=$SECONDS rc=0
+  timeout --kill-after=30 "$step_limit" "$@" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && echo "== stopped after ${step_limit} s (CREMA_STEP_TIMEOUT): $*" >&2
     failed+=("$*")
   fi
   echo "== took $((SECONDS - start)) s: $*" >&2
