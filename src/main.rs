@@ -168,6 +168,10 @@ struct EncodeArgs {
     /// mono mix) beside the output as NAME.dat, from the audio the encode decodes anyway.
     #[arg(long)]
     waveform: bool,
+    /// Afterwards, score the output against the source (VMAF, PSNR, SSIM of every frame; for
+    /// --hls the top rung): a second decode of both, reported as `quality`.
+    #[arg(long)]
+    measure: bool,
     /// Progress and result as JSON lines on stdout (format in the README).
     #[arg(long)]
     json: bool,
@@ -312,6 +316,7 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         target_height: args.target_height,
         encoder: preference,
         overwrite: args.overwrite,
+        measure: args.measure,
     }
 }
 
@@ -501,6 +506,7 @@ fn stage_name(s: Stage) -> &'static str {
         Stage::Analyzing => "analyzing",
         Stage::Encoding => "encoding",
         Stage::Muxing => "muxing",
+        Stage::Measuring => "measuring",
     }
 }
 
@@ -571,6 +577,22 @@ fn print_result(name: &str, res: &EncodeResult) {
             w.length,
             w.samples_per_pixel,
             w.sample_rate
+        );
+    }
+    if let Some(q) = &res.quality {
+        println!(
+            "  quality ({}, {} frames at {}x{}): VMAF {:.2} (harmonic {:.2}, 1% low {:.2}, min {:.2}), \
+             PSNR {:.2} dB, SSIM {:.4}",
+            q.output,
+            q.frames,
+            q.width,
+            q.height,
+            q.vmaf.mean,
+            q.vmaf.harmonic_mean,
+            q.vmaf.p1,
+            q.vmaf.min,
+            q.psnr.mean,
+            q.ssim.mean
         );
     }
     println!("  source {} → saved {:.1}%", human_bytes(res.source.bytes), res.saved_percent);

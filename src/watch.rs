@@ -80,6 +80,9 @@ pub struct AddArgs {
     /// Also write each file's waveform (BBC audiowaveform .dat) beside its output as STEM.PROFILE.dat.
     #[arg(long)]
     waveform: bool,
+    /// Score each output against its file once written (VMAF, PSNR, SSIM): the job's `output.quality`.
+    #[arg(long)]
+    measure: bool,
     /// Scale down to this height in pixels (never up; 144..4320).
     #[arg(long)]
     target_height: Option<u32>,
@@ -182,6 +185,7 @@ fn spec_of(a: &AddArgs) -> Result<WatchRuleSpec, String> {
             hls,
             dir: None,
             waveform: a.waveform.then_some(crema_service::WaveformRequest::Enabled(true)),
+            measure: a.measure,
         },
         output_dir: a.output_dir.as_deref().map(absolute).transpose()?,
         on_success: success_action(&a.on_success)?,

@@ -417,3 +417,38 @@ fn canceling_stops_the_measurement() {
     quality::compare(&r, &r, &opts, &CancelFlag::new(), &mut |e| events.push(e)).expect("compare");
     assert!(matches!(events.first(), Some(crema_engine::Event::Stage { .. })), "{events:?}");
 }
+
+/// `crema encode --measure`: the result carries the output's quality against
+/// the source, equal to what `crema quality` says of the same two files, and
+/// the text summary prints it.
+#[test]
+fn encode_measure_reports_what_crema_quality_finds() {
+    let dir = scratch_dir();
+    let src = fixture("h264_720p_2s.mp4");
+    let out = dir.join("measured.mp4");
+    let res = encode_ok(&src, "sophon-espresso", &out, &["--target-height", "360", "--measure", "--overwrite"]);
+    let q = &res["quality"];
+    assert_eq!(
+        (q["output"].as_str(), q["width"].as_u64(), q["frames"].as_u64()),
+        (Some("file"), Some(1280), Some(50)),
+        "{res}"
+    );
+    let direct = quality_json(&src, &out, &["--no-neg"]);
+    assert!(num(&q["vmaf"]["mean"]) > 30.0 && num(&q["psnr"]["mean"]) > 20.0, "{q}");
+    assert_eq!(q["vmaf"]["mean"], direct["vmaf"]["mean"], "{q} vs {direct}");
+    assert_eq!(q["psnr"]["mean"], direct["psnr"]["mean"], "{q} vs {direct}");
+    let text = crema(&args![
+        "encode",
+        &src,
+        "-p",
+        "sophon-espresso",
+        "-o",
+        dir.join("t.mp4"),
+        "--target-height",
+        "360",
+        "--measure",
+        "--overwrite"
+    ]);
+    assert_eq!(text.code, 0, "{}", text.describe());
+    assert!(text.stdout.contains("quality (file, 50 frames at 1280x720): VMAF "), "{}", text.stdout);
+}

@@ -166,6 +166,7 @@ pub fn predict_saving(
         encoder: req.encoder,
         overwrite: true,
         waveform: None,
+        measure: false,
     };
     let mut notices = Vec::new();
     // The sample's own progress is not the job's; only a cancellation is passed on.

@@ -99,6 +99,7 @@ pub fn run(
                     notices,
                     warnings,
                     waveform,
+                    quality: None,
                 });
             };
             reason = Some(choice.reason);
@@ -124,6 +125,10 @@ pub fn run(
             (vec![], FinalArtifact::Original)
         }
     };
+    let quality = match outputs.first() {
+        Some(main) if req.measure => crate::measure::main_output(&req.input, main, cancel, on_event, &mut warnings)?,
+        _ => None,
+    };
     let main_bytes = outputs.first().map_or(0, |o| o.bytes);
     let saved = if info.bytes > 0 { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
     Ok(EncodeResult {
@@ -142,6 +147,7 @@ pub fn run(
         notices,
         warnings,
         waveform,
+        quality,
     })
 }
 

@@ -36,6 +36,7 @@ pub mod ffutil;
 pub mod hls;
 pub mod levels;
 pub mod limits;
+pub mod measure;
 pub mod media;
 mod output;
 pub mod plan;

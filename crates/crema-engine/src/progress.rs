@@ -40,6 +40,9 @@ pub enum Stage {
     Encoding,
     /// Finishing outputs: trailers, playlists, faststart relocation.
     Muxing,
+    /// Scoring the finished output against the source (VMAF, PSNR, SSIM),
+    /// when the request asked to measure it ([`crate::request::EncodeRequest::measure`]).
+    Measuring,
 }
 
 /// One progress report. Emitted at most every ~100 ms while encoding.

@@ -44,6 +44,7 @@ fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Opt
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
         waveform: None,
+        measure: false,
     }
 }
 

@@ -182,6 +182,14 @@ pub struct OutputSpec {
     /// Served by `GET /v1/jobs/{id}/waveform`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waveform: Option<crate::waveform::WaveformRequest>,
+    /// Extension: once written, score the output against the source (VMAF,
+    /// PSNR, SSIM of every frame; an HLS ladder through its top rung) and
+    /// report it as `output.quality`. Costs a second decode of the source
+    /// and the output plus the metrics (roughly the encode's time again at
+    /// fast presets). A measurement that fails leaves the job completed,
+    /// with the reason in `output.warnings`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub measure: bool,
 }
 
 /// A job submission: the body of `POST /v1/jobs`.
@@ -432,6 +440,10 @@ pub struct OutputInfo {
     /// source has audio); `GET /v1/jobs/{id}/waveform` serves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waveform: Option<crate::waveform::WaveformInfo>,
+    /// Extension: the output's measured quality (`output.measure` was asked
+    /// and the measurement worked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::measured::QualityInfo>,
 }
 
 /// A job: the contract's JobResponse. Field names and nullability exactly as

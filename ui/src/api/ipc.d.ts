@@ -249,6 +249,7 @@ export interface components {
             object_key?: string | null;
             /** @description Extension: server-side path of the file (or master playlist), for transports. */
             path?: string | null;
+            quality?: null | components["schemas"]["QualityInfo"];
             /**
              * Format: date-time
              * @description When the output will be (or was) deleted by the retention cleanup (then
@@ -283,6 +284,29 @@ export interface components {
          * @enum {string}
          */
         OutputState: "pending" | "available";
+        /** @description One metric pooled over the scored frames. */
+        PooledScore: {
+            /**
+             * Format: double
+             * @description Harmonic mean as libvmaf pools it (`n / Σ 1/(xᵢ + 1) − 1`): the worst frames weigh most.
+             */
+            harmonic_mean: number;
+            /**
+             * Format: double
+             * @description Arithmetic mean.
+             */
+            mean: number;
+            /**
+             * Format: double
+             * @description Lowest frame score.
+             */
+            min: number;
+            /**
+             * Format: double
+             * @description 1st percentile (linear interpolation between the closest ranks).
+             */
+            p1: number;
+        };
         /** @description What `probe_file` returns. */
         ProbedFile: {
             /** @description What the file is (resolution, frame rate, duration, codec, bit depth, HDR, audio tracks). */
@@ -331,6 +355,42 @@ export interface components {
             phase_percent: number | null;
             /** @description The engine's stage (`probing`, `analyzing`, `encoding`, `muxing`); `null` before the run. */
             stage: string | null;
+        };
+        /**
+         * @description Extension `output.quality`: the written output measured against the
+         *     source (asked with `output.measure: true`).
+         */
+        QualityInfo: {
+            /**
+             * Format: int64
+             * @description Frames scored.
+             */
+            frames: number;
+            /**
+             * Format: int32
+             * @description Height in pixels the frames were scored at.
+             */
+            height: number;
+            /** @description VMAF model: `vmaf_v0.6.1`, or `vmaf_4k_v0.6.1` for sources above 2560×1440. */
+            model: string;
+            /** @description What was measured: `file`, or `hls 720p` (the ladder's top rung). */
+            output: string;
+            /** @description All-plane PSNR, dB. */
+            psnr: components["schemas"]["PooledScore"];
+            /**
+             * Format: double
+             * @description Wall time of the measurement, seconds.
+             */
+            seconds: number;
+            /** @description All-plane SSIM, 0..1. */
+            ssim: components["schemas"]["PooledScore"];
+            /** @description VMAF, 0..100. */
+            vmaf: components["schemas"]["PooledScore"];
+            /**
+             * Format: int32
+             * @description Width in pixels the frames were scored at (the source's; the output is scaled up to it).
+             */
+            width: number;
         };
         /** @description What `server_status`, `server_start` and `server_stop` return. */
         ServerStatus: {

@@ -138,6 +138,7 @@ pub(crate) fn run(
         notices: vec![],
         warnings,
         waveform,
+        quality: None,
     })
 }
 

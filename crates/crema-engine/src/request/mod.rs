@@ -32,7 +32,9 @@ use crate::error::EngineError;
 pub mod report;
 pub mod types;
 
-pub use report::{EncodeResult, EncoderOption, EncoderReport, FinalArtifact, OutputReport, RungReport};
+pub use report::{
+    EncodeResult, EncoderOption, EncoderReport, FinalArtifact, MeasuredQuality, OutputReport, RungReport,
+};
 pub use types::{Container, EncodeRequest, FileRequest, HlsRequest};
 
 /// Smallest output or rung height, pixels.

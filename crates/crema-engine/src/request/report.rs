@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::encoder::Backend;
 use crate::media::MediaInfo;
+use crate::quality::Pooled;
 use crate::waveform::WaveformReport;
 
 /// Which artifact a client should keep (the `/v1` `final_artifact` extension).
@@ -117,4 +118,33 @@ pub struct EncodeResult {
     /// not is one of the `warnings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waveform: Option<WaveformReport>,
+    /// The main output's measured quality, when the request asked for it
+    /// and it could be measured (why not is one of the `warnings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<MeasuredQuality>,
+}
+
+/// The quality of an encode's main output, measured against its source
+/// after the encode ([`crate::measure`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeasuredQuality {
+    /// What was measured: `file`, or `hls 1080p` (the top rung's media playlist).
+    pub output: String,
+    /// VMAF model (`vmaf_v0.6.1`, or `vmaf_4k_v0.6.1` above 2560×1440).
+    pub model: String,
+    /// Width × height in pixels the frames were scored at: the source's
+    /// (the output is scaled up to it with bicubic filtering).
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+    /// Frames scored (every frame that paired by timestamp).
+    pub frames: u64,
+    /// VMAF over the frames, 0..100.
+    pub vmaf: Pooled,
+    /// All-plane PSNR over the frames, dB.
+    pub psnr: Pooled,
+    /// All-plane SSIM over the frames, 0..1.
+    pub ssim: Pooled,
+    /// Wall time the measurement took, seconds.
+    pub seconds: f64,
 }

@@ -76,4 +76,9 @@ pub struct EncodeRequest {
     /// Also write the waveform of one audio track, made from the frames
     /// this encode decodes (see [`crate::waveform::WaveformOutput`]).
     pub waveform: Option<WaveformOutput>,
+    /// Score the main output against the source once it is written (VMAF,
+    /// PSNR, SSIM of every frame: [`crate::measure`]); the result is
+    /// [`super::EncodeResult::quality`]. Costs a second decode of the source
+    /// and of the output, and the metrics.
+    pub measure: bool,
 }

@@ -110,6 +110,7 @@ fn ladder(codec: VideoCodec, dir: &Path) -> PathBuf {
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
         waveform: None,
+        measure: false,
     };
     encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     hls
@@ -174,6 +175,7 @@ fn single_file_mp4_starts_video_and_audio_together() {
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
         waveform: None,
+        measure: false,
     };
     encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     let (video, audio) = (ffprobe_first_pts(&out, "v:0"), ffprobe_first_pts(&out, "a:0"));

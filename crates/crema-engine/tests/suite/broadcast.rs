@@ -61,6 +61,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
         overwrite: false,
         waveform: None,
+        measure: false,
     };
     let mut events = Vec::new();
     let res = encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))

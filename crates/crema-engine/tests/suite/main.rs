@@ -5,4 +5,5 @@
 mod av_start;
 mod broadcast;
 mod hls;
+mod measure;
 mod probe;

@@ -90,6 +90,7 @@ pub(crate) fn pending_output(spec: &OutputSpec) -> OutputInfo {
         object_key: None,
         warnings: Vec::new(),
         waveform: None,
+        quality: None,
     }
 }
 

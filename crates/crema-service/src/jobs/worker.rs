@@ -94,7 +94,7 @@ fn status_of(stage: Stage) -> JobStatus {
     match stage {
         Stage::Probing | Stage::Analyzing => JobStatus::Probing,
         Stage::Encoding => JobStatus::Encoding,
-        Stage::Muxing => JobStatus::Muxing,
+        Stage::Muxing | Stage::Measuring => JobStatus::Muxing,
     }
 }
 
@@ -104,6 +104,7 @@ fn stage_name(stage: Stage) -> String {
         Stage::Analyzing => "analyzing",
         Stage::Encoding => "encoding",
         Stage::Muxing => "muxing",
+        Stage::Measuring => "measuring",
     }
     .to_string()
 }
@@ -151,6 +152,7 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
         encoder,
         overwrite: true,
         waveform: crate::waveform::engine_output(out.waveform.as_ref(), job_dir),
+        measure: out.measure,
     }
 }
 
@@ -257,7 +259,7 @@ async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
                 let overall = match stage {
                     Stage::Probing | Stage::Analyzing => 0.0,
                     Stage::Encoding => percent * 0.99,
-                    Stage::Muxing => 99.0,
+                    Stage::Muxing | Stage::Measuring => 99.0,
                 };
                 progress.percent = progress.percent.max(overall);
                 (stage, false)
@@ -410,6 +412,7 @@ async fn complete(
             output.warnings =
                 result.warnings.iter().map(|w| crate::redact::paths(w, source.as_slice(), &[job_dir])).collect();
             output.waveform = result.waveform.as_ref().map(crate::waveform::info);
+            output.quality = result.quality.as_ref().map(Into::into);
             if let Some(dir) = row.output_request.dir.clone() {
                 place_in(&mut output, m, row, &result.effective_profile_id, dir).await?;
             }
@@ -571,5 +574,6 @@ fn written_output(
         object_key: None,
         warnings: Vec::new(),
         waveform: None,
+        quality: None,
     }
 }

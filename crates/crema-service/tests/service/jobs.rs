@@ -500,3 +500,46 @@ async fn moves_and_revokes_succeed_while_another_connection_writes() {
     other.close().await;
     svc.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Extension `output.measure`: a completed job carries `output.quality` (the
+/// written file scored against its source at the source's size, every frame),
+/// which survives a reopen of the store and is absent without `measure`; the
+/// job passes through the `measuring` stage while its status stays `muxing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_measured_job_reports_its_quality() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(dir.path(), 1).await;
+    let mut events = svc.subscribe();
+    let mut spec = quick_spec();
+    spec.output.measure = true;
+    let job = svc.submit(spec, network()).await.unwrap();
+    let plain = svc.submit(quick_spec(), network()).await.unwrap();
+    let done = wait_terminal(&svc, &job.id).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    let q = done.output.quality.clone().expect("output.quality");
+    assert_eq!((q.output.as_str(), q.width, q.height, q.frames), ("file", 1280, 720, 50), "{q:?}");
+    assert!(q.vmaf.min <= q.vmaf.p1 && q.vmaf.p1 <= q.vmaf.mean && q.vmaf.mean <= 100.0, "{q:?}");
+    assert!(q.psnr.mean > 20.0 && q.ssim.mean > 0.5 && q.ssim.mean < 1.0, "{q:?}");
+    let mut measuring = false;
+    loop {
+        let e = match events.try_recv() {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => break,
+        };
+        if let ServiceEvent::JobProgress { job_id, progress } = e
+            && job_id == job.id
+            && progress.stage.as_deref() == Some("measuring")
+        {
+            assert_eq!(progress.phase, JobStatus::Muxing);
+            measuring = true;
+        }
+    }
+    assert!(measuring, "no progress in the measuring stage");
+    let plain = wait_terminal(&svc, &plain.id).await;
+    assert!(plain.output.quality.is_none());
+    svc.shutdown(Duration::ZERO).await;
+    let svc = open(dir.path(), 0).await;
+    assert_eq!(svc.get(&job.id).await.unwrap().output.quality, Some(q));
+    svc.shutdown(Duration::ZERO).await;
+}
