@@ -9,6 +9,7 @@ import {
   formatFps,
   formatFrameRate,
   formatPercent,
+  qualityLine,
   savings,
   stageLabel,
   tidyError,
@@ -55,6 +56,21 @@ describe('progress', () => {
     const j = job({ status: 'encoding' });
     expect(stageLabel({ ...j, progress: { ...j.progress, stage: 'analyzing' } })).toBe('Analyzing');
     expect(stageLabel(job({ status: 'failed' }))).toBe('Failed');
+    const m = job({ status: 'muxing' });
+    expect(stageLabel({ ...m, progress: { ...m.progress, stage: 'measuring' } })).toBe('Measuring quality');
+  });
+  it('a measured output shows VMAF, its 1% low and PSNR; an unmeasured one nothing', () => {
+    const pooled = (mean: number, p1: number) => ({ mean, harmonic_mean: mean - 0.5, p1, min: p1 - 1 });
+    const quality = {
+      output: 'file', model: 'vmaf_v0.6.1', width: 1920, height: 1080, frames: 240,
+      vmaf: pooled(94.26, 88.04), psnr: pooled(41.27, 38), ssim: pooled(0.981, 0.95), seconds: 3.2,
+    };
+    const done = job({ status: 'completed' });
+    expect(qualityLine({ output: { ...done.output, quality } })).toBe('VMAF 94.3, 1% low 88.0, PSNR 41.3 dB');
+    expect(qualityLine({ output: { ...done.output, quality: { ...quality, output: 'hls 720p' } } })).toBe(
+      'VMAF 94.3, 1% low 88.0, PSNR 41.3 dB (top rung 720p)',
+    );
+    expect(qualityLine(done)).toBeNull();
   });
 });
 

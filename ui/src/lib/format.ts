@@ -83,11 +83,21 @@ const STAGES: Record<string, string> = {
   analyzing: 'Analyzing',
   encoding: 'Encoding',
   muxing: 'Finishing',
+  measuring: 'Measuring quality',
   uploading_output: 'Saving the output',
   completed: 'Done',
   failed: 'Failed',
   canceled: 'Canceled',
 };
+
+/** A measured output's quality in one line (`output.quality`), or null when
+ * the job was not measured: VMAF mean and 1% low (0..100), PSNR in dB. */
+export function qualityLine(job: Pick<Job, 'output'>): string | null {
+  const q = job.output.quality;
+  if (!q) return null;
+  const where = q.output === 'file' ? '' : ` (${q.output.replace(/^hls /, 'top rung ')})`;
+  return `VMAF ${q.vmaf.mean.toFixed(1)}, 1% low ${q.vmaf.p1.toFixed(1)}, PSNR ${q.psnr.mean.toFixed(1)} dB${where}`;
+}
 
 /** The job's stage in words (the engine's stage while running, else its status). */
 export function stageLabel(job: Pick<Job, 'status' | 'progress'>): string {
