@@ -218,7 +218,7 @@ impl Uploads {
         }
         if up.multipart_id.is_some() {
             let stored = match &inner.core.objects {
-                Some(objects) => bucket::store_part(objects, &up, part_number, &tmp).await,
+                Some(objects) => bucket::store_part(inner, objects, &up, part_number, &tmp).await,
                 None => Err(no_bucket(id)),
             };
             let _ = tokio::fs::remove_file(&tmp).await;

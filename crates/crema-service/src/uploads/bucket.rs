@@ -22,7 +22,7 @@
 //!   under `PREFIX/uploads/<id>/`.
 
 use super::files::{SOURCE, hash_file};
-use super::state::{UploadRow, Uploads, blocking, upload_dir};
+use super::state::{BUCKET_PART_MIB, UploadRow, Uploads, blocking, upload_dir};
 use crate::error::{Result, ServiceError};
 use crate::objects::{ObjectKey, Objects, ObjectsError};
 use sqlx::Row;
@@ -57,8 +57,22 @@ pub(super) async fn begin(objects: &Objects, id: &str) -> Result<String> {
 }
 
 /// Sends the part in the local file `tmp` (already checked to be the
-/// part's exact size) as part `n` of `up`'s multipart upload; returns its ETag.
-pub(super) async fn store_part(objects: &Objects, up: &UploadRow, n: u64, tmp: &std::path::Path) -> Result<String> {
+/// part's exact size) as part `n` of `up`'s multipart upload; returns its
+/// ETag. The part is held in memory meanwhile, within the uploads' shared
+/// allowance ([`BUCKET_PART_MIB`]; a part larger than all of it waits for all of it).
+pub(super) async fn store_part(
+    inner: &Uploads,
+    objects: &Objects,
+    up: &UploadRow,
+    n: u64,
+    tmp: &std::path::Path,
+) -> Result<String> {
+    let mib = u32::try_from(up.part_len(n).div_ceil(1 << 20)).unwrap_or(u32::MAX).clamp(1, BUCKET_PART_MIB);
+    let _held = inner
+        .bucket_mib
+        .acquire_many(mib)
+        .await
+        .map_err(|_| ServiceError::Internal("the part allowance was closed".into()))?;
     let multipart = up.multipart_id.as_deref().unwrap_or_default();
     let bytes =
         tokio::fs::read(tmp).await.map_err(|e| ServiceError::Internal(format!("reading part {n} back: {e}")))?;

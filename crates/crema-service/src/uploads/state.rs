@@ -21,12 +21,22 @@ pub(crate) struct Uploads {
     pub(crate) core: Arc<Core>,
     /// Per-upload locks: parts take it shared, complete/delete/expiry exclusively.
     pub(super) locks: UploadLocks,
+    /// MiB of part data held in memory on their way to the bucket (farm
+    /// mode), at most [`BUCKET_PART_MIB`] at once: a part is sent as one
+    /// request body, so each holds its whole size until the bucket has it.
+    pub(super) bucket_mib: Arc<tokio::sync::Semaphore>,
 }
+
+/// MiB of parts in memory on their way to the bucket at once (256 MiB:
+/// eight 32 MiB parts, the contract's largest tier below whole files). More
+/// parts wait for their turn rather than growing the process.
+pub(super) const BUCKET_PART_MIB: u32 = 256;
 
 impl Uploads {
     /// A handle over the shared state.
     pub(crate) fn new(core: Arc<Core>) -> Uploads {
-        Uploads { core, locks: UploadLocks::default() }
+        let bucket_mib = Arc::new(tokio::sync::Semaphore::new(BUCKET_PART_MIB as usize));
+        Uploads { core, locks: UploadLocks::default(), bucket_mib }
     }
 }
 
