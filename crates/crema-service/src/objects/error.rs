@@ -131,7 +131,7 @@ impl ObjectsError {
 }
 
 /// `Generic` and the rest: transport failures and 5xx/429/408 are
-/// transient, other statuses are refusals. `object_store` keeps its retry
+/// transient, 404 is [`ObjectsError::NotFound`], other statuses are refusals. `object_store` keeps its retry
 /// error type private, so the status is read from its message
 /// (`… status code: 503 …`), the one weak spot of this mapping.
 fn classify(key: String, e: &object_store::Error) -> ObjectsError {
@@ -143,6 +143,9 @@ fn classify(key: String, e: &object_store::Error) -> ObjectsError {
         Some(s) if s >= 500 || s == 429 || s == 408 => {
             ObjectsError::Unavailable { key, reason: with_code(format!("HTTP {s}"), &text) }
         }
+        // What `object_store` leaves generic: a multipart upload that is gone
+        // (`NoSuchUpload` on UploadPart or CompleteMultipartUpload).
+        Some(404) => ObjectsError::NotFound { key },
         Some(s) => ObjectsError::Refused { key, reason: with_code(format!("HTTP {s}"), &text) },
         // A 2xx whose body says InternalError/SlowDown, after retries.
         None if text.contains("InternalError") || text.contains("SlowDown") => {

@@ -22,7 +22,7 @@
 //!   under `PREFIX/uploads/<id>/`.
 
 use super::files::{SOURCE, hash_file};
-use super::state::{BUCKET_PART_MIB, UploadRow, Uploads, blocking, upload_dir};
+use super::state::{BUCKET_PART_MIB, UploadRow, Uploads, blocking, load, upload_dir};
 use crate::error::{Result, ServiceError};
 use crate::objects::{ObjectKey, Objects, ObjectsError};
 use sqlx::Row;
@@ -76,10 +76,24 @@ pub(super) async fn store_part(
     let multipart = up.multipart_id.as_deref().unwrap_or_default();
     let bytes =
         tokio::fs::read(tmp).await.map_err(|e| ServiceError::Internal(format!("reading part {n} back: {e}")))?;
-    objects
-        .put_multipart_part(&source_key(&up.id)?, multipart, n, bytes)
-        .await
-        .map_err(|e| bucket_fault(&format!("storing part {n}"), e))
+    let e = match objects.put_multipart_part(&source_key(&up.id)?, multipart, n, bytes).await {
+        Ok(etag) => return Ok(etag),
+        Err(e) => e,
+    };
+    // Another node may have completed or deleted the upload since this one
+    // checked it: S3 then answers 404 NoSuchUpload (some servers 403).
+    let gone = || {
+        ServiceError::InvalidTransition(format!(
+            "upload {} was completed or deleted meanwhile; it takes no more parts",
+            up.id
+        ))
+    };
+    match load(inner, &up.id).await.and_then(|u| u.visible()) {
+        Ok(status) if !status.is_open() => Err(gone()),
+        Err(not_found @ ServiceError::NotFound { .. }) => Err(not_found),
+        _ if matches!(e, ObjectsError::NotFound { .. }) => Err(gone()),
+        _ => Err(bucket_fault(&format!("storing part {n}"), e)),
+    }
 }
 
 /// Joins `up`'s parts in the bucket and returns the object's SHA-256,

@@ -165,3 +165,38 @@ async fn a_job_from_a_bucket_upload_runs_on_any_node_and_keeps_its_object() {
         s.shutdown(Duration::ZERO).await;
     }
 }
+
+/// A part the bucket does not take (here its multipart upload was aborted
+/// behind the service's back, as when another node deleted the upload while
+/// the part was on its way) is an error and is not acknowledged; the parts
+/// before it stay. (S3 answers such a part 404 `NoSuchUpload`, which the
+/// service reports as a conflict when the upload is no longer open; s3s-fs
+/// answers 403, so only the refusal is checked here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_the_bucket_refuses_is_not_acknowledged() {
+    use crate::support::s3s::S3sFsExt;
+    let s3 = S3sFs::start();
+    let (shared, a_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut c = node(&s3, shared.path(), a_dir.path(), "node-a", 0);
+    c.upload_chunk_size_override = Some(5 * MIB);
+    let a = Service::open(c).await.unwrap();
+    let data = bytes(6 * MIB, 3);
+    let spec = UploadSpec { file_name: "late.mov".into(), file_size: data.len() as u64, mime_type: None };
+    let up = a.create_upload(spec).await.unwrap();
+    a.put_part(&up.id, 0, &data[..(5 * MIB) as usize]).await.unwrap();
+    let pool = crate::common::db(shared.path()).await;
+    let multipart: String = sqlx::query_scalar("SELECT multipart_id FROM uploads WHERE id = $1")
+        .bind(&up.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let objects = s3.objects("farm", crema_service::objects::ObjectsOptions::default());
+    let key = crema_service::objects::ObjectKey::new(&format!("uploads/{}/source", up.id)).unwrap();
+    objects.abort_multipart(&key, &multipart).await.unwrap();
+    let e = a.put_part(&up.id, 1, &data[(5 * MIB) as usize..]).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Internal(_) | ServiceError::InvalidTransition(_)), "{e:?}");
+    assert!(!e.to_string().contains(a_dir.path().to_str().unwrap()), "a server path in {e}");
+    assert_eq!(a.get_upload(&up.id).await.unwrap().received_chunks, vec![0], "the refused part is not acknowledged");
+    a.shutdown(Duration::ZERO).await;
+}
