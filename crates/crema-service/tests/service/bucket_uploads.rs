@@ -45,15 +45,7 @@ fn node(s3: &S3sFs, shared: &Path, dir: &Path, name: &str, workers: usize) -> Co
 }
 
 fn bytes(len: u64, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    crate::common::pseudo_random(len as usize, seed)
 }
 
 fn files_under(dir: &Path) -> Vec<String> {

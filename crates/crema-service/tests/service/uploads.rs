@@ -34,18 +34,6 @@ fn spec(name: &str, size: usize) -> UploadSpec {
     UploadSpec { file_name: name.into(), file_size: size as u64, mime_type: Some("video/mp4".into()) }
 }
 
-/// Deterministic non-repeating test bytes.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn chunks(data: &[u8], chunk: u64) -> Vec<(u64, &[u8])> {
     data.chunks(chunk as usize).enumerate().map(|(i, c)| (i as u64, c)).collect()

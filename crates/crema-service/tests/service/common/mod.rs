@@ -189,3 +189,16 @@ pub async fn job_with_source_broken_after_submit(
     std::fs::write(&src, &bytes[..4096]).expect("truncate the copy");
     (Service::open(config).await.expect("reopen service"), job.id)
 }
+
+/// Deterministic non-repeating test bytes.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
