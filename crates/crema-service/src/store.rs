@@ -91,6 +91,9 @@ async fn open_sqlite(path: &Path) -> Result<Pool> {
                 // `BEGIN IMMEDIATE` on it fails. The ping waits for the
                 // rollback sqlx queued when the transaction was dropped; a
                 // connection still marked in a transaction after it is closed.
+                if !conn.is_in_transaction() {
+                    return Ok(true);
+                }
                 conn.ping().await?;
                 Ok(!conn.is_in_transaction())
             })

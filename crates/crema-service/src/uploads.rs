@@ -141,7 +141,7 @@ impl Uploads {
             Some(objects) => (Some(bucket::begin(objects, &id).await?), None),
             None => (None, Some(inner.core.config.node_name.clone())),
         };
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO uploads (id, status, file_name, file_size, mime_type, chunk_size, total_chunks,
                                   created_at, expires_at, expires_ms, multipart_id, node)
              VALUES ($1, 'uploading', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -155,10 +155,16 @@ impl Uploads {
         .bind(ts(created))
         .bind(ts(expires_at))
         .bind(unix_ms(expires_at))
-        .bind(multipart_id)
+        .bind(&multipart_id)
         .bind(node)
         .execute(&inner.core.pool)
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            if let (Some(objects), Some(m)) = (&inner.core.objects, &multipart_id) {
+                bucket::abandon(objects, &id, m).await;
+            }
+            return Err(e.into());
+        }
         Ok(UploadCreated { id, chunk_size, total_chunks, expires_at })
     }
 
@@ -222,7 +228,6 @@ impl Uploads {
                 None => Err(no_bucket(id)),
             };
             let _ = tokio::fs::remove_file(&tmp).await;
-            let _ = tokio::fs::remove_dir(&dir).await; // when no other part is on its way through it
             record_part(inner, id, part_number, expected, Some(stored?))
                 .await
                 .map_err(|e| if is_database_full(&e) { disk_full(inner, id, part_number) } else { e.into() })?;
@@ -308,15 +313,27 @@ impl Uploads {
         }
         let dir = upload_dir(inner, id);
         let (total, part0_len, file_size) = (up.total_chunks, up.part_len(0), up.file_size);
-        set_status(inner, id, UploadStatus::Uploading, UploadStatus::Assembling).await?;
-        if up.multipart_id.is_some() {
-            // The node completing it: its restart gives the upload back (open-time recovery).
-            sqlx::query("UPDATE uploads SET node = $1 WHERE id = $2")
-                .bind(&inner.core.config.node_name)
-                .bind(id)
-                .execute(&inner.core.pool)
-                .await?;
+        // One statement: in the bucket the node completing it is recorded with
+        // the state (its restart gives the upload back: open-time recovery).
+        let began = sqlx::query(
+            "UPDATE uploads SET status = 'assembling',
+                                node = CASE WHEN multipart_id IS NULL THEN node ELSE $1 END
+             WHERE id = $2 AND status = 'uploading'",
+        )
+        .bind(&inner.core.config.node_name)
+        .bind(id)
+        .execute(&inner.core.pool)
+        .await?;
+        if began.rows_affected() != 1 {
+            // Another request (on this node or another) got there first.
+            let now_up = load(inner, id).await?;
+            if let (UploadStatus::Completed, Some(done)) = (now_up.visible()?, now_up.completed()) {
+                return Ok(done);
+            }
+            return Err(ServiceError::InvalidTransition(format!("upload {id} is being completed by another request")));
         }
+        // The bucket's joined file is downloaded here only to be hashed and probed.
+        let _local_copy = up.multipart_id.is_some().then(|| RemoveOnDrop(dir.clone()));
         let assembled = if up.multipart_id.is_some() {
             match &inner.core.objects {
                 Some(objects) => bucket::finish(inner, objects, &up).await,
@@ -387,8 +404,7 @@ impl Uploads {
             return Err(ServiceError::Internal(format!("upload {id} changed state while being completed")));
         }
         if up.multipart_id.is_some() {
-            // The bucket joined the parts; this node's copy was for the hash and the probe.
-            let _ = blocking("removing the upload's local copy", move || remove_path(&dir)).await;
+            // The bucket joined the parts; this node's copy goes with `_local_copy`.
             return Ok(UploadCompleted {
                 id: id.to_string(),
                 status: UploadStatus::Completed,
@@ -464,6 +480,16 @@ async fn record_part(inner: &Uploads, id: &str, n: u64, bytes: u64, etag: Option
     .execute(&inner.core.pool)
     .await
     .map(|_| ())
+}
+
+/// Removes a folder when dropped (blocking: the bucket branch of `complete`
+/// leaves no copy of the file behind on any exit).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = remove_path(&self.0);
+    }
 }
 
 /// An upload kept in the bucket, on a node started without `--object-store`.

@@ -185,7 +185,7 @@ async fn an_hls_package_in_the_bucket_is_served_with_presigned_segments() {
     let r = s.client().get(format!("{base}{variant_dir}{}", relative[1])).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND, "a segment asked for by its relative path");
     assert!(r.headers()["location"].to_str().unwrap().contains("X-Amz-Signature="));
-    for outside in ["nope/index.m3u8", "a//b.m3u8"] {
+    for outside in ["nope/index.m3u8", "a//b.m3u8", "source/h264_720p_2s.mp4", "waveform.dat"] {
         let r = s.client().get(format!("{base}{outside}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{outside}");
     }

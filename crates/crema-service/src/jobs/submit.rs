@@ -109,6 +109,20 @@ pub(crate) async fn submit_job(inner: &JobsState, spec: JobSpec, origin: &Origin
         inner.uploads.remove_job_source(&job.id).await;
         return Err(e);
     }
+    let in_bucket = job.source.object_key.as_deref().is_some_and(|k| k.starts_with("uploads/"));
+    if let (SourceSpec::Upload { upload_id }, true) = (&spec.source, in_bucket) {
+        // Farm mode: a delete of the upload that overlapped this submission
+        // either sees the job now in the table or is seen here (the
+        // object would be gone): then the job is taken back.
+        if let Err(e) = inner.uploads.confirm_source(upload_id).await {
+            let _ = inner.store.cancel(&job.id, true, &job.output).await;
+            let _ = inner.store.delete_finished(&job.id).await;
+            inner.uploads.remove_job_source(&job.id).await;
+            return Err(e);
+        }
+        // The copy was for the probe; the node that claims the job fetches its own.
+        inner.uploads.remove_job_source(&job.id).await;
+    }
     inner.wake.notify_one();
     super::lease::announce(inner).await;
     inner.core.emit(ServiceEvent::JobCreated { job: Box::new(job.clone()) });

@@ -223,4 +223,24 @@ mod tests {
         assert_eq!(r, "HTTP 403 SignatureDoesNotMatch");
         assert!(!short(text).contains("AKID"));
     }
+
+    #[test]
+    fn a_generic_404_is_not_found_and_a_403_a_refusal() {
+        let gone = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing POST http://h/b/k?uploadId=x in 2ms - Server returned non-2xx status code: \
+                     404 Not Found: <Error><Code>NoSuchUpload</Code></Error>"
+                .into(),
+        };
+        assert!(matches!(ObjectsError::from_store("b/k", gone), ObjectsError::NotFound { .. }));
+        let denied = object_store::Error::Generic {
+            store: "S3",
+            source: "Server returned non-2xx status code: 403 Forbidden: <Error><Code>AccessDenied</Code></Error>"
+                .into(),
+        };
+        match ObjectsError::from_store("b/k", denied) {
+            ObjectsError::Refused { reason, .. } => assert_eq!(reason, "HTTP 403 AccessDenied"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -87,8 +87,11 @@ impl Objects {
     pub async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<()> {
         let path = self.path(key)?;
         match self.inner.store.abort_multipart(&path, &upload_id.to_string()).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(ObjectsError::from_store(path.as_ref(), e)),
+            Ok(()) => Ok(()),
+            Err(e) => match ObjectsError::from_store(path.as_ref(), e) {
+                ObjectsError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
         }
     }
 }

@@ -15,6 +15,10 @@ use std::collections::HashMap;
 /// of 2 s segments holds about 100 000 of them within it).
 pub const MAX_PLAYLIST_BYTES: u64 = 8 << 20;
 
+/// File extensions of an HLS package: playlists, fMP4 and MPEG-TS segments,
+/// initialization sections, audio, subtitles.
+const PACKAGE_EXTENSIONS: &[&str] = &["m3u8", "m4s", "mp4", "m4a", "ts", "aac", "vtt", "webvtt"];
+
 /// What a node answers for a file of an HLS package kept in the bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BucketHlsFile {
@@ -43,6 +47,12 @@ impl Service {
             return Ok(None);
         };
         let not_found = || ServiceError::NotFound { kind: "download", id: format!("{id}/{rel}") };
+        // Only the package's own files: not the job's source copy or
+        // anything else that shares its prefix.
+        let ext = rel.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        if rel.starts_with("source/") || !PACKAGE_EXTENSIONS.contains(&ext.as_str()) {
+            return Err(not_found());
+        }
         let package = master.rsplit_once('/').map_or("", |(dir, _)| dir);
         let key = ObjectKey::new(&format!("{package}/{rel}")).map_err(|_| not_found())?;
         let fault = |e: ObjectsError| match e {
@@ -63,8 +73,10 @@ impl Service {
         let dir = key.as_str().rsplit_once('/').map_or("", |(d, _)| d);
         let mut signed = HashMap::with_capacity(uris.len());
         for uri in uris {
-            // Only relative URIs inside the package; anything else is kept as written.
-            if uri.contains("://") || uri.starts_with('/') {
+            // Only plain relative URIs inside the package (Crema writes no
+            // others); anything else is kept as written, and a relative one
+            // then comes back to the node, which redirects it.
+            if uri.contains("://") || uri.starts_with('/') || uri.contains(['?', '#', '%']) {
                 continue;
             }
             let Ok(k) = ObjectKey::new(&format!("{dir}/{uri}")) else { continue };

@@ -11,11 +11,12 @@
 //! - `complete`: the bucket joins the parts (`CompleteMultipartUpload`, no
 //!   node copies the bytes), the object's size is checked, then this node
 //!   downloads it once into `<data dir>/uploads/<id>/source` to hash it and
-//!   probe it. That copy is this node's cache; a node without it downloads
-//!   the object when a job is submitted from the upload.
+//!   probe it, and removes that copy again (on every exit).
 //! - Jobs from the upload name its object as `source.object_key`: the bytes
-//!   are not copied again. The object stays while a job that may still run
-//!   (queued, running or failed, which can be retried) names the upload, even
+//!   are not copied again. The submitting node downloads it to probe it and
+//!   removes its copy once the job is queued; the node that runs the job
+//!   downloads its own. The object stays while a job that may still run
+//!   (queued, running, or failed with attempts left) names the upload, even
 //!   after `DELETE /v1/uploads/{id}` or expiry; the expiry pass removes it
 //!   once no such job is left.
 //! - `DELETE` and expiry abort the multipart upload and delete every object
@@ -44,6 +45,13 @@ pub(super) fn source_key(id: &str) -> Result<ObjectKey> {
 /// operation, not the bucket key.
 pub(super) fn bucket_fault(what: &str, e: ObjectsError) -> ServiceError {
     tracing::warn!("{what}: {e}");
+    if let ObjectsError::Io { source, .. } = &e
+        && super::files::is_disk_full(source)
+    {
+        return ServiceError::CapacityExceeded(format!(
+            "the server's disk is full ({what}); try again once space is freed"
+        ));
+    }
     if e.is_transient() {
         ServiceError::CapacityExceeded(format!("the object store is unavailable ({what}); try again later"))
     } else {
@@ -54,6 +62,16 @@ pub(super) fn bucket_fault(what: &str, e: ObjectsError) -> ServiceError {
 /// Starts the multipart upload of upload `id`; returns its ID.
 pub(super) async fn begin(objects: &Objects, id: &str) -> Result<String> {
     objects.begin_multipart(&source_key(id)?).await.map_err(|e| bucket_fault("starting the upload", e))
+}
+
+/// Aborts multipart upload `multipart` of upload `id` whose row was never
+/// written; a failure is logged (the bucket's lifecycle rule is the backstop).
+pub(super) async fn abandon(objects: &Objects, id: &str, multipart: &str) {
+    if let Ok(key) = source_key(id)
+        && let Err(e) = objects.abort_multipart(&key, multipart).await
+    {
+        tracing::warn!("upload {id}: a multipart upload without its row could not be aborted: {e}");
+    }
 }
 
 /// Sends the part in the local file `tmp` (already checked to be the
@@ -97,7 +115,7 @@ pub(super) async fn store_part(
 }
 
 /// Joins `up`'s parts in the bucket and returns the object's SHA-256,
-/// downloading it once into this node's upload folder (kept as its cache).
+/// downloading it once into this node's upload folder (the caller removes it).
 /// Completing again after a failure later in this function finds the
 /// multipart upload gone and the object there with the right size, and goes
 /// on from it.
@@ -132,32 +150,36 @@ pub(super) async fn finish(inner: &Uploads, objects: &Objects, up: &UploadRow) -
     blocking("hashing the upload", move || hash_file(&local)).await
 }
 
-/// Aborts `up`'s multipart upload and deletes its objects (a failed abort is
-/// logged: the delete that follows removes what the store kept).
+/// Aborts `up`'s multipart upload unless the upload was completed (one
+/// already aborted is no error) and deletes its objects. Parts of a multipart upload are not
+/// objects, so a delete cannot remove them: an abort that fails is an error.
 ///
 /// Errors: `CapacityExceeded` / `Internal` from [`bucket_fault`] when the
-/// objects cannot be deleted; nothing is marked freed then.
+/// upload cannot be aborted or the objects deleted; nothing is marked freed then.
 pub(super) async fn discard(objects: &Objects, up: &UploadRow) -> Result<()> {
-    if let Some(multipart) = &up.multipart_id
-        && let Err(e) = objects.abort_multipart(&source_key(&up.id)?, multipart).await
-    {
-        tracing::warn!("upload {}: the multipart upload could not be aborted: {e}", up.id);
+    // A completed upload's multipart upload was consumed by the completion.
+    if let (Some(multipart), None) = (&up.multipart_id, up.completed_at) {
+        objects
+            .abort_multipart(&source_key(&up.id)?, multipart)
+            .await
+            .map_err(|e| bucket_fault("aborting the upload", e))?;
     }
     objects.delete_prefix(&prefix(&up.id)?).await.map_err(|e| bucket_fault("deleting the upload", e))?;
     Ok(())
 }
 
-/// Whether a job that may still run (not completed or canceled: a failed
-/// job can be retried) names upload `id` as its source.
+/// Whether a job that may still run names upload `id` as its source: one
+/// not completed or canceled, and not failed with its attempts used up (a
+/// failed job with attempts left can be retried).
 pub(super) async fn needed_by_a_job(inner: &Uploads, id: &str) -> Result<bool> {
     let q = match crate::store::backend(&inner.core.pool) {
         crate::store::Backend::Sqlite => {
             "SELECT COUNT(*) AS used FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
-               AND status NOT IN ('completed', 'canceled')"
+               AND status NOT IN ('completed', 'canceled') AND NOT (status = 'failed' AND attempt >= max_attempts)"
         }
         crate::store::Backend::Postgres => {
             "SELECT COUNT(*) AS used FROM jobs WHERE (source_json::jsonb ->> 'upload_id') = $1
-               AND status NOT IN ('completed', 'canceled')"
+               AND status NOT IN ('completed', 'canceled') AND NOT (status = 'failed' AND attempt >= max_attempts)"
         }
     };
     let row = sqlx::query(q).bind(id).fetch_one(&inner.core.pool).await?;

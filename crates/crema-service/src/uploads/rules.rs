@@ -69,15 +69,22 @@ pub(crate) fn check_config(config: &Config) -> Result<()> {
     if config.upload_chunk_size_override == Some(0) {
         return Err(ServiceError::validation("upload_chunk_size_override", "must be at least 1 byte"));
     }
-    if let (Some(_), Some(chunk)) = (&config.object_store, config.upload_chunk_size_override) {
-        // The parts become the bucket's multipart parts (see `bucket.rs`).
-        if chunk < crate::objects::MIN_PART_SIZE {
+    if config.object_store.is_some() {
+        // The parts become the bucket's multipart parts (see `bucket.rs`):
+        // S3's 5 MiB minimum and 10 000 parts, and each is held in memory
+        // on its way (at most the uploads' allowance).
+        let chunk = config.upload_chunk_size_override.unwrap_or_else(|| super::chunk_size_for(config.max_upload_bytes));
+        let most = u64::from(super::state::BUCKET_PART_MIB) << 20;
+        if config.upload_chunk_size_override.is_some_and(|c| c < crate::objects::MIN_PART_SIZE || c > most) {
             return Err(ServiceError::validation(
                 "upload_chunk_size_override",
-                format!(
-                    "with an object store, parts must be at least {} bytes (S3's minimum)",
-                    crate::objects::MIN_PART_SIZE
-                ),
+                format!("with an object store, parts must be {} to {most} bytes", crate::objects::MIN_PART_SIZE),
+            ));
+        }
+        if config.max_upload_bytes.div_ceil(chunk) > 10_000 {
+            return Err(ServiceError::validation(
+                "max_upload_bytes",
+                format!("with an object store, an upload may have at most 10 000 parts of {chunk} bytes"),
             ));
         }
     }

@@ -121,6 +121,27 @@ impl Uploads {
         })
     }
 
+    /// Checks, after a job naming upload `upload_id` was inserted, that the
+    /// upload is still completed with its files: a delete or expiry that
+    /// overlapped the submission (on any node) has committed its status
+    /// by then, or counts the new job before it deletes anything (see
+    /// `upkeep.rs`, `free_objects`).
+    ///
+    /// Errors: [`ServiceError::UploadIncomplete`] when it was deleted or
+    /// expired meanwhile; [`ServiceError::Internal`].
+    pub(crate) async fn confirm_source(&self, upload_id: &str) -> Result<()> {
+        let up = match load(self, upload_id).await {
+            Err(ServiceError::NotFound { .. }) => None,
+            other => Some(other?),
+        };
+        match up {
+            Some(up) if up.files_present && up.effective(now()) == Stored::Shown(UploadStatus::Completed) => Ok(()),
+            _ => Err(ServiceError::UploadIncomplete(format!(
+                "upload {upload_id} was deleted or expired while the job was being submitted"
+            ))),
+        }
+    }
+
     /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).
     /// Removes the source link a refused submission made.
     pub(crate) async fn remove_job_source(&self, job_id: &str) {

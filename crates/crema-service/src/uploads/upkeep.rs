@@ -60,8 +60,14 @@ pub(super) async fn free_files(inner: &Uploads, up: &UploadRow, status: Stored) 
 /// [`free_files`] for an upload kept in the bucket: its objects are deleted,
 /// unless a job that may still run names it (see `bucket.rs`); then only
 /// the status changes, and a later expiry pass deletes them.
+///
+/// The status is committed before the jobs are counted, and a submission
+/// inserts its job before it looks at the upload again
+/// ([`Uploads::confirm_source`]): of a delete and a submission that overlap,
+/// on any nodes, at least one sees the other, so no queued job is left
+/// naming a deleted object.
 async fn free_objects(inner: &Uploads, up: &UploadRow, status: Stored) -> Result<()> {
-    if bucket::needed_by_a_job(inner, &up.id).await? {
+    if up.status != status {
         let mut tx = begin_immediate(&inner.core.pool).await?;
         sqlx::query("UPDATE uploads SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -70,6 +76,8 @@ async fn free_objects(inner: &Uploads, up: &UploadRow, status: Stored) -> Result
             .await?;
         sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&up.id).execute(&mut *tx).await?;
         tx.commit().await?;
+    }
+    if bucket::needed_by_a_job(inner, &up.id).await? {
         return Ok(());
     }
     let objects = inner.core.objects.as_ref().ok_or_else(|| {

@@ -41,6 +41,8 @@ fn node(s3: &S3sFs, shared: &Path, dir: &Path, name: &str, workers: usize) -> Co
         .unwrap(),
     );
     c.node_name = name.into();
+    // 5 MiB test parts: at most 10 000 of them per upload.
+    c.max_upload_bytes = 1 << 30;
     c
 }
 
@@ -58,7 +60,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Parts of one upload sent to two nodes, out of order and one twice, are
-/// joined by the bucket when a third completes it: the object has the
+/// joined by the bucket when both nodes complete it at once: the object has the
 /// file's bytes and SHA-256, every node sees the upload completed, no node
 /// keeps a copy, a node restarting meanwhile drops none of the parts, and
 /// deleting the upload deletes the object.
@@ -88,8 +90,15 @@ async fn parts_sent_to_any_node_are_joined_by_the_bucket() {
     assert_eq!(a.get_upload(&up.id).await.unwrap().received_chunks, vec![0, 1, 2]);
     assert!(files_under(&a_dir.path().join("uploads")).is_empty(), "{:?}", files_under(a_dir.path()));
 
-    let done = b.complete_upload(&up.id).await.unwrap();
+    // Two nodes complete it at once: one joins the parts; the other gets the
+    // same result or a conflict, never an internal error.
+    let (on_a, on_b) = tokio::join!(a.complete_upload(&up.id), b.complete_upload(&up.id));
+    for r in [&on_a, &on_b] {
+        assert!(matches!(r, Ok(_) | Err(ServiceError::InvalidTransition(_))), "{r:?}");
+    }
+    let done = on_b.or(on_a).expect("one completion succeeded");
     assert_eq!(done.sha256, hex::encode(Sha256::digest(&data)));
+    assert_eq!(b.complete_upload(&up.id).await.unwrap(), done, "completing again gives the same result");
     assert_eq!(done.bytes, data.len() as u64);
     let object = s3.stored_file(&format!("farm/uploads/{}/source", up.id));
     assert!(std::fs::read(&object).unwrap() == data, "the bucket's object is the file");

@@ -34,7 +34,6 @@ fn spec(name: &str, size: usize) -> UploadSpec {
     UploadSpec { file_name: name.into(), file_size: size as u64, mime_type: Some("video/mp4".into()) }
 }
 
-
 fn chunks(data: &[u8], chunk: u64) -> Vec<(u64, &[u8])> {
     data.chunks(chunk as usize).enumerate().map(|(i, c)| (i as u64, c)).collect()
 }
