@@ -199,8 +199,23 @@ pub fn check_probed(
     hls: Option<(VideoCodec, &[u32])>,
 ) -> Result<(), EngineError> {
     let Some(v) = &info.video else { return Ok(()) };
-    check_source(input, v.width, v.height, source_limits())?;
-    let display = plan::display_size(v.width, v.height, (1, 1), v.rotation);
+    check_picture(input, (v.width, v.height, v.rotation), file_codec, target_height, hls)
+}
+
+/// [`check_probed`] from recorded facts: the coded `(width, height)` in
+/// pixels and the rotation in degrees clockwise (0, 90, 180, 270), as
+/// [`crate::media::VideoStream`] has them.
+///
+/// Errors: [`EngineError::PictureTooLarge`].
+pub fn check_picture(
+    input: &Path,
+    (width, height, rotation): (u32, u32, i32),
+    file_codec: Option<VideoCodec>,
+    target_height: Option<u32>,
+    hls: Option<(VideoCodec, &[u32])>,
+) -> Result<(), EngineError> {
+    check_source(input, width, height, source_limits())?;
+    let display = plan::display_size(width, height, (1, 1), rotation);
     let pictures = JobPictures {
         file: file_codec.map(|c| (c, plan::output_size(display, target_height))),
         rungs: hls.map(|(c, heights)| (c, plan::ladder(display, heights).0)),

@@ -385,9 +385,11 @@ impl Uploads {
             .and_then(|r| r.split_once('x'))
             .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
             .unzip();
+        let facts = info.as_ref().map(|i| serde_json::to_string(&state::UploadFacts::of(i))).transpose()?;
         let r = sqlx::query(
             "UPDATE uploads SET status = 'completed', sha256 = $1, bytes = $2, source_width = $3, source_height = $4,
-                                source_duration_seconds = $5, source_frame_rate = $6, completed_at = $7
+                                source_duration_seconds = $5, source_frame_rate = $6, completed_at = $7,
+                                facts_json = $9
              WHERE id = $8 AND status = 'assembling'",
         )
         .bind(&sha256)
@@ -398,6 +400,7 @@ impl Uploads {
         .bind(info.as_ref().and_then(|i| i.frame_rate.clone()))
         .bind(ts(now()))
         .bind(id)
+        .bind(facts)
         .execute(&inner.core.pool)
         .await?;
         if r.rows_affected() != 1 {

@@ -219,7 +219,11 @@ fn local_source_path(path: &Path) -> Result<PathBuf> {
 /// before decoding anyway. A source the header probe cannot read passes
 /// here (the submission's own probe already judged it).
 async fn check_pictures(inner: &JobsState, spec: &JobSpec, source: &SourceInfo) -> Result<()> {
-    let Some(path) = source.path.clone().map(PathBuf::from) else { return Ok(()) };
+    // An upload kept in the bucket is checked from the facts recorded at its completion.
+    let recorded = match (&source.path, &spec.source) {
+        (None, SourceSpec::Upload { upload_id }) => inner.uploads.picture_facts(upload_id).await?,
+        _ => None,
+    };
     let file_codec = match &spec.output.hls {
         None => Some(
             inner
@@ -239,6 +243,14 @@ async fn check_pictures(inner: &JobsState, spec: &JobSpec, source: &SourceInfo) 
         (codec, h.renditions.clone())
     });
     let target_height = spec.output.target_height;
+    let hls_rungs = || hls.as_ref().map(|(c, r)| (*c, r.as_slice()));
+    if let Some(dims) = recorded {
+        let name = PathBuf::from(&source.name);
+        return crema_engine::limits::check_picture(&name, dims, file_codec, target_height, hls_rungs()).map_err(|e| {
+            crate::error::source_error(&e, &name).unwrap_or_else(|| ServiceError::Internal(e.to_string()))
+        });
+    }
+    let Some(path) = source.path.clone().map(PathBuf::from) else { return Ok(()) };
     tokio::task::spawn_blocking(move || {
         let Ok(info) = crema_engine::probe::probe_facts(&path, &crema_engine::CancelFlag::new()) else { return Ok(()) };
         crema_engine::limits::check_probed(

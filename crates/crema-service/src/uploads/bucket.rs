@@ -13,9 +13,9 @@
 //!   downloads it once into `<data dir>/uploads/<id>/source` to hash it and
 //!   probe it, and removes that copy again (on every exit).
 //! - Jobs from the upload name its object as `source.object_key`: the bytes
-//!   are not copied again. The submitting node downloads it to probe it and
-//!   removes its copy once the job is queued; the node that runs the job
-//!   downloads its own. The object stays while a job that may still run
+//!   are not copied again. The facts probed at completion describe the job's
+//!   source and check its pictures, so the submitting node reads nothing;
+//!   the node that runs the job downloads the object. The object stays while a job that may still run
 //!   (queued, running, or failed with attempts left) names the upload, even
 //!   after `DELETE /v1/uploads/{id}` or expiry; the expiry pass removes it
 //!   once no such job is left.

@@ -44,13 +44,34 @@ impl Uploads {
             }
             Stored::Shown(UploadStatus::Completed) | Stored::Expired => return Err(gone()),
         }
+        if let (Some(_), Some(f)) = (&up.multipart_id, &up.facts) {
+            // In the bucket, probed at completion: the job names the object,
+            // and nothing is downloaded here (the node that runs it fetches it).
+            return Ok(SourceInfo {
+                object_key: Some(bucket::source_key(upload_id)?.as_str().to_string()),
+                kind: "upload".into(),
+                upload_id: Some(upload_id.to_string()),
+                path: None,
+                name: up.file_name.clone(),
+                bytes: up.bytes.unwrap_or(up.file_size),
+                sha256: up.sha256.clone().unwrap_or_default(),
+                duration_seconds: up.source_duration_seconds,
+                resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
+                frame_rate: up.source_frame_rate.clone(),
+                codec: f.codec.clone(),
+                bit_depth: f.bit_depth,
+                hdr: f.hdr.clone(),
+                audio_tracks: Some(f.audio_tracks),
+            });
+        }
         let src = upload_dir(inner, upload_id).join(SOURCE);
         let dest_dir = job_source_dir(inner, job_id);
         let dest = dest_dir.join(disk_name(&up.file_name));
         let mut object_key = None;
         let linked = if up.multipart_id.is_some() {
-            // In the bucket: this node downloads it to probe it, and the job
-            // names the object (no second copy in the bucket).
+            // In the bucket without recorded facts (not media when completed,
+            // or completed before they were recorded): this node downloads it
+            // to probe it, and the job names the object (no second copy).
             let objects = inner.core.objects.as_ref().ok_or_else(|| {
                 ServiceError::Internal(format!(
                     "upload {upload_id} is kept in the object store, which this server lacks"
@@ -140,6 +161,19 @@ impl Uploads {
                 "upload {upload_id} was deleted or expired while the job was being submitted"
             ))),
         }
+    }
+
+    /// The coded size in pixels and rotation of completed upload
+    /// `upload_id`'s video as recorded at completion, for the submission's
+    /// picture check when no local copy was made; `None` when unknown.
+    ///
+    /// Errors: [`ServiceError::Internal`] for database faults.
+    pub(crate) async fn picture_facts(&self, upload_id: &str) -> Result<Option<(u32, u32, i32)>> {
+        let up = match load(self, upload_id).await {
+            Err(ServiceError::NotFound { .. }) => return Ok(None),
+            other => other?,
+        };
+        Ok(up.facts.and_then(|f| Some((f.width?, f.height?, f.rotation))))
     }
 
     /// Removes `<data_dir>/sources/<job_id>/` (a submit that failed after linking).

@@ -77,6 +77,44 @@ pub(super) struct UploadRow {
     /// The bucket's multipart upload holding the parts (farm mode); `None`:
     /// the parts are files on the disk of `node`.
     pub(super) multipart_id: Option<String>,
+    /// The probe facts recorded at completion (`facts_json`), when it was media.
+    pub(super) facts: Option<UploadFacts>,
+}
+
+/// An upload's probe facts, recorded when it is completed, so that a job
+/// from it can be checked and described without reading the file again
+/// (an upload kept in the bucket is then not downloaded at submission).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct UploadFacts {
+    /// Video codec (`h264`, `prores`…); `None` without video.
+    pub(super) codec: Option<String>,
+    /// Bits per sample of the video.
+    pub(super) bit_depth: Option<u8>,
+    /// `hdr10`, `hlg`… when the video is HDR.
+    pub(super) hdr: Option<String>,
+    /// Coded width in pixels (before rotation).
+    pub(super) width: Option<u32>,
+    /// Coded height in pixels.
+    pub(super) height: Option<u32>,
+    /// Degrees clockwise to turn the picture upright (0, 90, 180, 270).
+    pub(super) rotation: i32,
+    /// Audio tracks.
+    pub(super) audio_tracks: u32,
+}
+
+impl UploadFacts {
+    pub(super) fn of(info: &crema_engine::media::MediaInfo) -> Self {
+        let v = info.video.as_ref();
+        Self {
+            codec: v.map(|v| v.codec.clone()),
+            bit_depth: v.map(|v| v.bit_depth),
+            hdr: v.and_then(|v| v.hdr.clone()),
+            width: v.map(|v| v.width),
+            height: v.map(|v| v.height),
+            rotation: v.map_or(0, |v| v.rotation),
+            audio_tracks: info.audio.len() as u32,
+        }
+    }
 }
 
 pub(super) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
@@ -114,6 +152,9 @@ impl UploadRow {
             completed_at: row.try_get::<Option<String>, _>("completed_at")?.as_deref().map(parse_ts).transpose()?,
             files_present: row.try_get::<i64, _>("files_present")? != 0,
             multipart_id: row.try_get("multipart_id")?,
+            facts: row.try_get::<Option<String>, _>("facts_json")?.and_then(|j| {
+                serde_json::from_str(&j).inspect_err(|e| tracing::warn!("stored upload facts: {e}")).ok()
+            }),
         })
     }
 

@@ -201,3 +201,46 @@ async fn a_part_the_bucket_refuses_is_not_acknowledged() {
     assert_eq!(a.get_upload(&up.id).await.unwrap().received_chunks, vec![0], "the refused part is not acknowledged");
     a.shutdown(Duration::ZERO).await;
 }
+
+/// A job is submitted from an upload kept in the bucket without reading the
+/// object again: the facts probed at completion describe it and check its
+/// pictures. Shown by deleting the object's bytes from the bucket before
+/// submitting: the submission still succeeds with the source's codec and
+/// audio tracks, and a source beyond the picture limits is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_uses_the_facts_recorded_at_completion() {
+    let s3 = S3sFs::start();
+    let (shared, a_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Service::open(node(&s3, shared.path(), a_dir.path(), "node-a", 0)).await.unwrap();
+    let upload = |name: &'static str| {
+        let a = &a;
+        async move {
+            let bytes = std::fs::read(fixture(name)).unwrap();
+            let spec = UploadSpec { file_name: name.into(), file_size: bytes.len() as u64, mime_type: None };
+            let up = a.create_upload(spec).await.unwrap();
+            a.put_part(&up.id, 0, &bytes[..]).await.unwrap();
+            a.complete_upload(&up.id).await.unwrap();
+            up.id
+        }
+    };
+    let submit = |id: String| {
+        let a = &a;
+        async move {
+            let mut spec = JobSpec::path("unused", "sophon-espresso");
+            spec.source = SourceSpec::Upload { upload_id: id };
+            spec.output.target_height = Some(720);
+            a.submit(spec, crate::common::network()).await
+        }
+    };
+    let clip = upload("h264_720p_2s.mp4").await;
+    std::fs::remove_file(s3.stored_file(&format!("farm/uploads/{clip}/source"))).unwrap();
+    let job = submit(clip).await.expect("submitted without the object");
+    assert_eq!((job.source.codec.as_deref(), job.source.audio_tracks), (Some("h264"), Some(1)), "{:?}", job.source);
+    assert_eq!(job.source.resolution.as_deref(), Some("1280x720"));
+
+    let huge = upload("declared_15000.mkv").await;
+    std::fs::remove_file(s3.stored_file(&format!("farm/uploads/{huge}/source"))).unwrap();
+    let e = submit(huge).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::SourceUnsupported(m) if m.contains("15000")), "{e:?}");
+    a.shutdown(Duration::ZERO).await;
+}
