@@ -135,8 +135,8 @@ fn playlist_uris(text: &str) -> Vec<String> {
 }
 
 /// Issue 11, "Object storage", HLS: a package kept in the bucket is served
-/// through the node's folder token even when the node has no copy of it (as
-/// on a node that did not encode it): the master playlist from the bucket,
+/// through the node's folder token, and the encoding node keeps no copy of
+/// it (so it is served as any other node serves it): the master playlist from the bucket,
 /// each media playlist with presigned URLs of its segments and init section
 /// that the bucket serves byte for byte, any other file a `302` to its
 /// presigned URL, and nothing outside the package.
@@ -155,8 +155,9 @@ async fn an_hls_package_in_the_bucket_is_served_with_presigned_segments() {
     assert_eq!(job["status"], "completed", "{job}");
     let master_key = job["output"]["object_key"].as_str().expect("object_key").to_string();
     let package = master_key.rsplit_once('/').unwrap().0.to_string();
-    // As on another node of the farm: no local copy.
-    std::fs::remove_dir_all(s.data_dir.join("outputs").join(&id)).unwrap();
+    // The scratch copy is gone once the bucket has the package: every
+    // request below is served from the bucket, as on any other node.
+    assert!(!s.data_dir.join("outputs").join(&id).exists(), "the package's scratch folder was removed");
 
     let r = s.client().get(s.url(&format!("/v1/jobs/{id}/output"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);

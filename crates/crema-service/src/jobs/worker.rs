@@ -435,8 +435,9 @@ async fn complete(
         match super::persist::upload(&objects, id, job_dir, &m.path).await {
             Ok(key) => {
                 output.object_key = Some(key.as_str().to_string());
-                if output.hls.is_none() && row.output_request.dir.is_none() {
-                    // The bucket holds it now: free the scratch copy.
+                if row.output_request.dir.is_none() {
+                    // The bucket holds it now (a file, or an HLS package that
+                    // any node serves from it): free the scratch copy.
                     remove_dir(job_dir);
                     output.path = None;
                 }
