@@ -202,6 +202,16 @@ async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
     let intent = Arc::new(AtomicU8::new(INTENT_NONE));
     let handle = RunHandle { cancel: cancel.clone(), stopped: stopped_rx, intent: intent.clone() };
     inner.set_running(&id, Some(handle));
+    // A drain that began before the handle was visible found nothing to
+    // stop: it sets the draining flag before it looks at the handles
+    // (`Service::drain`, `Jobs::interrupt_running`), so one of the two sees
+    // the other. A job claimed as the service drains is given back (same
+    // attempt) instead of starting; left running, it kept the drain, and
+    // the runtime's shutdown waiting for its thread, from ever ending.
+    if inner.core.is_draining() {
+        let _ = intent.compare_exchange(INTENT_NONE, INTENT_SHUTDOWN, Ordering::SeqCst, Ordering::SeqCst);
+        cancel.cancel();
+    }
     // A cancel between the claim and the line above found no handle to stop
     // and only changed the row; with no progress event to notice it (a
     // transcoder may send none for a long time), the encode would run on.
