@@ -113,3 +113,24 @@ fn an_hls_ladder_is_measured_through_its_top_rung_and_nothing_without_measure() 
     .expect("encode");
     assert!(r.quality.is_none());
 }
+
+/// A cancel while the output is being measured stops the run as a cancel of
+/// the encode does (the docs' "Ctrl-C or a cancel stops it like the encode").
+#[test]
+fn a_cancel_during_the_measurement_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancelFlag::new();
+    let flag = cancel.clone();
+    let mut on_event = |e: Event| {
+        if matches!(e, Event::Stage { stage: Stage::Measuring }) {
+            flag.cancel();
+        }
+    };
+    let r = encode::run(
+        &request(Some(dir.path().join("c.mp4")), None, true),
+        &ProfileSet::builtin().unwrap(),
+        &cancel,
+        &mut on_event,
+    );
+    assert!(matches!(r, Err(crema_engine::EngineError::Canceled)), "{r:?}");
+}

@@ -168,20 +168,43 @@ pub(super) async fn discard(objects: &Objects, up: &UploadRow) -> Result<()> {
     Ok(())
 }
 
-/// Whether a job that may still run names upload `id` as its source: one
-/// not completed or canceled, and not failed with its attempts used up (a
-/// failed job with attempts left can be retried).
-pub(super) async fn needed_by_a_job(inner: &Uploads, id: &str) -> Result<bool> {
-    let q = match crate::store::backend(&inner.core.pool) {
-        crate::store::Backend::Sqlite => {
+/// Which jobs [`jobs_naming`] counts.
+pub(super) enum Naming {
+    /// Not completed, failed or canceled.
+    Unfinished,
+    /// Those that may still run: not completed or canceled, and not failed
+    /// with its attempts used up (a failed job with attempts left can be retried).
+    MayRun,
+}
+
+/// Whether a job of the `which` kind names upload `id` as its source.
+pub(super) async fn jobs_naming(inner: &Uploads, id: &str, which: Naming) -> Result<bool> {
+    use crate::store::Backend::{Postgres, Sqlite};
+    // JSON access differs (SQLite's json_extract, PostgreSQL's ->> on jsonb);
+    // static texts, as sqlx wants them.
+    let q = match (crate::store::backend(&inner.core.pool), which) {
+        (Sqlite, Naming::Unfinished) => {
+            "SELECT COUNT(*) AS used FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
+               AND status NOT IN ('completed', 'failed', 'canceled')"
+        }
+        (Postgres, Naming::Unfinished) => {
+            "SELECT COUNT(*) AS used FROM jobs WHERE (source_json::jsonb ->> 'upload_id') = $1
+               AND status NOT IN ('completed', 'failed', 'canceled')"
+        }
+        (Sqlite, Naming::MayRun) => {
             "SELECT COUNT(*) AS used FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
                AND status NOT IN ('completed', 'canceled') AND NOT (status = 'failed' AND attempt >= max_attempts)"
         }
-        crate::store::Backend::Postgres => {
+        (Postgres, Naming::MayRun) => {
             "SELECT COUNT(*) AS used FROM jobs WHERE (source_json::jsonb ->> 'upload_id') = $1
                AND status NOT IN ('completed', 'canceled') AND NOT (status = 'failed' AND attempt >= max_attempts)"
         }
     };
     let row = sqlx::query(q).bind(id).fetch_one(&inner.core.pool).await?;
     Ok(row.try_get::<i64, _>("used")? != 0)
+}
+
+/// Whether a job that may still run names upload `id` as its source.
+pub(super) async fn needed_by_a_job(inner: &Uploads, id: &str) -> Result<bool> {
+    jobs_naming(inner, id, Naming::MayRun).await
 }

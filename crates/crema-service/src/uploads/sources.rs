@@ -5,7 +5,7 @@ use super::bucket;
 use super::files::{SOURCE, link_or_copy, remove_path};
 use super::model::{Stored, UploadStatus};
 use super::rules::disk_name;
-use super::state::{Uploads, blocking, internal_io, job_source_dir, load, received, upload_dir};
+use super::state::{UploadRow, Uploads, blocking, internal_io, job_source_dir, load, received, upload_dir};
 use crate::error::{Result, ServiceError};
 use crate::objects::ObjectsError;
 use crate::store::{now, ts};
@@ -47,22 +47,9 @@ impl Uploads {
         if let (Some(_), Some(f)) = (&up.multipart_id, &up.facts) {
             // In the bucket, probed at completion: the job names the object,
             // and nothing is downloaded here (the node that runs it fetches it).
-            return Ok(SourceInfo {
-                object_key: Some(bucket::source_key(upload_id)?.as_str().to_string()),
-                kind: "upload".into(),
-                upload_id: Some(upload_id.to_string()),
-                path: None,
-                name: up.file_name.clone(),
-                bytes: up.bytes.unwrap_or(up.file_size),
-                sha256: up.sha256.clone().unwrap_or_default(),
-                duration_seconds: up.source_duration_seconds,
-                resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
-                frame_rate: up.source_frame_rate.clone(),
-                codec: f.codec.clone(),
-                bit_depth: f.bit_depth,
-                hdr: f.hdr.clone(),
-                audio_tracks: Some(f.audio_tracks),
-            });
+            let key = bucket::source_key(upload_id)?.as_str().to_string();
+            let facts = (f.codec.clone(), f.bit_depth, f.hdr.clone(), Some(f.audio_tracks));
+            return Ok(source_info(&up, upload_id, Some(key), None, facts));
         }
         let src = upload_dir(inner, upload_id).join(SOURCE);
         let dest_dir = job_source_dir(inner, job_id);
@@ -124,22 +111,13 @@ impl Uploads {
             },
         };
         let video = facts.as_ref().and_then(|f| f.video.as_ref());
-        Ok(SourceInfo {
-            object_key,
-            kind: "upload".into(),
-            upload_id: Some(upload_id.to_string()),
-            path: Some(dest.display().to_string()),
-            name: up.file_name.clone(),
-            bytes: up.bytes.unwrap_or(up.file_size),
-            sha256: up.sha256.clone().unwrap_or_default(),
-            duration_seconds: up.source_duration_seconds,
-            resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
-            frame_rate: up.source_frame_rate.clone(),
-            codec: video.map(|v| v.codec.clone()),
-            bit_depth: video.map(|v| v.bit_depth),
-            hdr: video.and_then(|v| v.hdr.clone()),
-            audio_tracks: facts.as_ref().map(|f| f.audio.len() as u32),
-        })
+        let described = (
+            video.map(|v| v.codec.clone()),
+            video.map(|v| v.bit_depth),
+            video.and_then(|v| v.hdr.clone()),
+            facts.as_ref().map(|f| f.audio.len() as u32),
+        );
+        Ok(source_info(&up, upload_id, object_key, Some(dest.display().to_string()), described))
     }
 
     /// Checks, after a job naming upload `upload_id` was inserted, that the
@@ -181,5 +159,35 @@ impl Uploads {
     pub(crate) async fn remove_job_source(&self, job_id: &str) {
         let dir = job_source_dir(self, job_id);
         let _ = blocking("removing a job's source link", move || remove_path(&dir)).await;
+    }
+}
+
+/// Codec, bit depth, HDR and audio tracks of a source, as the job shows them.
+type Described = (Option<String>, Option<u8>, Option<String>, Option<u32>);
+
+/// The job's `source` for completed upload `up`: the upload's record plus
+/// what a probe (now, or at completion) said of the file.
+fn source_info(
+    up: &UploadRow,
+    upload_id: &str,
+    object_key: Option<String>,
+    path: Option<String>,
+    (codec, bit_depth, hdr, audio_tracks): Described,
+) -> SourceInfo {
+    SourceInfo {
+        object_key,
+        kind: "upload".into(),
+        upload_id: Some(upload_id.to_string()),
+        path,
+        name: up.file_name.clone(),
+        bytes: up.bytes.unwrap_or(up.file_size),
+        sha256: up.sha256.clone().unwrap_or_default(),
+        duration_seconds: up.source_duration_seconds,
+        resolution: up.source_width.zip(up.source_height).map(|(w, h)| format!("{w}x{h}")),
+        frame_rate: up.source_frame_rate.clone(),
+        codec,
+        bit_depth,
+        hdr,
+        audio_tracks,
     }
 }

@@ -134,21 +134,10 @@ async fn release_reserve(inner: &Uploads) -> bool {
     tokio::fs::remove_file(reserve_path(inner)).await.is_ok()
 }
 
-/// Whether a job that is not terminal names this upload as its source.
+/// Whether a job that is not terminal names this upload as its source
+/// (see [`bucket::jobs_naming`]).
 async fn referenced_by_live_job(inner: &Uploads, id: &str) -> Result<bool> {
-    // JSON access differs: SQLite's json_extract, PostgreSQL's ->> on jsonb.
-    let q = match backend(&inner.core.pool) {
-        Backend::Sqlite => {
-            "SELECT COUNT(*) AS used FROM jobs WHERE json_extract(source_json, '$.upload_id') = $1
-               AND status NOT IN ('completed', 'failed', 'canceled')"
-        }
-        Backend::Postgres => {
-            "SELECT COUNT(*) AS used FROM jobs WHERE (source_json::jsonb ->> 'upload_id') = $1
-               AND status NOT IN ('completed', 'failed', 'canceled')"
-        }
-    };
-    let row = sqlx::query(q).bind(id).fetch_one(&inner.core.pool).await?;
-    Ok(row.try_get::<i64, _>("used")? != 0)
+    bucket::jobs_naming(inner, id, bucket::Naming::Unfinished).await
 }
 
 /// One expiry pass (see [`crate::Service::cleanup_uploads`]).
