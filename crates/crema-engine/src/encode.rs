@@ -107,8 +107,29 @@ pub fn run(
             choice.profile
         }
     };
-    let job = Job { req, info: &info, video: &video, profile: &concrete, range: None };
     let mut warnings = warnings;
+    if profile.is_auto() {
+        match auto::verified::unsupported(req, &video, &concrete) {
+            Some(why) if req.hls.is_none() => {
+                let n = format!("quality not verified: {why}; the saving was predicted from a sample");
+                notices.push(n.clone());
+                on_event(Event::Notice { message: n });
+            }
+            Some(_) => {}
+            None => {
+                let run =
+                    auto::verified::run(req, &info, &video, &concrete, keep_rule, cancel, on_event, &mut notices)?;
+                if let Some(done) = run {
+                    let parts = Verified { info, concrete_id: concrete.id.clone(), reason, notices, warnings, started };
+                    return verified_result(req, done, parts, cancel, on_event);
+                }
+                let n = "quality not verified: the source's frames carry no usable timestamps to cut it by".to_string();
+                notices.push(n.clone());
+                on_event(Event::Notice { message: n });
+            }
+        }
+    }
+    let job = Job { req, info: &info, video: &video, profile: &concrete, range: None };
     let waveform;
     let (outputs, final_artifact) = match transcode(job, keep_rule, cancel, on_event, &mut notices)? {
         Transcoded::Written(outputs, done) => {
@@ -142,6 +163,56 @@ pub fn run(
         } else {
             0.0
         },
+        outputs,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        notices,
+        warnings,
+        waveform,
+        quality,
+    })
+}
+
+/// What [`verified_result`] carries over from [`run`].
+struct Verified {
+    info: MediaInfo,
+    concrete_id: String,
+    reason: Option<String>,
+    notices: Vec<String>,
+    warnings: Vec<String>,
+    started: Instant,
+}
+
+/// The result of `sophon-auto`'s verified path ([`auto::verified`]); the
+/// waveform, when asked for, is made from the audio alone.
+fn verified_result(
+    req: &EncodeRequest,
+    done: auto::verified::Verified,
+    parts: Verified,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<EncodeResult> {
+    let Verified { info, concrete_id, mut reason, mut notices, warnings, started } = parts;
+    let (waveform, warnings) = waveform_without_encode(req, &info, warnings, cancel, on_event)?;
+    let (outputs, quality, final_artifact) = match done {
+        auto::verified::Verified::Written(output, quality) => (vec![output], Some(*quality), FinalArtifact::Encoded),
+        auto::verified::Verified::NotSmaller { saved_percent } => {
+            let why = format!("the encode saved only {saved_percent:.1}% (below the profile's minimum), original kept");
+            notices.push(why.clone());
+            on_event(Event::Notice { message: why.clone() });
+            reason = reason.map(|r| format!("{r}; {why}"));
+            (vec![], None, FinalArtifact::Original)
+        }
+    };
+    let main_bytes = outputs.first().map_or(0, |o| o.bytes);
+    let saved =
+        if info.bytes > 0 && !outputs.is_empty() { (1.0 - main_bytes as f64 / info.bytes as f64) * 100.0 } else { 0.0 };
+    Ok(EncodeResult {
+        source: info,
+        profile: req.profile.clone(),
+        effective_profile_id: concrete_id,
+        profile_reason: reason,
+        final_artifact,
+        saved_percent: (saved.max(0.0) * 10.0).round() / 10.0,
         outputs,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         notices,

@@ -29,6 +29,7 @@
 pub mod audio_only;
 pub mod auto;
 pub mod budget;
+pub mod chunks;
 pub mod encode;
 pub mod encoder;
 pub mod error;

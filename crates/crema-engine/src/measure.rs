@@ -67,6 +67,7 @@ pub(crate) fn main_output(
             psnr: r.psnr,
             ssim: r.ssim,
             seconds: started.elapsed().as_secs_f64(),
+            verified: None,
         })),
         Err(EngineError::Canceled) => Err(EngineError::Canceled),
         Err(e) => Ok(unmeasured(&what, &e, on_event, warnings)),

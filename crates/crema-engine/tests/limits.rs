@@ -45,6 +45,7 @@ fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Opt
         overwrite: false,
         waveform: None,
         measure: false,
+        target_vmaf: None,
     }
 }
 

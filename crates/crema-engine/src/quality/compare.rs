@@ -120,6 +120,14 @@ impl Source {
         }
     }
 
+    /// Seeks to the keyframe at or before `seconds` from the origin.
+    fn seek(&mut self, seconds: f64) -> Result<()> {
+        let ts = ((self.origin + seconds) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+        self.ictx.seek(ts, ..ts).map_err(|e| EngineError::from_ffmpeg(&self.path, None, "seek", e))?;
+        self.decoder.flush();
+        Ok(())
+    }
+
     fn span_text(&self) -> String {
         self.span.map_or("no frames".into(), |(a, b)| format!("{a:.3}–{b:.3} s"))
     }
@@ -150,11 +158,46 @@ pub fn compare(
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<QualityReport> {
+    compare_window(reference, distorted, None, options, cancel, on_event)
+}
+
+/// A span of the reference, seconds from its start: frames at `start` or
+/// later and before `end`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    /// First time included, seconds.
+    pub start: f64,
+    /// First time excluded, seconds.
+    pub end: f64,
+}
+
+/// [`compare`] against a [`Window`] of the reference: a chunk encoded
+/// from that span (its first frame at time 0) against the source. The
+/// reference is read from the keyframe before `window.start`; its frames
+/// outside the window are not compared, and the times of those inside
+/// count from the first of them, as the chunk's count from its own start.
+/// `None` compares the whole reference, as [`compare`] does.
+///
+/// Errors: those of [`compare`].
+pub fn compare_window(
+    reference: &Path,
+    distorted: &Path,
+    window: Option<Window>,
+    options: &QualityOptions,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<QualityReport> {
     let mut scorer = Scorer::new(options)?;
     let mut r = Source::open(reference, cancel)?;
     let mut d = Source::open(distorted, cancel)?;
     on_event(Event::Stage { stage: Stage::Analyzing });
     let mut pairer = Pairer::new(0.5 / r.fps);
+    if let Some(w) = window {
+        r.seek(w.start)?;
+        r.duration = (w.end.min(r.duration.max(w.start)) - w.start).max(0.0);
+    }
+    // The time of the first reference frame kept (a window's shift).
+    let mut shift: Option<f64> = None;
     let frames_total = (r.duration > 0.0).then(|| (r.duration * r.fps).round() as u64);
     let started = Instant::now();
     let mut last_event = started;
@@ -173,7 +216,12 @@ pub fn compare(
         match pairer.wants_reference() {
             None => break,
             Some(true) => match r.next()? {
-                Some((t, f)) => pairer.push_reference(t, f),
+                Some((t, _)) if window.is_some_and(|w| t < w.start) => {}
+                Some((t, _)) if window.is_some_and(|w| t >= w.end) => pairer.end_reference(),
+                Some((t, f)) => {
+                    let s = *shift.get_or_insert(if window.is_some() { t } else { 0.0 });
+                    pairer.push_reference(t - s, f);
+                }
                 None => pairer.end_reference(),
             },
             Some(false) => match d.next()? {

@@ -44,7 +44,7 @@ mod pool;
 mod scorer;
 mod vmaf;
 
-pub use compare::compare;
+pub use compare::{Window, compare, compare_window};
 pub use pair::{Pair, Pairer, PairingStats};
 pub use pool::Pooled;
 pub use scorer::{Scorer, libvmaf_version};

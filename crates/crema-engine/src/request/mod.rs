@@ -33,7 +33,8 @@ pub mod report;
 pub mod types;
 
 pub use report::{
-    EncodeResult, EncoderOption, EncoderReport, FinalArtifact, MeasuredQuality, OutputReport, RungReport,
+    ChunkQuality, EncodeResult, EncoderOption, EncoderReport, FinalArtifact, MeasuredQuality, OutputReport, RungReport,
+    VerifiedQuality,
 };
 pub use types::{Container, EncodeRequest, FileRequest, HlsRequest};
 

@@ -147,4 +147,54 @@ pub struct MeasuredQuality {
     pub ssim: Pooled,
     /// Wall time the measurement took, seconds.
     pub seconds: f64,
+    /// `sophon-auto`'s verified encode: the target and every chunk
+    /// ([`crate::auto::verified`]); `None` for a measurement after the
+    /// encode (`measure`), which scores every frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<VerifiedQuality>,
+}
+
+/// How `sophon-auto` verified its encode chunk by chunk. The pooled
+/// scores of the [`MeasuredQuality`] around it are those of the chunks
+/// delivered, every `subsample`-th frame.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerifiedQuality {
+    /// VMAF the title mean had to reach, 0..100.
+    pub target_vmaf: f64,
+    /// VMAF every chunk's mean had to reach, 0..100.
+    pub chunk_floor_vmaf: f64,
+    /// Whether the target or a chunk's floor was missed: the best version
+    /// measured was delivered anyway.
+    pub best_effort: bool,
+    /// Every how many frames one was scored (odd).
+    pub subsample: u32,
+    /// Repair rounds run after the first pass, 0..=2.
+    pub repair_rounds: u32,
+    /// Chunk encodes made in all (first pass and repairs).
+    pub chunk_encodes: u32,
+    /// Index of the chunk with the lowest mean VMAF.
+    pub worst_chunk: usize,
+    /// Every chunk, in title order.
+    pub chunks: Vec<ChunkQuality>,
+}
+
+/// One chunk of a verified encode.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChunkQuality {
+    /// Position in the title, from 0.
+    pub index: usize,
+    /// Presentation time of its first frame, seconds from the start.
+    pub start_seconds: f64,
+    /// Where the next chunk starts (the title's end for the last), seconds.
+    pub end_seconds: f64,
+    /// Source frames in it.
+    pub frames: u64,
+    /// The x265 CRF of the version delivered.
+    pub crf: f64,
+    /// VMAF of the version delivered, pooled over its scored frames.
+    pub vmaf: Pooled,
+    /// Video bytes of the version delivered.
+    pub bytes: u64,
+    /// Versions encoded (1 = the first pass held).
+    pub encodes: u32,
 }

@@ -81,4 +81,8 @@ pub struct EncodeRequest {
     /// [`super::EncodeResult::quality`]. Costs a second decode of the source
     /// and of the output, and the metrics.
     pub measure: bool,
+    /// `sophon-auto` only: the VMAF (0..100, model `vmaf_v0.6.1`) the
+    /// title mean must reach, every chunk within 3 of it; `None` for
+    /// [`crate::auto::verified::DEFAULT_TARGET_VMAF`]. Other profiles ignore it.
+    pub target_vmaf: Option<f64>,
 }

@@ -72,11 +72,12 @@ impl FrameClock {
     /// A clock for a stream of time base `in_tb` at `fps` nominal frames
     /// per second whose origin is `origin_us` (µs on the source's clock);
     /// with `range` (seconds from the origin), frames outside it are
-    /// skipped and the first at or past its end ends the video.
+    /// skipped and the first at or past its end ends the video (its length
+    /// taken in whole microseconds, rounded, as the origin is).
     pub(super) fn new(origin_us: i64, range: TimeRange, in_tb: Rational, fps: f64) -> Self {
         let origin_in = origin_us.rescale(Rational::new(1, 1_000_000), in_tb);
-        let end_in =
-            range.map(|(s, e)| (origin_us + ((e - s) * 1e6) as i64).rescale(Rational::new(1, 1_000_000), in_tb));
+        let end_in = range
+            .map(|(s, e)| (origin_us + ((e - s) * 1e6).round() as i64).rescale(Rational::new(1, 1_000_000), in_tb));
         FrameClock {
             origin: origin_in,
             end: end_in,

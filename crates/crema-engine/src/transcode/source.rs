@@ -124,7 +124,7 @@ impl Source {
             ffi::AV_NOPTS_VALUE => 0,
             st => st,
         };
-        let origin_us = container_start + range.map_or(0, |(start, _)| (start * 1e6) as i64);
+        let origin_us = container_start + range.map_or(0, |(start, _)| (start * 1e6).round() as i64);
         if range.is_some() {
             ictx.seek(origin_us, ..origin_us).map_err(fferr(input, "seek"))?;
         }

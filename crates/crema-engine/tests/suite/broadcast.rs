@@ -62,6 +62,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         overwrite: false,
         waveform: None,
         measure: false,
+        target_vmaf: None,
     };
     let mut events = Vec::new();
     let res = encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))

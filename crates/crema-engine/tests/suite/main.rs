@@ -7,3 +7,4 @@ mod broadcast;
 mod hls;
 mod measure;
 mod probe;
+mod verified;

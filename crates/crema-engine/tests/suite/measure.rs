@@ -30,6 +30,7 @@ fn request(file: Option<PathBuf>, hls: Option<PathBuf>, measure: bool) -> Encode
         overwrite: false,
         waveform: None,
         measure,
+        target_vmaf: None,
     }
 }
 

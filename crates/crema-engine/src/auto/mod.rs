@@ -36,6 +36,8 @@ use crate::progress::{CancelFlag, Event, Stage};
 use crate::request::{Container, EncodeRequest, FileRequest};
 use crate::transcode::{Job, KeepRule, transcode};
 
+pub mod verified;
+
 /// Bits per pixel per frame of the video stream, when its bit rate is known
 /// (stream bit rate, else container bit rate less audio).
 pub fn bits_per_pixel(info: &MediaInfo, video: &VideoStream) -> Option<f64> {
@@ -156,18 +158,7 @@ pub fn predict_saving(
     let range = (start, start + len);
     let tmpdir = tempfile_dir()?;
     let sample_path = tmpdir.join("sample.mp4");
-    let sample_req = EncodeRequest {
-        input: req.input.clone(),
-        profile: profile.id.clone(),
-        file: Some(FileRequest { path: sample_path.clone(), container: Container::Mp4 }),
-        hls: None,
-        audio: false,
-        target_height: req.target_height,
-        encoder: req.encoder,
-        overwrite: true,
-        waveform: None,
-        measure: false,
-    };
+    let sample_req = video_only_request(req, &profile.id, &sample_path);
     let mut notices = Vec::new();
     // The sample's own progress is not the job's; only a cancellation is passed on.
     let mut forward = |e: Event| {
@@ -275,6 +266,25 @@ pub(crate) fn decide(
         keep = Some(KeepRule { min_saving_percent: rules.min_saving_percent, reference_bytes: reference });
     }
     Ok(Choice { profile: concrete, reason, notice: decision.notice, outcome: Outcome::Encode(keep) })
+}
+
+/// The request of an encode of `req`'s source that writes its video alone
+/// (no audio, waveform or measurement) with profile `profile_id` to MP4
+/// file `path`, replacing it: a sample or a chunk.
+pub(crate) fn video_only_request(req: &EncodeRequest, profile_id: &str, path: &Path) -> EncodeRequest {
+    EncodeRequest {
+        input: req.input.clone(),
+        profile: profile_id.to_string(),
+        file: Some(FileRequest { path: path.to_path_buf(), container: Container::Mp4 }),
+        hls: None,
+        audio: false,
+        target_height: req.target_height,
+        encoder: req.encoder,
+        overwrite: true,
+        waveform: None,
+        measure: false,
+        target_vmaf: None,
+    }
 }
 
 /// A private temporary folder for sample encodes (system temp dir).

@@ -1,0 +1,480 @@
+//! `sophon-auto`'s verified path for a single file: the title is encoded in
+//! chunks ([`crate::chunks`]) with the chosen profile's exact settings, each
+//! chunk scored against the source as soon as it is written, re-encoded
+//! where it misses, and the chunks joined into the delivered file without
+//! re-encoding. The score reported is the score of the file delivered.
+//!
+//! The rule, per chunk (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd
+//! step, see [`crate::quality::QualityOptions::subsample`]):
+//!
+//! 1. **First pass, in title order.** The first chunk is encoded at the
+//!    profile's CRF; every later one at the CRF that would have brought the
+//!    chunk before it to the aim (target + 0.5) at the assumed slope of
+//!    1 VMAF per CRF step: neighbouring chunks resemble each other, so this
+//!    is the probe, made with the final preset and parameters, and no probe
+//!    encode is thrown away.
+//! 2. **Repair, at most two rounds.** A chunk below the target is encoded
+//!    again stricter, and one more than 2.5 above it looser (it holds bits it
+//!    does not need); the new CRF comes from the chunk's own measured points
+//!    (the secant between the two closest to the aim, else the last point at
+//!    the assumed slope), at most 8 steps from the last, within CRF 10..40.
+//! 3. **Choice.** Each chunk keeps its smallest version that reaches the
+//!    target, else its best-scoring one. Every chunk reaching the target
+//!    makes the title mean reach it; when one cannot, the file is delivered
+//!    anyway with `best_effort` set (never a failure).
+//!
+//! Sources this path cannot score against the encoder's input (HDR, which
+//! every `sophon-auto` profile tone-maps; interlaced, which is deinterlaced;
+//! rotated; without usable timestamps) and hardware encoders asked for by
+//! name take the sample-predicted path instead, with the reason in a notice.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::chunks::{self, Chunk, join};
+use crate::encoder::{Backend, Preference};
+use crate::error::{EngineError, Result};
+use crate::media::{MediaInfo, VideoStream};
+use crate::output::Staging;
+use crate::output::measured_duration;
+use crate::plan::VideoFilters;
+use crate::profile::Profile;
+use crate::progress::{CancelFlag, Event, Stage};
+use crate::quality::{self, Pooled, QualityOptions, QualityReport, Window};
+use crate::request::{
+    ChunkQuality, Container, EncodeRequest, EncoderOption, FileRequest, MeasuredQuality, OutputReport, VerifiedQuality,
+};
+use crate::transcode::{Job, KeepRule, Transcoded, transcode};
+
+/// The default target: VMAF of the title mean (`vmaf_v0.6.1`, 0..100).
+pub const DEFAULT_TARGET_VMAF: f64 = 93.0;
+/// Every chunk's mean must reach the target less this (VMAF points): the
+/// default floor is 90.
+pub const CHUNK_FLOOR_BELOW: f64 = 3.0;
+/// Chunk length aimed at, seconds (cuts move to the source's keyframes).
+pub const CHUNK_SECONDS: f64 = 6.0;
+/// Chunks are aimed this far above the target (VMAF points): scoring every
+/// 3rd frame estimates a chunk's mean within about this much.
+const AIM_MARGIN: f64 = 0.5;
+/// A chunk scoring more than this above the target is encoded looser.
+const LOOSEN_ABOVE: f64 = 2.5;
+/// VMAF points per CRF step assumed until a chunk has two measured points
+/// (x265 `medium`/`slow` around VMAF 90–95 measure 0.7–1.3 here).
+const DEFAULT_SLOPE: f64 = 1.0;
+/// CRFs the repair may use.
+const CRF_RANGE: (f64, f64) = (10.0, 40.0);
+/// Largest CRF change in one step.
+const MAX_STEP: f64 = 8.0;
+/// Repair rounds after the first pass.
+const REPAIR_ROUNDS: usize = 2;
+/// Frames scored: every 3rd.
+const SUBSAMPLE: u32 = 3;
+
+/// What the verified path did.
+pub(crate) enum Verified {
+    /// The file was written and committed.
+    Written(OutputReport, Box<MeasuredQuality>),
+    /// The [`KeepRule`] failed: nothing was written.
+    NotSmaller {
+        /// The saving the encode would have made, percent.
+        saved_percent: f64,
+    },
+}
+
+/// Why a request takes the sample-predicted path instead; `None` when the
+/// verified path can run.
+pub(crate) fn unsupported(req: &EncodeRequest, video: &VideoStream, profile: &Profile) -> Option<String> {
+    let filters = VideoFilters::for_source(video);
+    let why = if req.hls.is_some() || req.file.is_none() {
+        "an HLS ladder is made in one pass"
+    } else if video.hdr.is_some() {
+        "the HDR source is tone-mapped, so its encode cannot be scored against it"
+    } else if filters.deinterlace {
+        "the interlaced source is deinterlaced, so its encode cannot be scored against it"
+    } else if filters.rotation != 0 {
+        "the rotated source is turned upright, so its encode cannot be scored against it"
+    } else if matches!(req.encoder, Preference::Only(b) if b != Backend::Software) {
+        "a hardware encoder was asked for, and only x265's CRF is steered"
+    } else if profile_crf(profile).is_none() {
+        "the profile sets no x265 CRF"
+    } else {
+        return None;
+    };
+    Some(why.to_string())
+}
+
+fn profile_crf(profile: &Profile) -> Option<f64> {
+    profile.encoders.get("libx265")?.get("crf")?.parse().ok()
+}
+
+/// One encode of one chunk.
+struct Version {
+    crf: f64,
+    bytes: u64,
+    vmaf: f64,
+    report: QualityReport,
+    /// The file; removed once another version is better.
+    path: Option<PathBuf>,
+}
+
+struct ChunkState {
+    chunk: Chunk,
+    versions: Vec<Version>,
+}
+
+impl ChunkState {
+    /// The version delivered: the smallest that reaches `target`, else the best scoring.
+    fn chosen(&self, target: f64) -> Option<&Version> {
+        let reaching = self.versions.iter().filter(|v| v.vmaf >= target).min_by_key(|v| v.bytes);
+        reaching.or_else(|| self.versions.iter().max_by(|a, b| a.vmaf.total_cmp(&b.vmaf)))
+    }
+
+    /// The next CRF to try, `None` when the chunk is done.
+    fn next_crf(&self, target: f64) -> Option<f64> {
+        let best = self.chosen(target)?;
+        let last = self.versions.last()?;
+        let too_low = best.vmaf < target && best.crf > CRF_RANGE.0;
+        let too_high = best.vmaf > target + LOOSEN_ABOVE && best.crf < CRF_RANGE.1;
+        if !too_low && !too_high {
+            return None;
+        }
+        let aim = target + AIM_MARGIN;
+        let mut points: Vec<(f64, f64)> = self.versions.iter().map(|v| (v.crf, v.vmaf)).collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // The secant across the aim when two points bracket it.
+        let bracket = points.windows(2).find(|w| w[0].1 >= aim && w[1].1 < aim);
+        let crf = match bracket {
+            Some(w) => w[0].0 + (w[0].1 - aim) / (w[0].1 - w[1].1) * (w[1].0 - w[0].0),
+            None => {
+                let slope = match points.as_slice() {
+                    [.., a, b] if b.0 > a.0 => ((a.1 - b.1) / (b.0 - a.0)).clamp(0.25, 4.0),
+                    _ => DEFAULT_SLOPE,
+                };
+                last.crf + ((last.vmaf - aim) / slope).clamp(-MAX_STEP, MAX_STEP)
+            }
+        };
+        let crf = ((crf * 2.0).round() / 2.0).clamp(CRF_RANGE.0, CRF_RANGE.1);
+        (!self.versions.iter().any(|v| (v.crf - crf).abs() < 0.25)).then_some(crf)
+    }
+
+    /// Removes the files of versions that can no longer be delivered.
+    fn prune(&mut self, target: f64) {
+        let keep = self.chosen(target).map(|v| v.crf);
+        for v in &mut self.versions {
+            if Some(v.crf) != keep
+                && let Some(p) = v.path.take()
+            {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// A folder removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Everything one chunk encode reads.
+struct Ctx<'a> {
+    req: &'a EncodeRequest,
+    info: &'a MediaInfo,
+    video: &'a VideoStream,
+    profile: &'a Profile,
+    scratch: &'a Path,
+    cancel: &'a CancelFlag,
+    total_frames: u64,
+    started: Instant,
+    /// Source frames encoded so far (all passes), for progress.
+    frames_done: u64,
+    encodes: u32,
+    score_seconds: f64,
+    first_report: Option<OutputReport>,
+}
+
+impl Ctx<'_> {
+    /// Encodes `chunk` at `crf` and scores it.
+    fn encode(
+        &mut self,
+        chunk: &Chunk,
+        crf: f64,
+        on_event: &mut dyn FnMut(Event),
+        notices: &mut Vec<String>,
+    ) -> Result<Version> {
+        let path = self.scratch.join(format!("chunk{:05}-crf{crf}.mp4", chunk.index));
+        let mut profile = self.profile.clone();
+        if let Some(x) = profile.encoders.get_mut("libx265") {
+            x.insert("crf".into(), format!("{crf}"));
+        }
+        let mut creq = super::video_only_request(self.req, &profile.id, &path);
+        if creq.encoder == Preference::Auto {
+            creq.encoder = Preference::Only(Backend::Software);
+        }
+        let job = Job { req: &creq, info: self.info, video: self.video, profile: &profile, range: Some(chunk.range()) };
+        let (base, total, started) = (self.frames_done, self.total_frames, self.started);
+        let first = self.first_report.is_none();
+        let mut forward = |e: Event| match e {
+            Event::Canceled => on_event(e),
+            Event::Encoder { .. } if first => on_event(e),
+            Event::Progress { frames_done, .. } => {
+                let done = base + frames_done;
+                let secs = started.elapsed().as_secs_f64();
+                on_event(Event::Progress {
+                    stage: Stage::Encoding,
+                    percent: (done as f64 / total.max(1) as f64 * 100.0).min(99.0),
+                    fps: if secs > 0.0 { done as f64 / secs } else { 0.0 },
+                    eta_seconds: None,
+                    frames_done: done,
+                    frames_total: Some(total),
+                })
+            }
+            _ => {}
+        };
+        let mut chunk_notices = Vec::new();
+        let report = match transcode(job, None, self.cancel, &mut forward, &mut chunk_notices)? {
+            Transcoded::Written(mut outputs, _) if !outputs.is_empty() => outputs.remove(0),
+            _ => return Err(EngineError::Internal("a chunk encode wrote nothing".into())),
+        };
+        if first {
+            notices.extend(chunk_notices);
+        }
+        self.frames_done += chunk.frames;
+        self.encodes += 1;
+        let scoring = Instant::now();
+        // Half a millisecond before each cut: reference times are computed
+        // in floating point, the cuts in whole microseconds.
+        let window = Window { start: chunk.start_seconds() - 5e-4, end: chunk.end_us as f64 / 1e6 - 5e-4 };
+        let options = QualityOptions { neg: false, subsample: SUBSAMPLE, ..QualityOptions::default() };
+        let scored = quality::compare_window(&self.req.input, &path, Some(window), &options, self.cancel, &mut |_| {})?;
+        self.score_seconds += scoring.elapsed().as_secs_f64();
+        if self.first_report.is_none() {
+            self.first_report = Some(report.clone());
+        }
+        Ok(Version { crf, bytes: report.bytes, vmaf: scored.vmaf.mean, report: scored, path: Some(path) })
+    }
+}
+
+/// Runs the verified path (see the module docs) for `req`'s single file
+/// with the concrete `profile`, keeping the result only if it passes `keep`.
+///
+/// Errors: those of the chunk encodes and of scoring ([`crate::encode::run`]'s);
+/// [`EngineError::OutputNotWritable`] when the scratch folder beside the
+/// output cannot be made.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    video: &VideoStream,
+    profile: &Profile,
+    keep: Option<KeepRule>,
+    cancel: &CancelFlag,
+    on_event: &mut dyn FnMut(Event),
+    notices: &mut Vec<String>,
+) -> Result<Option<Verified>> {
+    let Some(file) = &req.file else { return Ok(None) };
+    let Some(crf0) = profile_crf(profile) else { return Ok(None) };
+    let Some(times) = chunks::frame_times(&req.input, video.index, cancel)? else { return Ok(None) };
+    let target = req.target_vmaf.unwrap_or(DEFAULT_TARGET_VMAF);
+    let plan = chunks::plan(&times, CHUNK_SECONDS);
+    let scratch = Scratch(scratch_dir(&file.path)?);
+    on_event(Event::Stage { stage: Stage::Encoding });
+    let mut ctx = Ctx {
+        req,
+        info,
+        video,
+        profile,
+        scratch: &scratch.0,
+        cancel,
+        total_frames: times.len() as u64,
+        started: Instant::now(),
+        frames_done: 0,
+        encodes: 0,
+        score_seconds: 0.0,
+        first_report: None,
+    };
+    let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
+    let mut crf = crf0;
+    for chunk in plan {
+        let v = ctx.encode(&chunk, crf, on_event, notices)?;
+        if ctx.first_report.as_ref().and_then(|r| r.encoder.as_ref()).is_some_and(|e| e.name != "libx265") {
+            return Ok(None);
+        }
+        let aim = target + AIM_MARGIN;
+        crf = (v.crf + ((v.vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
+        crf = (crf * 2.0).round() / 2.0;
+        states.push(ChunkState { chunk, versions: vec![v] });
+    }
+    let mut rounds: u32 = 0;
+    for _ in 0..REPAIR_ROUNDS {
+        let todo: Vec<(usize, f64)> =
+            states.iter().enumerate().filter_map(|(i, s)| s.next_crf(target).map(|c| (i, c))).collect();
+        if todo.is_empty() {
+            break;
+        }
+        rounds += 1;
+        ctx.total_frames += todo.iter().map(|&(i, _)| states[i].chunk.frames).sum::<u64>();
+        for (i, c) in todo {
+            let chunk = states[i].chunk.clone();
+            let v = ctx.encode(&chunk, c, on_event, notices)?;
+            states[i].versions.push(v);
+            states[i].prune(target);
+        }
+    }
+    for s in &mut states {
+        s.prune(target);
+    }
+    on_event(Event::Stage { stage: Stage::Muxing });
+    let quality = report(&states, target, rounds, &ctx);
+    let first_report = ctx.first_report.clone().ok_or_else(|| EngineError::Internal("no chunk encoded".into()))?;
+    let parts: Vec<join::Part> = states
+        .iter()
+        .map(|s| {
+            let v = s.chosen(target).and_then(|v| v.path.clone()).unwrap_or_default();
+            join::Part { path: v, start_us: s.chunk.start_us }
+        })
+        .collect();
+    let audio = audio_file(req, info, profile, file.container, &scratch.0, cancel)?;
+    let mut staging = Staging::new();
+    let tmp = staging.add(&file.path, false)?;
+    join::join(&parts, audio.as_deref(), &tmp, file.container, cancel)?;
+    let bytes = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+    if let Some(rule) = keep {
+        let saved = (1.0 - bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
+        if saved < rule.min_saving_percent {
+            staging.discard();
+            return Ok(Some(Verified::NotSmaller { saved_percent: saved.max(0.0) }));
+        }
+    }
+    let duration = measured_duration(&tmp);
+    let audio_tracks = audio.as_deref().map_or(0, count_audio);
+    staging.commit()?;
+    let mut encoder = first_report.encoder.clone();
+    if let Some(e) = encoder.as_mut() {
+        let crfs: Vec<f64> = quality.verified.iter().flat_map(|v| v.chunks.iter().map(|c| c.crf)).collect();
+        let (lo, hi) = crfs.iter().fold((f64::MAX, f64::MIN), |(l, h), c| (l.min(*c), h.max(*c)));
+        for o in e.options.iter_mut().filter(|o| o.name == "crf") {
+            *o = EncoderOption {
+                name: "crf".into(),
+                value: if lo == hi { format!("{lo}") } else { format!("{lo}..{hi} (per chunk)") },
+            };
+        }
+    }
+    let output = OutputReport {
+        kind: "file".into(),
+        path: file.path.clone(),
+        bytes,
+        duration_seconds: duration,
+        width: first_report.width,
+        height: first_report.height,
+        audio_tracks,
+        encoder,
+        renditions: vec![],
+    };
+    Ok(Some(Verified::Written(output, Box::new(quality))))
+}
+
+/// The pooled scores of the delivered chunks.
+fn report(states: &[ChunkState], target: f64, rounds: u32, ctx: &Ctx) -> MeasuredQuality {
+    let chosen: Vec<&Version> = states.iter().filter_map(|s| s.chosen(target)).collect();
+    let frames: Vec<&quality::FrameScore> = chosen.iter().flat_map(|v| v.report.frames.iter()).collect();
+    let pool = |f: &dyn Fn(&quality::FrameScore) -> f64| {
+        Pooled::of(&frames.iter().map(|s| f(s)).collect::<Vec<_>>()).unwrap_or(Pooled {
+            mean: 0.0,
+            harmonic_mean: 0.0,
+            p1: 0.0,
+            min: 0.0,
+        })
+    };
+    let vmaf = pool(&|s| s.vmaf);
+    let chunks: Vec<ChunkQuality> = states
+        .iter()
+        .zip(&chosen)
+        .map(|(s, v)| ChunkQuality {
+            index: s.chunk.index,
+            start_seconds: s.chunk.start_seconds(),
+            end_seconds: (s.chunk.end_us as f64 / 1e6).min(ctx.info.duration_seconds.max(s.chunk.start_seconds())),
+            frames: s.chunk.frames,
+            crf: v.crf,
+            vmaf: v.report.vmaf,
+            bytes: v.bytes,
+            encodes: s.versions.len() as u32,
+        })
+        .collect();
+    let floor = target - CHUNK_FLOOR_BELOW;
+    let worst = chunks.iter().min_by(|a, b| a.vmaf.mean.total_cmp(&b.vmaf.mean)).map_or(0, |c| c.index);
+    let best_effort = vmaf.mean < target || chunks.iter().any(|c| c.vmaf.mean < floor);
+    let first = chosen.first().map(|v| &v.report);
+    MeasuredQuality {
+        output: "file".into(),
+        model: first.map_or_else(|| "vmaf_v0.6.1".into(), |r| r.model.clone()),
+        width: first.map_or(0, |r| r.width),
+        height: first.map_or(0, |r| r.height),
+        frames: frames.len() as u64,
+        vmaf,
+        psnr: pool(&|s| s.psnr),
+        ssim: pool(&|s| s.ssim),
+        seconds: ctx.score_seconds,
+        verified: Some(VerifiedQuality {
+            target_vmaf: target,
+            chunk_floor_vmaf: floor,
+            best_effort,
+            subsample: SUBSAMPLE,
+            repair_rounds: rounds,
+            chunk_encodes: ctx.encodes,
+            worst_chunk: worst,
+            chunks,
+        }),
+    }
+}
+
+/// The source's audio alone, written by the audio-only path into the
+/// scratch folder, when the request wants audio and the source has some.
+fn audio_file(
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    profile: &Profile,
+    container: Container,
+    scratch: &Path,
+    cancel: &CancelFlag,
+) -> Result<Option<PathBuf>> {
+    if !req.audio || crate::streams::file_audio(info).0.is_empty() {
+        return Ok(None);
+    }
+    let path = scratch.join(match container {
+        Container::Mp4 => "audio.mp4",
+        Container::Mkv => "audio.mka",
+    });
+    let areq = EncodeRequest {
+        file: Some(FileRequest { path: path.clone(), container }),
+        hls: None,
+        waveform: None,
+        measure: false,
+        overwrite: true,
+        ..req.clone()
+    };
+    let mut audio_info = info.clone();
+    audio_info.video = None;
+    crate::audio_only::run(&areq, profile, audio_info, Instant::now(), cancel, &mut |_| {})?;
+    Ok(Some(path))
+}
+
+fn count_audio(path: &Path) -> usize {
+    crate::probe::open_input(path)
+        .map(|i| i.streams().filter(|s| s.parameters().medium() == ffmpeg_next::media::Type::Audio).count())
+        .unwrap_or(0)
+}
+
+/// A hidden scratch folder beside `output` (same disk as the result).
+fn scratch_dir(output: &Path) -> Result<PathBuf> {
+    let parent = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = parent.join(format!(".{name}.crema-chunks-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir)
+        .map_err(|e| EngineError::OutputNotWritable { path: output.into(), cause: e.to_string() })?;
+    Ok(dir)
+}

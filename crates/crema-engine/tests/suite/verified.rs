@@ -1,0 +1,110 @@
+//! `sophon-auto`'s verified path (`crema_engine::auto::verified`): the file
+//! delivered is the chunks joined, every source frame once at its own time,
+//! and its in-loop score is what an independent full comparison of the
+//! delivered file finds.
+
+use std::path::{Path, PathBuf};
+
+use crema_engine::chunks;
+use crema_engine::encode;
+use crema_engine::profile::ProfileSet;
+use crema_engine::quality::{self, QualityOptions};
+use crema_engine::request::{Container, EncodeRequest, FileRequest, FinalArtifact};
+use crema_engine::verify::{self, Read};
+use crema_engine::{CancelFlag, encoder};
+use crema_testkit::fixture;
+
+fn request(input: PathBuf, out: &Path, target_vmaf: Option<f64>) -> EncodeRequest {
+    EncodeRequest {
+        input,
+        profile: "sophon-auto".into(),
+        file: Some(FileRequest { path: out.to_path_buf(), container: Container::Mp4 }),
+        hls: None,
+        audio: true,
+        target_height: None,
+        encoder: encoder::Preference::Auto,
+        overwrite: false,
+        waveform: None,
+        measure: false,
+        target_vmaf,
+    }
+}
+
+/// Frame times of the best video stream, µs.
+fn times(path: &Path) -> Vec<i64> {
+    let index = crema_engine::probe::probe(path).unwrap().video.unwrap().index;
+    chunks::frame_times(path, index, &CancelFlag::new()).unwrap().unwrap().into_iter().map(|t| t.0).collect()
+}
+
+#[test]
+fn a_verified_encode_joins_its_chunks_frame_exact_and_scores_what_it_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    // 10 s of cuts between scenes: two chunks.
+    let source = fixture("bikes.mp4");
+    let r = encode::run(
+        &request(source.clone(), &out, None),
+        &ProfileSet::builtin().unwrap(),
+        &CancelFlag::new(),
+        &mut |_| {},
+    )
+    .expect("encode");
+    assert_eq!(r.final_artifact, FinalArtifact::Encoded, "{:?}", r.notices);
+    let q = r.quality.clone().unwrap_or_else(|| panic!("not verified: {:?}", r.notices));
+    let v = q.verified.clone().expect("verified");
+    assert_eq!(v.chunks.len(), 2, "{v:?}");
+    assert_eq!(v.target_vmaf, 93.0);
+    assert_eq!(v.chunks.iter().map(|c| c.frames).sum::<u64>(), 250);
+    // Every source frame once, at its own time (within a tick of the output's time base).
+    let (src, got) = (times(&source), times(&out));
+    assert_eq!(src.len(), got.len());
+    let worst = src.iter().zip(&got).map(|(a, b)| (a - b).abs()).max().unwrap();
+    assert!(worst <= 1_000, "a frame moved by {worst} µs");
+    verify::video_span(&out, Read::DecodeStrict).expect("the joined file decodes without an error");
+    // The independent check: the whole delivered file, every frame.
+    let options = QualityOptions { neg: false, ..QualityOptions::default() };
+    let full = quality::compare(&source, &out, &options, &CancelFlag::new(), &mut |_| {}).unwrap();
+    assert_eq!(full.frames_scored, 250);
+    assert!((full.vmaf.mean - q.vmaf.mean).abs() <= 0.5, "in loop {} vs full {}", q.vmaf.mean, full.vmaf.mean);
+    if !v.best_effort {
+        assert!(full.vmaf.mean >= 93.0 - 0.5, "{}", full.vmaf.mean);
+        assert!(v.chunks.iter().all(|c| c.vmaf.mean >= 93.0), "{v:?}");
+    }
+    // Nothing is left beside the output.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    eprintln!("{}", serde_json::to_string(&q).unwrap());
+}
+
+#[test]
+fn a_higher_target_spends_more_bits_and_audio_is_carried_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixture("vfr_phone.mp4");
+    let run = |target: f64, name: &str| {
+        let out = dir.path().join(name);
+        let r = encode::run(
+            &request(source.clone(), &out, Some(target)),
+            &ProfileSet::builtin().unwrap(),
+            &CancelFlag::new(),
+            &mut |_| {},
+        )
+        .expect("encode");
+        (r, out)
+    };
+    let (low, low_out) = run(80.0, "low.mp4");
+    let (high, high_out) = run(92.0, "high.mp4");
+    let (lq, hq) = (
+        low.quality.clone().unwrap_or_else(|| panic!("{:?} {:?}", low.final_artifact, low.notices)),
+        high.quality.clone().unwrap_or_else(|| panic!("{:?} {:?}", high.final_artifact, high.notices)),
+    );
+    assert_eq!(lq.verified.as_ref().unwrap().target_vmaf, 80.0);
+    assert!(hq.vmaf.mean > lq.vmaf.mean, "{} vs {}", hq.vmaf.mean, lq.vmaf.mean);
+    assert!(high.outputs[0].bytes > low.outputs[0].bytes);
+    for (r, out) in [(&low, &low_out), (&high, &high_out)] {
+        assert_eq!(r.outputs[0].audio_tracks, 1);
+        // The variable frame rate survives: the same 105 frames at the same times.
+        let (src, got) = (times(&source), times(out));
+        assert_eq!(src.len(), got.len());
+        assert!(src.iter().zip(&got).all(|(a, b)| (a - b).abs() <= 1_000));
+    }
+}
