@@ -172,6 +172,10 @@ struct EncodeArgs {
     /// --hls the top rung): a second decode of both, reported as `quality`.
     #[arg(long)]
     measure: bool,
+    /// With sophon-auto: the VMAF (50..99) the delivered file's mean must reach, every
+    /// chunk within 3 of it (default 93); each chunk is scored as it is encoded.
+    #[arg(long, value_name = "VMAF")]
+    target_vmaf: Option<f64>,
     /// Progress and result as JSON lines on stdout (format in the README).
     #[arg(long)]
     json: bool,
@@ -317,6 +321,7 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         encoder: preference,
         overwrite: args.overwrite,
         measure: args.measure,
+        target_vmaf: args.target_vmaf,
     }
 }
 

@@ -83,6 +83,9 @@ pub struct AddArgs {
     /// Score each output against its file once written (VMAF, PSNR, SSIM): the job's `output.quality`.
     #[arg(long)]
     measure: bool,
+    /// With sophon-auto: the VMAF (50..99) each delivered file's mean must reach (default 93).
+    #[arg(long, value_name = "VMAF")]
+    target_vmaf: Option<f64>,
     /// Scale down to this height in pixels (never up; 144..4320).
     #[arg(long)]
     target_height: Option<u32>,
@@ -186,6 +189,7 @@ fn spec_of(a: &AddArgs) -> Result<WatchRuleSpec, String> {
             dir: None,
             waveform: a.waveform.then_some(crema_service::WaveformRequest::Enabled(true)),
             measure: a.measure,
+            quality_target: a.target_vmaf,
         },
         output_dir: a.output_dir.as_deref().map(absolute).transpose()?,
         on_success: success_action(&a.on_success)?,

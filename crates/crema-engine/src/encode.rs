@@ -62,6 +62,7 @@ pub fn run(
     let hls_shape =
         req.hls.as_ref().map(|h| request::HlsShape { renditions: &h.renditions, segment_seconds: h.segment_seconds });
     request::check_output(req.target_height, hls_shape)?;
+    request::check_target_vmaf(req.target_vmaf)?;
     check_outputs_free(req)?;
     on_event(Event::Stage { stage: Stage::Probing });
     let info = probe::probe_with(&req.input, cancel)?;

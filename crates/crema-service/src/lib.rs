@@ -51,7 +51,7 @@ pub use error::{ErrorCode, Result, ServiceError};
 pub use idempotency::{IDEMPOTENCY_KEY_PATTERN, IdempotencyBegin, idempotency_key_is_valid};
 pub use jobs::{FfmpegTranscoder, MAX_METADATA_BYTES, Transcoder};
 pub use maintenance::ReadinessReport;
-pub use measured::{PooledScore, QualityInfo};
+pub use measured::{ChunkInfo, PooledScore, QualityInfo, VerifiedInfo};
 pub use messages::EventMessage;
 pub use nodes::NodeInfo;
 pub use origin::Origin;

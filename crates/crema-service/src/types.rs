@@ -190,6 +190,11 @@ pub struct OutputSpec {
     /// with the reason in `output.warnings`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub measure: bool,
+    /// Extension, `sophon-auto` only: the VMAF (`vmaf_v0.6.1`, 50..99) the
+    /// delivered file's title mean must reach, every chunk within 3 of it;
+    /// default 93. Other profiles ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_target: Option<f64>,
 }
 
 /// A job submission: the body of `POST /v1/jobs`.

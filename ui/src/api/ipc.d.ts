@@ -51,6 +51,43 @@ export interface components {
             /** @description The visible start of the key (`crema_sk_` + 8 hex digits), as lists show it. */
             prefix: string;
         };
+        /** @description One chunk of a verified encode. */
+        ChunkInfo: {
+            /**
+             * Format: int64
+             * @description Video bytes of the version delivered.
+             */
+            bytes: number;
+            /**
+             * Format: double
+             * @description The x265 CRF of the version delivered.
+             */
+            crf: number;
+            /**
+             * Format: int32
+             * @description Versions encoded (1 = the first pass held).
+             */
+            encodes: number;
+            /**
+             * Format: double
+             * @description Where the next chunk starts (the title's end for the last), seconds.
+             */
+            end_seconds: number;
+            /**
+             * Format: int64
+             * @description Source frames in it.
+             */
+            frames: number;
+            /** @description Position in the title, from 0. */
+            index: number;
+            /**
+             * Format: double
+             * @description Its first frame's time, seconds from the start.
+             */
+            start_seconds: number;
+            /** @description VMAF of the version delivered. */
+            vmaf: components["schemas"]["PooledScore"];
+        };
         /** @description A failed command, as the web UI receives it (the rejected promise's value). */
         CommandError: {
             /**
@@ -384,6 +421,7 @@ export interface components {
             seconds: number;
             /** @description All-plane SSIM, 0..1. */
             ssim: components["schemas"]["PooledScore"];
+            verified?: null | components["schemas"]["VerifiedInfo"];
             /** @description VMAF, 0..100. */
             vmaf: components["schemas"]["PooledScore"];
             /**
@@ -524,6 +562,43 @@ export interface components {
             type: string;
             /** @description Extension: the upload's ID (`upl_…`), for `upload` sources. */
             upload_id?: string | null;
+        };
+        /**
+         * @description How `sophon-auto` verified its encode chunk by chunk; the pooled scores
+         *     around it are those of the delivered chunks (every `subsample`-th frame).
+         */
+        VerifiedInfo: {
+            /** @description The target or a chunk's floor was missed: the best version measured was delivered. */
+            best_effort: boolean;
+            /**
+             * Format: int32
+             * @description Chunk encodes made in all.
+             */
+            chunk_encodes: number;
+            /**
+             * Format: double
+             * @description VMAF every chunk's mean had to reach, 0..100.
+             */
+            chunk_floor_vmaf: number;
+            /** @description Every chunk, in title order. */
+            chunks: components["schemas"]["ChunkInfo"][];
+            /**
+             * Format: int32
+             * @description Repair rounds after the first pass, 0..=2.
+             */
+            repair_rounds: number;
+            /**
+             * Format: int32
+             * @description Every how many frames one was scored.
+             */
+            subsample: number;
+            /**
+             * Format: double
+             * @description VMAF the title mean had to reach, 0..100.
+             */
+            target_vmaf: number;
+            /** @description Index of the chunk with the lowest mean VMAF. */
+            worst_chunk: number;
         };
         /**
          * @description File form of the waveform data.

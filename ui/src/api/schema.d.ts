@@ -578,6 +578,43 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One chunk of a verified encode. */
+        ChunkInfo: {
+            /**
+             * Format: int64
+             * @description Video bytes of the version delivered.
+             */
+            bytes: number;
+            /**
+             * Format: double
+             * @description The x265 CRF of the version delivered.
+             */
+            crf: number;
+            /**
+             * Format: int32
+             * @description Versions encoded (1 = the first pass held).
+             */
+            encodes: number;
+            /**
+             * Format: double
+             * @description Where the next chunk starts (the title's end for the last), seconds.
+             */
+            end_seconds: number;
+            /**
+             * Format: int64
+             * @description Source frames in it.
+             */
+            frames: number;
+            /** @description Position in the title, from 0. */
+            index: number;
+            /**
+             * Format: double
+             * @description Its first frame's time, seconds from the start.
+             */
+            start_seconds: number;
+            /** @description VMAF of the version delivered. */
+            vmaf: components["schemas"]["PooledScore"];
+        };
         /**
          * @description Single-file container (`output.container`).
          * @enum {string}
@@ -948,6 +985,13 @@ export interface components {
              */
             measure?: boolean;
             /**
+             * Format: double
+             * @description Extension, `sophon-auto` only: the VMAF (`vmaf_v0.6.1`, 50..99) the
+             *     delivered file's title mean must reach, every chunk within 3 of it;
+             *     default 93. Other profiles ignore it.
+             */
+            quality_target?: number | null;
+            /**
              * Format: int32
              * @description Scale down to this height in pixels (144..=4320), never up; `None` keeps the source height.
              */
@@ -1099,6 +1143,7 @@ export interface components {
             seconds: number;
             /** @description All-plane SSIM, 0..1. */
             ssim: components["schemas"]["PooledScore"];
+            verified?: null | components["schemas"]["VerifiedInfo"];
             /** @description VMAF, 0..100. */
             vmaf: components["schemas"]["PooledScore"];
             /**
@@ -1350,6 +1395,43 @@ export interface components {
          * @enum {string}
          */
         UploadStatus: "uploading" | "assembling" | "completed" | "canceled";
+        /**
+         * @description How `sophon-auto` verified its encode chunk by chunk; the pooled scores
+         *     around it are those of the delivered chunks (every `subsample`-th frame).
+         */
+        VerifiedInfo: {
+            /** @description The target or a chunk's floor was missed: the best version measured was delivered. */
+            best_effort: boolean;
+            /**
+             * Format: int32
+             * @description Chunk encodes made in all.
+             */
+            chunk_encodes: number;
+            /**
+             * Format: double
+             * @description VMAF every chunk's mean had to reach, 0..100.
+             */
+            chunk_floor_vmaf: number;
+            /** @description Every chunk, in title order. */
+            chunks: components["schemas"]["ChunkInfo"][];
+            /**
+             * Format: int32
+             * @description Repair rounds after the first pass, 0..=2.
+             */
+            repair_rounds: number;
+            /**
+             * Format: int32
+             * @description Every how many frames one was scored.
+             */
+            subsample: number;
+            /**
+             * Format: double
+             * @description VMAF the title mean had to reach, 0..100.
+             */
+            target_vmaf: number;
+            /** @description Index of the chunk with the lowest mean VMAF. */
+            worst_chunk: number;
+        };
         /** @description Counts of a rule's files by state. */
         WatchCounts: {
             /**

@@ -16,8 +16,9 @@
 //! 2. **Repair, at most two rounds.** A chunk below the target is encoded
 //!    again stricter, and one more than 2.5 above it looser (it holds bits it
 //!    does not need); the new CRF comes from the chunk's own measured points
-//!    (the secant between the two closest to the aim, else the last point at
-//!    the assumed slope), at most 8 steps from the last, within CRF 10..40.
+//!    (the secant between two points either side of the aim, else the
+//!    point nearest the aim at the slope of the last two points, or at the
+//!    assumed slope with one point), at most 8 steps, within CRF 10..40.
 //! 3. **Choice.** Each chunk keeps its smallest version that reaches the
 //!    target, else its best-scoring one. Every chunk reaching the target
 //!    makes the title mean reach it; when one cannot, the file is delivered
@@ -150,7 +151,13 @@ impl ChunkState {
                     [.., a, b] if b.0 > a.0 => ((a.1 - b.1) / (b.0 - a.0)).clamp(0.25, 4.0),
                     _ => DEFAULT_SLOPE,
                 };
-                last.crf + ((last.vmaf - aim) / slope).clamp(-MAX_STEP, MAX_STEP)
+                // From the point nearest the aim.
+                let near = self
+                    .versions
+                    .iter()
+                    .min_by(|a, b| (a.vmaf - aim).abs().total_cmp(&(b.vmaf - aim).abs()))
+                    .unwrap_or(last);
+                near.crf + ((near.vmaf - aim) / slope).clamp(-MAX_STEP, MAX_STEP)
             }
         };
         let crf = ((crf * 2.0).round() / 2.0).clamp(CRF_RANGE.0, CRF_RANGE.1);
@@ -248,7 +255,10 @@ impl Ctx<'_> {
         // Half a millisecond before each cut: reference times are computed
         // in floating point, the cuts in whole microseconds.
         let window = Window { start: chunk.start_seconds() - 5e-4, end: chunk.end_us as f64 / 1e6 - 5e-4 };
-        let options = QualityOptions { neg: false, subsample: SUBSAMPLE, ..QualityOptions::default() };
+        // A downscaled encode is scored at its own size, against the source
+        // scaled to it: the picture its encoder was fed.
+        let options =
+            QualityOptions { neg: false, subsample: SUBSAMPLE, at_distorted_size: true, ..QualityOptions::default() };
         let scored = quality::compare_window(&self.req.input, &path, Some(window), &options, self.cancel, &mut |_| {})?;
         self.score_seconds += scoring.elapsed().as_secs_f64();
         if self.first_report.is_none() {
@@ -478,3 +488,7 @@ fn scratch_dir(output: &Path) -> Result<PathBuf> {
         .map_err(|e| EngineError::OutputNotWritable { path: output.into(), cause: e.to_string() })?;
     Ok(dir)
 }
+
+#[cfg(test)]
+#[path = "verified_tests.rs"]
+mod tests;

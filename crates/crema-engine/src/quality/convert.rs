@@ -47,7 +47,12 @@ impl Target {
     /// (an 8-bit encode of a 10-bit master is compared in 10 bits).
     ///
     /// Errors: a cause in words when a format is unknown to FFmpeg.
-    pub fn for_pair(reference: &ff::frame::Video, distorted: &ff::frame::Video) -> Result<Self, String> {
+    /// The size is the reference's, or the distorted frame's with `at_distorted_size`.
+    pub fn for_pair(
+        reference: &ff::frame::Video,
+        distorted: &ff::frame::Video,
+        at_distorted_size: bool,
+    ) -> Result<Self, String> {
         let r = facts(reference.format()).ok_or("the reference's pixel format is unknown")?;
         let d = facts(distorted.format()).ok_or("the distorted video's pixel format is unknown")?;
         // Gray and RGB formats carry no subsampling of their own: they follow the other side.
@@ -82,7 +87,8 @@ impl Target {
             (_, 12) => Pixel::YUV444P12LE,
             _ => Pixel::YUV444P16LE,
         };
-        Ok(Self { width: reference.width(), height: reference.height(), pixel, bits, log2_chroma })
+        let size = if at_distorted_size { distorted } else { reference };
+        Ok(Self { width: size.width(), height: size.height(), pixel, bits, log2_chroma })
     }
 
     /// Width and height of plane `i` (0 = luma), rounded up as FFmpeg does.

@@ -15,7 +15,8 @@
 //! Before scoring, both frames are converted to one pixel format (the coarser
 //! chroma subsampling and the higher bit depth of the two) and the distorted
 //! frame is scaled to the reference size with swscale's bicubic filter, so a
-//! 720p rendition is measured against its 1080p source at 1080p.
+//! 720p rendition is measured against its 1080p source at 1080p
+//! ([`QualityOptions::at_distorted_size`] scales the reference down instead).
 //!
 //! Metrics, per scored frame:
 //! - VMAF with `vmaf_v0.6.1`, or `vmaf_4k_v0.6.1` when the reference is larger
@@ -110,6 +111,11 @@ pub struct QualityOptions {
     /// for contrast-enhanced video; used to check Crema against libvmaf's own
     /// test expectations.
     pub clip: bool,
+    /// Score at the distorted video's size, the reference scaled to it
+    /// (bicubic), instead of the distorted video scaled up to the
+    /// reference's: how a downscaled encode is scored against the picture
+    /// its encoder was fed (`sophon-auto` with a target height).
+    pub at_distorted_size: bool,
 }
 
 impl Default for QualityOptions {
@@ -120,6 +126,7 @@ impl Default for QualityOptions {
             subsample: 1,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             clip: true,
+            at_distorted_size: false,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Scorer {
 /// Set up by the first pair.
 struct State {
     target: Target,
+    /// The reference's size in pixels, which may not change.
+    reference_size: (u32, u32),
     model: &'static str,
     vmaf: Vmaf,
     reference: Converter,
@@ -112,11 +114,11 @@ impl Scorer {
             self.state = Some(self.open(reference, distorted)?);
         }
         let st = self.state.as_mut().expect("opened above");
-        if (reference.width(), reference.height()) != (st.target.width, st.target.height) {
+        if (reference.width(), reference.height()) != st.reference_size {
             return Err(EngineError::Quality(format!(
                 "the reference changed size from {}x{} to {}x{} at {reference_seconds:.3} s",
-                st.target.width,
-                st.target.height,
+                st.reference_size.0,
+                st.reference_size.1,
                 reference.width(),
                 reference.height()
             )));
@@ -155,7 +157,8 @@ impl Scorer {
     /// (or, without one, the first reference frame, which gives the first
     /// frame motion 0 as a fresh start does); their scores are never read.
     fn open(&mut self, reference: &ff::frame::Video, distorted: &ff::frame::Video) -> Result<State> {
-        let target = Target::for_pair(reference, distorted).map_err(EngineError::Quality)?;
+        let target =
+            Target::for_pair(reference, distorted, self.options.at_distorted_size).map_err(EngineError::Quality)?;
         let model = self.options.model.name_for(target.width, target.height);
         let setup = VmafSetup {
             model,
@@ -170,6 +173,7 @@ impl Scorer {
         };
         let mut st = State {
             target,
+            reference_size: (reference.width(), reference.height()),
             model,
             vmaf: Vmaf::new(&setup).map_err(EngineError::VmafUnavailable)?,
             reference: Converter::default(),

@@ -62,6 +62,8 @@ pub enum Field {
     Renditions,
     /// The HLS target segment duration.
     SegmentSeconds,
+    /// `sophon-auto`'s VMAF target.
+    TargetVmaf,
 }
 
 impl Field {
@@ -71,6 +73,7 @@ impl Field {
             Field::TargetHeight => "output.target_height",
             Field::Renditions => "output.hls.renditions",
             Field::SegmentSeconds => "output.hls.segment_seconds",
+            Field::TargetVmaf => "output.quality_target",
         }
     }
 
@@ -80,6 +83,7 @@ impl Field {
             Field::TargetHeight => "--target-height",
             Field::Renditions => "--renditions",
             Field::SegmentSeconds => "--segment-seconds",
+            Field::TargetVmaf => "--target-vmaf",
         }
     }
 }
@@ -106,6 +110,24 @@ impl std::error::Error for RequestError {}
 impl From<RequestError> for EngineError {
     fn from(e: RequestError) -> Self {
         EngineError::Usage(e.to_string())
+    }
+}
+
+/// The VMAF targets `sophon-auto` accepts (0..100 scale, `vmaf_v0.6.1`):
+/// below 50 is no longer watchable material, above 99 no encode reaches
+/// reliably.
+pub const TARGET_VMAF: RangeInclusive<f64> = 50.0..=99.0;
+
+/// Checks a VMAF target ([`EncodeRequest::target_vmaf`]).
+///
+/// Errors: a [`RequestError`] for [`Field::TargetVmaf`] outside [`TARGET_VMAF`] or not a number.
+pub fn check_target_vmaf(target: Option<f64>) -> Result<(), RequestError> {
+    match target {
+        Some(t) if !TARGET_VMAF.contains(&t) => Err(RequestError {
+            field: Field::TargetVmaf,
+            message: format!("must be a VMAF of {}..{}, got {t}", TARGET_VMAF.start(), TARGET_VMAF.end()),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -178,6 +200,18 @@ mod tests {
         for bad in [0.5, 20.5, f64::NAN, f64::INFINITY, -1.0] {
             assert_eq!(check_output(None, hls(&[720], bad)).unwrap_err().field, Field::SegmentSeconds, "{bad}");
         }
+    }
+
+    #[test]
+    fn vmaf_targets_are_50_to_99() {
+        assert!(check_target_vmaf(None).is_ok());
+        assert!(check_target_vmaf(Some(50.0)).is_ok() && check_target_vmaf(Some(99.0)).is_ok());
+        for bad in [49.9, 99.5, f64::NAN, -1.0] {
+            let e = check_target_vmaf(Some(bad)).unwrap_err();
+            assert_eq!(e.field, Field::TargetVmaf, "{bad}");
+        }
+        let e: EngineError = check_target_vmaf(Some(120.0)).unwrap_err().into();
+        assert!(matches!(&e, EngineError::Usage(m) if m == "--target-vmaf: must be a VMAF of 50..99, got 120"), "{e}");
     }
 
     #[test]

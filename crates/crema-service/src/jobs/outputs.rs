@@ -36,6 +36,8 @@ pub(crate) fn validate_output(output: &OutputSpec) -> Result<()> {
         .map(|h| crema_engine::request::HlsShape { renditions: &h.renditions, segment_seconds: h.segment_seconds });
     crema_engine::request::check_output(output.target_height, hls)
         .map_err(|e| ServiceError::validation(e.field.api_name(), e.message))?;
+    crema_engine::request::check_target_vmaf(output.quality_target)
+        .map_err(|e| ServiceError::validation(e.field.api_name(), e.message))?;
     if let Some(hls) = &output.hls
         && let Some(k) = hls.keep_mp4
         && !hls.renditions.contains(&k)

@@ -543,3 +543,38 @@ async fn a_measured_job_reports_its_quality() {
     assert_eq!(svc.get(&job.id).await.unwrap().output.quality, Some(q));
     svc.shutdown(Duration::ZERO).await;
 }
+
+/// `sophon-auto` runs its verified path for a job: `output.quality_target`
+/// sets the target the job's `output.quality.verified` reports (chunks,
+/// CRFs), kept across a reopen of the store; a target outside 50..99 is
+/// refused at submission, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sophon_auto_job_reports_its_verified_quality_for_the_target_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(dir.path(), 1).await;
+    let mut spec = quick_spec();
+    spec.profile = "sophon-auto".into();
+    spec.output.quality_target = Some(88.0);
+    let job = svc.submit(spec.clone(), network()).await.unwrap();
+    let done = wait_terminal(&svc, &job.id).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    let q = done.output.quality.clone().unwrap_or_else(|| panic!("no output.quality: {done:#?}"));
+    let v = q.verified.clone().expect("verified");
+    assert_eq!((v.target_vmaf, v.chunk_floor_vmaf), (88.0, 85.0));
+    assert_eq!(v.chunks.len(), 1, "a 2 s title is one chunk: {v:?}");
+    assert_eq!(v.chunks[0].frames, 50);
+    assert_eq!(v.best_effort, q.vmaf.mean < 88.0);
+    assert_eq!((q.width, q.height), (640, 360), "scored at the encode's size");
+    spec.output.quality_target = Some(120.0);
+    match svc.submit(spec, network()).await {
+        Err(ServiceError::Validation { field, message }) => {
+            assert_eq!(field, "output.quality_target");
+            assert!(message.contains("50..99"), "{message}");
+        }
+        other => panic!("a target of 120 was not refused: {other:?}"),
+    }
+    svc.shutdown(Duration::ZERO).await;
+    let svc = open(dir.path(), 0).await;
+    assert_eq!(svc.get(&job.id).await.unwrap().output.quality, Some(q));
+    svc.shutdown(Duration::ZERO).await;
+}

@@ -1,0 +1,125 @@
+//! The pieces of the verified path that the whole-run tests cannot force:
+//! chunks at very different CRFs joined into one decodable file, and the
+//! repair's choice of the next CRF.
+
+use super::*;
+use crate::profile::ProfileSet;
+use crate::quality::compare;
+use crema_testkit::fixture;
+
+fn version(crf: f64, vmaf: f64, bytes: u64) -> Version {
+    let report = QualityReport {
+        model: "vmaf_v0.6.1".into(),
+        neg_model: None,
+        width: 64,
+        height: 64,
+        pixel_format: "yuv420p".into(),
+        bit_depth: 8,
+        subsample: 1,
+        frames_compared: 0,
+        frames_scored: 0,
+        vmaf: Pooled::of(&[vmaf]).unwrap(),
+        vmaf_neg: None,
+        psnr_y: Pooled::of(&[40.0]).unwrap(),
+        psnr: Pooled::of(&[40.0]).unwrap(),
+        ssim_y: Pooled::of(&[0.99]).unwrap(),
+        ssim: Pooled::of(&[0.99]).unwrap(),
+        pairing: None,
+        frames: vec![],
+    };
+    Version { crf, bytes, vmaf, report, path: None }
+}
+
+fn state(versions: Vec<Version>) -> ChunkState {
+    let chunk = Chunk { index: 0, start_us: 0, end_us: 1, frames: 1, on_source_keyframe: true };
+    ChunkState { chunk, versions }
+}
+
+#[test]
+fn the_next_crf_follows_the_measured_points() {
+    // One point 3 below the target: 3.5 steps stricter at the assumed slope.
+    assert_eq!(state(vec![version(24.0, 90.0, 100)]).next_crf(93.0), Some(20.5));
+    // Far above the target: looser, at most 8 steps.
+    assert_eq!(state(vec![version(24.0, 99.9, 100)]).next_crf(93.0), Some(30.5));
+    // Within the band: done.
+    assert_eq!(state(vec![version(24.0, 94.0, 100)]).next_crf(93.0), None);
+    // Two points across the aim (93.5): the secant between them.
+    let s = state(vec![version(20.0, 96.0, 200), version(30.0, 86.0, 50)]);
+    assert_eq!(s.next_crf(93.0), Some(22.5));
+    // Two points on one side: their slope (0.5 per step), not the assumed one.
+    let s = state(vec![version(20.0, 91.0, 200), version(24.0, 89.0, 100)]);
+    assert_eq!(s.next_crf(93.0), Some(15.0));
+    // The smallest version reaching the target is delivered.
+    let s = state(vec![version(20.0, 97.0, 200), version(22.0, 93.2, 150), version(26.0, 92.0, 90)]);
+    assert_eq!(s.chosen(93.0).map(|v| v.crf), Some(22.0));
+    // None reaches it: the best scoring, and no CRF tried twice.
+    let s = state(vec![version(10.0, 80.0, 900)]);
+    assert_eq!(s.chosen(93.0).map(|v| v.crf), Some(10.0));
+    assert_eq!(s.next_crf(93.0), None, "CRF 10 is the strictest allowed");
+}
+
+/// x265 writes the same parameter sets at any CRF, so chunks at CRF 16
+/// and 36 joined under the first one's sample entry decode as what each
+/// chunk scored on its own.
+#[test]
+fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
+    crate::init().unwrap();
+    let source = fixture("bikes.mp4");
+    let info = crate::probe::probe(&source).unwrap();
+    let video = info.video.clone().unwrap();
+    let profiles = ProfileSet::builtin().unwrap();
+    let profile = profiles.get("sophon-cortado").unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("joined.mp4");
+    let req = EncodeRequest {
+        input: source.clone(),
+        profile: "sophon-auto".into(),
+        file: Some(FileRequest { path: out.clone(), container: Container::Mp4 }),
+        hls: None,
+        audio: false,
+        target_height: None,
+        encoder: Preference::Auto,
+        overwrite: false,
+        waveform: None,
+        measure: false,
+        target_vmaf: None,
+    };
+    let cancel = CancelFlag::new();
+    let times = chunks::frame_times(&source, video.index, &cancel).unwrap().unwrap();
+    let plan = chunks::plan(&times, CHUNK_SECONDS);
+    assert_eq!(plan.len(), 2);
+    let mut ctx = Ctx {
+        req: &req,
+        info: &info,
+        video: &video,
+        profile: &profile,
+        scratch: dir.path(),
+        cancel: &cancel,
+        total_frames: 250,
+        started: Instant::now(),
+        frames_done: 0,
+        encodes: 0,
+        score_seconds: 0.0,
+        first_report: None,
+    };
+    let mut notices = Vec::new();
+    let a = ctx.encode(&plan[0], 16.0, &mut |_| {}, &mut notices).unwrap();
+    let b = ctx.encode(&plan[1], 36.0, &mut |_| {}, &mut notices).unwrap();
+    assert!(a.vmaf > b.vmaf + 5.0, "{} vs {}", a.vmaf, b.vmaf);
+    let parts = [
+        join::Part { path: a.path.clone().unwrap(), start_us: plan[0].start_us },
+        join::Part { path: b.path.clone().unwrap(), start_us: plan[1].start_us },
+    ];
+    join::join(&parts, None, &out, Container::Mp4, &cancel).unwrap();
+    crate::verify::video_span(&out, crate::verify::Read::DecodeStrict).unwrap();
+    let options = QualityOptions { neg: false, ..QualityOptions::default() };
+    let full = compare(&source, &out, &options, &cancel, &mut |_| {}).unwrap();
+    assert_eq!(full.frames_scored, 250);
+    let cut = plan[1].start_seconds() - 1e-3;
+    let mean = |early: bool| {
+        let v: Vec<f64> = full.frames.iter().filter(|f| (f.reference_seconds < cut) == early).map(|f| f.vmaf).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!((mean(true) - a.vmaf).abs() < 0.5, "first chunk: {} joined vs {} alone", mean(true), a.vmaf);
+    assert!((mean(false) - b.vmaf).abs() < 0.5, "second chunk: {} joined vs {} alone", mean(false), b.vmaf);
+}
