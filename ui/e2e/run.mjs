@@ -202,6 +202,26 @@ async function main() {
     await page.getByRole('button', { name: 'Close the player' }).click();
   });
 
+  await step('a sophon-auto job is verified; a click on its quality opens the VMAF plot with chunks and CRFs', async () => {
+    await page.locator('input[name=profile][value=sophon-auto]').check();
+    await page.getByLabel('HLS ladder').uncheck();
+    await page.locator('[data-testid=file-input]').setInputFiles([fixture('bikes.mp4')]);
+    await page.getByRole('button', { name: 'Start 1 video' }).click({ timeout: 60_000 });
+    const r = page.locator('li.job', { hasText: 'bikes.mp4' });
+    const summary = r.locator('details.quality summary');
+    await summary.waitFor({ timeout: 240_000 });
+    const line = await summary.innerText();
+    expect(/VMAF \d+\.\d.*target 93 (verified|not reached: best effort) in 2 chunks/.test(line), `quality line: ${line}`);
+    await summary.click();
+    const bars = r.locator('svg.qplot g.chunk');
+    await bars.first().waitFor();
+    expect((await bars.count()) === 2, `chunks drawn: ${await bars.count()}`);
+    const crf = (await r.locator('svg.qplot text.crf').first().textContent()) ?? '';
+    expect(/^CRF \d+(\.5)?$/.test(crf), `CRF label: ${crf}`);
+    log(`verified: ${line}`);
+    await shot(page, '07b-quality-plot');
+  });
+
   // Since issue 9 a source that is not media is refused at POST /v1/jobs
   // (422 source_invalid) instead of queued to fail later; retries of failed
   // jobs are covered by the service's and server's tests.

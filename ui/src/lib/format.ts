@@ -91,12 +91,18 @@ const STAGES: Record<string, string> = {
 };
 
 /** A measured output's quality in one line (`output.quality`), or null when
- * the job was not measured: VMAF mean and 1% low (0..100), PSNR in dB. */
+ * the job was not measured: VMAF mean and 1% low (0..100), PSNR in dB, and
+ * for a verified sophon-auto encode its target and whether it held. */
 export function qualityLine(job: Pick<Job, 'output'>): string | null {
   const q = job.output.quality;
   if (!q) return null;
   const where = q.output === 'file' ? '' : ` (${q.output.replace(/^hls /, 'top rung ')})`;
-  return `VMAF ${q.vmaf.mean.toFixed(1)}, 1% low ${q.vmaf.p1.toFixed(1)}, PSNR ${q.psnr.mean.toFixed(1)} dB${where}`;
+  const line = `VMAF ${q.vmaf.mean.toFixed(1)}, 1% low ${q.vmaf.p1.toFixed(1)}, PSNR ${q.psnr.mean.toFixed(1)} dB${where}`;
+  const v = q.verified;
+  if (!v) return line;
+  const n = v.chunks.length === 1 ? '1 chunk' : `${v.chunks.length} chunks`;
+  const verdict = v.best_effort ? `target ${v.target_vmaf} not reached: best effort` : `target ${v.target_vmaf} verified`;
+  return `${line} · ${verdict} in ${n}`;
 }
 
 /** The job's stage in words (the engine's stage while running, else its status). */

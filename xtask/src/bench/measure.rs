@@ -12,9 +12,9 @@ use std::time::Instant;
 
 /// Resource use of one child process (or of several, combined).
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Usage {
+pub(crate) struct Usage {
     /// Wall-clock seconds from spawn to reaping.
-    pub(super) wall: f64,
+    pub(crate) wall: f64,
     /// User CPU seconds.
     pub(super) user: f64,
     /// System CPU seconds.
@@ -24,7 +24,7 @@ pub(super) struct Usage {
 }
 
 impl Usage {
-    pub(super) fn cpu(&self) -> f64 {
+    pub(crate) fn cpu(&self) -> f64 {
         self.user + self.sys
     }
 
@@ -51,7 +51,7 @@ impl Usage {
 
 /// Runs `cmd` as a child (stdout and stderr to `dir/NAME.stdout`/`.stderr`)
 /// and measures it with `wait4`.
-pub(super) fn run_measured(cmd: &[String], dir: &Path, name: &str) -> Result<Usage, Failure> {
+pub(crate) fn run_measured(cmd: &[String], dir: &Path, name: &str) -> Result<Usage, Failure> {
     let out_path = dir.join(format!("{name}.stdout"));
     let err_path = dir.join(format!("{name}.stderr"));
     let create = |p: &Path| File::create(p).map_err(|e| fail(4, format!("{}: {e}", p.display())));
@@ -107,7 +107,7 @@ fn wait4(pid: libc::pid_t) -> std::io::Result<(libc::c_int, libc::rusage)> {
 }
 
 /// Empties (or creates) `dir`.
-pub(super) fn fresh_dir(dir: &Path) -> Result<(), Failure> {
+pub(crate) fn fresh_dir(dir: &Path) -> Result<(), Failure> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| fail(4, format!("{}: {e}", dir.display())))?;
     }

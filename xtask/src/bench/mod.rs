@@ -41,7 +41,8 @@ mod measure;
 mod vmaf;
 
 use cases::{crema_file, crema_ladder, ffmpeg_file, ffmpeg_per_rung, ffmpeg_split};
-use measure::{Machine, Usage, shell_line, warm_page_cache};
+use measure::{Machine, shell_line, warm_page_cache};
+pub(crate) use measure::{Usage, fresh_dir, run_measured};
 
 /// The clip `fixtures/prepare.sh --bench` makes (17.6 s of 1080p25 ProRes 422 HQ).
 const DEFAULT_INPUT: &str = "fixtures/cache/prores_hq_1080p25_10bit_long.mov";
@@ -162,12 +163,12 @@ const LABELS: [&str; 6] = [
 
 /// A failed step, with the exit code to return.
 #[derive(Debug)]
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
-fn fail(code: u8, message: impl Into<String>) -> Failure {
+pub(crate) fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure { code, message: message.into() }
 }
 
@@ -192,7 +193,7 @@ pub fn run(args: BenchArgs) -> u8 {
 
 /// Builds the release `crema` with the cargo that runs this xtask and
 /// returns its path (`CARGO_TARGET_DIR` respected).
-fn build_crema() -> Result<PathBuf, Failure> {
+pub(crate) fn build_crema() -> Result<PathBuf, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let ok = std::process::Command::new(cargo)

@@ -194,9 +194,13 @@ struct Ctx<'a> {
     profile: &'a Profile,
     scratch: &'a Path,
     cancel: &'a CancelFlag,
-    total_frames: u64,
+    /// Progress: this pass spans `percent.0..percent.0 + percent.1` of the
+    /// job and encodes `pass_frames` source frames; `pass_done` are done.
+    percent: (f64, f64),
+    pass_frames: u64,
+    pass_done: u64,
     started: Instant,
-    /// Source frames encoded so far (all passes), for progress.
+    /// Source frames encoded so far (all passes), for the rate.
     frames_done: u64,
     encodes: u32,
     score_seconds: f64,
@@ -222,21 +226,22 @@ impl Ctx<'_> {
             creq.encoder = Preference::Only(Backend::Software);
         }
         let job = Job { req: &creq, info: self.info, video: self.video, profile: &profile, range: Some(chunk.range()) };
-        let (base, total, started) = (self.frames_done, self.total_frames, self.started);
+        let (all, started) = (self.frames_done, self.started);
+        let (pass_done, pass_frames, (p0, width)) = (self.pass_done, self.pass_frames.max(1), self.percent);
         let first = self.first_report.is_none();
         let mut forward = |e: Event| match e {
             Event::Canceled => on_event(e),
             Event::Encoder { .. } if first => on_event(e),
             Event::Progress { frames_done, .. } => {
-                let done = base + frames_done;
+                let done = pass_done + frames_done.min(chunk.frames);
                 let secs = started.elapsed().as_secs_f64();
                 on_event(Event::Progress {
                     stage: Stage::Encoding,
-                    percent: (done as f64 / total.max(1) as f64 * 100.0).min(99.0),
-                    fps: if secs > 0.0 { done as f64 / secs } else { 0.0 },
+                    percent: p0 + width * done as f64 / pass_frames as f64,
+                    fps: if secs > 0.0 { (all + frames_done) as f64 / secs } else { 0.0 },
                     eta_seconds: None,
                     frames_done: done,
-                    frames_total: Some(total),
+                    frames_total: Some(pass_frames),
                 })
             }
             _ => {}
@@ -250,6 +255,7 @@ impl Ctx<'_> {
             notices.extend(chunk_notices);
         }
         self.frames_done += chunk.frames;
+        self.pass_done += chunk.frames;
         self.encodes += 1;
         let scoring = Instant::now();
         // Half a millisecond before each cut: reference times are computed
@@ -299,7 +305,10 @@ pub(crate) fn run(
         profile,
         scratch: &scratch.0,
         cancel,
-        total_frames: times.len() as u64,
+        // The first pass is 0..90% of the job, each repair round half of what is left.
+        percent: (0.0, 90.0),
+        pass_frames: times.len() as u64,
+        pass_done: 0,
         started: Instant::now(),
         frames_done: 0,
         encodes: 0,
@@ -326,7 +335,10 @@ pub(crate) fn run(
             break;
         }
         rounds += 1;
-        ctx.total_frames += todo.iter().map(|&(i, _)| states[i].chunk.frames).sum::<u64>();
+        let (p0, width) = ctx.percent;
+        ctx.percent = (p0 + width, (100.0 - p0 - width) / 2.0);
+        ctx.pass_frames = todo.iter().map(|&(i, _)| states[i].chunk.frames).sum::<u64>();
+        ctx.pass_done = 0;
         for (i, c) in todo {
             let chunk = states[i].chunk.clone();
             let v = ctx.encode(&chunk, c, on_event, notices)?;

@@ -11,7 +11,7 @@ use crema_engine::profile::ProfileSet;
 use crema_engine::quality::{self, QualityOptions};
 use crema_engine::request::{Container, EncodeRequest, FileRequest, FinalArtifact};
 use crema_engine::verify::{self, Read};
-use crema_engine::{CancelFlag, encoder};
+use crema_engine::{CancelFlag, Event, encoder};
 use crema_testkit::fixture;
 
 fn request(input: PathBuf, out: &Path, target_vmaf: Option<f64>) -> EncodeRequest {
@@ -42,13 +42,22 @@ fn a_verified_encode_joins_its_chunks_frame_exact_and_scores_what_it_delivers() 
     let out = dir.path().join("out.mp4");
     // 10 s of cuts between scenes: two chunks.
     let source = fixture("bikes.mp4");
+    let mut percents = Vec::new();
+    let mut on_event = |e: Event| {
+        if let Event::Progress { percent, .. } = e {
+            percents.push(percent);
+        }
+    };
     let r = encode::run(
         &request(source.clone(), &out, None),
         &ProfileSet::builtin().unwrap(),
         &CancelFlag::new(),
-        &mut |_| {},
+        &mut on_event,
     )
     .expect("encode");
+    // One job's progress over every pass and repair: it never goes back.
+    assert!(percents.len() > 3, "{percents:?}");
+    assert!(percents.windows(2).all(|w| w[1] >= w[0]) && percents.iter().all(|p| *p < 100.0), "{percents:?}");
     assert_eq!(r.final_artifact, FinalArtifact::Encoded, "{:?}", r.notices);
     let q = r.quality.clone().unwrap_or_else(|| panic!("not verified: {:?}", r.notices));
     let v = q.verified.clone().expect("verified");
