@@ -110,7 +110,7 @@ pub fn run(
     };
     let mut warnings = warnings;
     if profile.is_auto() {
-        match auto::verified::unsupported(req, &video, &concrete) {
+        match auto::verified::unsupported(req, &concrete) {
             Some(why) if req.hls.is_none() => {
                 let n = format!("quality not verified: {why}; the saving was predicted from a sample");
                 notices.push(n.clone());

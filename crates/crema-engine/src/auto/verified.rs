@@ -4,6 +4,10 @@
 //! where it misses, and the chunks joined into the delivered file without
 //! re-encoding. The score reported is the score of the file delivered.
 //!
+//! Each chunk is scored against the picture its encoder was fed: the
+//! source's frames of that span passed through the same filters
+//! (deinterlace, rotation, scaling, tone mapping; [`reference_filter`]).
+//!
 //! The rule, per chunk (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd
 //! step, see [`crate::quality::QualityOptions::subsample`]):
 //!
@@ -24,10 +28,9 @@
 //!    makes the title mean reach it; when one cannot, the file is delivered
 //!    anyway with `best_effort` set (never a failure).
 //!
-//! Sources this path cannot score against the encoder's input (HDR, which
-//! every `sophon-auto` profile tone-maps; interlaced, which is deinterlaced;
-//! rotated; without usable timestamps) and hardware encoders asked for by
-//! name take the sample-predicted path instead, with the reason in a notice.
+//! HLS ladders, sources without usable timestamps (raw elementary streams)
+//! and hardware encoders asked for by name take the sample-predicted path
+//! instead, with the reason in a notice.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,7 +41,7 @@ use crate::error::{EngineError, Result};
 use crate::media::{MediaInfo, VideoStream};
 use crate::output::Staging;
 use crate::output::measured_duration;
-use crate::plan::VideoFilters;
+use crate::plan::{self, VideoFilters};
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
 use crate::quality::{self, Pooled, QualityOptions, QualityReport, Window};
@@ -84,16 +87,9 @@ pub(crate) enum Verified {
 
 /// Why a request takes the sample-predicted path instead; `None` when the
 /// verified path can run.
-pub(crate) fn unsupported(req: &EncodeRequest, video: &VideoStream, profile: &Profile) -> Option<String> {
-    let filters = VideoFilters::for_source(video);
+pub(crate) fn unsupported(req: &EncodeRequest, profile: &Profile) -> Option<String> {
     let why = if req.hls.is_some() || req.file.is_none() {
         "an HLS ladder is made in one pass"
-    } else if video.hdr.is_some() {
-        "the HDR source is tone-mapped, so its encode cannot be scored against it"
-    } else if filters.deinterlace {
-        "the interlaced source is deinterlaced, so its encode cannot be scored against it"
-    } else if filters.rotation != 0 {
-        "the rotated source is turned upright, so its encode cannot be scored against it"
     } else if matches!(req.encoder, Preference::Only(b) if b != Backend::Software) {
         "a hardware encoder was asked for, and only x265's CRF is steered"
     } else if profile_crf(profile).is_none() {
@@ -261,17 +257,44 @@ impl Ctx<'_> {
         // Half a millisecond before each cut: reference times are computed
         // in floating point, the cuts in whole microseconds.
         let window = Window { start: chunk.start_seconds() - 5e-4, end: chunk.end_us as f64 / 1e6 - 5e-4 };
-        // A downscaled encode is scored at its own size, against the source
-        // scaled to it: the picture its encoder was fed.
+        // The reference passes the encode's own filters (deinterlace,
+        // rotation, scaling, tone mapping): the picture the encoder was fed.
         let options =
             QualityOptions { neg: false, subsample: SUBSAMPLE, at_distorted_size: true, ..QualityOptions::default() };
-        let scored = quality::compare_window(&self.req.input, &path, Some(window), &options, self.cancel, &mut |_| {})?;
+        let spec = reference_filter(self.video, self.profile, &report);
+        let scored = quality::compare_window(
+            &self.req.input,
+            &path,
+            Some(window),
+            Some(&spec),
+            &options,
+            self.cancel,
+            &mut |_| {},
+        )?;
         self.score_seconds += scoring.elapsed().as_secs_f64();
         if self.first_report.is_none() {
             self.first_report = Some(report.clone());
         }
         Ok(Version { crf, bytes: report.bytes, vmaf: scored.vmaf.mean, report: scored, path: Some(path) })
     }
+}
+
+/// The filter graph the encode of `report` fed its encoder from the
+/// source's decoded frames ([`crate::plan::graph_spec`], as the transcode
+/// builds it for one output), to score the chunk against that picture.
+fn reference_filter(video: &VideoStream, profile: &Profile, report: &OutputReport) -> String {
+    let pix_fmt = report
+        .encoder
+        .as_ref()
+        .and_then(|e| e.options.iter().find(|o| o.name == "pix_fmt"))
+        .map_or("yuv420p", |o| o.value.as_str());
+    let sink = plan::SinkFilter {
+        width: report.width,
+        height: report.height,
+        pix_fmt,
+        tone_map: video.hdr.is_some() && profile.bit_depth == 8,
+    };
+    plan::graph_spec(&VideoFilters::for_source(video).chain(), &[sink], plan::Scaling::Cascaded)
 }
 
 /// Runs the verified path (see the module docs) for `req`'s single file

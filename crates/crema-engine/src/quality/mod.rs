@@ -39,6 +39,7 @@
 
 mod compare;
 mod convert;
+mod filter;
 mod metrics;
 mod pair;
 mod pool;

@@ -117,3 +117,28 @@ fn a_higher_target_spends_more_bits_and_audio_is_carried_over() {
         assert!(src.iter().zip(&got).all(|(a, b)| (a - b).abs() <= 1_000));
     }
 }
+
+/// Each chunk is scored against the picture its encoder was fed: a rotated
+/// source turned upright, an interlaced one deinterlaced, an HDR one
+/// tone-mapped and scaled down. Against the unfiltered source the scores
+/// would collapse (a rotated picture against an upright one scores near 0).
+#[test]
+fn rotated_interlaced_and_hdr_sources_are_verified_against_their_filtered_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (fixture("rotated_90.mp4"), None, (720, 1280)),
+        (fixture("interlaced_1080i25.mp4"), Some(360), (640, 360)),
+        (crema_testkit::shared_media("hdr10plus_1080p30_hevc-main10_pq_mdcv_cll.mp4"), Some(360), (640, 360)),
+    ];
+    for (i, (source, height, size)) in cases.into_iter().enumerate() {
+        let out = dir.path().join(format!("out{i}.mp4"));
+        let mut req = request(source.clone(), &out, Some(85.0));
+        req.target_height = height;
+        let r = encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
+        let q = r.quality.clone().unwrap_or_else(|| panic!("{}: not verified: {:?}", source.display(), r.notices));
+        assert_eq!((q.width, q.height), size, "{}: scored at the encode's size", source.display());
+        assert!(q.vmaf.mean >= 85.0 || q.verified.as_ref().unwrap().best_effort, "{}: {q:?}", source.display());
+        assert!(q.vmaf.mean > 70.0, "{}: the reference was not filtered as the encode was: {q:?}", source.display());
+        assert!(q.psnr.mean > 30.0, "{}: {q:?}", source.display());
+    }
+}
