@@ -80,7 +80,8 @@ pub fn run(
     let concrete = match &profile.auto {
         None => profile.clone(),
         Some(rules) => {
-            let choice = auto::decide(req, &info, &video, profiles, rules, cancel, on_event)?;
+            let sample = auto::verified::unsupported(req).is_some();
+            let choice = auto::decide(req, &info, &video, profiles, rules, sample, cancel, on_event)?;
             if let Some(n) = &choice.notice {
                 notices.push(n.clone());
                 on_event(Event::Notice { message: n.clone() });
@@ -110,7 +111,7 @@ pub fn run(
     };
     let mut warnings = warnings;
     if profile.is_auto() {
-        match auto::verified::unsupported(req, &concrete) {
+        match auto::verified::unsupported(req) {
             Some(why) if req.hls.is_none() => {
                 let n = format!("quality not verified: {why}; the saving was predicted from a sample");
                 notices.push(n.clone());
@@ -120,13 +121,16 @@ pub fn run(
             None => {
                 let run =
                     auto::verified::run(req, &info, &video, &concrete, keep_rule, cancel, on_event, &mut notices)?;
-                if let Some(done) = run {
+                if let auto::verified::Verified::Unverified { reason: why } = run {
+                    // The sample was skipped for the verified path: the real
+                    // output is measured by the keep rule instead.
+                    let n = format!("quality not verified: {why}");
+                    notices.push(n.clone());
+                    on_event(Event::Notice { message: n });
+                } else {
                     let parts = Verified { info, concrete_id: concrete.id.clone(), reason, notices, warnings, started };
-                    return verified_result(req, done, parts, cancel, on_event);
+                    return verified_result(req, run, parts, cancel, on_event);
                 }
-                let n = "quality not verified: the source's frames carry no usable timestamps to cut it by".to_string();
-                notices.push(n.clone());
-                on_event(Event::Notice { message: n });
             }
         }
     }
@@ -196,6 +200,13 @@ fn verified_result(
     let (waveform, warnings) = waveform_without_encode(req, &info, warnings, cancel, on_event)?;
     let (outputs, quality, final_artifact) = match done {
         auto::verified::Verified::Written(output, quality) => (vec![output], Some(*quality), FinalArtifact::Encoded),
+        auto::verified::Verified::Unverified { .. } => unreachable!("run handles it before"),
+        auto::verified::Verified::KeepOriginal { reason: why } => {
+            notices.push(why.clone());
+            on_event(Event::Notice { message: why.clone() });
+            reason = reason.map(|r| format!("{r}; {why}"));
+            (vec![], None, FinalArtifact::Original)
+        }
         auto::verified::Verified::NotSmaller { saved_percent } => {
             let why = format!("the encode saved only {saved_percent:.1}% (below the profile's minimum), original kept");
             notices.push(why.clone());

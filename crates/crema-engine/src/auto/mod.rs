@@ -229,7 +229,8 @@ pub(crate) enum Outcome {
 }
 
 /// Resolves an auto profile (`rules`) for a source: [`choose`] the
-/// concrete profile from `profiles`, then [`predict_saving`]; when the
+/// concrete profile from `profiles`, then [`predict_saving`] (with
+/// `sample`; the verified path predicts from its first chunk instead); when the
 /// encode goes ahead without HLS, the [`KeepRule`] the real output must
 /// pass before it is committed (it must save enough against what it
 /// replaces: the whole source with audio, its video alone without).
@@ -242,13 +243,23 @@ pub(crate) fn decide(
     video: &VideoStream,
     profiles: &ProfileSet,
     rules: &AutoRules,
+    sample: bool,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Choice> {
     let (id, why) = choose(info, video, rules);
     let concrete = profiles.get(&id)?.clone();
     on_event(Event::Stage { stage: Stage::Analyzing });
-    let decision = predict_saving(req, info, video, &concrete, rules, cancel, on_event)?;
+    let decision = if sample {
+        predict_saving(req, info, video, &concrete, rules, cancel, on_event)?
+    } else {
+        Decision {
+            encode: true,
+            reason: "the encode is verified chunk by chunk; its first chunk predicts the saving".into(),
+            notice: None,
+            reference_bytes: None,
+        }
+    };
     let reason = format!("{why}; {}", decision.reason);
     if !decision.encode {
         return Ok(Choice { profile: concrete, reason, notice: decision.notice, outcome: Outcome::KeepOriginal });

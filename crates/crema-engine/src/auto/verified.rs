@@ -11,20 +11,25 @@
 //! The rule, per chunk (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd
 //! step, see [`crate::quality::QualityOptions::subsample`]):
 //!
+//! 0. **Keep the original?** With more than one chunk, the first chunk's
+//!    first encode (at the profile's CRF) is the sample of `sophon-auto`'s
+//!    rule: when its size over the source's bytes of the same frames
+//!    predicts a saving under `min_saving_percent`, nothing more is encoded
+//!    and the original is kept. (No separate sample is encoded.)
 //! 1. **First pass, in title order.** The first chunk is encoded at the
 //!    profile's CRF; every later one at the CRF that would have brought the
 //!    chunk before it to the aim (target + 0.5) at the assumed slope of
 //!    1 VMAF per CRF step: neighbouring chunks resemble each other, so this
 //!    is the probe, made with the final preset and parameters, and no probe
 //!    encode is thrown away.
-//! 2. **Repair, at most two rounds.** A chunk below the target is encoded
-//!    again stricter, and one more than 2.5 above it looser (it holds bits it
+//! 2. **Repair, at most two rounds.** A chunk below the target (+ 0.25, the
+//!    error of scoring every 3rd frame) is encoded again stricter, and one more than 2.5 above it looser (it holds bits it
 //!    does not need); the new CRF comes from the chunk's own measured points
 //!    (the secant between two points either side of the aim, else the
 //!    point nearest the aim at the slope of the last two points, or at the
 //!    assumed slope with one point), at most 8 steps, within CRF 10..40.
 //! 3. **Choice.** Each chunk keeps its smallest version that reaches the
-//!    target, else its best-scoring one. Every chunk reaching the target
+//!    target (+ 0.25), else its best-scoring one. Every chunk reaching the target
 //!    makes the title mean reach it; when one cannot, the file is delivered
 //!    anyway with `best_effort` set (never a failure).
 //!
@@ -60,6 +65,10 @@ pub const CHUNK_SECONDS: f64 = 6.0;
 /// Chunks are aimed this far above the target (VMAF points): scoring every
 /// 3rd frame estimates a chunk's mean within about this much.
 const AIM_MARGIN: f64 = 0.5;
+/// A chunk reaches the target when its in-loop mean is at least this far
+/// above it (VMAF points): every 3rd frame scored estimates the mean of all
+/// within about 0.2 (measured in docs/guide/quality.md).
+const REACH_MARGIN: f64 = 0.25;
 /// A chunk scoring more than this above the target is encoded looser.
 const LOOSEN_ABOVE: f64 = 2.5;
 /// VMAF points per CRF step assumed until a chunk has two measured points
@@ -78,6 +87,17 @@ const SUBSAMPLE: u32 = 3;
 pub(crate) enum Verified {
     /// The file was written and committed.
     Written(OutputReport, Box<MeasuredQuality>),
+    /// Nothing was written: the request takes the unverified path, for this reason.
+    Unverified {
+        /// Why, for the notice.
+        reason: String,
+    },
+    /// The first chunk predicts too small a saving (see [`run`]): nothing
+    /// more was encoded and nothing written.
+    KeepOriginal {
+        /// What was measured, for the notice.
+        reason: String,
+    },
     /// The [`KeepRule`] failed: nothing was written.
     NotSmaller {
         /// The saving the encode would have made, percent.
@@ -87,13 +107,11 @@ pub(crate) enum Verified {
 
 /// Why a request takes the sample-predicted path instead; `None` when the
 /// verified path can run.
-pub(crate) fn unsupported(req: &EncodeRequest, profile: &Profile) -> Option<String> {
+pub(crate) fn unsupported(req: &EncodeRequest) -> Option<String> {
     let why = if req.hls.is_some() || req.file.is_none() {
         "an HLS ladder is made in one pass"
     } else if matches!(req.encoder, Preference::Only(b) if b != Backend::Software) {
         "a hardware encoder was asked for, and only x265's CRF is steered"
-    } else if profile_crf(profile).is_none() {
-        "the profile sets no x265 CRF"
     } else {
         return None;
     };
@@ -120,9 +138,10 @@ struct ChunkState {
 }
 
 impl ChunkState {
-    /// The version delivered: the smallest that reaches `target`, else the best scoring.
+    /// The version delivered: the smallest that reaches `target` (with
+    /// [`REACH_MARGIN`]), else the best scoring.
     fn chosen(&self, target: f64) -> Option<&Version> {
-        let reaching = self.versions.iter().filter(|v| v.vmaf >= target).min_by_key(|v| v.bytes);
+        let reaching = self.versions.iter().filter(|v| v.vmaf >= target + REACH_MARGIN).min_by_key(|v| v.bytes);
         reaching.or_else(|| self.versions.iter().max_by(|a, b| a.vmaf.total_cmp(&b.vmaf)))
     }
 
@@ -130,7 +149,7 @@ impl ChunkState {
     fn next_crf(&self, target: f64) -> Option<f64> {
         let best = self.chosen(target)?;
         let last = self.versions.last()?;
-        let too_low = best.vmaf < target && best.crf > CRF_RANGE.0;
+        let too_low = best.vmaf < target + REACH_MARGIN && best.crf > CRF_RANGE.0;
         let too_high = best.vmaf > target + LOOSEN_ABOVE && best.crf < CRF_RANGE.1;
         if !too_low && !too_high {
             return None;
@@ -313,10 +332,13 @@ pub(crate) fn run(
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
-) -> Result<Option<Verified>> {
-    let Some(file) = &req.file else { return Ok(None) };
-    let Some(crf0) = profile_crf(profile) else { return Ok(None) };
-    let Some(times) = chunks::frame_times(&req.input, video.index, cancel)? else { return Ok(None) };
+) -> Result<Verified> {
+    let fallback = |why: &str| Ok(Verified::Unverified { reason: why.to_string() });
+    let Some(file) = &req.file else { return fallback("no single file was asked for") };
+    let Some(crf0) = profile_crf(profile) else { return fallback("the profile sets no x265 CRF") };
+    let Some(times) = chunks::frame_times(&req.input, video.index, cancel)? else {
+        return fallback("the source's frames carry no usable timestamps to cut it by");
+    };
     let target = req.target_vmaf.unwrap_or(DEFAULT_TARGET_VMAF);
     let plan = chunks::plan(&times, CHUNK_SECONDS);
     let scratch = Scratch(scratch_dir(&file.path)?);
@@ -340,10 +362,18 @@ pub(crate) fn run(
     };
     let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
     let mut crf = crf0;
+    let chunks_in_title = plan.len();
     for chunk in plan {
         let v = ctx.encode(&chunk, crf, on_event, notices)?;
         if ctx.first_report.as_ref().and_then(|r| r.encoder.as_ref()).is_some_and(|e| e.name != "libx265") {
-            return Ok(None);
+            return fallback("x265 did not open for the chunks");
+        }
+        if chunk.index == 0
+            && chunks_in_title > 1
+            && let Some(rule) = keep
+            && let Some(reason) = too_small(&v, &chunk, &times, req, info, rule)
+        {
+            return Ok(Verified::KeepOriginal { reason });
         }
         let aim = target + AIM_MARGIN;
         crf = (v.crf + ((v.vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
@@ -391,7 +421,7 @@ pub(crate) fn run(
         let saved = (1.0 - bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
         if saved < rule.min_saving_percent {
             staging.discard();
-            return Ok(Some(Verified::NotSmaller { saved_percent: saved.max(0.0) }));
+            return Ok(Verified::NotSmaller { saved_percent: saved.max(0.0) });
         }
     }
     let duration = measured_duration(&tmp);
@@ -419,7 +449,42 @@ pub(crate) fn run(
         encoder,
         renditions: vec![],
     };
-    Ok(Some(Verified::Written(output, Box::new(quality))))
+    Ok(Verified::Written(output, Box::new(quality)))
+}
+
+/// `sophon-auto`'s sample rule ([`super::predict_saving`]) applied to the
+/// first chunk, encoded at the profile's CRF: its size over the source's
+/// video bytes of the same frames predicts the output; `Some(why)` when the
+/// predicted saving is below the rule's minimum.
+fn too_small(
+    v: &Version,
+    chunk: &Chunk,
+    frames: &[chunks::SourceFrame],
+    req: &EncodeRequest,
+    info: &MediaInfo,
+    rule: KeepRule,
+) -> Option<String> {
+    let in_chunk: u64 = frames.iter().take(chunk.frames as usize).map(|f| f.bytes).sum();
+    let total: u64 = frames.iter().map(|f| f.bytes).sum();
+    if in_chunk == 0 || total == 0 {
+        return None;
+    }
+    let ratio = v.bytes as f64 / in_chunk as f64;
+    let (predicted, reference) = if req.audio {
+        (ratio * total as f64 + info.bytes.saturating_sub(total) as f64, info.bytes)
+    } else {
+        (ratio * total as f64, total)
+    };
+    let saving = (1.0 - predicted / reference.max(1) as f64) * 100.0;
+    (saving < rule.min_saving_percent).then(|| {
+        format!(
+            "keeping the original: the first chunk, a {:.1} s sample encoded at the final settings, came to {:.0}% of \
+             the source's video bytes; predicted saving {saving:.1}% (below {}%)",
+            (chunk.end_us - chunk.start_us) as f64 / 1e6,
+            ratio * 100.0,
+            rule.min_saving_percent
+        )
+    })
 }
 
 /// The pooled scores of the delivered chunks.

@@ -49,8 +49,10 @@ fn the_next_crf_follows_the_measured_points() {
     // Two points on one side: their slope (0.5 per step), not the assumed one.
     let s = state(vec![version(20.0, 91.0, 200), version(24.0, 89.0, 100)]);
     assert_eq!(s.next_crf(93.0), Some(15.0));
-    // The smallest version reaching the target is delivered.
-    let s = state(vec![version(20.0, 97.0, 200), version(22.0, 93.2, 150), version(26.0, 92.0, 90)]);
+    // The smallest version reaching the target (by 0.25) is delivered; 93.2 would not.
+    let s2 = state(vec![version(20.0, 97.0, 200), version(22.0, 93.2, 150)]);
+    assert_eq!(s2.chosen(93.0).map(|v| v.crf), Some(20.0));
+    let s = state(vec![version(20.0, 97.0, 200), version(22.0, 93.3, 150), version(26.0, 92.0, 90)]);
     assert_eq!(s.chosen(93.0).map(|v| v.crf), Some(22.0));
     // None reaches it: the best scoring, and no CRF tried twice.
     let s = state(vec![version(10.0, 80.0, 900)]);

@@ -52,12 +52,22 @@ impl Chunk {
     }
 }
 
-/// Each video frame of the source: (presentation time in µs after the
-/// source's start, keyframe), in presentation order.
-pub type FrameTimes = Vec<(i64, bool)>;
+/// One video frame of the source, from its packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceFrame {
+    /// Presentation time, µs after the source's start.
+    pub t_us: i64,
+    /// A keyframe of the source.
+    pub key: bool,
+    /// Its packet's size, bytes.
+    pub bytes: u64,
+}
 
-/// The presentation times of video stream `index`'s frames, from one pass
-/// over its packet headers. `None` when the stream cannot be cut by time:
+/// Every video frame of the source, in presentation order.
+pub type FrameTimes = Vec<SourceFrame>;
+
+/// The presentation times, keyframe flags and sizes of video stream
+/// `index`'s frames, from one pass over its packet headers. `None` when the stream cannot be cut by time:
 /// a packet without a timestamp (raw elementary streams) or two frames at
 /// the same time.
 ///
@@ -80,10 +90,14 @@ pub fn frame_times(path: &Path, index: usize, cancel: &CancelFlag) -> Result<Opt
             continue;
         }
         let Some(pts) = packet.pts() else { return Ok(None) };
-        times.push((pts.rescale(tb, us) - origin, packet.is_key()));
+        times.push(SourceFrame {
+            t_us: pts.rescale(tb, us) - origin,
+            key: packet.is_key(),
+            bytes: packet.size() as u64,
+        });
     }
-    times.sort_unstable_by_key(|t| t.0);
-    if times.windows(2).any(|w| w[0].0 == w[1].0) || times.is_empty() {
+    times.sort_unstable_by_key(|t| t.t_us);
+    if times.windows(2).any(|w| w[0].t_us == w[1].t_us) || times.is_empty() {
         return Ok(None);
     }
     Ok(Some(times))
@@ -95,23 +109,25 @@ pub fn frame_times(path: &Path, index: usize, cancel: &CancelFlag) -> Result<Opt
 /// the first frame `target_seconds` or more after the start. A rest
 /// shorter than 1.5 × `target_seconds` stays in the last chunk, so a
 /// title shorter than that is one chunk.
-pub fn plan(frames: &[(i64, bool)], target_seconds: f64) -> Vec<Chunk> {
+pub fn plan(frames: &[SourceFrame], target_seconds: f64) -> Vec<Chunk> {
     let target = (target_seconds * 1e6) as i64;
-    let Some(&(last_t, _)) = frames.last() else { return Vec::new() };
+    let Some(last_t) = frames.last().map(|f| f.t_us) else { return Vec::new() };
     let mut chunks = Vec::new();
     let mut i = 0;
     while i < frames.len() {
-        let t0 = frames[i].0;
+        let t0 = frames[i].t_us;
         let cut = if last_t - t0 < target * 3 / 2 {
             frames.len()
         } else {
             let near = (i + 1..frames.len())
-                .take_while(|&j| frames[j].0 - t0 <= target * 3 / 2)
-                .filter(|&j| frames[j].1 && frames[j].0 - t0 >= target * 3 / 4)
-                .min_by_key(|&j| (frames[j].0 - t0 - target).abs());
-            near.unwrap_or_else(|| (i + 1..frames.len()).find(|&j| frames[j].0 - t0 >= target).unwrap_or(frames.len()))
+                .take_while(|&j| frames[j].t_us - t0 <= target * 3 / 2)
+                .filter(|&j| frames[j].key && frames[j].t_us - t0 >= target * 3 / 4)
+                .min_by_key(|&j| (frames[j].t_us - t0 - target).abs());
+            near.unwrap_or_else(|| {
+                (i + 1..frames.len()).find(|&j| frames[j].t_us - t0 >= target).unwrap_or(frames.len())
+            })
         };
-        let end_us = frames.get(cut).map_or(last_t + 1_000_000, |f| f.0);
+        let end_us = frames.get(cut).map_or(last_t + 1_000_000, |f| f.t_us);
         // The first chunk starts at the source's start: frames before the
         // first timestamp cannot exist, and an encode of the whole title
         // begins there too.
@@ -121,7 +137,7 @@ pub fn plan(frames: &[(i64, bool)], target_seconds: f64) -> Vec<Chunk> {
             start_us,
             end_us,
             frames: (cut - i) as u64,
-            on_source_keyframe: frames[i].1,
+            on_source_keyframe: frames[i].key,
         });
         i = cut;
     }
@@ -134,7 +150,7 @@ mod tests {
 
     /// 25 fps frames, a keyframe every `gop` frames.
     fn frames(n: i64, gop: i64) -> FrameTimes {
-        (0..n).map(|k| (k * 40_000, k % gop == 0)).collect()
+        (0..n).map(|k| SourceFrame { t_us: k * 40_000, key: k % gop == 0, bytes: 1000 }).collect()
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn request(input: PathBuf, out: &Path, target_vmaf: Option<f64>) -> EncodeReques
 /// Frame times of the best video stream, µs.
 fn times(path: &Path) -> Vec<i64> {
     let index = crema_engine::probe::probe(path).unwrap().video.unwrap().index;
-    chunks::frame_times(path, index, &CancelFlag::new()).unwrap().unwrap().into_iter().map(|t| t.0).collect()
+    chunks::frame_times(path, index, &CancelFlag::new()).unwrap().unwrap().into_iter().map(|t| t.t_us).collect()
 }
 
 #[test]
