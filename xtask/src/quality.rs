@@ -2,7 +2,9 @@
 //! real clips, checked from outside and against fixed-CRF `sophon-cortado`.
 //!
 //! Per clip (its first `--seconds`, stream-copied by `ffmpeg` into the work
-//! folder; video only):
+//! folder, video only; a clip taller than `--max-height` is scaled down to
+//! it first, x264 CRF 8 `veryfast`, so a 2-core machine gets through the
+//! corpus):
 //!
 //! 1. `crema encode -p sophon-auto --target-vmaf T` for each of `--targets`
 //!    (default 90, 93, 95): bytes, CPU time, the in-loop title VMAF, whether
@@ -64,6 +66,9 @@ pub struct QualityArgs {
     /// VMAF targets for `sophon-auto`.
     #[arg(long, value_delimiter = ',', default_values_t = [90.0, 93.0, 95.0])]
     targets: Vec<f64>,
+    /// Clips taller than this many pixels are scaled down to it first (0: never).
+    #[arg(long, default_value_t = 720)]
+    max_height: u32,
     /// Work folder (emptied first).
     #[arg(long, default_value = "target/xtask-quality")]
     dir: PathBuf,
@@ -121,7 +126,7 @@ fn corpus(args: &QualityArgs, exe: &Path) -> Result<(), Failure> {
         let dir = args.dir.join(format!("clip{i:02}"));
         fresh_dir(&dir)?;
         let src = dir.join(format!("source.{}", clip.extension().and_then(|e| e.to_str()).unwrap_or("mp4")));
-        trim(clip, args.seconds, &src)?;
+        trim(clip, args.seconds, args.max_height, &src)?;
         let row = one_clip(args, exe, &profiles, &src, &dir)?;
         let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !args.json {
@@ -231,15 +236,25 @@ fn full_score(exe: &Path, src: &Path, out: &Path, dir: &Path, name: &str) -> Res
         .ok_or_else(|| fail(1, format!("{name}: crema quality printed no score")))
 }
 
-/// The first `seconds` of `clip`, stream-copied (cut at a keyframe).
-fn trim(clip: &Path, seconds: f64, out: &Path) -> Result<(), Failure> {
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
+/// The first `seconds` of `clip`'s video, stream-copied (cut at a
+/// keyframe), or scaled to `max_height` when taller.
+fn trim(clip: &Path, seconds: f64, max_height: u32, out: &Path) -> Result<(), Failure> {
+    let height = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=height", "-of", "csv=p=0"])
         .arg(clip)
-        .args(["-t", &format!("{seconds}"), "-map", "0:v:0", "-c", "copy"])
-        .arg(out)
-        .status()
-        .map_err(|e| fail(2, format!("cannot run ffmpeg: {e}")))?;
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-i"]).arg(clip).args(["-t", &format!("{seconds}"), "-map", "0:v:0"]);
+    if max_height > 0 && height > max_height {
+        let scale = format!("scale=-2:{max_height}");
+        cmd.args(["-vf", &scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "8", "-pix_fmt", "yuv420p"]);
+    } else {
+        cmd.args(["-c", "copy"]);
+    }
+    let ok = cmd.arg(out).status().map_err(|e| fail(2, format!("cannot run ffmpeg: {e}")))?;
     if !ok.success() {
         return Err(fail(1, format!("ffmpeg could not cut {}", clip.display())));
     }
