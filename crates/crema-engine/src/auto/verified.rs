@@ -16,15 +16,17 @@
 //!    rule: when its size over the source's bytes of the same frames
 //!    predicts a saving under `min_saving_percent`, nothing more is encoded
 //!    and the original is kept. (No separate sample is encoded.)
-//! 1. **First pass, in title order.** The first chunk is encoded at the CRF
-//!    expected to reach the aim (target + 0.5) from [`PRIOR`]; every later one at the CRF that would have brought the
-//!    chunk before it to the aim (target + 0.5) at the assumed slope of
-//!    1 VMAF per CRF step: neighbouring chunks resemble each other, so this
-//!    is the probe, made with the final preset and parameters, and no probe
-//!    encode is thrown away.
+//! 1. **First pass, in title order.** A probe, the first 2 s of the first
+//!    chunk (when it lasts 4 s or more), is encoded at the CRF expected to
+//!    reach the aim (target + 0.5) from [`PRIOR`] and scored; the first chunk
+//!    is encoded at the CRF that measurement points to, every later one at
+//!    the CRF that would have brought the chunk before it to the aim, at the
+//!    assumed slope of 1 VMAF per CRF step: neighbouring chunks resemble each
+//!    other, so after the probe (made with the final preset and parameters)
+//!    no encode is thrown away.
 //! 2. **Repair, at most two rounds.** A chunk below the target (+ 0.25, the
-//!    error of scoring every 3rd frame) is encoded again stricter, and one more than 2.5 above it looser (it holds bits it
-//!    does not need); the new CRF comes from the chunk's own measured points
+//!    error of scoring every 3rd frame) is encoded again stricter, and one
+//!    more than 2.5 above it looser (it holds bits it does not need); the new CRF comes from the chunk's own measured points
 //!    (the secant between two points either side of the aim, else the
 //!    point nearest the aim at the slope of the last two points, or at the
 //!    assumed slope with one point), at most 8 steps, within CRF 10..40.
@@ -80,6 +82,8 @@ const DEFAULT_SLOPE: f64 = 1.0;
 /// at the assumed slope from there, not at the profile's CRF (which is
 /// tuned for looks, not for a target).
 const PRIOR: (f64, f64) = (24.0, 95.0);
+/// Length of the probe encoded before the first chunk, seconds.
+const PROBE_SECONDS: f64 = 2.0;
 /// CRFs the repair may use.
 const CRF_RANGE: (f64, f64) = (10.0, 40.0);
 /// Largest CRF change in one step.
@@ -372,6 +376,19 @@ pub(crate) fn run(
     let mut crf = ((PRIOR.0 + (PRIOR.1 - (target + AIM_MARGIN)) / DEFAULT_SLOPE) * 2.0).round() / 2.0;
     crf = crf.clamp(CRF_RANGE.0, CRF_RANGE.1);
     let chunks_in_title = plan.len();
+    let aim = target + AIM_MARGIN;
+    let step = |crf: f64, vmaf: f64| {
+        let c = (crf + ((vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
+        (c * 2.0).round() / 2.0
+    };
+    if let Some(probe) = plan.first().and_then(|c| probe_window(c, &times)) {
+        ctx.pass_frames += probe.frames;
+        let p = ctx.encode(&probe, crf, on_event, notices)?;
+        if let Some(path) = &p.path {
+            let _ = std::fs::remove_file(path);
+        }
+        crf = step(crf, p.vmaf);
+    }
     for chunk in plan {
         let v = ctx.encode(&chunk, crf, on_event, notices)?;
         if ctx.first_report.as_ref().and_then(|r| r.encoder.as_ref()).is_some_and(|e| e.name != "libx265") {
@@ -384,9 +401,7 @@ pub(crate) fn run(
         {
             return Ok(Verified::KeepOriginal { reason });
         }
-        let aim = target + AIM_MARGIN;
-        crf = (v.crf + ((v.vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
-        crf = (crf * 2.0).round() / 2.0;
+        crf = step(v.crf, v.vmaf);
         states.push(ChunkState { chunk, versions: vec![v] });
     }
     let mut rounds: u32 = 0;
@@ -459,6 +474,24 @@ pub(crate) fn run(
         renditions: vec![],
     };
     Ok(Verified::Written(output, Box::new(quality)))
+}
+
+/// The probe of the first chunk: its first [`PROBE_SECONDS`], when the
+/// chunk is at least twice as long (a shorter one is its own probe).
+fn probe_window(chunk: &Chunk, frames: &[chunks::SourceFrame]) -> Option<Chunk> {
+    let len = (chunk.end_us - chunk.start_us) as f64 / 1e6;
+    if len < 2.0 * PROBE_SECONDS {
+        return None;
+    }
+    let in_chunk = &frames[..(chunk.frames as usize).min(frames.len())];
+    let cut = in_chunk.iter().position(|f| f.t_us >= chunk.start_us + (PROBE_SECONDS * 1e6) as i64)?;
+    Some(Chunk {
+        index: 99_999,
+        start_us: chunk.start_us,
+        end_us: in_chunk[cut].t_us,
+        frames: cut as u64,
+        on_source_keyframe: chunk.on_source_keyframe,
+    })
 }
 
 /// `sophon-auto`'s sample rule ([`super::predict_saving`]) applied to the
