@@ -40,7 +40,7 @@ export interface QualityPlot {
 }
 
 const LEFT = 34;
-const RIGHT = 6;
+const RIGHT = 14;
 const TOP = 14;
 const BOTTOM = 18;
 
