@@ -64,7 +64,7 @@ pub struct VerifiedInfo {
     pub chunk_floor_vmaf: f64,
     /// The target or a chunk's floor was missed: the best version measured was delivered.
     pub best_effort: bool,
-    /// Every how many frames one was scored.
+    /// Every how many frames one was scored in chunks of 90 frames or more (shorter: every frame).
     pub subsample: u32,
     /// Repair rounds after the first pass, 0..=2.
     pub repair_rounds: u32,

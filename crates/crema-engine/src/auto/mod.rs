@@ -237,6 +237,7 @@ pub(crate) enum Outcome {
 ///
 /// Errors: [`EngineError::Usage`] for a concrete profile that does not
 /// exist; those of [`predict_saving`] and [`video_bytes`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decide(
     req: &EncodeRequest,
     info: &MediaInfo,

@@ -166,7 +166,8 @@ pub struct VerifiedQuality {
     /// Whether the target or a chunk's floor was missed: the best version
     /// measured was delivered anyway.
     pub best_effort: bool,
-    /// Every how many frames one was scored (odd).
+    /// Every how many frames one was scored (odd) in chunks of 90 frames or
+    /// more; shorter chunks (and probes) score every frame.
     pub subsample: u32,
     /// Repair rounds run after the first pass, 0..=2.
     pub repair_rounds: u32,
