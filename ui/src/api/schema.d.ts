@@ -1421,7 +1421,7 @@ export interface components {
             repair_rounds: number;
             /**
              * Format: int32
-             * @description Every how many frames one was scored.
+             * @description Every how many frames one was scored in chunks of 90 frames or more (shorter: every frame).
              */
             subsample: number;
             /**
