@@ -77,11 +77,16 @@ pub fn run(
     let warnings = source_warnings(req, &info, &mut notices, on_event);
     let mut reason = None;
     let mut keep_rule = None;
+    let mut frames = None;
     let concrete = match &profile.auto {
         None => profile.clone(),
         Some(rules) => {
-            let sample = auto::verified::unsupported(req).is_some();
-            let choice = auto::decide(req, &info, &video, profiles, rules, sample, cancel, on_event)?;
+            // The verified path cuts the title by its frames' times, read
+            // here once; without them a sample predicts the saving.
+            if auto::verified::unsupported(req).is_none() {
+                frames = crate::chunks::frame_times(&req.input, video.index, cancel)?;
+            }
+            let choice = auto::decide(req, &info, &video, profiles, rules, frames.as_deref(), cancel, on_event)?;
             if let Some(n) = &choice.notice {
                 notices.push(n.clone());
                 on_event(Event::Notice { message: n.clone() });
@@ -111,27 +116,41 @@ pub fn run(
     };
     let mut warnings = warnings;
     if profile.is_auto() {
-        match auto::verified::unsupported(req) {
-            Some(why) if req.hls.is_none() => {
-                let n = format!("quality not verified: {why}; the saving was predicted from a sample");
-                notices.push(n.clone());
-                on_event(Event::Notice { message: n });
-            }
-            Some(_) => {}
-            None => {
-                let run =
-                    auto::verified::run(req, &info, &video, &concrete, keep_rule, cancel, on_event, &mut notices)?;
-                if let auto::verified::Verified::Unverified { reason: why } = run {
+        let why = match (auto::verified::unsupported(req), &frames) {
+            (Some(_), _) if req.hls.is_some() => None,
+            (Some(why), _) => Some(format!("{why}; the saving was predicted from a sample")),
+            (None, None) => Some(
+                "the source's frames carry no usable timestamps to cut it by; the saving was predicted from a sample"
+                    .to_string(),
+            ),
+            (None, Some(times)) => {
+                let run = auto::verified::run(
+                    req,
+                    &info,
+                    &video,
+                    &concrete,
+                    times,
+                    keep_rule,
+                    cancel,
+                    on_event,
+                    &mut notices,
+                )?;
+                match run {
+                    Ok(done) => {
+                        let concrete_id = concrete.id.clone();
+                        let parts = Verified { info, concrete_id, reason, notices, warnings, started };
+                        return verified_result(req, done, parts, cancel, on_event);
+                    }
                     // The sample was skipped for the verified path: the real
                     // output is measured by the keep rule instead.
-                    let n = format!("quality not verified: {why}");
-                    notices.push(n.clone());
-                    on_event(Event::Notice { message: n });
-                } else {
-                    let parts = Verified { info, concrete_id: concrete.id.clone(), reason, notices, warnings, started };
-                    return verified_result(req, run, parts, cancel, on_event);
+                    Err(auto::verified::Unverified(why)) => Some(why),
                 }
             }
+        };
+        if let Some(why) = why {
+            let n = format!("quality not verified: {why}");
+            notices.push(n.clone());
+            on_event(Event::Notice { message: n });
         }
     }
     let job = Job { req, info: &info, video: &video, profile: &concrete, range: None };
@@ -200,7 +219,6 @@ fn verified_result(
     let (waveform, warnings) = waveform_without_encode(req, &info, warnings, cancel, on_event)?;
     let (outputs, quality, final_artifact) = match done {
         auto::verified::Verified::Written(output, quality) => (vec![output], Some(*quality), FinalArtifact::Encoded),
-        auto::verified::Verified::Unverified { .. } => unreachable!("run handles it before"),
         auto::verified::Verified::KeepOriginal { reason: why } => {
             notices.push(why.clone());
             on_event(Event::Notice { message: why.clone() });

@@ -229,8 +229,10 @@ pub(crate) enum Outcome {
 }
 
 /// Resolves an auto profile (`rules`) for a source: [`choose`] the
-/// concrete profile from `profiles`, then [`predict_saving`] (with
-/// `sample`; the verified path predicts from its first chunk instead); when the
+/// concrete profile from `profiles`, then [`predict_saving`] from a
+/// sample, unless the verified path will run on the source's `frames`
+/// ([`crate::chunks::frame_times`]; it predicts from its first chunk and
+/// the frames' packet sizes give the video's bytes); when the
 /// encode goes ahead without HLS, the [`KeepRule`] the real output must
 /// pass before it is committed (it must save enough against what it
 /// replaces: the whole source with audio, its video alone without).
@@ -244,14 +246,14 @@ pub(crate) fn decide(
     video: &VideoStream,
     profiles: &ProfileSet,
     rules: &AutoRules,
-    sample: bool,
+    frames: Option<&[crate::chunks::SourceFrame]>,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Choice> {
     let (id, why) = choose(info, video, rules);
     let concrete = profiles.get(&id)?.clone();
     on_event(Event::Stage { stage: Stage::Analyzing });
-    let decision = if sample {
+    let decision = if frames.is_none() {
         predict_saving(req, info, video, &concrete, rules, cancel, on_event)?
     } else {
         Decision {
@@ -273,7 +275,10 @@ pub(crate) fn decide(
         let reference = match decision.reference_bytes {
             Some(bytes) => bytes,
             None if req.audio => info.bytes,
-            None => video_bytes(&req.input, video.index, None, cancel)?.1,
+            None => match frames {
+                Some(frames) => frames.iter().map(|f| f.bytes).sum(),
+                None => video_bytes(&req.input, video.index, None, cancel)?.1,
+            },
         };
         keep = Some(KeepRule { min_saving_percent: rules.min_saving_percent, reference_bytes: reference });
     }

@@ -100,11 +100,6 @@ const SHORT_CHUNK_FRAMES: u64 = 90;
 pub(crate) enum Verified {
     /// The file was written and committed.
     Written(OutputReport, Box<MeasuredQuality>),
-    /// Nothing was written: the request takes the unverified path, for this reason.
-    Unverified {
-        /// Why, for the notice.
-        reason: String,
-    },
     /// The first chunk predicts too small a saving (see [`run`]): nothing
     /// more was encoded and nothing written.
     KeepOriginal {
@@ -117,6 +112,10 @@ pub(crate) enum Verified {
         saved_percent: f64,
     },
 }
+
+/// Nothing was written: the request takes the unverified path, for this
+/// reason (a notice).
+pub(crate) struct Unverified(pub(crate) String);
 
 /// Why a request takes the sample-predicted path instead; `None` when the
 /// verified path can run.
@@ -235,7 +234,37 @@ struct Ctx<'a> {
     first_report: Option<OutputReport>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of a run whose first pass encodes `pass_frames` source
+    /// frames into `scratch`; nothing encoded yet.
+    fn new(
+        req: &'a EncodeRequest,
+        info: &'a MediaInfo,
+        video: &'a VideoStream,
+        profile: &'a Profile,
+        scratch: &'a Path,
+        cancel: &'a CancelFlag,
+        pass_frames: u64,
+    ) -> Self {
+        Ctx {
+            req,
+            info,
+            video,
+            profile,
+            scratch,
+            cancel,
+            // The first pass is 0..90% of the job, each repair round half of what is left.
+            percent: (0.0, 90.0),
+            pass_frames,
+            pass_done: 0,
+            started: Instant::now(),
+            frames_done: 0,
+            encodes: 0,
+            score_seconds: 0.0,
+            first_report: None,
+        }
+    }
+
     /// Encodes `chunk` at `crf` and scores it.
     fn encode(
         &mut self,
@@ -330,7 +359,9 @@ fn reference_filter(video: &VideoStream, profile: &Profile, report: &OutputRepor
 }
 
 /// Runs the verified path (see the module docs) for `req`'s single file
-/// with the concrete `profile`, keeping the result only if it passes `keep`.
+/// with the concrete `profile`, cut by the source's frames `times`
+/// ([`chunks::frame_times`]), keeping the result only if it passes `keep`;
+/// `Ok(Err(_))` when it cannot run (nothing written).
 ///
 /// Errors: those of the chunk encodes and of scoring ([`crate::encode::run`]'s);
 /// [`EngineError::OutputNotWritable`] when the scratch folder beside the
@@ -341,40 +372,22 @@ pub(crate) fn run(
     info: &MediaInfo,
     video: &VideoStream,
     profile: &Profile,
+    times: &[chunks::SourceFrame],
     keep: Option<KeepRule>,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
-) -> Result<Verified> {
-    let fallback = |why: &str| Ok(Verified::Unverified { reason: why.to_string() });
+) -> Result<std::result::Result<Verified, Unverified>> {
+    let fallback = |why: &str| Ok(Err(Unverified(why.to_string())));
     let Some(file) = &req.file else { return fallback("no single file was asked for") };
     if profile_crf(profile).is_none() {
         return fallback("the profile sets no x265 CRF");
     }
-    let Some(times) = chunks::frame_times(&req.input, video.index, cancel)? else {
-        return fallback("the source's frames carry no usable timestamps to cut it by");
-    };
     let target = req.target_vmaf.unwrap_or(DEFAULT_TARGET_VMAF);
-    let plan = chunks::plan(&times, CHUNK_SECONDS);
+    let plan = chunks::plan(times, CHUNK_SECONDS);
     let scratch = Scratch(scratch_dir(&file.path)?);
     on_event(Event::Stage { stage: Stage::Encoding });
-    let mut ctx = Ctx {
-        req,
-        info,
-        video,
-        profile,
-        scratch: &scratch.0,
-        cancel,
-        // The first pass is 0..90% of the job, each repair round half of what is left.
-        percent: (0.0, 90.0),
-        pass_frames: times.len() as u64,
-        pass_done: 0,
-        started: Instant::now(),
-        frames_done: 0,
-        encodes: 0,
-        score_seconds: 0.0,
-        first_report: None,
-    };
+    let mut ctx = Ctx::new(req, info, video, profile, &scratch.0, cancel, times.len() as u64);
     let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
     let mut crf = ((PRIOR.0 + (PRIOR.1 - (target + AIM_MARGIN)) / DEFAULT_SLOPE) * 2.0).round() / 2.0;
     crf = crf.clamp(CRF_RANGE.0, CRF_RANGE.1);
@@ -384,7 +397,7 @@ pub(crate) fn run(
         let c = (crf + ((vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
         (c * 2.0).round() / 2.0
     };
-    if let Some(probe) = plan.first().and_then(|c| probe_window(c, &times)) {
+    if let Some(probe) = plan.first().and_then(|c| probe_window(c, times)) {
         ctx.pass_frames += probe.frames;
         let p = ctx.encode(&probe, crf, on_event, notices)?;
         if let Some(path) = &p.path {
@@ -400,9 +413,9 @@ pub(crate) fn run(
         if chunk.index == 0
             && chunks_in_title > 1
             && let Some(rule) = keep
-            && let Some(reason) = too_small(&v, &chunk, &times, req, info, rule)
+            && let Some(reason) = too_small(&v, &chunk, times, req, info, rule)
         {
-            return Ok(Verified::KeepOriginal { reason });
+            return Ok(Ok(Verified::KeepOriginal { reason }));
         }
         crf = step(v.crf, v.vmaf);
         states.push(ChunkState { chunk, versions: vec![v] });
@@ -436,10 +449,7 @@ pub(crate) fn run(
         .iter()
         .map(|s| {
             let v = s.chosen(target).and_then(|v| v.path.clone()).unwrap_or_default();
-            // The first chunk's range starts at the source's start, its
-            // first frame may come later (audio first): place that frame.
-            let first = if s.chunk.index == 0 { times[0].t_us } else { s.chunk.start_us };
-            join::Part { path: v, start_us: first }
+            join::Part { path: v, start_us: s.chunk.first_frame_us }
         })
         .collect();
     let audio = audio_file(req, info, profile, file.container, &scratch.0, cancel)?;
@@ -451,7 +461,7 @@ pub(crate) fn run(
         let saved = (1.0 - bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
         if saved < rule.min_saving_percent {
             staging.discard();
-            return Ok(Verified::NotSmaller { saved_percent: saved.max(0.0) });
+            return Ok(Ok(Verified::NotSmaller { saved_percent: saved.max(0.0) }));
         }
     }
     let duration = measured_duration(&tmp);
@@ -479,7 +489,7 @@ pub(crate) fn run(
         encoder,
         renditions: vec![],
     };
-    Ok(Verified::Written(output, Box::new(quality)))
+    Ok(Ok(Verified::Written(output, Box::new(quality))))
 }
 
 /// The probe of the first chunk: its first [`PROBE_SECONDS`], when the
@@ -494,6 +504,7 @@ fn probe_window(chunk: &Chunk, frames: &[chunks::SourceFrame]) -> Option<Chunk> 
     Some(Chunk {
         index: 99_999,
         start_us: chunk.start_us,
+        first_frame_us: chunk.first_frame_us,
         end_us: in_chunk[cut].t_us,
         frames: cut as u64,
         on_source_keyframe: chunk.on_source_keyframe,

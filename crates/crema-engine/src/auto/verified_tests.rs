@@ -31,7 +31,7 @@ fn version(crf: f64, vmaf: f64, bytes: u64) -> Version {
 }
 
 fn state(versions: Vec<Version>) -> ChunkState {
-    let chunk = Chunk { index: 0, start_us: 0, end_us: 1, frames: 1, on_source_keyframe: true };
+    let chunk = Chunk { index: 0, start_us: 0, first_frame_us: 0, end_us: 1, frames: 1, on_source_keyframe: true };
     ChunkState { chunk, versions }
 }
 
@@ -90,29 +90,14 @@ fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
     let times = chunks::frame_times(&source, video.index, &cancel).unwrap().unwrap();
     let plan = chunks::plan(&times, CHUNK_SECONDS);
     assert_eq!(plan.len(), 2);
-    let mut ctx = Ctx {
-        req: &req,
-        info: &info,
-        video: &video,
-        profile: &profile,
-        scratch: dir.path(),
-        cancel: &cancel,
-        percent: (0.0, 90.0),
-        pass_frames: 250,
-        pass_done: 0,
-        started: Instant::now(),
-        frames_done: 0,
-        encodes: 0,
-        score_seconds: 0.0,
-        first_report: None,
-    };
+    let mut ctx = Ctx::new(&req, &info, &video, &profile, dir.path(), &cancel, 250);
     let mut notices = Vec::new();
     let a = ctx.encode(&plan[0], 16.0, &mut |_| {}, &mut notices).unwrap();
     let b = ctx.encode(&plan[1], 36.0, &mut |_| {}, &mut notices).unwrap();
     assert!(a.vmaf > b.vmaf + 5.0, "{} vs {}", a.vmaf, b.vmaf);
     let parts = [
-        join::Part { path: a.path.clone().unwrap(), start_us: plan[0].start_us },
-        join::Part { path: b.path.clone().unwrap(), start_us: plan[1].start_us },
+        join::Part { path: a.path.clone().unwrap(), start_us: plan[0].first_frame_us },
+        join::Part { path: b.path.clone().unwrap(), start_us: plan[1].first_frame_us },
     ];
     join::join(&parts, None, &out, Container::Mp4, &cancel).unwrap();
     crate::verify::video_span(&out, crate::verify::Read::DecodeStrict).unwrap();

@@ -27,9 +27,15 @@ pub(crate) mod join;
 pub struct Chunk {
     /// Position in the title, from 0.
     pub index: usize,
-    /// Presentation time of its first frame, µs after the source's start
-    /// (the container's start time, the origin every encode counts from).
+    /// Where its encode range starts, µs after the source's start (the
+    /// container's start time, the origin every encode counts from): its
+    /// first frame's time, but 0 for the first chunk, whose encode begins
+    /// where an encode of the whole title does.
     pub start_us: i64,
+    /// Presentation time of its first frame, µs after the source's start:
+    /// where the join places it. Equals `start_us` but for a first chunk
+    /// whose video starts after the container does (audio first).
+    pub first_frame_us: i64,
     /// The next chunk's `start_us`; for the last chunk, one second past the
     /// last frame.
     pub end_us: i64,
@@ -135,6 +141,7 @@ pub fn plan(frames: &[SourceFrame], target_seconds: f64) -> Vec<Chunk> {
         chunks.push(Chunk {
             index: chunks.len(),
             start_us,
+            first_frame_us: t0,
             end_us,
             frames: (cut - i) as u64,
             on_source_keyframe: frames[i].key,
@@ -167,6 +174,7 @@ mod tests {
             assert!((len - 4.8).abs() < 1e-9, "{len}");
         }
         assert_eq!(chunks[0].start_us, 0);
+        assert!(chunks.iter().all(|c| c.first_frame_us == c.start_us));
         assert_eq!(chunks.last().unwrap().end_us, 499 * 40_000 + 1_000_000);
     }
 
@@ -181,11 +189,25 @@ mod tests {
         // A short title is one chunk.
         assert_eq!(plan(&frames(200, 10_000), 6.0).len(), 1);
         assert!(plan(&[], 6.0).is_empty());
+        // Video starting after the container (audio first): the first
+        // chunk's range still starts at 0, its first frame where it is.
+        let late: FrameTimes =
+            frames(500, 10_000).into_iter().map(|f| SourceFrame { t_us: f.t_us + 21_000, ..f }).collect();
+        let chunks = plan(&late, 6.0);
+        assert_eq!((chunks[0].start_us, chunks[0].first_frame_us), (0, 21_000));
+        assert_eq!((chunks[1].start_us, chunks[1].first_frame_us), (6_021_000, 6_021_000));
     }
 
     #[test]
     fn an_encode_range_starts_on_the_first_frame_in_whole_microseconds() {
-        let c = Chunk { index: 1, start_us: 6_006_000, end_us: 12_012_000, frames: 180, on_source_keyframe: true };
+        let c = Chunk {
+            index: 1,
+            start_us: 6_006_000,
+            first_frame_us: 6_006_000,
+            end_us: 12_012_000,
+            frames: 180,
+            on_source_keyframe: true,
+        };
         let (s, e) = c.range();
         // What the transcode's source and clock do with the range: whole µs, rounded.
         assert_eq!((s * 1e6).round() as i64, 6_006_000);

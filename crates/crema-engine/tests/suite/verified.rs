@@ -142,3 +142,28 @@ fn rotated_interlaced_and_hdr_sources_are_verified_against_their_filtered_pictur
         assert!(q.psnr.mean > 30.0, "{}: {q:?}", source.display());
     }
 }
+
+/// A source whose audio starts before its video (here by 21 ms) keeps that
+/// offset: the first chunk's encode range starts at the container's start,
+/// and the join places its first frame at the frame's own time, not at 0.
+#[test]
+fn a_source_whose_audio_starts_first_keeps_its_video_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    let source = fixture("multi_audio.mkv");
+    let src = times(&source);
+    assert!(src[0] >= 20_000, "the fixture's video should start after its audio: {} µs", src[0]);
+    let r = encode::run(
+        &request(source.clone(), &out, Some(85.0)),
+        &ProfileSet::builtin().unwrap(),
+        &CancelFlag::new(),
+        &mut |_| {},
+    )
+    .expect("encode");
+    assert_eq!(r.final_artifact, FinalArtifact::Encoded, "{:?}", r.notices);
+    assert!(r.quality.as_ref().and_then(|q| q.verified.as_ref()).is_some(), "{:?}", r.notices);
+    let got = times(&out);
+    assert_eq!(src.len(), got.len());
+    let worst = src.iter().zip(&got).map(|(a, b)| (a - b).abs()).max().unwrap();
+    assert!(worst <= 1_000, "a frame moved by {worst} µs (first: source {} µs, output {} µs)", src[0], got[0]);
+}
