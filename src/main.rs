@@ -176,6 +176,11 @@ struct EncodeArgs {
     /// chunk within 3 of it (default 93); each chunk is scored as it is encoded.
     #[arg(long, value_name = "VMAF")]
     target_vmaf: Option<f64>,
+    /// Encode the single file in chunks on N workers side by side, joined without re-encoding
+    /// (1: in one piece). Default: decided from the cores and the output's size (one piece
+    /// below 16 cores at 1080p). Not for HLS, hardware encoders or sophon-auto's verified path.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    chunk_workers: Option<u32>,
     /// Progress and result as JSON lines on stdout (format in the README).
     #[arg(long)]
     json: bool,
@@ -322,6 +327,7 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         overwrite: args.overwrite,
         measure: args.measure,
         target_vmaf: args.target_vmaf,
+        chunk_workers: args.chunk_workers,
     }
 }
 

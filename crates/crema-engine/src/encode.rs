@@ -26,6 +26,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::auto::{self, Outcome};
+use crate::chunks::{self, deliver::Delivered};
 use crate::error::{EngineError, Result};
 use crate::limits;
 use crate::media::MediaInfo;
@@ -153,9 +154,28 @@ pub fn run(
             on_event(Event::Notice { message: n });
         }
     }
-    let job = Job { req, info: &info, video: &video, profile: &concrete, range: None };
+    // Many-core machines encode a single file in chunks side by side.
+    let chunked = match chunks::parallel::workers(req, &video, &concrete) {
+        Some(n) => chunks::parallel::run(req, &info, &video, &concrete, n, keep_rule, cancel, on_event, &mut notices)?,
+        None => None,
+    };
+    // The chunks decode no audio: a waveform then decodes it alone.
+    let audio_alone = matches!(chunked, Some(Delivered::Written(_)));
+    let transcoded = match chunked {
+        None => {
+            let job = Job { req, info: &info, video: &video, profile: &concrete, range: None, cores: None };
+            transcode(job, keep_rule, cancel, on_event, &mut notices)?
+        }
+        Some(Delivered::Written(output)) => Transcoded::Written(vec![output], None),
+        Some(Delivered::NotSmaller { saved_percent }) => Transcoded::NotSmaller { saved_percent },
+    };
     let waveform;
-    let (outputs, final_artifact) = match transcode(job, keep_rule, cancel, on_event, &mut notices)? {
+    let (outputs, final_artifact) = match transcoded {
+        Transcoded::Written(outputs, _) if audio_alone => {
+            let (w, ws) = waveform_without_encode(req, &info, std::mem::take(&mut warnings), cancel, on_event)?;
+            (waveform, warnings) = (w, ws);
+            (outputs, FinalArtifact::Encoded)
+        }
         Transcoded::Written(outputs, done) => {
             waveform = output::waveform::result(done, &mut warnings, on_event);
             (outputs, FinalArtifact::Encoded)

@@ -46,6 +46,7 @@ fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Opt
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     }
 }
 

@@ -166,7 +166,7 @@ pub fn predict_saving(
             on_event(e);
         }
     };
-    let job = Job { req: &sample_req, info, video, profile, range: Some(range) };
+    let job = Job { req: &sample_req, info, video, profile, range: Some(range), cores: None };
     let result = transcode(job, None, cancel, &mut forward, &mut notices);
     let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
     let _ = std::fs::remove_dir_all(&tmpdir);
@@ -301,6 +301,7 @@ pub(crate) fn video_only_request(req: &EncodeRequest, profile_id: &str, path: &P
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     }
 }
 

@@ -42,19 +42,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::chunks::deliver::{Delivered, Scratch, audio_file, deliver};
 use crate::chunks::{self, Chunk, join};
 use crate::encoder::{Backend, Preference};
 use crate::error::{EngineError, Result};
 use crate::media::{MediaInfo, VideoStream};
-use crate::output::Staging;
-use crate::output::measured_duration;
 use crate::plan::{self, VideoFilters};
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
 use crate::quality::{self, Pooled, QualityOptions, QualityReport, Window};
-use crate::request::{
-    ChunkQuality, Container, EncodeRequest, EncoderOption, FileRequest, MeasuredQuality, OutputReport, VerifiedQuality,
-};
+use crate::request::{ChunkQuality, EncodeRequest, EncoderOption, MeasuredQuality, OutputReport, VerifiedQuality};
 use crate::transcode::{Job, KeepRule, Transcoded, transcode};
 
 /// The default target: VMAF of the title mean (`vmaf_v0.6.1`, 0..100).
@@ -204,15 +201,6 @@ impl ChunkState {
     }
 }
 
-/// A folder removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Everything one chunk encode reads.
 struct Ctx<'a> {
     req: &'a EncodeRequest,
@@ -282,7 +270,14 @@ impl<'a> Ctx<'a> {
         if creq.encoder == Preference::Auto {
             creq.encoder = Preference::Only(Backend::Software);
         }
-        let job = Job { req: &creq, info: self.info, video: self.video, profile: &profile, range: Some(chunk.range()) };
+        let job = Job {
+            req: &creq,
+            info: self.info,
+            video: self.video,
+            profile: &profile,
+            range: Some(chunk.range()),
+            cores: None,
+        };
         let (all, started) = (self.frames_done, self.started);
         let (pass_done, pass_frames, (p0, width)) = (self.pass_done, self.pass_frames.max(1), self.percent);
         let first = self.first_report.is_none();
@@ -385,9 +380,9 @@ pub(crate) fn run(
     }
     let target = req.target_vmaf.unwrap_or(DEFAULT_TARGET_VMAF);
     let plan = chunks::plan(times, CHUNK_SECONDS);
-    let scratch = Scratch(scratch_dir(&file.path)?);
+    let scratch = Scratch::beside(&file.path)?;
     on_event(Event::Stage { stage: Stage::Encoding });
-    let mut ctx = Ctx::new(req, info, video, profile, &scratch.0, cancel, times.len() as u64);
+    let mut ctx = Ctx::new(req, info, video, profile, scratch.path(), cancel, times.len() as u64);
     let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
     let mut crf = ((PRIOR.0 + (PRIOR.1 - (target + AIM_MARGIN)) / DEFAULT_SLOPE) * 2.0).round() / 2.0;
     crf = crf.clamp(CRF_RANGE.0, CRF_RANGE.1);
@@ -452,23 +447,12 @@ pub(crate) fn run(
             join::Part { path: v, start_us: s.chunk.first_frame_us }
         })
         .collect();
-    let audio = audio_file(req, info, profile, file.container, &scratch.0, cancel)?;
-    let mut staging = Staging::new();
-    let tmp = staging.add(&file.path, false)?;
-    join::join(&parts, audio.as_deref(), &tmp, file.container, cancel)?;
-    let bytes = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
-    if let Some(rule) = keep {
-        let saved = (1.0 - bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
-        if saved < rule.min_saving_percent {
-            staging.discard();
-            return Ok(Ok(Verified::NotSmaller { saved_percent: saved.max(0.0) }));
-        }
-    }
-    let duration = measured_duration(&tmp);
-    let audio_tracks = audio.as_deref().map_or(0, count_audio);
-    staging.commit()?;
-    let mut encoder = first_report.encoder.clone();
-    if let Some(e) = encoder.as_mut() {
+    let audio = audio_file(req, info, profile, file.container, scratch.path(), cancel)?;
+    let mut output = match deliver(req, &parts, audio.as_deref(), &first_report, keep, cancel)? {
+        Delivered::Written(output) => output,
+        Delivered::NotSmaller { saved_percent } => return Ok(Ok(Verified::NotSmaller { saved_percent })),
+    };
+    if let Some(e) = output.encoder.as_mut() {
         let crfs: Vec<f64> = quality.verified.iter().flat_map(|v| v.chunks.iter().map(|c| c.crf)).collect();
         let (lo, hi) = crfs.iter().fold((f64::MAX, f64::MIN), |(l, h), c| (l.min(*c), h.max(*c)));
         for o in e.options.iter_mut().filter(|o| o.name == "crf") {
@@ -478,17 +462,6 @@ pub(crate) fn run(
             };
         }
     }
-    let output = OutputReport {
-        kind: "file".into(),
-        path: file.path.clone(),
-        bytes,
-        duration_seconds: duration,
-        width: first_report.width,
-        height: first_report.height,
-        audio_tracks,
-        encoder,
-        renditions: vec![],
-    };
     Ok(Ok(Verified::Written(output, Box::new(quality))))
 }
 
@@ -598,54 +571,6 @@ fn report(states: &[ChunkState], target: f64, rounds: u32, ctx: &Ctx) -> Measure
             chunks,
         }),
     }
-}
-
-/// The source's audio alone, written by the audio-only path into the
-/// scratch folder, when the request wants audio and the source has some.
-fn audio_file(
-    req: &EncodeRequest,
-    info: &MediaInfo,
-    profile: &Profile,
-    container: Container,
-    scratch: &Path,
-    cancel: &CancelFlag,
-) -> Result<Option<PathBuf>> {
-    if !req.audio || crate::streams::file_audio(info).0.is_empty() {
-        return Ok(None);
-    }
-    let path = scratch.join(match container {
-        Container::Mp4 => "audio.mp4",
-        Container::Mkv => "audio.mka",
-    });
-    let areq = EncodeRequest {
-        file: Some(FileRequest { path: path.clone(), container }),
-        hls: None,
-        waveform: None,
-        measure: false,
-        overwrite: true,
-        ..req.clone()
-    };
-    let mut audio_info = info.clone();
-    audio_info.video = None;
-    crate::audio_only::run(&areq, profile, audio_info, Instant::now(), cancel, &mut |_| {})?;
-    Ok(Some(path))
-}
-
-fn count_audio(path: &Path) -> usize {
-    crate::probe::open_input(path)
-        .map(|i| i.streams().filter(|s| s.parameters().medium() == ffmpeg_next::media::Type::Audio).count())
-        .unwrap_or(0)
-}
-
-/// A hidden scratch folder beside `output` (same disk as the result).
-fn scratch_dir(output: &Path) -> Result<PathBuf> {
-    let parent = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let dir = parent.join(format!(".{name}.crema-chunks-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir)
-        .map_err(|e| EngineError::OutputNotWritable { path: output.into(), cause: e.to_string() })?;
-    Ok(dir)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::*;
 use crate::profile::ProfileSet;
 use crate::quality::compare;
+use crate::request::{Container, FileRequest};
 use crema_testkit::fixture;
 
 fn version(crf: f64, vmaf: f64, bytes: u64) -> Version {
@@ -85,6 +86,7 @@ fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     };
     let cancel = CancelFlag::new();
     let times = chunks::frame_times(&source, video.index, &cancel).unwrap().unwrap();

@@ -53,6 +53,10 @@ pub fn join(parts: &[Part], audio: Option<&Path>, out: &Path, container: Contain
         let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(werr("add stream"))?;
         ost.set_parameters(ist.parameters());
         ost.set_time_base(ist.time_base());
+        // The first chunk's stream tags: its timecode (the title's start),
+        // language; the MP4 muxer writes the timecode track only with a frame rate.
+        ost.set_metadata(ist.metadata().to_owned());
+        ost.set_avg_frame_rate(ist.avg_frame_rate());
         // SAFETY: codecpar is allocated by avformat_new_stream; the tag is
         // cleared so the muxer picks its own (set to `hvc1` below for HEVC).
         unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };

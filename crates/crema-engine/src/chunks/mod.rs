@@ -20,7 +20,9 @@ use std::path::Path;
 use crate::error::{EngineError, Result};
 use crate::progress::CancelFlag;
 
+pub(crate) mod deliver;
 pub(crate) mod join;
+pub mod parallel;
 
 /// One chunk of a title.
 #[derive(Clone, Debug, PartialEq)]

@@ -85,4 +85,11 @@ pub struct EncodeRequest {
     /// title mean must reach, every chunk within 3 of it; `None` for
     /// [`crate::auto::verified::DEFAULT_TARGET_VMAF`]. Other profiles ignore it.
     pub target_vmaf: Option<f64>,
+    /// Chunk-parallel encoding of the single file
+    /// ([`crate::chunks::parallel`]): `None` lets the engine decide from the
+    /// machine's cores and the output's size (below 16 cores at 1080p: one
+    /// piece); `Some(0 | 1)` never; `Some(n)` encodes the title in chunks
+    /// on `n` workers side by side. HLS, hardware encoders and
+    /// `sophon-auto`'s verified path are always encoded their own way.
+    pub chunk_workers: Option<u32>,
 }

@@ -23,6 +23,10 @@ pub(crate) struct Job<'a> {
     pub(crate) profile: &'a Profile,
     /// The sample range, `None` for the whole source.
     pub(crate) range: TimeRange,
+    /// Logical CPUs the job's decoder and encoders are planned for
+    /// ([`crate::budget::threads`]); `None`: every CPU this process may
+    /// run on. Chunk-parallel encodes give each chunk its share.
+    pub(crate) cores: Option<usize>,
 }
 
 /// `sophon-auto`'s last check, made before outputs are committed.

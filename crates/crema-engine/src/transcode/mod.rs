@@ -51,7 +51,7 @@ pub(crate) fn transcode(
     notices: &mut Vec<String>,
 ) -> Result<Transcoded> {
     let input = job.req.input.as_path();
-    let mut source = source::Source::open(job.req, job.info, job.video, job.profile, job.range)?;
+    let mut source = source::Source::open(job.req, job.info, job.video, job.profile, job.range, job.cores)?;
     let filters = VideoFilters::for_source(job.video);
     // The time base leaving the filter graph: bwdif (like yadif) halves it so
     // that field-rate output stays representable; the other filters keep it.

@@ -53,7 +53,8 @@ pub(super) struct Source {
 
 impl Source {
     /// Opens `req.input` for `video`, checks every picture the job writes
-    /// with `profile`, and seeks to the start of `range` when given.
+    /// with `profile`, and seeks to the start of `range` when given; the
+    /// decoder and the thread plan use `cores` logical CPUs (`None`: all).
     ///
     /// Errors: those of [`probe::open_input`]; [`EngineError::PictureTooLarge`];
     /// [`EngineError::InputUnsupported`] when the video cannot be decoded.
@@ -63,6 +64,7 @@ impl Source {
         video: &VideoStream,
         profile: &Profile,
         range: TimeRange,
+        cores: Option<usize>,
     ) -> Result<Self> {
         let input = req.input.as_path();
         let mut ictx = probe::open_input(input)?;
@@ -91,15 +93,17 @@ impl Source {
             rungs: req.hls.as_ref().zip(ladder.as_ref()).map(|(h, (rungs, _))| (h.codec, rungs.clone())),
         };
         let samples = limits::check_job(input, display, &pictures)?;
-        let budget = Budget::for_job(samples, std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let budget = Budget::for_job(samples, cores.unwrap_or(all).clamp(1, all));
         let decoder = {
             let mut ctx =
                 ff::codec::context::Context::from_parameters(in_params).map_err(fferr(input, "video decoder"))?;
             // SAFETY: plain field stores before open: the thread count (0 = one
-            // per core, at most 16 in libavcodec), and the largest picture the
-            // decoder may allocate (a stream that grows mid-way is refused).
+            // per core, at most 16 in libavcodec; else the job's share), and the
+            // largest picture the decoder may allocate (a stream that grows
+            // mid-way is refused).
             unsafe {
-                (*ctx.as_mut_ptr()).thread_count = 0;
+                (*ctx.as_mut_ptr()).thread_count = cores.map_or(0, |c| c.clamp(1, 16) as i32);
                 (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
                 (*ctx.as_mut_ptr()).max_pixels = source_limits.max_samples.min(i32::MAX as u64) as i64;
             }

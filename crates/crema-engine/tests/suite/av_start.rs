@@ -112,6 +112,7 @@ fn ladder(codec: VideoCodec, dir: &Path) -> PathBuf {
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     };
     encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     hls
@@ -178,6 +179,7 @@ fn single_file_mp4_starts_video_and_audio_together() {
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     };
     encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |_| {}).expect("encode");
     let (video, audio) = (ffprobe_first_pts(&out, "v:0"), ffprobe_first_pts(&out, "a:0"));

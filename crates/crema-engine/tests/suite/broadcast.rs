@@ -63,6 +63,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         waveform: None,
         measure: false,
         target_vmaf: None,
+        chunk_workers: None,
     };
     let mut events = Vec::new();
     let res = encode::run(&req, &ProfileSet::builtin().unwrap(), &CancelFlag::new(), &mut |e| events.push(e))

@@ -4,6 +4,7 @@
 
 mod av_start;
 mod broadcast;
+mod chunk_parallel;
 mod hls;
 mod measure;
 mod probe;

@@ -31,6 +31,7 @@ fn request(file: Option<PathBuf>, hls: Option<PathBuf>, measure: bool) -> Encode
         waveform: None,
         measure,
         target_vmaf: None,
+        chunk_workers: None,
     }
 }
 

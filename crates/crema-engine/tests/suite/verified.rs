@@ -27,6 +27,7 @@ fn request(input: PathBuf, out: &Path, target_vmaf: Option<f64>) -> EncodeReques
         waveform: None,
         measure: false,
         target_vmaf,
+        chunk_workers: None,
     }
 }
 

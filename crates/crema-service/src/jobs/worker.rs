@@ -154,6 +154,7 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
         waveform: crate::waveform::engine_output(out.waveform.as_ref(), job_dir),
         measure: out.measure,
         target_vmaf: out.quality_target,
+        chunk_workers: None,
     }
 }
 
