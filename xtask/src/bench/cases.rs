@@ -39,10 +39,16 @@ pub(super) fn crema_ladder(
     Ok((usage, Outcome { bytes: tree_size(dir), frames, commands: vec![cmd], playlists }, rungs))
 }
 
-/// Case 4: `crema encode` to one MP4.
-pub(super) fn crema_file(exe: &Path, args: &BenchArgs, dir: &Path) -> Result<(Usage, Outcome, Rendition), Failure> {
+/// Case 4: `crema encode` to one MP4; case 7 with `--chunk-workers` (`chunk_workers`).
+pub(super) fn crema_file(
+    exe: &Path,
+    args: &BenchArgs,
+    dir: &Path,
+    chunk_workers: Option<u32>,
+) -> Result<(Usage, Outcome, Rendition), Failure> {
     fresh_dir(dir)?;
-    let (usage, result, cmd) = run_crema(exe, args, dir, &["--container", "mp4"])?;
+    let workers = chunk_workers.unwrap_or(1).to_string();
+    let (usage, result, cmd) = run_crema(exe, args, dir, &["--container", "mp4", "--chunk-workers", &workers])?;
     let file = outputs(&result)
         .into_iter()
         .find(|o| o["kind"] == "file")
