@@ -163,20 +163,21 @@ pub fn run(
     let audio_alone = matches!(chunked, Some(Delivered::Written(_)));
     let transcoded = match chunked {
         None => {
-            let job = Job { req, info: &info, video: &video, profile: &concrete, range: None, cores: None };
+            let job =
+                Job { req, info: &info, video: &video, profile: &concrete, range: None, cores: None, score: None };
             transcode(job, keep_rule, cancel, on_event, &mut notices)?
         }
-        Some(Delivered::Written(output)) => Transcoded::Written(vec![output], None),
+        Some(Delivered::Written(output)) => Transcoded::Written(vec![output], None, None),
         Some(Delivered::NotSmaller { saved_percent }) => Transcoded::NotSmaller { saved_percent },
     };
     let waveform;
     let (outputs, final_artifact) = match transcoded {
-        Transcoded::Written(outputs, _) if audio_alone => {
+        Transcoded::Written(outputs, _, _) if audio_alone => {
             let (w, ws) = waveform_without_encode(req, &info, std::mem::take(&mut warnings), cancel, on_event)?;
             (waveform, warnings) = (w, ws);
             (outputs, FinalArtifact::Encoded)
         }
-        Transcoded::Written(outputs, done) => {
+        Transcoded::Written(outputs, done, _) => {
             waveform = output::waveform::result(done, &mut warnings, on_event);
             (outputs, FinalArtifact::Encoded)
         }

@@ -166,7 +166,7 @@ pub fn predict_saving(
             on_event(e);
         }
     };
-    let job = Job { req: &sample_req, info, video, profile, range: Some(range), cores: None };
+    let job = Job { req: &sample_req, info, video, profile, range: Some(range), cores: None, score: None };
     let result = transcode(job, None, cancel, &mut forward, &mut notices);
     let sample_bytes = std::fs::metadata(&sample_path).map(|m| m.len());
     let _ = std::fs::remove_dir_all(&tmpdir);

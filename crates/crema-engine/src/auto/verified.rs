@@ -4,9 +4,10 @@
 //! where it misses, and the chunks joined into the delivered file without
 //! re-encoding. The score reported is the score of the file delivered.
 //!
-//! Each chunk is scored against the picture its encoder was fed: the
-//! source's frames of that span passed through the same filters
-//! (deinterlace, rotation, scaling, tone mapping; [`reference_filter`]).
+//! Each chunk is scored in the loop ([`crate::quality::in_loop`]): the
+//! encoder's packets are decoded as they are written and compared with the
+//! frames the encoder was fed (deinterlaced, upright, scaled, tone-mapped),
+//! so the source is decoded once per encode.
 //!
 //! The rule, per chunk (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd
 //! step, see [`crate::quality::QualityOptions::subsample`]):
@@ -47,10 +48,9 @@ use crate::chunks::{self, Chunk, join};
 use crate::encoder::{Backend, Preference};
 use crate::error::{EngineError, Result};
 use crate::media::{MediaInfo, VideoStream};
-use crate::plan::{self, VideoFilters};
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
-use crate::quality::{self, Pooled, QualityOptions, QualityReport, Window};
+use crate::quality::{self, Pooled, QualityOptions, QualityReport};
 use crate::request::{ChunkQuality, EncodeRequest, EncoderOption, MeasuredQuality, OutputReport, VerifiedQuality};
 use crate::transcode::{Job, KeepRule, Transcoded, transcode};
 
@@ -270,6 +270,10 @@ impl<'a> Ctx<'a> {
         if creq.encoder == Preference::Auto {
             creq.encoder = Preference::Only(Backend::Software);
         }
+        let subsample = if chunk.frames < SHORT_CHUNK_FRAMES { 1 } else { SUBSAMPLE };
+        // Scored in the loop: the encoder's decoded output against the
+        // frames it was fed (deinterlaced, upright, scaled, tone-mapped).
+        let options = QualityOptions { neg: false, subsample, ..QualityOptions::default() };
         let job = Job {
             req: &creq,
             info: self.info,
@@ -277,6 +281,7 @@ impl<'a> Ctx<'a> {
             profile: &profile,
             range: Some(chunk.range()),
             cores: None,
+            score: Some(&options),
         };
         let (all, started) = (self.frames_done, self.started);
         let (pass_done, pass_frames, (p0, width)) = (self.pass_done, self.pass_frames.max(1), self.percent);
@@ -299,8 +304,8 @@ impl<'a> Ctx<'a> {
             _ => {}
         };
         let mut chunk_notices = Vec::new();
-        let report = match transcode(job, None, self.cancel, &mut forward, &mut chunk_notices)? {
-            Transcoded::Written(mut outputs, _) if !outputs.is_empty() => outputs.remove(0),
+        let (report, (scored, seconds)) = match transcode(job, None, self.cancel, &mut forward, &mut chunk_notices)? {
+            Transcoded::Written(mut outputs, _, Some(scores)) if !outputs.is_empty() => (outputs.remove(0), *scores),
             _ => return Err(EngineError::Internal("a chunk encode wrote nothing".into())),
         };
         if first {
@@ -309,48 +314,12 @@ impl<'a> Ctx<'a> {
         self.frames_done += chunk.frames;
         self.pass_done += chunk.frames;
         self.encodes += 1;
-        let scoring = Instant::now();
-        // Half a millisecond before each cut: reference times are computed
-        // in floating point, the cuts in whole microseconds.
-        let window = Window { start: chunk.start_seconds() - 5e-4, end: chunk.end_us as f64 / 1e6 - 5e-4 };
-        let subsample = if chunk.frames < SHORT_CHUNK_FRAMES { 1 } else { SUBSAMPLE };
-        // The reference passes the encode's own filters (deinterlace,
-        // rotation, scaling, tone mapping): the picture the encoder was fed.
-        let options = QualityOptions { neg: false, subsample, at_distorted_size: true, ..QualityOptions::default() };
-        let spec = reference_filter(self.video, self.profile, &report);
-        let scored = quality::compare_window(
-            &self.req.input,
-            &path,
-            Some(window),
-            Some(&spec),
-            &options,
-            self.cancel,
-            &mut |_| {},
-        )?;
-        self.score_seconds += scoring.elapsed().as_secs_f64();
+        self.score_seconds += seconds;
         if self.first_report.is_none() {
             self.first_report = Some(report.clone());
         }
         Ok(Version { crf, bytes: report.bytes, vmaf: scored.vmaf.mean, report: scored, path: Some(path) })
     }
-}
-
-/// The filter graph the encode of `report` fed its encoder from the
-/// source's decoded frames ([`crate::plan::graph_spec`], as the transcode
-/// builds it for one output), to score the chunk against that picture.
-fn reference_filter(video: &VideoStream, profile: &Profile, report: &OutputReport) -> String {
-    let pix_fmt = report
-        .encoder
-        .as_ref()
-        .and_then(|e| e.options.iter().find(|o| o.name == "pix_fmt"))
-        .map_or("yuv420p", |o| o.value.as_str());
-    let sink = plan::SinkFilter {
-        width: report.width,
-        height: report.height,
-        pix_fmt,
-        tone_map: video.hdr.is_some() && profile.bit_depth == 8,
-    };
-    plan::graph_spec(&VideoFilters::for_source(video).chain(), &[sink], plan::Scaling::Cascaded)
 }
 
 /// Runs the verified path (see the module docs) for `req`'s single file

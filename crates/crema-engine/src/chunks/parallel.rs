@@ -159,8 +159,15 @@ pub(crate) fn run(
                     }
                     let mut creq = crate::auto::video_only_request(req, &profile.id, &paths[i]);
                     creq.encoder = Preference::Only(Backend::Software);
-                    let job =
-                        Job { req: &creq, info, video, profile, range: Some(plan[i].range()), cores: Some(per_worker) };
+                    let job = Job {
+                        req: &creq,
+                        info,
+                        video,
+                        profile,
+                        range: Some(plan[i].range()),
+                        cores: Some(per_worker),
+                        score: None,
+                    };
                     let mut chunk_notices = Vec::new();
                     let mut forward = |e: Event| match e {
                         Event::Progress { frames_done, .. } => {
@@ -172,7 +179,7 @@ pub(crate) fn run(
                         _ => {}
                     };
                     let result = match transcode(job, None, &stop, &mut forward, &mut chunk_notices) {
-                        Ok(Transcoded::Written(mut outputs, _)) if !outputs.is_empty() => {
+                        Ok(Transcoded::Written(mut outputs, _, _)) if !outputs.is_empty() => {
                             Ok((outputs.remove(0), chunk_notices))
                         }
                         Ok(_) => Err(EngineError::Internal("a chunk encode wrote nothing".into())),

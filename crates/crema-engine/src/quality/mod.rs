@@ -47,6 +47,7 @@ mod scorer;
 mod vmaf;
 
 pub use compare::{Window, compare, compare_window};
+pub(crate) mod in_loop;
 pub use pair::{Pair, Pairer, PairingStats};
 pub use pool::Pooled;
 pub use scorer::{Scorer, libvmaf_version};

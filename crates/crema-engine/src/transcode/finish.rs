@@ -36,7 +36,11 @@ pub(super) fn finish(
     let (req, info, video, range) = (job.req, job.info, job.video, job.range);
     let input = req.input.as_path();
     let (frame_rate, bit_depth) = (source.frame_rate, job.profile.bit_depth);
-    let Outputs { mut staging, mut muxes, sinks, mut audio_paths, hls_dir_tmp, waveform_track } = out;
+    let Outputs { mut staging, mut muxes, mut sinks, mut audio_paths, hls_dir_tmp, waveform_track } = out;
+    let scores = match sinks.iter_mut().find(|s| s.label == "file").and_then(|s| s.in_loop.take()) {
+        Some(scoring) => Some(Box::new(scoring.finish()?)),
+        None => None,
+    };
     on_event(Event::Stage { stage: Stage::Muxing });
     for m in muxes.iter_mut() {
         m.ctx.write_trailer().map_err(|e| EngineError::from_ffmpeg(input, Some(&m.report_path), "finish output", e))?;
@@ -72,7 +76,7 @@ pub(super) fn finish(
         }
     }
     staging.commit()?;
-    Ok(Transcoded::Written(reports, waveform))
+    Ok(Transcoded::Written(reports, waveform, scores))
 }
 
 /// One report per output, the main one first (the file, else the HLS

@@ -96,6 +96,9 @@ impl LoopCtx<'_> {
                 }
             }
         }
+        if let Some(scoring) = &mut sink.in_loop {
+            scoring.reference(frame)?;
+        }
         let sent = match &sink.upload {
             Some(up) => {
                 let hw = up.upload(frame).map_err(fferr(self.input, "hardware upload"))?;
@@ -122,6 +125,9 @@ impl LoopCtx<'_> {
                 pkt.set_duration(d);
             } else if let Some(p) = pkt.pts() {
                 sink.durations.remove(&p);
+            }
+            if let Some(scoring) = &mut sink.in_loop {
+                scoring.packet(&pkt)?;
             }
             let tb = sink.tb;
             let outs = sink.outputs.clone();

@@ -27,6 +27,9 @@ pub(crate) struct Job<'a> {
     /// ([`crate::budget::threads`]); `None`: every CPU this process may
     /// run on. Chunk-parallel encodes give each chunk its share.
     pub(crate) cores: Option<usize>,
+    /// Score the single file's encode in the loop ([`crate::quality::in_loop`]):
+    /// its decoded packets against the frames its encoder was fed.
+    pub(crate) score: Option<&'a crate::quality::QualityOptions>,
 }
 
 /// `sophon-auto`'s last check, made before outputs are committed.
@@ -40,8 +43,10 @@ pub(crate) struct KeepRule {
 
 /// What [`super::transcode`] did.
 pub(crate) enum Transcoded {
-    /// Outputs written, the main one first, and the waveform's fate.
-    Written(Vec<OutputReport>, WaveformDone),
+    /// Outputs written, the main one first, the waveform's fate, and the
+    /// in-loop scores of the single file when [`Job::score`] asked (and the
+    /// seconds spent scoring).
+    Written(Vec<OutputReport>, WaveformDone, Option<Box<(crate::quality::QualityReport, f64)>>),
     /// The [`KeepRule`] failed: nothing was written.
     NotSmaller {
         /// The saving the encode would have made, percent.

@@ -21,6 +21,7 @@ use crate::output::{
 use crate::plan;
 use crate::profile::{Keyframes, VideoCodec};
 use crate::progress::Event;
+use crate::quality::in_loop::InLoop;
 use crate::request::Container;
 use crate::streams;
 
@@ -131,7 +132,10 @@ impl Outputs {
             budget,
         };
         let candidates = encoder::candidates(req.encoder, profile.codec)?.0;
-        let sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
+        let mut sink = open_sink(spec, profile, video, &candidates, req.encoder, on_event, notices)?;
+        if let Some(options) = job.score {
+            sink.in_loop = Some(InLoop::new(options, &sink.encoder, sink.tb)?);
+        }
         sinks.push(sink);
         let si = sinks.len() - 1;
         add_video_stream(muxes, 0, &mut sinks[si], tc.as_deref().filter(|_| f.container == Container::Mp4))?;

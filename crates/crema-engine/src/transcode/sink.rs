@@ -16,6 +16,7 @@ use crate::media::VideoStream;
 use crate::output::Mux;
 use crate::profile::Profile;
 use crate::progress::Event;
+use crate::quality::in_loop::InLoop;
 use crate::request::{EncoderOption, EncoderReport};
 use ff::Rational;
 
@@ -42,6 +43,8 @@ pub(super) struct VideoSink {
     pub(super) peak_kbps: Option<u32>,
     /// Output bit depth (8 or 10).
     pub(super) bit_depth: u8,
+    /// Scores this encoder's output as it is written (the single file, when asked).
+    pub(super) in_loop: Option<InLoop>,
 }
 
 /// Adds `sink`'s stream to muxer `mi` (the default track; `hvc1` for HEVC
@@ -118,6 +121,7 @@ pub(super) fn open_sink(
                     pix,
                     peak_kbps,
                     bit_depth,
+                    in_loop: None,
                 });
             }
             Err(e) => {
