@@ -97,6 +97,11 @@ fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
     let a = ctx.encode(&plan[0], 16.0, &mut |_| {}, &mut notices).unwrap();
     let b = ctx.encode(&plan[1], 36.0, &mut |_| {}, &mut notices).unwrap();
     assert!(a.vmaf > b.vmaf + 5.0, "{} vs {}", a.vmaf, b.vmaf);
+    // Scored in the loop: every frame fed to the encoder paired with its decoded output.
+    for (v, c) in [(&a, &plan[0]), (&b, &plan[1])] {
+        let pairing = v.report.pairing.expect("pairing stats");
+        assert_eq!((pairing.paired, pairing.unmatched_reference, pairing.unmatched_distorted), (c.frames, 0, 0));
+    }
     let parts = [
         join::Part { path: a.path.clone().unwrap(), start_us: plan[0].first_frame_us },
         join::Part { path: b.path.clone().unwrap(), start_us: plan[1].first_frame_us },
