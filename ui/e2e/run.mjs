@@ -341,8 +341,11 @@ async function main() {
 let code = 0;
 try {
   await main();
-} catch {
+} catch (e) {
   code = 1;
+  // A failed step has logged its own error; anything else (the browser not
+  // starting, the app not building) would otherwise leave only "0 failed".
+  if (!failed) console.error(`e2e: stopped before any step failed: ${e && e.stack ? e.stack : e}`);
 } finally {
   for (const c of cleanups) {
     try {
