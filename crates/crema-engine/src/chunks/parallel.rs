@@ -210,11 +210,15 @@ pub(crate) fn run(
                     done[chunk] = frames.min(plan[chunk].frames);
                     let frames_done: u64 = done.iter().sum();
                     let secs = started.elapsed().as_secs_f64();
+                    let fps = if secs > 0.0 { frames_done as f64 / secs } else { 0.0 };
+                    // Once a twentieth is done: the rate so far over what is left.
+                    let eta_seconds = (fps > 0.0 && frames_done * 20 >= total)
+                        .then(|| (total.saturating_sub(frames_done) as f64 / fps).round() as u64);
                     on_event(Event::Progress {
                         stage: Stage::Encoding,
                         percent: 95.0 * frames_done as f64 / total as f64,
-                        fps: if secs > 0.0 { frames_done as f64 / secs } else { 0.0 },
-                        eta_seconds: None,
+                        fps,
+                        eta_seconds,
                         frames_done,
                         frames_total: Some(total),
                     });

@@ -44,13 +44,15 @@ fn a_title_encoded_in_chunks_side_by_side_is_the_title_encoded_in_one_piece() {
     let profiles = ProfileSet::builtin().unwrap();
     let (split, whole) = (dir.path().join("split.mp4"), dir.path().join("whole.mp4"));
     let mut percents = Vec::new();
+    let mut etas = 0;
     let r = encode::run(
         &request(source.clone(), "sophon-cortado", &split, Some(2)),
         &profiles,
         &CancelFlag::new(),
         &mut |e| {
-            if let Event::Progress { percent, .. } = e {
+            if let Event::Progress { percent, eta_seconds, .. } = e {
                 percents.push(percent);
+                etas += usize::from(eta_seconds.is_some());
             }
         },
     )
@@ -58,6 +60,7 @@ fn a_title_encoded_in_chunks_side_by_side_is_the_title_encoded_in_one_piece() {
     assert_eq!(r.final_artifact, FinalArtifact::Encoded);
     assert!(r.notices.iter().any(|n| n.starts_with("encoded in 3 chunks on 2 workers")), "{:?}", r.notices);
     assert!(percents.windows(2).all(|w| w[1] >= w[0]) && !percents.is_empty(), "{percents:?}");
+    assert!(etas > 0, "no progress event carried an ETA");
     let one = encode::run(
         &request(source.clone(), "sophon-cortado", &whole, Some(1)),
         &profiles,
