@@ -81,7 +81,8 @@ pub(crate) fn workers(req: &EncodeRequest, video: &VideoStream, profile: &Profil
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = match req.chunk_workers {
-        Some(n) => n as usize,
+        // At most one worker per core.
+        Some(n) => (n as usize).min(cores),
         None => {
             let (w, h) = crate::plan::output_size((video.width, video.height), req.target_height);
             auto_workers(cores, u64::from(w) * u64::from(h))
@@ -106,7 +107,8 @@ enum Msg {
     Done { chunk: usize, result: Result<(OutputReport, Vec<String>)> },
 }
 
-/// Encodes `req`'s single file in chunks on `workers` workers and delivers
+/// Encodes `req`'s single file in chunks on `workers` workers (at most one
+/// per chunk and per logical CPU) and delivers
 /// it (joined, checked against `keep`, committed). `Ok(None)` when the
 /// source cannot be cut (no frame timestamps) or is a single chunk long:
 /// the caller encodes it in one piece.
@@ -135,8 +137,10 @@ pub(crate) fn run(
     if plan.len() < 2 {
         return Ok(None);
     }
-    let workers = workers.min(plan.len());
+    // At most one worker per chunk and per core: each holds a decoder and
+    // an encoder in memory.
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = workers.min(plan.len()).min(all);
     let per_worker = (all / workers).max(1);
     let scratch = Scratch::beside(&file.path)?;
     on_event(Event::Stage { stage: Stage::Encoding });

@@ -89,7 +89,7 @@ pub struct EncodeRequest {
     /// ([`crate::chunks::parallel`]): `None` lets the engine decide from the
     /// machine's cores and the output's size (below 16 cores at 1080p: one
     /// piece); `Some(0 | 1)` never; `Some(n)` encodes the title in chunks
-    /// on `n` workers side by side. HLS, hardware encoders and
+    /// on `n` workers side by side (at most one per core). HLS, hardware encoders and
     /// `sophon-auto`'s verified path are always encoded their own way.
     pub chunk_workers: Option<u32>,
 }
