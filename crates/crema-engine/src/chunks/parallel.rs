@@ -100,6 +100,13 @@ pub(crate) fn workers(req: &EncodeRequest, video: &VideoStream, profile: &Profil
     software_first.then_some(n)
 }
 
+/// Seconds left at `fps` source frames per second with `done` of `total`
+/// frames encoded: known once a twentieth is done (the rate before that
+/// is the encoders' start-up).
+fn eta(done: u64, total: u64, fps: f64) -> Option<u64> {
+    (fps > 0.0 && done * 20 >= total).then(|| (total.saturating_sub(done) as f64 / fps).round() as u64)
+}
+
 /// What one worker reports.
 enum Msg {
     Progress { chunk: usize, frames: u64 },
@@ -215,9 +222,7 @@ pub(crate) fn run(
                     let frames_done: u64 = done.iter().sum();
                     let secs = started.elapsed().as_secs_f64();
                     let fps = if secs > 0.0 { frames_done as f64 / secs } else { 0.0 };
-                    // Once a twentieth is done: the rate so far over what is left.
-                    let eta_seconds = (fps > 0.0 && frames_done * 20 >= total)
-                        .then(|| (total.saturating_sub(frames_done) as f64 / fps).round() as u64);
+                    let eta_seconds = eta(frames_done, total, fps);
                     on_event(Event::Progress {
                         stage: Stage::Encoding,
                         percent: 95.0 * frames_done as f64 / total as f64,
@@ -290,6 +295,15 @@ mod tests {
         assert_eq!(auto_workers(16, 1280 * 720), 3);
         assert_eq!(auto_workers(16, 320 * 240), 4);
         assert_eq!(auto_workers(0, p1080), 1);
+    }
+
+    #[test]
+    fn the_eta_is_the_frames_left_at_the_rate_so_far_once_a_twentieth_is_done() {
+        assert_eq!(eta(4, 100, 10.0), None);
+        assert_eq!(eta(5, 100, 10.0), Some(10));
+        assert_eq!(eta(50, 100, 25.0), Some(2));
+        assert_eq!(eta(100, 100, 25.0), Some(0));
+        assert_eq!(eta(50, 100, 0.0), None);
     }
 
     #[test]

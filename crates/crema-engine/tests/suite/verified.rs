@@ -5,37 +5,19 @@
 
 use std::path::{Path, PathBuf};
 
-use crema_engine::chunks;
 use crema_engine::encode;
 use crema_engine::profile::ProfileSet;
 use crema_engine::quality::{self, QualityOptions};
-use crema_engine::request::{Container, EncodeRequest, FileRequest, FinalArtifact};
+use crema_engine::request::{EncodeRequest, FinalArtifact};
 use crema_engine::verify::{self, Read};
-use crema_engine::{CancelFlag, Event, encoder};
+use crema_engine::{CancelFlag, Event};
 use crema_testkit::fixture;
 
 fn request(input: PathBuf, out: &Path, target_vmaf: Option<f64>) -> EncodeRequest {
-    EncodeRequest {
-        input,
-        profile: "sophon-auto".into(),
-        file: Some(FileRequest { path: out.to_path_buf(), container: Container::Mp4 }),
-        hls: None,
-        audio: true,
-        target_height: None,
-        encoder: encoder::Preference::Auto,
-        overwrite: false,
-        waveform: None,
-        measure: false,
-        target_vmaf,
-        chunk_workers: None,
-    }
+    EncodeRequest { target_vmaf, ..crate::file_request(input, "sophon-auto", out) }
 }
 
-/// Frame times of the best video stream, µs.
-fn times(path: &Path) -> Vec<i64> {
-    let index = crema_engine::probe::probe(path).unwrap().video.unwrap().index;
-    chunks::frame_times(path, index, &CancelFlag::new()).unwrap().unwrap().into_iter().map(|t| t.t_us).collect()
-}
+use crate::frame_times_us as times;
 
 #[test]
 fn a_verified_encode_joins_its_chunks_frame_exact_and_scores_what_it_delivers() {
