@@ -116,6 +116,8 @@ pub fn run(
         }
     };
     let mut warnings = warnings;
+    // The whole title with the concrete profile.
+    let title = Job { req, info: &info, video: &video, profile: &concrete, range: None, cores: None, score: None };
     if profile.is_auto() {
         let why = match (auto::verified::unsupported(req), &frames) {
             (Some(_), _) if req.hls.is_some() => None,
@@ -125,17 +127,7 @@ pub fn run(
                     .to_string(),
             ),
             (None, Some(times)) => {
-                let run = auto::verified::run(
-                    req,
-                    &info,
-                    &video,
-                    &concrete,
-                    times,
-                    keep_rule,
-                    cancel,
-                    on_event,
-                    &mut notices,
-                )?;
+                let run = auto::verified::run(title, times, keep_rule, cancel, on_event, &mut notices)?;
                 match run {
                     Ok(done) => {
                         let concrete_id = concrete.id.clone();
@@ -156,17 +148,13 @@ pub fn run(
     }
     // Many-core machines encode a single file in chunks side by side.
     let chunked = match chunks::parallel::workers(req, &video, &concrete) {
-        Some(n) => chunks::parallel::run(req, &info, &video, &concrete, n, keep_rule, cancel, on_event, &mut notices)?,
+        Some(n) => chunks::parallel::run(title, n, keep_rule, cancel, on_event, &mut notices)?,
         None => None,
     };
     // The chunks decode no audio: a waveform then decodes it alone.
     let audio_alone = matches!(chunked, Some(Delivered::Written(_)));
     let transcoded = match chunked {
-        None => {
-            let job =
-                Job { req, info: &info, video: &video, profile: &concrete, range: None, cores: None, score: None };
-            transcode(job, keep_rule, cancel, on_event, &mut notices)?
-        }
+        None => transcode(title, keep_rule, cancel, on_event, &mut notices)?,
         Some(Delivered::Written(output)) => Transcoded::Written(vec![output], None, None),
         Some(Delivered::NotSmaller { saved_percent }) => Transcoded::NotSmaller { saved_percent },
     };

@@ -47,7 +47,7 @@ use crate::chunks::deliver::{Delivered, Scratch, audio_file, deliver};
 use crate::chunks::{self, Chunk, join};
 use crate::encoder::{Backend, Preference};
 use crate::error::{EngineError, Result};
-use crate::media::{MediaInfo, VideoStream};
+use crate::media::MediaInfo;
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
 use crate::quality::{self, Pooled, QualityOptions, QualityReport};
@@ -203,10 +203,8 @@ impl ChunkState {
 
 /// Everything one chunk encode reads.
 struct Ctx<'a> {
-    req: &'a EncodeRequest,
-    info: &'a MediaInfo,
-    video: &'a VideoStream,
-    profile: &'a Profile,
+    /// The whole title's encode: request, source, concrete profile.
+    job: Job<'a>,
     scratch: &'a Path,
     cancel: &'a CancelFlag,
     /// Progress: this pass spans `percent.0..percent.0 + percent.1` of the
@@ -225,20 +223,9 @@ struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// The context of a run whose first pass encodes `pass_frames` source
     /// frames into `scratch`; nothing encoded yet.
-    fn new(
-        req: &'a EncodeRequest,
-        info: &'a MediaInfo,
-        video: &'a VideoStream,
-        profile: &'a Profile,
-        scratch: &'a Path,
-        cancel: &'a CancelFlag,
-        pass_frames: u64,
-    ) -> Self {
+    fn new(job: Job<'a>, scratch: &'a Path, cancel: &'a CancelFlag, pass_frames: u64) -> Self {
         Ctx {
-            req,
-            info,
-            video,
-            profile,
+            job,
             scratch,
             cancel,
             // The first pass is 0..90% of the job, each repair round half of what is left.
@@ -262,11 +249,11 @@ impl<'a> Ctx<'a> {
         notices: &mut Vec<String>,
     ) -> Result<Version> {
         let path = self.scratch.join(format!("chunk{:05}-crf{crf}.mp4", chunk.index));
-        let mut profile = self.profile.clone();
+        let mut profile = self.job.profile.clone();
         if let Some(x) = profile.encoders.get_mut("libx265") {
             x.insert("crf".into(), format!("{crf}"));
         }
-        let mut creq = super::video_only_request(self.req, &profile.id, &path);
+        let mut creq = super::video_only_request(self.job.req, &profile.id, &path);
         if creq.encoder == Preference::Auto {
             creq.encoder = Preference::Only(Backend::Software);
         }
@@ -274,15 +261,7 @@ impl<'a> Ctx<'a> {
         // Scored in the loop: the encoder's decoded output against the
         // frames it was fed (deinterlaced, upright, scaled, tone-mapped).
         let options = QualityOptions { neg: false, subsample, ..QualityOptions::default() };
-        let job = Job {
-            req: &creq,
-            info: self.info,
-            video: self.video,
-            profile: &profile,
-            range: Some(chunk.range()),
-            cores: None,
-            score: Some(&options),
-        };
+        let job = Job { req: &creq, profile: &profile, range: Some(chunk.range()), score: Some(&options), ..self.job };
         let (all, started) = (self.frames_done, self.started);
         let (pass_done, pass_frames, (p0, width)) = (self.pass_done, self.pass_frames.max(1), self.percent);
         let first = self.first_report.is_none();
@@ -322,26 +301,24 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Runs the verified path (see the module docs) for `req`'s single file
-/// with the concrete `profile`, cut by the source's frames `times`
+/// Runs the verified path (see the module docs) for `job` (the whole
+/// title's request, source and concrete profile; its range, cores and
+/// score unused), cut by the source's frames `times`
 /// ([`chunks::frame_times`]), keeping the result only if it passes `keep`;
 /// `Ok(Err(_))` when it cannot run (nothing written).
 ///
 /// Errors: those of the chunk encodes and of scoring ([`crate::encode::run`]'s);
 /// [`EngineError::OutputNotWritable`] when the scratch folder beside the
 /// output cannot be made.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
-    req: &EncodeRequest,
-    info: &MediaInfo,
-    video: &VideoStream,
-    profile: &Profile,
+    job: Job,
     times: &[chunks::SourceFrame],
     keep: Option<KeepRule>,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
 ) -> Result<std::result::Result<Verified, Unverified>> {
+    let Job { req, info, profile, .. } = job;
     let fallback = |why: &str| Ok(Err(Unverified(why.to_string())));
     let Some(file) = &req.file else { return fallback("no single file was asked for") };
     if profile_crf(profile).is_none() {
@@ -351,7 +328,7 @@ pub(crate) fn run(
     let plan = chunks::plan(times, CHUNK_SECONDS);
     let scratch = Scratch::beside(&file.path)?;
     on_event(Event::Stage { stage: Stage::Encoding });
-    let mut ctx = Ctx::new(req, info, video, profile, scratch.path(), cancel, times.len() as u64);
+    let mut ctx = Ctx::new(job, scratch.path(), cancel, times.len() as u64);
     let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
     let mut crf = ((PRIOR.0 + (PRIOR.1 - (target + AIM_MARGIN)) / DEFAULT_SLOPE) * 2.0).round() / 2.0;
     crf = crf.clamp(CRF_RANGE.0, CRF_RANGE.1);
@@ -507,7 +484,7 @@ fn report(states: &[ChunkState], target: f64, rounds: u32, ctx: &Ctx) -> Measure
         .map(|(s, v)| ChunkQuality {
             index: s.chunk.index,
             start_seconds: s.chunk.start_seconds(),
-            end_seconds: (s.chunk.end_us as f64 / 1e6).min(ctx.info.duration_seconds.max(s.chunk.start_seconds())),
+            end_seconds: (s.chunk.end_us as f64 / 1e6).min(ctx.job.info.duration_seconds.max(s.chunk.start_seconds())),
             frames: s.chunk.frames,
             crf: v.crf,
             vmaf: v.report.vmaf,

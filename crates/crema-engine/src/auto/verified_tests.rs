@@ -92,7 +92,8 @@ fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
     let times = chunks::frame_times(&source, video.index, &cancel).unwrap().unwrap();
     let plan = chunks::plan(&times, CHUNK_SECONDS);
     assert_eq!(plan.len(), 2);
-    let mut ctx = Ctx::new(&req, &info, &video, &profile, dir.path(), &cancel, 250);
+    let title = Job { req: &req, info: &info, video: &video, profile: &profile, range: None, cores: None, score: None };
+    let mut ctx = Ctx::new(title, dir.path(), &cancel, 250);
     let mut notices = Vec::new();
     let a = ctx.encode(&plan[0], 16.0, &mut |_| {}, &mut notices).unwrap();
     let b = ctx.encode(&plan[1], 36.0, &mut |_| {}, &mut notices).unwrap();

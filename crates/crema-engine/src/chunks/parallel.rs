@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::encoder::{self, Backend, Preference};
 use crate::error::{EngineError, Result};
-use crate::media::{MediaInfo, VideoStream};
+use crate::media::VideoStream;
 use crate::profile::Profile;
 use crate::progress::{CancelFlag, Event, Stage};
 use crate::request::{EncodeRequest, OutputReport};
@@ -114,7 +114,8 @@ enum Msg {
     Done { chunk: usize, result: Result<(OutputReport, Vec<String>)> },
 }
 
-/// Encodes `req`'s single file in chunks on `workers` workers (at most one
+/// Encodes the single file of `job` (the whole title's request, source and
+/// concrete profile) in chunks on `workers` workers (at most one
 /// per chunk and per logical CPU) and delivers
 /// it (joined, checked against `keep`, committed). `Ok(None)` when the
 /// source cannot be cut (no frame timestamps) or is a single chunk long:
@@ -126,18 +127,15 @@ enum Msg {
 ///
 /// Errors: the first chunk encode's error (the other workers are stopped);
 /// those of the audio encode and of [`deliver`]; [`EngineError::Canceled`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
-    req: &EncodeRequest,
-    info: &MediaInfo,
-    video: &VideoStream,
-    profile: &Profile,
+    job: Job,
     workers: usize,
     keep: Option<KeepRule>,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
     notices: &mut Vec<String>,
 ) -> Result<Option<Delivered>> {
+    let Job { req, info, video, profile, .. } = job;
     let Some(file) = &req.file else { return Ok(None) };
     let Some(times) = super::frame_times(&req.input, video.index, cancel)? else { return Ok(None) };
     let plan = super::plan(&times, chunk_seconds(info.duration_seconds, workers));
@@ -170,15 +168,7 @@ pub(crate) fn run(
                     }
                     let mut creq = crate::auto::video_only_request(req, &profile.id, &paths[i]);
                     creq.encoder = Preference::Only(Backend::Software);
-                    let job = Job {
-                        req: &creq,
-                        info,
-                        video,
-                        profile,
-                        range: Some(plan[i].range()),
-                        cores: Some(per_worker),
-                        score: None,
-                    };
+                    let job = Job { req: &creq, range: Some(plan[i].range()), cores: Some(per_worker), ..job };
                     let mut chunk_notices = Vec::new();
                     let mut forward = |e: Event| match e {
                         Event::Progress { frames_done, .. } => {
