@@ -1,6 +1,5 @@
 //! [`compare`]: the quality of a distorted file against its reference file.
 
-use super::filter::Filter;
 use super::pair::Pairer;
 use super::{QualityOptions, QualityReport, Scorer};
 use crate::probe;
@@ -35,11 +34,6 @@ pub(super) struct Source {
     last: Option<f64>,
     /// Time span of the frames decoded (for error messages).
     span: Option<(f64, f64)>,
-    /// The stream's time base.
-    stream_tb: ff::Rational,
-    /// Filters every frame passes before it is compared (a reference
-    /// filtered as its encode was), with the window applied before them.
-    filter: Option<(Filter, Option<Window>)>,
 }
 
 impl Source {
@@ -82,54 +76,13 @@ impl Source {
             eof_sent: false,
             last: None,
             span: None,
-            stream_tb: tb,
-            filter: None,
         })
-    }
-
-    /// Passes every frame through filter graph `spec` (pad `in` to pad
-    /// `out0`), dropping those outside `window` before the filters see them,
-    /// as an encode of that span drops them before its filters.
-    ///
-    /// Errors: [`EngineError::Internal`] when FFmpeg refuses `spec`.
-    fn set_filter(&mut self, spec: &str, window: Option<Window>) -> Result<()> {
-        self.filter = Some((Filter::new(spec, &self.decoder, self.stream_tb, &self.path)?, window));
-        Ok(())
-    }
-
-    /// The next frame after the filters (see [`Source::set_filter`]), or
-    /// as decoded without them.
-    pub(super) fn next(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
-        if self.filter.is_none() {
-            return self.decoded();
-        }
-        loop {
-            let (filter, window) = self.filter.as_mut().expect("checked above");
-            if let Some(frame) = filter.pull() {
-                let t = frame.pts().map_or(0.0, |p| p as f64 * filter.time_base - self.origin);
-                return Ok(Some((t, frame)));
-            }
-            if filter.flushed() {
-                return Ok(None);
-            }
-            let window = *window;
-            match self.decoded()? {
-                Some((t, _)) if window.is_some_and(|w| t < w.start) => {}
-                Some((t, _)) if window.is_some_and(|w| t >= w.end) => self.filter.as_mut().expect("set").0.flush()?,
-                Some((t, mut frame)) => {
-                    let ts = ((t + self.origin) / f64::from(self.stream_tb)).round() as i64;
-                    frame.set_pts(Some(ts));
-                    self.filter.as_mut().expect("set").0.push(&frame)?;
-                }
-                None => self.filter.as_mut().expect("set").0.flush()?,
-            }
-        }
     }
 
     /// The next decoded frame and its presentation time in seconds from the
     /// origin; `None` at the end. Undecodable packets are skipped, as players
     /// do (the frames they held then count as unmatched).
-    fn decoded(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
+    pub(super) fn next(&mut self) -> Result<Option<(f64, ff::frame::Video)>> {
         let mut frame = ff::frame::Video::empty();
         loop {
             match self.decoder.receive_frame(&mut frame) {
@@ -205,7 +158,7 @@ pub fn compare(
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<QualityReport> {
-    compare_window(reference, distorted, None, None, options, cancel, on_event)
+    compare_window(reference, distorted, None, options, cancel, on_event)
 }
 
 /// A span of the reference, seconds from its start: frames at `start` or
@@ -225,28 +178,17 @@ pub struct Window {
 /// count from the first of them, as the chunk's count from its own start.
 /// `None` compares the whole reference, as [`compare`] does.
 ///
-/// With `reference_filter` (a filter graph description from pad `in` to
-/// pad `out0`, e.g. [`crate::plan::graph_spec`]'s for one output) the
-/// reference frames in the window pass through it before they are
-/// compared: a chunk is then scored against the picture its encoder was
-/// fed (deinterlaced, upright, scaled, tone-mapped).
-///
-/// Errors: those of [`compare`]; [`EngineError::Internal`] when FFmpeg
-/// refuses `reference_filter`.
+/// Errors: those of [`compare`].
 pub fn compare_window(
     reference: &Path,
     distorted: &Path,
     window: Option<Window>,
-    reference_filter: Option<&str>,
     options: &QualityOptions,
     cancel: &CancelFlag,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<QualityReport> {
     let mut scorer = Scorer::new(options)?;
     let mut r = Source::open(reference, cancel)?;
-    if let Some(spec) = reference_filter {
-        r.set_filter(spec, window)?;
-    }
     let mut d = Source::open(distorted, cancel)?;
     on_event(Event::Stage { stage: Stage::Analyzing });
     let mut pairer = Pairer::new(0.5 / r.fps);

@@ -39,7 +39,6 @@
 
 mod compare;
 mod convert;
-mod filter;
 mod metrics;
 mod pair;
 mod pool;
