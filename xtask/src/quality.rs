@@ -16,7 +16,11 @@
 //!    profile, at that profile's CRF): the CPU reference;
 //! 4. fixed `sophon-cortado` at CRF 20, 24, 28 and 32 (profiles written to a
 //!    `CREMA_PROFILE_DIR`), each scored the same way;
-//! 5. the BD-rate of the `sophon-auto` points against the fixed curve:
+//! 5. the CPU cost: `--cost-pairs` (default 3) pairs of the plain encode
+//!    and the target-93 encode run back to back, the median of their CPU
+//!    ratios (a shared machine's CPU seconds drift too much between encodes
+//!    minutes apart for steps 1 and 3 to give it);
+//! 6. the BD-rate of the `sophon-auto` points against the fixed curve:
 //!    log-bytes interpolated linearly in VMAF over the span both cover,
 //!    averaged (the Bjøntegaard delta with piecewise-linear instead of cubic
 //!    interpolation: three points do not fit a cubic); negative = fewer
@@ -75,6 +79,13 @@ pub struct QualityArgs {
     /// The `crema` binary (default: `cargo build --release -p crema` first).
     #[arg(long)]
     crema: Option<PathBuf>,
+    /// Pairs of (plain, sophon-auto 93) encodes run back to back per clip
+    /// for the CPU cost, the median of their ratios: CPU seconds on a
+    /// shared machine drift by a third over minutes, so the cost is only
+    /// read from encodes run side by side in time (0: from the single
+    /// plain and target-93 encodes above, minutes apart).
+    #[arg(long, default_value_t = 3)]
+    cost_pairs: u32,
     /// Print one JSON object instead of the tables.
     #[arg(long)]
     json: bool,
@@ -143,6 +154,8 @@ struct ClipResult {
     fixed: Vec<Point>,
     plain: Usage,
     bd_rate: Option<f64>,
+    /// CPU of sophon-auto at 93 over one plain encode (see `--cost-pairs`).
+    cost: Option<f64>,
 }
 
 fn one_clip(args: &QualityArgs, exe: &Path, profiles: &Path, src: &Path, dir: &Path) -> Result<ClipResult, Failure> {
@@ -153,7 +166,7 @@ fn one_clip(args: &QualityArgs, exe: &Path, profiles: &Path, src: &Path, dir: &P
         auto.push(encode(exe, profiles, src, "sophon-auto", &out, &extra, dir, &format!("auto {t}"))?);
     }
     let effective = auto.iter().find(|p| p.target == Some(93.0)).unwrap_or(&auto[0]).effective.clone();
-    let plain = encode(exe, profiles, src, &effective, &dir.join("plain.mp4"), &[], dir, "plain")?.usage;
+    let plain = encode(exe, profiles, src, &effective, &dir.join("plain.mp4"), &[], dir, "plain")?;
     let mut fixed = Vec::new();
     for crf in FIXED_CRFS {
         let out = dir.join(format!("crf{crf}.mp4"));
@@ -171,7 +184,28 @@ fn one_clip(args: &QualityArgs, exe: &Path, profiles: &Path, src: &Path, dir: &P
     let curve =
         |pts: &[Point]| pts.iter().filter(|p| p.bytes > 0).map(|p| (p.full_vmaf, p.bytes as f64)).collect::<Vec<_>>();
     let bd_rate = bd_rate(&curve(&fixed), &curve(&auto));
-    Ok(ClipResult { auto, fixed, plain, bd_rate })
+    let single = auto.iter().find(|p| p.target == Some(93.0)).map(|p| p.usage.cpu() / plain.usage.cpu().max(1e-9));
+    let mut ratios = Vec::new();
+    for i in 0..args.cost_pairs {
+        let out = dir.join("cost.mp4");
+        let plain_cmd = encode_cmd(exe, profiles, src, &effective, &out, &[]);
+        let auto_cmd = encode_cmd(exe, profiles, src, "sophon-auto", &out, &["--target-vmaf".into(), "93".into()]);
+        let p = run_measured(&plain_cmd, dir, &format!("cost{i}_plain"))?.cpu();
+        let a = run_measured(&auto_cmd, dir, &format!("cost{i}_auto"))?.cpu();
+        ratios.push(a / p.max(1e-9));
+    }
+    let cost = if args.cost_pairs == 0 { single } else { median(ratios) };
+    Ok(ClipResult { auto, fixed, plain: plain.usage, bd_rate, cost })
+}
+
+/// The `crema encode` command line of one encode (software encoder, JSON lines).
+fn encode_cmd(exe: &Path, profiles: &Path, src: &Path, profile: &str, out: &Path, extra: &[String]) -> Vec<String> {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let mut cmd = vec!["env".into(), format!("CREMA_PROFILE_DIR={}", s(profiles)), s(exe), "encode".into(), s(src)];
+    cmd.extend(["--profile".into(), profile.into(), "-o".into(), s(out), "--overwrite".into(), "--json".into()]);
+    cmd.extend(["--encoder".into(), "software".into()]);
+    cmd.extend(extra.iter().cloned());
+    cmd
 }
 
 /// `crema encode`, then `crema quality` of what it wrote.
@@ -186,11 +220,7 @@ fn encode(
     dir: &Path,
     label: &str,
 ) -> Result<Point, Failure> {
-    let s = |p: &Path| p.to_string_lossy().into_owned();
-    let mut cmd = vec!["env".into(), format!("CREMA_PROFILE_DIR={}", s(profiles)), s(exe), "encode".into(), s(src)];
-    cmd.extend(["--profile".into(), profile.into(), "-o".into(), s(out), "--overwrite".into(), "--json".into()]);
-    cmd.extend(["--encoder".into(), "software".into()]);
-    cmd.extend(extra.iter().cloned());
+    let cmd = encode_cmd(exe, profiles, src, profile, out, extra);
     let name = label.replace(' ', "_");
     let usage = run_measured(&cmd, dir, &name)?;
     let stdout = std::fs::read_to_string(dir.join(format!("{name}.stdout"))).unwrap_or_default();
@@ -336,7 +366,7 @@ fn print_clip(name: &str, row: &ClipResult) {
             delta
         );
     }
-    let cost = row.auto.iter().find(|p| p.target == Some(93.0)).map(|p| p.usage.cpu() / row.plain.cpu().max(1e-9));
+    let cost = row.cost;
     println!(
         "  plain encode {:.1} CPU s; sophon-auto 93 costs {}; BD-rate vs fixed cortado {}",
         row.plain.cpu(),
@@ -357,11 +387,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 fn summary(args: &QualityArgs, rows: &[(String, ClipResult)]) {
     let bd = median(rows.iter().filter_map(|r| r.1.bd_rate).collect());
-    let cost = median(
-        rows.iter()
-            .filter_map(|(_, r)| r.auto.iter().find(|p| p.target == Some(93.0)).map(|p| p.usage.cpu() / r.plain.cpu()))
-            .collect(),
-    );
+    let cost = median(rows.iter().filter_map(|(_, r)| r.cost).collect());
     let autos: Vec<&Point> = rows.iter().flat_map(|r| r.1.auto.iter()).filter(|p| p.bytes > 0).collect();
     let deltas: Vec<f64> = autos.iter().filter_map(|p| p.in_loop.map(|l| (l - p.full_vmaf).abs())).collect();
     let worst_delta = deltas.iter().copied().fold(0.0, f64::max);
@@ -381,7 +407,7 @@ fn summary(args: &QualityArgs, rows: &[(String, ClipResult)]) {
                         .collect::<Vec<_>>()
                 };
                 json!({"clip": name, "auto": pts(&r.auto), "fixed": pts(&r.fixed), "plain_cpu_s": r.plain.cpu(),
-                       "bd_rate_percent": r.bd_rate})
+                       "cpu_cost": r.cost, "bd_rate_percent": r.bd_rate})
             })
             .collect();
         let v = json!({"clips": clips, "median_bd_rate_percent": bd, "median_cpu_cost": cost,
