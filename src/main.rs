@@ -9,6 +9,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crema_engine::EngineError;
 use crema_engine::encoder::{self, Preference};
+use crema_engine::hw_decode::{self, DecodePreference};
 use crema_engine::probe;
 use crema_engine::profile::{self, ProfileSet, VideoCodec};
 use crema_engine::progress::{CancelFlag, Event, Stage};
@@ -161,6 +162,10 @@ struct EncodeArgs {
     /// Encoder back-end: auto tries hardware first and falls back to software.
     #[arg(long, default_value = "auto", value_parser = ["auto", "software", "nvenc", "qsv", "vaapi", "videotoolbox", "amf"])]
     encoder: String,
+    /// Video decoder: software (default), or a hardware decoder (auto: the platform's in order,
+    /// software when none opens); how it went is each output's `decoder` in the result.
+    #[arg(long, default_value = "software", value_parser = ["software", "auto", "nvdec", "vaapi", "videotoolbox", "d3d11va"])]
+    decoder: String,
     /// Replace existing outputs.
     #[arg(long)]
     overwrite: bool,
@@ -324,6 +329,7 @@ fn build_request(args: &EncodeArgs, input: &Path, preference: Preference) -> Enc
         audio: args.audio,
         target_height: args.target_height,
         encoder: preference,
+        decoder: DecodePreference::parse(&args.decoder).expect("clap restricts the values"),
         overwrite: args.overwrite,
         measure: args.measure,
         target_vmaf: args.target_vmaf,
@@ -722,6 +728,10 @@ fn encoders_cmd(json: bool) -> u8 {
     } else {
         for d in &list {
             println!("{:<13} {:<4} {}", d.backend.cli_name(), if d.available { "yes" } else { "no" }, d.reason);
+        }
+        println!("hardware decoders (--decoder), for HEVC:");
+        for (b, ok, reason) in hw_decode::detect_all(VideoCodec::Hevc) {
+            println!("{:<13} {:<4} {}", b.cli_name(), if ok { "yes" } else { "no" }, reason);
         }
     }
     exit::OK

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Encodes run at once (default: the core count, at most 4).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Video decoder for every job: software (default), auto (the platform's hardware
+    /// decoders in order, software when none opens) or one back-end by name.
+    #[arg(long, default_value = "software", value_parser = ["software", "auto", "nvdec", "vaapi", "videotoolbox", "d3d11va"])]
+    pub decoder: String,
     /// Runs a job may use in all (first run + retries); default 2 (one retry).
     #[arg(long, default_value_t = 2)]
     pub max_attempts: u32,
@@ -192,6 +196,8 @@ async fn serve_async(args: ServeArgs) -> Result<(), String> {
         config.workers = w;
     }
     config.max_attempts = args.max_attempts;
+    config.decoder =
+        crema_engine::hw_decode::DecodePreference::parse(&args.decoder).expect("clap restricts the values");
     config.source_roots = args.source_roots.clone();
     config.output_dir = args.output_dir.clone();
     config.profile_dir = crema_engine::profile::user_profile_dir();

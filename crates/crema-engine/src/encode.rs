@@ -155,7 +155,7 @@ pub fn run(
     let audio_alone = matches!(chunked, Some(Delivered::Written(_)));
     let transcoded = match chunked {
         None => transcode(title, keep_rule, cancel, on_event, &mut notices)?,
-        Some(Delivered::Written(output)) => Transcoded::Written(vec![output], None, None),
+        Some(Delivered::Written(output)) => Transcoded::Written(vec![*output], None, None),
         Some(Delivered::NotSmaller { saved_percent }) => Transcoded::NotSmaller { saved_percent },
     };
     let waveform;

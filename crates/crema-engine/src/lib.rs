@@ -35,6 +35,7 @@ pub mod encoder;
 pub mod error;
 pub mod ffutil;
 pub mod hls;
+pub mod hw_decode;
 pub mod levels;
 pub mod limits;
 pub mod measure;

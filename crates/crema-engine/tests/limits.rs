@@ -42,6 +42,7 @@ fn request(input: &Path, dir: &Path, target_height: Option<u32>, renditions: Opt
         audio: false,
         target_height,
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
+        decoder: Default::default(),
         overwrite: false,
         waveform: None,
         measure: false,

@@ -11,6 +11,10 @@ pub struct Config {
     /// Which encoder back-end jobs ask for (`--encoder`): best hardware first
     /// (the default), software only, or one back-end.
     pub encoder: crema_engine::encoder::Preference,
+    /// Which video decoder jobs use (`crema serve --decoder`): software
+    /// (the default), `auto` or one hardware back-end
+    /// ([`crema_engine::hw_decode`]).
+    pub decoder: crema_engine::hw_decode::DecodePreference,
     /// Folder holding `crema.db` (and, by default, `outputs/`). Created if missing.
     pub data_dir: PathBuf,
     /// The database; `None`: `<data_dir>/crema.db` ([`Database::in_data_dir`]).
@@ -80,6 +84,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             encoder: crema_engine::encoder::Preference::Auto,
+            decoder: Default::default(),
             data_dir: data_dir.into(),
             database: None,
             object_store: None,

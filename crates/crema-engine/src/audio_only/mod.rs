@@ -175,6 +175,7 @@ fn audio_report(kind: &str, path: &Path, bytes: u64, measure: &Path, audio_track
         height: 0,
         audio_tracks,
         encoder: None,
+        decoder: None,
         renditions: vec![],
     }
 }

@@ -297,6 +297,7 @@ pub(crate) fn video_only_request(req: &EncodeRequest, profile_id: &str, path: &P
         audio: false,
         target_height: req.target_height,
         encoder: req.encoder,
+        decoder: req.decoder,
         overwrite: true,
         waveform: None,
         measure: false,

@@ -395,7 +395,7 @@ pub(crate) fn run(
         .collect();
     let audio = audio_file(req, info, profile, file.container, scratch.path(), cancel)?;
     let mut output = match deliver(req, &parts, audio.as_deref(), &first_report, keep, cancel)? {
-        Delivered::Written(output) => output,
+        Delivered::Written(output) => *output,
         Delivered::NotSmaller { saved_percent } => return Ok(Ok(Verified::NotSmaller { saved_percent })),
     };
     if let Some(e) = output.encoder.as_mut() {

@@ -82,6 +82,7 @@ fn chunks_at_different_crfs_join_into_one_file_that_decodes_as_each_scored() {
         audio: false,
         target_height: None,
         encoder: Preference::Auto,
+        decoder: Default::default(),
         overwrite: false,
         waveform: None,
         measure: false,

@@ -82,7 +82,7 @@ pub(crate) fn audio_file(
 /// What [`deliver`] did.
 pub(crate) enum Delivered {
     /// The file was committed at the request's path.
-    Written(OutputReport),
+    Written(Box<OutputReport>),
     /// The keep rule failed; nothing was written.
     NotSmaller {
         /// The saving the joined file would have made, percent.
@@ -120,7 +120,7 @@ pub(crate) fn deliver(
     let duration_seconds = measured_duration(&tmp);
     let audio_tracks = audio.map_or(0, count_audio);
     staging.commit()?;
-    Ok(Delivered::Written(OutputReport {
+    Ok(Delivered::Written(Box::new(OutputReport {
         kind: "file".into(),
         path: file.path.clone(),
         bytes,
@@ -128,7 +128,7 @@ pub(crate) fn deliver(
         audio_tracks,
         renditions: vec![],
         ..first.clone()
-    }))
+    })))
 }
 
 fn count_audio(path: &Path) -> usize {

@@ -83,6 +83,10 @@ pub struct OutputReport {
     pub audio_tracks: usize,
     /// The video encoder (for `hls`, the top rung's; each rung in `renditions`).
     pub encoder: Option<EncoderReport>,
+    /// How the source's video was decoded (software or a hardware
+    /// back-end, and why); `None` for audio-only outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<crate::hw_decode::DecoderReport>,
     /// HLS rungs, tallest first (only for `hls`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<RungReport>,

@@ -71,6 +71,9 @@ pub struct EncodeRequest {
     pub target_height: Option<u32>,
     /// Encoder back-end preference.
     pub encoder: Preference,
+    /// Video decoder: software (the default) or a hardware back-end
+    /// ([`crate::hw_decode`]); how it went is each output's `decoder`.
+    pub decoder: crate::hw_decode::DecodePreference,
     /// Replace existing outputs.
     pub overwrite: bool,
     /// Also write the waveform of one audio track, made from the frames

@@ -37,7 +37,7 @@ pub(super) fn decode_all(
     let input = job.req.input.as_path();
     let (in_tb, origin_us, average_fps, expected_video_end) =
         (source.in_tb, source.origin_us, source.average_fps, source.expected_video_end);
-    let (ictx, decoder) = (&mut source.ictx, &mut source.decoder);
+    let (ictx, decoder, download) = (&mut source.ictx, &mut source.decoder, &mut source.download);
     let Outputs { staging, muxes, sinks, audio_paths, .. } = out;
     on_event(Event::Stage { stage: Stage::Encoding });
     let total_seconds = match range {
@@ -78,7 +78,7 @@ pub(super) fn decode_all(
                     Admit::Use(ts, t) => {
                         ctx.video_start_us.get_or_insert(ts.rescale(in_tb, Rational::new(1, 1_000_000)));
                         decoded.set_pts(Some(ts));
-                        ctx.push_video(&decoded, &mut filtered)?;
+                        ctx.push_video(download.in_memory(&decoded)?, &mut filtered)?;
                         progress.frame(t, on_event);
                     }
                 }
@@ -99,7 +99,7 @@ pub(super) fn decode_all(
             Admit::Skip => {}
             Admit::Use(ts, t) => {
                 decoded.set_pts(Some(ts));
-                ctx.push_video(&decoded, &mut filtered)?;
+                ctx.push_video(download.in_memory(&decoded)?, &mut filtered)?;
                 progress.frame(t, on_event);
             }
         }

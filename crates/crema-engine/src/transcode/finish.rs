@@ -66,7 +66,10 @@ pub(super) fn finish(
         Some(w) if range.is_none() => waveform_tap::save(&mut audio_paths, w, waveform_track, &mut staging)?,
         _ => None,
     };
-    let reports = reports(req, &muxes, &sinks, &staging, hls_dir_tmp.as_deref(), hls_summary);
+    let mut reports = reports(req, &muxes, &sinks, &staging, hls_dir_tmp.as_deref(), hls_summary);
+    for r in &mut reports {
+        r.decoder = Some(source.decoder_report());
+    }
     drop(muxes);
     if let (Some(rule), Some(main)) = (keep, reports.first()) {
         let saved_percent = (1.0 - main.bytes as f64 / rule.reference_bytes.max(1) as f64) * 100.0;
@@ -113,6 +116,7 @@ fn reports(
             height: s.height,
             audio_tracks: file_audio,
             encoder: Some(s.report.clone()),
+            decoder: None,
             renditions: vec![],
         });
     }
@@ -144,6 +148,7 @@ fn reports(
             height: rungs.first().map_or(0, |r| r.height),
             audio_tracks: hls_audio,
             encoder: rungs.first().map(|r| r.encoder.clone()),
+            decoder: None,
             renditions: rungs,
         });
         if let Some((kh, kp)) = &h.keep_mp4 {
@@ -157,6 +162,7 @@ fn reports(
                 height: s.height,
                 audio_tracks: keep_audio,
                 encoder: Some(s.report.clone()),
+                decoder: None,
                 renditions: vec![],
             });
         }

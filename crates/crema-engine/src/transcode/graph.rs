@@ -29,13 +29,13 @@ pub(super) fn build(
     sinks: &[VideoSink],
     out_tb: Rational,
 ) -> Result<ff::filter::Graph> {
-    let (decoder, in_tb, sar) = (&source.decoder, source.in_tb, source.sar);
+    let (in_tb, sar) = (source.in_tb, source.sar);
     let mut graph = ff::filter::Graph::new();
     let src_args = format!(
         "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
         video.width,
         video.height,
-        ffi::AVPixelFormat::from(decoder.format()) as i32,
+        ffi::AVPixelFormat::from(source.frame_format) as i32,
         in_tb.numerator(),
         in_tb.denominator(),
         sar.numerator().max(1),

@@ -12,6 +12,7 @@ use super::clock::parse_rate;
 use super::job::TimeRange;
 use crate::budget::Budget;
 use crate::error::{EngineError, Result};
+use crate::hw_decode::{self, DecoderReport, Download, HwPlan};
 use crate::limits::{self, JobPictures};
 use crate::media::{MediaInfo, VideoStream};
 use crate::output::fferr;
@@ -30,6 +31,17 @@ pub(super) struct Source {
     pub(super) ictx: ff::format::context::Input,
     /// The video decoder (one thread per core).
     pub(super) decoder: ff::decoder::Video,
+    /// The hardware device and format state the decoder uses, when it
+    /// decodes on a device. Declared after `decoder`, so it is dropped
+    /// after it (the decoder's `get_format` callback reads it).
+    pub(super) hw: Option<HwPlan>,
+    /// How the video is decoded, as chosen before it opened.
+    pub(super) decoder_report: DecoderReport,
+    /// Brings hardware frames to system memory in `frame_format`.
+    pub(super) download: Download,
+    /// The stream's software pixel format: what every frame entering the
+    /// filter graph has, however it was decoded.
+    pub(super) frame_format: ff::format::Pixel,
     /// Time base of the video stream (and of decoded frames).
     pub(super) in_tb: Rational,
     /// Sample aspect ratio, the container's when it has one.
@@ -95,9 +107,19 @@ impl Source {
         let samples = limits::check_job(input, display, &pictures)?;
         let all = std::thread::available_parallelism().map_or(1, |n| n.get());
         let budget = Budget::for_job(samples, cores.unwrap_or(all).clamp(1, all));
-        let decoder = {
+        let (decoder, hw, decoder_report, frame_format) = {
             let mut ctx =
                 ff::codec::context::Context::from_parameters(in_params).map_err(fferr(input, "video decoder"))?;
+            let frame_format = ff::format::Pixel::from(params_pix_fmt(&ctx));
+            let codec = ff::decoder::find(ctx.id()).ok_or_else(|| EngineError::InputUnsupported {
+                path: input.into(),
+                cause: format!("no decoder for {} video", video.codec),
+            })?;
+            let (hw, report) = hw_decode::plan(req.decoder, &codec, &video.codec)?;
+            if let Some(plan) = &hw {
+                // SAFETY: the context is allocated and not open yet.
+                plan.attach(unsafe { ctx.as_mut_ptr() })?;
+            }
             // SAFETY: plain field stores before open: the thread count (0 = one
             // per core, at most 16 in libavcodec; else the job's share), and the
             // largest picture the decoder may allocate (a stream that grows
@@ -107,10 +129,11 @@ impl Source {
                 (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
                 (*ctx.as_mut_ptr()).max_pixels = source_limits.max_samples.min(i32::MAX as u64) as i64;
             }
-            ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
+            let decoder = ctx.decoder().video().map_err(|e| EngineError::InputUnsupported {
                 path: input.into(),
                 cause: format!("cannot decode {} video: {e}", video.codec),
-            })?
+            })?;
+            (decoder, hw, report, frame_format)
         };
         // The nominal rate (the probe's `frame_rate`, libavformat's r_frame_rate)
         // is the rate the encoders are told and HLS declares: for variable frame
@@ -153,6 +176,10 @@ impl Source {
         Ok(Source {
             ictx,
             decoder,
+            hw,
+            decoder_report,
+            download: Download::new(frame_format),
+            frame_format,
             in_tb,
             sar,
             display,
@@ -163,6 +190,23 @@ impl Source {
             origin_us,
             expected_video_end,
         })
+    }
+}
+
+/// The pixel format a decoder context was given by the stream's parameters.
+fn params_pix_fmt(ctx: &ff::codec::context::Context) -> ffi::AVPixelFormat {
+    // SAFETY: plain field read on an allocated context.
+    unsafe { (*ctx.as_ptr()).pix_fmt }
+}
+
+impl Source {
+    /// How the video was decoded, for the result: the choice made at open,
+    /// corrected when the device refused some pictures.
+    pub(super) fn decoder_report(&self) -> DecoderReport {
+        match self.hw.as_ref().and_then(HwPlan::refused) {
+            Some(reason) => DecoderReport { hardware: None, reason },
+            None => self.decoder_report.clone(),
+        }
     }
 }
 

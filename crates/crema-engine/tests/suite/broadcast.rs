@@ -59,6 +59,7 @@ fn encode(input: &Path, dir: &Path, file: bool, hls: bool) -> (EncodeResult, Vec
         audio: true,
         target_height: None,
         encoder: crema_engine::encoder::Preference::Only(crema_engine::encoder::Backend::Software),
+        decoder: Default::default(),
         overwrite: false,
         waveform: None,
         measure: false,

@@ -15,6 +15,7 @@ use crema_testkit::{fixture, shared_media};
 fn request(input: PathBuf, profile: &str, out: &Path, workers: Option<u32>) -> EncodeRequest {
     EncodeRequest {
         encoder: encoder::Preference::Only(encoder::Backend::Software),
+        decoder: Default::default(),
         chunk_workers: workers,
         ..crate::file_request(input, profile, out)
     }

@@ -6,6 +6,7 @@ mod av_start;
 mod broadcast;
 mod chunk_parallel;
 mod hls;
+mod hw_decode;
 mod measure;
 mod probe;
 mod verified;
@@ -26,6 +27,7 @@ pub(crate) fn file_request(input: PathBuf, profile: &str, out: &Path) -> EncodeR
         audio: true,
         target_height: None,
         encoder: encoder::Preference::Auto,
+        decoder: Default::default(),
         overwrite: false,
         waveform: None,
         measure: false,

@@ -27,6 +27,7 @@ fn request(file: Option<PathBuf>, hls: Option<PathBuf>, measure: bool) -> Encode
         audio: true,
         target_height: Some(360),
         encoder: encoder::Preference::Only(encoder::Backend::Software),
+        decoder: Default::default(),
         overwrite: false,
         waveform: None,
         measure,

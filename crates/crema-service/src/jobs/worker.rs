@@ -109,7 +109,7 @@ fn stage_name(stage: Stage) -> String {
     .to_string()
 }
 
-fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::Preference) -> EncodeRequest {
+fn build_request(row: &JobRow, job_dir: &Path, config: &crate::config::Config) -> EncodeRequest {
     let out = &row.output_request;
     let input = row.job.source.path.clone().unwrap_or_default().into();
     let (file, hls) = match &out.hls {
@@ -149,7 +149,8 @@ fn build_request(row: &JobRow, job_dir: &Path, encoder: crema_engine::encoder::P
         hls,
         audio: out.audio,
         target_height: out.target_height,
-        encoder,
+        encoder: config.encoder,
+        decoder: config.decoder,
         overwrite: true,
         waveform: crate::waveform::engine_output(out.waveform.as_ref(), job_dir),
         measure: out.measure,
@@ -198,7 +199,7 @@ async fn run_job(inner: Arc<JobsState>, mut row: JobRow) {
         .await;
         return;
     }
-    let req = build_request(&row, &job_dir, inner.core.config.encoder);
+    let req = build_request(&row, &job_dir, &inner.core.config);
     let cancel = CancelFlag::new();
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let intent = Arc::new(AtomicU8::new(INTENT_NONE));
