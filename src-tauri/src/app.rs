@@ -37,6 +37,9 @@ fn service_config(paths: &Paths, settings: &Settings) -> Config {
     if let Some(pref) = crema_engine::encoder::Preference::parse(&settings.encoder) {
         config.encoder = pref;
     }
+    if let Some(pref) = crema_engine::hw_decode::DecodePreference::parse(&settings.decoder) {
+        config.decoder = pref;
+    }
     config
 }
 

@@ -196,19 +196,20 @@ pub struct SettingsReply {
     /// The saved settings.
     #[serde(flatten)]
     pub settings: Settings,
-    /// True when `concurrent_jobs`, `output_dir` or `encoder` differ from what
-    /// the service was started with: they apply when the app starts again.
+    /// True when `concurrent_jobs`, `output_dir`, `encoder` or `decoder` differ
+    /// from what the service was started with: they apply when the app starts again.
     pub restart_required: bool,
 }
 
 fn reply(state: &Desktop, settings: Settings) -> SettingsReply {
     let restart_required = settings.concurrent_jobs != state.applied.concurrent_jobs
         || settings.output_dir != state.applied.output_dir
-        || settings.encoder != state.applied.encoder;
+        || settings.encoder != state.applied.encoder
+        || settings.decoder != state.applied.decoder;
     SettingsReply { settings, restart_required }
 }
 
-/// `settings_get` → `{concurrent_jobs, output_dir, encoder, restart_required}`.
+/// `settings_get` → `{concurrent_jobs, output_dir, encoder, decoder, restart_required}`.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn settings_get(state: Ctx<'_>) -> CmdResult<SettingsReply> {
     let settings = state.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -2,7 +2,8 @@
 //!
 //! `concurrent_jobs` and `output_dir` configure the service when it opens,
 //! so a change applies at the next start of the app (the reply says so with
-//! `restart_required`); so does `encoder`, the back-end jobs ask for.
+//! `restart_required`); so do `encoder`, the back-end jobs ask for, and
+//! `decoder`, how they decode the source's video.
 
 use crate::error::{CmdResult, CommandError};
 use serde::{Deserialize, Serialize};
@@ -23,11 +24,20 @@ pub struct Settings {
     /// Hardware encoder preference: `auto`, `software`, `nvenc`, `qsv`,
     /// `vaapi`, `videotoolbox` or `amf` (the CLI's `--encoder` values).
     pub encoder: String,
+    /// Video decoder: `software` (default), `auto` (hardware when a device
+    /// opens, else software), or a back-end by name (`nvdec`, `vaapi`,
+    /// `videotoolbox`, `d3d11va`; the CLI's `--decoder` values).
+    pub decoder: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { concurrent_jobs: crema_service::Config::default_workers(), output_dir: None, encoder: "auto".into() }
+        Self {
+            concurrent_jobs: crema_service::Config::default_workers(),
+            output_dir: None,
+            encoder: "auto".into(),
+            decoder: "software".into(),
+        }
     }
 }
 
@@ -52,6 +62,12 @@ impl Settings {
             return Err(CommandError::invalid(
                 "settings.encoder",
                 format!("{:?} is not one of auto, software, nvenc, qsv, vaapi, videotoolbox, amf", self.encoder),
+            ));
+        }
+        if crema_engine::hw_decode::DecodePreference::parse(&self.decoder).is_none() {
+            return Err(CommandError::invalid(
+                "settings.decoder",
+                format!("{:?} is not one of software, auto, nvdec, vaapi, videotoolbox, d3d11va", self.decoder),
             ));
         }
         Ok(())
@@ -123,7 +139,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/settings.json");
         assert_eq!(Settings::load(&file), Settings::default());
-        let s = Settings { concurrent_jobs: 2, output_dir: Some("/tmp/out".into()), encoder: "software".into() };
+        let s = Settings {
+            concurrent_jobs: 2,
+            output_dir: Some("/tmp/out".into()),
+            encoder: "software".into(),
+            decoder: "auto".into(),
+        };
         s.save(&file).unwrap();
         assert_eq!(Settings::load(&file), s);
 
@@ -131,6 +152,8 @@ mod tests {
         assert_eq!(bad.save(&file).unwrap_err().code, crema_service::ErrorCode::ValidationError);
         let bad = Settings { encoder: "gpu".into(), ..s.clone() };
         assert!(bad.validate().unwrap_err().message.starts_with("settings.encoder"));
+        let bad = Settings { decoder: "cuda".into(), ..s.clone() };
+        assert!(bad.validate().unwrap_err().message.starts_with("settings.decoder"));
         let bad = Settings { output_dir: Some("relative".into()), ..s };
         assert!(bad.validate().is_err());
     }
@@ -138,10 +161,11 @@ mod tests {
     #[test]
     fn what_the_panel_sends() {
         let s = Settings::from_ui(serde_json::json!({
-            "concurrent_jobs": 3, "output_dir": "", "encoder": "vaapi", "restart_required": true
+            "concurrent_jobs": 3, "output_dir": "", "encoder": "vaapi", "decoder": "auto", "restart_required": true
         }))
         .unwrap();
-        assert_eq!(s, Settings { concurrent_jobs: 3, output_dir: None, encoder: "vaapi".into() });
+        let want = Settings { concurrent_jobs: 3, output_dir: None, encoder: "vaapi".into(), decoder: "auto".into() };
+        assert_eq!(s, want);
         let e = Settings::from_ui(serde_json::json!({"concurrent_jobs": "two"})).unwrap_err();
         assert_eq!(e.code, crema_service::ErrorCode::ValidationError);
     }
@@ -157,5 +181,6 @@ mod tests {
         std::fs::write(&file, r#"{"concurrent_jobs": 3}"#).unwrap();
         assert_eq!(Settings::load(&file).concurrent_jobs, 3);
         assert_eq!(Settings::load(&file).encoder, "auto");
+        assert_eq!(Settings::load(&file).decoder, "software");
     }
 }

@@ -459,6 +459,13 @@ export interface components {
              */
             concurrent_jobs: number;
             /**
+             * @description Video decoder: `software` (default), `auto` (hardware when a device
+             *     opens, else software), or a back-end by name (`nvdec`, `vaapi`,
+             *     `videotoolbox`, `d3d11va`; the CLI's `--decoder` values).
+             * @default software
+             */
+            decoder: string;
+            /**
              * @description Hardware encoder preference: `auto`, `software`, `nvenc`, `qsv`,
              *     `vaapi`, `videotoolbox` or `amf` (the CLI's `--encoder` values).
              * @default auto
@@ -476,8 +483,8 @@ export interface components {
          */
         SettingsReply: components["schemas"]["Settings"] & {
             /**
-             * @description True when `concurrent_jobs`, `output_dir` or `encoder` differ from what
-             *     the service was started with: they apply when the app starts again.
+             * @description True when `concurrent_jobs`, `output_dir`, `encoder` or `decoder` differ
+             *     from what the service was started with: they apply when the app starts again.
              */
             restart_required: boolean;
         };
