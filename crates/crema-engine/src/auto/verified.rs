@@ -90,8 +90,10 @@ const REPAIR_ROUNDS: usize = 2;
 /// Frames scored: every 3rd.
 const SUBSAMPLE: u32 = 3;
 /// Chunks with fewer frames than this are scored at every frame: a 3-frame
-/// sample of a 9-frame chunk missed its mean by 0.6 VMAF in the bench.
-const SHORT_CHUNK_FRAMES: u64 = 90;
+/// sample of a 9-frame chunk missed its mean by 0.6 VMAF in the bench,
+/// while 17 of 50 frames were within 0.25 on all six 2 s clips of the corpus
+/// (docs/benchmarks.md); scoring those 50 at every frame cost 1.3× the CPU.
+const SHORT_CHUNK_FRAMES: u64 = 30;
 
 /// What the verified path did.
 pub(crate) enum Verified {
