@@ -184,6 +184,7 @@ pub(crate) fn plan(
     pref: DecodePreference,
     decoder: &ff::Codec,
     codec: &str,
+    stream_format: ff::format::Pixel,
 ) -> Result<(Option<HwPlan>, DecoderReport)> {
     let software = |reason: String| (None, DecoderReport { hardware: None, reason });
     let only = match pref {
@@ -194,7 +195,15 @@ pub(crate) fn plan(
     let order = only.map_or_else(|| HwDecoder::platform_order().to_vec(), |b| vec![b]);
     let mut skipped = Vec::new();
     for backend in order {
-        match open(backend, decoder, codec) {
+        let opened = if downloads_exactly(stream_format) {
+            open(backend, decoder, codec)
+        } else {
+            Err(format!(
+                "{} pictures are decoded in software (hardware decoding is used for 8- and 10-bit 4:2:0, which come back from the device exactly)",
+                stream_format.descriptor().map_or("these", |d| d.name())
+            ))
+        };
+        match opened {
             Ok(plan) => {
                 let reason = format!("{backend}: device opened, {codec} decoded on it");
                 return Ok((Some(plan), DecoderReport { hardware: Some(backend), reason }));
@@ -208,6 +217,15 @@ pub(crate) fn plan(
         }
     }
     Ok(software(format!("software decoder: no usable hardware decoder ({})", skipped.join("; "))))
+}
+
+/// Whether pictures of `format` come back from a device in a layout that
+/// converts to it exactly: 8-bit 4:2:0 (NV12) and 10-bit 4:2:0 (P010, the
+/// 10 bits in the high bits of 16). 12-bit and 4:4:4 come back as P016 or
+/// 16-bit planes, which swscale rescales (65535 → 4095) with rounding.
+fn downloads_exactly(format: ff::format::Pixel) -> bool {
+    use ff::format::Pixel::*;
+    matches!(format, YUV420P | YUVJ420P | YUV420P10LE | NV12 | P010LE)
 }
 
 fn open(backend: HwDecoder, decoder: &ff::Codec, codec: &str) -> std::result::Result<HwPlan, String> {
@@ -236,6 +254,9 @@ impl HwPlan {
                 return Err(EngineError::Internal("hardware device reference".into()));
             }
             (*ctx).hw_device_ctx = device;
+            // Cropping is applied after the download, exactly as libavcodec
+            // crops software frames (it ignores left/top crops on device frames).
+            (*ctx).apply_cropping = 0;
             (*ctx).opaque = (&*self.state as *const FormatState).cast_mut().cast();
             (*ctx).get_format = Some(get_format);
         }
@@ -313,6 +334,12 @@ impl Download {
             if r < 0 {
                 return Err(fail("frame properties", ff::Error::from(r)));
             }
+            // The crop fields came with the properties; flags 0 = aligned, as
+            // libavcodec crops software frames without AV_CODEC_FLAG_UNALIGNED.
+            let r = ffi::av_frame_apply_cropping(self.raw.as_mut_ptr(), 0);
+            if r < 0 {
+                return Err(fail("cropping", ff::Error::from(r)));
+            }
         }
         self.fit()
     }
@@ -323,23 +350,36 @@ impl Download {
         if self.raw.format() == self.target {
             return Ok(&self.raw);
         }
+        use ff::format::Pixel;
+        // A full-range "J" format has the layout of its plain twin: convert
+        // to that (a range-preserving copy; swscale would expand the range
+        // going to a J format) and label the result.
+        let layout = match self.target {
+            Pixel::YUVJ420P => Pixel::YUV420P,
+            t => t,
+        };
         let (w, h, from) = (self.raw.width(), self.raw.height(), self.raw.format());
-        let stale = self.scaler.as_ref().is_none_or(|s| s.input().format != from || s.input().width != w);
+        let stale = self.scaler.as_ref().is_none_or(|s| {
+            let i = s.input();
+            (i.format, i.width, i.height) != (from, w, h)
+        });
         if stale {
             // Same size, a layout change only (NV12 → yuv420p, P010 → yuv420p10):
             // no resampling, so the conversion is exact.
-            let s =
-                ff::software::scaling::Context::get(from, w, h, self.target, w, h, ff::software::scaling::Flags::POINT)
-                    .map_err(|e| fail("conversion", e))?;
+            let s = ff::software::scaling::Context::get(from, w, h, layout, w, h, ff::software::scaling::Flags::POINT)
+                .map_err(|e| fail("conversion", e))?;
             self.scaler = Some(s);
         }
         let scaler = self.scaler.as_mut().expect("set above");
+        // SAFETY: a valid frame; a fresh picture for every frame, never one the filter graph may still hold.
+        unsafe { ffi::av_frame_unref(self.converted.as_mut_ptr()) };
         scaler.run(&self.raw, &mut self.converted).map_err(|e| fail("conversion", e))?;
         // SAFETY: both frames valid; copies pts, color properties and side data.
         let r = unsafe { ffi::av_frame_copy_props(self.converted.as_mut_ptr(), self.raw.as_ptr()) };
         if r < 0 {
             return Err(fail("frame properties", ff::Error::from(r)));
         }
+        self.converted.set_format(self.target);
         Ok(&self.converted)
     }
 }
@@ -423,6 +463,75 @@ mod tests {
         }
     }
 
+    /// P010 (10 bits in the high bits of 16, interleaved chroma) becomes
+    /// yuv420p10 with every sample unchanged.
+    #[test]
+    fn a_downloaded_p010_picture_becomes_yuv420p10_sample_for_sample() {
+        ff::init().unwrap();
+        let (w, h) = (64u32, 32u32);
+        let mut p010 = ff::frame::Video::new(ff::format::Pixel::P010LE, w, h);
+        let put = |f: &mut ff::frame::Video, plane: usize, i: usize, v: u16| {
+            f.data_mut(plane)[2 * i..2 * i + 2].copy_from_slice(&(v << 6).to_le_bytes())
+        };
+        let (ys, cs) = (p010.stride(0) / 2, p010.stride(1) / 2);
+        let luma = |x: usize, y: usize| ((x * 13 + y * 29) % 876 + 64) as u16;
+        let chroma = |x: usize, y: usize, c: usize| ((x * 7 + y * 11 + c * 300) % 896 + 64) as u16;
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                put(&mut p010, 0, y * ys + x, luma(x, y));
+            }
+        }
+        for y in 0..(h / 2) as usize {
+            for x in 0..(w / 2) as usize {
+                put(&mut p010, 1, y * cs + 2 * x, chroma(x, y, 0));
+                put(&mut p010, 1, y * cs + 2 * x + 1, chroma(x, y, 1));
+            }
+        }
+        let mut d = Download::new(ff::format::Pixel::YUV420P10LE);
+        d.raw = p010;
+        let out = d.fit().expect("converted");
+        let get = |plane: usize, x: usize, y: usize| {
+            let i = y * out.stride(plane) + 2 * x;
+            u16::from_le_bytes([out.data(plane)[i], out.data(plane)[i + 1]])
+        };
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                assert_eq!(get(0, x, y), luma(x, y), "Y at {x},{y}");
+            }
+        }
+        for y in 0..(h / 2) as usize {
+            for x in 0..(w / 2) as usize {
+                assert_eq!((get(1, x, y), get(2, x, y)), (chroma(x, y, 0), chroma(x, y, 1)), "UV at {x},{y}");
+            }
+        }
+    }
+
+    /// Full-range 8-bit (yuvj420p) keeps its range: a layout copy, labelled.
+    #[test]
+    fn a_full_range_stream_keeps_its_samples_and_its_label() {
+        ff::init().unwrap();
+        let mut nv12 = ff::frame::Video::new(ff::format::Pixel::NV12, 32, 16);
+        let s = nv12.stride(0);
+        nv12.data_mut(0)[..s * 16].iter_mut().enumerate().for_each(|(i, v)| *v = (i % 256) as u8);
+        nv12.data_mut(1).iter_mut().for_each(|v| *v = 0);
+        let mut d = Download::new(ff::format::Pixel::YUVJ420P);
+        d.raw = nv12.clone();
+        let out = d.fit().expect("converted");
+        assert_eq!(out.format(), ff::format::Pixel::YUVJ420P);
+        for y in 0..16 {
+            assert_eq!(&out.data(0)[y * out.stride(0)..y * out.stride(0) + 32], &nv12.data(0)[y * s..y * s + 32]);
+        }
+    }
+
+    #[test]
+    fn only_four_two_zero_at_8_or_10_bits_is_decoded_on_a_device() {
+        ff::init().unwrap();
+        let h264 = ff::decoder::find(ff::codec::Id::H264).expect("h264 decoder");
+        let (plan_, report) = plan(DecodePreference::Auto, &h264, "h264", ff::format::Pixel::YUV422P10LE).unwrap();
+        assert!(plan_.is_none());
+        assert!(report.reason.contains("yuv422p10le pictures are decoded in software"), "{}", report.reason);
+    }
+
     #[test]
     fn preferences_parse_and_software_is_the_default() {
         assert_eq!(DecodePreference::default(), DecodePreference::Software);
@@ -443,14 +552,16 @@ mod tests {
             eprintln!("skipped: this FFmpeg build has {b} ProRes decoding");
             return;
         }
-        let (plan_, report) = plan(DecodePreference::Auto, &prores, "prores").unwrap();
+        let (plan_, report) = plan(DecodePreference::Auto, &prores, "prores", ff::format::Pixel::YUV420P).unwrap();
         assert!(plan_.is_none() && report.hardware.is_none());
         assert!(
             report.reason.contains(&format!("{b}: this FFmpeg build has no {b} prores decoding")),
             "{}",
             report.reason
         );
-        let err = plan(DecodePreference::Only(b), &prores, "prores").err().expect("refused by name");
+        let err = plan(DecodePreference::Only(b), &prores, "prores", ff::format::Pixel::YUV420P)
+            .err()
+            .expect("refused by name");
         assert!(err.to_string().contains("use --decoder auto or software"), "{err}");
     }
 }

@@ -115,7 +115,7 @@ impl Source {
                 path: input.into(),
                 cause: format!("no decoder for {} video", video.codec),
             })?;
-            let (hw, report) = hw_decode::plan(req.decoder, &codec, &video.codec)?;
+            let (hw, report) = hw_decode::plan(req.decoder, &codec, &video.codec, frame_format)?;
             if let Some(plan) = &hw {
                 // SAFETY: the context is allocated and not open yet.
                 plan.attach(unsafe { ctx.as_mut_ptr() })?;
@@ -125,7 +125,11 @@ impl Source {
             // largest picture the decoder may allocate (a stream that grows
             // mid-way is refused).
             unsafe {
-                (*ctx.as_mut_ptr()).thread_count = cores.map_or(0, |c| c.clamp(1, 16) as i32);
+                (*ctx.as_mut_ptr()).thread_count = match (&hw, cores) {
+                    // The device decodes; frame threads would only add surfaces and latency.
+                    (Some(_), _) => 1,
+                    (None, c) => c.map_or(0, |c| c.clamp(1, 16) as i32),
+                };
                 (*ctx.as_mut_ptr()).pkt_timebase = in_tb.into();
                 (*ctx.as_mut_ptr()).max_pixels = source_limits.max_samples.min(i32::MAX as u64) as i64;
             }
