@@ -80,8 +80,8 @@ pub struct QualityArgs {
     #[arg(long)]
     crema: Option<PathBuf>,
     /// Pairs of (plain, sophon-auto 93) encodes run back to back per clip
-    /// for the CPU cost, the median of their ratios: CPU seconds on a
-    /// shared machine drift by a third over minutes, so the cost is only
+    /// for the CPU cost, the median of their ratios: on a shared machine one
+    /// clip's ratio moved by up to ±15% between corpus runs, so the cost is only
     /// read from encodes run side by side in time (0: from the single
     /// plain and target-93 encodes above, minutes apart).
     #[arg(long, default_value_t = 3)]
