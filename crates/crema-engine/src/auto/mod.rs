@@ -36,6 +36,7 @@ use crate::progress::{CancelFlag, Event, Stage};
 use crate::request::{Container, EncodeRequest, FileRequest};
 use crate::transcode::{Job, KeepRule, transcode};
 
+mod allocate;
 pub mod verified;
 
 /// Bits per pixel per frame of the video stream, when its bit rate is known

@@ -9,32 +9,38 @@
 //! frames the encoder was fed (deinterlaced, upright, scaled, tone-mapped),
 //! so the source is decoded once per encode.
 //!
-//! The rule, per chunk (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd
-//! step, see [`crate::quality::QualityOptions::subsample`]):
+//! The rule (VMAF `vmaf_v0.6.1`, every 3rd frame scored; an odd step, see
+//! [`crate::quality::QualityOptions::subsample`]):
 //!
 //! 0. **Keep the original?** With more than one chunk, the first chunk's
-//!    first encode (at the CRF expected for the target) is the sample of `sophon-auto`'s
-//!    rule: when its size over the source's bytes of the same frames
-//!    predicts a saving under `min_saving_percent`, nothing more is encoded
-//!    and the original is kept. (No separate sample is encoded.)
-//! 1. **First pass, in title order.** A probe, the first 2 s of the first
-//!    chunk (when it lasts 4 s or more), is encoded at the CRF expected to
-//!    reach the aim (target + 0.5) from [`PRIOR`] and scored; the first chunk
-//!    is encoded at the CRF that measurement points to, every later one at
-//!    the CRF that would have brought the chunk before it to the aim, at the
-//!    assumed slope of 1 VMAF per CRF step: neighbouring chunks resemble each
-//!    other, so after the probe (made with the final preset and parameters)
-//!    no encode is thrown away.
-//! 2. **Repair, at most two rounds.** A chunk below the target (+ 0.25, the
-//!    error of scoring every 3rd frame) is encoded again stricter, and one
-//!    more than 2.5 above it looser (it holds bits it does not need); the new CRF comes from the chunk's own measured points
-//!    (the secant between two points either side of the aim, else the
-//!    point nearest the aim at the slope of the last two points, or at the
-//!    assumed slope with one point), at most 8 steps, within CRF 10..40.
-//! 3. **Choice.** Each chunk keeps its smallest version that reaches the
-//!    target (+ 0.25), else its best-scoring one. Every chunk reaching the target
-//!    makes the title mean reach it; when one cannot, the file is delivered
-//!    anyway with `best_effort` set (never a failure).
+//!    first encode is the sample of `sophon-auto`'s rule: when its size
+//!    over the source's bytes of the same frames predicts a saving under
+//!    `min_saving_percent`, nothing more is encoded and the original is
+//!    kept. (No separate sample is encoded.)
+//! 1. **First pass, in title order, at about one CRF.** A probe, the first
+//!    2 s of the first chunk (when it lasts 4 s or more), is encoded at the
+//!    CRF a prior ([`PRIOR`]) expects to reach the aim (target + 0.5) and
+//!    scored; the first chunk is encoded at the CRF that measurement points
+//!    to, every later one at the one CRF at which the chunks so far would
+//!    reach the aim on their frame-weighted mean ([`allocate::one_crf`]).
+//!    One CRF is close to the allocation that buys a mean at the fewest
+//!    bytes (see [`allocate`]), so the first pass starts there.
+//! 2. **Repair, at most two rounds, for the title.** From every chunk's
+//!    measured points (a log-domain model between and beyond them), the
+//!    allocation ([`allocate::plan`]) picks for each chunk a measured
+//!    version or a new CRF so that the frame-weighted title mean reaches
+//!    the target (+ 0.25, the error of scoring every 3rd frame) and every
+//!    chunk the floor (target − 3, + 0.25) at the fewest bytes: quality is
+//!    bought where it costs the fewest bytes per VMAF point, so a hard
+//!    chunk is not pulled up to the target when an easy one gives the
+//!    points cheaper. A predicted score counts 0.25 less than a measured
+//!    one, and an encode is priced at a tenth of the chunk's bytes, so a
+//!    re-encode that would save less is not made. The chunks planned at a
+//!    new CRF are encoded and scored; a round with none ends the repair.
+//! 3. **Choice.** Among the measured versions only, the cheapest set whose
+//!    title mean and floors hold ([`allocate::choose`]); when none does,
+//!    each chunk's best-scoring version, delivered with `best_effort` set
+//!    (never a failure).
 //!
 //! HLS ladders, sources without usable timestamps (raw elementary streams)
 //! and hardware encoders asked for by name take the sample-predicted path
@@ -43,6 +49,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::allocate::{self, Curve, Goal, Pick, Point, Pricing};
 use crate::chunks::deliver::{Delivered, Scratch, audio_file, deliver};
 use crate::chunks::{self, Chunk, join};
 use crate::encoder::{Backend, Preference};
@@ -68,23 +75,17 @@ const AIM_MARGIN: f64 = 0.5;
 /// above it (VMAF points): every 3rd frame scored estimated the mean of all
 /// within 0.25 on the `cargo xtask quality` corpus (docs/benchmarks.md).
 const REACH_MARGIN: f64 = 0.25;
-/// A chunk scoring more than this above the target is encoded looser.
-const LOOSEN_ABOVE: f64 = 2.5;
-/// VMAF points per CRF step assumed until a chunk has two measured points
-/// (x265 `medium`/`slow` around VMAF 90–95 measure 0.7–1.3 here).
-const DEFAULT_SLOPE: f64 = 1.0;
+/// A re-encode is priced at this share of the chunk's first encode's
+/// bytes ([`allocate::Pricing::encode_cost`]).
+const ENCODE_COST: f64 = 0.1;
 /// Where the first chunk starts: x265 CRF 24 lands near VMAF 95 (the median
 /// over the `cargo xtask quality` corpus: 95.1 at `medium`; 92.97–96.79 per
-/// clip), so the first chunk is encoded at the CRF that would reach the aim
-/// at the assumed slope from there, not at the profile's CRF (which is
-/// tuned for looks, not for a target).
+/// clip), so the probe is encoded at the CRF that would reach the aim from
+/// there on [`allocate`]'s assumed curve, not at the profile's CRF (which
+/// is tuned for looks, not for a target).
 const PRIOR: (f64, f64) = (24.0, 95.0);
 /// Length of the probe encoded before the first chunk, seconds.
 const PROBE_SECONDS: f64 = 2.0;
-/// CRFs the repair may use.
-const CRF_RANGE: (f64, f64) = (10.0, 40.0);
-/// Largest CRF change in one step.
-const MAX_STEP: f64 = 8.0;
 /// Repair rounds after the first pass.
 const REPAIR_ROUNDS: usize = 2;
 /// Frames scored: every 3rd.
@@ -146,55 +147,30 @@ struct Version {
 struct ChunkState {
     chunk: Chunk,
     versions: Vec<Version>,
+    /// The version delivered (an index of `versions`), set by the choice.
+    chosen: usize,
 }
 
 impl ChunkState {
-    /// The version delivered: the smallest that reaches `target` (with
-    /// [`REACH_MARGIN`]), else the best scoring.
-    fn chosen(&self, target: f64) -> Option<&Version> {
-        let reaching = self.versions.iter().filter(|v| v.vmaf >= target + REACH_MARGIN).min_by_key(|v| v.bytes);
-        reaching.or_else(|| self.versions.iter().max_by(|a, b| a.vmaf.total_cmp(&b.vmaf)))
+    fn new(chunk: Chunk, first: Version) -> Self {
+        ChunkState { chunk, versions: vec![first], chosen: 0 }
     }
 
-    /// The next CRF to try, `None` when the chunk is done.
-    fn next_crf(&self, target: f64) -> Option<f64> {
-        let best = self.chosen(target)?;
-        let last = self.versions.last()?;
-        let too_low = best.vmaf < target + REACH_MARGIN && best.crf > CRF_RANGE.0;
-        let too_high = best.vmaf > target + LOOSEN_ABOVE && best.crf < CRF_RANGE.1;
-        if !too_low && !too_high {
-            return None;
-        }
-        let aim = target + AIM_MARGIN;
-        let mut points: Vec<(f64, f64)> = self.versions.iter().map(|v| (v.crf, v.vmaf)).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // The secant across the aim when two points bracket it.
-        let bracket = points.windows(2).find(|w| w[0].1 >= aim && w[1].1 < aim);
-        let crf = match bracket {
-            Some(w) => w[0].0 + (w[0].1 - aim) / (w[0].1 - w[1].1) * (w[1].0 - w[0].0),
-            None => {
-                let slope = match points.as_slice() {
-                    [.., a, b] if b.0 > a.0 => ((a.1 - b.1) / (b.0 - a.0)).clamp(0.25, 4.0),
-                    _ => DEFAULT_SLOPE,
-                };
-                // From the point nearest the aim.
-                let near = self
-                    .versions
-                    .iter()
-                    .min_by(|a, b| (a.vmaf - aim).abs().total_cmp(&(b.vmaf - aim).abs()))
-                    .unwrap_or(last);
-                near.crf + ((near.vmaf - aim) / slope).clamp(-MAX_STEP, MAX_STEP)
-            }
-        };
-        let crf = ((crf * 2.0).round() / 2.0).clamp(CRF_RANGE.0, CRF_RANGE.1);
-        (!self.versions.iter().any(|v| (v.crf - crf).abs() < 0.25)).then_some(crf)
+    /// The version delivered.
+    fn chosen(&self) -> Option<&Version> {
+        self.versions.get(self.chosen)
     }
 
-    /// Removes the files of versions that can no longer be delivered.
-    fn prune(&mut self, target: f64) {
-        let keep = self.chosen(target).map(|v| v.crf);
-        for v in &mut self.versions {
-            if Some(v.crf) != keep
+    /// The chunk's measured points, for [`allocate`].
+    fn curve(&self) -> Curve {
+        let points = self.versions.iter().map(|v| Point { crf: v.crf, vmaf: v.vmaf, bytes: v.bytes as f64 }).collect();
+        Curve { points, frames: self.chunk.frames as f64 }
+    }
+
+    /// Removes the files of the versions not delivered.
+    fn prune(&mut self) {
+        for (i, v) in self.versions.iter_mut().enumerate() {
+            if i != self.chosen
                 && let Some(p) = v.path.take()
             {
                 let _ = std::fs::remove_file(p);
@@ -332,21 +308,17 @@ pub(crate) fn run(
     on_event(Event::Stage { stage: Stage::Encoding });
     let mut ctx = Ctx::new(job, scratch.path(), cancel, times.len() as u64);
     let mut states: Vec<ChunkState> = Vec::with_capacity(plan.len());
-    let mut crf = ((PRIOR.0 + (PRIOR.1 - (target + AIM_MARGIN)) / DEFAULT_SLOPE) * 2.0).round() / 2.0;
-    crf = crf.clamp(CRF_RANGE.0, CRF_RANGE.1);
     let chunks_in_title = plan.len();
     let aim = target + AIM_MARGIN;
-    let step = |crf: f64, vmaf: f64| {
-        let c = (crf + ((vmaf - aim) / DEFAULT_SLOPE).clamp(-MAX_STEP, MAX_STEP)).clamp(CRF_RANGE.0, CRF_RANGE.1);
-        (c * 2.0).round() / 2.0
-    };
+    let one_point = |crf: f64, vmaf: f64| Curve { points: vec![Point { crf, vmaf, bytes: 1.0 }], frames: 1.0 };
+    let mut crf = allocate::one_crf(&[one_point(PRIOR.0, PRIOR.1)], aim).unwrap_or(PRIOR.0);
     if let Some(probe) = plan.first().and_then(|c| probe_window(c, times)) {
         ctx.pass_frames += probe.frames;
         let p = ctx.encode(&probe, crf, on_event, notices)?;
         if let Some(path) = &p.path {
             let _ = std::fs::remove_file(path);
         }
-        crf = step(crf, p.vmaf);
+        crf = allocate::one_crf(&[one_point(p.crf, p.vmaf)], aim).unwrap_or(crf);
     }
     for chunk in plan {
         let v = ctx.encode(&chunk, crf, on_event, notices)?;
@@ -360,13 +332,20 @@ pub(crate) fn run(
         {
             return Ok(Ok(Verified::KeepOriginal { reason }));
         }
-        crf = step(v.crf, v.vmaf);
-        states.push(ChunkState { chunk, versions: vec![v] });
+        states.push(ChunkState::new(chunk, v));
+        let curves: Vec<Curve> = states.iter().map(ChunkState::curve).collect();
+        crf = allocate::one_crf(&curves, aim).unwrap_or(crf);
     }
+    let goal = Goal { mean: target + REACH_MARGIN, floor: target - CHUNK_FLOOR_BELOW + REACH_MARGIN };
+    let pricing = Pricing { prediction_discount: AIM_MARGIN - REACH_MARGIN, encode_cost: ENCODE_COST };
     let mut rounds: u32 = 0;
     for _ in 0..REPAIR_ROUNDS {
-        let todo: Vec<(usize, f64)> =
-            states.iter().enumerate().filter_map(|(i, s)| s.next_crf(target).map(|c| (i, c))).collect();
+        let curves: Vec<Curve> = states.iter().map(ChunkState::curve).collect();
+        let todo: Vec<(usize, f64)> = allocate::plan(&curves, goal, pricing)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| if let Pick::Encode(c) = p { Some((i, c)) } else { None })
+            .collect();
         if todo.is_empty() {
             break;
         }
@@ -379,11 +358,12 @@ pub(crate) fn run(
             let chunk = states[i].chunk.clone();
             let v = ctx.encode(&chunk, c, on_event, notices)?;
             states[i].versions.push(v);
-            states[i].prune(target);
         }
     }
-    for s in &mut states {
-        s.prune(target);
+    let curves: Vec<Curve> = states.iter().map(ChunkState::curve).collect();
+    for (s, i) in states.iter_mut().zip(allocate::choose(&curves, goal).0) {
+        s.chosen = i;
+        s.prune();
     }
     on_event(Event::Stage { stage: Stage::Muxing });
     let quality = report(&states, target, rounds, &ctx);
@@ -391,7 +371,7 @@ pub(crate) fn run(
     let parts: Vec<join::Part> = states
         .iter()
         .map(|s| {
-            let v = s.chosen(target).and_then(|v| v.path.clone()).unwrap_or_default();
+            let v = s.chosen().and_then(|v| v.path.clone()).unwrap_or_default();
             join::Part { path: v, start_us: s.chunk.first_frame_us }
         })
         .collect();
@@ -469,7 +449,7 @@ fn too_small(
 
 /// The pooled scores of the delivered chunks.
 fn report(states: &[ChunkState], target: f64, rounds: u32, ctx: &Ctx) -> MeasuredQuality {
-    let chosen: Vec<&Version> = states.iter().filter_map(|s| s.chosen(target)).collect();
+    let chosen: Vec<&Version> = states.iter().filter_map(ChunkState::chosen).collect();
     let frames: Vec<&quality::FrameScore> = chosen.iter().flat_map(|v| v.report.frames.iter()).collect();
     let pool = |f: &dyn Fn(&quality::FrameScore) -> f64| {
         Pooled::of(&frames.iter().map(|s| f(s)).collect::<Vec<_>>()).unwrap_or(Pooled {

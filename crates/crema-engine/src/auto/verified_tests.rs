@@ -1,65 +1,12 @@
-//! The pieces of the verified path that the whole-run tests cannot force:
-//! chunks at very different CRFs joined into one decodable file, and the
-//! repair's choice of the next CRF.
+//! The piece of the verified path that the whole-run tests cannot force:
+//! chunks at very different CRFs joined into one decodable file. (The
+//! repair's allocation is tested in `auto/allocate.rs`.)
 
 use super::*;
 use crate::profile::ProfileSet;
 use crate::quality::compare;
 use crate::request::{Container, FileRequest};
 use crema_testkit::fixture;
-
-fn version(crf: f64, vmaf: f64, bytes: u64) -> Version {
-    let report = QualityReport {
-        model: "vmaf_v0.6.1".into(),
-        neg_model: None,
-        width: 64,
-        height: 64,
-        pixel_format: "yuv420p".into(),
-        bit_depth: 8,
-        subsample: 1,
-        frames_compared: 0,
-        frames_scored: 0,
-        vmaf: Pooled::of(&[vmaf]).unwrap(),
-        vmaf_neg: None,
-        psnr_y: Pooled::of(&[40.0]).unwrap(),
-        psnr: Pooled::of(&[40.0]).unwrap(),
-        ssim_y: Pooled::of(&[0.99]).unwrap(),
-        ssim: Pooled::of(&[0.99]).unwrap(),
-        pairing: None,
-        frames: vec![],
-    };
-    Version { crf, bytes, vmaf, report, path: None }
-}
-
-fn state(versions: Vec<Version>) -> ChunkState {
-    let chunk = Chunk { index: 0, start_us: 0, first_frame_us: 0, end_us: 1, frames: 1, on_source_keyframe: true };
-    ChunkState { chunk, versions }
-}
-
-#[test]
-fn the_next_crf_follows_the_measured_points() {
-    // One point 3 below the target: 3.5 steps stricter at the assumed slope.
-    assert_eq!(state(vec![version(24.0, 90.0, 100)]).next_crf(93.0), Some(20.5));
-    // Far above the target: looser, at most 8 steps.
-    assert_eq!(state(vec![version(24.0, 99.9, 100)]).next_crf(93.0), Some(30.5));
-    // Within the band: done.
-    assert_eq!(state(vec![version(24.0, 94.0, 100)]).next_crf(93.0), None);
-    // Two points across the aim (93.5): the secant between them.
-    let s = state(vec![version(20.0, 96.0, 200), version(30.0, 86.0, 50)]);
-    assert_eq!(s.next_crf(93.0), Some(22.5));
-    // Two points on one side: their slope (0.5 per step), not the assumed one.
-    let s = state(vec![version(20.0, 91.0, 200), version(24.0, 89.0, 100)]);
-    assert_eq!(s.next_crf(93.0), Some(15.0));
-    // The smallest version reaching the target (by 0.25) is delivered; 93.2 would not.
-    let s2 = state(vec![version(20.0, 97.0, 200), version(22.0, 93.2, 150)]);
-    assert_eq!(s2.chosen(93.0).map(|v| v.crf), Some(20.0));
-    let s = state(vec![version(20.0, 97.0, 200), version(22.0, 93.3, 150), version(26.0, 92.0, 90)]);
-    assert_eq!(s.chosen(93.0).map(|v| v.crf), Some(22.0));
-    // None reaches it: the best scoring, and no CRF tried twice.
-    let s = state(vec![version(10.0, 80.0, 900)]);
-    assert_eq!(s.chosen(93.0).map(|v| v.crf), Some(10.0));
-    assert_eq!(s.next_crf(93.0), None, "CRF 10 is the strictest allowed");
-}
 
 /// x265 writes the same parameter sets at any CRF, so chunks at CRF 16
 /// and 36 joined under the first one's sample entry decode as what each

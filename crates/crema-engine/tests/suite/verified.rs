@@ -58,9 +58,13 @@ fn a_verified_encode_joins_its_chunks_frame_exact_and_scores_what_it_delivers() 
     let full = quality::compare(&source, &out, &options, &CancelFlag::new(), &mut |_| {}).unwrap();
     assert_eq!(full.frames_scored, 250);
     assert!((full.vmaf.mean - q.vmaf.mean).abs() <= 0.5, "in loop {} vs full {}", q.vmaf.mean, full.vmaf.mean);
+    // The title mean reaches the target and every chunk the floor (target − 3),
+    // not every chunk the target: the mean is bought where it is cheapest.
+    assert_eq!(v.chunk_floor_vmaf, 90.0);
     if !v.best_effort {
+        assert!(q.vmaf.mean >= 93.0, "{}", q.vmaf.mean);
         assert!(full.vmaf.mean >= 93.0 - 0.5, "{}", full.vmaf.mean);
-        assert!(v.chunks.iter().all(|c| c.vmaf.mean >= 93.0), "{v:?}");
+        assert!(v.chunks.iter().all(|c| c.vmaf.mean >= 90.0), "{v:?}");
     }
     // Nothing is left beside the output.
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
