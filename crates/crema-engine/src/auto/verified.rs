@@ -66,7 +66,8 @@ pub const DEFAULT_TARGET_VMAF: f64 = 93.0;
 /// Every chunk's mean must reach the target less this (VMAF points): the
 /// default floor is 90.
 pub const CHUNK_FLOOR_BELOW: f64 = 3.0;
-/// Chunk length aimed at, seconds (cuts move to the source's keyframes).
+/// Chunk length aimed at, seconds: chunks are a whole number of the
+/// profile's keyframe intervals, the number nearest this.
 pub const CHUNK_SECONDS: f64 = 6.0;
 /// Chunks are aimed this far above the target (VMAF points): scoring every
 /// 3rd frame estimates a chunk's mean within about this much.
@@ -303,7 +304,7 @@ pub(crate) fn run(
         return fallback("the profile sets no x265 CRF");
     }
     let target = req.target_vmaf.unwrap_or(DEFAULT_TARGET_VMAF);
-    let plan = chunks::plan(times, CHUNK_SECONDS);
+    let plan = chunks::plan_every(times, chunk_frames(&job));
     let scratch = Scratch::beside(&file.path)?;
     on_event(Event::Stage { stage: Stage::Encoding });
     let mut ctx = Ctx::new(job, scratch.path(), cancel, times.len() as u64);
@@ -391,6 +392,19 @@ pub(crate) fn run(
         }
     }
     Ok(Ok(Verified::Written(output, Box::new(quality))))
+}
+
+/// Frames per chunk: the whole number of the profile's keyframe intervals
+/// nearest [`CHUNK_SECONDS`] (at least one), so each chunk ends where an
+/// encode of the whole title would start a keyframe interval anyway
+/// ([`chunks::plan_every`]).
+fn chunk_frames(job: &Job) -> usize {
+    let fps = f64::from(crate::transcode::nominal_rate(job.info, job.video));
+    let interval = job.profile.keyframes.as_ref().map_or(CHUNK_SECONDS, |k| k.max_interval_seconds);
+    // The encoder's keyframe interval in frames, as the encoder setup computes it.
+    let gop = (interval * fps).round().max(1.0);
+    let per = (CHUNK_SECONDS / (gop / fps)).round().max(1.0);
+    (gop * per) as usize
 }
 
 /// The probe of the first chunk: its first [`PROBE_SECONDS`], when the

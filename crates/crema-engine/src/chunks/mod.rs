@@ -120,21 +120,45 @@ pub fn frame_times(path: &Path, index: usize, cancel: &CancelFlag) -> Result<Opt
 pub fn plan(frames: &[SourceFrame], target_seconds: f64) -> Vec<Chunk> {
     let target = (target_seconds * 1e6) as i64;
     let Some(last_t) = frames.last().map(|f| f.t_us) else { return Vec::new() };
+    cut(frames, |i| {
+        let t0 = frames[i].t_us;
+        if last_t - t0 < target * 3 / 2 {
+            return frames.len();
+        }
+        let near = (i + 1..frames.len())
+            .take_while(|&j| frames[j].t_us - t0 <= target * 3 / 2)
+            .filter(|&j| frames[j].key && frames[j].t_us - t0 >= target * 3 / 4)
+            .min_by_key(|&j| (frames[j].t_us - t0 - target).abs());
+        near.unwrap_or_else(|| (i + 1..frames.len()).find(|&j| frames[j].t_us - t0 >= target).unwrap_or(frames.len()))
+    })
+}
+
+/// Cuts a title whose frames are `frames` into chunks of exactly
+/// `per_chunk` frames (at least 1), wherever the source's keyframes are; a
+/// rest shorter than 1.5 × `per_chunk` stays in the last chunk.
+///
+/// With `per_chunk` a multiple of the encoder's keyframe interval, a chunk
+/// encoded on its own places its keyframes where an encode of the whole
+/// title would (absent scene cuts), so the IDR picture starting the next
+/// chunk replaces one the whole-title encode has anyway: cuts 6 s apart
+/// under a 5 s interval added a keyframe a second or less after another at
+/// most cuts, about 3% of the bytes on the 49 s benchmark title
+/// (docs/benchmarks.md). A cut off a source keyframe costs decoding from
+/// the keyframe before it, not an encode.
+pub fn plan_every(frames: &[SourceFrame], per_chunk: usize) -> Vec<Chunk> {
+    let per = per_chunk.max(1);
+    cut(frames, |i| if ((frames.len() - i) as f64) < 1.5 * per as f64 { frames.len() } else { i + per })
+}
+
+/// The chunks between the cuts `next_cut` gives: from a chunk's first
+/// frame index, the index of the next chunk's first (`frames.len()` ends).
+fn cut(frames: &[SourceFrame], next_cut: impl Fn(usize) -> usize) -> Vec<Chunk> {
+    let Some(last_t) = frames.last().map(|f| f.t_us) else { return Vec::new() };
     let mut chunks = Vec::new();
     let mut i = 0;
     while i < frames.len() {
         let t0 = frames[i].t_us;
-        let cut = if last_t - t0 < target * 3 / 2 {
-            frames.len()
-        } else {
-            let near = (i + 1..frames.len())
-                .take_while(|&j| frames[j].t_us - t0 <= target * 3 / 2)
-                .filter(|&j| frames[j].key && frames[j].t_us - t0 >= target * 3 / 4)
-                .min_by_key(|&j| (frames[j].t_us - t0 - target).abs());
-            near.unwrap_or_else(|| {
-                (i + 1..frames.len()).find(|&j| frames[j].t_us - t0 >= target).unwrap_or(frames.len())
-            })
-        };
+        let cut = next_cut(i).clamp(i + 1, frames.len());
         let end_us = frames.get(cut).map_or(last_t + 1_000_000, |f| f.t_us);
         // The first chunk starts at the source's start: frames before the
         // first timestamp cannot exist, and an encode of the whole title
@@ -198,6 +222,23 @@ mod tests {
         let chunks = plan(&late, 6.0);
         assert_eq!((chunks[0].start_us, chunks[0].first_frame_us), (0, 21_000));
         assert_eq!((chunks[1].start_us, chunks[1].first_frame_us), (6_021_000, 6_021_000));
+    }
+
+    #[test]
+    fn cuts_every_n_frames_ignore_source_keyframes_and_keep_a_short_rest() {
+        // 500 frames, keyframes every 60: cuts every 125 frames all the same.
+        let f = frames(500, 60);
+        let chunks = plan_every(&f, 125);
+        assert_eq!(chunks.iter().map(|c| c.frames).collect::<Vec<_>>(), [125, 125, 125, 125]);
+        assert_eq!(chunks[1].start_us, 125 * 40_000);
+        assert_eq!(chunks[3].end_us, 499 * 40_000 + 1_000_000);
+        assert!(!chunks[1].on_source_keyframe && chunks[0].on_source_keyframe);
+        // A rest of 1.5 chunks or more is a chunk of its own.
+        assert_eq!(plan_every(&frames(440, 60), 125).iter().map(|c| c.frames).collect::<Vec<_>>(), [125, 125, 125, 65]);
+        assert_eq!(plan_every(&frames(437, 60), 125).iter().map(|c| c.frames).collect::<Vec<_>>(), [125, 125, 187]);
+        assert_eq!(plan_every(&frames(438, 60), 125).iter().map(|c| c.frames).collect::<Vec<_>>(), [125, 125, 125, 63]);
+        assert_eq!(plan_every(&frames(100, 60), 125).len(), 1);
+        assert!(plan_every(&[], 125).is_empty());
     }
 
     #[test]

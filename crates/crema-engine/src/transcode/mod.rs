@@ -36,6 +36,7 @@ mod sink;
 mod source;
 
 pub(crate) use job::{Job, KeepRule, Transcoded};
+pub(crate) use source::nominal_rate;
 
 /// The real work: one decode feeding every output. Returns the output
 /// reports, the main output first, or that the [`KeepRule`] discarded them.

@@ -144,7 +144,7 @@ impl Source {
         // rate sources it is the highest rate that occurs (RFC 8216 §4.3.4.2
         // FRAME-RATE). The average rate only estimates the frame count.
         let average = (video.frame_rate.0 > 0 && video.frame_rate.1 > 0).then(|| rat(video.frame_rate));
-        let frame_rate = info.frame_rate.as_deref().and_then(parse_rate).or(average).unwrap_or(Rational::new(25, 1));
+        let frame_rate = nominal_rate(info, video);
         let fps = f64::from(frame_rate);
         let average_fps = average.map_or(fps, f64::from);
         // Origin: every output timestamp is shifted so the source's first timestamp becomes 0.
@@ -212,6 +212,13 @@ impl Source {
             None => self.decoder_report.clone(),
         }
     }
+}
+
+/// The frame rate the encoders are told (frames per second): the probe's
+/// nominal `frame_rate`, else the stream's average, else 25.
+pub(crate) fn nominal_rate(info: &MediaInfo, video: &VideoStream) -> Rational {
+    let average = (video.frame_rate.0 > 0 && video.frame_rate.1 > 0).then(|| rat(video.frame_rate));
+    info.frame_rate.as_deref().and_then(parse_rate).or(average).unwrap_or(Rational::new(25, 1))
 }
 
 fn rat(p: (i32, i32)) -> Rational {
