@@ -168,7 +168,7 @@ pub(crate) fn plan(curves: &[Curve], goal: Goal, pricing: Pricing) -> Vec<Pick> 
             let first = c.points.first().map_or(0.0, |p| p.bytes);
             for &crf in &grid {
                 let nearest = c.points.iter().map(|p| (p.crf - crf).abs()).fold(f64::MAX, f64::min);
-                if nearest < 0.25 || nearest > MAX_STEP {
+                if !(0.25..=MAX_STEP).contains(&nearest) {
                     continue;
                 }
                 if let Some((vmaf, bytes)) = c.predict(crf) {
@@ -334,7 +334,7 @@ mod tests {
         let ((va, ba), (vb, bb)) = (at(0), at(1));
         let discount = |p: Pick| if matches!(p, Pick::Encode(_)) { 0.25 } else { 0.0 };
         assert!((va - discount(picks[0]) + vb - discount(picks[1])) / 2.0 >= 93.25, "{picks:?}");
-        assert!(vb < 93.25 && vb >= 90.25, "the hard chunk is not pulled to the target: {vb}");
+        assert!((90.25..93.25).contains(&vb), "the hard chunk is not pulled to the target: {vb}");
         assert!(va > 93.25, "the easy one carries the mean: {va}");
         // Equalizing: each chunk at the CRF that brings it to 93.5.
         let eq: f64 = cs.iter().map(|c| c.predict(one_crf(std::slice::from_ref(c), 93.5).unwrap()).unwrap().1).sum();
