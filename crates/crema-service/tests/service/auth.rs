@@ -320,9 +320,12 @@ async fn sessions_login_logout_expiry_and_revocation() {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(&db).await.unwrap();
     assert_eq!(n, 1, "the expired session was deleted, s3 stays");
     sqlx::query("UPDATE sessions SET expires_unix = $1").bind(past).execute(&db).await.unwrap();
-    assert!(svc.purge_expired().await.unwrap() >= 1);
+    // What this purge returns is not asserted: the service's own purger
+    // (idempotency::spawn_purger, one run at start) calls the same purge and,
+    // on a loaded machine, has been seen to get there first (CI, 2026-12-08).
+    svc.purge_expired().await.unwrap();
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(&db).await.unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(n, 0, "every session past its end is purged");
     unauthorized(svc.authenticate_session(&s3.value).await);
 
     // Revoking the key kills its sessions.
