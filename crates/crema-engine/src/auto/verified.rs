@@ -415,8 +415,7 @@ pub(crate) fn run(
 fn chunk_frames(job: &Job) -> usize {
     let fps = f64::from(crate::transcode::nominal_rate(job.info, job.video));
     let interval = job.profile.keyframes.as_ref().map_or(CHUNK_SECONDS, |k| k.max_interval_seconds);
-    // The encoder's keyframe interval in frames, as the encoder setup computes it.
-    let gop = (interval * fps).round().max(1.0);
+    let gop = f64::from(crate::transcode::gop_frames(interval, fps));
     let per = (CHUNK_SECONDS / (gop / fps)).round().max(1.0);
     (gop * per) as usize
 }

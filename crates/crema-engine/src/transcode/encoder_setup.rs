@@ -117,6 +117,12 @@ pub(super) struct Opened {
     pub(super) pix: ff::format::Pixel,
 }
 
+/// The keyframe interval the encoders are given, in frames (at least 1):
+/// `seconds` at `fps` frames per second, rounded.
+pub(crate) fn gop_frames(seconds: f64, fps: f64) -> u32 {
+    (seconds * fps).round().max(1.0) as u32
+}
+
 /// Builds the encoder options for `backend` from the profile and the
 /// output's needs, and opens it. Returns the options as set (for the report).
 pub(super) fn try_open(
@@ -132,8 +138,8 @@ pub(super) fn try_open(
         profile.options_for(name).ok_or_else(|| format!("profile {} has no [encoders.{name}]", profile.id))?;
     let fps = f64::from(frame_rate);
     let (gop, scenecut, hls) = match keyframing {
-        Keyframing::File { max_seconds, scenecut } => ((max_seconds * fps).round().max(1.0) as u32, scenecut, false),
-        Keyframing::Hls { segment_seconds } => ((segment_seconds * fps).round().max(1.0) as u32, false, true),
+        Keyframing::File { max_seconds, scenecut } => (gop_frames(max_seconds, fps), scenecut, false),
+        Keyframing::Hls { segment_seconds } => (gop_frames(segment_seconds, fps), false, true),
     };
     let pix = backend.input_pixel(bit_depth);
     let mut ctx = ff::codec::context::Context::new_with_codec(ffcodec).encoder().video().map_err(|e| e.to_string())?;

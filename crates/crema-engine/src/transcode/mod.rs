@@ -35,6 +35,7 @@ mod progress;
 mod sink;
 mod source;
 
+pub(crate) use encoder_setup::gop_frames;
 pub(crate) use job::{Job, KeepRule, Transcoded};
 pub(crate) use source::nominal_rate;
 
